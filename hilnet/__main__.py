@@ -1,0 +1,3 @@
+from hilnet.cli import main
+
+main()

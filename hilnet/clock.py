@@ -1,0 +1,138 @@
+"""Clocks, injected everywhere below the CLI.
+
+Nothing in hilnet calls ``time.monotonic()`` or ``time.sleep()`` directly; it
+asks a :class:`Clock`. Tests use :class:`VirtualClock`, whose sleeps jump time
+forward at once, so timing logic is tested in milliseconds of real time.
+
+All times are integer nanoseconds. A clock's epoch is its own: only
+differences between readings of the same clock mean anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Protocol, runtime_checkable
+
+NS_PER_S = 1_000_000_000
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """A source of time in integer nanoseconds that can also wait."""
+
+    def now_ns(self) -> int:
+        """Current time, ns."""
+        ...
+
+    def sleep_until_ns(self, deadline_ns: int) -> None:
+        """Block until ``now_ns() >= deadline_ns`` (returns at once if it already is)."""
+        ...
+
+    async def wait_until_ns(self, deadline_ns: int) -> None:
+        """Like :meth:`sleep_until_ns`, for asyncio code."""
+        ...
+
+
+class MonotonicClock:
+    """The host's monotonic clock (``time.monotonic_ns``); never jumps with NTP."""
+
+    def now_ns(self) -> int:
+        return time.monotonic_ns()
+
+    def sleep_ns(self, duration_ns: int) -> None:
+        self.sleep_until_ns(self.now_ns() + duration_ns)
+
+    def sleep_until_ns(self, deadline_ns: int) -> None:
+        while True:
+            left = deadline_ns - time.monotonic_ns()
+            if left <= 0:
+                return
+            time.sleep(left / NS_PER_S)
+
+    async def wait_until_ns(self, deadline_ns: int) -> None:
+        while True:
+            left = deadline_ns - time.monotonic_ns()
+            if left <= 0:
+                return
+            await asyncio.sleep(left / NS_PER_S)
+
+
+class VirtualClock:
+    """A clock that moves only when told to; for tests.
+
+    ``advance()`` and ``set()`` move it by hand. Sleeping jumps straight to the
+    deadline ("autojump", like trio's ``MockClock(autojump_threshold=0)``), so a
+    test that sleeps through an hour-long contact window takes no real time.
+    Thread-safe, so a driver thread and a test can share it.
+    """
+
+    def __init__(self, start_ns: int = 0):
+        self._now = start_ns
+        self._lock = threading.Lock()
+
+    def now_ns(self) -> int:
+        return self._now
+
+    def advance(self, delta_ns: int) -> int:
+        """Move forward by ``delta_ns`` (>= 0); returns the new time."""
+        if delta_ns < 0:
+            raise ValueError("a virtual clock never goes backwards")
+        with self._lock:
+            self._now += delta_ns
+            return self._now
+
+    def set(self, t_ns: int) -> None:
+        """Move forward to ``t_ns``; moving backwards is a bug in the test."""
+        with self._lock:
+            if t_ns < self._now:
+                raise ValueError(f"a virtual clock never goes backwards ({t_ns} < {self._now})")
+            self._now = t_ns
+
+    def sleep_ns(self, duration_ns: int) -> None:
+        self.sleep_until_ns(self._now + duration_ns)
+
+    def sleep_until_ns(self, deadline_ns: int) -> None:
+        with self._lock:
+            if deadline_ns > self._now:
+                self._now = deadline_ns
+
+    async def wait_until_ns(self, deadline_ns: int) -> None:
+        self.sleep_until_ns(deadline_ns)
+        await asyncio.sleep(0)  # let other tasks run, as a real wait would
+
+
+class ScaledClock:
+    """Scenario time over a base (wall) clock.
+
+    Scenario time starts at 0 when the clock is made (or at ``origin_ns`` of the
+    base clock) and runs ``scale`` times faster than the base: with ``scale=60``
+    one wall second is one scenario minute. Only scenario-script times are scaled;
+    delay, rate and baud are physics and never pass through this clock.
+    """
+
+    def __init__(self, base: Clock, scale: float = 1.0, origin_ns: int | None = None):
+        if not scale > 0:
+            raise ValueError(f"scale must be above 0, got {scale}")
+        self.base = base
+        self.scale = scale
+        self.origin_ns = base.now_ns() if origin_ns is None else origin_ns
+
+    def now_ns(self) -> int:
+        """Scenario time, ns since the scenario's start."""
+        return self.to_scenario(self.base.now_ns())
+
+    def to_wall(self, scenario_ns: int) -> int:
+        """The base clock's reading at which scenario time ``scenario_ns`` falls."""
+        return self.origin_ns + round(scenario_ns / self.scale)
+
+    def to_scenario(self, wall_ns: int) -> int:
+        """Scenario time at the base clock's reading ``wall_ns``."""
+        return round((wall_ns - self.origin_ns) * self.scale)
+
+    def sleep_until_ns(self, deadline_ns: int) -> None:
+        self.base.sleep_until_ns(self.to_wall(deadline_ns))
+
+    async def wait_until_ns(self, deadline_ns: int) -> None:
+        await self.base.wait_until_ns(self.to_wall(deadline_ns))

@@ -1,0 +1,1 @@
+"""One module per CLI command. Each parses its options and calls one library function."""

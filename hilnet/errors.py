@@ -1,0 +1,164 @@
+"""Every error hilnet raises on purpose, in one tree.
+
+    HilnetError                      anything hilnet reports to a person (CLI exit 2)
+    ├── InputError                   a value a person wrote is wrong
+    │   ├── UnitError                "10 Mbps?" is not a rate
+    │   ├── ScenarioError            a scenario or bench file; carries FILE:LINE:COL
+    │   │   └── ScenarioErrors       several ScenarioErrors of one file, reported together
+    │   ├── SpecError                an endpoint spec such as ``eth://`` without a name
+    │   └── ContactPlanError         an ION contact plan line that cannot be read
+    ├── BundleError                  BPv7 (RFC 9171)
+    │   ├── BundleEncodeError        a bundle that cannot be written as asked
+    │   └── BundleDecodeError        bytes that are not a valid bundle; carries the offset
+    │       ├── CborError            wrong major type, indefinite length, truncation...
+    │       ├── VersionError         primary block version is not 7
+    │       ├── CrcError             a block's CRC does not match
+    │       ├── BlockError           missing or misplaced payload, duplicate numbers...
+    │       ├── EidError             an endpoint id that is not ipn:/dtn:
+    │       └── LimitError           bigger or deeper than the configured bounds
+    ├── StoreError                   the persistent bundle store
+    │   └── StoreFullError           quota reached: the put is refused, nothing dropped
+    ├── LinkError                    an emulated link or one of its endpoints failed
+    │   └── EndpointError            a port vanished, a socket could not be opened
+    ├── ClaError                     a convergence layer session failed
+    │   └── ProtocolError            the peer broke the protocol (counted, logged)
+    ├── AgentError                   the node agent or its control channel
+    │   └── ControlError             a malformed control message
+    └── TestbedError                 a backend could not build or keep the testbed
+
+Errors from input carry where the input came from (file:line:col, link and
+offset), so the message alone tells a person what to fix.
+"""
+
+from __future__ import annotations
+
+
+class HilnetError(Exception):
+    """Root of every error hilnet raises deliberately."""
+
+
+class InputError(HilnetError):
+    """Something a person wrote (a file, an option) is wrong."""
+
+
+class UnitError(InputError, ValueError):
+    """A quantity ("250ms", "10Mbit/s") that cannot be read."""
+
+
+class ScenarioError(InputError):
+    """One problem in a scenario (or bench) file, at a known place.
+
+    ``str()`` reads ``FILE:LINE:COL: message`` with 1-based line and column.
+    """
+
+    def __init__(self, message: str, file: str = "<scenario>", line: int = 0, col: int = 0):
+        self.message = message
+        self.file = file
+        self.line = line
+        self.col = col
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}: {self.message}"
+
+
+class ScenarioErrors(ScenarioError):
+    """All the problems found in one file, in file order."""
+
+    def __init__(self, errors: list[ScenarioError]):
+        self.errors = sorted(errors, key=lambda e: (e.file, e.line, e.col))
+        first = self.errors[0]
+        super().__init__(first.message, first.file, first.line, first.col)
+
+    def __str__(self) -> str:
+        return "\n".join(ScenarioError.__str__(e) for e in self.errors)
+
+
+class SpecError(InputError):
+    """An endpoint spec (``pty:///tmp/x``, ``eth://veth0``) that cannot be used."""
+
+
+class ContactPlanError(InputError):
+    """An ION contact-plan line that cannot be read."""
+
+
+class BundleError(HilnetError):
+    """Base of the Bundle Protocol errors."""
+
+
+class BundleEncodeError(BundleError):
+    """A bundle that cannot be encoded as asked."""
+
+
+class BundleDecodeError(BundleError):
+    """Bytes that are not a valid BPv7 bundle.
+
+    ``offset`` is the byte offset into the input where the problem was found.
+    """
+
+    def __init__(self, message: str, offset: int = 0):
+        self.message = message
+        self.offset = offset
+        super().__init__(f"{message} (at byte {offset})")
+
+
+class CborError(BundleDecodeError):
+    """CBOR that is malformed or not the shape RFC 9171 requires."""
+
+
+class VersionError(BundleDecodeError):
+    """A primary block whose version is not 7."""
+
+
+class CrcError(BundleDecodeError):
+    """A block whose CRC does not match its contents."""
+
+
+class BlockError(BundleDecodeError):
+    """Blocks that break RFC 9171's rules (payload missing or not last, duplicates...)."""
+
+
+class EidError(BundleDecodeError):
+    """An endpoint id that is not a valid ipn: or dtn: EID."""
+
+
+class LimitError(BundleDecodeError):
+    """Input over the configured bounds (size, nesting depth, block count)."""
+
+
+class StoreError(HilnetError):
+    """The persistent bundle store failed."""
+
+
+class StoreFullError(StoreError):
+    """The store's quota is reached; the put was refused and nothing was dropped."""
+
+
+class LinkError(HilnetError):
+    """An emulated link failed."""
+
+
+class EndpointError(LinkError):
+    """A link endpoint could not be opened or vanished while running."""
+
+
+class ClaError(HilnetError):
+    """A convergence layer session failed."""
+
+
+class ProtocolError(ClaError):
+    """A peer sent something the convergence layer protocol does not allow."""
+
+
+class AgentError(HilnetError):
+    """The node agent failed."""
+
+
+class ControlError(AgentError):
+    """A control-channel message that cannot be understood."""
+
+
+class TestbedError(HilnetError):
+    """A backend could not build, run or tear down the testbed."""
+
+    __test__ = False  # not a pytest test class despite the name
