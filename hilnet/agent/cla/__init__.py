@@ -1,0 +1,1 @@
+"""hilnet.agent.cla."""
