@@ -17,7 +17,8 @@
     │       ├── EidError             an endpoint id that is not ipn:/dtn:
     │       └── LimitError           bigger or deeper than the configured bounds
     ├── StoreError                   the persistent bundle store
-    │   └── StoreFullError           quota reached: the put is refused, nothing dropped
+    │   ├── StoreFullError           quota reached: the put is refused, nothing dropped
+    │   └── DuplicateBundleError     a put of a key the store already holds; nothing changed
     ├── LinkError                    an emulated link or one of its endpoints failed
     │   └── EndpointError            a port vanished, a socket could not be opened
     ├── ClaError                     a convergence layer session failed
@@ -132,6 +133,10 @@ class StoreError(HilnetError):
 
 class StoreFullError(StoreError):
     """The store's quota is reached; the put was refused and nothing was dropped."""
+
+
+class DuplicateBundleError(StoreError):
+    """A put of a key the store already holds; the stored bundle is unchanged."""
 
 
 class LinkError(HilnetError):
