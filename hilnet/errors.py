@@ -22,7 +22,9 @@
     ├── LinkError                    an emulated link or one of its endpoints failed
     │   └── EndpointError            a port vanished, a socket could not be opened
     ├── ClaError                     a convergence layer session failed
-    │   └── ProtocolError            the peer broke the protocol (counted, logged)
+    │   ├── ProtocolError            the peer broke the protocol (counted, logged)
+    │   │   └── FrameError           a serial CLA frame that fails its CRC or layout; has ``reason``
+    │   └── TransferRefusedError     the peer refused a bundle (store full); the sender keeps it
     ├── AgentError                   the node agent or its control channel
     │   └── ControlError             a malformed control message
     └── TestbedError                 a backend could not build or keep the testbed
@@ -153,6 +155,18 @@ class ClaError(HilnetError):
 
 class ProtocolError(ClaError):
     """A peer sent something the convergence layer protocol does not allow."""
+
+
+class FrameError(ProtocolError):
+    """A serial CLA frame that cannot be used; ``reason`` is a short counter key (``crc``...)."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        self.reason = reason
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+
+
+class TransferRefusedError(ClaError):
+    """The peer refused a bundle (its store is full); the sender keeps its copy and retries later."""
 
 
 class AgentError(HilnetError):
