@@ -23,7 +23,8 @@
     │   └── EndpointError            a port vanished, a socket could not be opened
     ├── ClaError                     a convergence layer session failed
     │   ├── ProtocolError            the peer broke the protocol (counted, logged)
-    │   │   └── FrameError           a serial CLA frame that fails its CRC or layout; has ``reason``
+    │   │   ├── FrameError           a serial CLA frame that fails its CRC or layout; has ``reason``
+    │   │   └── WireError            a TCPCLv4 / MTCP message that does not parse; has ``reason``
     │   └── TransferRefusedError     the peer refused a bundle (store full); the sender keeps it
     ├── AgentError                   the node agent or its control channel
     │   └── ControlError             a malformed control message
@@ -162,6 +163,19 @@ class FrameError(ProtocolError):
 
     def __init__(self, reason: str, detail: str = ""):
         self.reason = reason
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+
+
+class WireError(ProtocolError):
+    """A TCPCLv4 or MTCP message from a peer that cannot be used.
+
+    ``reason`` is a short counter key (``bad_magic``, ``unknown_message_type``...);
+    ``header`` is the offending message type octet where there is one.
+    """
+
+    def __init__(self, reason: str, detail: str = "", header: int | None = None):
+        self.reason = reason
+        self.header = header
         super().__init__(f"{reason}: {detail}" if detail else reason)
 
 
