@@ -1,0 +1,213 @@
+"""The scenario as frozen, typed values: what ``load.py`` builds and everything else reads.
+
+All times are integer nanoseconds of *scenario* time (divide by ``clock.scale``
+for wall time); delay and jitter are physics and are never scaled. Rates are
+bit/s, baud is symbols/s, sizes are bytes, probabilities are floats in [0, 1].
+The loader has already checked every cross-reference (link ends, traffic
+endpoints, fault targets), so code that reads a :class:`Scenario` can trust it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal, Mapping, Union
+
+Medium = Literal["serial", "ethernet"]
+Direction = Literal["both", "forward", "backward"]
+Priority = Literal["bulk", "normal", "expedited"]
+
+_IPN = re.compile(r"ipn:(\d+)\.(\d+)")
+
+
+@dataclass(frozen=True, slots=True)
+class ClockSpec:
+    scale: float  # scenario seconds per wall second (60: a scenario minute per wall second)
+    duration_ns: int  # scenario time the run lasts
+
+    def to_wall_ns(self, scenario_ns: int) -> int:
+        """Wall nanoseconds after the start at which scenario time ``scenario_ns`` falls."""
+        return round(scenario_ns / self.scale)
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    name: str
+    eid: str  # node id: ``ipn:N.0`` or ``dtn://name/``
+
+    @property
+    def node_number(self) -> int | None:
+        """The ipn node number, or None for a dtn:// node."""
+        m = _IPN.fullmatch(self.eid)
+        return int(m.group(1)) if m else None
+
+
+@dataclass(frozen=True, slots=True)
+class GilbertElliott:
+    """Two-state burst loss: good -> bad with probability ``p`` per unit, bad -> good with ``r``."""
+
+    p: float
+    r: float
+    loss_good: float = 0.0  # loss probability while in the good state
+    loss_bad: float = 1.0  # loss probability while in the bad state
+
+
+LossModel = Union[Literal["bernoulli"], GilbertElliott]
+
+
+@dataclass(frozen=True, slots=True)
+class DirectionParams:
+    """How one direction of a link treats its traffic."""
+
+    delay_ns: int = 0  # one-way propagation delay
+    jitter_ns: int = 0  # delay varies uniformly in [delay - jitter, delay + jitter]
+    rate_bps: int | None = None  # ethernet: bit/s on the wire; None for serial
+    baud: int | None = None  # serial: symbols/s; None for ethernet
+    bits_per_byte: int = 0  # serial 8N1: 10 (start + 8 data + stop); 0 for ethernet
+    loss: float = 0.0  # probability a unit (frame, serial chunk) is dropped
+    loss_model: LossModel = "bernoulli"
+    ber: float = 0.0  # bit error rate: probability each bit is flipped
+    queue_bytes: int | None = None  # tail-drop limit of the queue before serialisation
+    queue_units: int | None = None  # same, counted in frames / serial chunks
+    reorder: bool = False  # with jitter, may units overtake each other?
+
+    @property
+    def wire_bytes_per_s(self) -> float:
+        """Raw bytes/s the medium moves (before any framing or protocol overhead)."""
+        if self.baud is not None:
+            return self.baud / (self.bits_per_byte or 10)
+        return (self.rate_bps or 0) / 8
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    start_ns: int
+    end_ns: int
+
+    @property
+    def length_ns(self) -> int:
+        return self.end_ns - self.start_ns
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """At ``at_ns``, the named DirectionParams fields of ``direction`` take new values."""
+
+    at_ns: int
+    direction: Direction
+    params: Mapping[str, object]  # DirectionParams field name -> new value (read-only)
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    name: str
+    a: str
+    b: str
+    medium: Medium
+    forward: DirectionParams  # a -> b
+    backward: DirectionParams  # b -> a
+    windows: tuple[Window, ...] = ()  # empty: up the whole run
+    changes: tuple[Change, ...] = ()  # sorted by at_ns
+
+    def direction(self, frm: str) -> DirectionParams:
+        """Parameters of the direction that leaves node ``frm``."""
+        if frm == self.a:
+            return self.forward
+        if frm == self.b:
+            return self.backward
+        raise KeyError(f"{frm} is not an end of link {self.name}")
+
+    def other(self, node: str) -> str:
+        return self.b if node == self.a else self.a
+
+
+@dataclass(frozen=True, slots=True)
+class Traffic:
+    """``count`` bundles of ``size`` payload bytes from ``frm`` to ``to``."""
+
+    name: str
+    frm: str
+    to: str
+    start_ns: int
+    every_ns: int | None  # None: one-shot (all ``count`` at ``start_ns``)
+    count: int
+    size: int  # payload bytes per bundle
+    lifetime_ns: int  # BPv7 lifetime of each bundle
+    priority: Priority = "normal"
+
+    def times_ns(self) -> tuple[int, ...]:
+        """Scenario times of each injection, in order."""
+        step = self.every_ns or 0
+        return tuple(self.start_ns + i * step for i in range(self.count))
+
+
+@dataclass(frozen=True, slots=True)
+class Cut:
+    """An unplanned outage: ``link`` is down from ``at_ns`` for ``for_ns``."""
+
+    at_ns: int
+    link: str
+    for_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Crash:
+    """The agent of ``node`` is killed (SIGKILL) at ``at_ns``; restarted after a delay or never."""
+
+    at_ns: int
+    node: str
+    restart_after_ns: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorBurst:
+    """Both directions of ``link`` suffer bit error rate ``ber`` from ``at_ns`` for ``for_ns``."""
+
+    at_ns: int
+    link: str
+    for_ns: int
+    ber: float
+
+
+Fault = Union[Cut, Crash, ErrorBurst]
+
+
+@dataclass(frozen=True, slots=True)
+class Expect:
+    delivered: Literal["all"] | int | float = "all"  # int: a count; float: a fraction (0, 1]
+    within_ns: int | None = None  # every delivery no later than this after its injection
+    within_plan: float | int | None = None  # float: factor x plan's earliest arrival; int: ns slack
+    duplicates: int | None = 0  # None: not checked
+    intact: bool = True
+    lost: int | None = 0  # None: not checked
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str
+    description: str
+    version: int
+    seed: int
+    clock: ClockSpec
+    nodes: tuple[Node, ...]
+    links: tuple[Link, ...]
+    traffic: tuple[Traffic, ...]
+    faults: tuple[Fault, ...]  # sorted by at_ns
+    expect: Expect
+    source: str = "<scenario>"  # file the scenario was read from
+
+    def node(self, name: str) -> Node:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(name)
+
+    def link(self, name: str) -> Link:
+        for link in self.links:
+            if link.name == name:
+                return link
+        raise KeyError(name)
+
+    def bundles_total(self) -> int:
+        """How many bundles the traffic section injects."""
+        return sum(t.count for t in self.traffic)

@@ -1,0 +1,200 @@
+"""YAML text -> a tree of PyYAML nodes that keep their line/column marks, safely.
+
+PyYAML's own loaders would hide three things a scenario loader must see or
+refuse, so this module composes the node tree itself from libyaml's events:
+
+- duplicate mapping keys, which PyYAML silently accepts (the last one wins);
+- aliases (``*name``), refused outright: with them a 1 kB file can expand into
+  billions of nodes ("billion laughs"), and a scenario never needs them;
+- oversized input: files over :data:`MAX_BYTES` are refused before parsing,
+  trees over :data:`MAX_NODES` nodes while parsing.
+
+Problems are collected as :class:`~hilnet.errors.ScenarioError` (1-based line
+and column) so that a caller can report all of them at once.
+"""
+
+from __future__ import annotations
+
+import os
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from hilnet.errors import ScenarioError, ScenarioErrors
+
+MAX_BYTES = 4 * 2**20  # a scenario is a few kB; anything this big is not one
+MAX_NODES = 200_000
+MAX_ERRORS = 100  # after this many, the rest is noise
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_STANDARD_TAGS = {
+    "tag:yaml.org,2002:" + t for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp")
+}
+
+
+def read_file(path: str | os.PathLike[str]) -> tuple[str, str]:
+    """Read a scenario file as text, refusing big or non-UTF-8 files; returns (text, filename)."""
+    filename = os.fspath(path)
+    try:
+        with open(filename, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > MAX_BYTES:
+                raise ScenarioErrors([ScenarioError(
+                    f"file is {size} bytes; expected a scenario under {MAX_BYTES // 2**20} MiB "
+                    "(refused before parsing)", filename, 1, 1)])
+            data = f.read(MAX_BYTES + 1)  # the file may grow between stat and read
+    except OSError as e:
+        raise ScenarioErrors([ScenarioError(f"cannot read file: {e.strerror or e}", filename, 0, 0)]) from None
+    if len(data) > MAX_BYTES:
+        raise ScenarioErrors([ScenarioError(
+            f"file is over {MAX_BYTES // 2**20} MiB; expected a scenario under that (refused before parsing)",
+            filename, 1, 1)])
+    return decode(data, filename), filename
+
+
+def decode(data: bytes, filename: str) -> str:
+    """UTF-8 bytes -> text; a bad byte is reported at its line and column."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise ScenarioErrors([ScenarioError(
+            f"byte 0x{data[e.start]:02x} is not UTF-8 text; expected a YAML scenario file", filename, line, col)]) from None
+    return text.removeprefix("\ufeff")
+
+
+def _at(mark: yaml.Mark | None, filename: str, message: str) -> ScenarioError:
+    if mark is None:
+        return ScenarioError(message, filename, 0, 0)
+    return ScenarioError(message, filename, mark.line + 1, mark.column + 1)
+
+
+def compose(text: str, filename: str) -> tuple[Node | None, list[ScenarioError]]:
+    """Compose the single document in ``text``; returns (root node or None, errors).
+
+    A syntax error ends parsing (its error is returned with whatever came
+    before); refused aliases and duplicate keys are reported and parsing goes on.
+    """
+    errors: list[ScenarioError] = []
+    if "\x00" in text:
+        pos = text.index("\x00")
+        line = text.count("\n", 0, pos) + 1
+        col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+        return None, [ScenarioError("NUL character: this is binary data, expected a YAML scenario file",
+                                    filename, line, col)]
+    loader = _Loader(text)
+    root: Node | None = None
+    # Each open collection: [node, items]; mapping items alternate key, value.
+    stack: list[tuple[Node, list[Node]]] = []
+    count = 0
+    documents = 0
+    try:
+        while loader.check_event():
+            ev = loader.get_event()
+            node: Node | None = None
+            if isinstance(ev, yaml.DocumentStartEvent):
+                documents += 1
+                if documents > 1:
+                    errors.append(_at(ev.start_mark, filename,
+                                      "a second YAML document (---); expected one scenario per file"))
+                    break
+                continue
+            if isinstance(ev, yaml.AliasEvent):
+                errors.append(_at(ev.start_mark, filename,
+                                  f"alias *{ev.anchor} is not allowed; expected the value written out "
+                                  "(anchors and aliases are refused so a file cannot expand without bound)"))
+                node = ScalarNode("tag:yaml.org,2002:null", "", ev.start_mark, ev.end_mark)
+            elif isinstance(ev, yaml.ScalarEvent):
+                tag = ev.tag
+                if tag is None or tag == "!":
+                    tag = loader.resolve(ScalarNode, ev.value, ev.implicit)
+                node = ScalarNode(tag, ev.value, ev.start_mark, ev.end_mark, style=ev.style)
+            elif isinstance(ev, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+                is_seq = isinstance(ev, yaml.SequenceStartEvent)
+                kind = SequenceNode if is_seq else MappingNode
+                tag = ev.tag
+                if tag is None or tag == "!":
+                    tag = loader.resolve(kind, None, ev.implicit)
+                _check_tag(tag, ev, filename, errors)
+                stack.append((kind(tag, [], ev.start_mark, ev.end_mark, flow_style=ev.flow_style), []))
+                count += 1
+                if count > MAX_NODES:
+                    raise _TooBig(ev.start_mark)
+                continue
+            elif isinstance(ev, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+                node, items = stack.pop()
+                node.end_mark = ev.end_mark
+                if isinstance(node, SequenceNode):
+                    node.value = items
+                else:
+                    node.value = list(zip(items[0::2], items[1::2]))
+                    _check_duplicates(node, filename, errors)
+            else:
+                continue  # stream / document end
+            if isinstance(node, ScalarNode):
+                _check_tag(node.tag, ev, filename, errors)
+                count += 1
+                if count > MAX_NODES:
+                    raise _TooBig(ev.start_mark)
+            if stack:
+                stack[-1][1].append(node)
+            else:
+                root = node
+            if len(errors) >= MAX_ERRORS:
+                break
+    except _TooBig as e:
+        errors.append(_at(e.mark, filename, f"more than {MAX_NODES} YAML nodes; expected a scenario of sensible size"))
+        return None, errors
+    except yaml.MarkedYAMLError as e:
+        what = " ".join(p for p in (e.problem, e.context) if p) or "invalid YAML"
+        errors.append(_at(e.problem_mark or e.context_mark, filename, f"YAML syntax: {what}"))
+        return None, errors
+    except yaml.YAMLError as e:  # ReaderError: a control character
+        pos = getattr(e, "position", 0)
+        line = text.count("\n", 0, pos) + 1
+        col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+        reason = getattr(e, "reason", "unreadable")
+        errors.append(ScenarioError(f"YAML cannot read this text ({reason}); expected a YAML scenario file",
+                                    filename, line, col))
+        return None, errors
+    finally:
+        loader.dispose()
+    return root, errors
+
+
+class _TooBig(Exception):
+    def __init__(self, mark: yaml.Mark):
+        self.mark = mark
+
+
+def _check_tag(tag: str, ev: yaml.Event, filename: str, errors: list[ScenarioError]) -> None:
+    if tag not in _STANDARD_TAGS:
+        errors.append(_at(ev.start_mark, filename, f"YAML tag {tag!r} is not allowed; expected plain values"))
+
+
+def _check_duplicates(node: MappingNode, filename: str, errors: list[ScenarioError]) -> None:
+    seen: dict[str, yaml.Mark] = {}
+    for key, _value in node.value:
+        if not isinstance(key, ScalarNode):
+            continue  # the loader reports non-scalar keys where it knows what was expected
+        first = seen.get(key.value)
+        if first is not None:
+            errors.append(_at(key.start_mark, filename,
+                              f"duplicate key {key.value!r} (first at line {first.line + 1}); "
+                              "expected each key once"))
+        else:
+            seen[key.value] = key.start_mark
+
+
+_constructor = yaml.constructor.SafeConstructor()
+
+
+def scalar_value(node: ScalarNode) -> object:
+    """The Python value of a scalar node (str, int, float, bool, None, datetime)."""
+    # Call the tag's constructor directly: construct_object() would cache every
+    # node in the shared constructor for ever.
+    construct = yaml.constructor.SafeConstructor.yaml_constructors.get(node.tag)
+    if construct is None:  # a refused tag, already reported by compose()
+        return node.value
+    return construct(_constructor, node)
