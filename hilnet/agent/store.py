@@ -289,6 +289,11 @@ class BundleStore:
                 count: int, used: int) -> StoredBundle:
         """Check quotas given the running totals, then insert; the caller commits."""
         r, size = p.req, len(p.data)
+        full = ((self.quota_bundles is not None and count + 1 > self.quota_bundles)
+                or (self.quota_bytes is not None and used + size > self.quota_bytes))
+        # A duplicate is reported as such even when full: the sender may take it as an ack.
+        if full and db.execute("SELECT 1 FROM bundle WHERE key=?", (r.key,)).fetchone():
+            raise DuplicateBundleError(f"bundle {r.key!r} is already stored")
         if self.quota_bundles is not None and count + 1 > self.quota_bundles:
             raise StoreFullError(f"store full: {count} of {self.quota_bundles} bundles, "
                                  f"{r.key!r} refused")
