@@ -9,6 +9,7 @@
     │   └── ContactPlanError         an ION contact plan line that cannot be read
     ├── BundleError                  BPv7 (RFC 9171)
     │   ├── BundleEncodeError        a bundle that cannot be written as asked
+    │   ├── FragmentError            fragments that cannot be made or reassembled
     │   └── BundleDecodeError        bytes that are not a valid bundle; carries the offset
     │       ├── CborError            wrong major type, indefinite length, truncation...
     │       ├── VersionError         primary block version is not 7
@@ -92,6 +93,10 @@ class BundleError(HilnetError):
 
 class BundleEncodeError(BundleError):
     """A bundle that cannot be encoded as asked."""
+
+
+class FragmentError(BundleError):
+    """Fragmenting a bundle that must not be, or fragments that do not reassemble."""
 
 
 class BundleDecodeError(BundleError):
