@@ -34,8 +34,9 @@ import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
@@ -90,7 +91,7 @@ class StoredBundle:
 
     key: str
     size: int  # bytes
-    sha256: bytes
+    sha256: bytes = field(repr=False)
     source: str
     destination: str
     priority: int
@@ -233,45 +234,24 @@ class BundleStore:
             return StoreError(f"{self.path}: store is open in another process ({exc})")
         return StoreError(f"{self.path}: {exc} (corrupt or not a bundle store?)")
 
-    class _Tx:
-        """BEGIN IMMEDIATE ... COMMIT under the store lock; rollback and StoreError on failure."""
-
-        def __init__(self, store: BundleStore):
-            self.store = store
-
-        def __enter__(self) -> sqlite3.Connection:
-            self.store._lock.acquire()
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT under the store lock; ROLLBACK and StoreError on failure."""
+        with self._lock:
+            db = self._conn()
             try:
-                db = self.store._conn()
                 db.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                self.store._lock.release()
-                raise self.store._error(exc) from exc
-            except BaseException:
-                self.store._lock.release()
-                raise
-            return db
-
-        def __exit__(self, et, exc, tb) -> bool:
-            db = self.store._db
-            try:
-                if et is None:
-                    db.execute("COMMIT")  # with synchronous=FULL this is the fsync
-                    return False
+                yield db
+                db.execute("COMMIT")  # with synchronous=FULL, this is the fsync
+            except BaseException as exc:
                 if db.in_transaction:
-                    db.execute("ROLLBACK")
+                    try:
+                        db.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass  # the connection is broken; the original error says why
                 if isinstance(exc, sqlite3.Error):
-                    raise self.store._error(exc) from exc
-                return False
-            except sqlite3.Error as err:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise self.store._error(err) from err
-            finally:
-                self.store._lock.release()
-
-    def _tx(self) -> _Tx:
-        return BundleStore._Tx(self)
+                    raise self._error(exc) from exc
+                raise
 
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:
@@ -330,12 +310,13 @@ class BundleStore:
     def put_many(self, items: Iterable[PutRequest]) -> list[StoredBundle]:
         """Store all ``items`` in one transaction and one fsync, or none of them."""
         prepared = [_prepare(i) for i in items]
-        with self._tx() as db:
-            now, count, used, out = self.clock.now_ns(), self._count, self._bytes, []
-            for p in prepared:
-                out.append(self._insert(db, p, now, count, used))
-                count, used = count + 1, used + len(p.data)
-        self._count, self._bytes = count, used
+        with self._lock:  # held past COMMIT: the totals change only once it succeeded
+            with self._tx() as db:
+                now, count, used, out = self.clock.now_ns(), self._count, self._bytes, []
+                for p in prepared:
+                    out.append(self._insert(db, p, now, count, used))
+                    count, used = count + 1, used + len(p.data)
+            self._count, self._bytes = count, used
         return out
 
     def _commit_batch(self, prepared: list[_Prepared]) -> list[StoredBundle | StoreError]:
@@ -345,17 +326,18 @@ class BundleStore:
         """
         out: list[StoredBundle | StoreError] = []
         try:
-            with self._tx() as db:
-                now, count, used = self.clock.now_ns(), self._count, self._bytes
-                for p in prepared:
-                    try:
-                        out.append(self._insert(db, p, now, count, used))
-                        count, used = count + 1, used + len(p.data)
-                    except (StoreFullError, DuplicateBundleError) as exc:
-                        out.append(exc)  # a refused INSERT leaves the rest of the batch intact
+            with self._lock:
+                with self._tx() as db:
+                    now, count, used = self.clock.now_ns(), self._count, self._bytes
+                    for p in prepared:
+                        try:
+                            out.append(self._insert(db, p, now, count, used))
+                            count, used = count + 1, used + len(p.data)
+                        except (StoreFullError, DuplicateBundleError) as exc:
+                            out.append(exc)  # a refused INSERT leaves the rest intact
+                self._count, self._bytes = count, used
         except StoreError as exc:
             return [exc] * len(prepared)
-        self._count, self._bytes = count, used
         return out
 
     def _update(self, sql: str, args: tuple) -> bool:
@@ -372,17 +354,18 @@ class BundleStore:
         return self._update("UPDATE bundle SET next_hop=? WHERE key=?", (next_hop, key))
 
     def _remove(self, where: str, args: tuple, reason: str) -> list[StoredBundle]:
-        with self._tx() as db:
-            rows = db.execute(f"DELETE FROM bundle WHERE {where} RETURNING {_COLUMNS}",
-                              args).fetchall()
-            now = self.clock.now_ns()
-            gone = [_row_to_bundle(r) for r in rows]
-            db.executemany("DELETE FROM payload WHERE seq=?", [(b.arrival,) for b in gone])
-            db.executemany("INSERT INTO deleted (key, reason, at_ns, size, sha256)"
-                           " VALUES (?,?,?,?,?)",
-                           [(b.key, reason, now, b.size, b.sha256) for b in gone])
-        self._count -= len(gone)
-        self._bytes -= sum(b.size for b in gone)
+        with self._lock:
+            with self._tx() as db:
+                rows = db.execute(f"DELETE FROM bundle WHERE {where} RETURNING {_COLUMNS}",
+                                  args).fetchall()
+                now = self.clock.now_ns()
+                gone = [_row_to_bundle(r) for r in rows]
+                db.executemany("DELETE FROM payload WHERE seq=?", [(b.arrival,) for b in gone])
+                db.executemany("INSERT INTO deleted (key, reason, at_ns, size, sha256)"
+                               " VALUES (?,?,?,?,?)",
+                               [(b.key, reason, now, b.size, b.sha256) for b in gone])
+            self._count -= len(gone)
+            self._bytes -= sum(b.size for b in gone)
         return gone
 
     def delete(self, key: str, reason: str) -> bool:
@@ -534,7 +517,11 @@ class GroupCommitter:
         return self.submit(key, data, **columns).result()
 
     async def put_async(self, key: str, data: bytes, **columns: Any) -> StoredBundle:
-        """Awaitable put through the shared commit: durable once it returns."""
+        """Awaitable put through the shared commit: durable once it returns.
+
+        Cancelling the awaiting task before its batch is taken drops the put; once the
+        commit has begun the bundle is stored regardless (check with ``contains``).
+        """
         return await asyncio.wrap_future(self.submit(key, data, **columns))
 
     def _run(self) -> None:
