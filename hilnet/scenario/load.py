@@ -86,7 +86,10 @@ class _Builder:
         self.r = Reader(filename)
         self.filename = filename
         self.duration: int | None = None
-        self.node_names: list[str] = []
+        self.node_names: list[str] = []  # every node declared, even one with a bad eid
+        self.link_names: list[str] = []  # every link declared, even one with errors
+        self.all_links_built = True  # else reachability would blame traffic for a broken link
+        self.all_traffic_built = True
 
     # -- top level -------------------------------------------------------------
 
@@ -116,7 +119,6 @@ class _Builder:
         clock = self._clock(top["clock"][1]) if "clock" in top else None
         self.duration = clock.duration_ns if clock else None
         nodes = self._nodes(top["nodes"][1]) if "nodes" in top else ()
-        self.node_names = [n.name for n in nodes]
         links = self._links(top["links"][1]) if "links" in top else ()
         traffic = self._traffic(top["traffic"][1], links) if "traffic" in top else ()
         faults = self._faults(top["faults"][1], links) if "faults" in top else ()
@@ -151,6 +153,7 @@ class _Builder:
             r.error(node, "nodes is empty; expected at least one node such as iss: {eid: ipn:1.0}")
         out = []
         eids: dict[str, int] = {}
+        self.node_names = [key.value for key, _ in entries]
         for key, value in entries:
             m = r.mapping(value, f"node {key.value!r}", ("eid",), required=("eid",))
             if not m or "eid" not in m:
@@ -174,8 +177,12 @@ class _Builder:
     def _links(self, node: Node) -> tuple[Link, ...]:
         entries = self.r.named_mapping(node, "links", "{ends: [a, b], medium: serial|ethernet, ...}")
         if entries is None:
+            self.all_links_built = False
             return ()
-        return tuple(link for key, value in entries if (link := self._link(key.value, value)) is not None)
+        self.link_names = [key.value for key, _ in entries]
+        links = tuple(link for key, value in entries if (link := self._link(key.value, value)) is not None)
+        self.all_links_built = len(links) == len(entries)
+        return links
 
     def _link(self, name: str, node: Node) -> Link | None:
         r = self.r
@@ -200,15 +207,18 @@ class _Builder:
         if ends is None or medium is None:
             return None
         directions = []
+        reported: set[int] = set()  # a shared jitter is one mistake, not one per direction
         for direction, label in (("forward", f"{ends[0]}->{ends[1]}"), ("backward", f"{ends[1]}->{ends[0]}")):
             merged = {**shared, **overrides[direction]}
             params = _defaults(medium)
             params = replace(params, **{f: v for f, (v, _n) in merged.items()})
-            if params.jitter_ns > params.delay_ns:
+            if params.jitter_ns > params.delay_ns and id(merged["jitter_ns"][1]) not in reported:
+                reported.add(id(merged["jitter_ns"][1]))
                 r.error(merged["jitter_ns"][1], f"{what} {label}: jitter {format_duration(params.jitter_ns)} is "
                                                 f"larger than delay {format_duration(params.delay_ns)}; expected "
                                                 "jitter <= delay (nothing arrives before it was sent)")
-            if params.loss and not isinstance(params.loss_model, str):
+            if params.loss and not isinstance(params.loss_model, str) and id(merged["loss"][1]) not in reported:
+                reported.add(id(merged["loss"][1]))
                 r.error(merged["loss"][1], f"{what} {label}: both loss and a gilbert-elliott loss-model; "
                                            "expected one of them (the model sets its own loss)")
             directions.append(params)
@@ -418,14 +428,17 @@ class _Builder:
         r = self.r
         items = r.sequence(node, "traffic", "{from: iss, to: cologne, size: 300KiB, ...}")
         if items is None:
+            self.all_traffic_built = False
             return ()
         graph = _graph(links)
         names: dict[str, int] = {}
         out = []
         for i, item in enumerate(items):
             m = r.mapping(item, f"traffic #{i + 1}", TRAFFIC_KEYS, required=("from", "to", "size"))
-            if m is None:
-                continue
+            if m is None or not {"from", "to", "size"} <= m.keys():
+                self.all_traffic_built = False
+                if m is None:
+                    continue
             name = f"traffic-{i + 1}"
             if "name" in m:
                 given = r.text(m["name"][1], f"traffic #{i + 1} name", "a name such as photos")
@@ -444,7 +457,7 @@ class _Builder:
             if frm is not None and to is not None:
                 if frm == to:
                     r.error(m["to"][1], f"{what} goes from {frm!r} to itself; expected another node")
-                elif to not in _reachable(graph, frm):
+                elif self.all_links_built and to not in _reachable(graph, frm):
                     r.error(m["to"][1], f"{what}: no path from {frm!r} to {to!r} in the link graph; expected "
                                         "links that join them, directly or through other nodes")
             start = self._time(m["start"][1], f"{what} start") if "start" in m else 0
@@ -471,10 +484,12 @@ class _Builder:
             if "priority" in m:
                 priority = r.choice(m["priority"][1], f"{what} priority", PRIORITIES) or "normal"
             if start is None or self.duration is None:
+                self.all_traffic_built = False
                 continue
             if start >= self.duration:
                 r.error(m["start"][1], f"{what} starts at clock.duration or after; expected a start before "
                                        f"{format_duration(self.duration)}")
+                self.all_traffic_built = False
                 continue
             if count is None and "count" not in m:
                 # periodic without a count: as many as start before the run ends
@@ -486,8 +501,10 @@ class _Builder:
                                            f"{format_duration(last)}, not before clock.duration "
                                            f"({format_duration(self.duration)}); expected at most "
                                            f"{-(-(self.duration - start) // every)}")
+                    self.all_traffic_built = False
                     continue
             if None in (frm, to, count, size, lifetime) or frm == to:
+                self.all_traffic_built = False
                 continue
             out.append(Traffic(name=name, frm=frm, to=to, start_ns=start, every_ns=every, count=count,
                                size=size, lifetime_ns=lifetime, priority=priority))
@@ -498,7 +515,7 @@ class _Builder:
         items = r.sequence(node, "faults", "{at: 20m, cut: LINK, for: 5m} and the like")
         if items is None:
             return ()
-        link_names = [link.name for link in links]
+        link_names = self.link_names
         kinds = ("cut", "crash", "error-burst")
         out: list[Fault] = []
         crashes: dict[str, list[tuple[int, int | None, int]]] = {}
@@ -596,7 +613,7 @@ class _Builder:
                 r.error(node, f"expect delivered is {_describe(node)}; expected {expected}")
             return None
         if isinstance(value, int):
-            if value < 0 or value > total:
+            if value < 0 or (self.all_traffic_built and value > total):
                 r.error(node, f"expect delivered is {value}, but the traffic injects {total} bundles; "
                               f"expected a count from 0 to {total}")
                 return None

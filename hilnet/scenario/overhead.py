@@ -1,0 +1,58 @@
+"""How many bundle bytes a link direction really carries: protocol overhead, stated.
+
+The plan needs goodput, not line rate. These figures are estimates written down
+once so that every capacity the plan prints can be traced to them:
+
+Serial (UART): each byte costs ``bits_per_byte`` symbols (8N1: start + 8 data +
+stop = 10). The serial convergence layer frames data SLIP-style (RFC 1055):
+frames of up to :data:`SERIAL_FRAME_PAYLOAD` bytes, each with an END byte on
+either side and a :data:`SERIAL_FRAME_HEADER`-byte header (type, sequence,
+length, CRC-32C); END and ESC bytes inside the payload are escaped to two bytes,
+which for random data (photos are compressed) is 2 of 256 byte values.
+
+Ethernet: each 1500-byte IP packet costs 1538 bytes on the wire (14 header +
+8 preamble + 12 inter-frame gap + 4 FCS = 38; the "24 B" of preamble, gap and
+FCS plus the 14-byte MAC header), and carries 1448 bytes of TCP payload after
+20 bytes of IPv4 and 32 of TCP with timestamps.
+
+Per bundle: about :data:`BUNDLE_OVERHEAD` bytes of BPv7 primary block, payload
+block header and CRCs (RFC 9171, ipn EIDs), and on Ethernet one TCPCLv4
+XFER_SEGMENT header with its transfer-length extension (RFC 9174 5.2.2:
+1 + 1 + 8 + 8 + 4 = 22 bytes; bundles go in one segment). Acknowledgements in
+the reverse direction are small and are not counted against it.
+"""
+
+from __future__ import annotations
+
+from hilnet.scenario.model import DirectionParams
+
+SERIAL_FRAME_PAYLOAD = 1024  # bytes of data per serial CLA frame
+SERIAL_FRAME_HEADER = 16  # type, sequence, length, CRC-32C
+SERIAL_FRAME_DELIMITERS = 2  # SLIP END before and after
+SERIAL_ESCAPE_EXPANSION = 2 / 256  # share of payload bytes that are END or ESC and take two bytes
+
+ETH_MTU = 1500
+ETH_WIRE_EXTRA = 14 + 8 + 12 + 4  # MAC header, preamble+SFD, inter-frame gap, FCS
+TCP_MSS = ETH_MTU - 20 - 32  # IPv4 header, TCP header with the timestamp option
+
+BUNDLE_OVERHEAD = 64  # BPv7 primary block + payload block header + CRCs, ipn EIDs
+TCPCL_SEGMENT_HEADER = 22  # XFER_SEGMENT with the transfer-length extension item
+
+
+def efficiency(medium: str) -> float:
+    """Share of the medium's raw byte rate left for convergence-layer data (0..1)."""
+    if medium == "serial":
+        per_frame = SERIAL_FRAME_PAYLOAD * (1 + SERIAL_ESCAPE_EXPANSION) + SERIAL_FRAME_HEADER + SERIAL_FRAME_DELIMITERS
+        return SERIAL_FRAME_PAYLOAD / per_frame
+    return TCP_MSS / (ETH_MTU + ETH_WIRE_EXTRA)
+
+
+def goodput_bytes_per_s(medium: str, params: DirectionParams) -> float:
+    """Wall-clock bytes/s of bundle data a direction carries (rate and baud are physics, unscaled)."""
+    return params.wire_bytes_per_s * efficiency(medium)
+
+
+def bundle_bytes(medium: str, payload: int) -> int:
+    """Bytes a bundle of ``payload`` bytes puts through the convergence layer, before framing."""
+    extra = BUNDLE_OVERHEAD + (TCPCL_SEGMENT_HEADER if medium == "ethernet" else 0)
+    return payload + extra

@@ -1,0 +1,286 @@
+"""Compile a :class:`Scenario` into what a run will do: a timeline, a contact plan, capacities.
+
+Pure: scenario in, :class:`Plan` out. The timeline lists every scripted action
+(link up/down/change, injections, faults) in scenario time and in wall time
+(scenario / ``clock.scale``). The contact plan has one one-way
+:class:`~hilnet.scenario.contact.Contact` per link direction and stretch of
+constant parameters inside a window; faults are unplanned, so they are not in it.
+
+Timebases. ``Plan.contacts`` is in *scenario* time throughout so that a router
+running on a ScaledClock can use it as is: start/end are scenario ns, ``owlt_ns``
+is the physical delay times the scale, and ``rate`` is bytes per scenario second
+(wall goodput / scale). ``Plan.wall_contacts`` is the same plan in wall time
+(physical rate and delay), which is what ION or any agent on a plain clock sees.
+
+Capacity: a window lasts ``length / scale`` wall seconds and carries the
+direction's goodput (see :mod:`hilnet.scenario.overhead`) for that long. Traffic
+is routed along the path with fewest hops (then least delay) and the plan warns
+when it cannot fit, when one bundle cannot fit in any window of a hop, or when a
+window is shorter than a few round trips.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, replace
+from types import MappingProxyType
+from typing import Mapping
+
+from hilnet.scenario.contact import Contact
+from hilnet.scenario.model import Crash, Cut, DirectionParams, ErrorBurst, Link, Scenario, Window
+from hilnet.scenario.overhead import bundle_bytes, goodput_bytes_per_s
+from hilnet.units import format_duration, format_size
+
+NS_PER_S = 1_000_000_000
+FEW_ROUND_TRIPS = 3  # TCP handshake + TCPCL contact header + SESS_INIT before the first byte of data
+
+KINDS = ("link-down", "cut", "crash", "burst-end", "restore", "restart", "link-change", "link-up",
+         "burst-start", "inject")
+# At one instant: take things down first, then change and bring up, then inject into the new state.
+_ORDER = {k: i for i, k in enumerate(KINDS)}
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One scripted step. ``subject`` is a link, node or traffic name, depending on ``kind``."""
+
+    at_ns: int  # scenario time
+    wall_ns: int  # wall time since the run's start: at_ns / scale
+    kind: str  # one of KINDS
+    subject: str
+    details: Mapping[str, object]  # read-only; see docs/scenario.md for each kind's keys
+
+
+@dataclass(frozen=True, slots=True)
+class Capacity:
+    """What one contact (one direction, one stretch of a window) can carry."""
+
+    link: str
+    frm: str
+    to: str
+    start_ns: int  # scenario time
+    end_ns: int
+    wall_ns: int  # how long it lasts in wall time
+    goodput: float  # bundle bytes per wall second, after framing overhead
+    capacity_bytes: int  # goodput x wall duration
+
+
+@dataclass(frozen=True, slots=True)
+class Load:
+    """Offered traffic on one link direction against what its windows carry."""
+
+    link: str
+    frm: str
+    to: str
+    bundles: int
+    offered_bytes: int  # bundle bytes (payload + BPv7/CLA overhead) routed this way
+    capacity_bytes: int  # sum of the direction's contacts from the first injection on
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    traffic: str
+    path: tuple[str, ...]  # node names, source first
+    links: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    name: str
+    scale: float
+    duration_ns: int
+    actions: tuple[Action, ...]  # sorted by scenario time
+    contacts: tuple[Contact, ...]  # scenario timebase (see module docstring)
+    wall_contacts: tuple[Contact, ...]  # wall timebase, same order as ``contacts``
+    capacities: tuple[Capacity, ...]  # same order as ``contacts``
+    loads: tuple[Load, ...]
+    routes: tuple[Route, ...]
+    warnings: tuple[str, ...]
+
+
+def compile_plan(scenario: Scenario) -> Plan:
+    """Compile ``scenario`` into its timeline, contact plan, capacities and warnings."""
+    scale = scenario.clock.scale
+    duration = scenario.clock.duration_ns
+    warnings: list[str] = []
+    actions = _actions(scenario)
+    contacts: list[Contact] = []
+    wall_contacts: list[Contact] = []
+    capacities: list[Capacity] = []
+    for link in scenario.links:
+        for window in _merged(link.windows) or (Window(0, duration),):
+            _check_round_trips(link, window, scale, warnings)
+            for start, end, fwd, bwd in _segments(link, window):
+                for frm, to, params in ((link.a, link.b, fwd), (link.b, link.a, bwd)):
+                    goodput = goodput_bytes_per_s(link.medium, params)
+                    wall = round((end - start) / scale)
+                    capacities.append(Capacity(link.name, frm, to, start, end, wall, goodput,
+                                               int(goodput * wall // NS_PER_S)))
+                    contacts.append(Contact(frm, to, start, end, rate=max(1, int(goodput / scale)),
+                                            owlt_ns=round(params.delay_ns * scale)))
+                    wall_contacts.append(Contact(frm, to, round(start / scale), round(end / scale),
+                                                 rate=max(1, int(goodput)), owlt_ns=params.delay_ns))
+    routes = _routes(scenario, warnings)
+    loads = _loads(scenario, routes, capacities, warnings)
+    if scenario.expect.within_ns is not None and scenario.expect.within_ns > duration:
+        warnings.append(f"expect within {format_duration(scenario.expect.within_ns)} is longer than "
+                        f"clock.duration {format_duration(duration)}: the run ends first")
+    return Plan(name=scenario.name, scale=scale, duration_ns=duration, actions=actions,
+                contacts=tuple(contacts), wall_contacts=tuple(wall_contacts), capacities=tuple(capacities),
+                loads=tuple(loads), routes=tuple(routes), warnings=tuple(warnings))
+
+
+# -- timeline --------------------------------------------------------------------
+
+
+def _merged(windows: tuple[Window, ...]) -> tuple[Window, ...]:
+    """Windows with touching ones joined: 0m-38m and 38m-85m are one stretch of up."""
+    out: list[Window] = []
+    for w in sorted(windows, key=lambda w: w.start_ns):
+        if out and w.start_ns <= out[-1].end_ns:
+            out[-1] = Window(out[-1].start_ns, max(out[-1].end_ns, w.end_ns))
+        else:
+            out.append(w)
+    return tuple(out)
+
+
+def _actions(scenario: Scenario) -> tuple[Action, ...]:
+    scale = scenario.clock.scale
+    duration = scenario.clock.duration_ns
+    raw: list[tuple[int, str, str, dict[str, object]]] = []
+    for link in scenario.links:
+        windows = _merged(link.windows)
+        if not windows:
+            raw.append((0, "link-up", link.name, {"window": "always"}))
+        elif windows[0].start_ns > 0:
+            raw.append((0, "link-down", link.name, {}))
+        for w in windows:
+            span = {"window_start_ns": w.start_ns, "window_end_ns": w.end_ns}
+            raw.append((w.start_ns, "link-up", link.name, span))
+            raw.append((w.end_ns, "link-down", link.name, span))
+        for c in link.changes:
+            raw.append((c.at_ns, "link-change", link.name, {"direction": c.direction, "params": dict(c.params)}))
+    for t in scenario.traffic:
+        for seq, at in enumerate(t.times_ns()):
+            raw.append((at, "inject", t.name, {"seq": seq, "from": t.frm, "to": t.to, "size": t.size,
+                                                "lifetime_ns": t.lifetime_ns, "priority": t.priority}))
+    for f in scenario.faults:
+        if isinstance(f, Cut):
+            raw.append((f.at_ns, "cut", f.link, {"for_ns": f.for_ns}))
+            if f.at_ns + f.for_ns <= duration:
+                raw.append((f.at_ns + f.for_ns, "restore", f.link, {}))
+        elif isinstance(f, Crash):
+            raw.append((f.at_ns, "crash", f.node, {"restart_after_ns": f.restart_after_ns}))
+            if f.restart_after_ns is not None and f.at_ns + f.restart_after_ns <= duration:
+                raw.append((f.at_ns + f.restart_after_ns, "restart", f.node, {}))
+        elif isinstance(f, ErrorBurst):
+            raw.append((f.at_ns, "burst-start", f.link, {"for_ns": f.for_ns, "ber": f.ber}))
+            if f.at_ns + f.for_ns <= duration:
+                raw.append((f.at_ns + f.for_ns, "burst-end", f.link, {}))
+    raw.sort(key=lambda a: (a[0], _ORDER[a[1]], a[2], a[3].get("seq", 0)))
+    return tuple(Action(at, round(at / scale), kind, subject, MappingProxyType(details))
+                 for at, kind, subject, details in raw)
+
+
+def _apply(params: DirectionParams, changes: Mapping[str, object]) -> DirectionParams:
+    return replace(params, **changes)
+
+
+def _segments(link: Link, window: Window) -> list[tuple[int, int, DirectionParams, DirectionParams]]:
+    """Stretches of ``window`` with constant parameters: (start, end, forward, backward)."""
+    fwd, bwd = link.forward, link.backward
+    for c in link.changes:
+        if c.at_ns <= window.start_ns:
+            if c.direction in ("both", "forward"):
+                fwd = _apply(fwd, c.params)
+            if c.direction in ("both", "backward"):
+                bwd = _apply(bwd, c.params)
+    out = []
+    start = window.start_ns
+    for c in link.changes:
+        if not window.start_ns < c.at_ns < window.end_ns:
+            continue
+        if c.at_ns > start:
+            out.append((start, c.at_ns, fwd, bwd))
+            start = c.at_ns
+        if c.direction in ("both", "forward"):
+            fwd = _apply(fwd, c.params)
+        if c.direction in ("both", "backward"):
+            bwd = _apply(bwd, c.params)
+    out.append((start, window.end_ns, fwd, bwd))
+    return out
+
+
+def _check_round_trips(link: Link, window: Window, scale: float, warnings: list[str]) -> None:
+    rtt = link.forward.delay_ns + link.forward.jitter_ns + link.backward.delay_ns + link.backward.jitter_ns
+    wall = window.length_ns / scale
+    if rtt and wall < FEW_ROUND_TRIPS * rtt:
+        warnings.append(f"link {link.name} window {format_duration(window.start_ns)}-{format_duration(window.end_ns)} "
+                        f"lasts {format_duration(round(wall))} of wall time at scale {scale:g}, less than "
+                        f"{FEW_ROUND_TRIPS} round trips ({format_duration(FEW_ROUND_TRIPS * rtt)}): a session may "
+                        "not even open in it")
+
+
+# -- routing and load --------------------------------------------------------------
+
+
+def _routes(scenario: Scenario, warnings: list[str]) -> list[Route]:
+    """Fewest hops, then least delay, then names: deterministic and what a static route would pick."""
+    adjacency: dict[str, list[tuple[str, Link]]] = {}
+    for link in scenario.links:
+        adjacency.setdefault(link.a, []).append((link.b, link))
+        adjacency.setdefault(link.b, []).append((link.a, link))
+    routes = []
+    for t in scenario.traffic:
+        best: dict[str, tuple[int, int]] = {t.frm: (0, 0)}
+        heap: list[tuple[int, int, tuple[str, ...], tuple[str, ...]]] = [(0, 0, (t.frm,), ())]
+        found = None
+        while heap:
+            hops, delay, path, links = heapq.heappop(heap)
+            node = path[-1]
+            if node == t.to:
+                found = Route(t.name, path, links)
+                break
+            if best.get(node, (hops, delay)) < (hops, delay):
+                continue
+            for nxt, link in sorted(adjacency.get(node, ()), key=lambda e: (e[0], e[1].name)):
+                cost = (hops + 1, delay + link.direction(node).delay_ns)
+                if nxt not in best or cost < best[nxt]:
+                    best[nxt] = cost
+                    heapq.heappush(heap, (*cost, path + (nxt,), links + (link.name,)))
+        if found is None:  # the loader refuses this; a hand-built Scenario may not
+            warnings.append(f"traffic {t.name}: no path from {t.frm} to {t.to}")
+        else:
+            routes.append(found)
+    return routes
+
+
+def _loads(scenario: Scenario, routes: list[Route], capacities: list[Capacity], warnings: list[str]) -> list[Load]:
+    traffic = {t.name: t for t in scenario.traffic}
+    offered: dict[tuple[str, str, str], list[int]] = {}  # (link, frm, to) -> [bundles, bytes, first injection]
+    for route in routes:
+        t = traffic[route.traffic]
+        for frm, to, link_name in zip(route.path, route.path[1:], route.links):
+            link = scenario.link(link_name)
+            per_bundle = bundle_bytes(link.medium, t.size)
+            entry = offered.setdefault((link_name, frm, to), [0, 0, t.start_ns])
+            entry[0] += t.count
+            entry[1] += per_bundle * t.count
+            entry[2] = min(entry[2], t.start_ns)
+            hop = [c for c in capacities if (c.link, c.frm, c.to) == (link_name, frm, to)]
+            largest = max((c.capacity_bytes for c in hop), default=0)
+            if per_bundle > largest:
+                warnings.append(f"traffic {t.name}: a {format_size(t.size)} bundle needs {format_size(per_bundle)} "
+                                f"on {link_name} {frm}->{to}, but its largest window carries "
+                                f"{format_size(largest)} at scale {scenario.clock.scale:g}: without "
+                                "fragmentation it never crosses")
+    loads = []
+    for (link_name, frm, to), (bundles, nbytes, first) in offered.items():
+        cap = sum(c.capacity_bytes * max(0, c.end_ns - max(c.start_ns, first)) // max(1, c.end_ns - c.start_ns)
+                  for c in capacities if (c.link, c.frm, c.to) == (link_name, frm, to))
+        loads.append(Load(link_name, frm, to, bundles, nbytes, cap))
+        if nbytes > cap:
+            warnings.append(f"link {link_name} {frm}->{to}: traffic offers {format_size(nbytes)} in {bundles} "
+                            f"bundles but its windows carry {format_size(cap)} from the first injection at "
+                            f"{format_duration(first)} (scale {scenario.clock.scale:g}): it cannot all fit")
+    return loads

@@ -1,0 +1,114 @@
+"""A :class:`~hilnet.scenario.plan.Plan` for people (a text table) and for programs (JSON).
+
+Both views hold the same facts; the JSON keeps exact integers (ns, bytes, bit/s)
+where the table rounds them for reading.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hilnet.scenario.plan import Plan
+from hilnet.units import format_duration, format_rate, format_size
+
+
+def plan_to_json(plan: Plan) -> dict[str, Any]:
+    """A JSON-ready dict: times in ns, sizes in bytes, rates in bytes/s."""
+
+    def contact(c: Any) -> dict[str, Any]:
+        return {"from": c.frm, "to": c.to, "start_ns": c.start_ns, "end_ns": c.end_ns, "rate": c.rate,
+                "owlt_ns": c.owlt_ns}
+
+    return {
+        "name": plan.name,
+        "scale": plan.scale,
+        "duration_ns": plan.duration_ns,
+        "actions": [{"at_ns": a.at_ns, "wall_ns": a.wall_ns, "kind": a.kind, "subject": a.subject,
+                     "details": _jsonable(dict(a.details))} for a in plan.actions],
+        "contacts": [contact(c) for c in plan.contacts],
+        "wall_contacts": [contact(c) for c in plan.wall_contacts],
+        "capacities": [{"link": c.link, "from": c.frm, "to": c.to, "start_ns": c.start_ns, "end_ns": c.end_ns,
+                        "wall_ns": c.wall_ns, "goodput_bytes_per_s": round(c.goodput, 3),
+                        "capacity_bytes": c.capacity_bytes} for c in plan.capacities],
+        "loads": [{"link": lo.link, "from": lo.frm, "to": lo.to, "bundles": lo.bundles,
+                   "offered_bytes": lo.offered_bytes, "capacity_bytes": lo.capacity_bytes} for lo in plan.loads],
+        "routes": [{"traffic": r.traffic, "path": list(r.path), "links": list(r.links)} for r in plan.routes],
+        "warnings": list(plan.warnings),
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "__dataclass_fields__"):  # a GilbertElliott model in a change
+        return {f: _jsonable(getattr(value, f)) for f in value.__dataclass_fields__}
+    return value
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()
+    out = [line, "  ".join("-" * w for w in widths)]
+    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    return out
+
+
+def _details(kind: str, d: dict[str, Any]) -> str:
+    if kind == "inject":
+        return (f"#{d['seq']} {d['from']}->{d['to']} {format_size(d['size'])} "
+                f"lifetime {format_duration(d['lifetime_ns'])} {d['priority']}")
+    if kind == "link-change":
+        params = ", ".join(f"{k}={_show(k, v)}" for k, v in d["params"].items())
+        return f"{d['direction']}: {params}"
+    if kind in ("cut", "burst-start"):
+        text = f"for {format_duration(d['for_ns'])}"
+        return text + (f", bit-error-rate {d['ber']:g}" if "ber" in d else "")
+    if kind == "crash":
+        after = d["restart_after_ns"]
+        return "no restart" if after is None else f"restart after {format_duration(after)}"
+    return ""
+
+
+def _show(field: str, value: Any) -> str:
+    if field.endswith("_ns") and isinstance(value, int):
+        return format_duration(value)
+    if field == "rate_bps" and isinstance(value, int):
+        return format_rate(value)
+    if field == "queue_bytes" and isinstance(value, int):
+        return format_size(value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def render_plan(plan: Plan) -> str:
+    """The plan as a readable text report: timeline, contacts with capacity, load, warnings."""
+    out = [f"plan {plan.name}: {format_duration(plan.duration_ns)} of scenario time at scale {plan.scale:g} "
+           f"= {format_duration(round(plan.duration_ns / plan.scale))} of wall time", ""]
+    out.append(f"timeline ({len(plan.actions)} actions)")
+    out += _table(["scenario", "wall", "action", "subject", "details"],
+                  [[format_duration(a.at_ns), format_duration(a.wall_ns), a.kind, a.subject,
+                    _details(a.kind, dict(a.details))] for a in plan.actions])
+    out += ["", f"contacts ({len(plan.contacts)}, one-way; capacity after framing overhead, in wall time)"]
+    out += _table(["from", "to", "link", "scenario window", "wall", "goodput", "owlt", "capacity"],
+                  [[c.frm, c.to, c.link, f"{format_duration(c.start_ns)}-{format_duration(c.end_ns)}",
+                    format_duration(c.wall_ns), f"{format_size(round(c.goodput))}/s",
+                    format_duration(wc.owlt_ns), format_size(c.capacity_bytes)]
+                   for c, wc in zip(plan.capacities, plan.wall_contacts)])
+    out += ["", "routes"]
+    out += _table(["traffic", "path"], [[r.traffic, " -> ".join(r.path)] for r in plan.routes])
+    out += ["", "load per link direction (bundle bytes offered vs capacity from the first injection on)"]
+    out += _table(["link", "direction", "bundles", "offered", "capacity", "use"],
+                  [[lo.link, f"{lo.frm}->{lo.to}", str(lo.bundles), format_size(lo.offered_bytes),
+                    format_size(lo.capacity_bytes),
+                    f"{100 * lo.offered_bytes / lo.capacity_bytes:.0f}%" if lo.capacity_bytes else "-"]
+                   for lo in plan.loads])
+    out.append("")
+    if plan.warnings:
+        out.append(f"warnings ({len(plan.warnings)})")
+        out += [f"  ! {w}" for w in plan.warnings]
+    else:
+        out.append("no warnings: the traffic fits its windows")
+    return "\n".join(out)
