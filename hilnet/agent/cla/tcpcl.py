@@ -1,0 +1,399 @@
+"""TCPCLv4 convergence layer (RFC 9174) for the agent: a thin asyncio driver.
+
+All protocol logic lives in :mod:`hilnet.agent.cla.tcpcl_session`; this module
+only moves octets between TCP sockets and :class:`TcpclSession` objects, keeps
+time with the injected clock and talks to the agent through the
+:class:`~hilnet.agent.cla.base.BundleSink` contract:
+
+- ``send()`` returns once the peer's XFER_ACK covers the whole bundle; it
+  raises :class:`~hilnet.errors.TransferRefusedError` on XFER_REFUSE and
+  :class:`~hilnet.errors.ClaError` when the session dies first. An
+  interrupted transfer is *not* resumed: the agent sends the bundle again
+  (on the next session) and the receiving agent drops the duplicate by
+  bundle id.
+- A received bundle is handed to ``sink.bundle_received()``; its final
+  XFER_ACK goes out only after that returned, so the peer keeps its copy
+  until ours is committed. ``StoreFullError`` becomes XFER_REFUSE
+  "No Resources" (0x02). While the agent commits, the driver reads no
+  further octets from that session.
+- For every configured peer a connector keeps one active session up,
+  reconnecting with binary exponential backoff (RFC 9174 4.1) after a failure
+  or an ended session. Any peer may also connect to our listener.
+
+No TLS (CAN_TLS = 0); see the session module for the other policy choices.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections import Counter
+from collections.abc import Mapping
+
+from hilnet.clock import Clock, MonotonicClock
+from hilnet.errors import ClaError, StoreFullError, TransferRefusedError
+from hilnet.agent.cla.base import BundleSink
+from hilnet.agent.cla.tcpcl_session import (
+    NS_PER_S,
+    SessionConfig,
+    SessionEnded,
+    SessionUp,
+    TcpclSession,
+    TransferAcked,
+    TransferFailed,
+    TransferReceived,
+    TransferRefused,
+    Violation,
+)
+from hilnet.agent.cla.tcpcl_wire import DEFAULT_PORT, RefuseReason, TermReason, reason_name
+
+log = logging.getLogger(__name__)
+
+_READ_SIZE = 1 << 20  # bytes per read(): big reads keep Python overhead per byte low
+_STREAM_LIMIT = 4 << 20  # StreamReader buffer before it pauses the socket
+
+
+class _Conn:
+    """One TCP connection and the session on it."""
+
+    def __init__(self, cla: TcpclCla, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 active: bool, expected_peer: str | None):
+        self.cla = cla
+        self.reader = reader
+        self.writer = writer
+        now = cla.clock.now_ns()
+        self.session = TcpclSession(cla.session_config, active, now, expected_peer)
+        addr = writer.get_extra_info("peername") or ("?", 0)
+        self.address = f"{addr[0]}:{addr[1]}"
+        self.peer: str | None = None  # node id once the session is up
+        self.was_up = False
+        self.end_reason = ""
+        self._pending: dict[int, asyncio.Future[None]] = {}
+        self._wake = asyncio.Event()  # output is waiting
+        self._kick = asyncio.Event()  # a deadline moved earlier
+        self._sleeping_until: int | None = None
+        self._done = asyncio.Event()
+
+    # --- agent side -----------------------------------------------------------
+
+    async def send(self, data: bytes) -> None:
+        tid = self.session.start_transfer(data, self.cla.clock.now_ns())
+        fut = asyncio.get_running_loop().create_future()
+        self._pending[tid] = fut
+        self._poke()
+        try:
+            await fut
+        finally:
+            self._pending.pop(tid, None)
+
+    def terminate(self) -> None:
+        self._handle(self.session.terminate(TermReason.UNKNOWN, self.cla.clock.now_ns()))
+        self._poke()
+
+    # --- loops -----------------------------------------------------------------
+
+    async def run(self) -> None:
+        sock = self.writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # acks must not wait for Nagle
+        self._poke()
+        tasks = [asyncio.create_task(t) for t in (self._read_loop(), self._write_loop(), self._timer_loop())]
+        try:
+            await self._done.wait()
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self._close()
+
+    async def _read_loop(self) -> None:
+        clock = self.cla.clock
+        while not self.session.closed:
+            try:
+                data = await self.reader.read(_READ_SIZE)
+            except (ConnectionError, OSError) as exc:
+                log.info("tcpcl %s: read failed: %s", self.address, exc)
+                data = b""
+            if not data:
+                self._handle(self.session.receive_eof(clock.now_ns()))
+                break
+            received = self._handle(self.session.receive_data(data, clock.now_ns()))
+            for ev in received:
+                await self._deliver(ev)
+            self._poke()
+
+    async def _deliver(self, ev: TransferReceived) -> None:
+        clock = self.cla.clock
+        try:
+            # shield: a session torn down meanwhile must not cancel the agent's commit half-way
+            await asyncio.shield(self.cla.sink.bundle_received(ev.data, self.cla.name, self.peer))
+        except StoreFullError as exc:
+            self.cla.stats["refused_store_full"] += 1
+            log.info("tcpcl %s: refused transfer %d: %s", self.peer, ev.transfer_id, exc)
+            self._handle(self.session.refuse_transfer(ev.transfer_id, RefuseReason.NO_RESOURCES, clock.now_ns()))
+            return
+        except Exception:  # the agent failed, not the peer: keep the session, let the peer retry
+            log.exception("tcpcl %s: sink failed on transfer %d", self.peer, ev.transfer_id)
+            self.cla.stats["refused_sink_error"] += 1
+            self._handle(self.session.refuse_transfer(ev.transfer_id, RefuseReason.RETRANSMIT, clock.now_ns()))
+            return
+        self.cla.stats["bundles_received"] += 1
+        self._handle(self.session.accept_transfer(ev.transfer_id, clock.now_ns()))
+
+    async def _write_loop(self) -> None:
+        clock = self.cla.clock
+        while True:
+            chunks = self.session.data_to_send(clock.now_ns())
+            if chunks:
+                for c in chunks:
+                    self.writer.write(c)  # write() per chunk: writelines() would join (copy) them
+                await self.writer.drain()
+                continue
+            if self.session.closed:
+                return
+            self._wake.clear()
+            await self._wake.wait()
+
+    async def _timer_loop(self) -> None:
+        clock = self.cla.clock
+        while not self.session.closed:
+            deadline = self.session.next_deadline_ns()
+            self._sleeping_until = deadline
+            self._kick.clear()
+            kick = asyncio.create_task(self._kick.wait())
+            waits = {kick}
+            if deadline is not None:
+                waits.add(asyncio.create_task(clock.wait_until_ns(deadline)))
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for t in waits:
+                    t.cancel()
+            self._handle(self.session.handle_timer(clock.now_ns()))
+            self._poke()
+
+    async def _close(self) -> None:
+        # Unsent control messages (SESS_TERM) get a short chance; a stalled link gets an abort.
+        transport = self.writer.transport
+        if not transport.is_closing():
+            for chunk in self.session.data_to_send(self.cla.clock.now_ns()):
+                self.writer.write(chunk)
+        try:
+            await asyncio.wait_for(self.writer.drain(), timeout=1.0)
+        except (asyncio.TimeoutError, ConnectionError, OSError):
+            pass
+        if transport.get_write_buffer_size():
+            transport.abort()
+        else:
+            self.writer.close()
+        try:
+            await asyncio.wait_for(self.writer.wait_closed(), timeout=1.0)
+        except (asyncio.TimeoutError, ConnectionError, OSError):
+            transport.abort()
+
+    # --- events -----------------------------------------------------------------
+
+    def _poke(self) -> None:
+        self._wake.set()
+        d = self.session.next_deadline_ns()
+        if d != self._sleeping_until and (d is None or self._sleeping_until is None or d < self._sleeping_until):
+            self._kick.set()
+        if self.session.closed:
+            self._kick.set()
+
+    def _handle(self, events) -> list[TransferReceived]:
+        """Act on session events; returns the bundles to hand to the agent, in order."""
+        received = []
+        for ev in events:
+            if isinstance(ev, TransferReceived):
+                received.append(ev)
+            elif isinstance(ev, TransferAcked):
+                if ev.final:
+                    self.cla.stats["bundles_sent"] += 1
+                    self._resolve(ev.transfer_id, None)
+            elif isinstance(ev, TransferRefused):
+                self.cla.stats["transfers_refused_by_peer"] += 1
+                self._resolve(ev.transfer_id, TransferRefusedError(
+                    f"{self.peer} refused the bundle: {reason_name(RefuseReason, ev.reason)}"))
+            elif isinstance(ev, TransferFailed):
+                self._resolve(ev.transfer_id, ClaError(f"transfer to {self.peer} failed: {ev.reason}"))
+            elif isinstance(ev, Violation):
+                self.cla.stats[ev.reason] += 1
+                log.warning("tcpcl %s (%s): %s %s", self.peer or "?", self.address, ev.reason, ev.detail)
+            elif isinstance(ev, SessionUp):
+                self.peer = ev.peer_node_id or f"tcpcl://{self.address}"
+                self.was_up = True
+                self.cla.stats["sessions_up"] += 1
+                self.cla._register(self)
+                self.cla.sink.session_changed(self.cla.name, self.peer, True, {
+                    "address": self.address, "active": self.session.active,
+                    "keepalive_s": ev.params.keepalive_s, "peer_segment_mru": ev.params.peer_segment_mru,
+                    "peer_transfer_mru": ev.params.peer_transfer_mru, "tls": False,
+                })
+            elif isinstance(ev, SessionEnded):
+                self.end_reason = ev.reason
+                self.cla.stats["sessions_ended_clean" if ev.clean else "sessions_failed"] += 1
+                for tid in list(self._pending):
+                    self._resolve(tid, ClaError(f"TCPCL session to {self.peer} ended: {ev.reason}"))
+                if self.was_up:
+                    self.cla._unregister(self)
+                    self.cla.sink.session_changed(self.cla.name, self.peer or self.address, False,
+                                                  {"reason": ev.reason, "clean": ev.clean})
+                self._done.set()
+        return received
+
+    def _resolve(self, tid: int, exc: Exception | None) -> None:
+        fut = self._pending.pop(tid, None)
+        if fut is not None and not fut.done():
+            if exc is None:
+                fut.set_result(None)
+            else:
+                fut.set_exception(exc)
+
+
+class TcpclCla:
+    """TCPCLv4 convergence layer: one listener, one connector per configured peer.
+
+    ``listen`` is ``(host, port)`` to accept sessions on (port 4556 by default;
+    port 0 picks a free one, see :attr:`address`) or ``None``. ``peers`` maps
+    node ids to the ``(host, port)`` this node actively keeps a session with.
+    Configure a pair on one side only, or two sessions join them (harmless:
+    either carries bundles). ``keepalive_s`` is the offered Keepalive Interval
+    (s); ``segment_mru``/``transfer_mru`` bound what we accept and
+    ``max_segment`` what we send (bytes).
+    """
+
+    def __init__(
+        self,
+        node_id: str,
+        listen: tuple[str, int] | None = ("0.0.0.0", DEFAULT_PORT),
+        peers: Mapping[str, tuple[str, int]] | None = None,
+        clock: Clock | None = None,
+        keepalive_s: int = 10,
+        segment_mru: int = 4 << 20,
+        transfer_mru: int = 256 << 20,
+        max_segment: int = 1 << 20,
+        name: str = "tcpcl",
+        reconnect_min_s: float = 0.25,
+        reconnect_max_s: float = 10.0,
+        handshake_timeout_s: float = 10.0,
+    ):
+        self.node_id = node_id
+        self.listen = listen
+        self.peers = dict(peers or {})
+        self.clock: Clock = clock or MonotonicClock()
+        self.name = name
+        self.stats: Counter = Counter()
+        self.session_config = SessionConfig(
+            node_id=node_id, keepalive_s=keepalive_s, segment_mru=segment_mru, transfer_mru=transfer_mru,
+            max_segment=max_segment, handshake_timeout_ns=int(handshake_timeout_s * NS_PER_S),
+        )
+        self.reconnect_min_ns = int(reconnect_min_s * NS_PER_S)
+        self.reconnect_max_ns = int(reconnect_max_s * NS_PER_S)
+        self.sink: BundleSink
+        self._server: asyncio.base_events.Server | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._conns: set[_Conn] = set()
+        self._up: dict[str, list[_Conn]] = {}
+        self._stopping = False
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        """Where the listener is bound (host, port), once started."""
+        if self._server is None or not self._server.sockets:
+            return None
+        return self._server.sockets[0].getsockname()[:2]
+
+    async def start(self, sink: BundleSink) -> None:
+        self.sink = sink
+        self._stopping = False
+        if self.listen is not None:
+            self._server = await asyncio.start_server(self._accept, self.listen[0], self.listen[1], limit=_STREAM_LIMIT)
+        for peer, addr in self.peers.items():
+            self._spawn(self._connector(peer, addr))
+
+    def peers_up(self) -> set[str]:
+        return {peer for peer, conns in self._up.items() if any(c.session.established for c in conns)}
+
+    async def send(self, peer: str, data: bytes) -> None:
+        """Send one bundle to ``peer``; returns when its final XFER_ACK arrived."""
+        for conn in self._up.get(peer, ()):
+            if conn.session.established:
+                await conn.send(data)
+                return
+        raise ClaError(f"no TCPCL session to {peer}")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._server is not None:
+            self._server.close()
+        for conn in list(self._conns):
+            conn.terminate()
+        waits = [asyncio.create_task(c._done.wait()) for c in self._conns]
+        if waits:
+            await asyncio.wait(waits, timeout=self.session_config.term_timeout_ns / NS_PER_S)
+            for t in waits:
+                t.cancel()
+        for t in list(self._tasks):
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+
+    # --- internals -------------------------------------------------------------
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._stopping:
+            writer.close()
+            return
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        await self._run(_Conn(self, reader, writer, active=False, expected_peer=None))
+
+    async def _run(self, conn: _Conn) -> None:
+        self._conns.add(conn)
+        try:
+            await conn.run()
+        finally:
+            self._conns.discard(conn)
+            if conn.peer and conn in self._up.get(conn.peer, ()):
+                self._unregister(conn)
+
+    async def _connector(self, peer: str, addr: tuple[str, int]) -> None:
+        delay = self.reconnect_min_ns
+        timeout = self.session_config.handshake_timeout_ns / NS_PER_S
+        while not self._stopping:
+            try:
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection(addr[0], addr[1], limit=_STREAM_LIMIT), timeout)
+            except (OSError, asyncio.TimeoutError) as exc:
+                self.stats["connect_failed"] += 1
+                log.debug("tcpcl: connect to %s at %s:%d failed: %s", peer, addr[0], addr[1], exc)
+            else:
+                conn = _Conn(self, reader, writer, active=True, expected_peer=peer)
+                await self._run(conn)
+                if conn.was_up:
+                    delay = self.reconnect_min_ns
+            # RFC 9174 4.1: never retry at once; back off exponentially, capped.
+            await self.clock.wait_until_ns(self.clock.now_ns() + delay)
+            delay = min(delay * 2, self.reconnect_max_ns)
+
+    def _register(self, conn: _Conn) -> None:
+        assert conn.peer is not None  # set just before, from SessionUp
+        self._up.setdefault(conn.peer, []).append(conn)
+
+    def _unregister(self, conn: _Conn) -> None:
+        conns = self._up.get(conn.peer or "", [])
+        if conn in conns:
+            conns.remove(conn)
+        if not conns:
+            self._up.pop(conn.peer or "", None)
