@@ -545,7 +545,10 @@ class GroupCommitter:
             batch = [(p, f) for p, f in batch if f.set_running_or_notify_cancel()]
             if not batch:
                 continue
-            results = self.store._commit_batch([p for p, _ in batch])
+            try:
+                results = self.store._commit_batch([p for p, _ in batch])
+            except BaseException as exc:  # a bug must not leave callers waiting forever
+                results = [exc] * len(batch)
             self.commits += 1
             for (_, fut), res in zip(batch, results):
                 if isinstance(res, BaseException):
