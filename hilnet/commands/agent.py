@@ -1,0 +1,73 @@
+"""``hilnet agent``: run one node's bundle agent."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+
+import click
+
+from hilnet.errors import InputError
+
+
+@click.command(name="agent")
+@click.option("--stdio", is_flag=True,
+              help="Take JSON-line commands on stdin and write events to stdout (how the controller runs it).")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False),
+              help="Node configuration YAML (the fields of the configure command); for a systemd unit.")
+@click.option("--socket", "socket_path", type=click.Path(dir_okay=False),
+              help="Unix socket for `hilnet send`/`hilnet recv` [default with --config: "
+                   "$XDG_RUNTIME_DIR/hilnet/NODE.sock].")
+@click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None,
+              help="Store file when the configuration names none [default: ./NODE.store].")
+@click.option("-v", "--verbose", count=True, help="More log lines on stderr.")
+def command(stdio: bool, config_file: str | None, socket_path: str | None, store_path: str | None,
+            verbose: int) -> None:
+    """Run the store-and-forward bundle agent of one node.
+
+    With --stdio the agent waits for a `configure` command (docs/control.md);
+    with --config it configures itself from a YAML file and runs until SIGTERM.
+    """
+    from hilnet.agent.server import default_socket_path, run_agent
+
+    logging.basicConfig(level=logging.WARNING - 10 * verbose,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if not stdio and not config_file:
+        raise click.UsageError("give --stdio (controlled) or --config FILE (standalone)")
+    config = None
+    if config_file:
+        config = load_agent_config(config_file, store_path)
+        socket_path = socket_path or default_socket_path(config.node)
+    code = asyncio.run(run_agent(stdio=stdio, config=config, socket_path=socket_path,
+                                 default_store=store_path or "hilnet-agent.store"))
+    raise SystemExit(code)
+
+
+def load_agent_config(path: str, store_path: str | None):
+    """Read a node YAML file through the same checks as a ``configure`` command."""
+    import json
+
+    import yaml
+
+    from hilnet.agent import control
+    from hilnet.agent.server import config_from_command
+    from hilnet.errors import ControlError
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = yaml.safe_load(f)
+    except OSError as e:
+        raise InputError(f"{path}: cannot read: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
+        raise InputError(f"{where}: not valid YAML: {getattr(e, 'problem', e)}") from None
+    if not isinstance(raw, dict):
+        raise InputError(f"{path}:1:1: expected a mapping of configure fields (node, eid, store, clas...)")
+    try:
+        cmd = control.parse_command(json.dumps({"cmd": "configure", **raw}))
+    except ControlError as e:
+        raise InputError(f"{path}: {e}") from None
+    default_store = store_path or os.path.join(os.path.dirname(os.path.abspath(path)), f"{raw.get('node')}.store")
+    return config_from_command(cmd, default_store)
