@@ -369,7 +369,7 @@ class BundleStore:
         return gone
 
     def delete(self, key: str, reason: str) -> bool:
-        """Remove ``key``, journaling ``reason`` (e.g. 'delivered', 'forwarded'); False if absent."""
+        """Remove ``key``, journaling ``reason`` (say 'delivered'); False if absent."""
         if not reason:
             raise ValueError("a deletion needs a reason")
         return bool(self._remove("key=?", (key,), reason))
