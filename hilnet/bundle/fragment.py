@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
-from hilnet.bundle.blocks import BlockFlag, Bundle, BundleFlag, CanonicalBlock
+from hilnet.bundle.blocks import BlockFlag, BlockType, Bundle, BundleFlag, CanonicalBlock
 from hilnet.errors import FragmentError
 
 
@@ -19,7 +19,8 @@ def fragment(bundle: Bundle, max_payload: int) -> list[Bundle]:
     fragment is fragmented again with offsets into the original ADU. The
     fragment at ADU offset 0 keeps every extension block (when the input is
     the whole bundle or the offset-0 fragment); the others keep only blocks
-    flagged REPLICATE_IN_EVERY_FRAGMENT. Raises
+    flagged REPLICATE_IN_EVERY_FRAGMENT (and the Bundle Age block when the
+    creation time is 0, since such a bundle must carry one). Raises
     :class:`~hilnet.errors.FragmentError` for MUST_NOT_FRAGMENT bundles or a
     ``max_payload`` below 1.
     """
@@ -36,7 +37,11 @@ def fragment(bundle: Bundle, max_payload: int) -> list[Bundle]:
     else:
         base, total = 0, len(payload)
     extensions = bundle.extension_blocks
-    replicated = tuple(b for b in extensions if b.flags & BlockFlag.REPLICATE_IN_EVERY_FRAGMENT)
+    # A bundle without a creation time MUST carry a Bundle Age block (section
+    # 4.4.2), so for such a bundle every fragment gets it, flagged or not.
+    no_clock = p.creation_ms == 0
+    replicated = tuple(b for b in extensions if b.flags & BlockFlag.REPLICATE_IN_EVERY_FRAGMENT
+                       or (no_clock and b.block_type == BlockType.BUNDLE_AGE))
     pb = bundle.payload_block
     flags = p.flags | BundleFlag.IS_FRAGMENT
     out = []
