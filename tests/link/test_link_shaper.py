@@ -412,3 +412,39 @@ def test_bad_configuration_is_refused():
         DirectionConfig(gilbert=(0.1, 0.2))  # type: ignore[arg-type]
     with pytest.raises(LinkError):
         ScheduleEvent(at_ns=0, changes={"speed": 1})
+
+
+# -- conservation, whatever happens ----------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    ops=st.lists(st.tuples(st.integers(0, 5 * MS), st.integers(0, 2000), st.sampled_from(["send", "down", "up", "rate"])),
+                 max_size=60),
+    loss=st.sampled_from([0.0, 0.3]),
+    ber=st.sampled_from([0.0, 1e-4]),
+    queue=st.sampled_from([None, 2]),
+    jitter=st.sampled_from([0, MS]),
+)
+def test_every_unit_is_delivered_dropped_or_still_inside(ops, loss, ber, queue, jitter):
+    d = Direction(DirectionConfig(rate_bps=10_000_000, delay_ns=2 * MS, jitter_ns=jitter, loss=loss, ber=ber,
+                                  queue_units=queue), Medium.ETHERNET, seed=9)
+    now = 0
+    out = []
+    for dt, size, op in ops:
+        now += dt
+        if op == "send":
+            d.accept(bytes(size), now)
+        elif op == "rate":
+            d.schedule(ScheduleEvent(now, changes={"rate_bps": 1_000_000 + size * 1000}))
+        else:
+            d.schedule(ScheduleEvent(now, up=op == "up"))
+        out += d.pop_due(now)
+        s = d.stats
+        assert s.units_in == s.units_out + s.dropped + d.in_flight
+    out += d.pop_due(now + 10 * S)
+    assert d.in_flight == 0 and d.next_wake_ns() is None
+    assert d.stats.units_out == len(out) and d.stats.bytes_in == d.stats.bytes_out + sum(d.stats.drop_bytes.values())

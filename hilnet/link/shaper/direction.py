@@ -257,7 +257,7 @@ class Direction:
         stats.drops[reason] += 1
         stats.drop_bytes[reason] += len(unit.data)
         if self._listeners:
-            self._emit({"event": "drop", "reason": reason, "at_ns": t, "bytes": len(unit.data)})
+            self._emit({"event": "drop", "reason": reason, "t_ns": t, "bytes": len(unit.data)})
 
     def _emit(self, event: dict) -> None:
         if self.name:
