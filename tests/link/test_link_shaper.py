@@ -448,3 +448,29 @@ def test_every_unit_is_delivered_dropped_or_still_inside(ops, loss, ber, queue, 
     out += d.pop_due(now + 10 * S)
     assert d.in_flight == 0 and d.next_wake_ns() is None
     assert d.stats.units_out == len(out) and d.stats.bytes_in == d.stats.bytes_out + sum(d.stats.drop_bytes.values())
+
+
+def test_every_stage_has_the_same_three_methods():
+    import random
+
+    from hilnet.link.shaper.gate import Gate
+    from hilnet.link.shaper.loss import Loss
+    from hilnet.link.shaper.propagation import Propagation
+    from hilnet.link.shaper.transmitter import Transmitter
+    from hilnet.link.shaper.types import Unit
+
+    dropped = []
+    drop = lambda u, reason, t: dropped.append(reason)  # noqa: E731
+    loss = Loss(random.Random(1), drop)
+    loss.configure(DirectionConfig(loss=1.0))
+    gate = Gate(up=True, stall=False, drop=drop)
+    tx = Transmitter(Medium.SERIAL, drop)
+    tx.configure(DirectionConfig(baud=1000), 0)
+    prop = Propagation(random.Random(1), drop)
+    prop.configure(DirectionConfig(delay_ns=5))
+    for stage in (gate, loss, tx, prop):
+        stage.accept(Unit(b"x", 0), 0)
+    assert [u.data for u in gate.pop_due(0)] == [b"x"] and gate.next_wake_ns() is None
+    assert loss.pop_due(0) == [] and dropped == ["loss"]
+    assert tx.next_wake_ns() == 10 * MS and tx.pop_due(10 * MS - 1) == [] and len(tx.pop_due(10 * MS)) == 1
+    assert prop.next_wake_ns() == 5 and len(prop.pop_due(5)) == 1
