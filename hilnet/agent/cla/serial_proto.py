@@ -131,11 +131,12 @@ Event = BundleReceived | BundleAcked | BundleRefused | PeerUp | PeerDown | Frame
 class SerialSession:
     """One end of a serial CLA link. ``stats`` counts frames, resends and rejects by reason."""
 
-    def __init__(self, config: SerialConfig, now_ns: int, nonce: int | None = None):
+    def __init__(self, config: SerialConfig, now_ns: int, nonce: int | None = None,
+                 stats: Counter | None = None):
         self.config = config
         self.nonce = nonce if nonce is not None else secrets.randbits(32) or 1
         self.timing = LinkTiming(config.baud)
-        self.stats: Counter = Counter()
+        self.stats: Counter = stats if stats is not None else Counter()
         self.data_wire = slip_overhead_bound(config.segment_size)
         data_ns = self.timing.wire_ns(self.data_wire)
         # An ACK waits for at most two more data frames before it goes.
@@ -153,12 +154,14 @@ class SerialSession:
         self.sender = Sender(self.nonce, config.segment_size, config.max_active, self.rtt)
         self.receiver = Receiver(max_bundle=config.max_bundle, max_partial=config.max_partial,
                                  max_partial_bytes=config.max_partial_bytes,
-                                 ack_every=config.ack_every, ack_delay_ns=self.ack_delay_ns)
+                                 ack_every=config.ack_every, ack_delay_ns=self.ack_delay_ns,
+                                 stats=self.stats)
         self.decoder = SlipDecoder(MAX_FRAME)
         self.peer_eid: str | None = None
         self.peer_nonce = 0
         self.peer_keepalive_ns = self.keepalive_ns
         self.up = False
+        self._peer_restarted = False  # a new nonce was heard since the peer was last up
         self._heard_ns = now_ns  # last valid frame from the peer
         self._sent_ns = now_ns - self.keepalive_ns  # last frame we sent: say HELLO at once
         self._line_free_ns = now_ns  # when our last byte leaves the UART
@@ -269,6 +272,7 @@ class SerialSession:
             self.receiver.forget_session(h.nonce)
             self.sender.restart_all()
             self.stats["peer_restarts"] += 1
+            self._peer_restarted = True
         new_session = h.nonce != self.peer_nonce
         self.peer_nonce = h.nonce
         self.peer_eid = h.eid
@@ -278,7 +282,8 @@ class SerialSession:
             self.up = True
             self._hello_now = True
             self.stats["peer_up"] += 1
-            self._events.append(PeerUp(h.eid, restarted))
+            self._events.append(PeerUp(h.eid, self._peer_restarted))
+            self._peer_restarted = False
             self.sender.resume(now_ns)
             self.receiver.resync(h.nonce, now_ns)
 

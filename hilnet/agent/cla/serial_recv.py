@@ -12,7 +12,7 @@ with the FINAL ack again and never delivered twice.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -61,7 +61,8 @@ class Receiver:
     """Reassembles incoming transfers and decides when to acknowledge."""
 
     def __init__(self, *, max_bundle: int, max_partial: int, max_partial_bytes: int,
-                 ack_every: int, ack_delay_ns: int, remember: int = 4096):
+                 ack_every: int, ack_delay_ns: int, remember: int = 4096,
+                 stats: Counter | None = None):
         self.max_bundle = max_bundle
         self.max_partial = max_partial
         self.max_partial_bytes = max_partial_bytes
@@ -72,10 +73,10 @@ class Receiver:
         self.finished: OrderedDict[TransferKey, Finished] = OrderedDict()
         self.partial_bytes = 0
         self.replies: list[Ack | Refuse] = []  # frames to send now
-        self.counts: dict[str, int] = {}
+        self.stats: Counter = stats if stats is not None else Counter()
 
     def _count(self, key: str) -> None:
-        self.counts[key] = self.counts.get(key, 0) + 1
+        self.stats[key] += 1
 
     # -- DATA ---------------------------------------------------------------
 
