@@ -1,0 +1,123 @@
+"""Bad input into TCPCLv4: the core never raises, the listener never dies, reasons are counted."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import random
+
+from hypothesis import given, settings, strategies as st
+
+from hilnet.agent.cla import tcpcl_wire as w
+from hilnet.agent.cla.tcpcl import TcpclCla
+from hilnet.agent.cla.tcpcl_session import SessionConfig, TcpclSession, TransferReceived, Violation
+
+
+def valid_stream() -> bytes:
+    """What a conforming active peer sends: header, SESS_INIT, a segmented transfer, keepalive, SESS_TERM."""
+    return b"".join([
+        w.encode_contact_header(),
+        w.encode_sess_init(w.SessInit(30, 1 << 16, 1 << 20, "ipn:9.0")),
+        w.encode_segment_header(w.SegmentFlag.START, 0, 4, w.encode_transfer_length(8)) + b"abcd",
+        w.encode_segment_header(w.SegmentFlag.END, 0, 4) + b"efgh",
+        w.encode_xfer_ack(3, 0, 10),
+        w.KEEPALIVE_BYTES,
+        w.encode_sess_term(0),
+    ])
+
+
+def feed_all(data: bytes, split: int) -> list:
+    s = TcpclSession(SessionConfig("ipn:1.0", segment_mru=1 << 16, transfer_mru=1 << 20), active=False, now_ns=0)
+    events = []
+    for i in range(0, len(data), split):
+        events += s.receive_data(data[i : i + split], i)
+        s.data_to_send(i)
+    events += s.handle_timer(10**12)
+    events += s.receive_eof(10**12)
+    return events
+
+
+def test_the_valid_stream_delivers_one_bundle_without_violations():
+    events = feed_all(valid_stream(), 5)
+    assert [e.data for e in events if isinstance(e, TransferReceived)] == [b"abcdefgh"]
+    # the XFER_ACK for an unknown transfer is the one deliberate oddity
+    assert [e.reason for e in events if isinstance(e, Violation)] == ["ack_unknown_transfer"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=300), st.integers(1, 64))
+def test_random_bytes_never_raise(data, split):
+    feed_all(b"dtn!\x04\x00" + data, split)
+    feed_all(data, split)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.data())
+def test_mutated_valid_stream_never_raises(draw):
+    data = bytearray(valid_stream())
+    for _ in range(draw.draw(st.integers(1, 6))):
+        op = draw.draw(st.sampled_from(["flip", "insert", "delete", "truncate"]))
+        pos = draw.draw(st.integers(0, max(0, len(data) - 1)))
+        if op == "flip" and data:
+            data[pos] ^= 1 << draw.draw(st.integers(0, 7))
+        elif op == "insert":
+            data[pos:pos] = draw.draw(st.binary(min_size=1, max_size=8))
+        elif op == "delete" and data:
+            del data[pos]
+        elif op == "truncate":
+            del data[pos:]
+    feed_all(bytes(data), draw.draw(st.integers(1, 40)))
+
+
+class Sink:
+    def __init__(self):
+        self.bundles = []
+
+    async def bundle_received(self, data, cla, peer):
+        self.bundles.append(data)
+
+    def session_changed(self, cla, peer, up, detail):
+        pass
+
+
+def test_listener_survives_junk_connections_and_keeps_a_real_session_working():
+    async def main():
+        a = TcpclCla("ipn:1.0", listen=("127.0.0.1", 0), keepalive_s=5, handshake_timeout_s=1)
+        sa = Sink()
+        await a.start(sa)
+        b = TcpclCla("ipn:2.0", listen=None, peers={"ipn:1.0": a.address}, keepalive_s=5)
+        await b.start(Sink())
+        try:
+            loop = asyncio.get_running_loop()
+            end = loop.time() + 10
+            while "ipn:1.0" not in b.peers_up():
+                assert loop.time() < end
+                await asyncio.sleep(0.01)
+            rng = random.Random(1234)
+            base = valid_stream()
+            for i in range(60):
+                if i % 2:
+                    junk = rng.randbytes(rng.randrange(1, 400))
+                else:
+                    mutated = bytearray(base)
+                    for _ in range(rng.randrange(1, 5)):
+                        mutated[rng.randrange(len(mutated))] = rng.randrange(256)
+                    junk = bytes(mutated)
+                r, wr = await asyncio.open_connection(*a.address)
+                wr.write(junk)
+                await wr.drain()
+                wr.close()
+                if i % 10 == 0:  # the real session keeps carrying bundles meanwhile
+                    await b.send("ipn:1.0", b"real bundle %d" % i)
+            await asyncio.sleep(0.2)
+            assert [x for x in sa.bundles if x.startswith(b"real")] == [b"real bundle %d" % i for i in range(0, 60, 10)]
+            reasons = {k: v for k, v in a.stats.items() if k not in ("sessions_up", "sessions_failed",
+                                                                      "sessions_ended_clean", "bundles_received")}
+            assert sum(reasons.values()) >= 30, a.stats  # most junk is caught and counted
+            assert reasons.get("bad_magic", 0) >= 20
+            assert "ipn:1.0" in b.peers_up()
+        finally:
+            await b.stop()
+            await a.stop()
+
+    asyncio.run(asyncio.wait_for(main(), 60))
