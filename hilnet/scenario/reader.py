@@ -15,7 +15,7 @@ from typing import Callable, Iterable, TypeVar
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from hilnet.errors import ScenarioError, UnitError
-from hilnet.scenario.yamltree import scalar_value
+from hilnet.scenario.yamltree import REFUSED_TAG, scalar_value
 
 T = TypeVar("T")
 
@@ -44,6 +44,8 @@ class Reader:
         self.errors: list[ScenarioError] = []
 
     def error(self, node: Node, message: str) -> None:
+        if node.tag == REFUSED_TAG:
+            return  # compose() reported why this node was refused
         mark = node.start_mark
         self.errors.append(ScenarioError(message, self.filename, mark.line + 1, mark.column + 1))
 

@@ -26,6 +26,10 @@ MAX_BYTES = 4 * 2**20  # a scenario is a few kB; anything this big is not one
 MAX_NODES = 200_000
 MAX_ERRORS = 100  # after this many, the rest is noise
 
+# The tag given to a node that was refused (an alias, an unknown tag): its error is
+# already reported, so readers stay quiet about it rather than report it twice.
+REFUSED_TAG = "!refused"
+
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _STANDARD_TAGS = {
     "tag:yaml.org,2002:" + t for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp")
@@ -54,6 +58,12 @@ def read_file(path: str | os.PathLike[str]) -> tuple[str, str]:
 
 def decode(data: bytes, filename: str) -> str:
     """UTF-8 bytes -> text; a bad byte is reported at its line and column."""
+    nul = data.find(b"\x00")
+    if nul >= 0:  # say "binary" rather than blame whichever byte is not UTF-8
+        line = data.count(b"\n", 0, nul) + 1
+        col = nul - (data.rfind(b"\n", 0, nul) + 1) + 1
+        raise ScenarioErrors([ScenarioError("NUL byte: this is binary data; expected a YAML scenario file",
+                                            filename, line, col)])
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -81,7 +91,7 @@ def compose(text: str, filename: str) -> tuple[Node | None, list[ScenarioError]]
         pos = text.index("\x00")
         line = text.count("\n", 0, pos) + 1
         col = pos - (text.rfind("\n", 0, pos) + 1) + 1
-        return None, [ScenarioError("NUL character: this is binary data, expected a YAML scenario file",
+        return None, [ScenarioError("NUL character: this is binary data; expected a YAML scenario file",
                                     filename, line, col)]
     loader = _Loader(text)
     root: Node | None = None
@@ -89,6 +99,7 @@ def compose(text: str, filename: str) -> tuple[Node | None, list[ScenarioError]]
     stack: list[tuple[Node, list[Node]]] = []
     count = 0
     documents = 0
+    aliases = 0
     try:
         while loader.check_event():
             ev = loader.get_event()
@@ -101,10 +112,13 @@ def compose(text: str, filename: str) -> tuple[Node | None, list[ScenarioError]]
                     break
                 continue
             if isinstance(ev, yaml.AliasEvent):
-                errors.append(_at(ev.start_mark, filename,
-                                  f"alias *{ev.anchor} is not allowed; expected the value written out "
-                                  "(anchors and aliases are refused so a file cannot expand without bound)"))
-                node = ScalarNode("tag:yaml.org,2002:null", "", ev.start_mark, ev.end_mark)
+                aliases += 1
+                if aliases == 1:  # one is enough to say why; a bomb has thousands
+                    errors.append(_at(
+                        ev.start_mark, filename,
+                        f"alias *{ev.anchor} is not allowed; expected the value written out "
+                        "(aliases are refused so a file cannot expand without bound)"))
+                node = ScalarNode(REFUSED_TAG, "", ev.start_mark, ev.end_mark)
             elif isinstance(ev, yaml.ScalarEvent):
                 tag = ev.tag
                 if tag is None or tag == "!":
@@ -116,7 +130,8 @@ def compose(text: str, filename: str) -> tuple[Node | None, list[ScenarioError]]
                 tag = ev.tag
                 if tag is None or tag == "!":
                     tag = loader.resolve(kind, None, ev.implicit)
-                _check_tag(tag, ev, filename, errors)
+                if not _check_tag(tag, ev, filename, errors):
+                    tag = REFUSED_TAG
                 stack.append((kind(tag, [], ev.start_mark, ev.end_mark, flow_style=ev.flow_style), []))
                 count += 1
                 if count > MAX_NODES:
@@ -132,8 +147,9 @@ def compose(text: str, filename: str) -> tuple[Node | None, list[ScenarioError]]
                     _check_duplicates(node, filename, errors)
             else:
                 continue  # stream / document end
-            if isinstance(node, ScalarNode):
-                _check_tag(node.tag, ev, filename, errors)
+            if isinstance(node, ScalarNode) and node.tag != REFUSED_TAG:
+                if not _check_tag(node.tag, ev, filename, errors):
+                    node.tag = REFUSED_TAG
                 count += 1
                 if count > MAX_NODES:
                     raise _TooBig(ev.start_mark)
@@ -168,9 +184,11 @@ class _TooBig(Exception):
         self.mark = mark
 
 
-def _check_tag(tag: str, ev: yaml.Event, filename: str, errors: list[ScenarioError]) -> None:
+def _check_tag(tag: str, ev: yaml.Event, filename: str, errors: list[ScenarioError]) -> bool:
     if tag not in _STANDARD_TAGS:
         errors.append(_at(ev.start_mark, filename, f"YAML tag {tag!r} is not allowed; expected plain values"))
+        return False
+    return True
 
 
 def _check_duplicates(node: MappingNode, filename: str, errors: list[ScenarioError]) -> None:
