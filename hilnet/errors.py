@@ -6,7 +6,8 @@
     │   ├── ScenarioError            a scenario or bench file; carries FILE:LINE:COL
     │   │   └── ScenarioErrors       several ScenarioErrors of one file, reported together
     │   ├── SpecError                an endpoint spec such as ``eth://`` without a name
-    │   └── ContactPlanError         an ION contact plan line that cannot be read
+    │   ├── ContactPlanError         an ION contact plan line that cannot be read
+    │   └── RunFolderError           a run folder or its events.jsonl is missing or corrupt; FILE:LINE
     ├── BundleError                  BPv7 (RFC 9171)
     │   ├── BundleEncodeError        a bundle that cannot be written as asked
     │   ├── FragmentError            fragments that cannot be made or reassembled
@@ -85,6 +86,13 @@ class SpecError(InputError):
 
 class ContactPlanError(InputError):
     """An ION contact-plan line that cannot be read."""
+
+
+class RunFolderError(InputError):
+    """A run folder (``runs/...``) that is missing a file or holds a corrupt one.
+
+    ``str()`` names the file, and the line for a bad ``events.jsonl`` record.
+    """
 
 
 class BundleError(HilnetError):
