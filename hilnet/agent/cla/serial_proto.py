@@ -372,9 +372,12 @@ class SerialSession:
         return wire
 
     def _update_window(self) -> None:
-        # Cover two round trips of line rate, plus the segments an ACK may wait for.
+        # Cover two round trips of line rate, plus the segments an ACK may wait
+        # for (two frames' time, or ack_every). Not more: what is in flight when
+        # the link is cut is lost and sent again after the outage.
         per_rtt = self.rtt.srtt_ns * self.timing.bytes_per_s / 1e9 / self.data_wire
-        self.sender.window = max(4, min(self.config.max_window, int(2 * per_rtt) + self.config.ack_every))
+        held = min(self.config.ack_every, 2) + 2
+        self.sender.window = max(4, min(self.config.max_window, int(2 * per_rtt) + held))
 
 
 def slip_overhead_bound(segment_size: int) -> int:
