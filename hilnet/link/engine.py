@@ -42,6 +42,7 @@ from hilnet.link.endpoints import open_endpoint
 from hilnet.link.endpoints.base import READ, STREAM, Endpoint, Rx, Stamper
 
 GUARD_NS = 200_000
+MAX_SLICE_MS = 50  # 0.1 % slack of 50 ms = 50 us, well inside the guard
 IDLE_WAIT_S = 0.5  # nothing scheduled: wake at least this often (stop() also wakes us)
 STREAM_HIGH_BYTES = 1 << 20  # stream bytes in flight per direction before reading pauses
 
@@ -120,7 +121,9 @@ class LinkHandle:
         self.schedule(direction, _shaper().ScheduleEvent(at_ns=at, changes=changes))
 
     def stats(self) -> dict[str, dict]:
-        """Counters per direction: units/bytes in and out, drops by reason, state."""
+        """Per direction (``"a->b"``, ``"b->a"``): ``units_in``, ``bytes_in``, ``units_out``
+        (delivered), ``bytes_out``, ``drops`` and ``drop_bytes`` by reason, ``bits_flipped``,
+        ``up``, and gate ``transitions`` as (up, intended_ns, applied_ns)."""
         return {s.name: _side_stats(s) for s in self._link.sides}
 
     def _sides(self, direction: str) -> list[_Side]:
@@ -137,12 +140,17 @@ def _side_stats(side: _Side) -> dict:
     for _ in range(5):  # the engine thread may be updating the dicts: retry the copy
         try:
             st = side.direction.stats
+            drops = {k: v for k, v in st.drops.items() if v}
+            if side.dst.overruns:
+                drops["overrun"] = side.dst.overruns  # delivered by the shaper, refused by the OS
             return {
                 "units_in": st.units_in, "bytes_in": st.bytes_in,
                 "units_out": st.units_out - side.dst.overruns, "bytes_out": st.bytes_out,
-                "drops": {**{k: v for k, v in st.drops.items() if v}, **({"overrun": side.dst.overruns} if side.dst.overruns else {})},
+                "drops": drops,
+                "drop_bytes": {k: v for k, v in st.drop_bytes.items() if v},
                 "bits_flipped": st.bits_flipped,
                 "up": side.direction.is_up(),
+                "transitions": [(t.up, t.intended_ns, t.applied_ns) for t in list(st.transitions)],
             }
         except RuntimeError:
             continue
@@ -281,8 +289,12 @@ class Engine:
         elif deadline is None:
             timeout = IDLE_WAIT_S
         else:
-            wait = deadline - clock.now_ns() - self.guard_ns
-            timeout = wait / 1e9 if wait > 0 else 0.0
+            # epoll counts whole milliseconds and Python rounds up: wait only the
+            # whole ms that fit before the guard, then spin through the rest. The
+            # kernel lets a wait overrun by 0.1 % of its length (timer slack), so
+            # long waits are cut into slices of at most MAX_SLICE_MS.
+            wait_ms = (deadline - clock.now_ns() - self.guard_ns) // 1_000_000
+            timeout = min(wait_ms, MAX_SLICE_MS) / 1000 if wait_ms > 0 else 0.0
         events = self._epoll.poll(timeout)
         if not events:
             return

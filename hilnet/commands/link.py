@@ -1,0 +1,305 @@
+"""``hilnet link A B [options]``: one emulated link, standalone, until Ctrl-C or --duration.
+
+Parsing turns the options (or a scenario's link) into a :class:`LinkSetup`;
+:func:`run_link` runs it on a link engine, prints a live line per direction
+and returns the final statistics, which ``--stats FILE`` writes as JSON.
+Scripted times (``--up``, ``--change``) count from the moment the link starts.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+import click
+
+from hilnet.errors import EndpointError, InputError, UnitError
+from hilnet.units import (
+    format_size, parse_baud, parse_duration, parse_fraction, parse_rate, parse_size,
+)
+
+NS_PER_S = 1_000_000_000
+
+# --change keys -> (DirectionConfig field, parser)
+_CHANGE_KEYS: dict[str, tuple[str, Callable[[str], object]]] = {
+    "delay": ("delay_ns", parse_duration),
+    "jitter": ("jitter_ns", parse_duration),
+    "rate": ("rate_bps", parse_rate),
+    "baud": ("baud", parse_baud),
+    "loss": ("loss", parse_fraction),
+    "ber": ("ber", parse_fraction),
+    "queue": ("queue_bytes", parse_size),
+}
+
+
+@dataclass(frozen=True)
+class LinkSetup:
+    """Everything ``hilnet link`` needs; times in the schedules are offsets from start, ns."""
+
+    name: str
+    a: str
+    b: str
+    ab: object  # DirectionConfig
+    ba: object
+    schedule_ab: tuple = ()
+    schedule_ba: tuple = ()
+    seed: int = 0
+    offsets: bool = True  # schedule times are relative to the start (False: absolute engine ns)
+    notes: tuple[str, ...] = field(default=())
+
+
+def parse_windows(text: str) -> list[tuple[int, int]]:
+    """``"0s-30s,45s-90s"`` -> [(start_ns, end_ns)], sorted; raises InputError naming the bad part."""
+    spans = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        start, sep, end = part.partition("-")
+        if not sep:
+            raise InputError(f"--up: {part!r} is not a window START-END, e.g. 0s-30s")
+        try:
+            s, e = parse_duration(start), parse_duration(end)
+        except UnitError as err:
+            raise InputError(f"--up: window {part!r}: {err}") from None
+        if e <= s:
+            raise InputError(f"--up: window {part!r} ends before it starts")
+        spans.append((s, e))
+    if not spans:
+        raise InputError("--up: no windows given; expected e.g. 0s-30s,45s-90s")
+    return sorted(spans)
+
+
+def parse_change(text: str) -> tuple[int, dict[str, object]]:
+    """``"40s:rate=2Mbit/s,delay=250ms"`` -> (at_ns, {config field: value})."""
+    at_text, sep, rest = text.partition(":")
+    if not sep or not rest.strip():
+        raise InputError(f"--change: {text!r} is not TIME:key=value,..., e.g. 40s:rate=2Mbit/s,delay=250ms")
+    try:
+        at = parse_duration(at_text.strip())
+    except UnitError as err:
+        raise InputError(f"--change {text!r}: time: {err}") from None
+    changes: dict[str, object] = {}
+    for item in rest.split(","):
+        key, eq, value = item.partition("=")
+        key = key.strip()
+        if not eq or key not in _CHANGE_KEYS:
+            raise InputError(f"--change {text!r}: {item.strip()!r} is not key=value with key one of {', '.join(_CHANGE_KEYS)}")
+        fname, parse = _CHANGE_KEYS[key]
+        try:
+            changes[fname] = parse(value.strip())
+        except UnitError as err:
+            raise InputError(f"--change {text!r}: {key}: {err}") from None
+    return at, changes
+
+
+def _opt(name: str, parse: Callable[[str], object], value: str | None):
+    if value is None:
+        return None
+    try:
+        return parse(value)
+    except UnitError as err:
+        raise InputError(f"--{name}: {err}") from None
+
+
+def setup_from_options(a: str, b: str, *, delay=None, jitter=None, rate=None, baud=None, bits_per_byte=10,
+                       loss=None, ber=None, queue=None, up=None, changes=(), seed=0) -> LinkSetup:
+    """A LinkSetup from ``hilnet link`` options (text as typed); same values both ways."""
+    from hilnet.link.endpoints import parse_spec
+    from hilnet.link.shaper import DirectionConfig, ScheduleEvent
+
+    parse_spec(a)
+    parse_spec(b)
+    kw: dict[str, object] = {}
+    for name, key, parse, value in (
+        ("delay", "delay_ns", parse_duration, delay), ("jitter", "jitter_ns", parse_duration, jitter),
+        ("rate", "rate_bps", parse_rate, rate), ("baud", "baud", parse_baud, baud),
+        ("loss", "loss", parse_fraction, loss), ("ber", "ber", parse_fraction, ber),
+        ("queue", "queue_bytes", parse_size, queue),
+    ):
+        v = _opt(name, parse, value)
+        if v is not None:
+            kw[key] = v
+    if not 5 <= bits_per_byte <= 13:
+        raise InputError(f"--bits-per-byte: {bits_per_byte} is outside 5..13 (8N1 is 10)")
+    kw["bits_per_byte"] = bits_per_byte
+    events: list = []
+    if up is not None:
+        windows = parse_windows(up)
+        kw["up"] = windows[0][0] == 0
+        for s, e in windows:
+            if s > 0:
+                events.append(ScheduleEvent(at_ns=s, up=True))
+            events.append(ScheduleEvent(at_ns=e, up=False))
+    for text in changes:
+        at, ch = parse_change(text)
+        events.append(ScheduleEvent(at_ns=at, changes=ch))
+    events.sort(key=lambda ev: (ev.at_ns, ev.up is None))
+    try:
+        cfg = DirectionConfig(**kw)
+    except Exception as err:  # LinkError from the config's own checks
+        raise InputError(f"link options: {err}") from None
+    return LinkSetup("link", a, b, cfg, cfg, tuple(events), tuple(events), seed)
+
+
+def setup_from_scenario(a: str, b: str, path: str, link_name: str, scale: float | None, seed: int | None) -> LinkSetup:
+    """A LinkSetup for link ``link_name`` of a scenario file, its windows and changes scaled."""
+    from hilnet.link.endpoints import parse_spec
+    from hilnet.link.params import direction_config_from_params, schedule_for_link
+    from hilnet.scenario.load import load_scenario
+
+    parse_spec(a)
+    parse_spec(b)
+    sc = load_scenario(path)
+    links = {ln.name: ln for ln in sc.links}
+    if link_name not in links:
+        raise InputError(f"--link: {path} has no link {link_name!r}; it has {', '.join(sorted(links)) or 'none'}")
+    link = links[link_name]
+    scale = sc.clock.scale if scale is None else scale
+    if not scale > 0:
+        raise InputError(f"--scale: must be above 0, got {scale}")
+    fwd, back = schedule_for_link(link, scale, 0)
+    notes = (f"scenario {sc.name}, link {link.name} ({link.a} -> {link.b}, {link.medium}), scale {scale:g}",)
+    return LinkSetup(
+        link.name, a, b, direction_config_from_params(link.forward), direction_config_from_params(link.backward),
+        tuple(fwd), tuple(back), sc.seed if seed is None else seed, notes=notes,
+    )
+
+
+def _shifted(events, t0: int):
+    return [replace(ev, at_ns=ev.at_ns + t0) for ev in events]
+
+
+def describe(stats: dict) -> str:
+    """One status line for a direction's counters."""
+    drops = " ".join(f"{k}={v}" for k, v in sorted(stats["drops"].items())) or "none"
+    return (f"{'up  ' if stats['up'] else 'DOWN'} in {stats['units_in']} units/{format_size(stats['bytes_in'])} "
+            f"out {stats['units_out']}/{format_size(stats['bytes_out'])} drops {drops}")
+
+
+def run_link(setup: LinkSetup, *, duration_ns: int | None = None, pcap: str | None = None,
+             out=None, live_interval_s: float = 1.0, clock=None, stop_flag=None) -> dict:
+    """Run the link until ``duration_ns`` passes (None: until KeyboardInterrupt); returns the stats.
+
+    Returns ``{"link", "a", "b", "elapsed_s", "directions": {...}, "transitions": [...],
+    "error"}``; raises EndpointError after the stats are gathered if an endpoint failed.
+    """
+    from hilnet.clock import MonotonicClock
+    from hilnet.link.engine import Engine
+
+    clock = clock or MonotonicClock()
+    out = out or sys.stdout
+    tty = hasattr(out, "isatty") and out.isatty()
+    events: list[dict] = []
+    engine = Engine(clock, on_event=events.append)
+    t0 = clock.now_ns()
+    handle = engine.add_link(
+        setup.name, setup.a, setup.b, ab=setup.ab, ba=setup.ba, seed=setup.seed,
+        schedule_ab=_shifted(setup.schedule_ab, t0), schedule_ba=_shifted(setup.schedule_ba, t0), capture_dir=pcap,
+    )
+    for note in setup.notes:
+        print(note, file=out)
+    print(f"link {setup.name}: a={setup.a} b={setup.b}", file=out, flush=True)
+    engine.start()
+    end = None if duration_ns is None else t0 + duration_ns
+    next_print = time.monotonic() + live_interval_s
+    printed = False
+    try:
+        while handle.alive and (end is None or clock.now_ns() < end) and not (stop_flag and stop_flag()):
+            time.sleep(0.05 if end is None else max(0.0, min(0.05, (end - clock.now_ns()) / NS_PER_S)))
+            if time.monotonic() >= next_print:
+                next_print += live_interval_s
+                lines = [f"{name}  {describe(st)}" for name, st in handle.stats().items()]
+                if tty and printed:
+                    out.write("\x1b[2A")  # redraw the two lines in place
+                for line in lines:
+                    out.write(("\x1b[2K" if tty else "") + line + "\n")
+                out.flush()
+                printed = True
+    except KeyboardInterrupt:
+        pass
+    finally:
+        engine.stop()
+        engine.join(5)
+    elapsed = (clock.now_ns() - t0) / NS_PER_S
+    result = {
+        "link": setup.name, "a": setup.a, "b": setup.b, "elapsed_s": round(elapsed, 6),
+        "directions": {}, "transitions": [], "error": handle.error,
+    }
+    for name, st in handle.stats().items():
+        result["directions"][name] = {
+            "units_in": st["units_in"], "bytes_in": st["bytes_in"],
+            "units_delivered": st["units_out"], "bytes_delivered": st["bytes_out"],
+            "units_dropped": sum(st["drops"].values()), "drops": st["drops"], "drop_bytes": st["drop_bytes"],
+            "bits_flipped": st["bits_flipped"],
+        }
+        for up, intended, applied in st["transitions"]:
+            result["transitions"].append({
+                "direction": name, "up": up, "intended_s": round((intended - t0) / NS_PER_S, 9),
+                "late_us": round((applied - intended) / 1000, 1),
+            })
+    for name, st in result["directions"].items():
+        print(f"{name}  in {st['units_in']} units/{format_size(st['bytes_in'])}  delivered {st['units_delivered']}"
+              f"/{format_size(st['bytes_delivered'])}  dropped {st['units_dropped']} {st['drops'] or ''}".rstrip(), file=out)
+    return result
+
+
+@click.command("link")
+@click.argument("a")
+@click.argument("b")
+@click.option("--delay", help="One-way propagation delay, e.g. 120ms.")
+@click.option("--jitter", help="Delay varies uniformly by +- this, e.g. 5ms.")
+@click.option("--rate", help="Line rate, e.g. 10Mbit/s (ethernet, udp, tcp).")
+@click.option("--baud", help="Serial line speed, e.g. 115200 (pty, serial).")
+@click.option("--bits-per-byte", type=int, default=10, show_default=True, help="Serial wire bits per byte (8N1: 10).")
+@click.option("--loss", help="Probability a unit is lost, e.g. 0.5% or 1e-3.")
+@click.option("--ber", help="Bit error rate, e.g. 1e-6.")
+@click.option("--queue", help="Queue before the line, in bytes (tail drop), e.g. 300KiB.")
+@click.option("--up", "up", help="Windows when the link is up, from start: 0s-30s,45s-90s (down outside).")
+@click.option("--change", "changes", multiple=True, help="TIME:key=value,... e.g. 40s:rate=2Mbit/s,delay=250ms (repeatable).")
+@click.option("--seed", type=int, default=None, help="Seed for loss, errors and jitter (default 0, or the scenario's).")
+@click.option("--duration", help="Stop after this long, e.g. 90s (default: until Ctrl-C).")
+@click.option("--pcap", "pcap", type=click.Path(file_okay=False), help="Write DIR/<link>.a.pcap and .b.pcap.")
+@click.option("--stats", "stats_file", type=click.Path(dir_okay=False), help="Write final counters as JSON here.")
+@click.option("--scenario", type=click.Path(dir_okay=False), help="Take the link's parameters and schedule from this scenario.")
+@click.option("--link", "link_name", help="With --scenario: which link.")
+@click.option("--scale", type=float, default=None, help="With --scenario: scenario seconds per wall second (default: the scenario's).")
+def command(a, b, delay, jitter, rate, baud, bits_per_byte, loss, ber, queue, up, changes, seed, duration,
+            pcap, stats_file, scenario, link_name, scale):
+    """Run one emulated link between endpoints A and B until Ctrl-C or --duration.
+
+    \b
+    Endpoints:
+      pty:///tmp/iss-uart                         a new pty; agents open that path as a UART
+      serial:///dev/ttyUSB0?baud=115200           a real UART (8N1 unless bytesize/parity/stopbits)
+      eth://enx00e04c                             every frame on a NIC or veth (root)
+      udp://127.0.0.1:4000?peer=127.0.0.1:5000    datagrams; what A receives leaves B towards B's peer
+      tcp://127.0.0.1:4556?peer=127.0.0.1:14556   stream relay; an outage stalls, never drops
+    Both ends must be of one kind (pty and serial mix). See docs/link.md.
+    """
+    impairments = dict(delay=delay, jitter=jitter, rate=rate, baud=baud, loss=loss, ber=ber, queue=queue, up=up)
+    if scenario is not None:
+        given = [f"--{k}" for k, v in impairments.items() if v is not None] + (["--change"] if changes else [])
+        if given:
+            raise InputError(f"{', '.join(given)} cannot be combined with --scenario (the scenario sets them)")
+        if not link_name:
+            raise InputError("--scenario needs --link NAME")
+        setup = setup_from_scenario(a, b, scenario, link_name, scale, seed)
+    else:
+        if link_name or scale is not None:
+            raise InputError("--link and --scale need --scenario FILE")
+        setup = setup_from_options(a, b, bits_per_byte=bits_per_byte, changes=changes, seed=seed or 0, **impairments)
+    duration_ns = _opt("duration", parse_duration, duration)
+    result = run_link(setup, duration_ns=duration_ns, pcap=pcap)
+    if stats_file:
+        try:
+            with open(stats_file, "w") as f:
+                json.dump(result, f, indent=2)
+                f.write("\n")
+        except OSError as e:
+            raise InputError(f"--stats: cannot write {stats_file}: {e.strerror or e}") from None
+    if result["error"]:
+        raise EndpointError(f"link {setup.name} stopped: {result['error']}")
