@@ -205,9 +205,7 @@ def make(source, dest, payload_file, size, lifetime, crc, seq, report_to, hop_li
                          report_to=report_to, hop_limit=hop_limit)
     data = encode_bundle(bundle)
     if out is None:
-        stream = click.get_binary_stream("stdout")
-        stream.write(data)
-        stream.flush()
+        click.echo(data, nl=False)  # click writes bytes to the binary stdout
     else:
         with open(out, "wb") as f:
             f.write(data)
