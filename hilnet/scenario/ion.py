@@ -105,7 +105,7 @@ def parse_ionrc(text: str, source: str = "<ionrc>") -> list[IonLine]:
             value = float(args[4])
         except ValueError:
             raise ContactPlanError(f"{source}:{number}: cannot read {' '.join(args[2:5])!r}; expected node "
-                                   f"numbers and a {'rate in bytes/s' if kind == 'contact' else 'OWLT in seconds'}") from None
+                                   f"numbers and {'a rate in bytes/s' if kind == 'contact' else 'an OWLT in seconds'}") from None
         if frm <= 0 or to <= 0 or frm == to:
             raise ContactPlanError(f"{source}:{number}: nodes {frm} and {to}; expected two different node "
                                    "numbers above 0")
