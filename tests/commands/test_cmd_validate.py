@@ -37,8 +37,8 @@ def test_every_error_of_every_file_and_exit_2(tmp_path: Path) -> None:
     assert r.stderr.splitlines() == [
         f"{bad}:5:12: node 'b' eid ipn:1.0 is already the eid of another node (line 4); expected each node to "
         "have its own eid",
-        f"{bad}:7:21: link 'l' end 'c' is not a node; expected one of: a, b",
-        f"{bad}:7:41: link 'l': a serial link is paced by 'baud', not 'rate'; expected baud: 115200 (a symbol "
+        f"{bad}:7:17: link 'l' end 'c' is not a node; expected one of: a, b",
+        f"{bad}:7:37: link 'l': a serial link is paced by 'baud', not 'rate'; expected baud: 115200 (a symbol "
         "rate: 8N1 moves baud/10 bytes per second)",
     ]
     assert r.stdout == f"{good}: ok (minimal: 2 nodes, 1 links, 3 bundles, 0 faults)\n"
