@@ -1,0 +1,94 @@
+"""Values a TCPCLv4 session takes and gives: its configuration, what it negotiated, its events.
+
+Kept apart from :mod:`hilnet.agent.cla.tcpcl_session` so that drivers and
+tests can name events without reading the state machine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+NS_PER_S = 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class SessionConfig:
+    """Our side of a session. Sizes in bytes, times in ns unless named ``_s``."""
+
+    node_id: str
+    keepalive_s: int = 10  # offered Keepalive Interval, s (0 disables keepalives)
+    segment_mru: int = 4 << 20  # largest segment we accept
+    transfer_mru: int = 256 << 20  # largest bundle we accept
+    max_segment: int = 1 << 20  # largest segment we send (the peer's MRU caps it too)
+    handshake_timeout_ns: int = 10 * NS_PER_S  # Contact Header + SESS_INIT exchange
+    term_timeout_ns: int = 5 * NS_PER_S  # wait for the peer's SESS_TERM reply
+    max_ext_len: int = 65536  # extension item octets we buffer per message
+    remembered_ids: int = 65536  # incoming transfer ids remembered against reuse
+
+
+@dataclass(frozen=True, slots=True)
+class SessionParams:
+    """What the session negotiated (RFC 9174 section 4.7)."""
+
+    peer_node_id: str  # "" when the peer sent none
+    keepalive_s: int  # negotiated: min of both offers; 0 = off
+    peer_segment_mru: int  # bytes: our segments to the peer stay within this
+    peer_transfer_mru: int  # bytes: largest bundle the peer takes
+    tls: bool = False  # always False: CAN_TLS is 0 on our side
+
+
+# --- events ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SessionUp:
+    peer_node_id: str
+    params: SessionParams
+
+
+@dataclass(frozen=True, slots=True)
+class TransferReceived:
+    """A whole bundle arrived; answer with accept_transfer() or refuse_transfer()."""
+
+    transfer_id: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class TransferAcked:
+    transfer_id: int
+    acked_len: int  # bytes acknowledged so far
+    final: bool  # the whole bundle is acknowledged: the sender may release it
+
+
+@dataclass(frozen=True, slots=True)
+class TransferRefused:
+    transfer_id: int
+    reason: int  # RefuseReason code as the peer sent it
+
+
+@dataclass(frozen=True, slots=True)
+class TransferFailed:
+    """An outgoing transfer that will never be acknowledged in this session."""
+
+    transfer_id: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEnded:
+    """The session is over; the driver closes TCP after writing data_to_send()."""
+
+    reason: str
+    clean: bool  # both SESS_TERMs exchanged and no transfer cut short
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """The peer broke the protocol; ``reason`` is a counter key."""
+
+    reason: str
+    detail: str = ""
+
+
+Event = SessionUp | TransferReceived | TransferAcked | TransferRefused | TransferFailed | SessionEnded | Violation
