@@ -245,7 +245,10 @@ class SerialSession:
         self._heard_ns = now_ns
         if isinstance(frame, Ack):
             self.stats["acks_received"] += 1
+            before = self.sender.regressions
             t = self.sender.on_ack(frame, now_ns)
+            if self.sender.regressions != before:
+                self.stats["transfers_restarted"] += 1  # the peer evicted its partial state
             if t is not None:
                 self.sender.remove(t)
                 self.stats["bundles_sent"] += 1

@@ -225,3 +225,40 @@ def test_duplicate_bundle_id_is_a_programming_error():
     s.send_bundle("x", b"1")
     with pytest.raises(ValueError):
         s.send_bundle("x", b"2")
+
+
+def test_receiver_memory_is_bounded_and_an_evicted_transfer_starts_again():
+    # One partial transfer at a time on B; A interleaves two bundles, so B keeps
+    # evicting one while the other streams. Both still arrive, each once.
+    link = SimLink(cfg("ipn:1.0", max_active=2), cfg("ipn:2.0", max_partial=1), delay_ns=DELAY, ber=1e-4, seed=5)
+    link.run(10 * S, stop=lambda: link.a.session.up and link.b.session.up)
+    d1, d2 = payload(20_000, 1), payload(20_000, 2)
+    link.a.session.send_bundle(1, d1)
+    link.a.session.send_bundle(2, d2)
+    link.run(link.now_ns + 600 * S, stop=lambda: len(link.a.acked) == 2)
+    assert sorted(link.b.received) == sorted([d1, d2])
+    assert len(link.b.session.receiver.partials) <= 1
+    assert link.b.session.stats["partials_evicted"] >= 1
+
+
+def test_sender_restarts_a_transfer_the_receiver_forgot():
+    from hilnet.agent.cla.serial_frame import Ack
+    from hilnet.agent.cla.serial_send import Sender
+    from hilnet.agent.cla.serial_timing import RttEstimator
+
+    snd = Sender(nonce=5, seg_size=100, max_active=1, rtt=RttEstimator(S, MS, MS))
+    snd.window = 50
+    t = snd.add("x", bytes(1000))
+    for i in range(10):
+        pick = snd.next_frame()
+        assert pick == (t, i)
+        snd.mark_sent(t, i, depart_ns=i * MS)
+    assert snd.on_ack(Ack(5, t.transfer, False, 4, b""), 20 * MS) is None
+    assert t.cum == 4 and snd.n_inflight == 6
+    snd.on_ack(Ack(5, t.transfer, False, 0, b""), 30 * MS)  # it forgot them
+    assert snd.regressions == 1 and t.cum == 0 and t.next_new == 0 and snd.n_inflight == 0
+    # FIFO-line loss detection: 2 missing while 3 (sent later) arrived means 2 was lost.
+    for i in range(4):
+        snd.mark_sent(t, i, depart_ns=40 * MS + i)
+    snd.on_ack(Ack(5, t.transfer, False, 2, bytes([0x80])), 50 * MS)
+    assert t.lost == {2} and snd.next_frame() == (t, 2)
