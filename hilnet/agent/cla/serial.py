@@ -231,6 +231,9 @@ class SerialCla:
             self._flush()
             self._check_grace(now)
             deadline = self.session.next_deadline_ns()
+            if self._fd is None:
+                # Output waits for the port; only the session's timers run meanwhile.
+                deadline = max(deadline, now + NS_PER_S // 20)
             if self._down_since is not None and self._waiting:
                 deadline = min(deadline, self._down_since + self.outage_grace_ns)
             if deadline <= self.clock.now_ns():

@@ -262,3 +262,19 @@ def test_sender_restarts_a_transfer_the_receiver_forgot():
         snd.mark_sent(t, i, depart_ns=40 * MS + i)
     snd.on_ack(Ack(5, t.transfer, False, 2, bytes([0x80])), 50 * MS)
     assert t.lost == {2} and snd.next_frame() == (t, 2)
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.binary(max_size=120), st.integers(0, 10 * S)), max_size=20))
+def test_any_byte_stream_at_any_time_is_survived(chunks):
+    s = SerialSession(cfg("ipn:1.0"), 0, nonce=7)
+    s.feed(slip_encode(encode(Hello(9, 7, 500, "ipn:2.0"))), 0)  # a peer, so frames reach the core
+    t = 0
+    for data, dt in chunks:
+        t += dt
+        for ev in s.feed(b"\xc0" + data + b"\xc0", t):
+            assert isinstance(ev, (FrameRejected, PeerUp, PeerDown))
+        s.data_to_send(t)
