@@ -201,3 +201,9 @@ def is_name(text: str) -> bool:
     """Plain names for nodes, links and traffic: ``iss``, ``tdrs-w``, ``photos_1``."""
     return bool(text) and text[0].isascii() and text[0].isalpha() and all(
         c.isascii() and (c.isalnum() or c in "-_.") for c in text)
+
+
+def did_you_mean(name: str, names: list[str]) -> str:
+    """`` (did you mean 'x'?)`` when ``name`` is close to one of ``names``, else empty."""
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
