@@ -193,7 +193,7 @@ def test_outage_then_port_replaced_resumes_the_transfer(ptys):
         await until(lambda: cb.stats["port_reopened"] >= 1, 10)
         await asyncio.wait_for(send, 30)
         assert sb.bundles == [data]
-        assert ca.stats["peer_restarts"] == 0 and ca.stats["peer_up"] == 2
+        assert ca.stats["peer_restarts"] == 0 and ca.stats["peer_up"] >= 2
         assert ca.stats["bytes_resent"] < len(data) // 2
         await ca.stop()
         await cb.stop()
