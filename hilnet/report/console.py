@@ -1,0 +1,263 @@
+"""What a person watching ``hilnet run`` sees: a live view while it runs, a summary at the end.
+
+:class:`LiveView` subscribes to the run's event records (the same dicts that
+go to events.jsonl). On a terminal it keeps one block redrawn in place with
+ANSI escapes (scenario clock, progress bar, each link's state, bundles stored
+per node, deliveries so far) and prints notable events (link up/down, cuts,
+crashes, deliveries) above it as a scrolling log. Elsewhere (CI logs, a pipe)
+it prints those notable events as plain lines, and a progress line at most
+every ``interval_ns`` of wall time. Quiet mode prints nothing.
+
+:func:`format_summary` is the table printed at the end of ``hilnet run`` and by
+``hilnet report``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TextIO
+
+from hilnet.controller.checks import CheckReport
+from hilnet.report.figures import stream_stats
+from hilnet.report.meta import RunMeta
+from hilnet.report.text import clock, duration, signed, table
+from hilnet.scenario.model import Scenario
+
+NS_PER_S = 1_000_000_000
+BAR_WIDTH = 30
+
+_GREEN, _RED, _YELLOW, _BOLD, _RESET = "\x1b[32m", "\x1b[31m", "\x1b[33m", "\x1b[1m", "\x1b[0m"
+
+
+class LiveView:
+    """Live progress of one run. Feed it records with :meth:`update`, call :meth:`render` periodically.
+
+    ``render(now_ns)`` takes wall ns since the run's start; the scenario clock
+    shown is ``now_ns * scale``. The caller picks the redraw rate (a few per
+    second on a terminal); off a terminal this class rate-limits itself.
+    """
+
+    def __init__(self, scenario: Scenario, stream: TextIO, is_tty: bool, quiet: bool = False,
+                 interval_ns: int = 5 * NS_PER_S):
+        self.scenario = scenario
+        self.stream = stream
+        self.is_tty = is_tty
+        self.quiet = quiet
+        self.interval_ns = interval_ns  # off a terminal: least wall time between progress lines
+        self.t_ns = 0  # latest scenario time seen in a record
+        self.total = scenario.bundles_total()
+        self.injected = 0
+        self.delivered: set[str] = set()
+        self.ended: str | None = None
+        self._link_dirs: dict[str, dict[str, bool]] = {link.name: {} for link in scenario.links}
+        self._cut: set[str] = set()
+        self._burst: set[str] = set()
+        self._crashed: set[str] = set()
+        self._holding: dict[str, set[str]] = {n.name: set() for n in scenario.nodes}
+        self._injected_at: dict[str, tuple[str, int]] = {}  # bundle key -> (tag, scenario ns)
+        self._pending: list[str] = []  # notable lines not yet printed (terminal mode)
+        self._block_lines = 0  # lines of the block on screen now, to erase on redraw
+        self._last_progress_ns: int | None = None
+
+    # -- state ----------------------------------------------------------------
+
+    def update(self, record: Mapping) -> None:
+        """Take one event record (as written to events.jsonl)."""
+        t = record.get("t_ns")
+        if isinstance(t, int):
+            self.t_ns = max(self.t_ns, t)
+        src, kind = record.get("src"), record.get("event")
+        if src == "link":
+            self._link_record(record, kind)
+        elif src == "controller":
+            self._controller_record(record, kind)
+        elif src == "agent":
+            self._agent_record(record, kind)
+
+    def _link_record(self, r: Mapping, kind: object) -> None:
+        link = r.get("link")
+        if kind not in ("up", "down") or link not in self._link_dirs:
+            return
+        before = self.link_state(link)
+        self._link_dirs[link][str(r.get("direction", "a->b"))] = kind == "up"
+        after = self.link_state(link)
+        if after != before:
+            self._notable(f"link {link} {after}", r)
+
+    def _controller_record(self, r: Mapping, kind: object) -> None:
+        link, node = r.get("link"), r.get("node")
+        if kind == "inject":
+            self.injected += 1
+            if isinstance(r.get("bundle"), str):
+                self._injected_at[r["bundle"]] = (str(r.get("tag")), int(r.get("t_ns", 0)))
+        elif kind == "inject-failed":
+            self._notable(f"injection of {r.get('tag')} failed: {r.get('reason', 'no reason given')}", r)
+        elif kind == "cut":
+            self._cut.add(str(link))
+            self._notable(f"fault: link {link} cut", r)
+        elif kind == "restore":
+            self._cut.discard(str(link))
+            self._notable(f"fault over: link {link} restored", r)
+        elif kind == "burst-start":
+            self._burst.add(str(link))
+            self._notable(f"fault: error burst on {link} (bit error rate {r.get('ber', '?')})", r)
+        elif kind == "burst-end":
+            self._burst.discard(str(link))
+            self._notable(f"fault over: error burst on {link} ended", r)
+        elif kind == "crash":
+            self._crashed.add(str(node))
+            self._notable(f"fault: agent {node} crashed", r)
+        elif kind == "restart":
+            self._crashed.discard(str(node))
+            self._notable(f"agent {node} restarted", r)
+        elif kind == "run-end":
+            self.ended = str(r.get("reason", "?"))
+            detail = f" ({r['detail']})" if r.get("detail") else ""
+            self._notable(f"run ended: {self.ended}{detail}", r)
+
+    def _agent_record(self, r: Mapping, kind: object) -> None:
+        key, node = r.get("bundle"), r.get("node")
+        if not isinstance(key, str) or not isinstance(node, str):
+            return
+        held = self._holding.setdefault(node, set())
+        if kind == "stored":
+            held.add(key)
+        elif kind in ("acked", "delivered", "expired", "deleted"):
+            held.discard(key)
+        if kind == "delivered":
+            first = key not in self.delivered
+            self.delivered.add(key)
+            tag, t0 = self._injected_at.get(key, (key, None))
+            after = f" after {duration(int(r.get('t_ns', 0)) - t0)}" if t0 is not None else ""
+            again = "" if first else " AGAIN (duplicate)"
+            self._notable(f"delivered {tag} at {node}{after}{again}", r)
+        elif kind == "expired":
+            tag = self._injected_at.get(key, (key, 0))[0]
+            self._notable(f"{tag} expired at {node}", r)
+
+    def link_state(self, link: str) -> str:
+        """``up``, ``down``, or per direction when they differ; before any record, the plan's state."""
+        dirs = self._link_dirs.get(link, {})
+        if not dirs:
+            state = "up" if self._planned_up(link, self.t_ns) else "down"
+        elif all(dirs.values()):
+            state = "up"
+        elif not any(dirs.values()):
+            state = "down"
+        else:
+            state = "/".join(f"{d} {'up' if up else 'down'}" for d, up in sorted(dirs.items()))
+        return state
+
+    def _planned_up(self, name: str, t_ns: int) -> bool:
+        link = self.scenario.link(name)
+        return not link.windows or any(w.start_ns <= t_ns < w.end_ns for w in link.windows)
+
+    def stored(self) -> dict[str, int]:
+        """Bundles each node holds now, by the agents' events."""
+        return {n.name: len(self._holding.get(n.name, ())) for n in self.scenario.nodes}
+
+    # -- output ---------------------------------------------------------------
+
+    def _notable(self, text: str, r: Mapping) -> None:
+        if self.quiet:
+            return
+        line = f"[{clock(int(r.get('t_ns', self.t_ns)))}] {text}"
+        if self.is_tty:
+            self._pending.append(line)
+        else:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+
+    def render(self, now_ns: int) -> None:
+        """Draw the view at wall time ``now_ns`` (ns since the run's start)."""
+        if self.quiet:
+            return
+        if self.is_tty:
+            self._redraw(now_ns)
+        elif self._last_progress_ns is None or now_ns - self._last_progress_ns >= self.interval_ns:
+            self._last_progress_ns = now_ns
+            self.stream.write(self.progress_line(now_ns) + "\n")
+            self.stream.flush()
+
+    def close(self, now_ns: int) -> None:
+        """Last draw at the end of the run; leaves the cursor below the view."""
+        if self.quiet:
+            return
+        if self.is_tty:
+            self._redraw(now_ns)
+        else:
+            self.stream.write(self.progress_line(now_ns) + "\n")
+            self.stream.flush()
+
+    def _scenario_now(self, now_ns: int) -> int:
+        return min(max(self.t_ns, round(now_ns * self.scenario.clock.scale)), self.scenario.clock.duration_ns)
+
+    def progress_line(self, now_ns: int) -> str:
+        """One plain line: scenario clock, progress, deliveries and stores."""
+        t = self._scenario_now(now_ns)
+        pct = 100 * t // max(1, self.scenario.clock.duration_ns)
+        stores = " ".join(f"{n}={c}" for n, c in self.stored().items())
+        return (f"[{clock(t)}] {pct:3d}% of {clock(self.scenario.clock.duration_ns)}, wall {duration(now_ns)}: "
+                f"delivered {len(self.delivered)}/{self.total}, stored {stores}")
+
+    def block(self, now_ns: int) -> list[str]:
+        """The terminal block's lines (with ANSI colours)."""
+        dur = self.scenario.clock.duration_ns
+        t = self._scenario_now(now_ns)
+        filled = BAR_WIDTH * t // max(1, dur)
+        bar = "#" * filled + "-" * (BAR_WIDTH - filled)
+        lines = [f"{_BOLD}{self.scenario.name}{_RESET}  scenario {clock(t)} / {clock(dur)}  [{bar}] "
+                 f"{100 * t // max(1, dur):3d}%  wall {duration(now_ns)}"]
+        for link in self.scenario.links:
+            state = self.link_state(link.name)
+            colour = _GREEN if state == "up" else _RED if state == "down" else _YELLOW
+            extra = (" CUT" if link.name in self._cut else "") + (" BURST" if link.name in self._burst else "")
+            lines.append(f"  link {link.name:<16} {colour}{state}{_RESET}{_RED}{extra}{_RESET}")
+        stores = []
+        for n, c in self.stored().items():
+            mark = f" {_RED}crashed{_RESET}" if n in self._crashed else ""
+            stores.append(f"{n} {c}{mark}")
+        lines.append("  stored     " + ", ".join(stores))
+        lines.append(f"  delivered  {len(self.delivered)} of {self.total} (injected {self.injected})")
+        return lines
+
+    def _redraw(self, now_ns: int) -> None:
+        out = []
+        if self._block_lines:
+            # up to the first line of the old block, then clear to the end of the screen
+            out.append(f"\x1b[{self._block_lines}F\x1b[J")
+        out.extend(line + "\n" for line in self._pending)
+        self._pending.clear()
+        lines = self.block(now_ns)
+        out.extend(line + "\n" for line in lines)
+        self._block_lines = len(lines)
+        self.stream.write("".join(out))
+        self.stream.flush()
+
+
+def format_summary(report: CheckReport, meta: RunMeta) -> str:
+    """The end-of-run summary: verdict, one row per expectation and per stream, fidelity, folder."""
+    verdict = "PASS" if report.passed else "FAIL"
+    lines = [f"{verdict}: {meta.scenario_name} (seed {meta.seed if meta.seed is not None else '-'}, "
+             f"backend {meta.backend or '-'}, wall {duration(meta.wall_duration_ns)}, "
+             f"ended {report.end_reason} at scenario {clock(report.end_ns)})", ""]
+    rows = [("PASS" if r.passed else "FAIL", r.name, r.expected, r.actual) for r in report.results]
+    lines += table(("", "expectation", "expected", "actual"), rows)
+    for r in report.results:
+        for f in r.failures:
+            lines.append(f"  FAIL {r.name}: {f}")
+    streams = stream_stats(report)
+    if streams:
+        lines.append("")
+        lines += table(("stream", "delivered", "median latency", "max latency", "median lateness vs plan"),
+                       [(s.name, f"{s.delivered}/{s.injected}", duration(s.latency_p50_ns),
+                         duration(s.latency_max_ns), signed(s.lateness_p50_ns)) for s in streams])
+    f = report.fidelity
+    lines.append("")
+    if f.edges:
+        lines.append(f"schedule fidelity: {len(f.edges)} link changes, |applied - intended| "
+                     f"p50 {duration(f.p50_ns)}, p99 {duration(f.p99_ns)}, max {duration(f.max_ns)}")
+    else:
+        lines.append("schedule fidelity: no link change was recorded")
+    lines.append(f"run folder: {meta.run_dir}")
+    return "\n".join(lines)

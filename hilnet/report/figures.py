@@ -1,0 +1,111 @@
+"""Figures every report shows, derived once from the verdict and the log.
+
+Per traffic stream: delivered of injected, median and max latency, median
+lateness against the contact plan's earliest arrival. Per bundle: the nodes it
+went through. Per link: the last counters the controller recorded (or, if it
+never wrote any, the drops the link itself reported). All times scenario ns.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from statistics import median_low
+
+from hilnet.controller.checks import BundleRecord, CheckReport
+
+
+@dataclass(frozen=True, slots=True)
+class StreamStats:
+    name: str
+    delivered: int
+    injected: int
+    latency_p50_ns: int | None  # median (lower middle) of the delivered bundles' latency
+    latency_max_ns: int | None
+    lateness_p50_ns: int | None  # median delivery minus plan's earliest arrival
+
+
+@dataclass(frozen=True, slots=True)
+class DirectionStats:
+    """Counters of one link direction (``a->b``), as the link emulator counted them."""
+
+    direction: str
+    units_in: int | None
+    bytes_in: int | None
+    units_out: int | None
+    bytes_out: int | None
+    bits_flipped: int | None
+    drops: Mapping[str, int]  # reason -> units dropped
+
+
+@dataclass(frozen=True, slots=True)
+class LinkStats:
+    link: str
+    directions: tuple[DirectionStats, ...]
+    source: str  # "link-stats" (controller counters) or "drop-events" (counted from the log)
+
+
+def stream_stats(report: CheckReport) -> tuple[StreamStats, ...]:
+    """One row per traffic stream, in the order the streams first inject."""
+    by_stream: dict[str, list[BundleRecord]] = {}
+    for b in report.bundles:
+        by_stream.setdefault(b.traffic, []).append(b)
+    rows = []
+    for name, bundles in by_stream.items():
+        lat = [b.latency_ns for b in bundles if b.latency_ns is not None]
+        late = [b.lateness_ns for b in bundles if b.lateness_ns is not None]
+        delivered, injected = report.streams.get(name, (sum(1 for b in bundles if b.deliveries), len(bundles)))
+        rows.append(StreamStats(name, delivered, injected,
+                                median_low(lat) if lat else None, max(lat) if lat else None,
+                                median_low(late) if late else None))
+    return tuple(rows)
+
+
+def bundle_path(b: BundleRecord) -> tuple[str, ...]:
+    """Nodes the bundle was seen at, in time order, each stay once (``iss, tdrs-e, eac``)."""
+    path = [b.frm] if b.key else []
+    for s in sorted(b.sightings, key=lambda s: s.t_ns):
+        if not path or path[-1] != s.node:
+            path.append(s.node)
+    return tuple(path)
+
+
+def _int(v: object) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def link_stats(events: Iterable[Mapping]) -> tuple[LinkStats, ...]:
+    """Per link: its last ``link-stats`` record, else its ``drop`` records counted by reason."""
+    last: dict[str, Mapping] = {}
+    drops: dict[str, dict[str, Counter]] = defaultdict(lambda: defaultdict(Counter))
+    order: list[str] = []
+    for e in events:
+        src, kind = e.get("src"), e.get("event")
+        if src == "controller" and kind == "link-stats" and isinstance(e.get("stats"), Mapping):
+            link = str(e.get("link"))
+            last[link] = e["stats"]
+        elif src == "link" and kind == "drop":
+            link = str(e.get("link"))
+            drops[link][str(e.get("direction", "?"))][str(e.get("reason", "unknown"))] += 1
+        else:
+            continue
+        if link not in order:
+            order.append(link)
+    out = []
+    for link in order:
+        if link in last:
+            dirs = []
+            for direction, st in last[link].items():
+                if not isinstance(st, Mapping):
+                    continue
+                raw = st.get("drops")
+                d = {str(k): v for k, v in raw.items() if _int(v) is not None} if isinstance(raw, Mapping) else {}
+                dirs.append(DirectionStats(str(direction), _int(st.get("units_in")), _int(st.get("bytes_in")),
+                                           _int(st.get("units_out")), _int(st.get("bytes_out")),
+                                           _int(st.get("bits_flipped")), d))
+            out.append(LinkStats(link, tuple(dirs), "link-stats"))
+        else:
+            dirs = [DirectionStats(d, None, None, None, None, None, dict(c)) for d, c in sorted(drops[link].items())]
+            out.append(LinkStats(link, tuple(dirs), "drop-events"))
+    return tuple(out)

@@ -1,0 +1,240 @@
+"""``timeline.png``: a run at a glance, in minutes of scenario time.
+
+Rows, top to bottom: one lane per link, then one row per node.
+
+- Link lane: the scenario's up windows as green bars (the plan); under them a
+  thin dark line where the emulator reported the link actually up (both
+  directions); parameter changes as diamonds; cuts shaded red and error bursts
+  shaded orange (from the controller's records, or the scenario's faults when
+  the log has none).
+- Node row: crashes as a red X with the node's downtime shaded.
+- Bundles: each one a line through (time, node) from its injection through
+  every sighting (stored, forwarded, acked, delivered), one colour per traffic
+  stream; a dot where it was delivered, a black x where it was last seen if it
+  was lost. Lines of one stream are nudged apart vertically so they stay apart.
+
+matplotlib is imported inside :func:`draw_timeline` only: it is in the
+``controller`` extra, and a board install must import hilnet.report without it.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from hilnet.controller.checks import CheckReport
+from hilnet.report.atomic import write_bytes
+from hilnet.scenario.model import Crash, Cut, ErrorBurst, Scenario
+from hilnet.units import format_duration, format_rate
+
+NS_PER_MIN = 60_000_000_000
+_PLAN_UP = "#7fc97f"
+_ACTUAL_UP = "#1b5e20"
+_CUT = "#e41a1c"
+_BURST = "#ff7f00"
+_CHANGE = "#377eb8"
+
+
+def change_text(field: str, value: object) -> str:
+    """A DirectionParams field and value as a person writes it: ``rate 2Mbit/s``, ``loss 3%``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"{field} {value}"
+    if field.endswith("_ns"):
+        return f"{field[:-3]} {format_duration(int(value))}"
+    if field == "rate_bps":
+        return f"rate {format_rate(int(value))}"
+    if field == "loss":
+        return f"loss {value:.3g}" if value < 1e-4 else f"loss {value * 100:.3g}%"
+    if field == "ber":
+        return f"ber {value:g}"
+    return f"{field} {value:g}"
+
+
+def matplotlib_available() -> bool:
+    """Whether timeline.png can be drawn here (matplotlib comes with ``hilnet[controller]``)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _spans(starts: list[tuple[int, str]], end_ns: int) -> dict[str, list[tuple[int, int]]]:
+    """Start/stop records [(t, 'start:SUBJECT' | 'stop:SUBJECT')] -> subject -> [(start, end)]."""
+    open_at: dict[str, int] = {}
+    out: dict[str, list[tuple[int, int]]] = {}
+    for t, what in sorted(starts):
+        kind, subject = what.split(":", 1)
+        if kind == "start":
+            open_at.setdefault(subject, t)
+        elif subject in open_at:
+            out.setdefault(subject, []).append((open_at.pop(subject), t))
+    for subject, t in open_at.items():
+        out.setdefault(subject, []).append((t, max(t, end_ns)))
+    return out
+
+
+def fault_spans(scenario: Scenario, events: Iterable[Mapping], end_ns: int) -> dict[str, dict[str, list]]:
+    """{"cut": {link: [(start, end)]}, "burst": {...}, "crash": {node: [...]}} in scenario ns.
+
+    From the controller's records where the log has any of that kind (what
+    happened), else from the scenario's faults (what was meant to happen).
+    """
+    marks: dict[str, list[tuple[int, str]]] = {"cut": [], "burst": [], "crash": []}
+    pairs = {"cut": ("cut", "restore", "link"), "burst": ("burst-start", "burst-end", "link"),
+             "crash": ("crash", "restart", "node")}
+    for e in events:
+        if e.get("src") != "controller":
+            continue
+        for kind, (start, stop, field) in pairs.items():
+            if e.get("event") in (start, stop) and isinstance(e.get(field), str):
+                marks[kind].append((int(e.get("t_ns", 0)), f"{'start' if e['event'] == start else 'stop'}:{e[field]}"))
+    planned: dict[str, list[tuple[int, str]]] = {"cut": [], "burst": [], "crash": []}
+    for f in scenario.faults:
+        if isinstance(f, Cut):
+            planned["cut"] += [(f.at_ns, f"start:{f.link}"), (f.at_ns + f.for_ns, f"stop:{f.link}")]
+        elif isinstance(f, ErrorBurst):
+            planned["burst"] += [(f.at_ns, f"start:{f.link}"), (f.at_ns + f.for_ns, f"stop:{f.link}")]
+        elif isinstance(f, Crash):
+            planned["crash"].append((f.at_ns, f"start:{f.node}"))
+            if f.restart_after_ns is not None:
+                planned["crash"].append((f.at_ns + f.restart_after_ns, f"stop:{f.node}"))
+    return {kind: _spans(marks[kind] or planned[kind], end_ns) for kind in marks}
+
+
+def actual_up(events: Iterable[Mapping], end_ns: int) -> dict[str, list[tuple[int, int]]]:
+    """Per link, the spans the emulator reported both directions up (scenario ns)."""
+    state: dict[str, dict[str, bool]] = {}
+    since: dict[str, int] = {}
+    out: dict[str, list[tuple[int, int]]] = {}
+    for e in events:
+        if e.get("src") != "link" or e.get("event") not in ("up", "down") or not isinstance(e.get("link"), str):
+            continue
+        link, t = e["link"], int(e.get("t_ns", 0))
+        dirs = state.setdefault(link, {})
+        was = bool(dirs) and all(dirs.values())
+        dirs[str(e.get("direction", "a->b"))] = e["event"] == "up"
+        now = all(dirs.values())
+        if now and not was:
+            since[link] = t
+        elif was and not now:
+            out.setdefault(link, []).append((since.pop(link), t))
+    for link, t in since.items():
+        out.setdefault(link, []).append((t, max(t, end_ns)))
+    return out
+
+
+def draw_timeline(scenario: Scenario, events: Iterable[Mapping], report: CheckReport) -> bytes:
+    """The timeline as PNG bytes. Needs matplotlib (raises ImportError without it)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    events = list(events)
+    end_ns = max(scenario.clock.duration_ns, report.end_ns)
+    m = 1 / NS_PER_MIN  # ns -> minutes
+    links = [link.name for link in scenario.links]
+    nodes = [n.name for n in scenario.nodes]
+    # y: links on top, a gap, then nodes; matplotlib's y grows upwards, so count down
+    rows = len(links) + len(nodes) + 1
+    y_link = {name: rows - i for i, name in enumerate(links)}
+    y_node = {name: rows - len(links) - 1 - i for i, name in enumerate(nodes)}
+
+    fig = Figure(figsize=(12, 1.6 + 0.55 * rows), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    faults = fault_spans(scenario, events, report.end_ns)
+    observed = actual_up(events, report.end_ns)
+
+    for link in scenario.links:
+        y = y_link[link.name]
+        windows = [(w.start_ns, w.end_ns) for w in link.windows] or [(0, scenario.clock.duration_ns)]
+        ax.broken_barh([(a * m, (b - a) * m) for a, b in windows], (y - 0.25, 0.5), color=_PLAN_UP, zorder=2)
+        if link.name in observed:
+            ax.broken_barh([(a * m, max(b - a, 1) * m) for a, b in observed[link.name]], (y - 0.36, 0.08),
+                           color=_ACTUAL_UP, zorder=3)
+        for a, b in faults["cut"].get(link.name, []):
+            ax.broken_barh([(a * m, (b - a) * m)], (y - 0.4, 0.8), facecolor=_CUT, alpha=0.35, hatch="//",
+                           edgecolor=_CUT, zorder=4)
+        for a, b in faults["burst"].get(link.name, []):
+            ax.broken_barh([(a * m, (b - a) * m)], (y - 0.4, 0.8), facecolor=_BURST, alpha=0.35, hatch="..",
+                           edgecolor=_BURST, zorder=4)
+        for i, c in enumerate(link.changes):
+            ax.plot([c.at_ns * m], [y + 0.33], marker="D", color=_CHANGE, markersize=6, zorder=5, linestyle="")
+            text = ", ".join(change_text(k, v) for k, v in c.params.items())
+            if c.direction != "both":
+                text = f"{c.direction}: {text}"
+            # alternate label heights: changes minutes apart would print over each other
+            ax.annotate(text, (c.at_ns * m, y + 0.33), xytext=(5, 1 + 8 * (i % 2)), textcoords="offset points",
+                        fontsize=7, color=_CHANGE, zorder=5)
+
+    for node in nodes:
+        ax.axhline(y_node[node], color="#cccccc", linewidth=0.8, zorder=1)
+        for a, b in faults["crash"].get(node, []):
+            ax.broken_barh([(a * m, max(b - a, 1) * m)], (y_node[node] - 0.3, 0.6), facecolor=_CUT, alpha=0.2,
+                           zorder=2)
+            ax.plot([a * m], [y_node[node]], marker="X", color=_CUT, markersize=11, zorder=6, linestyle="")
+
+    streams = list(dict.fromkeys(b.traffic for b in report.bundles))
+    cmap = ["#1f77b4", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#2ca02c", "#d62728"]
+    colour = {s: cmap[i % len(cmap)] for i, s in enumerate(streams)}
+    seen_in_stream: dict[str, int] = {}
+    for b in report.bundles:
+        if b.key is None:
+            continue
+        i = seen_in_stream[b.traffic] = seen_in_stream.get(b.traffic, -1) + 1
+        nudge = ((i % 9) - 4) * 0.035
+        pts = [(b.injected_ns, b.frm)] + [(s.t_ns, s.node) for s in sorted(b.sightings, key=lambda s: s.t_ns)]
+        pts = [(t, n) for t, n in pts if n in y_node]
+        xs = [t * m for t, _ in pts]
+        ys = [y_node[n] + nudge for _, n in pts]
+        ax.plot(xs, ys, color=colour[b.traffic], linewidth=1.1, alpha=0.8, zorder=7, drawstyle="default")
+        if b.delivered_ns is not None and b.to in y_node:
+            ax.plot([b.delivered_ns * m], [y_node[b.to] + nudge], marker="o", markersize=4,
+                    color=colour[b.traffic], zorder=8, linestyle="")
+        elif b.fate == "lost" and pts:
+            ax.plot([xs[-1]], [ys[-1]], marker="x", markersize=8, color="black", zorder=8, linestyle="")
+
+    ax.axvline(report.end_ns * m, color="#555555", linestyle="--", linewidth=1, zorder=1)
+    ax.annotate(f"run end ({report.end_reason})", (report.end_ns * m, rows + 0.45), fontsize=7, color="#555555",
+                ha="right", xytext=(-3, 0), textcoords="offset points")
+    ax.set_yticks([y_link[n] for n in links] + [y_node[n] for n in nodes],
+                  [f"link {n}" for n in links] + [f"node {n}" for n in nodes])
+    ax.set_ylim(0.3, rows + 0.7)
+    ax.set_xlim(0, end_ns * m * 1.01)
+    ax.set_xlabel("scenario time (minutes)")
+    ax.set_title(f"{scenario.name}: {'PASS' if report.passed else 'FAIL'}, "
+                 f"{sum(1 for b in report.bundles if b.deliveries)} of {len(report.bundles)} bundles delivered")
+    ax.grid(axis="x", color="#eeeeee", zorder=0)
+    ax.set_axisbelow(True)
+
+    handles = [Patch(color=_PLAN_UP, label="link up (plan)")]
+    if observed:
+        handles.append(Line2D([], [], color=_ACTUAL_UP, linewidth=3, label="link up (observed)"))
+    if any(link.changes for link in scenario.links):
+        handles.append(Line2D([], [], color=_CHANGE, marker="D", linestyle="", label="parameter change"))
+    if faults["cut"]:
+        handles.append(Patch(facecolor=_CUT, alpha=0.35, hatch="//", edgecolor=_CUT, label="cut"))
+    if faults["burst"]:
+        handles.append(Patch(facecolor=_BURST, alpha=0.35, hatch="..", edgecolor=_BURST, label="error burst"))
+    if faults["crash"]:
+        handles.append(Line2D([], [], color=_CUT, marker="X", linestyle="", markersize=9, label="agent crash"))
+    for s in streams:
+        d, n = report.streams.get(s, (0, 0))
+        handles.append(Line2D([], [], color=colour[s], label=f"{s} ({d}/{n} delivered)"))
+    if any(b.deliveries for b in report.bundles):
+        handles.append(Line2D([], [], color="grey", marker="o", linestyle="", markersize=4, label="delivered"))
+    if any(b.fate == "lost" for b in report.bundles):
+        handles.append(Line2D([], [], color="black", marker="x", linestyle="", label="lost (last seen)"))
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def write_timeline(path: str | Path, scenario: Scenario, events: Iterable[Mapping], report: CheckReport) -> Path:
+    """Draw and write timeline.png at ``path``; returns the path. Needs matplotlib."""
+    return write_bytes(path, draw_timeline(scenario, events, report))
