@@ -32,7 +32,7 @@ def test_plan_json_matches_the_table() -> None:
     kinds = {a["kind"] for a in data["actions"]}
     assert {"link-up", "link-down", "link-change", "inject", "cut", "restore"} <= kinds
     assert [a["at_ns"] for a in data["actions"]] == sorted(a["at_ns"] for a in data["actions"])
-    assert sum(1 for a in data["actions"] if a["kind"] == "inject") == 20
+    assert sum(1 for a in data["actions"] if a["kind"] == "inject") == 18
     assert data["warnings"] == []
     serial = [c for c in data["capacities"] if c["link"] == "tdrs-e-tdrs-w"]
     assert serial[0]["wall_ns"] == 95 * 10**9
