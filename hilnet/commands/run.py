@@ -1,0 +1,71 @@
+"""``hilnet run``: replay a scenario on a testbed and check store-and-forward delivery."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+
+@click.command(name="run")
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.option("--backend", type=click.Choice(["auto", "loopback", "netns"]), default="auto", show_default=True,
+              help="Where to run: netns when root on Linux (auto), else loopback.")
+@click.option("--bench", type=click.Path(dir_okay=False), help="Bench file mapping nodes to boards (not yet).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Run folder [default: runs/<time>-<name>].")
+@click.option("--scale", type=float, help="Override clock.scale (scenario seconds per wall second).")
+@click.option("--seed", type=int, help="Override the scenario's seed; the same seed replays the same losses.")
+@click.option("--until-settled/--full-duration", default=True, show_default=True,
+              help="Stop once every bundle is delivered or expired, or run the whole clock.duration.")
+@click.option("--junit", type=click.Path(dir_okay=False), help="Also write junit.xml here.")
+@click.option("--pcap", is_flag=True, help="Capture every link end into the run folder's pcap/.")
+@click.option("-q", "--quiet", is_flag=True, help="No live progress, only the verdict.")
+@click.option("--json", "json_out", is_flag=True, help="Print summary.json on stdout.")
+def command(scenario, backend, bench, out_dir, scale, seed, until_settled, junit, pcap, quiet, json_out):
+    """Replay SCENARIO on virtual links and check delivery.
+
+    Exit 0 when every expectation holds, 1 when one fails, 2 for bad input
+    or a testbed that could not be built or broke during the run.
+    """
+    from hilnet.controller.run import RunOptions, run
+    from hilnet.errors import InputError
+
+    if bench:
+        raise InputError("--bench needs the bench backend, which is not built yet; run without it")
+    options = RunOptions(backend=None if backend == "auto" else backend, out_dir=out_dir, scale=scale,
+                         seed=seed, pcap=pcap, until_settled=until_settled, quiet=quiet, junit=junit)
+    progress = None
+    view = None
+    if not quiet and not json_out:
+        try:
+            from hilnet.report.console import LiveView
+            from hilnet.scenario.load import load_scenario
+
+            view = LiveView(load_scenario(scenario), sys.stderr, sys.stderr.isatty())
+            progress = view.update
+        except ImportError:
+            view = None
+    result = run(scenario, options, progress=progress)
+    if view is not None and hasattr(view, "close"):
+        view.close()
+    if json_out:
+        try:
+            with open(f"{result.run_dir}/summary.json") as f:
+                sys.stdout.write(f.read())
+        except OSError:
+            json.dump({"exit": result.exit_code, "reason": result.reason}, sys.stdout)
+    elif result.report is not None:
+        try:
+            from hilnet.report.console import print_summary
+
+            print_summary(result.report, result.run_dir, sys.stdout)
+        except ImportError:
+            for r in result.report.results:
+                click.echo(f"{'PASS' if r.passed else 'FAIL'} {r.name}: expected {r.expected}, got {r.actual}")
+                for line in r.failures:
+                    click.echo(f"    {line}")
+            click.echo(f"run folder: {result.run_dir}")
+    if result.exit_code == 2:
+        click.echo(f"hilnet: error: {result.reason}", err=True)
+    raise SystemExit(result.exit_code)

@@ -1,0 +1,81 @@
+"""events.jsonl: every event of a run on one time base.
+
+Records carry ``wall_ns`` (ns since the run's start ``t0``, negative while the
+testbed is being built), ``t_ns`` (scenario time: ``wall_ns * scale``) and
+``src`` (controller, agent or link). Lines are appended as they come, so an
+interrupted run keeps what it gathered; ``close()`` rewrites the file in time
+order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable
+
+from hilnet.clock import Clock
+
+
+class EventLog:
+    def __init__(self, path: str, scale: float, clock: Clock,
+                 on_record: Callable[[dict], None] | None = None):
+        self.path = path
+        self.scale = scale
+        self.clock = clock
+        self.on_record = on_record
+        self._t0: int | None = None
+        self._pending: list[tuple[int, dict]] = []  # before t0 is known: (wall_abs, record)
+        self._records: list[dict] = []
+        self._lock = threading.Lock()
+        self._file = open(path, "w", encoding="utf-8")
+
+    def set_t0(self, t0_abs: int) -> None:
+        with self._lock:
+            self._t0 = t0_abs
+            pending, self._pending = self._pending, []
+            for wall_abs, rec in pending:
+                self._emit(wall_abs, rec)
+
+    def write(self, src: str, record: dict, wall_abs: int, **extra) -> None:
+        rec = {"src": src, **record, **extra}
+        with self._lock:
+            if self._t0 is None:
+                self._pending.append((wall_abs, rec))
+            else:
+                self._emit(wall_abs, rec)
+
+    def _emit(self, wall_abs: int, rec: dict) -> None:
+        wall = wall_abs - self._t0
+        full = {"t_ns": round(wall * self.scale), "wall_ns": wall, **rec}
+        self._records.append(full)
+        if self._file is not None:
+            self._file.write(json.dumps(full, separators=(",", ":"), default=str) + "\n")
+            self._file.flush()
+        if self.on_record is not None:
+            try:
+                self.on_record(full)
+            except Exception:  # a broken progress view must not break the run
+                self.on_record = None
+
+    def records(self) -> list[dict]:
+        with self._lock:
+            return sorted(self._records, key=lambda r: r["wall_ns"])
+
+    def close(self) -> None:
+        with self._lock:
+            if self._t0 is None:  # never started: pending records relative to the first
+                self._t0 = min((w for w, _ in self._pending), default=self.clock.now_ns())
+                pending, self._pending = self._pending, []
+                for wall_abs, rec in pending:
+                    self._emit(wall_abs, rec)
+            if self._file is None:
+                return
+            self._file.close()
+            self._file = None
+            ordered = sorted(self._records, key=lambda r: r["wall_ns"])
+            tmp = self.path + ".tmp"
+            with open(tmp, "w", encoding="utf-8") as f:
+                for r in ordered:
+                    f.write(json.dumps(r, separators=(",", ":"), default=str) + "\n")
+            os.replace(tmp, self.path)

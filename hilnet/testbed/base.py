@@ -1,0 +1,61 @@
+"""What every backend builds: where each node's agent runs and how each link is wired.
+
+A backend turns a scenario into runtime facts (namespaces, ports, pty paths)
+and takes them down again. The controller then starts one agent per node with
+``NodeRuntime.argv_prefix`` and the CLA settings given here, and one emulated
+link per scenario link between ``LinkRuntime.a_spec`` and ``b_spec`` (endpoint
+specs, :mod:`hilnet.link.endpoints`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from hilnet.scenario.model import Scenario
+
+
+@dataclass(frozen=True)
+class NodeRuntime:
+    name: str
+    eid: str
+    argv_prefix: tuple[str, ...]  # prepended to the agent command (e.g. ip netns exec NS)
+    clas: tuple[dict[str, Any], ...]  # CLA entries of the configure command (docs/control.md)
+    store_path: str
+
+
+@dataclass(frozen=True)
+class LinkRuntime:
+    name: str
+    a_spec: str  # endpoint spec of the link's end at node ``a``
+    b_spec: str
+    notes: tuple[str, ...] = field(default=())
+
+
+class Testbed(Protocol):
+    """A built testbed. ``build`` may raise TestbedError; ``teardown`` never raises."""
+
+    name: str
+    nodes: dict[str, NodeRuntime]
+    links: dict[str, LinkRuntime]
+
+    def build(self) -> None: ...
+
+    def teardown(self) -> list[str]:
+        """Remove everything built; returns what could not be removed (empty when clean)."""
+        ...
+
+
+def serial_links(scenario: Scenario):
+    return [ln for ln in scenario.links if ln.medium == "serial"]
+
+
+def pty_specs(link, pty_dir: str) -> tuple[str, str, str, str]:
+    """(a_spec, b_spec, a_path, b_path) of a serial link made of two ptys through the emulator."""
+    a_path = f"{pty_dir}/{link.name}.{link.a}"
+    b_path = f"{pty_dir}/{link.name}.{link.b}"
+    return f"pty://{a_path}", f"pty://{b_path}", a_path, b_path
+
+
+def serial_cla(port: str, baud: int, peer_eid: str, delay_ns: int) -> dict[str, Any]:
+    return {"type": "serial", "port": port, "baud": baud, "peer": peer_eid, "delay_hint_ns": delay_ns}

@@ -1,0 +1,201 @@
+"""The ``netns`` backend: one Linux network namespace per node, as root.
+
+Each Ethernet link end is a veth pair: one side inside the node's namespace
+with an address on the link's own /24 (``10.77.<link>.1`` at end ``a``,
+``.2`` at end ``b``), the other side in the root namespace, where the
+emulator bridges the two ends frame by frame (``eth://`` endpoints, the same
+code that drives a bench NIC). Agents run under ``ip netns exec`` and speak
+TCPCLv4 on port 4556 to the address of the far end. Serial links are ptys as
+in the loopback backend (a pty is a file, reachable from any namespace).
+
+Everything is named after the run (``hn<id>-<node>``, ``hx<id><n>a``), and a
+marker file records the controller's pid, so that a leftover of a crashed run
+is recognised and removed at the next start instead of colliding.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+
+from hilnet.errors import TestbedError
+from hilnet.scenario.model import Scenario
+from hilnet.testbed.base import LinkRuntime, NodeRuntime, pty_specs, serial_cla
+
+MARKER_DIR = "/run/hilnet/netns"
+TCPCL_PORT = 4556
+
+
+def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    p = subprocess.run(["ip", *args], capture_output=True, text=True)
+    if check and p.returncode != 0:
+        raise TestbedError(f"`ip {' '.join(args)}` failed: {p.stderr.strip() or p.returncode}")
+    return p
+
+
+def netns_available() -> tuple[bool, str]:
+    """Whether this process can build namespaces, and why not."""
+    if not sys.platform.startswith("linux"):
+        return False, "network namespaces are Linux only"
+    if os.geteuid() != 0:
+        return False, "not root (network namespaces and veth pairs need CAP_NET_ADMIN)"
+    if shutil.which("ip") is None:
+        return False, "the `ip` command (iproute2) is not installed"
+    probe = f"hnprobe{os.getpid()}"
+    p = _ip("netns", "add", probe, check=False)
+    if p.returncode != 0:
+        return False, f"cannot create a network namespace: {p.stderr.strip()}"
+    _ip("netns", "del", probe, check=False)
+    return True, "root on Linux with network namespaces"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_leftovers() -> list[str]:
+    """Remove namespaces of runs whose controller is gone; returns what was removed."""
+    removed = []
+    if not os.path.isdir(MARKER_DIR):
+        return removed
+    listed = _ip("netns", "list", check=False).stdout.split()
+    for rid in os.listdir(MARKER_DIR):
+        path = os.path.join(MARKER_DIR, rid)
+        try:
+            pid = int(open(path).read().strip() or 0)
+        except (OSError, ValueError):
+            pid = 0
+        if pid and _pid_alive(pid):
+            continue
+        for ns in listed:
+            if ns.startswith(f"hn{rid}-"):
+                _ip("netns", "del", ns, check=False)
+                removed.append(ns)
+        for ifname in _root_links(f"hx{rid}"):
+            _ip("link", "del", ifname, check=False)
+            removed.append(ifname)
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+    return removed
+
+
+def _root_links(prefix: str) -> list[str]:
+    out = _ip("-o", "link", "show", check=False).stdout
+    names = []
+    for line in out.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) > 1:
+            name = parts[1].strip().split("@")[0]
+            if name.startswith(prefix):
+                names.append(name)
+    return names
+
+
+class NetnsTestbed:
+    name = "netns"
+
+    def __init__(self, scenario: Scenario, run_dir: str):
+        self.scenario = scenario
+        self.run_dir = run_dir
+        self.rid = secrets.token_hex(2)
+        self.nodes: dict[str, NodeRuntime] = {}
+        self.links: dict[str, LinkRuntime] = {}
+        self.namespaces: dict[str, str] = {}
+        self.leftovers_removed: list[str] = []
+        self._marker = os.path.join(MARKER_DIR, self.rid)
+
+    def ns_of(self, node: str) -> str:
+        return self.namespaces[node]
+
+    def build(self) -> None:
+        ok, why = netns_available()
+        if not ok:
+            raise TestbedError(f"netns backend unavailable: {why}; use --backend loopback")
+        self.leftovers_removed = clean_leftovers()
+        os.makedirs(MARKER_DIR, exist_ok=True)
+        with open(self._marker, "w") as f:
+            f.write(str(os.getpid()))
+        sc = self.scenario
+        eid = {n.name: n.eid for n in sc.nodes}
+        pty_dir = os.path.join(self.run_dir, "pty")
+        os.makedirs(pty_dir, exist_ok=True)
+        clas: dict[str, list[dict]] = {n.name: [] for n in sc.nodes}
+        peers: dict[str, dict[str, str]] = {n.name: {} for n in sc.nodes}
+        ethernet_nodes: set[str] = set()
+        try:
+            for i, n in enumerate(sc.nodes):
+                ns = f"hn{self.rid}-{i}"
+                _ip("netns", "add", ns)
+                self.namespaces[n.name] = ns
+                _ip("-n", ns, "link", "set", "lo", "up")
+            eth_index = 0
+            for link in sc.links:
+                if link.medium == "serial":
+                    a_spec, b_spec, a_path, b_path = pty_specs(link, pty_dir)
+                    clas[link.a].append(serial_cla(a_path, link.forward.baud, eid[link.b], link.forward.delay_ns))
+                    clas[link.b].append(serial_cla(b_path, link.backward.baud, eid[link.a], link.backward.delay_ns))
+                    self.links[link.name] = LinkRuntime(link.name, a_spec, b_spec)
+                    continue
+                if eth_index >= 250:
+                    raise TestbedError("netns backend: more than 250 Ethernet links are not supported")
+                k = eth_index
+                eth_index += 1
+                specs = []
+                for end, node, host in (("a", link.a, 1), ("b", link.b, 2)):
+                    outer, inner = f"hx{self.rid}{k}{end}", f"l{k}{end}"
+                    ns = self.namespaces[node]
+                    _ip("link", "add", outer, "type", "veth", "peer", "name", inner, "netns", ns)
+                    _ip("-n", ns, "addr", "add", f"10.77.{k}.{host}/24", "dev", inner)
+                    _ip("-n", ns, "link", "set", inner, "up")
+                    _ip("link", "set", outer, "up")
+                    self._offloads_off(ns, inner)
+                    specs.append(f"eth://{outer}")
+                    ethernet_nodes.add(node)
+                peers[link.a][eid[link.b]] = f"10.77.{k}.2:{TCPCL_PORT}"
+                self.links[link.name] = LinkRuntime(link.name, specs[0], specs[1])
+        except BaseException:
+            self.teardown()
+            raise
+        for n in sc.nodes:
+            if n.name in ethernet_nodes:
+                clas[n.name].append({"type": "tcpcl", "listen": f"0.0.0.0:{TCPCL_PORT}", "peers": peers[n.name]})
+            self.nodes[n.name] = NodeRuntime(
+                n.name, n.eid, ("ip", "netns", "exec", self.namespaces[n.name]), tuple(clas[n.name]),
+                os.path.join(self.run_dir, "stores", f"{n.name}.store"))
+
+    @staticmethod
+    def _offloads_off(ns: str, ifname: str) -> None:
+        # Segmentation offload inside the namespace would hand the emulator 64 KiB
+        # "frames" that no wire carries; the emulator must see MTU-sized frames.
+        code = ("import sys; from hilnet.link.endpoints.eth import disable_offloads; "
+                "disable_offloads(sys.argv[1])")
+        p = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", code, ifname],
+                           capture_output=True, text=True)
+        if p.returncode != 0:
+            raise TestbedError(f"cannot disable offloads on {ifname} in {ns}: {p.stderr.strip()[-300:]}")
+
+    def teardown(self) -> list[str]:
+        left = []
+        for ns in self.namespaces.values():
+            p = _ip("netns", "del", ns, check=False)
+            if p.returncode != 0 and "No such file" not in p.stderr:
+                left.append(f"namespace {ns}: {p.stderr.strip()}")
+        for ifname in _root_links(f"hx{self.rid}"):
+            if _ip("link", "del", ifname, check=False).returncode != 0:
+                left.append(f"interface {ifname}")
+        try:
+            os.unlink(self._marker)
+        except OSError:
+            pass
+        return left
