@@ -181,7 +181,7 @@ def describe(stats: dict) -> str:
 
 
 def run_link(setup: LinkSetup, *, duration_ns: int | None = None, pcap: str | None = None,
-             out=None, live_interval_s: float = 1.0, clock=None, stop_flag=None) -> dict:
+             out=None, live_interval_s: float = 1.0, clock=None, stop_flag=None, realtime: bool = False) -> dict:
     """Run the link until ``duration_ns`` passes (None: until KeyboardInterrupt); returns the stats.
 
     Returns ``{"link", "a", "b", "elapsed_s", "directions": {...}, "transitions": [...],
@@ -194,7 +194,7 @@ def run_link(setup: LinkSetup, *, duration_ns: int | None = None, pcap: str | No
     out = out or sys.stdout
     tty = hasattr(out, "isatty") and out.isatty()
     events: list[dict] = []
-    engine = Engine(clock, on_event=events.append)
+    engine = Engine(clock, on_event=events.append, realtime_priority=10 if realtime else None)
     t0 = clock.now_ns()
     handle = engine.add_link(
         setup.name, setup.a, setup.b, ab=setup.ab, ba=setup.ba, seed=setup.seed,
@@ -202,6 +202,9 @@ def run_link(setup: LinkSetup, *, duration_ns: int | None = None, pcap: str | No
     )
     for note in setup.notes:
         print(note, file=out)
+    for ev in events:
+        if ev["event"] == "engine-warning":
+            print(f"warning: {ev['warning']}", file=out)
     print(f"link {setup.name}: a={setup.a} b={setup.b}", file=out, flush=True)
     engine.start()
     end = None if duration_ns is None else t0 + duration_ns
@@ -267,8 +270,9 @@ def run_link(setup: LinkSetup, *, duration_ns: int | None = None, pcap: str | No
 @click.option("--scenario", type=click.Path(dir_okay=False), help="Take the link's parameters and schedule from this scenario.")
 @click.option("--link", "link_name", help="With --scenario: which link.")
 @click.option("--scale", type=float, default=None, help="With --scenario: scenario seconds per wall second (default: the scenario's).")
+@click.option("--realtime", is_flag=True, help="Run the timing loop SCHED_FIFO (root): tighter delay tails on a busy host.")
 def command(a, b, delay, jitter, rate, baud, bits_per_byte, loss, ber, queue, up, changes, seed, duration,
-            pcap, stats_file, scenario, link_name, scale):
+            pcap, stats_file, scenario, link_name, scale, realtime):
     """Run one emulated link between endpoints A and B until Ctrl-C or --duration.
 
     \b
@@ -293,7 +297,7 @@ def command(a, b, delay, jitter, rate, baud, bits_per_byte, loss, ber, queue, up
             raise InputError("--link and --scale need --scenario FILE")
         setup = setup_from_options(a, b, bits_per_byte=bits_per_byte, changes=changes, seed=seed or 0, **impairments)
     duration_ns = _opt("duration", parse_duration, duration)
-    result = run_link(setup, duration_ns=duration_ns, pcap=pcap)
+    result = run_link(setup, duration_ns=duration_ns, pcap=pcap, realtime=realtime)
     if stats_file:
         try:
             with open(stats_file, "w") as f:

@@ -160,8 +160,13 @@ def _side_stats(side: _Side) -> dict:
 class Engine:
     """Runs links. ``Engine(clock).add_link(...)`` then ``start()``, ``stop()``, ``join()``."""
 
-    def __init__(self, clock: Clock | None = None, *, on_event: EventCallback | None = None, guard_ns: int = GUARD_NS):
+    def __init__(self, clock: Clock | None = None, *, on_event: EventCallback | None = None, guard_ns: int = GUARD_NS,
+                 realtime_priority: int | None = None):
+        """``realtime_priority`` (1..99) runs the loop thread SCHED_FIFO when allowed
+        (root or CAP_SYS_NICE), so other processes on a busy host cannot preempt it
+        near a deadline; without the privilege an ``engine-warning`` event says so."""
         self.clock = clock or MonotonicClock()
+        self.realtime_priority = realtime_priority
         self.real_time = isinstance(self.clock, MonotonicClock)
         self.guard_ns = guard_ns
         self._on_event = on_event
@@ -269,6 +274,13 @@ class Engine:
         os.close(self._wake_fd)
 
     def _run(self) -> None:
+        if self.realtime_priority is not None:
+            try:
+                # pid 0 is the calling thread on Linux: only the loop gets the priority
+                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self.realtime_priority))
+            except (OSError, AttributeError) as e:
+                self._emit({"event": "engine-warning", "t_ns": self.clock.now_ns(),
+                            "warning": f"cannot run the loop with real-time priority: {e}"})
         try:
             while not self._stop.is_set():
                 self.run_once()
