@@ -58,7 +58,8 @@ def load_scenario_text(text: str, filename: str = "<scenario>") -> Scenario:
     builder.r.errors.extend(errors)
     scenario = builder.build(root)
     if builder.r.errors or scenario is None:
-        raise ScenarioErrors(builder.r.errors)
+        raise ScenarioErrors(builder.r.errors or [ScenarioError(
+            "not a scenario; expected a mapping that starts with 'hilnet: 1'", filename, 1, 1)])
     return scenario
 
 

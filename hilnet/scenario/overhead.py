@@ -4,11 +4,11 @@ The plan needs goodput, not line rate. These figures are estimates written down
 once so that every capacity the plan prints can be traced to them:
 
 Serial (UART): each byte costs ``bits_per_byte`` symbols (8N1: start + 8 data +
-stop = 10). The serial convergence layer frames data SLIP-style (RFC 1055):
-frames of up to :data:`SERIAL_FRAME_PAYLOAD` bytes, each with an END byte on
-either side and a :data:`SERIAL_FRAME_HEADER`-byte header (type, sequence,
-length, CRC-32C); END and ESC bytes inside the payload are escaped to two bytes,
-which for random data (photos are compressed) is 2 of 256 byte values.
+stop = 10). The serial convergence layer frames data SLIP-style (RFC 1055; see
+docs/cla.md): DATA frames of :data:`SERIAL_FRAME_PAYLOAD` bytes, each costing
+19 bytes of header and a 4-byte CRC-32C plus an END byte on either side; END
+and ESC bytes are escaped to two bytes, which for random data (photos are
+compressed) is 2 of 256 byte values.
 
 Ethernet: each 1500-byte IP packet costs 1538 bytes on the wire (14 header +
 8 preamble + 12 inter-frame gap + 4 FCS = 38; the "24 B" of preamble, gap and
@@ -26,8 +26,8 @@ from __future__ import annotations
 
 from hilnet.scenario.model import DirectionParams
 
-SERIAL_FRAME_PAYLOAD = 1024  # bytes of data per serial CLA frame
-SERIAL_FRAME_HEADER = 16  # type, sequence, length, CRC-32C
+SERIAL_FRAME_PAYLOAD = 1024  # the serial CLA's default segment_size
+SERIAL_FRAME_HEADER = 19 + 4  # DATA frame header + CRC-32C (docs/cla.md, serial_frame.py)
 SERIAL_FRAME_DELIMITERS = 2  # SLIP END before and after
 SERIAL_ESCAPE_EXPANSION = 2 / 256  # share of payload bytes that are END or ESC and take two bytes
 

@@ -28,7 +28,7 @@ MAX_ERRORS = 100  # after this many, the rest is noise
 
 # The tag given to a node that was refused (an alias, an unknown tag): its error is
 # already reported, so readers stay quiet about it rather than report it twice.
-REFUSED_TAG = "!refused"
+REFUSED_TAG = "\x00refused"  # NUL cannot appear in a YAML tag, so no file can forge it
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _STANDARD_TAGS = {

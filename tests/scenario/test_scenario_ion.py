@@ -43,8 +43,8 @@ def _lines(text: str) -> list[str]:
 def test_export_writes_contact_and_range_lines() -> None:
     s = load_scenario_text(SCENARIO)
     text = export_ion(s, compile_plan(s))
-    serial = int(11520 * 1024 / 1050)
-    slow = int(5760 * 1024 / 1050)
+    serial = int(11520 * 1024 / 1057)
+    slow = int(5760 * 1024 / 1057)
     eth10 = int(1_250_000 * 1448 / 1538)
     eth2 = int(250_000 * 1448 / 1538)
     assert _lines(text) == [

@@ -45,9 +45,9 @@ def test_serial_capacity_counts_8n1_and_framing() -> None:
     assert (cap.link, cap.frm, cap.to, cap.start_ns, cap.end_ns) == ("iss-tdrs", "iss", "tdrs", 0, 38 * M)
     # 38 scenario minutes at scale 60 = 38 s of wall time; rate is physics and is not scaled
     assert cap.wall_ns == 38 * S
-    # 115200 baud / 10 bits per byte = 11520 B/s; frames of 1024 B cost 1024 * (1 + 2/256) + 16 + 2 = 1050
-    assert abs(cap.goodput - 11520 * 1024 / 1050) < 1e-6
-    assert cap.capacity_bytes == 426_920  # floor(11234.74 B/s * 38 s)
+    # 115200 baud / 10 bits per byte = 11520 B/s; frames of 1024 B cost 1024 * (1 + 2/256) + 19 + 4 + 2 = 1057
+    assert abs(cap.goodput - 11520 * 1024 / 1057) < 1e-6
+    assert cap.capacity_bytes == 424_092  # floor(11160.34 B/s * 38 s)
 
 
 def test_ethernet_capacity_counts_frame_and_header_overhead() -> None:
@@ -66,8 +66,8 @@ def test_contacts_in_scenario_and_wall_time() -> None:
     c, w = plan.contacts[0], plan.wall_contacts[0]
     assert (c.frm, c.to, c.start_ns, c.end_ns) == ("iss", "tdrs", 0, 38 * M)
     assert c.owlt_ns == 120_000_000 * 60  # physical delay seen on the scenario clock
-    assert c.rate == int(11520 * 1024 / 1050 / 60)  # bytes per scenario second
-    assert (w.start_ns, w.end_ns, w.owlt_ns, w.rate) == (0, 38 * S, 120_000_000, int(11520 * 1024 / 1050))
+    assert c.rate == int(11520 * 1024 / 1057 / 60)  # bytes per scenario second
+    assert (w.start_ns, w.end_ns, w.owlt_ns, w.rate) == (0, 38 * S, 120_000_000, int(11520 * 1024 / 1057))
     # the contact's volume agrees with the capacity, up to rounding the rate down
     assert abs(c.volume - plan.capacities[0].capacity_bytes) < 60 * 38
     later = [x for x in plan.contacts if x.frm == "tdrs" and x.to == "gs"][1]
@@ -112,9 +112,9 @@ def test_warns_when_traffic_cannot_fit() -> None:
     load = next(lo for lo in plan.loads if lo.link == "iss-tdrs")
     assert load.bundles == 9 and load.offered_bytes == 9 * (300 * 1024 + 64)
     # from the first injection at 2m: 36 of the first window's 38 minutes, and all of the second
-    assert load.capacity_bytes == 426_920 * 36 // 38 + 426_920
+    assert load.capacity_bytes == 424_092 * 36 // 38 + 424_092
     assert plan.warnings == (
-        "link iss-tdrs iss->tdrs: traffic offers 2.637MiB in 9 bundles but its windows carry 811.9KiB from the "
+        "link iss-tdrs iss->tdrs: traffic offers 2.637MiB in 9 bundles but its windows carry 806.5KiB from the "
         "first injection at 2m (scale 60): it cannot all fit",)
     assert [r.path for r in plan.routes] == [("iss", "tdrs", "gs")]
 
@@ -131,8 +131,8 @@ def test_warns_about_a_bundle_bigger_than_any_window_and_short_windows() -> None
         "link iss-tdrs window 0s-30s lasts 500ms of wall time at scale 60, less than 3 round trips (720ms): "
         "a session may not even open in it",
         "traffic photos: a 300KiB bundle needs 300.1KiB on iss-tdrs iss->tdrs, but its largest window carries "
-        "10.97KiB at scale 60: without fragmentation it never crosses",
-        "link iss-tdrs iss->tdrs: traffic offers 300.1KiB in 1 bundles but its windows carry 10.97KiB from the "
+        "10.9KiB at scale 60: without fragmentation it never crosses",
+        "link iss-tdrs iss->tdrs: traffic offers 300.1KiB in 1 bundles but its windows carry 10.9KiB from the "
         "first injection at 2m (scale 60): it cannot all fit",
     )
 
@@ -156,8 +156,8 @@ def test_views_hold_the_same_facts() -> None:
     plan = compile_plan(load_scenario_text(SAMPLE))
     data = plan_to_json(plan)
     assert len(data["actions"]) == len(plan.actions) and data["warnings"] == list(plan.warnings)
-    assert data["capacities"][0]["capacity_bytes"] == 426_920
+    assert data["capacities"][0]["capacity_bytes"] == 424_092
     text = render_plan(plan)
     assert "38m       38s    link-down    iss-tdrs" in text
-    assert "iss   tdrs  iss-tdrs  0s-38m           38s   10.97KiB/s  120ms  416.9KiB" in text
+    assert "iss   tdrs  iss-tdrs  0s-38m           38s   10.9KiB/s   120ms  414.2KiB" in text
     assert "  ! link iss-tdrs iss->tdrs: traffic offers" in text

@@ -105,3 +105,10 @@ def test_duplicate_keys_are_found_at_every_depth() -> None:
         "d.yaml:3:12: duplicate key 'y' (first at line 3); expected each key once",
         "d.yaml:4:1: duplicate key 'a' (first at line 1); expected each key once",
     ]
+
+
+def test_a_file_cannot_forge_the_refused_marker(tmp_path) -> None:
+    # found by the fuzz test: a local tag spelled like the internal marker once hid every error
+    p = tmp_path / "forged.yaml"
+    p.write_text("!refused\n")
+    assert _refused(str(p)) == [f"{p}:1:1: YAML tag '!refused' is not allowed; expected plain values"]
