@@ -62,12 +62,25 @@ def stream_stats(report: CheckReport) -> tuple[StreamStats, ...]:
     return tuple(rows)
 
 
+# Sightings that say where a bundle *is*. "acked" is logged by the sender after
+# the next hop stored it, so following it would draw the bundle stepping back.
+WHERE_EVENTS = frozenset(("received", "stored", "forwarded", "delivered", "expired", "dropped", "refused"))
+
+
+def bundle_points(b: BundleRecord) -> tuple[tuple[int, str], ...]:
+    """(scenario ns, node) points of the bundle's journey: its injection, then where it was seen."""
+    if b.key is None:
+        return ()
+    seen = sorted((s for s in b.sightings if s.event in WHERE_EVENTS), key=lambda s: s.t_ns)
+    return ((b.injected_ns, b.frm),) + tuple((s.t_ns, s.node) for s in seen)
+
+
 def bundle_path(b: BundleRecord) -> tuple[str, ...]:
-    """Nodes the bundle was seen at, in time order, each stay once (``iss, tdrs-e, eac``)."""
-    path = [b.frm] if b.key else []
-    for s in sorted(b.sightings, key=lambda s: s.t_ns):
-        if not path or path[-1] != s.node:
-            path.append(s.node)
+    """Nodes the bundle went through, in order, each stay once (``iss, tdrs-e, eac``)."""
+    path: list[str] = []
+    for _, node in bundle_points(b):
+        if not path or path[-1] != node:
+            path.append(node)
     return tuple(path)
 
 

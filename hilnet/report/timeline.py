@@ -9,7 +9,8 @@ Rows, top to bottom: one lane per link, then one row per node.
   the log has none).
 - Node row: crashes as a red X with the node's downtime shaded.
 - Bundles: each one a line through (time, node) from its injection through
-  every sighting (stored, forwarded, acked, delivered), one colour per traffic
+  place it was seen (received, stored, forwarded, delivered; see
+  :data:`~hilnet.report.figures.WHERE_EVENTS`), one colour per traffic
   stream; a dot where it was delivered, a black x where it was last seen if it
   was lost. Lines of one stream are nudged apart vertically so they stay apart.
 
@@ -25,6 +26,7 @@ from pathlib import Path
 
 from hilnet.controller.checks import CheckReport
 from hilnet.report.atomic import write_bytes
+from hilnet.report.figures import bundle_points
 from hilnet.scenario.model import Crash, Cut, ErrorBurst, Scenario
 from hilnet.units import format_duration, format_rate
 
@@ -186,8 +188,7 @@ def draw_timeline(scenario: Scenario, events: Iterable[Mapping], report: CheckRe
             continue
         i = seen_in_stream[b.traffic] = seen_in_stream.get(b.traffic, -1) + 1
         nudge = ((i % 9) - 4) * 0.035
-        pts = [(b.injected_ns, b.frm)] + [(s.t_ns, s.node) for s in sorted(b.sightings, key=lambda s: s.t_ns)]
-        pts = [(t, n) for t, n in pts if n in y_node]
+        pts = [(t, n) for t, n in bundle_points(b) if n in y_node]
         xs = [t * m for t, _ in pts]
         ys = [y_node[n] + nudge for _, n in pts]
         ax.plot(xs, ys, color=colour[b.traffic], linewidth=1.1, alpha=0.8, zorder=7, drawstyle="default")
