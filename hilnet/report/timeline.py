@@ -140,9 +140,10 @@ def draw_timeline(scenario: Scenario, events: Iterable[Mapping], report: CheckRe
     links = [link.name for link in scenario.links]
     nodes = [n.name for n in scenario.nodes]
     # y: links on top, a gap, then nodes; matplotlib's y grows upwards, so count down
-    rows = len(links) + len(nodes) + 1
+    gap = 0.5  # between the link lanes and the node rows
+    rows = len(links) + len(nodes) + gap
     y_link = {name: rows - i for i, name in enumerate(links)}
-    y_node = {name: rows - len(links) - 1 - i for i, name in enumerate(nodes)}
+    y_node = {name: rows - len(links) - gap - i for i, name in enumerate(nodes)}
 
     fig = Figure(figsize=(12, 1.6 + 0.55 * rows), dpi=100)
     FigureCanvasAgg(fig)
@@ -203,7 +204,8 @@ def draw_timeline(scenario: Scenario, events: Iterable[Mapping], report: CheckRe
                 ha="right", xytext=(-3, 0), textcoords="offset points")
     ax.set_yticks([y_link[n] for n in links] + [y_node[n] for n in nodes],
                   [f"link {n}" for n in links] + [f"node {n}" for n in nodes])
-    ax.set_ylim(0.3, rows + 0.7)
+    ax.axhline(rows - len(links) + (1 - gap) / 2, color="#999999", linewidth=0.6, zorder=1)  # links | nodes
+    ax.set_ylim(rows - len(links) - len(nodes) - gap + 0.3, rows + 0.7)
     ax.set_xlim(0, end_ns * m * 1.01)
     ax.set_xlabel("scenario time (minutes)")
     ax.set_title(f"{scenario.name}: {'PASS' if report.passed else 'FAIL'}, "
