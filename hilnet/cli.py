@@ -72,7 +72,10 @@ def cli(ctx: click.Context, debug: bool) -> None:
 def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     try:
-        cli.main(args=argv, prog_name="hilnet", standalone_mode=False)
+        # Without standalone mode click returns ctx.exit()'s code instead of exiting.
+        rv = cli.main(args=argv, prog_name="hilnet", standalone_mode=False)
+        if isinstance(rv, int) and not isinstance(rv, bool):
+            sys.exit(rv)
     except click.exceptions.Abort:
         click.echo("hilnet: interrupted", err=True)
         sys.exit(130)
@@ -84,7 +87,9 @@ def main(argv: list[str] | None = None) -> None:
     except HilnetError as e:
         if debug:
             raise
-        click.echo(f"hilnet: error: {e}", err=True)
+        lines = str(e).splitlines() or [type(e).__name__]
+        for line in lines:  # several errors (a whole file's): each on its own line, each prefixed
+            click.echo(f"hilnet: error: {line}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
         click.echo("hilnet: interrupted", err=True)
