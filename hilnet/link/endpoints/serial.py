@@ -44,12 +44,13 @@ def parse(st: SpecText) -> SerialSpec:
     device = st.path if not st.netloc else f"/{st.netloc}{st.path}"
     if not device or device == "/":
         raise SpecError(f"{st.text!r}: no device; expected serial:///dev/ttyUSB0?baud=115200")
-    try:
-        baud = int(opts.get("baud", "115200"))
-        bytesize = int(opts.get("bytesize", "8"))
-        stopbits = float(opts.get("stopbits", "1"))
-    except ValueError as e:
-        raise SpecError(f"{st.text!r}: {e}") from None
+    values = {}
+    for key, default, kind in (("baud", "115200", int), ("bytesize", "8", int), ("stopbits", "1", float)):
+        try:
+            values[key] = kind(opts.get(key, default))
+        except ValueError:
+            raise SpecError(f"{st.text!r}: {key}={opts[key]!r} is not a number") from None
+    baud, bytesize, stopbits = values["baud"], values["bytesize"], values["stopbits"]
     parity = opts.get("parity", "N").upper()
     if not 50 <= baud <= 20_000_000:
         raise SpecError(f"{st.text!r}: baud {baud} is outside 50..20000000")
