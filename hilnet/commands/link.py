@@ -202,17 +202,20 @@ def run_link(setup: LinkSetup, *, duration_ns: int | None = None, pcap: str | No
     )
     for note in setup.notes:
         print(note, file=out)
-    for ev in events:
-        if ev["event"] == "engine-warning":
-            print(f"warning: {ev['warning']}", file=out)
     print(f"link {setup.name}: a={setup.a} b={setup.b}", file=out, flush=True)
     engine.start()
     end = None if duration_ns is None else t0 + duration_ns
     next_print = time.monotonic() + live_interval_s
     printed = False
+    warned = 0
     try:
         while handle.alive and (end is None or clock.now_ns() < end) and not (stop_flag and stop_flag()):
             time.sleep(0.05 if end is None else max(0.0, min(0.05, (end - clock.now_ns()) / NS_PER_S)))
+            while warned < len(events):  # the engine thread appends; only warnings are shown live
+                ev = events[warned]
+                warned += 1
+                if ev.get("event") == "engine-warning":
+                    print(f"warning: {ev['warning']}", file=out, flush=True)
             if time.monotonic() >= next_print:
                 next_print += live_interval_s
                 lines = [f"{name}  {describe(st)}" for name, st in handle.stats().items()]
