@@ -14,6 +14,10 @@ every ``interval_ns`` of wall time. Quiet mode prints nothing.
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+import threading
 from collections.abc import Mapping
 from typing import TextIO
 
@@ -32,18 +36,26 @@ _GREEN, _RED, _YELLOW, _BOLD, _RESET = "\x1b[32m", "\x1b[31m", "\x1b[33m", "\x1b
 class LiveView:
     """Live progress of one run. Feed it records with :meth:`update`, call :meth:`render` periodically.
 
-    ``render(now_ns)`` takes wall ns since the run's start; the scenario clock
-    shown is ``now_ns * scale``. The caller picks the redraw rate (a few per
-    second on a terminal); off a terminal this class rate-limits itself.
+    ``update`` also draws, rate-limited (a terminal at most every
+    ``redraw_ns``, or at once for a notable event; plain output every
+    ``interval_ns``), using the record's ``wall_ns`` as now, so a subscriber
+    that only forwards records gets a live view. A caller with a timer may
+    also call ``render(now_ns)`` (wall ns since the run's start; the scenario
+    clock shown is ``now_ns * scale``) to keep the clock moving through quiet
+    stretches. Thread-safe: records and timer may come from different threads.
     """
 
     def __init__(self, scenario: Scenario, stream: TextIO, is_tty: bool, quiet: bool = False,
-                 interval_ns: int = 5 * NS_PER_S):
+                 interval_ns: int = 5 * NS_PER_S, redraw_ns: int = NS_PER_S // 4):
         self.scenario = scenario
         self.stream = stream
         self.is_tty = is_tty
         self.quiet = quiet
         self.interval_ns = interval_ns  # off a terminal: least wall time between progress lines
+        self.redraw_ns = redraw_ns  # on a terminal: least wall time between redraws from update()
+        self._lock = threading.RLock()
+        self.wall_ns = 0  # latest wall time seen in a record or a render call
+        self._last_redraw_ns: int | None = None
         self.t_ns = 0  # latest scenario time seen in a record
         self.total = scenario.bundles_total()
         self.injected = 0
@@ -62,17 +74,29 @@ class LiveView:
     # -- state ----------------------------------------------------------------
 
     def update(self, record: Mapping) -> None:
-        """Take one event record (as written to events.jsonl)."""
-        t = record.get("t_ns")
-        if isinstance(t, int):
-            self.t_ns = max(self.t_ns, t)
-        src, kind = record.get("src"), record.get("event")
-        if src == "link":
-            self._link_record(record, kind)
-        elif src == "controller":
-            self._controller_record(record, kind)
-        elif src == "agent":
-            self._agent_record(record, kind)
+        """Take one event record (as written to events.jsonl) and draw if it is time to."""
+        with self._lock:
+            t = record.get("t_ns")
+            if isinstance(t, int):
+                self.t_ns = max(self.t_ns, t)
+            w = record.get("wall_ns")
+            if isinstance(w, int):
+                self.wall_ns = max(self.wall_ns, w)
+            src, kind = record.get("src"), record.get("event")
+            if src == "link":
+                self._link_record(record, kind)
+            elif src == "controller":
+                self._controller_record(record, kind)
+            elif src == "agent":
+                self._agent_record(record, kind)
+            if self.quiet:
+                return
+            if self.is_tty:
+                due = self._last_redraw_ns is None or self.wall_ns - self._last_redraw_ns >= self.redraw_ns
+                if self._pending or due:
+                    self._redraw(self.wall_ns)
+            else:
+                self.render(self.wall_ns)
 
     def _link_record(self, r: Mapping, kind: object) -> None:
         link = r.get("link")
@@ -170,34 +194,40 @@ class LiveView:
 
     def render(self, now_ns: int) -> None:
         """Draw the view at wall time ``now_ns`` (ns since the run's start)."""
-        if self.quiet:
-            return
-        if self.is_tty:
-            self._redraw(now_ns)
-        elif self._last_progress_ns is None or now_ns - self._last_progress_ns >= self.interval_ns:
-            self._last_progress_ns = now_ns
-            self.stream.write(self.progress_line(now_ns) + "\n")
-            self.stream.flush()
+        with self._lock:
+            self.wall_ns = max(self.wall_ns, now_ns)
+            if self.quiet:
+                return
+            if self.is_tty:
+                self._redraw(now_ns)
+            elif self._last_progress_ns is None or now_ns - self._last_progress_ns >= self.interval_ns:
+                self._last_progress_ns = now_ns
+                self.stream.write(self.progress_line(now_ns) + "\n")
+                self.stream.flush()
 
-    def close(self, now_ns: int) -> None:
-        """Last draw at the end of the run; leaves the cursor below the view."""
-        if self.quiet:
-            return
-        if self.is_tty:
-            self._redraw(now_ns)
-        else:
-            self.stream.write(self.progress_line(now_ns) + "\n")
-            self.stream.flush()
+    def close(self, now_ns: int | None = None) -> None:
+        """Last draw at the end of the run (default now: the latest record); leaves the cursor below."""
+        with self._lock:
+            now = self.wall_ns if now_ns is None else now_ns
+            if self.quiet:
+                return
+            if self.is_tty:
+                self._redraw(now)
+            else:
+                self.stream.write(self.progress_line(now) + "\n")
+                self.stream.flush()
 
     def _scenario_now(self, now_ns: int) -> int:
-        return min(max(self.t_ns, round(now_ns * self.scenario.clock.scale)), self.scenario.clock.duration_ns)
+        # wall_ns is negative while the testbed is built: the scenario clock has not started
+        return min(max(self.t_ns, round(max(0, now_ns) * self.scenario.clock.scale), 0),
+                   self.scenario.clock.duration_ns)
 
     def progress_line(self, now_ns: int) -> str:
         """One plain line: scenario clock, progress, deliveries and stores."""
         t = self._scenario_now(now_ns)
         pct = 100 * t // max(1, self.scenario.clock.duration_ns)
         stores = " ".join(f"{n}={c}" for n, c in self.stored().items())
-        return (f"[{clock(t)}] {pct:3d}% of {clock(self.scenario.clock.duration_ns)}, wall {duration(now_ns)}: "
+        return (f"[{clock(t)}] {pct:3d}% of {clock(self.scenario.clock.duration_ns)}, wall {duration(max(0, now_ns))}: "
                 f"delivered {len(self.delivered)}/{self.total}, stored {stores}")
 
     def block(self, now_ns: int) -> list[str]:
@@ -207,7 +237,7 @@ class LiveView:
         filled = BAR_WIDTH * t // max(1, dur)
         bar = "#" * filled + "-" * (BAR_WIDTH - filled)
         lines = [f"{_BOLD}{self.scenario.name}{_RESET}  scenario {clock(t)} / {clock(dur)}  [{bar}] "
-                 f"{100 * t // max(1, dur):3d}%  wall {duration(now_ns)}"]
+                 f"{100 * t // max(1, dur):3d}%  wall {duration(max(0, now_ns))}"]
         for link in self.scenario.links:
             state = self.link_state(link.name)
             colour = _GREEN if state == "up" else _RED if state == "down" else _YELLOW
@@ -230,6 +260,7 @@ class LiveView:
         self._pending.clear()
         lines = self.block(now_ns)
         out.extend(line + "\n" for line in lines)
+        self._last_redraw_ns = now_ns
         self._block_lines = len(lines)
         self.stream.write("".join(out))
         self.stream.flush()
@@ -261,3 +292,35 @@ def format_summary(report: CheckReport, meta: RunMeta) -> str:
         lines.append("schedule fidelity: no link change was recorded")
     lines.append(f"run folder: {meta.run_dir}")
     return "\n".join(lines)
+
+
+def print_summary(report: CheckReport, run_dir: str | os.PathLike[str], stream: TextIO | None = None,
+                  meta: RunMeta | None = None) -> None:
+    """Print :func:`format_summary` to ``stream`` (stdout).
+
+    Without ``meta``, the seed, backend, scenario name and wall duration come from
+    the summary.json that :func:`~hilnet.report.write_reports` left in ``run_dir``.
+    """
+    if meta is None:
+        meta = _meta_from_summary(os.fspath(run_dir))
+    out = stream or sys.stdout
+    out.write(format_summary(report, meta) + "\n")
+    out.flush()
+
+
+def _meta_from_summary(run_dir: str) -> RunMeta:
+    try:
+        with open(os.path.join(run_dir, "summary.json"), encoding="utf-8") as f:
+            doc = json.load(f)
+    except (OSError, ValueError):
+        doc = {}
+    if not isinstance(doc, dict):
+        doc = {}
+
+    def get(key: str, kind: type, default):
+        v = doc.get(key)
+        return v if isinstance(v, kind) and not isinstance(v, bool) else default
+
+    return RunMeta(run_dir=run_dir, scenario_name=get("scenario", str, os.path.basename(run_dir.rstrip("/"))),
+                   seed=get("seed", int, None), backend=get("backend", str, None), scale=1.0, duration_ns=0,
+                   wall_duration_ns=get("wall_duration_ns", int, 0))

@@ -118,3 +118,47 @@ def test_summary_table():
     assert "3/4" in stream
     assert any(line.startswith("schedule fidelity: ") and "p99" in line for line in lines)
     assert lines[-1] == "run folder: runs/x"
+
+
+def test_update_alone_draws_for_a_subscriber_that_only_forwards_records():
+    # hilnet run hands LiveView.update to the event log as its only callback
+    scenario, _, events = _setup()
+    for tty in (False, True):
+        out = io.StringIO()
+        view = LiveView(scenario, out, is_tty=tty)
+        view.update({"t_ns": -5 * S, "wall_ns": -S // 10, "src": "controller", "event": "log"})  # testbed setup
+        for e in events:
+            view.update(e)
+        view.close()
+        text = out.getvalue()
+        assert "link a-r down" in text and "run ended: settled" in text
+        assert ("delivered  4 of 4" if tty else "delivered 4/4") in text[-300:]
+        if tty:  # redraws are rate-limited by wall time, not one per record
+            assert text.count("\x1b[J") < len(events)
+        else:
+            assert 2 <= sum("% of 30:00" in line for line in text.splitlines()) <= 30 // 5 + 2
+
+
+def test_print_summary_reads_meta_from_the_run_folder(tmp_path):
+    from hilnet.report import write_reports
+    from hilnet.report.console import print_summary
+
+    scenario, plan, events = _setup()
+    report = check_run(scenario, plan, events)
+    write_reports(tmp_path, scenario, plan, events, report,
+                  {"backend": "netns", "seed": 99, "junit": str(tmp_path / "ci" / "j.xml")})
+    out = io.StringIO()
+    print_summary(report, tmp_path, out)
+    first = out.getvalue().splitlines()[0]
+    assert first.startswith("PASS: console (seed 99, backend netns, wall 30s")
+    assert (tmp_path / "ci" / "j.xml").read_bytes() == (tmp_path / "junit.xml").read_bytes()
+
+
+def test_print_summary_without_a_summary_file(tmp_path):
+    from hilnet.report.console import print_summary
+
+    scenario, plan, events = _setup(lose={"t#0"})
+    out = io.StringIO()
+    print_summary(check_run(scenario, plan, events), tmp_path / "gone", out)
+    text = out.getvalue()
+    assert text.startswith("FAIL: gone (seed -, backend -") and text.endswith(f"run folder: {tmp_path / 'gone'}\n")
