@@ -184,13 +184,17 @@ def format_duration(ns: int) -> str:
         return "0s"
     sign = "-" if ns < 0 else ""
     ns = abs(ns)
-    if ns % NS_PER_S == 0 and ns >= 60 * NS_PER_S:
-        s = ns // NS_PER_S
+    if ns >= 60 * NS_PER_S:
+        # Past a minute people read "26m13.36s", not "1573.36s".
+        s, frac = divmod(ns, NS_PER_S)
         parts = []
-        for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
             if s >= size:
                 parts.append(f"{s // size}{unit}")
                 s %= size
+        if s or frac:
+            sec = f"{s}" if not frac else f"{s + frac / NS_PER_S:.3f}".rstrip("0").rstrip(".")
+            parts.append(f"{sec}s")
         return sign + "".join(parts)
     for unit, size in (("s", NS_PER_S), ("ms", 10**6), ("us", 10**3)):
         if ns >= size:
