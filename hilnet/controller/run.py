@@ -188,6 +188,12 @@ class Replay:
         removed = getattr(self.testbed, "leftovers_removed", [])
         if removed:
             self.controller("log", level="warning", message=f"removed leftovers of a crashed run: {removed}")
+        # What was built, by name: a person (or a test) can then tell whether a
+        # namespace, veth or pty left on the machine belongs to this run.
+        self.controller("testbed", backend=self.backend_name,
+                        nodes={n: {"argv_prefix": list(rt.argv_prefix), "store": rt.store_path}
+                               for n, rt in self.testbed.nodes.items()},
+                        links={n: [rt.a_spec, rt.b_spec] for n, rt in self.testbed.links.items()})
 
         from hilnet.link.engine import Engine
         from hilnet.link.params import direction_config_from_params
