@@ -25,8 +25,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import heapq
 import logging
 import os
+import queue
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -45,6 +48,7 @@ from hilnet.bundle.blocks import (
     BundleId,
     CanonicalBlock,
     PrimaryBlock,
+    bundle_age_ms,
     dtn_ms_from_unix_ns,
     hop_count,
     set_hop_count,
@@ -60,6 +64,7 @@ from hilnet.errors import (
     ClaError,
     DuplicateBundleError,
     HilnetError,
+    InputError,
     StoreFullError,
 )
 from hilnet.scenario.contact import Contact
@@ -70,9 +75,11 @@ DEFAULT_HOP_LIMIT = 32
 # Re-examine the store at least this often even when nothing happened, so a
 # bundle waiting for a contact whose session never came up is retried.
 IDLE_RECHECK_NS = 500_000_000
-# At most this many bundles in flight to one peer: enough to keep a TCPCL
-# session busy and let the receiver's group commit batch puts.
-MAX_INFLIGHT_PER_PEER = 8
+# At most this many bundles (and bytes, though always one bundle) in flight to
+# one peer: enough to keep a TCPCL session busy across the receiver's fsync and
+# let its group commit batch puts; the byte bound caps memory for big bundles.
+MAX_INFLIGHT_PER_PEER = 256
+MAX_INFLIGHT_BYTES_PER_PEER = 32 << 20
 LOCAL = "local"  # next_hop marker of a bundle held for a local application
 
 
@@ -123,6 +130,17 @@ class Agent:
         self._peers: dict[str, set[str]] = {}  # peer node id -> names of CLAs with a session
         self._inflight: dict[str, str] = {}  # bundle key -> peer
         self._delivered: set[str] = set()
+        # The forwarder's view of the store, so that a pass looks only at what changed
+        # (listing the store on every wake made forwarding O(n^2) in stored bundles).
+        self._index: dict[str, StoredBundle] = {}  # every stored bundle not being delivered
+        self._ready: dict[str, None] = {}  # keys to route on the next pass
+        self._waiting: dict[str, None] = {}  # keys with no usable route now
+        self._recheck_at = 0  # plan ns at which waiting keys are routed again
+        self._held: dict[str, None] = {}  # local bundles without a subscriber yet
+        self._queued: dict[str, list] = {}  # peer -> heap of (-priority, arrival, key, plan ns, decision)
+        self._peer_load: dict[str, list[int]] = {}  # peer -> [bundles, bytes] in flight
+        self._expiry: list[tuple[int, str]] = []  # heap of (expires_at_ns, key)
+        self._deleter: _Deleter | None = None
         self._subscribers: dict[str, list[Callable[[str, bytes], None]]] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -153,9 +171,12 @@ class Agent:
         os.makedirs(os.path.dirname(os.path.abspath(cfg.store_path)), exist_ok=True)
         self.store = BundleStore(cfg.store_path, cfg.quota_bytes, cfg.quota_bundles, clock=self.clock)
         self.committer = GroupCommitter(self.store)
+        self._deleter = _Deleter(self.store, asyncio.get_running_loop())
         for _, d in self.store.deletions():
             if d.reason == "delivered":
                 self._delivered.add(d.key)
+        for sb in self.store.list(order="arrival"):
+            self._track(sb)
         routes = {self._name(k) if k != "*" else "*": self._name(v) for k, v in cfg.routes.items()}
         self.router = Router(self.node, cfg.contacts, routes)
         from hilnet.agent.cla import build_cla  # lazy: each CLA pulls its own imports
@@ -178,6 +199,8 @@ class Agent:
                 await cla.stop()
             except Exception as e:  # a CLA failing to close must not keep the store open
                 log.warning("stopping %s: %s", getattr(cla, "name", cla), e)
+        if self._deleter:
+            self._deleter.close()  # commits the deletions already queued
         if self.committer:
             self.committer.close()
         if self.store:
@@ -233,12 +256,13 @@ class Agent:
         data = encode_bundle(bundle)
         key = bundle_key(bundle.id)
         try:
-            await self.committer.put_async(
+            sb = await self.committer.put_async(
                 key, data, source=str(src), destination=str(dest_eid), priority=priority,
                 expires_at_ns=unix_ns_from_dtn_ms(primary.expires_ms), meta={"tag": tag} if tag else None)
         except StoreFullError as e:
             self.emit(ev.Refused, bundle=key, tag=tag, reason=str(e))
             raise
+        self._track(sb)
         self.emit(ev.Received, bundle=key, source=str(src), dest=str(dest_eid), size=len(payload), tag=tag)
         self.emit(ev.Stored, bundle=key, size=len(data), store_bundles=store.count(),
                   store_bytes=store.bytes_used(), tag=tag)
@@ -254,7 +278,9 @@ class Agent:
         """Hand bundles for ``endpoint`` to ``deliver(key, payload)``; returns an unsubscribe."""
         ep = str(parse_eid(endpoint))
         self._subscribers.setdefault(ep, []).append(deliver)
-        self._wake.set()  # held bundles for it go out on the next forwarder pass
+        self._ready.update(self._held)  # held bundles for it go out on the next forwarder pass
+        self._held.clear()
+        self._wake.set()
 
         def unsubscribe() -> None:
             subs = self._subscribers.get(ep, [])
@@ -278,12 +304,20 @@ class Agent:
         p = bundle.primary
         self.emit(ev.Received, bundle=key, source=str(p.source), dest=str(p.destination),
                   size=len(data), cla=cla, peer=peer)
-        if key in self._delivered or store.contains(key):
+        try:
+            node_id(str(p.destination))
+        except InputError:
+            # dtn:none has no members: no node can ever deliver it, and storing it
+            # would leave a bundle the router cannot place (it used to stop every pass).
+            self.counters["dropped:no-destination-node"] += 1
+            self.emit(ev.Dropped, bundle=key, reason=f"destination {p.destination} names no node")
+            return
+        if key in self._delivered or key in self._index:
             self.counters["duplicate"] += 1
             self.emit(ev.Dropped, bundle=key, reason=f"duplicate from {peer}")
             return
-        expires_unix = unix_ns_from_dtn_ms(p.expires_ms)
-        if p.creation_ms and expires_unix <= self.realtime_ns():
+        expires_unix = self._expiry_of(bundle)
+        if expires_unix <= self.realtime_ns():
             self.emit(ev.Expired, bundle=key)
             return
         hc = hop_count(bundle)
@@ -295,7 +329,7 @@ class Agent:
         bundle = set_previous_node(bundle, parse_eid(self.eid))
         data = encode_bundle(bundle)
         try:
-            await self.committer.put_async(
+            sb = await self.committer.put_async(
                 key, data, source=str(p.source), destination=str(p.destination),
                 priority=_priority(p), expires_at_ns=expires_unix)
         except DuplicateBundleError:
@@ -304,9 +338,26 @@ class Agent:
         except StoreFullError as e:
             self.emit(ev.Refused, bundle=key, peer=peer, reason=str(e))
             raise
+        self._track(sb)
         self.emit(ev.Stored, bundle=key, size=len(data), store_bundles=store.count(),
                   store_bytes=store.bytes_used())
         await self._after_store(key, bundle, data)
+
+    def _expiry_of(self, bundle: Bundle) -> int:
+        """When ``bundle`` expires, unix ns.
+
+        A source without a clock sets creation time 0 and says in the Bundle Age
+        block how much of the lifetime is used (RFC 9171 4.2.7); reading its
+        expiry as DTN time 0 + lifetime expired it at once on arrival.
+        """
+        p = bundle.primary
+        if p.creation_ms:
+            return unix_ns_from_dtn_ms(p.expires_ms)
+        try:
+            age_ms = bundle_age_ms(bundle) or 0
+        except BundleDecodeError:
+            age_ms = p.lifetime_ms  # an unreadable age: treat the lifetime as spent
+        return self.realtime_ns() + (p.lifetime_ms - age_ms) * 1_000_000
 
     def session_changed(self, cla: str, peer: str, up: bool, detail: dict) -> None:
         nid = node_id(peer) if peer else peer
@@ -319,6 +370,7 @@ class Agent:
                       detail=_plain(detail))
         if up and self.router:
             self.router.link_up(self.node, self._name(nid))
+        self._recheck_at = 0  # waiting bundles may have a way out now
         self._wake.set()
 
     # -- delivery and forwarding --------------------------------------------------
@@ -326,9 +378,16 @@ class Agent:
     def _is_local(self, dest: str) -> bool:
         return node_id(dest) == self.eid
 
+    def _track(self, sb: StoredBundle) -> None:
+        """Let the forwarder know ``sb`` is in the store."""
+        self._index[sb.key] = sb
+        self._ready[sb.key] = None
+        heapq.heappush(self._expiry, (sb.expires_at_ns, sb.key))
+
     async def _after_store(self, key: str, bundle: Bundle, data: bytes) -> None:
         dest = str(bundle.primary.destination)
         if self._is_local(dest):
+            self._ready.pop(key, None)
             self._deliver_if_possible(key, dest, bundle.payload, str(bundle.primary.source))
         else:
             self._wake.set()
@@ -337,18 +396,35 @@ class Agent:
         subs = self._subscribers.get(dest, [])
         service0 = dest.endswith(".0") or dest.endswith("/")
         if not subs and not service0:
-            self.store.set_next_hop(key, LOCAL)  # held until an application registers
+            self._held[key] = None
+            sb = self._index.get(key)
+            if sb is not None and sb.next_hop != LOCAL:
+                self.store.set_next_hop(key, LOCAL)  # held until an application registers
             return False
-        # Durable first, then told: a crash in between loses an event, never duplicates one.
-        self.store.delete(key, "delivered")
+        # Durable first, then told: a crash in between loses an event, never duplicates
+        # one. The deletion is batched with others (one fsync); until it commits the
+        # key is in _delivered, so a copy arriving meanwhile is a duplicate.
+        self._index.pop(key, None)
         self._delivered.add(key)
-        self.emit(ev.Delivered, bundle=key, source=source, dest=dest, size=len(payload),
-                  sha256=hashlib.sha256(payload).hexdigest())
-        for deliver in list(subs):
-            try:
-                deliver(key, payload)
-            except Exception as e:  # one broken client must not stop delivery to others
-                log.warning("delivering %s to a client: %s", key, e)
+
+        def told(ok: bool | BaseException) -> None:
+            if isinstance(ok, BaseException):
+                self._delivered.discard(key)
+                self.emit(ev.Log, level="error", message=f"delivering {key}: {ok}")
+                sb = self.store.info(key)
+                if sb is not None:
+                    self._track(sb)
+                    self._wake.set()
+                return
+            self.emit(ev.Delivered, bundle=key, source=source, dest=dest, size=len(payload),
+                      sha256=hashlib.sha256(payload).hexdigest())
+            for deliver in list(self._subscribers.get(dest, [])):
+                try:
+                    deliver(key, payload)
+                except Exception as e:  # one broken client must not stop delivery to others
+                    log.warning("delivering %s to a client: %s", key, e)
+
+        self._deleter.delete(key, "delivered", told)
         return True
 
     def _peer_ready(self, peer_eid: str) -> bool:
@@ -363,67 +439,130 @@ class Agent:
 
     async def _forwarder(self) -> None:
         while True:
+            self._wake.clear()
             try:
                 wait_ns = self._forward_pass()
             except Exception as e:  # keep forwarding whatever one bundle did
                 log.exception("forwarder pass failed")
                 self.emit(ev.Log, level="error", message=f"forwarder: {type(e).__name__}: {e}")
                 wait_ns = IDLE_RECHECK_NS
-            self._wake.clear()
+            # Not asyncio.wait_for: on Python 3.11 it swallows a cancel that lands as the
+            # event is set, and this loop then outlived stop(), which hung waiting for it.
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=max(wait_ns, 1_000_000) / 1e9)
+                async with asyncio.timeout(max(wait_ns, 1_000_000) / 1e9):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
 
-    def _forward_pass(self) -> int:
-        """Start every send that can start now; returns ns until the next reason to look."""
-        store = self.store
-        now_unix = self.realtime_ns()
-        for sb in store.expire(now_unix):
-            self._inflight.pop(sb.key, None)
+    def _expire(self, now_unix: int) -> None:
+        if not self._expiry or self._expiry[0][0] > now_unix:
+            return
+        while self._expiry and self._expiry[0][0] <= now_unix:
+            heapq.heappop(self._expiry)
+        for sb in self.store.expire(now_unix):
+            self._index.pop(sb.key, None)
+            self._held.pop(sb.key, None)
             self.emit(ev.Expired, bundle=sb.key)
+
+    def _forward_pass(self) -> int:
+        """Route what changed, start every send that can start now; returns ns until the next look.
+
+        Cost per pass is in the bundles that became ready (new, failed, or waiting
+        for a route whose time came), not in everything stored.
+        """
+        now_unix = self.realtime_ns()
+        self._expire(now_unix)
         plan_now = self.plan_now()
-        wait = IDLE_RECHECK_NS
-        per_peer = Counter(self._inflight.values())
-        for sb in store.list(order="priority"):
-            if sb.key in self._inflight:
-                continue
+        if self._waiting and plan_now >= self._recheck_at:
+            self._ready.update(self._waiting)
+            self._waiting.clear()
+        if not self._waiting:  # else keep the due time: busy passes must not postpone it
+            self._recheck_at = plan_now + IDLE_RECHECK_NS
+        if self._ready:
+            self._route_ready(plan_now, now_unix)
+        for peer, q in self._queued.items():
+            if q:
+                self._dispatch(peer, q, plan_now, now_unix)
+        wait = self._recheck_at - plan_now if self._waiting else IDLE_RECHECK_NS
+        if self._expiry:
+            wait = min(wait, max(0, self._expiry[0][0] - now_unix))
+        return max(0, wait)
+
+    def _route(self, sb: StoredBundle, plan_now: int, now_unix: int):
+        expires_plan = plan_now + (sb.expires_at_ns - now_unix)
+        return self.router.route(self._name(node_id(sb.destination)), plan_now, sb.size, expires_plan)
+
+    def _route_ready(self, plan_now: int, now_unix: int) -> None:
+        index = self._index
+        keys = [k for k in self._ready if k in index and k not in self._inflight]
+        self._ready.clear()
+        keys.sort(key=lambda k: (-index[k].priority, index[k].arrival))
+        for key in keys:
+            sb = index[key]
             if self._is_local(sb.destination):
-                if sb.destination in self._subscribers and self._subscribers[sb.destination]:
-                    data = store.get(sb.key)
+                if self._subscribers.get(sb.destination):
+                    data = self.store.get(key)
                     if data is not None:
-                        self._deliver_if_possible(sb.key, sb.destination, decode_bundle(data).payload,
+                        self._deliver_if_possible(key, sb.destination, decode_bundle(data).payload,
                                                   sb.source)
+                else:
+                    self._held[key] = None
                 continue
-            expires_plan = plan_now + (sb.expires_at_ns - now_unix)
-            decision = self.router.route(self._name(node_id(sb.destination)), plan_now, sb.size,
-                                         expires_plan)
+            decision = self._route(sb, plan_now, now_unix)
             if decision.next_hop is None:
                 change = self.router.next_change_ns(plan_now)
                 if change is not None:
-                    wait = min(wait, max(0, change - plan_now))
+                    self._recheck_at = min(self._recheck_at, max(plan_now, change))
+                self._waiting[key] = None
                 continue
             if decision.send_at_ns is not None and decision.send_at_ns > plan_now:
-                wait = min(wait, decision.send_at_ns - plan_now)
+                self._recheck_at = min(self._recheck_at, decision.send_at_ns)
+                self._waiting[key] = None
                 continue
             peer = self._eid_of(decision.next_hop)
-            if per_peer[peer] >= MAX_INFLIGHT_PER_PEER:
+            if not self._peer_ready(peer):
+                self._waiting[key] = None  # the plan says up, no session yet: wait for session-up
                 continue
-            cla = self._cla_for(peer)
+            heapq.heappush(self._queued.setdefault(peer, []),
+                           (-sb.priority, sb.arrival, key, plan_now, decision))
+
+    def _dispatch(self, peer: str, q: list, plan_now: int, now_unix: int) -> None:
+        """Start sends to ``peer`` from its queue while it has room in flight."""
+        load = self._peer_load.setdefault(peer, [0, 0])
+        cla = self._cla_for(peer)
+        while q and load[0] < MAX_INFLIGHT_PER_PEER and (
+                load[0] == 0 or load[1] < MAX_INFLIGHT_BYTES_PER_PEER):
+            _, _, key, decided_at, decision = heapq.heappop(q)
+            sb = self._index.get(key)
+            if sb is None or key in self._inflight:
+                continue
+            if decided_at != plan_now:  # routed on an earlier pass: still the way to go?
+                decision = self._route(sb, plan_now, now_unix)
+                if (decision.next_hop is None or self._eid_of(decision.next_hop) != peer
+                        or (decision.send_at_ns is not None and decision.send_at_ns > plan_now)):
+                    self._ready[key] = None
+                    self._wake.set()
+                    continue
             if cla is None:
-                continue  # the plan says up, no session yet: wait for session-up (or the recheck)
-            per_peer[peer] += 1
-            self._inflight[sb.key] = peer
+                self._waiting[key] = None
+                continue
+            load[0] += 1
+            load[1] += sb.size
+            self._inflight[key] = peer
             task = asyncio.get_running_loop().create_task(self._send(cla, peer, sb, decision))
             self._sends.add(task)
             task.add_done_callback(self._sends.discard)
-        nxt = store.next_expiry_ns()
-        if nxt is not None:
-            wait = min(wait, max(0, nxt - now_unix))
-        return wait
+
+    def _release_slot(self, peer: str, size: int) -> None:
+        load = self._peer_load[peer]
+        load[0] -= 1
+        load[1] -= size
+        self._wake.set()
 
     async def _send(self, cla, peer: str, sb: StoredBundle, decision) -> None:
         key = sb.key
+        acked = False
+        slot = True
         try:
             data = self.store.get(key)
             if data is None:
@@ -440,7 +579,17 @@ class Agent:
                 self.emit(ev.Log, level="warning",
                           message=f"sending {key} to {peer} failed: {str(e) or type(e).__name__}")
                 return
-            if self.store.delete(key, f"acked by {peer}"):
+            # The next hop holds it durably. Deletes are batched (one fsync for many):
+            # a crash before the batch commits only means a re-send that the next hop
+            # acknowledges and drops as a duplicate. Until then the key stays in
+            # _inflight so that this agent does not send it again itself, but its
+            # slot is free for the next bundle.
+            self._release_slot(peer, sb.size)
+            slot = False
+            gone = await self._deleter.delete_async(key, f"acked by {peer}")
+            acked = True
+            self._index.pop(key, None)
+            if gone:
                 self.emit(ev.Acked, bundle=key, by=peer, cla=cla.name)
         except asyncio.CancelledError:
             raise
@@ -448,6 +597,10 @@ class Agent:
             self.emit(ev.Log, level="warning", message=f"sending {key} to {peer} failed: {e}")
         finally:
             self._inflight.pop(key, None)
+            if slot:
+                self._release_slot(peer, sb.size)
+            if not acked and key in self._index:
+                self._ready[key] = None  # route it again, maybe another way
             self._wake.set()
 
     # -- status ------------------------------------------------------------------
@@ -474,3 +627,79 @@ def _replace(cfg: AgentConfig, **changes: Any) -> AgentConfig:
     from dataclasses import replace
 
     return replace(cfg, **changes)
+
+
+class _Deleter:
+    """Store deletions on their own thread, batched: one transaction per reason per batch.
+
+    Deleting one by one cost one fsync each, on the event loop. Everything queued
+    while the previous batch committed goes in the next, so the batch grows with
+    the load. ``done`` callbacks run on the agent's loop with True (deleted), False
+    (was not stored) or the exception.
+    """
+
+    def __init__(self, store: BundleStore, loop: asyncio.AbstractEventLoop):
+        self.store = store
+        self.loop = loop
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="hilnet-store-delete", daemon=True)
+        self._thread.start()
+
+    def delete(self, key: str, reason: str, done: Callable[[bool | BaseException], None]) -> None:
+        self._queue.put((key, reason, done))
+
+    async def delete_async(self, key: str, reason: str) -> bool:
+        fut = self.loop.create_future()
+
+        def done(res: bool | BaseException) -> None:
+            if not fut.done():
+                (fut.set_exception if isinstance(res, BaseException) else fut.set_result)(res)
+
+        self.delete(key, reason, done)
+        return await fut
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            batch = [item]
+            stop = False
+            while len(batch) < 4096:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            by_reason: dict[str, list] = {}
+            for it in batch:
+                by_reason.setdefault(it[1], []).append(it)
+            for reason, items in by_reason.items():
+                results: list = []
+                try:
+                    gone: set[str] = set()
+                    for i in range(0, len(items), 500):  # under SQLite's bound on parameters
+                        keys = [it[0] for it in items[i:i + 500]]
+                        marks = ",".join("?" * len(keys))
+                        gone.update(b.key for b in self.store._remove(f"key IN ({marks})", tuple(keys), reason))
+                    results = [it[0] in gone for it in items]
+                except BaseException as e:  # a failed batch fails its callers, not the thread
+                    results = [e] * len(items)
+                for it, res in zip(items, results):
+                    self._call(it[2], res)
+            if stop:
+                return
+
+    def _call(self, done, res) -> None:
+        try:
+            self.loop.call_soon_threadsafe(done, res)
+        except RuntimeError:
+            pass  # the loop is closed: the agent is gone, the deletion is durable anyway
+
+    def close(self) -> None:
+        """Commit what is queued, then stop the thread."""
+        self._queue.put(None)
+        self._thread.join()

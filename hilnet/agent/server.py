@@ -30,6 +30,7 @@ from hilnet.scenario.contact import Contact
 log = logging.getLogger("hilnet.agent")
 
 DEFAULT_LIFETIME_NS = 24 * 3600 * 10**9
+MAX_CONCURRENT_INJECTS = 256  # bounds the memory of payloads waiting for their commit
 
 
 def config_from_command(c: ev.Configure, default_store: str) -> AgentConfig:
@@ -85,13 +86,22 @@ class ControlSession:
         self.write(ev.encode_event(event))
 
     async def handle_line(self, line: bytes) -> None:
+        cmd = self.parse(line)
+        if cmd is not None:
+            await self.run(cmd)
+
+    def parse(self, line: bytes) -> ev.Command | None:
+        """The command on ``line``; None (after an error event) if there is none."""
         if not line.strip():
-            return
+            return None
         try:
-            cmd = ev.parse_command(line)
+            return ev.parse_command(line)
         except ControlError as e:
             self.send_event(ev.error_for(line, e, t_ns=self._now(), node=self._node()))
-            return
+            return None
+
+    async def run(self, cmd: ev.Command) -> None:
+        """Execute ``cmd`` and write its reply or error event."""
         try:
             result = await self.execute(cmd)
         except HilnetError as e:
@@ -137,14 +147,34 @@ class ControlSession:
 
 
 def _stdout_writer() -> Callable[[bytes], None]:
-    out = sys.stdout.buffer
+    """Batched event writer: events written in one loop iteration leave in one write(2).
 
-    def write(data: bytes) -> None:
+    A write per event was several system calls per bundle per agent (stdout is
+    unbuffered under PYTHONUNBUFFERED, as the controller starts agents). The
+    flush is scheduled on the running loop, so no event waits longer than the
+    callbacks already queued.
+    """
+    out = sys.stdout.buffer
+    pending: list[bytes] = []
+
+    def flush() -> None:
+        data = memoryview(b"".join(pending))
+        pending.clear()
         try:
-            out.write(data)
+            while data:  # a raw pipe may take part of a large write
+                data = data[out.write(data) or 0:]
             out.flush()
         except (BrokenPipeError, ValueError):
             pass  # the controller went away; the agent keeps its store and stops on EOF
+
+    def write(data: bytes) -> None:
+        pending.append(data)
+        if len(pending) > 1:
+            return  # a flush is scheduled already
+        try:
+            asyncio.get_running_loop().call_soon(flush)
+        except RuntimeError:  # not on the loop (start-up, shutdown): flush now
+            flush()
 
     return write
 
@@ -192,11 +222,30 @@ async def run_agent(*, stdio: bool, config: AgentConfig | None, socket_path: str
             await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
 
             async def pump() -> None:
-                async for line in _read_lines(reader, ev.MAX_LINE):
-                    await session.handle_line(line)
-                    if stopping.is_set():
-                        return
-                stopping.set()  # EOF: the controller is gone
+                # Injects run concurrently so that their puts share group commits (one
+                # fsync for many); any other command waits until those before it are done.
+                injects: set[asyncio.Task] = set()
+                try:
+                    async for line in _read_lines(reader, ev.MAX_LINE):
+                        cmd = session.parse(line)
+                        if cmd is None:
+                            continue
+                        if isinstance(cmd, ev.Inject):
+                            if len(injects) >= MAX_CONCURRENT_INJECTS:
+                                await asyncio.wait(injects, return_when=asyncio.FIRST_COMPLETED)
+                            task = loop.create_task(session.run(cmd))
+                            injects.add(task)
+                            task.add_done_callback(injects.discard)
+                            continue
+                        if injects:
+                            await asyncio.wait(injects)
+                        await session.run(cmd)
+                        if stopping.is_set():
+                            return
+                    if injects:
+                        await asyncio.wait(injects)
+                finally:
+                    stopping.set()  # EOF (the controller is gone) or shutdown
 
             tasks.append(loop.create_task(pump()))
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
