@@ -68,6 +68,41 @@ def load_agent_config(path: str, store_path: str | None):
     try:
         cmd = control.parse_command(json.dumps({"cmd": "configure", **raw}))
     except ControlError as e:
-        raise InputError(f"{path}: {e}") from None
+        raise InputError(f"{_where(path, str(e))}: {e}") from None
     default_store = store_path or os.path.join(os.path.dirname(os.path.abspath(path)), f"{raw.get('node')}.store")
     return config_from_command(cmd, default_store)
+
+
+def _where(path: str, message: str) -> str:
+    """``FILE:LINE:COL`` of the field a configure error names (``field 'clas[0].listen'``), else FILE."""
+    import re
+
+    import yaml
+
+    m = re.search(r"field '([^']+)'", message)
+    if not m:
+        return path
+    try:
+        with open(path, encoding="utf-8") as f:
+            node = yaml.compose(f)
+    except (OSError, yaml.YAMLError):
+        return path
+    mark = node.start_mark if node is not None else None
+    for part in re.findall(r"[^.\[\]]+|\[\d+\]", m.group(1)):
+        if isinstance(node, yaml.MappingNode) and not part.startswith("["):
+            hit = next(((k, v) for k, v in node.value if getattr(k, "value", None) == part), None)
+            if hit is None:
+                break
+            mark = hit[0].start_mark  # an unknown key is named where it is; a bad value below
+            node = hit[1]
+            if "unknown field" not in message and not isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+                mark = node.start_mark
+        elif isinstance(node, yaml.SequenceNode) and part.startswith("["):
+            i = int(part[1:-1])
+            if i >= len(node.value):
+                break
+            node = node.value[i]
+            mark = node.start_mark
+        else:
+            break
+    return f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else path
