@@ -46,6 +46,13 @@ def command(dest: str, file, node: str | None, socket_path: str | None, lifetime
     except InputError as e:
         raise click.BadParameter(str(e), param_hint="--lifetime") from None
     payload = file.read()
+    from hilnet.agent.control import MAX_LINE
+
+    # The payload travels base64 in one control line (docs/control.md); leave room for the rest.
+    limit = (MAX_LINE - 1024) // 4 * 3
+    if len(payload) > limit:
+        raise InputError(f"{file.name}: {len(payload)} bytes; `hilnet send` carries at most {limit} bytes "
+                         f"per bundle (one control line of {MAX_LINE} bytes, base64)")
     s = connect(agent_socket(node, socket_path))
     line = json.dumps({"cmd": "inject", "id": 1, "dest": dest, "lifetime_ns": lifetime_ns,
                        "priority": priority, "payload_b64": base64.b64encode(payload).decode()})
