@@ -19,7 +19,14 @@ import pytest
 from agent_test_fakes import MS, S, FakeCla, Node, PairCla, connect
 from hilnet.agent import control as ev
 from hilnet.agent.agent import Agent, AgentConfig, bundle_key
-from hilnet.bundle.blocks import dtn_ms_from_unix_ns, hop_count, previous_node, set_hop_count, set_previous_node
+from hilnet.bundle.blocks import (
+    dtn_ms_from_unix_ns,
+    hop_count,
+    previous_node,
+    set_bundle_age,
+    set_hop_count,
+    set_previous_node,
+)
 from hilnet.bundle.codec import decode_bundle, encode_bundle
 from hilnet.bundle.eid import parse_eid
 from hilnet.bundle.make import make_bundle
@@ -172,6 +179,30 @@ def test_bundle_already_expired_on_arrival_is_not_stored(tmp_path):
             await n.agent.bundle_received(encode_bundle(b), "fake", "ipn:1.0")
             assert n.agent.store.count() == 0
             assert [e.bundle for e in n.of(ev.Expired)] == [bundle_key(b.id)]
+        finally:
+            await n.agent.stop()
+
+    run(main())
+
+
+def test_clockless_bundle_expires_by_its_age_not_at_dtn_epoch(tmp_path):
+    """Creation time 0 + Bundle Age (RFC 9171 4.2.7): lifetime left = lifetime - age, from arrival."""
+
+    async def main():
+        clock = VirtualClock(T0)
+        n = await node(tmp_path, clock=clock)
+        try:
+            b = set_bundle_age(make_bundle("ipn:1.0", "ipn:3.1", b"no clock", 3_000, seq=4), 1_000)
+            assert b.primary.creation_ms == 0
+            await n.agent.bundle_received(encode_bundle(b), "fake", "ipn:1.0")
+            await n.idle()
+            assert n.agent.store.count() == 1 and n.of(ev.Expired) == []
+            clock.advance(1_900 * MS)
+            await n.idle()
+            assert n.of(ev.Expired) == []
+            clock.advance(200 * MS)  # 1 s of age + 2.1 s here > 3 s of lifetime
+            await n.until(lambda: n.of(ev.Expired))
+            assert n.journal() == [(bundle_key(b.id), "expired")]
         finally:
             await n.agent.stop()
 
