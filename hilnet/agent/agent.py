@@ -680,11 +680,7 @@ class _Deleter:
             for reason, items in by_reason.items():
                 results: list = []
                 try:
-                    gone: set[str] = set()
-                    for i in range(0, len(items), 500):  # under SQLite's bound on parameters
-                        keys = [it[0] for it in items[i:i + 500]]
-                        marks = ",".join("?" * len(keys))
-                        gone.update(b.key for b in self.store._remove(f"key IN ({marks})", tuple(keys), reason))
+                    gone = set(self.store.delete_many([it[0] for it in items], reason))
                     results = [it[0] in gone for it in items]
                 except BaseException as e:  # a failed batch fails its callers, not the thread
                     results = [e] * len(items)

@@ -374,6 +374,18 @@ class BundleStore:
             raise ValueError("a deletion needs a reason")
         return bool(self._remove("key=?", (key,), reason))
 
+    def delete_many(self, keys: Iterable[str], reason: str) -> list[str]:
+        """Remove every key in ``keys`` in one transaction (one fsync); returns those that were there."""
+        if not reason:
+            raise ValueError("a deletion needs a reason")
+        keys = list(keys)
+        gone: list[str] = []
+        for i in range(0, len(keys), 500):  # SQLite caps the number of bound parameters
+            chunk = keys[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            gone += [b.key for b in self._remove(f"key IN ({marks})", tuple(chunk), reason)]
+        return gone
+
     def expire(self, now_ns: int) -> list[StoredBundle]:
         """Delete, with reason 'expired', every bundle with ``expires_at_ns <= now_ns``."""
         return self._remove("expires_at_ns <= ?", (now_ns,), "expired")
