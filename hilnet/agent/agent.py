@@ -578,6 +578,9 @@ class Agent:
                 self.counters["send-failed"] += 1
                 self.emit(ev.Log, level="warning",
                           message=f"sending {key} to {peer} failed: {str(e) or type(e).__name__}")
+                # Retried at the next recheck (<= IDLE_RECHECK_NS) or session change, not at
+                # once: a peer refusing for a full store got it again ~30000 times a second.
+                self._waiting[key] = None
                 return
             # The next hop holds it durably. Deletes are batched (one fsync for many):
             # a crash before the batch commits only means a re-send that the next hop
@@ -599,7 +602,7 @@ class Agent:
             self._inflight.pop(key, None)
             if slot:
                 self._release_slot(peer, sb.size)
-            if not acked and key in self._index:
+            if not acked and key in self._index and key not in self._waiting:
                 self._ready[key] = None  # route it again, maybe another way
             self._wake.set()
 

@@ -134,16 +134,18 @@ class Node:
     def journal(self) -> list[tuple[str, str]]:
         return [(d.key, d.reason) for _, d in self.agent.store.deletions()]
 
-    async def until(self, cond: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    async def until(self, cond: Callable[[], bool], timeout_s: float = 5.0, step_ns: int = 0) -> None:
         """Let the agent run (waking its forwarder) until ``cond()`` holds; fail after ``timeout_s`` real s.
 
         Store commits go through a thread and fsync, so this waits on real time,
-        in 2 ms steps; virtual time does not move here.
+        in 2 ms steps; virtual time moves ``step_ns`` per step (0: not at all).
         """
         deadline = time.monotonic() + timeout_s
         while not cond():
             if time.monotonic() > deadline:
                 raise AssertionError(f"condition not met within {timeout_s} s; events: {self.events[-8:]}")
+            if step_ns:
+                self.clock.advance(step_ns)
             self.agent._wake.set()
             await asyncio.sleep(0.002)
 

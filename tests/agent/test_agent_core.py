@@ -74,18 +74,18 @@ def test_bundle_leaves_store_only_when_next_hop_acked(tmp_path):
 
             cla.mode = "fail"
             cla.up("ipn:3.0")
-            await n.until(lambda: len(cla.sent) >= 2)  # failed, retried
+            await n.until(lambda: len(cla.sent) >= 2, step_ns=100 * MS)  # failed, retried later
             assert a.store.contains(key) and n.journal() == []
             assert a.counters["send-failed"] >= 1
 
             cla.mode = "refuse"
             start = len(cla.sent)
-            await n.until(lambda: len(cla.sent) >= start + 2)
+            await n.until(lambda: len(cla.sent) >= start + 2, step_ns=100 * MS)
             assert a.store.contains(key) and n.journal() == []
 
             cla.mode = "hold"  # in flight: still stored until the ack
             start = len(cla.sent)
-            await n.until(lambda: len(cla.sent) > start)
+            await n.until(lambda: len(cla.sent) > start, step_ns=100 * MS)
             await n.idle()
             assert a.store.contains(key) and n.journal() == []
             assert a.status()["inflight"] == 1
@@ -328,6 +328,29 @@ def test_static_route_waits_for_a_session(tmp_path):
     run(main())
 
 
+def test_a_refusing_next_hop_is_retried_later_not_in_a_loop(tmp_path):
+    async def main():
+        clock = VirtualClock(T0)
+        n = await node(tmp_path, clock=clock, routes={"*": "ipn:3.0"})
+        try:
+            n.cla.mode = "refuse"
+            n.cla.up("ipn:3.0")
+            await n.agent.bundle_received(encode_bundle(bundle(clock=clock)), "fake", "ipn:1.0")
+            await n.until(lambda: n.cla.sent)
+            await n.idle(50)  # 100 ms of real time, no agent time: no new attempt is due
+            assert len(n.cla.sent) == 1
+            clock.advance(600 * MS)  # past the recheck interval
+            await n.until(lambda: len(n.cla.sent) == 2)
+            n.cla.mode = "ack"
+            n.cla.up("ipn:3.0")  # a session change is a reason to try again at once
+            await n.until(lambda: n.cla.acked)
+            assert n.agent.store.count() == 0
+        finally:
+            await n.agent.stop()
+
+    run(main())
+
+
 # -- a full store -----------------------------------------------------------------------
 
 
@@ -349,13 +372,13 @@ def test_full_store_refuses_and_the_sender_keeps_its_copy(tmp_path):
             # and through a link: the sender retries but never lets go
             connect(sender.agent, PairCla("pair", "ipn:1.0"), receiver.agent, PairCla("pair", "ipn:2.0"))
             key = await sender.agent.submit("ipn:3.1", b"refused", 3600 * S)
-            await sender.until(lambda: len(receiver.of(ev.Refused)) >= 3)
+            await sender.until(lambda: len(receiver.of(ev.Refused)) >= 3, step_ns=100 * MS)
             assert sender.agent.store.contains(key) and sender.journal() == []
             assert receiver.agent.store.count() == 1
 
             # room again: the bundle moves, exactly once
             receiver.agent.store.delete(bundle_key(first.id), "test: make room")
-            await sender.until(lambda: not sender.agent.store.contains(key))
+            await sender.until(lambda: not sender.agent.store.contains(key), step_ns=100 * MS)
             assert receiver.agent.store.contains(key)
             assert sender.journal() == [(key, "acked by ipn:2.0")]
         finally:
