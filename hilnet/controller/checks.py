@@ -29,6 +29,9 @@ from hilnet.scenario.model import Scenario
 from hilnet.scenario.plan import Plan
 from hilnet.units import format_duration
 
+# How a run-end record says the testbed broke or a person stopped the run.
+BROKEN_END_REASONS = ("error", "interrupted")
+
 # Bytes a bundle carries beyond its payload on the wire (primary block, hop
 # count, previous node, CRCs, CLA framing): what the oracle adds to the size.
 BUNDLE_OVERHEAD_BYTES = 64
@@ -80,6 +83,8 @@ class BundleRecord:
 
     @property
     def fate(self) -> str:
+        if self.key is None:
+            return "not-injected"  # the source agent refused it: never in the network to lose
         if self.deliveries:
             return "delivered"
         if self.stored_at:
@@ -164,7 +169,7 @@ def check_run(scenario: Scenario, plan: Plan, events: Iterable[Mapping]) -> Chec
     sightings: dict[str, list[Sighting]] = defaultdict(list)
     holding: dict[str, set[str]] = defaultdict(set)  # key -> nodes storing it now
     expired: set[str] = set()
-    end_ns, end_reason = 0, "unknown"
+    end_ns, end_reason, end_detail = 0, "unknown", None
     for e in events:
         kind = e.get("event")
         t = int(e.get("t_ns", 0))
@@ -177,6 +182,7 @@ def check_run(scenario: Scenario, plan: Plan, events: Iterable[Mapping]) -> Chec
                     by_key[e["bundle"]] = e["tag"]
             elif kind == "run-end":
                 end_reason = e.get("reason", end_reason)
+                end_detail = e.get("detail")
             elif kind == "crash":
                 # A killed agent keeps its store on disk: what it held is still held.
                 pass
@@ -222,7 +228,11 @@ def check_run(scenario: Scenario, plan: Plan, events: Iterable[Mapping]) -> Chec
     for b in bundles:
         d, n = streams.get(b.traffic, (0, 0))
         streams[b.traffic] = (d + (1 if b.deliveries else 0), n + 1)
-    results = _judge(scenario, bundles, end_ns)
+    results = _judge(scenario, bundles, end_ns, end_reason)
+    if end_reason in BROKEN_END_REASONS:
+        # A run that broke judges nothing it did not get to do: it fails, whatever it delivered.
+        results.insert(0, CheckResult("run", False, "the run completes", end_reason,
+                                      (f"the run ended early ({end_reason}): {end_detail or 'no detail'}",)))
     return CheckReport(tuple(results), tuple(bundles), fidelity_of(events), end_ns, end_reason, streams)
 
 
@@ -240,9 +250,11 @@ def _where(b: BundleRecord) -> str:
     return f"{verb} at {s.node} at {format_duration(s.t_ns)}"
 
 
-def _judge(scenario: Scenario, bundles: list[BundleRecord], end_ns: int) -> list[CheckResult]:
+def _judge(scenario: Scenario, bundles: list[BundleRecord], end_ns: int, end_reason: str = "") -> list[CheckResult]:
     ex = scenario.expect
-    n = len(bundles)
+    # The traffic section's count, not just what got injected: a run that ended
+    # before injecting everything must not pass "all" over what it did inject.
+    n = max(len(bundles), scenario.bundles_total())
     delivered = [b for b in bundles if b.deliveries]
     results: list[CheckResult] = []
     # delivered
@@ -255,6 +267,9 @@ def _judge(scenario: Scenario, bundles: list[BundleRecord], end_ns: int) -> list
         want, want_text = int(ex.delivered), f">= {ex.delivered}"
     missing = [f"{_name(b, scenario)} {_where(b)}; not delivered by {format_duration(end_ns)}"
                for b in bundles if not b.deliveries]
+    if n > len(bundles):
+        missing.append(f"{n - len(bundles)} bundles of the traffic were never injected: the run ended "
+                       f"({end_reason or 'unknown'}) at {format_duration(end_ns)}")
     results.append(CheckResult("delivered", len(delivered) >= want, want_text,
                                f"{len(delivered)} of {n}", tuple(missing) if len(delivered) < want else ()))
     if ex.within_ns is not None:

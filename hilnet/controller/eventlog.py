@@ -5,6 +5,10 @@ testbed is being built), ``t_ns`` (scenario time: ``wall_ns * scale``) and
 ``src`` (controller, agent or link). Lines are appended as they come, so an
 interrupted run keeps what it gathered; ``close()`` rewrites the file in time
 order.
+
+A write that fails (a full disk) never raises into the thread that reported
+the event: the log keeps the records in memory, stops writing and sets
+``error``, which the controller turns into a broken run (exit 2).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ class EventLog:
         self._pending: list[tuple[int, dict]] = []  # before t0 is known: (wall_abs, record)
         self._records: list[dict] = []
         self._lock = threading.Lock()
+        self.error: OSError | None = None  # the first failed write; nothing is written after it
         self._file = open(path, "w", encoding="utf-8")
 
     def set_t0(self, t0_abs: int) -> None:
@@ -50,8 +55,11 @@ class EventLog:
         full = {"t_ns": round(wall * self.scale), "wall_ns": wall, **rec}
         self._records.append(full)
         if self._file is not None:
-            self._file.write(json.dumps(full, separators=(",", ":"), default=str) + "\n")
-            self._file.flush()
+            try:
+                self._file.write(json.dumps(full, separators=(",", ":"), default=str) + "\n")
+                self._file.flush()
+            except OSError as e:
+                self._fail(e)
         if self.on_record is not None:
             try:
                 self.on_record(full)
@@ -71,11 +79,31 @@ class EventLog:
                     self._emit(wall_abs, rec)
             if self._file is None:
                 return
-            self._file.close()
+            try:
+                self._file.close()
+            except OSError as e:
+                self.error = self.error or e
             self._file = None
+            if self.error is not None:
+                return  # keep what reached the disk rather than a half-written rewrite
             ordered = sorted(self._records, key=lambda r: r["wall_ns"])
             tmp = self.path + ".tmp"
-            with open(tmp, "w", encoding="utf-8") as f:
-                for r in ordered:
-                    f.write(json.dumps(r, separators=(",", ":"), default=str) + "\n")
-            os.replace(tmp, self.path)
+            try:
+                with open(tmp, "w", encoding="utf-8") as f:
+                    for r in ordered:
+                        f.write(json.dumps(r, separators=(",", ":"), default=str) + "\n")
+                os.replace(tmp, self.path)
+            except OSError as e:
+                self.error = e
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+
+    def _fail(self, e: OSError) -> None:
+        self.error = e
+        try:
+            self._file.close()
+        except OSError:
+            pass
+        self._file = None

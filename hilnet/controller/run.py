@@ -257,6 +257,8 @@ class Replay:
             self._check_health()
 
     def _check_health(self) -> None:
+        if self.log.error is not None and not self.failure:
+            self.failure = f"cannot write {self.log.path}: {self.log.error.strerror or self.log.error}"
         for name, proc in self.agents.items():
             if not proc.exited_on_purpose and proc.proc is not None and not proc.alive():
                 self.failure = f"agent {name} exited on its own (status {proc.returncode()}); see {proc.log_path}"
@@ -292,6 +294,10 @@ class Replay:
                 result = proc.wait_reply(cid)
             except AgentError as e:
                 self.controller("inject-failed", at, reason=str(e), **rec)
+                # The scenario's traffic could not be put in (a full disk, a dead
+                # agent): what follows would judge a different run.
+                if not self._stop.is_set() and not self.failure:
+                    self.failure = f"injecting {tag}: {e}"
                 return
             with self._lock:
                 self.injected[tag] = rec
@@ -375,17 +381,34 @@ class Replay:
     def teardown(self) -> list[str]:
         problems: list[str] = []
         self._stop.set()
+        # All agents at once: one whose shutdown waits on a session over a link
+        # that is down takes seconds to give up, and 50 of them in a row took minutes.
+        asked = {}
         for name, proc in self.agents.items():
+            if proc.alive():
+                try:
+                    asked[name] = proc.send({"cmd": "status"})
+                except AgentError:
+                    pass
+        deadline = time.monotonic() + 3.0
+        for name, cid in asked.items():
             try:
-                if proc.alive():
-                    try:
-                        status = proc.call({"cmd": "status"}, timeout_s=3)
-                        self.controller("agent-status", node=name, status=status)
-                    except AgentError:
-                        pass
+                left = max(0.0, deadline - time.monotonic())
+                self.controller("agent-status", node=name, status=self.agents[name].wait_reply(cid, timeout_s=left))
+            except AgentError:
+                pass
+
+        def stop(name: str, proc: AgentProcess) -> None:
+            try:
                 proc.stop()
             except Exception as e:  # keep tearing down the rest
                 problems.append(f"agent {name}: {e}")
+
+        stoppers = [threading.Thread(target=stop, args=item, name=f"stop-{item[0]}") for item in self.agents.items()]
+        for t in stoppers:
+            t.start()
+        for t in stoppers:
+            t.join()
         if self.engine is not None:
             for name, h in self.handles.items():
                 try:
@@ -409,13 +432,19 @@ def run(path: str, options: RunOptions, progress: Callable[[dict], None] | None 
     say = say or (lambda msg: print(msg, file=sys.stderr))
     scenario, plan = prepare(path, options)  # InputError/ScenarioErrors propagate: exit 2, nothing started
     backend, why = choose_backend(options.backend)
-    run_dir = make_run_dir(scenario, options.out_dir)
-    shutil.copyfile(path, os.path.join(run_dir, "scenario.yaml"))
+    try:
+        run_dir = make_run_dir(scenario, options.out_dir)
+        shutil.copyfile(path, os.path.join(run_dir, "scenario.yaml"))
+    except OSError as e:
+        raise TestbedError(f"cannot make the run folder: {e}") from None
     if not options.quiet:
         say(f"hilnet run {scenario.name}: backend {backend} ({why}); run folder {run_dir}")
         for w in plan.warnings:
             say(f"plan warning: {w}")
-    replay = Replay(scenario, plan, run_dir, options, backend, why, progress)
+    try:
+        replay = Replay(scenario, plan, run_dir, options, backend, why, progress)
+    except OSError as e:
+        raise TestbedError(f"cannot write to the run folder {run_dir}: {e}") from None
     reason, exit_code, detail = "duration", 0, ""
     started = time.monotonic()
     try:
@@ -431,6 +460,9 @@ def run(path: str, options: RunOptions, progress: Callable[[dict], None] | None 
                           wall_s=round(time.monotonic() - started, 3),
                           teardown_problems=problems or None)
         replay.log.close()
+    if replay.log.error is not None and exit_code != 2:
+        reason, exit_code = "error", 2
+        detail = f"cannot write {replay.log.path}: {replay.log.error.strerror or replay.log.error}"
     events = replay.log.records()
     report = check_run(scenario, plan, events)
     if exit_code == 0 and not report.passed:
@@ -444,6 +476,9 @@ def run(path: str, options: RunOptions, progress: Callable[[dict], None] | None 
                       {"backend": backend, "backend_reason": why, "seed": scenario.seed, "junit": options.junit})
     except ImportError:
         _minimal_summary(run_dir, report, reason)
+    except OSError as e:  # a full disk: the verdict is still printed, the folder is incomplete
+        exit_code = 2
+        detail = (detail + "; " if detail else "") + f"cannot write the reports: {e}"
     if problems:
         detail = (detail + "; " if detail else "") + "teardown left: " + ", ".join(problems)
     return RunResult(exit_code, run_dir, report, detail or reason)
