@@ -178,7 +178,7 @@ def import_ion(text: str, scale: float = 1.0, source: str = "<ionrc>") -> str:
         steps = [(c.start_s, _params(c, ranges), _params(d, ranges)) for c, d in zip(fwd, bwd)]
         out.append(f"  node-{a}-node-{b}:")
         if one_way:
-            out.append(f"    # ION gave contacts one way only; the same windows are used both ways")
+            out.append("    # ION gave contacts one way only; the same windows are used both ways")
         out.append(f"    ends: [node-{a}, node-{b}]")
         out.append("    medium: ethernet  # ION rates are bundle bytes/s; raw rate chosen to give them back")
         _, f0, b0 = steps[0]

@@ -1,0 +1,281 @@
+"""The agent's events: what it writes on stdout, one JSON line each (docs/control.md).
+
+Every event is ``{"event": kind, "t_ns": agent clock, "node": name, ...}``;
+:func:`encode_event` writes one and :func:`parse_event` (the controller's side)
+reads one back, as strictly as commands are read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping  # noqa: F401  (annotations of event fields)
+from dataclasses import MISSING as _MISSING, dataclass, field, fields
+from typing import Any, ClassVar
+
+from hilnet.agent.jsonlines import PROTOCOL_VERSION, Id, _dump, _load_line, _Obj
+from hilnet.errors import ControlError
+
+__all__ = [
+    "Event",
+    "Ready",
+    "Reply",
+    "Error",
+    "Received",
+    "Stored",
+    "Forwarded",
+    "Acked",
+    "Delivered",
+    "Expired",
+    "Refused",
+    "Dropped",
+    "Deleted",
+    "SessionUp",
+    "SessionDown",
+    "Rejected",
+    "Log",
+    "EVENTS",
+    "event_json",
+    "encode_event",
+    "parse_event",
+]
+
+
+# -- events ------------------------------------------------------------------------------
+#
+# Every event is {"event": kind, "t_ns": agent clock, "node": name, ...fields}. Optional
+# fields that are None are left out of the line, and read back as None.
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """Base of every event: ``t_ns`` is the agent's monotonic clock, ``node`` its name (None before configure)."""
+
+    kind: ClassVar[str] = ""
+    t_ns: int
+    node: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ready(Event):
+    """The agent is up and reads commands (first line it writes)."""
+
+    kind: ClassVar[str] = "ready"
+    protocol: int = PROTOCOL_VERSION
+    version: str
+    pid: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reply(Event):
+    """Answer to command ``cmd`` with id ``id``; ``result`` is per command (docs/control.md)."""
+
+    kind: ClassVar[str] = "reply"
+    cmd: str
+    id: Id = None
+    result: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Error(Event):
+    """A command that failed: ``reason``; ``line`` quotes the start of a malformed line."""
+
+    kind: ClassVar[str] = "error"
+    reason: str
+    id: Id = None
+    cmd: str | None = None
+    line: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Received(Event):
+    """A bundle came in from neighbour ``peer`` over CLA ``cla`` (or was injected: both None)."""
+
+    kind: ClassVar[str] = "received"
+    bundle: str
+    source: str
+    dest: str
+    size: int
+    peer: str | None = None
+    cla: str | None = None
+    tag: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Stored(Event):
+    """A bundle is committed to the store; the store then holds ``store_bundles``/``store_bytes``."""
+
+    kind: ClassVar[str] = "stored"
+    bundle: str
+    size: int
+    store_bundles: int
+    store_bytes: int
+    tag: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Forwarded(Event):
+    """A bundle was sent whole to next hop ``to`` (not yet acknowledged)."""
+
+    kind: ClassVar[str] = "forwarded"
+    bundle: str
+    to: str
+    cla: str
+    size: int
+    tag: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Acked(Event):
+    """Next hop ``by`` acknowledged a bundle (it committed it): the local copy may go."""
+
+    kind: ClassVar[str] = "acked"
+    bundle: str
+    by: str
+    cla: str
+    tag: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Delivered(Event):
+    """A bundle reached its destination application here; ``sha256`` of its payload (hex)."""
+
+    kind: ClassVar[str] = "delivered"
+    bundle: str
+    source: str
+    dest: str
+    size: int
+    sha256: str
+    tag: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Expired(Event):
+    """A bundle's lifetime ran out while stored here; it was removed."""
+
+    kind: ClassVar[str] = "expired"
+    bundle: str
+    tag: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Refused(Event):
+    """A bundle was not taken (store full, inject refused): the sender keeps its copy."""
+
+    kind: ClassVar[str] = "refused"
+    reason: str
+    bundle: str | None = None
+    peer: str | None = None
+    tag: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Dropped(Event):
+    """A bundle was discarded for ``reason`` (a duplicate, hop limit...)."""
+
+    kind: ClassVar[str] = "dropped"
+    bundle: str
+    reason: str
+    tag: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Deleted(Event):
+    """A bundle left the store for ``reason`` ("acked", "delivered", ...)."""
+
+    kind: ClassVar[str] = "deleted"
+    bundle: str
+    reason: str
+    tag: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionUp(Event):
+    """A CLA session to ``peer`` can carry bundles."""
+
+    kind: ClassVar[str] = "session-up"
+    peer: str
+    cla: str
+    detail: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionDown(Event):
+    """A CLA session to ``peer`` ended for ``reason``."""
+
+    kind: ClassVar[str] = "session-down"
+    peer: str
+    cla: str
+    reason: str
+    detail: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rejected(Event):
+    """Malformed input from a CLA (bad frame, bad bundle) was rejected for ``reason``."""
+
+    kind: ClassVar[str] = "rejected"
+    cla: str
+    reason: str
+    peer: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Log(Event):
+    """A log line: ``level`` is debug, info, warning or error."""
+
+    kind: ClassVar[str] = "log"
+    level: str
+    message: str
+
+
+EVENTS: dict[str, type[Event]] = {
+    e.kind: e
+    for e in (Ready, Reply, Error, Received, Stored, Forwarded, Acked, Delivered, Expired,
+              Refused, Dropped, Deleted, SessionUp, SessionDown, Rejected, Log)
+}
+
+# annotation text -> (check, description); the only field types events use
+_EVENT_TYPES: dict[str, tuple[Any, str]] = {
+    "int": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+    "str": (lambda v: isinstance(v, str), "a string"),
+    "str | None": (lambda v: v is None or isinstance(v, str), "a string"),
+    "Id": (lambda v: v is None or (isinstance(v, (str, int)) and not isinstance(v, bool)), "a string or an integer"),
+    "dict": (lambda v: isinstance(v, dict), "an object"),
+}
+
+
+def event_json(event: Event) -> dict:
+    """The JSON object of ``event`` (None-valued optional fields left out)."""
+    d: dict[str, Any] = {"event": event.kind}
+    for f in fields(event):
+        v = getattr(event, f.name)
+        if v is not None or f.name == "node":
+            d[f.name] = v
+    return d
+
+
+def encode_event(event: Event) -> bytes:
+    """``event`` as one JSON line (UTF-8, ending in a newline)."""
+    return _dump(event_json(event))
+
+
+def parse_event(line: bytes | str) -> Event:
+    """One line an agent wrote -> its event; ControlError when it is not one (controller side)."""
+    obj = _load_line(line, "event")
+    kind = obj["event"]
+    cls = EVENTS.get(kind)
+    if cls is None:
+        raise ControlError(f"unknown event {kind!r}")
+    o = _Obj(obj, f"{kind}: ", "")
+    o.seen.add("event")
+    values = {}
+    for f in fields(cls):
+        required = f.default is f.default_factory is _MISSING
+        v = o.get(f.name, required)
+        if f.name not in obj:
+            continue
+        check, want = _EVENT_TYPES[str(f.type)]
+        if not check(v):
+            raise o.bad(f.name, want, v)
+        values[f.name] = v
+    o.finish()
+    return cls(**values)
