@@ -49,6 +49,7 @@ from hilnet.bundle.blocks import (
     CanonicalBlock,
     PrimaryBlock,
     bundle_age_ms,
+    set_bundle_age,
     dtn_ms_from_unix_ns,
     hop_count,
     set_hop_count,
@@ -329,9 +330,15 @@ class Agent:
         bundle = set_previous_node(bundle, parse_eid(self.eid))
         data = encode_bundle(bundle)
         try:
+            age_ms = bundle_age_ms(bundle)
+        except BundleDecodeError:
+            age_ms = None
+        try:
             sb = await self.committer.put_async(
                 key, data, source=str(p.source), destination=str(p.destination),
-                priority=_priority(p), expires_at_ns=expires_unix)
+                priority=_priority(p), expires_at_ns=expires_unix,
+                # the age at arrival: each send adds the time spent here (RFC 9171 5.4 step 4)
+                meta={"age_ms": age_ms} if age_ms is not None else None)
         except DuplicateBundleError:
             self.emit(ev.Dropped, bundle=key, reason=f"duplicate from {peer}")
             return
@@ -567,6 +574,8 @@ class Agent:
             data = self.store.get(key)
             if data is None:
                 return
+            if sb.meta.get("age_ms") is not None:
+                data = self._aged(data, int(sb.meta["age_ms"]), sb.stored_at_ns)
             if decision.route is not None:
                 self.router.book(decision.route, sb.size)
             self.emit(ev.Forwarded, bundle=key, to=peer, cla=cla.name, size=len(data))
@@ -605,6 +614,12 @@ class Agent:
             if not acked and key in self._index and key not in self._waiting:
                 self._ready[key] = None  # route it again, maybe another way
             self._wake.set()
+
+    def _aged(self, data: bytes, age_at_arrival_ms: int, stored_at_ns: int) -> bytes:
+        """``data`` with its Bundle Age block grown by the time the bundle spent here."""
+        held_ms = max(0, self.clock.now_ns() - stored_at_ns) // 1_000_000
+        return encode_bundle(set_bundle_age(decode_bundle(data, self.config.max_bundle_size),
+                                            age_at_arrival_ms + held_ms))
 
     # -- status ------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from agent_test_fakes import MS, S, FakeCla, Node, PairCla, connect
 from hilnet.agent import control as ev
 from hilnet.agent.agent import Agent, AgentConfig, bundle_key
 from hilnet.bundle.blocks import (
+    bundle_age_ms,
     dtn_ms_from_unix_ns,
     hop_count,
     previous_node,
@@ -268,6 +269,28 @@ def test_forward_increments_hop_count_and_sets_previous_node(tmp_path):
         assert str(previous_node(out)) == "ipn:2.0"
         assert out.payload == b.payload and out.id == b.id
         await n.agent.stop()
+
+    run(main())
+
+
+def test_forward_adds_the_time_held_here_to_bundle_age(tmp_path):
+    """RFC 9171 5.4 step 4: a clockless bundle's age grows by its residence time at each hop."""
+
+    async def main():
+        clock = VirtualClock(T0)
+        n = await node(tmp_path, clock=clock, routes={"ipn:3.0": "ipn:3.0"})
+        try:
+            b = set_bundle_age(make_bundle("ipn:1.0", "ipn:3.1", b"no clock", 60_000, seq=1), 1_000)
+            await n.agent.bundle_received(encode_bundle(b), "fake", "ipn:1.0")
+            await n.idle()
+            clock.advance(2_500 * MS)  # held 2.5 s waiting for the next hop's session
+            n.cla.up("ipn:3.0")
+            await n.until(lambda: n.cla.acked)
+            out = decode_bundle(n.cla.acked[0][1])
+            assert bundle_age_ms(out) == 3_500
+            assert out.payload == b.payload and out.id == b.id
+        finally:
+            await n.agent.stop()
 
     run(main())
 
