@@ -28,8 +28,6 @@ import hashlib
 import heapq
 import logging
 import os
-import queue
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -40,6 +38,7 @@ from hilnet.agent import control as ev
 from hilnet.agent.nodes import NodeMap, node_id
 from hilnet.agent.payload import payload_for
 from hilnet.agent.router import Router
+from hilnet.agent.deleter import BatchDeleter
 from hilnet.agent.store import BundleStore, GroupCommitter, StoredBundle
 from hilnet.bundle.blocks import (
     BlockType,
@@ -141,7 +140,7 @@ class Agent:
         self._queued: dict[str, list] = {}  # peer -> heap of (-priority, arrival, key, plan ns, decision)
         self._peer_load: dict[str, list[int]] = {}  # peer -> [bundles, bytes] in flight
         self._expiry: list[tuple[int, str]] = []  # heap of (expires_at_ns, key)
-        self._deleter: _Deleter | None = None
+        self._deleter: BatchDeleter | None = None
         self._subscribers: dict[str, list[Callable[[str, bytes], None]]] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -172,7 +171,7 @@ class Agent:
         os.makedirs(os.path.dirname(os.path.abspath(cfg.store_path)), exist_ok=True)
         self.store = BundleStore(cfg.store_path, cfg.quota_bytes, cfg.quota_bundles, clock=self.clock)
         self.committer = GroupCommitter(self.store)
-        self._deleter = _Deleter(self.store, asyncio.get_running_loop())
+        self._deleter = BatchDeleter(self.store, asyncio.get_running_loop())
         for _, d in self.store.deletions():
             if d.reason == "delivered":
                 self._delivered.add(d.key)
@@ -645,75 +644,3 @@ def _replace(cfg: AgentConfig, **changes: Any) -> AgentConfig:
     from dataclasses import replace
 
     return replace(cfg, **changes)
-
-
-class _Deleter:
-    """Store deletions on their own thread, batched: one transaction per reason per batch.
-
-    Deleting one by one cost one fsync each, on the event loop. Everything queued
-    while the previous batch committed goes in the next, so the batch grows with
-    the load. ``done`` callbacks run on the agent's loop with True (deleted), False
-    (was not stored) or the exception.
-    """
-
-    def __init__(self, store: BundleStore, loop: asyncio.AbstractEventLoop):
-        self.store = store
-        self.loop = loop
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="hilnet-store-delete", daemon=True)
-        self._thread.start()
-
-    def delete(self, key: str, reason: str, done: Callable[[bool | BaseException], None]) -> None:
-        self._queue.put((key, reason, done))
-
-    async def delete_async(self, key: str, reason: str) -> bool:
-        fut = self.loop.create_future()
-
-        def done(res: bool | BaseException) -> None:
-            if not fut.done():
-                (fut.set_exception if isinstance(res, BaseException) else fut.set_result)(res)
-
-        self.delete(key, reason, done)
-        return await fut
-
-    def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            batch = [item]
-            stop = False
-            while len(batch) < 4096:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stop = True
-                    break
-                batch.append(item)
-            by_reason: dict[str, list] = {}
-            for it in batch:
-                by_reason.setdefault(it[1], []).append(it)
-            for reason, items in by_reason.items():
-                results: list = []
-                try:
-                    gone = set(self.store.delete_many([it[0] for it in items], reason))
-                    results = [it[0] in gone for it in items]
-                except BaseException as e:  # a failed batch fails its callers, not the thread
-                    results = [e] * len(items)
-                for it, res in zip(items, results):
-                    self._call(it[2], res)
-            if stop:
-                return
-
-    def _call(self, done, res) -> None:
-        try:
-            self.loop.call_soon_threadsafe(done, res)
-        except RuntimeError:
-            pass  # the loop is closed: the agent is gone, the deletion is durable anyway
-
-    def close(self) -> None:
-        """Commit what is queued, then stop the thread."""
-        self._queue.put(None)
-        self._thread.join()
