@@ -57,7 +57,7 @@ def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
 
 def _details(kind: str, d: dict[str, Any]) -> str:
     if kind == "inject":
-        return (f"#{d['seq']} {d['from']}->{d['to']} {format_size(d['size'])} "
+        return (f"#{d['seq'] + 1} {d['from']}->{d['to']} {format_size(d['size'])} "
                 f"lifetime {format_duration(d['lifetime_ns'])} {d['priority']}")
     if kind == "link-change":
         params = ", ".join(f"{k}={_show(k, v)}" for k, v in d["params"].items())
