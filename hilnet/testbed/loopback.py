@@ -12,6 +12,7 @@ each end through the emulator, paced at the link's baud.
 from __future__ import annotations
 
 import os
+import random
 import socket
 
 from hilnet.errors import TestbedError
@@ -24,6 +25,54 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _ephemeral_low() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
+class PortPool:
+    """Distinct free TCP ports on 127.0.0.1, below the OS's ephemeral range.
+
+    Ports are held bound until ``release()``, so one build never hands out a
+    port twice (``free_port()`` called in a row can return the same one once
+    it is closed). They come from below the ephemeral range because the
+    agents' outgoing connections take ephemeral ports: an agent connecting
+    early could otherwise take a port another agent is about to listen on
+    (seen at 50 nodes: EADDRINUSE at configure).
+    """
+
+    def __init__(self, low: int = 20000):
+        self._low = low
+        self._high = _ephemeral_low()
+        self._held: list[socket.socket] = []
+        self._rng = random.Random()
+
+    def take(self) -> int:
+        if self._high - self._low > 1000:
+            for _ in range(200):
+                port = self._rng.randrange(self._low, self._high)
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    s.close()
+                    continue
+                self._held.append(s)
+                return port
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)  # no room below: let the OS pick
+        s.bind(("127.0.0.1", 0))
+        self._held.append(s)
+        return s.getsockname()[1]
+
+    def release(self) -> None:
+        for s in self._held:
+            s.close()
+        self._held.clear()
 
 
 class LoopbackTestbed:
@@ -43,6 +92,7 @@ class LoopbackTestbed:
         clas: dict[str, list[dict]] = {n.name: [] for n in sc.nodes}
         tcpcl_port: dict[str, int] = {}
         tcpcl_peers: dict[str, dict[str, str]] = {n.name: {} for n in sc.nodes}
+        ports = PortPool()
         try:
             for link in sc.links:
                 if link.medium == "serial":
@@ -51,14 +101,17 @@ class LoopbackTestbed:
                     clas[link.b].append(serial_cla(b_path, link.backward.baud, eid[link.a], link.backward.delay_ns))
                 else:
                     for n in (link.a, link.b):
-                        tcpcl_port.setdefault(n, free_port())
-                    relay_a, relay_b = free_port(), free_port()
+                        if n not in tcpcl_port:
+                            tcpcl_port[n] = ports.take()
+                    relay_a, relay_b = ports.take(), ports.take()
                     a_spec = f"tcp://127.0.0.1:{relay_a}?peer=127.0.0.1:{tcpcl_port[link.a]}"
                     b_spec = f"tcp://127.0.0.1:{relay_b}?peer=127.0.0.1:{tcpcl_port[link.b]}"
                     tcpcl_peers[link.a][eid[link.b]] = f"127.0.0.1:{relay_a}"
                 self.links[link.name] = LinkRuntime(link.name, a_spec, b_spec)
         except OSError as e:
             raise TestbedError(f"loopback testbed: cannot allocate a port: {e}") from None
+        finally:
+            ports.release()  # the engine and the agents bind them next
         for n in sc.nodes:
             if n.name in tcpcl_port:
                 clas[n.name].append({"type": "tcpcl", "listen": f"127.0.0.1:{tcpcl_port[n.name]}",
