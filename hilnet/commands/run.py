@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 
 import click
@@ -46,6 +47,10 @@ def command(scenario, backend, bench, out_dir, scale, seed, until_settled, junit
             progress = view.update
         except ImportError:
             view = None
+    def interrupted(signum, frame):  # SIGTERM tears down like Ctrl-C: nothing left behind
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)
     result = run(scenario, options, progress=progress)
     if view is not None and hasattr(view, "close"):
         view.close()

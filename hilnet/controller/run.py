@@ -451,7 +451,7 @@ def run(path: str, options: RunOptions, progress: Callable[[dict], None] | None 
         replay.build()
         reason = replay.replay()
     except KeyboardInterrupt:
-        reason, exit_code, detail = "interrupted", 2, "interrupted by Ctrl-C"
+        reason, exit_code, detail = "interrupted", 2, "interrupted (Ctrl-C or SIGTERM)"
     except HilnetError as e:
         reason, exit_code, detail = "error", 2, str(replay.failure or e)
     finally:
