@@ -81,6 +81,8 @@ def describe(bundle: Bundle, size: int) -> dict:
             entry["previous_node"] = str(previous_node(bundle))
         elif b.block_type == BlockType.PAYLOAD:
             entry["sha256"] = hashlib.sha256(b.data).hexdigest()
+        else:
+            entry["content"] = _generic_cbor(b.data)
         blocks.append(entry)
     out = {
         "size": size,
@@ -112,9 +114,56 @@ def describe(bundle: Bundle, size: int) -> dict:
     return out
 
 
+_SHOW_CBOR_LIMIT = 4096  # bytes of an unknown block decoded for display; more is shown as a length
+
+
+def _plain(value):
+    """cbor2's Python value as JSON: bytes as hex, tags as {"tag", "value"}."""
+    import cbor2
+
+    if isinstance(value, (bytes, bytearray)):
+        return {"bytes": bytes(value).hex()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, cbor2.CBORTag):
+        return {"tag": value.tag, "value": _plain(value.value)}
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return repr(value)
+
+
+def _generic_cbor(data: bytes):
+    """The content of a block this codec does not interpret, decoded as plain CBOR.
+
+    The codec's own reader knows only BPv7's structures; cbor2 (a general,
+    independent decoder) shows a person what an unknown extension block holds.
+    """
+    if len(data) > _SHOW_CBOR_LIMIT:
+        return {"undecoded_bytes": len(data)}
+    import cbor2
+
+    import io
+
+    errors = (cbor2.CBORDecodeError, ValueError, TypeError, RecursionError, OverflowError, EOFError)
+    decoder = cbor2.CBORDecoder(io.BytesIO(data))
+    try:
+        value = decoder.decode()
+    except errors:
+        return {"not_cbor": data.hex()}
+    if "break_marker" in type(value).__name__.lower():  # a lone 0xff is no item
+        return {"not_cbor": data.hex()}
+    try:
+        decoder.decode()  # one whole item and nothing after it, or it is not this block's CBOR
+    except errors:
+        return {"cbor": _plain(value)}
+    return {"not_cbor": data.hex()}
+
+
 def _describe_record(record) -> dict:
     if not isinstance(record, StatusReport):
-        return {"record_type": record.record_type, "content": record.content.hex()}
+        return {"record_type": record.record_type, "content": _generic_cbor(record.content)}
     items = {}
     for name in ("received", "forwarded", "delivered", "deleted"):
         item = getattr(record, name)
@@ -142,6 +191,8 @@ def _text(d: dict) -> str:
         flags = " ".join(b["flag_names"]) or "none"
         line = f"block {b['number']}: {b['type_name']} (type {b['type']}), {b['length']} bytes, flags {flags}, crc {crc}"
         extra = {k: b[k] for k in ("hop_limit", "hop_count", "age_ms", "previous_node", "sha256") if k in b}
+        if "content" in b:
+            extra["content"] = json.dumps(b["content"])
         if extra:
             line += "\n  " + ", ".join(f"{k} {v}" for k, v in extra.items())
         lines.append(line)
