@@ -220,6 +220,16 @@ def test_stream_stalls_while_down_and_never_drops():
     assert not d.accepting()
 
 
+def test_stream_is_never_reordered_even_when_reorder_is_asked():
+    """A byte stream reordered is a corrupted stream: jitter may only delay it."""
+    cfg = DirectionConfig(delay_ns=10 * MS, jitter_ns=8 * MS, reorder=True)
+    sends = [(k * 100_000, bytes([k % 256]) * 10) for k in range(500)]  # 0.1 ms apart, jitter 8 ms
+    stream = run(Direction(cfg, Medium.STREAM, seed=3), sends, S)
+    assert [u.data for _, u in stream] == [data for _, data in sends]
+    frames = run(Direction(cfg, Medium.ETHERNET, seed=3), sends, S)
+    assert [u.data for _, u in frames] != [data for _, data in sends]  # frames may overtake
+
+
 def test_stream_queue_limit_is_backpressure_not_loss():
     d = Direction(DirectionConfig(rate_bps=8000, queue_units=2), Medium.STREAM, seed=1)
     for _ in range(5):

@@ -69,7 +69,7 @@ class Direction:
         self._loss = Loss(random.Random(f"{seed}:loss"), self._drop)
         self._corrupt = Corrupt(medium, random.Random(f"{seed}:ber"), self._drop, self.stats)
         self._tx = Transmitter(medium, self._drop)
-        self._prop = Propagation(random.Random(f"{seed}:jitter"), self._drop)
+        self._prop = Propagation(random.Random(f"{seed}:jitter"), self._drop, never_reorder=stream)
         self._events: list[tuple[int, int, ScheduleEvent]] = []  # (apply_ns, seq, event)
         self._seq = 0
         self._now = None  # latest now_ns seen; time never runs backwards inside

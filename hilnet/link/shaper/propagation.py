@@ -23,11 +23,14 @@ from hilnet.link.shaper.types import DirectionConfig, Unit
 
 
 class Propagation:
-    __slots__ = ("_rng", "_drop", "delay_ns", "jitter_ns", "reorder", "_fifo", "_heap", "_seq", "_last_ns")
+    __slots__ = ("_rng", "_drop", "_never_reorder", "delay_ns", "jitter_ns", "reorder", "_fifo", "_heap", "_seq", "_last_ns")
 
-    def __init__(self, rng: random.Random, drop: DropFn):
+    def __init__(self, rng: random.Random, drop: DropFn, *, never_reorder: bool = False):
         self._rng = rng
         self._drop = drop
+        # A byte stream (the TCP relay) cannot be reordered without corrupting it: TCP
+        # below the agents already put the bytes in order, so jitter may only delay.
+        self._never_reorder = never_reorder
         self.delay_ns = 0
         self.jitter_ns = 0
         self.reorder = False
@@ -39,7 +42,7 @@ class Propagation:
     def configure(self, config: DirectionConfig) -> None:
         self.delay_ns = config.delay_ns
         self.jitter_ns = config.jitter_ns
-        self.reorder = config.reorder
+        self.reorder = config.reorder and not self._never_reorder
 
     def identity(self) -> bool:
         return self.delay_ns == 0 and self.jitter_ns == 0 and not self._fifo and not self._heap
