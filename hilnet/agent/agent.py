@@ -129,6 +129,7 @@ class Agent:
         self.counters: Counter = Counter()
         self._peers: dict[str, set[str]] = {}  # peer node id -> names of CLAs with a session
         self._inflight: dict[str, str] = {}  # bundle key -> peer
+        self._bookings: dict[str, tuple] = {}  # bundle key -> (route, size) booked in the router
         self._delivered: set[str] = set()
         # The forwarder's view of the store, so that a pass looks only at what changed
         # (listing the store on every wake made forwarding O(n^2) in stored bundles).
@@ -468,6 +469,7 @@ class Agent:
         for sb in self.store.expire(now_unix):
             self._index.pop(sb.key, None)
             self._held.pop(sb.key, None)
+            self._unbook(sb.key)
             self.emit(ev.Expired, bundle=sb.key)
 
     def _forward_pass(self) -> int:
@@ -495,8 +497,25 @@ class Agent:
         return max(0, wait)
 
     def _route(self, sb: StoredBundle, plan_now: int, now_unix: int):
+        """Route ``sb`` afresh and book the contacts of its route.
+
+        Booking at routing time, not at send time, is what lets the bundles routed
+        in one pass see each other: two 100 KiB images routed together used to book
+        one contact twice over, and the tweet behind them was pushed to the next
+        window. A bundle's previous booking is released first.
+        """
+        self._unbook(sb.key)
         expires_plan = plan_now + (sb.expires_at_ns - now_unix)
-        return self.router.route(self._name(node_id(sb.destination)), plan_now, sb.size, expires_plan)
+        decision = self.router.route(self._name(node_id(sb.destination)), plan_now, sb.size, expires_plan)
+        if decision.route is not None:
+            self.router.book(decision.route, sb.size)
+            self._bookings[sb.key] = (decision.route, sb.size)
+        return decision
+
+    def _unbook(self, key: str) -> None:
+        booking = self._bookings.pop(key, None)
+        if booking is not None:
+            self.router.release(*booking)
 
     def _route_ready(self, plan_now: int, now_unix: int) -> None:
         index = self._index
@@ -575,14 +594,11 @@ class Agent:
                 return
             if sb.meta.get("age_ms") is not None:
                 data = self._aged(data, int(sb.meta["age_ms"]), sb.stored_at_ns)
-            if decision.route is not None:
-                self.router.book(decision.route, sb.size)
             self.emit(ev.Forwarded, bundle=key, to=peer, cla=cla.name, size=len(data))
             try:
                 await cla.send(peer, data)
             except (ClaError, OSError, asyncio.TimeoutError) as e:
-                if decision.route is not None:
-                    self.router.release(decision.route, sb.size)
+                self._unbook(key)  # its volume is free again for the next routing
                 self.counters["send-failed"] += 1
                 self.emit(ev.Log, level="warning",
                           message=f"sending {key} to {peer} failed: {str(e) or type(e).__name__}")
@@ -597,6 +613,7 @@ class Agent:
             # slot is free for the next bundle.
             self._release_slot(peer, sb.size)
             slot = False
+            self._bookings.pop(key, None)  # the volume it booked is used: keep it booked
             gone = await self._deleter.delete_async(key, f"acked by {peer}")
             acked = True
             self._index.pop(key, None)

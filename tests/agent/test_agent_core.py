@@ -335,6 +335,32 @@ def test_routing_waits_for_the_contact_then_sends(tmp_path):
     run(main())
 
 
+def test_bundles_routed_together_book_the_contact_volume_between_them(tmp_path):
+    """Two big bundles cannot both fit a 10 KB contact; the small one behind them can."""
+
+    async def main():
+        clock = VirtualClock(T0)
+        contacts = (Contact("b", "c", 0, 10 * S, 1_000, 5 * MS),        # 10,000 bytes of volume
+                    Contact("b", "c", 60 * S, 70 * S, 1_000, 5 * MS))
+        n = await node(tmp_path, clock=clock, contacts=contacts, epoch_ns=T0,
+                       nodes={"a": "ipn:1.0", "b": "ipn:2.0", "c": "ipn:3.0"})
+        n.cla.mode = "hold"  # transfers stay in flight: only routing decides what is sent
+        n.cla.up("ipn:3.0")
+        try:
+            big1, big2 = (bundle(payload=bytes(5_000), seq=i, clock=clock) for i in (1, 2))
+            small = bundle(payload=b"tweet", seq=3, clock=clock)
+            await asyncio.gather(*(n.agent.bundle_received(encode_bundle(b), "fake", "ipn:1.0")
+                                   for b in (big1, big2, small)))
+            await n.until(lambda: len(n.cla.sent) >= 2)
+            await n.idle()
+            sent = {decode_bundle(data).id for _, data in n.cla.sent}
+            assert sent == {big1.id, small.id}  # big2 waits for the second contact
+        finally:
+            await n.agent.stop()
+
+    run(main())
+
+
 def test_static_route_waits_for_a_session(tmp_path):
     async def main():
         n = await node(tmp_path, routes={"*": "ipn:3.0"})
