@@ -273,7 +273,7 @@ def run_link(setup: LinkSetup, *, duration_ns: int | None = None, pcap: str | No
 @click.option("--scenario", type=click.Path(dir_okay=False), help="Take the link's parameters and schedule from this scenario.")
 @click.option("--link", "link_name", help="With --scenario: which link.")
 @click.option("--scale", type=float, default=None, help="With --scenario: scenario seconds per wall second (default: the scenario's).")
-@click.option("--realtime", is_flag=True, help="Run the timing loop SCHED_FIFO (root). Can tighten delay tails against competing work; can also starve senders on the same cores: measure (benchmarks/link_accuracy.py)."))
+@click.option("--realtime", is_flag=True, help="Run the timing loop SCHED_FIFO (root). Can tighten delay tails against competing work; can also starve senders on the same cores: measure (benchmarks/link_accuracy.py).")
 def command(a, b, delay, jitter, rate, baud, bits_per_byte, loss, ber, queue, up, changes, seed, duration,
             pcap, stats_file, scenario, link_name, scale, realtime):
     """Run one emulated link between endpoints A and B until Ctrl-C or --duration.
