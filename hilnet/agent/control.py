@@ -117,6 +117,7 @@ class SerialConfig:
 
     ``delay_hint_ns`` is the one-way delay the link is expected to add (ns), to
     size acknowledgement timeouts; None lets the CLA measure it.
+    ``bits_per_byte`` is what one byte costs on the line: 10 for 8N1, 11 for 8N2.
     """
 
     type: ClassVar[str] = "serial"
@@ -124,6 +125,7 @@ class SerialConfig:
     baud: int
     peer: str
     delay_hint_ns: int | None = None
+    bits_per_byte: int = 10
 
 
 ClaConfig = TcpclConfig | MtcpConfig | SerialConfig
@@ -204,7 +206,11 @@ def _read_cla(o: _Obj, i: int, raw: Any) -> ClaConfig:
         cls = TcpclConfig if kind == "tcpcl" else MtcpConfig
         cfg: ClaConfig = cls(None if listen is None else _hostport(c, "listen", listen), _read_peers(c))
     elif kind == "serial":
-        cfg = SerialConfig(c.str("port"), c.int("baud", min=1), c.eid("peer"), c.int("delay_hint_ns", required=False, min=0))
+        bpb = c.int("bits_per_byte", required=False, min=7)
+        if bpb is not None and bpb > 12:
+            raise c.bad("bits_per_byte", "an integer from 7 to 12 (8N1 is 10)", bpb)
+        cfg = SerialConfig(c.str("port"), c.int("baud", min=1), c.eid("peer"),
+                           c.int("delay_hint_ns", required=False, min=0), 10 if bpb is None else bpb)
     else:
         raise c.bad("type", "one of mtcp, serial, tcpcl", kind)
     c.finish()
@@ -331,6 +337,8 @@ def _cla_json(c: ClaConfig) -> dict:
         d = {"type": c.type, "port": c.port, "baud": c.baud, "peer": c.peer}
         if c.delay_hint_ns is not None:
             d["delay_hint_ns"] = c.delay_hint_ns
+        if c.bits_per_byte != 10:
+            d["bits_per_byte"] = c.bits_per_byte
         return d
     d = {"type": c.type}
     if c.listen is not None:

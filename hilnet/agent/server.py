@@ -48,7 +48,7 @@ def config_from_command(c: ev.Configure, default_store: str) -> AgentConfig:
     clas = []
     for cla in c.clas:
         d = {"type": cla.type}
-        for name in ("listen", "port", "baud", "peer", "delay_hint_ns"):
+        for name in ("listen", "port", "baud", "peer", "delay_hint_ns", "bits_per_byte"):
             v = getattr(cla, name, None)
             if v is not None:
                 d[name] = (v.host, v.port) if hasattr(v, "host") else v

@@ -57,5 +57,10 @@ def pty_specs(link, pty_dir: str) -> tuple[str, str, str, str]:
     return f"pty://{a_path}", f"pty://{b_path}", a_path, b_path
 
 
-def serial_cla(port: str, baud: int, peer_eid: str, delay_ns: int) -> dict[str, Any]:
-    return {"type": "serial", "port": port, "baud": baud, "peer": peer_eid, "delay_hint_ns": delay_ns}
+def serial_cla(port: str, params, peer_eid: str) -> dict[str, Any]:
+    """The serial CLA entry for the end that sends with ``params`` (DirectionParams)."""
+    cla = {"type": "serial", "port": port, "baud": params.baud, "peer": peer_eid,
+           "delay_hint_ns": params.delay_ns}
+    if params.bits_per_byte and params.bits_per_byte != 10:
+        cla["bits_per_byte"] = params.bits_per_byte  # 8N2 and friends: pace as the line does
+    return cla

@@ -97,8 +97,8 @@ class LoopbackTestbed:
             for link in sc.links:
                 if link.medium == "serial":
                     a_spec, b_spec, a_path, b_path = pty_specs(link, pty_dir)
-                    clas[link.a].append(serial_cla(a_path, link.forward.baud, eid[link.b], link.forward.delay_ns))
-                    clas[link.b].append(serial_cla(b_path, link.backward.baud, eid[link.a], link.backward.delay_ns))
+                    clas[link.a].append(serial_cla(a_path, link.forward, eid[link.b]))
+                    clas[link.b].append(serial_cla(b_path, link.backward, eid[link.a]))
                 else:
                     for n in (link.a, link.b):
                         if n not in tcpcl_port:

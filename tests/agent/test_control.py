@@ -309,3 +309,17 @@ def test_error_for_quotes_the_line_and_echoes_id():
     err = error_for(long_junk, ControlError("line is not UTF-8 (at byte 0)"), t_ns=1, node=None)
     assert len(err.line) == ctl.LINE_EXCERPT and err.line.endswith("...") and err.id is None
     assert parse_event(encode_event(err)) == err
+
+
+def test_serial_cla_carries_its_framing_for_pacing():
+    from hilnet.agent.cla.serial_timing import LinkTiming
+
+    line = ('{"cmd":"configure","node":"a","eid":"ipn:1.0","clas":[{"type":"serial","port":"/tmp/p",'
+            '"baud":115200,"peer":"ipn:2.0","bits_per_byte":11}]}')
+    cla = parse_command(line).clas[0]
+    assert cla.bits_per_byte == 11
+    assert parse_command(encode_command(parse_command(line))).clas[0].bits_per_byte == 11
+    # 8N2 carries 1/11 of the baud in bytes: a CLA pacing at 8N1 would overrun the line by 10 %
+    assert LinkTiming(115200, 11).wire_ns(11_520) == 1_100_000_000
+    with pytest.raises(ControlError, match="bits_per_byte"):
+        parse_command(line.replace('"bits_per_byte":11', '"bits_per_byte":40'))

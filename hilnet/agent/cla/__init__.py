@@ -36,5 +36,6 @@ def build_cla(spec: Mapping[str, Any], *, node_id: str, clock: Clock):
 
         return SerialCla(node_id, spec["port"], int(spec["baud"]), spec.get("peer"), clock=clock,
                          name=spec.get("name", f"serial:{spec['port'].rsplit('/', 1)[-1]}"),
-                         delay_hint_ns=spec.get("delay_hint_ns"))
+                         delay_hint_ns=spec.get("delay_hint_ns"),
+                         bits_per_byte=int(spec.get("bits_per_byte") or 10))
     raise AgentError(f"unknown convergence layer type {kind!r}; expected tcpcl, serial or mtcp")

@@ -48,8 +48,12 @@ NS_PER_S = 1_000_000_000
 READ_SIZE = 65536
 
 
-def open_port(path: str, baud: int) -> int:
-    """Open a UART or pty raw, 8N1, non-blocking; returns the descriptor."""
+def open_port(path: str, baud: int, bits_per_byte: int = 10) -> int:
+    """Open a UART or pty raw, non-blocking; returns the descriptor.
+
+    8N1, or 8N2 when ``bits_per_byte`` is 11 (other framings: set the UART up
+    yourself; the CLA only paces by ``bits_per_byte``).
+    """
     try:
         fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
     except OSError as e:
@@ -60,6 +64,8 @@ def open_port(path: str, baud: int) -> int:
             attrs = termios.tcgetattr(fd)
             attrs[2] &= ~(termios.CSTOPB | termios.PARENB | termios.CRTSCTS)
             attrs[2] |= termios.CLOCAL | termios.CREAD | termios.CS8
+            if bits_per_byte == 11:
+                attrs[2] |= termios.CSTOPB
             speed = getattr(termios, f"B{baud}", None)
             if speed is not None:  # a pty ignores it; a UART needs a standard rate
                 attrs[4] = attrs[5] = speed
@@ -75,14 +81,14 @@ class SerialCla:
 
     def __init__(self, node_id: str, port: str, baud: int, peer: str | None = None,
                  clock: Clock | None = None, name: str = "serial", *,
-                 delay_hint_ns: int | None = None, segment_size: int = 1024,
+                 delay_hint_ns: int | None = None, segment_size: int = 1024, bits_per_byte: int = 10,
                  outage_grace_ns: int = 300 * NS_PER_S,
                  reopen_min_ns: int = NS_PER_S // 10, reopen_max_ns: int = 5 * NS_PER_S):
         self.name = name
         self.port = port
         self.clock: Clock = clock or MonotonicClock()
         self.config = SerialConfig(node_id=node_id, baud=baud, delay_ns=delay_hint_ns, peer=peer,
-                                   segment_size=segment_size)
+                                   segment_size=segment_size, bits_per_byte=bits_per_byte)
         self.outage_grace_ns = outage_grace_ns
         self.reopen_min_ns = reopen_min_ns
         self.reopen_max_ns = reopen_max_ns
@@ -146,7 +152,7 @@ class SerialCla:
     # -- the port ---------------------------------------------------------
 
     def _open(self) -> None:
-        self._fd = open_port(self.port, self.config.baud)
+        self._fd = open_port(self.port, self.config.baud, self.config.bits_per_byte)
         asyncio.get_running_loop().add_reader(self._fd, self._on_readable)
         self.stats["port_opened"] += 1
 

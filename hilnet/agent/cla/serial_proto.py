@@ -68,6 +68,7 @@ class SerialConfig:
     max_partial: int = 16  # transfers being reassembled at once
     max_partial_bytes: int = 256 * 2**20
     keepalive_ns: int | None = None  # None: derived from the round trip
+    bits_per_byte: int = 10  # line cost of a byte: 10 for 8N1, 11 for 8N2 (paces what we send)
 
     def __post_init__(self) -> None:
         if not self.node_id or len(self.node_id.encode()) > MAX_EID or not self.node_id.isprintable():
@@ -135,7 +136,7 @@ class SerialSession:
                  stats: Counter | None = None):
         self.config = config
         self.nonce = nonce if nonce is not None else secrets.randbits(32) or 1
-        self.timing = LinkTiming(config.baud)
+        self.timing = LinkTiming(config.baud, config.bits_per_byte)
         self.stats: Counter = stats if stats is not None else Counter()
         self.data_wire = slip_overhead_bound(config.segment_size)
         data_ns = self.timing.wire_ns(self.data_wire)

@@ -22,19 +22,22 @@ class LinkTiming:
     """Serialisation on one UART direction."""
 
     baud: int  # symbols/s (bits/s on the wire)
+    bits_per_byte: int = BITS_PER_BYTE  # start + data + parity + stop bits: 10 for 8N1, 11 for 8N2
 
     def __post_init__(self) -> None:
         if self.baud <= 0:
             raise ValueError(f"baud must be above 0, got {self.baud}")
+        if not 7 <= self.bits_per_byte <= 12:
+            raise ValueError(f"bits per byte must be 7..12, got {self.bits_per_byte}")
 
     @property
     def bytes_per_s(self) -> float:
-        """Line rate in bytes/s (11,520 at 115200 baud)."""
-        return self.baud / BITS_PER_BYTE
+        """Line rate in bytes/s (11,520 at 115200 baud, 8N1)."""
+        return self.baud / self.bits_per_byte
 
     def wire_ns(self, n_bytes: int) -> int:
         """ns that ``n_bytes`` take to leave the UART at the baud."""
-        return n_bytes * BITS_PER_BYTE * NS_PER_S // self.baud
+        return n_bytes * self.bits_per_byte * NS_PER_S // self.baud
 
 
 class RttEstimator:
