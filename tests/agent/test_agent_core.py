@@ -325,7 +325,7 @@ def test_routing_waits_for_the_contact_then_sends(tmp_path):
             await n.idle()
             assert n.cla.sent == [] and n.agent.store.count() == 1
             clock.advance(1 * S)  # the contact opens
-            await n.until(lambda: n.cla.acked)
+            await n.until(lambda: n.of(ev.Acked))  # the delete is batched: durable by this event
             assert n.cla.acked[0][0] == "ipn:3.0" and n.agent.store.count() == 0
             f = n.of(ev.Forwarded)
             assert len(f) == 1 and f[0].t_ns >= T0 + 10 * S
@@ -369,7 +369,7 @@ def test_static_route_waits_for_a_session(tmp_path):
             await n.idle()
             assert n.cla.sent == []
             n.cla.up("ipn:3.0")
-            await n.until(lambda: n.cla.acked)
+            await n.until(lambda: n.of(ev.Acked))  # the delete is batched: durable by this event
             assert n.agent.store.count() == 0
         finally:
             await n.agent.stop()
@@ -392,7 +392,7 @@ def test_a_refusing_next_hop_is_retried_later_not_in_a_loop(tmp_path):
             await n.until(lambda: len(n.cla.sent) == 2)
             n.cla.mode = "ack"
             n.cla.up("ipn:3.0")  # a session change is a reason to try again at once
-            await n.until(lambda: n.cla.acked)
+            await n.until(lambda: n.of(ev.Acked))  # the delete is batched: durable by this event
             assert n.agent.store.count() == 0
         finally:
             await n.agent.stop()
