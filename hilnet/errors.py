@@ -65,6 +65,8 @@ class ScenarioError(InputError):
         super().__init__(str(self))
 
     def __str__(self) -> str:
+        if self.line <= 0:  # about the file as a whole (unreadable, too big): no position
+            return f"{self.file}: {self.message}"
         return f"{self.file}:{self.line}:{self.col}: {self.message}"
 
 

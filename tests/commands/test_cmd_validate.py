@@ -76,4 +76,4 @@ def test_corrupt_files_answer_fast_with_exit_2(tmp_path: Path, name: str, conten
 def test_missing_file() -> None:
     r = hilnet("validate", "/nonexistent/x.yaml")
     assert r.returncode == 2
-    assert r.stderr == "/nonexistent/x.yaml:0:0: cannot read file: No such file or directory\n"
+    assert r.stderr == "/nonexistent/x.yaml: cannot read file: No such file or directory\n"

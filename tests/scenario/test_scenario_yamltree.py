@@ -79,7 +79,7 @@ def test_empty_file(tmp_path, content: str) -> None:
 
 def test_missing_file(tmp_path) -> None:
     p = tmp_path / "nope.yaml"
-    assert _refused(str(p)) == [f"{p}:0:0: cannot read file: No such file or directory"]
+    assert _refused(str(p)) == [f"{p}: cannot read file: No such file or directory"]
 
 
 def test_two_documents(tmp_path) -> None:
