@@ -1,9 +1,11 @@
-"""The node agent: store, route, forward, deliver — and say so in events.
+"""The node agent: take bundles in, store them, deliver them locally — and say so in events.
 
 One :class:`Agent` runs one node. Convergence layers hand it bundles through
 :meth:`Agent.bundle_received` (the :class:`~hilnet.agent.cla.base.BundleSink`
 contract); local applications through :meth:`Agent.inject` and
 :meth:`Agent.submit`. Every step becomes an event dict passed to ``emit``.
+Routing, queueing and sending to other nodes is the job of its
+:class:`~hilnet.agent.forwarder.Forwarder` (``agent.forwarder``).
 
 The invariants the tests hold it to:
 
@@ -25,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import heapq
 import logging
 import os
 import time
@@ -35,6 +36,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hilnet.agent import control as ev
+from hilnet.agent.forwarder import (  # noqa: F401 -- re-exported: these were agent.py's names
+    IDLE_RECHECK_NS,
+    MAX_INFLIGHT_BYTES_PER_PEER,
+    MAX_INFLIGHT_PER_PEER,
+    Forwarder,
+)
 from hilnet.agent.nodes import NodeMap, node_id
 from hilnet.agent.payload import payload_for
 from hilnet.agent.router import Router
@@ -48,7 +55,6 @@ from hilnet.bundle.blocks import (
     CanonicalBlock,
     PrimaryBlock,
     bundle_age_ms,
-    set_bundle_age,
     dtn_ms_from_unix_ns,
     hop_count,
     set_hop_count,
@@ -61,9 +67,7 @@ from hilnet.clock import Clock, MonotonicClock
 from hilnet.errors import (
     AgentError,
     BundleDecodeError,
-    ClaError,
     DuplicateBundleError,
-    HilnetError,
     InputError,
     StoreFullError,
 )
@@ -72,14 +76,6 @@ from hilnet.scenario.contact import Contact
 log = logging.getLogger("hilnet.agent")
 
 DEFAULT_HOP_LIMIT = 32
-# Re-examine the store at least this often even when nothing happened, so a
-# bundle waiting for a contact whose session never came up is retried.
-IDLE_RECHECK_NS = 500_000_000
-# At most this many bundles (and bytes, though always one bundle) in flight to
-# one peer: enough to keep a TCPCL session busy across the receiver's fsync and
-# let its group commit batch puts; the byte bound caps memory for big bundles.
-MAX_INFLIGHT_PER_PEER = 256
-MAX_INFLIGHT_BYTES_PER_PEER = 32 << 20
 LOCAL = "local"  # next_hop marker of a bundle held for a local application
 
 
@@ -127,25 +123,11 @@ class Agent:
         self.nodes = NodeMap()
         self.clas: list[Any] = []
         self.counters: Counter = Counter()
+        self.forwarder: Forwarder | None = None
         self._peers: dict[str, set[str]] = {}  # peer node id -> names of CLAs with a session
-        self._inflight: dict[str, str] = {}  # bundle key -> peer
-        self._bookings: dict[str, tuple] = {}  # bundle key -> (route, size) booked in the router
         self._delivered: set[str] = set()
-        # The forwarder's view of the store, so that a pass looks only at what changed
-        # (listing the store on every wake made forwarding O(n^2) in stored bundles).
-        self._index: dict[str, StoredBundle] = {}  # every stored bundle not being delivered
-        self._ready: dict[str, None] = {}  # keys to route on the next pass
-        self._waiting: dict[str, None] = {}  # keys with no usable route now
-        self._recheck_at = 0  # plan ns at which waiting keys are routed again
-        self._held: dict[str, None] = {}  # local bundles without a subscriber yet
-        self._queued: dict[str, list] = {}  # peer -> heap of (-priority, arrival, key, plan ns, decision)
-        self._peer_load: dict[str, list[int]] = {}  # peer -> [bundles, bytes] in flight
-        self._expiry: list[tuple[int, str]] = []  # heap of (expires_at_ns, key)
         self._deleter: BatchDeleter | None = None
         self._subscribers: dict[str, list[Callable[[str, bytes], None]]] = {}
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task | None = None
-        self._sends: set[asyncio.Task] = set()
         self._last_ms = 0
         self._seq = 0
         self.eid = ""
@@ -176,25 +158,28 @@ class Agent:
         for _, d in self.store.deletions():
             if d.reason == "delivered":
                 self._delivered.add(d.key)
-        for sb in self.store.list(order="arrival"):
-            self._track(sb)
         routes = {self._name(k) if k != "*" else "*": self._name(v) for k, v in cfg.routes.items()}
         self.router = Router(self.node, cfg.contacts, routes)
+        self.forwarder = Forwarder(
+            store=self.store, router=self.router, deleter=self._deleter, emit=self.emit,
+            clock=self.clock, counters=self.counters, plan_now=self.plan_now,
+            realtime_ns=self.realtime_ns, name_of=self._name, eid_of=self._eid_of,
+            is_local=self._is_local, peer_ready=self._peer_ready, cla_for=self._cla_for,
+            deliver_local=self._deliver_stored, max_bundle_size=cfg.max_bundle_size)
+        for sb in self.store.list(order="arrival"):
+            self.forwarder.track(sb)
         from hilnet.agent.cla import build_cla  # lazy: each CLA pulls its own imports
 
         for spec in cfg.clas:
             cla = build_cla(spec, node_id=self.eid, clock=self.clock)
             await cla.start(self)
             self.clas.append(cla)
-        self._task = asyncio.get_running_loop().create_task(self._forwarder(), name="forwarder")
+        self.forwarder.start()
 
     async def stop(self) -> None:
         """Stop forwarding, close sessions and the store. Stored bundles stay stored."""
-        if self._task:
-            self._task.cancel()
-        for t in list(self._sends):
-            t.cancel()
-        await asyncio.gather(*(t for t in [self._task, *self._sends] if t), return_exceptions=True)
+        if self.forwarder:
+            await self.forwarder.stop()
         for cla in self.clas:
             try:
                 await cla.stop()
@@ -263,7 +248,7 @@ class Agent:
         except StoreFullError as e:
             self.emit(ev.Refused, bundle=key, tag=tag, reason=str(e))
             raise
-        self._track(sb)
+        self.forwarder.track(sb, route=not self._is_local(sb.destination))
         self.emit(ev.Received, bundle=key, source=str(src), dest=str(dest_eid), size=len(payload), tag=tag)
         self.emit(ev.Stored, bundle=key, size=len(data), store_bundles=store.count(),
                   store_bytes=store.bytes_used(), tag=tag)
@@ -279,9 +264,8 @@ class Agent:
         """Hand bundles for ``endpoint`` to ``deliver(key, payload)``; returns an unsubscribe."""
         ep = str(parse_eid(endpoint))
         self._subscribers.setdefault(ep, []).append(deliver)
-        self._ready.update(self._held)  # held bundles for it go out on the next forwarder pass
-        self._held.clear()
-        self._wake.set()
+        if self.forwarder is not None:  # nothing is held before configure
+            self.forwarder.release_held()  # held bundles for it go out on the next forwarder pass
 
         def unsubscribe() -> None:
             subs = self._subscribers.get(ep, [])
@@ -313,7 +297,7 @@ class Agent:
             self.counters["dropped:no-destination-node"] += 1
             self.emit(ev.Dropped, bundle=key, reason=f"destination {p.destination} names no node")
             return
-        if key in self._delivered or key in self._index:
+        if key in self._delivered or self.forwarder.tracked(key) is not None:
             self.counters["duplicate"] += 1
             self.emit(ev.Dropped, bundle=key, reason=f"duplicate from {peer}")
             return
@@ -345,7 +329,7 @@ class Agent:
         except StoreFullError as e:
             self.emit(ev.Refused, bundle=key, peer=peer, reason=str(e))
             raise
-        self._track(sb)
+        self.forwarder.track(sb, route=not self._is_local(sb.destination))
         self.emit(ev.Stored, bundle=key, size=len(data), store_bundles=store.count(),
                   store_bytes=store.bytes_used())
         await self._after_store(key, bundle, data)
@@ -377,41 +361,44 @@ class Agent:
                       detail=_plain(detail))
         if up and self.router:
             self.router.link_up(self.node, self._name(nid))
-        self._recheck_at = 0  # waiting bundles may have a way out now
-        self._wake.set()
+        if self.forwarder is not None:
+            self.forwarder.recheck_now()
 
-    # -- delivery and forwarding --------------------------------------------------
+    # -- local delivery -----------------------------------------------------------
 
     def _is_local(self, dest: str) -> bool:
         return node_id(dest) == self.eid
 
-    def _track(self, sb: StoredBundle) -> None:
-        """Let the forwarder know ``sb`` is in the store."""
-        self._index[sb.key] = sb
-        self._ready[sb.key] = None
-        heapq.heappush(self._expiry, (sb.expires_at_ns, sb.key))
-
     async def _after_store(self, key: str, bundle: Bundle, data: bytes) -> None:
         dest = str(bundle.primary.destination)
         if self._is_local(dest):
-            self._ready.pop(key, None)
+            # tracked with route=False: delivered (or held) here, not by a forwarder pass
             self._deliver_if_possible(key, dest, bundle.payload, str(bundle.primary.source))
         else:
-            self._wake.set()
+            self.forwarder.wake()
+
+    def _deliver_stored(self, sb: StoredBundle) -> None:
+        """The forwarder found ``sb``, for this node, ready: deliver it or hold it."""
+        if self._subscribers.get(sb.destination):
+            data = self.store.get(sb.key)
+            if data is not None:
+                self._deliver_if_possible(sb.key, sb.destination, decode_bundle(data).payload, sb.source)
+        else:
+            self.forwarder.hold(sb.key)
 
     def _deliver_if_possible(self, key: str, dest: str, payload: bytes, source: str) -> bool:
         subs = self._subscribers.get(dest, [])
         service0 = dest.endswith(".0") or dest.endswith("/")
         if not subs and not service0:
-            self._held[key] = None
-            sb = self._index.get(key)
+            self.forwarder.hold(key)
+            sb = self.forwarder.tracked(key)
             if sb is not None and sb.next_hop != LOCAL:
                 self.store.set_next_hop(key, LOCAL)  # held until an application registers
             return False
         # Durable first, then told: a crash in between loses an event, never duplicates
         # one. The deletion is batched with others (one fsync); until it commits the
         # key is in _delivered, so a copy arriving meanwhile is a duplicate.
-        self._index.pop(key, None)
+        self.forwarder.forget(key)
         self._delivered.add(key)
 
         def told(ok: bool | BaseException) -> None:
@@ -420,8 +407,8 @@ class Agent:
                 self.emit(ev.Log, level="error", message=f"delivering {key}: {ok}")
                 sb = self.store.info(key)
                 if sb is not None:
-                    self._track(sb)
-                    self._wake.set()
+                    self.forwarder.track(sb)
+                    self.forwarder.wake()
                 return
             self.emit(ev.Delivered, bundle=key, source=source, dest=dest, size=len(payload),
                       sha256=hashlib.sha256(payload).hexdigest())
@@ -434,6 +421,8 @@ class Agent:
         self._deleter.delete(key, "delivered", told)
         return True
 
+    # -- sessions, for the forwarder ------------------------------------------------
+
     def _peer_ready(self, peer_eid: str) -> bool:
         return bool(self._peers.get(peer_eid))
 
@@ -444,206 +433,13 @@ class Agent:
                 return cla
         return None
 
-    async def _forwarder(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                wait_ns = self._forward_pass()
-            except Exception as e:  # keep forwarding whatever one bundle did
-                log.exception("forwarder pass failed")
-                self.emit(ev.Log, level="error", message=f"forwarder: {type(e).__name__}: {e}")
-                wait_ns = IDLE_RECHECK_NS
-            # Not asyncio.wait_for: on Python 3.11 it swallows a cancel that lands as the
-            # event is set, and this loop then outlived stop(), which hung waiting for it.
-            try:
-                async with asyncio.timeout(max(wait_ns, 1_000_000) / 1e9):
-                    await self._wake.wait()
-            except TimeoutError:
-                pass
-
-    def _expire(self, now_unix: int) -> None:
-        if not self._expiry or self._expiry[0][0] > now_unix:
-            return
-        while self._expiry and self._expiry[0][0] <= now_unix:
-            heapq.heappop(self._expiry)
-        for sb in self.store.expire(now_unix):
-            self._index.pop(sb.key, None)
-            self._held.pop(sb.key, None)
-            self._unbook(sb.key)
-            self.emit(ev.Expired, bundle=sb.key)
-
-    def _forward_pass(self) -> int:
-        """Route what changed, start every send that can start now; returns ns until the next look.
-
-        Cost per pass is in the bundles that became ready (new, failed, or waiting
-        for a route whose time came), not in everything stored.
-        """
-        now_unix = self.realtime_ns()
-        self._expire(now_unix)
-        plan_now = self.plan_now()
-        if self._waiting and plan_now >= self._recheck_at:
-            self._ready.update(self._waiting)
-            self._waiting.clear()
-        if not self._waiting:  # else keep the due time: busy passes must not postpone it
-            self._recheck_at = plan_now + IDLE_RECHECK_NS
-        if self._ready:
-            self._route_ready(plan_now, now_unix)
-        for peer, q in self._queued.items():
-            if q:
-                self._dispatch(peer, q, plan_now, now_unix)
-        wait = self._recheck_at - plan_now if self._waiting else IDLE_RECHECK_NS
-        if self._expiry:
-            wait = min(wait, max(0, self._expiry[0][0] - now_unix))
-        return max(0, wait)
-
-    def _route(self, sb: StoredBundle, plan_now: int, now_unix: int):
-        """Route ``sb`` afresh and book the contacts of its route.
-
-        Booking at routing time, not at send time, is what lets the bundles routed
-        in one pass see each other: two 100 KiB images routed together used to book
-        one contact twice over, and the tweet behind them was pushed to the next
-        window. A bundle's previous booking is released first.
-        """
-        self._unbook(sb.key)
-        expires_plan = plan_now + (sb.expires_at_ns - now_unix)
-        decision = self.router.route(self._name(node_id(sb.destination)), plan_now, sb.size, expires_plan)
-        if decision.route is not None:
-            self.router.book(decision.route, sb.size)
-            self._bookings[sb.key] = (decision.route, sb.size)
-        return decision
-
-    def _unbook(self, key: str) -> None:
-        booking = self._bookings.pop(key, None)
-        if booking is not None:
-            self.router.release(*booking)
-
-    def _route_ready(self, plan_now: int, now_unix: int) -> None:
-        index = self._index
-        keys = [k for k in self._ready if k in index and k not in self._inflight]
-        self._ready.clear()
-        keys.sort(key=lambda k: (-index[k].priority, index[k].arrival))
-        for key in keys:
-            sb = index[key]
-            if self._is_local(sb.destination):
-                if self._subscribers.get(sb.destination):
-                    data = self.store.get(key)
-                    if data is not None:
-                        self._deliver_if_possible(key, sb.destination, decode_bundle(data).payload,
-                                                  sb.source)
-                else:
-                    self._held[key] = None
-                continue
-            decision = self._route(sb, plan_now, now_unix)
-            if decision.next_hop is None:
-                change = self.router.next_change_ns(plan_now)
-                if change is not None:
-                    self._recheck_at = min(self._recheck_at, max(plan_now, change))
-                self._waiting[key] = None
-                continue
-            if decision.send_at_ns is not None and decision.send_at_ns > plan_now:
-                self._recheck_at = min(self._recheck_at, decision.send_at_ns)
-                self._waiting[key] = None
-                continue
-            peer = self._eid_of(decision.next_hop)
-            if not self._peer_ready(peer):
-                self._waiting[key] = None  # the plan says up, no session yet: wait for session-up
-                continue
-            heapq.heappush(self._queued.setdefault(peer, []),
-                           (-sb.priority, sb.arrival, key, plan_now, decision))
-
-    def _dispatch(self, peer: str, q: list, plan_now: int, now_unix: int) -> None:
-        """Start sends to ``peer`` from its queue while it has room in flight."""
-        load = self._peer_load.setdefault(peer, [0, 0])
-        cla = self._cla_for(peer)
-        while q and load[0] < MAX_INFLIGHT_PER_PEER and (
-                load[0] == 0 or load[1] < MAX_INFLIGHT_BYTES_PER_PEER):
-            _, _, key, decided_at, decision = heapq.heappop(q)
-            sb = self._index.get(key)
-            if sb is None or key in self._inflight:
-                continue
-            if decided_at != plan_now:  # routed on an earlier pass: still the way to go?
-                decision = self._route(sb, plan_now, now_unix)
-                if (decision.next_hop is None or self._eid_of(decision.next_hop) != peer
-                        or (decision.send_at_ns is not None and decision.send_at_ns > plan_now)):
-                    self._ready[key] = None
-                    self._wake.set()
-                    continue
-            if cla is None:
-                self._waiting[key] = None
-                continue
-            load[0] += 1
-            load[1] += sb.size
-            self._inflight[key] = peer
-            task = asyncio.get_running_loop().create_task(self._send(cla, peer, sb, decision))
-            self._sends.add(task)
-            task.add_done_callback(self._sends.discard)
-
-    def _release_slot(self, peer: str, size: int) -> None:
-        load = self._peer_load[peer]
-        load[0] -= 1
-        load[1] -= size
-        self._wake.set()
-
-    async def _send(self, cla, peer: str, sb: StoredBundle, decision) -> None:
-        key = sb.key
-        acked = False
-        slot = True
-        try:
-            data = self.store.get(key)
-            if data is None:
-                return
-            if sb.meta.get("age_ms") is not None:
-                data = self._aged(data, int(sb.meta["age_ms"]), sb.stored_at_ns)
-            self.emit(ev.Forwarded, bundle=key, to=peer, cla=cla.name, size=len(data))
-            try:
-                await cla.send(peer, data)
-            except (ClaError, OSError, asyncio.TimeoutError) as e:
-                self._unbook(key)  # its volume is free again for the next routing
-                self.counters["send-failed"] += 1
-                self.emit(ev.Log, level="warning",
-                          message=f"sending {key} to {peer} failed: {str(e) or type(e).__name__}")
-                # Retried at the next recheck (<= IDLE_RECHECK_NS) or session change, not at
-                # once: a peer refusing for a full store got it again ~30000 times a second.
-                self._waiting[key] = None
-                return
-            # The next hop holds it durably. Deletes are batched (one fsync for many):
-            # a crash before the batch commits only means a re-send that the next hop
-            # acknowledges and drops as a duplicate. Until then the key stays in
-            # _inflight so that this agent does not send it again itself, but its
-            # slot is free for the next bundle.
-            self._release_slot(peer, sb.size)
-            slot = False
-            self._bookings.pop(key, None)  # the volume it booked is used: keep it booked
-            gone = await self._deleter.delete_async(key, f"acked by {peer}")
-            acked = True
-            self._index.pop(key, None)
-            if gone:
-                self.emit(ev.Acked, bundle=key, by=peer, cla=cla.name)
-        except asyncio.CancelledError:
-            raise
-        except HilnetError as e:
-            self.emit(ev.Log, level="warning", message=f"sending {key} to {peer} failed: {e}")
-        finally:
-            self._inflight.pop(key, None)
-            if slot:
-                self._release_slot(peer, sb.size)
-            if not acked and key in self._index and key not in self._waiting:
-                self._ready[key] = None  # route it again, maybe another way
-            self._wake.set()
-
-    def _aged(self, data: bytes, age_at_arrival_ms: int, stored_at_ns: int) -> bytes:
-        """``data`` with its Bundle Age block grown by the time the bundle spent here."""
-        held_ms = max(0, self.clock.now_ns() - stored_at_ns) // 1_000_000
-        return encode_bundle(set_bundle_age(decode_bundle(data, self.config.max_bundle_size),
-                                            age_at_arrival_ms + held_ms))
-
     # -- status ------------------------------------------------------------------
 
     def status(self) -> dict:
         store = self._require_configured()
         return {
             "node": self.node, "eid": self.eid, "stored": store.count(), "bytes": store.bytes_used(),
-            "inflight": len(self._inflight),
+            "inflight": len(self.forwarder.inflight),
             "sessions": sorted(p for p, c in self._peers.items() if c),
             "counters": dict(self.counters) | {f"{c.name}:{k}": v for c in self.clas for k, v in c.stats.items()},
         }

@@ -146,11 +146,11 @@ class Node:
                 raise AssertionError(f"condition not met within {timeout_s} s; events: {self.events[-8:]}")
             if step_ns:
                 self.clock.advance(step_ns)
-            self.agent._wake.set()
+            self.agent.forwarder.wake()
             await asyncio.sleep(0.002)
 
     async def idle(self, rounds: int = 20) -> None:
         """Give the forwarder a few passes (real ms) in which nothing is expected to happen."""
         for _ in range(rounds):
-            self.agent._wake.set()
+            self.agent.forwarder.wake()
             await asyncio.sleep(0.002)

@@ -1,0 +1,335 @@
+"""The forwarder: route stored bundles, queue them per peer, send, and free what was acked.
+
+One :class:`Forwarder` belongs to one :class:`~hilnet.agent.agent.Agent`. The
+agent tells it which bundles are in the store (:meth:`Forwarder.track`) and
+when something changed (:meth:`Forwarder.wake`); the forwarder's task then
+routes what became ready, books contact volume in the router, dispatches
+sends to peers with a session up (bounded in flight per peer), and deletes a
+bundle once the next hop acknowledged it. Bundles for this node are handed
+back to the agent's ``deliver_local`` callback: delivery is the agent's job.
+
+Time: ``plan_now()`` is ns of plan time (the contact plan's); ``realtime_ns()``
+is unix ns, the clock of bundle expiry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from hilnet.agent import control as ev
+from hilnet.agent.deleter import BatchDeleter
+from hilnet.agent.nodes import node_id
+from hilnet.agent.router import Router
+from hilnet.agent.store import BundleStore, StoredBundle
+from hilnet.bundle.blocks import set_bundle_age
+from hilnet.bundle.codec import decode_bundle, encode_bundle
+from hilnet.clock import Clock
+from hilnet.errors import ClaError, HilnetError
+
+# The agent's logger, not a new one: the forwarder's failures were always logged as the agent's.
+log = logging.getLogger("hilnet.agent")
+
+# Re-examine the store at least this often even when nothing happened, so a
+# bundle waiting for a contact whose session never came up is retried.
+IDLE_RECHECK_NS = 500_000_000
+# At most this many bundles (and bytes, though always one bundle) in flight to
+# one peer: enough to keep a TCPCL session busy across the receiver's fsync and
+# let its group commit batch puts; the byte bound caps memory for big bundles.
+MAX_INFLIGHT_PER_PEER = 256
+MAX_INFLIGHT_BYTES_PER_PEER = 32 << 20
+
+
+class Forwarder:
+    """Routes, queues and sends one agent's stored bundles. Use from one asyncio loop."""
+
+    def __init__(self, *, store: BundleStore, router: Router, deleter: BatchDeleter,
+                 emit: Callable[..., None], clock: Clock, counters: Counter,
+                 plan_now: Callable[[], int], realtime_ns: Callable[[], int],
+                 name_of: Callable[[str], str], eid_of: Callable[[str], str],
+                 is_local: Callable[[str], bool], peer_ready: Callable[[str], bool],
+                 cla_for: Callable[[str], Any], deliver_local: Callable[[StoredBundle], None],
+                 max_bundle_size: int):
+        """``emit(cls, **fields)`` reports an event; ``name_of``/``eid_of`` map between a
+        node's EID and its name in the plan; ``cla_for(peer_eid)`` is the CLA with a
+        session to that peer, or None; ``deliver_local(sb)`` is called for a stored
+        bundle whose destination is this node."""
+        self.store = store
+        self.router = router
+        self._deleter = deleter
+        self._emit = emit
+        self._clock = clock
+        self._counters = counters
+        self._plan_now = plan_now
+        self._realtime_ns = realtime_ns
+        self._name = name_of
+        self._eid_of = eid_of
+        self._is_local = is_local
+        self._peer_ready = peer_ready
+        self._cla_for = cla_for
+        self._deliver_local = deliver_local
+        self._max_bundle_size = max_bundle_size
+        self.inflight: dict[str, str] = {}  # bundle key -> peer
+        self._bookings: dict[str, tuple] = {}  # bundle key -> (route, size) booked in the router
+        # The forwarder's view of the store, so that a pass looks only at what changed
+        # (listing the store on every wake made forwarding O(n^2) in stored bundles).
+        self._index: dict[str, StoredBundle] = {}  # every stored bundle not being delivered
+        self._ready: dict[str, None] = {}  # keys to route on the next pass
+        self._waiting: dict[str, None] = {}  # keys with no usable route now
+        self._recheck_at = 0  # plan ns at which waiting keys are routed again
+        self._held: dict[str, None] = {}  # local bundles without a subscriber yet
+        self._queued: dict[str, list] = {}  # peer -> heap of (-priority, arrival, key, plan ns, decision)
+        self._peer_load: dict[str, list[int]] = {}  # peer -> [bundles, bytes] in flight
+        self._expiry: list[tuple[int, str]] = []  # heap of (expires_at_ns, key)
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._sends: set[asyncio.Task] = set()
+
+    # -- what the agent tells it ----------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._forwarder(), name="forwarder")
+
+    async def stop(self) -> None:
+        """Stop the task and cancel sends in flight; their bundles stay stored."""
+        if self._task:
+            self._task.cancel()
+        for t in list(self._sends):
+            t.cancel()
+        await asyncio.gather(*(t for t in [self._task, *self._sends] if t), return_exceptions=True)
+
+    def wake(self) -> None:
+        """Run a pass soon: something the forwarder looks at changed."""
+        self._wake.set()
+
+    def track(self, sb: StoredBundle, route: bool = True) -> None:
+        """Let the forwarder know ``sb`` is in the store.
+
+        ``route=False`` when the agent delivers it locally at once, so no pass picks it up.
+        """
+        self._index[sb.key] = sb
+        if route:
+            self._ready[sb.key] = None
+        else:
+            self._ready.pop(sb.key, None)  # nor a stale entry from an earlier copy
+        heapq.heappush(self._expiry, (sb.expires_at_ns, sb.key))
+
+    def tracked(self, key: str) -> StoredBundle | None:
+        """The stored bundle ``key`` if the forwarder has it (not delivered, acked or expired)."""
+        return self._index.get(key)
+
+    def forget(self, key: str) -> None:
+        """Stop handling ``key``: the agent is delivering it."""
+        self._index.pop(key, None)
+
+    def hold(self, key: str) -> None:
+        """Keep local bundle ``key`` until an application subscribes (:meth:`release_held`)."""
+        self._held[key] = None
+
+    def release_held(self) -> None:
+        """A subscriber came: offer every held bundle for delivery on the next pass."""
+        self._ready.update(self._held)
+        self._held.clear()
+        self._wake.set()
+
+    def recheck_now(self) -> None:
+        """A session changed: waiting bundles may have a way out now."""
+        self._recheck_at = 0
+        self._wake.set()
+
+    # -- the task ---------------------------------------------------------------
+
+    async def _forwarder(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                wait_ns = self._forward_pass()
+            except Exception as e:  # keep forwarding whatever one bundle did
+                log.exception("forwarder pass failed")
+                self._emit(ev.Log, level="error", message=f"forwarder: {type(e).__name__}: {e}")
+                wait_ns = IDLE_RECHECK_NS
+            # Not asyncio.wait_for: on Python 3.11 it swallows a cancel that lands as the
+            # event is set, and this loop then outlived stop(), which hung waiting for it.
+            try:
+                async with asyncio.timeout(max(wait_ns, 1_000_000) / 1e9):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+
+    def _expire(self, now_unix: int) -> None:
+        if not self._expiry or self._expiry[0][0] > now_unix:
+            return
+        while self._expiry and self._expiry[0][0] <= now_unix:
+            heapq.heappop(self._expiry)
+        for sb in self.store.expire(now_unix):
+            self._index.pop(sb.key, None)
+            self._held.pop(sb.key, None)
+            self._unbook(sb.key)
+            self._emit(ev.Expired, bundle=sb.key)
+
+    def _forward_pass(self) -> int:
+        """Route what changed, start every send that can start now; returns ns until the next look.
+
+        Cost per pass is in the bundles that became ready (new, failed, or waiting
+        for a route whose time came), not in everything stored.
+        """
+        now_unix = self._realtime_ns()
+        self._expire(now_unix)
+        plan_now = self._plan_now()
+        if self._waiting and plan_now >= self._recheck_at:
+            self._ready.update(self._waiting)
+            self._waiting.clear()
+        if not self._waiting:  # else keep the due time: busy passes must not postpone it
+            self._recheck_at = plan_now + IDLE_RECHECK_NS
+        if self._ready:
+            self._route_ready(plan_now, now_unix)
+        for peer, q in self._queued.items():
+            if q:
+                self._dispatch(peer, q, plan_now, now_unix)
+        wait = self._recheck_at - plan_now if self._waiting else IDLE_RECHECK_NS
+        if self._expiry:
+            wait = min(wait, max(0, self._expiry[0][0] - now_unix))
+        return max(0, wait)
+
+    # -- routing ------------------------------------------------------------------
+
+    def _route(self, sb: StoredBundle, plan_now: int, now_unix: int):
+        """Route ``sb`` afresh and book the contacts of its route.
+
+        Booking at routing time, not at send time, is what lets the bundles routed
+        in one pass see each other: two 100 KiB images routed together used to book
+        one contact twice over, and the tweet behind them was pushed to the next
+        window. A bundle's previous booking is released first.
+        """
+        self._unbook(sb.key)
+        expires_plan = plan_now + (sb.expires_at_ns - now_unix)
+        decision = self.router.route(self._name(node_id(sb.destination)), plan_now, sb.size, expires_plan)
+        if decision.route is not None:
+            self.router.book(decision.route, sb.size)
+            self._bookings[sb.key] = (decision.route, sb.size)
+        return decision
+
+    def _unbook(self, key: str) -> None:
+        booking = self._bookings.pop(key, None)
+        if booking is not None:
+            self.router.release(*booking)
+
+    def _route_ready(self, plan_now: int, now_unix: int) -> None:
+        index = self._index
+        keys = [k for k in self._ready if k in index and k not in self.inflight]
+        self._ready.clear()
+        keys.sort(key=lambda k: (-index[k].priority, index[k].arrival))
+        for key in keys:
+            sb = index[key]
+            if self._is_local(sb.destination):
+                self._deliver_local(sb)
+                continue
+            decision = self._route(sb, plan_now, now_unix)
+            if decision.next_hop is None:
+                change = self.router.next_change_ns(plan_now)
+                if change is not None:
+                    self._recheck_at = min(self._recheck_at, max(plan_now, change))
+                self._waiting[key] = None
+                continue
+            if decision.send_at_ns is not None and decision.send_at_ns > plan_now:
+                self._recheck_at = min(self._recheck_at, decision.send_at_ns)
+                self._waiting[key] = None
+                continue
+            peer = self._eid_of(decision.next_hop)
+            if not self._peer_ready(peer):
+                self._waiting[key] = None  # the plan says up, no session yet: wait for session-up
+                continue
+            heapq.heappush(self._queued.setdefault(peer, []),
+                           (-sb.priority, sb.arrival, key, plan_now, decision))
+
+    # -- sending ------------------------------------------------------------------
+
+    def _dispatch(self, peer: str, q: list, plan_now: int, now_unix: int) -> None:
+        """Start sends to ``peer`` from its queue while it has room in flight."""
+        load = self._peer_load.setdefault(peer, [0, 0])
+        cla = self._cla_for(peer)
+        while q and load[0] < MAX_INFLIGHT_PER_PEER and (
+                load[0] == 0 or load[1] < MAX_INFLIGHT_BYTES_PER_PEER):
+            _, _, key, decided_at, decision = heapq.heappop(q)
+            sb = self._index.get(key)
+            if sb is None or key in self.inflight:
+                continue
+            if decided_at != plan_now:  # routed on an earlier pass: still the way to go?
+                decision = self._route(sb, plan_now, now_unix)
+                if (decision.next_hop is None or self._eid_of(decision.next_hop) != peer
+                        or (decision.send_at_ns is not None and decision.send_at_ns > plan_now)):
+                    self._ready[key] = None
+                    self._wake.set()
+                    continue
+            if cla is None:
+                self._waiting[key] = None
+                continue
+            load[0] += 1
+            load[1] += sb.size
+            self.inflight[key] = peer
+            task = asyncio.get_running_loop().create_task(self._send(cla, peer, sb, decision))
+            self._sends.add(task)
+            task.add_done_callback(self._sends.discard)
+
+    def _release_slot(self, peer: str, size: int) -> None:
+        load = self._peer_load[peer]
+        load[0] -= 1
+        load[1] -= size
+        self._wake.set()
+
+    async def _send(self, cla, peer: str, sb: StoredBundle, decision) -> None:
+        key = sb.key
+        acked = False
+        slot = True
+        try:
+            data = self.store.get(key)
+            if data is None:
+                return
+            if sb.meta.get("age_ms") is not None:
+                data = self._aged(data, int(sb.meta["age_ms"]), sb.stored_at_ns)
+            self._emit(ev.Forwarded, bundle=key, to=peer, cla=cla.name, size=len(data))
+            try:
+                await cla.send(peer, data)
+            except (ClaError, OSError, asyncio.TimeoutError) as e:
+                self._unbook(key)  # its volume is free again for the next routing
+                self._counters["send-failed"] += 1
+                self._emit(ev.Log, level="warning",
+                           message=f"sending {key} to {peer} failed: {str(e) or type(e).__name__}")
+                # Retried at the next recheck (<= IDLE_RECHECK_NS) or session change, not at
+                # once: a peer refusing for a full store got it again ~30000 times a second.
+                self._waiting[key] = None
+                return
+            # The next hop holds it durably. Deletes are batched (one fsync for many):
+            # a crash before the batch commits only means a re-send that the next hop
+            # acknowledges and drops as a duplicate. Until then the key stays in
+            # inflight so that this agent does not send it again itself, but its
+            # slot is free for the next bundle.
+            self._release_slot(peer, sb.size)
+            slot = False
+            self._bookings.pop(key, None)  # the volume it booked is used: keep it booked
+            gone = await self._deleter.delete_async(key, f"acked by {peer}")
+            acked = True
+            self._index.pop(key, None)
+            if gone:
+                self._emit(ev.Acked, bundle=key, by=peer, cla=cla.name)
+        except asyncio.CancelledError:
+            raise
+        except HilnetError as e:
+            self._emit(ev.Log, level="warning", message=f"sending {key} to {peer} failed: {e}")
+        finally:
+            self.inflight.pop(key, None)
+            if slot:
+                self._release_slot(peer, sb.size)
+            if not acked and key in self._index and key not in self._waiting:
+                self._ready[key] = None  # route it again, maybe another way
+            self._wake.set()
+
+    def _aged(self, data: bytes, age_at_arrival_ms: int, stored_at_ns: int) -> bytes:
+        """``data`` with its Bundle Age block grown by the time the bundle spent here."""
+        held_ms = max(0, self._clock.now_ns() - stored_at_ns) // 1_000_000
+        return encode_bundle(set_bundle_age(decode_bundle(data, self._max_bundle_size),
+                                            age_at_arrival_ms + held_ms))
