@@ -25,12 +25,11 @@ import logging
 import struct
 import sys
 import termios
-from collections import Counter
 from collections.abc import Mapping
 
-from hilnet.clock import Clock, MonotonicClock
+from hilnet.clock import Clock
 from hilnet.errors import ClaError, StoreFullError, WireError
-from hilnet.agent.cla.base import BundleSink
+from hilnet.agent.cla.tcp_base import TcpClaBase
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +135,7 @@ class _Out:
         self.unacked_at_close: int | None = None  # octets the peer never acknowledged
 
 
-class MtcpCla:
+class MtcpCla(TcpClaBase):
     """MTCP convergence layer: a listener for bundles and a sender per configured peer.
 
     ``listen`` is ``(host, port)`` or None; ``peers`` maps node ids to the
@@ -145,6 +144,8 @@ class MtcpCla:
     long a send may wait for the peer's TCP acknowledgements before the
     connection is dropped and the send fails.
     """
+
+    _connect_limit = 1 << 16  # asyncio's default: an MTCP listener sends us nothing to buffer
 
     def __init__(
         self,
@@ -159,37 +160,11 @@ class MtcpCla:
         reconnect_max_s: float = 10.0,
         poll_s: float = 0.001,
     ):
-        self.node_id = node_id
-        self.listen = listen
-        self.peers = dict(peers or {})
-        self.clock: Clock = clock or MonotonicClock()
+        super().__init__(node_id, listen, peers, clock, name, reconnect_min_s, reconnect_max_s, connect_timeout_s=10.0)
         self.max_bundle = max_bundle
         self.send_timeout_ns = int(send_timeout_s * NS_PER_S)
-        self.name = name
-        self.stats: Counter = Counter()
-        self.reconnect_min_ns = int(reconnect_min_s * NS_PER_S)
-        self.reconnect_max_ns = int(reconnect_max_s * NS_PER_S)
         self.poll_ns = int(poll_s * NS_PER_S)
-        self.sink: BundleSink
-        self._server: asyncio.base_events.Server | None = None
-        self._tasks: set[asyncio.Task] = set()
         self._out: dict[str, _Out] = {}
-        self._stopping = False
-
-    @property
-    def address(self) -> tuple[str, int] | None:
-        """Where the listener is bound (host, port), once started."""
-        if self._server is None or not self._server.sockets:
-            return None
-        return self._server.sockets[0].getsockname()[:2]
-
-    async def start(self, sink: BundleSink) -> None:
-        self.sink = sink
-        self._stopping = False
-        if self.listen is not None:
-            self._server = await asyncio.start_server(self._accept, self.listen[0], self.listen[1], limit=4 << 20)
-        for peer, addr in self.peers.items():
-            self._spawn(self._connector(peer, addr))
 
     def peers_up(self) -> set[str]:
         """Configured peers we hold a TCP connection to (MTCP has no session to ask)."""
@@ -221,25 +196,11 @@ class MtcpCla:
             raise ClaError(f"MTCP send to {peer} failed: {exc!r}") from None
         self.stats["bundles_sent"] += 1
 
-    async def stop(self) -> None:
-        self._stopping = True
-        if self._server is not None:
-            self._server.close()
-        for peer, out in list(self._out.items()):
-            out.writer.close()  # FIN after the queued octets: a clean end for the peer's decoder
-        for t in list(self._tasks):
-            t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._server is not None:
-            await self._server.wait_closed()
-            self._server = None
-
     # --- internals -------------------------------------------------------------
 
-    def _spawn(self, coro) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    async def _close_connections(self) -> None:
+        for out in list(self._out.values()):
+            out.writer.close()  # FIN after the queued octets: a clean end for the peer's decoder
 
     def _drop(self, peer: str, out: _Out) -> None:
         if not out.closed.is_set():
@@ -250,33 +211,22 @@ class MtcpCla:
             del self._out[peer]
             self.sink.session_changed(self.name, peer, False, {"reason": "connection lost"})
 
-    async def _connector(self, peer: str, addr: tuple[str, int]) -> None:
-        delay = self.reconnect_min_ns
-        while not self._stopping:
-            try:
-                reader, writer = await asyncio.wait_for(asyncio.open_connection(addr[0], addr[1]), 10.0)
-            except (OSError, asyncio.TimeoutError):
-                self.stats["connect_failed"] += 1
-            else:
-                delay = self.reconnect_min_ns
-                out = _Out(reader, writer)
-                self._out[peer] = out
-                self.sink.session_changed(self.name, peer, True, {"address": f"{addr[0]}:{addr[1]}"})
-                try:
-                    # An MTCP listener sends nothing; EOF (or an error) means the connection is gone.
-                    while data := await reader.read(65536):
-                        self.stats["unexpected_data_from_peer"] += 1
-                except (ConnectionError, OSError):
-                    pass
-                self._drop(peer, out)
-            await self.clock.wait_until_ns(self.clock.now_ns() + delay)
-            delay = min(delay * 2, self.reconnect_max_ns)
+    async def _run_outgoing(self, peer: str, addr: tuple[str, int],
+                            reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        out = _Out(reader, writer)
+        self._out[peer] = out
+        self.sink.session_changed(self.name, peer, True, {"address": f"{addr[0]}:{addr[1]}"})
+        try:
+            # An MTCP listener sends nothing; EOF (or an error) means the connection is gone.
+            while await reader.read(65536):
+                self.stats["unexpected_data_from_peer"] += 1
+        except (ConnectionError, OSError):
+            pass
+        self._drop(peer, out)
+        return True  # it connected: the backoff starts again from the minimum
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        self._track_current_task()
         peername = writer.get_extra_info("peername") or ("?", 0)
         decoder = MtcpDecoder(self.max_bundle)
         self.stats["connections"] += 1

@@ -28,12 +28,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections import Counter
 from collections.abc import Mapping
 
-from hilnet.clock import Clock, MonotonicClock
+from hilnet.clock import Clock
 from hilnet.errors import ClaError, StoreFullError, TransferRefusedError
-from hilnet.agent.cla.base import BundleSink
+from hilnet.agent.cla.tcp_base import TcpClaBase
 from hilnet.agent.cla.tcpcl_session import (
     NS_PER_S,
     SessionConfig,
@@ -51,7 +50,6 @@ from hilnet.agent.cla.tcpcl_wire import DEFAULT_PORT, RefuseReason, TermReason, 
 log = logging.getLogger(__name__)
 
 _READ_SIZE = 1 << 20  # bytes per read(): big reads keep Python overhead per byte low
-_STREAM_LIMIT = 4 << 20  # StreamReader buffer before it pauses the socket
 
 
 class _Conn:
@@ -256,7 +254,7 @@ class _Conn:
                 fut.set_exception(exc)
 
 
-class TcpclCla:
+class TcpclCla(TcpClaBase):
     """TCPCLv4 convergence layer: one listener, one connector per configured peer.
 
     ``listen`` is ``(host, port)`` to accept sessions on (port 4556 by default;
@@ -283,39 +281,14 @@ class TcpclCla:
         reconnect_max_s: float = 10.0,
         handshake_timeout_s: float = 10.0,
     ):
-        self.node_id = node_id
-        self.listen = listen
-        self.peers = dict(peers or {})
-        self.clock: Clock = clock or MonotonicClock()
-        self.name = name
-        self.stats: Counter = Counter()
+        super().__init__(node_id, listen, peers, clock, name, reconnect_min_s, reconnect_max_s,
+                         connect_timeout_s=handshake_timeout_s)
         self.session_config = SessionConfig(
             node_id=node_id, keepalive_s=keepalive_s, segment_mru=segment_mru, transfer_mru=transfer_mru,
             max_segment=max_segment, handshake_timeout_ns=int(handshake_timeout_s * NS_PER_S),
         )
-        self.reconnect_min_ns = int(reconnect_min_s * NS_PER_S)
-        self.reconnect_max_ns = int(reconnect_max_s * NS_PER_S)
-        self.sink: BundleSink
-        self._server: asyncio.base_events.Server | None = None
-        self._tasks: set[asyncio.Task] = set()
         self._conns: set[_Conn] = set()
         self._up: dict[str, list[_Conn]] = {}
-        self._stopping = False
-
-    @property
-    def address(self) -> tuple[str, int] | None:
-        """Where the listener is bound (host, port), once started."""
-        if self._server is None or not self._server.sockets:
-            return None
-        return self._server.sockets[0].getsockname()[:2]
-
-    async def start(self, sink: BundleSink) -> None:
-        self.sink = sink
-        self._stopping = False
-        if self.listen is not None:
-            self._server = await asyncio.start_server(self._accept, self.listen[0], self.listen[1], limit=_STREAM_LIMIT)
-        for peer, addr in self.peers.items():
-            self._spawn(self._connector(peer, addr))
 
     def peers_up(self) -> set[str]:
         return {peer for peer, conns in self._up.items() if any(c.session.established for c in conns)}
@@ -328,10 +301,9 @@ class TcpclCla:
                 return
         raise ClaError(f"no TCPCL session to {peer}")
 
-    async def stop(self) -> None:
-        self._stopping = True
-        if self._server is not None:
-            self._server.close()
+    # --- internals -------------------------------------------------------------
+
+    async def _close_connections(self) -> None:
         for conn in list(self._conns):
             conn.terminate()
         waits = [asyncio.create_task(c._done.wait()) for c in self._conns]
@@ -339,28 +311,12 @@ class TcpclCla:
             await asyncio.wait(waits, timeout=self.session_config.term_timeout_ns / NS_PER_S)
             for t in waits:
                 t.cancel()
-        for t in list(self._tasks):
-            t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._server is not None:
-            await self._server.wait_closed()
-            self._server = None
-
-    # --- internals -------------------------------------------------------------
-
-    def _spawn(self, coro) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self._stopping:
             writer.close()
             return
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        self._track_current_task()
         await self._run(_Conn(self, reader, writer, active=False, expected_peer=None))
 
     async def _run(self, conn: _Conn) -> None:
@@ -372,24 +328,11 @@ class TcpclCla:
             if conn.peer and conn in self._up.get(conn.peer, ()):
                 self._unregister(conn)
 
-    async def _connector(self, peer: str, addr: tuple[str, int]) -> None:
-        delay = self.reconnect_min_ns
-        timeout = self.session_config.handshake_timeout_ns / NS_PER_S
-        while not self._stopping:
-            try:
-                reader, writer = await asyncio.wait_for(
-                    asyncio.open_connection(addr[0], addr[1], limit=_STREAM_LIMIT), timeout)
-            except (OSError, asyncio.TimeoutError) as exc:
-                self.stats["connect_failed"] += 1
-                log.debug("tcpcl: connect to %s at %s:%d failed: %s", peer, addr[0], addr[1], exc)
-            else:
-                conn = _Conn(self, reader, writer, active=True, expected_peer=peer)
-                await self._run(conn)
-                if conn.was_up:
-                    delay = self.reconnect_min_ns
-            # RFC 9174 4.1: never retry at once; back off exponentially, capped.
-            await self.clock.wait_until_ns(self.clock.now_ns() + delay)
-            delay = min(delay * 2, self.reconnect_max_ns)
+    async def _run_outgoing(self, peer: str, addr: tuple[str, int],
+                            reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        conn = _Conn(self, reader, writer, active=True, expected_peer=peer)
+        await self._run(conn)
+        return conn.was_up  # only a session that came up resets the backoff
 
     def _register(self, conn: _Conn) -> None:
         assert conn.peer is not None  # set just before, from SessionUp

@@ -1,12 +1,17 @@
 """Values a TCPCLv4 session takes and gives: its configuration, what it negotiated, its events.
 
 Kept apart from :mod:`hilnet.agent.cla.tcpcl_session` so that drivers and
-tests can name events without reading the state machine.
+tests can name events without reading the state machine. :class:`Outbox`
+collects what the session and its two halves (:mod:`~hilnet.agent.cla.tcpcl_send`,
+:mod:`~hilnet.agent.cla.tcpcl_recv`) have to say.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
+
+from hilnet.agent.cla.tcpcl_wire import RejectReason, encode_msg_reject
 
 NS_PER_S = 1_000_000_000
 
@@ -92,3 +97,29 @@ class Violation:
 
 
 Event = SessionUp | TransferReceived | TransferAcked | TransferRefused | TransferFailed | SessionEnded | Violation
+
+
+class Outbox:
+    """Control messages to write and events for the driver, in the order they arose.
+
+    One per session, shared by the session and its sending and receiving
+    halves so that what each of them says keeps its place in the stream.
+    """
+
+    __slots__ = ("ctl", "events")
+
+    def __init__(self) -> None:
+        self.ctl: deque[bytes] = deque()  # whole messages to send before any more segment
+        self.events: list[Event] = []
+
+    def violation(self, reason: str, detail: str = "") -> None:
+        self.events.append(Violation(reason, detail))
+
+    def reject(self, reason: RejectReason, header: int, counter: str) -> None:
+        """Count a peer's message as a violation and answer it with MSG_REJECT."""
+        self.violation(counter)
+        self.ctl.append(encode_msg_reject(reason, header))
+
+    def take_events(self) -> list[Event]:
+        ev, self.events = self.events, []
+        return ev

@@ -22,12 +22,14 @@ Choices the RFC leaves to us, in one place:
   receiving: this is how a link stalled by an outage is noticed. While a
   received bundle waits for the agent's commit the receive timer is paused,
   since the driver stops reading meanwhile.
-- Outgoing transfers are pipelined (the next one starts while the previous
-  waits for its final ack) and never interleaved. A transfer is finished only
-  by an XFER_ACK whose length covers the whole bundle.
-- Incoming data is acknowledged per segment once buffered; the final XFER_ACK
-  waits for :meth:`accept_transfer`, i.e. for the agent's commit. A transfer
-  cut short by the end of the session is dropped, never delivered.
+- Outgoing transfers (:mod:`~hilnet.agent.cla.tcpcl_send`) are pipelined
+  (the next one starts while the previous waits for its final ack) and never
+  interleaved. A transfer is finished only by an XFER_ACK whose length covers
+  the whole bundle.
+- Incoming data (:mod:`~hilnet.agent.cla.tcpcl_recv`) is acknowledged per
+  segment once buffered; the final XFER_ACK waits for :meth:`accept_transfer`,
+  i.e. for the agent's commit. A transfer cut short by the end of the session
+  is dropped, never delivered.
 - Transfer ids seen in this session are remembered (the last
   ``SessionConfig.remembered_ids`` of them) so a reused id is refused
   ("Completed"), not delivered twice.
@@ -35,14 +37,13 @@ Choices the RFC leaves to us, in one place:
 
 from __future__ import annotations
 
-import struct
-from collections import OrderedDict, deque
 from enum import Enum
 
 from hilnet.errors import ClaError, WireError
 from hilnet.agent.cla.tcpcl_events import (  # re-exported: the session's public vocabulary
     NS_PER_S,
     Event,
+    Outbox,
     SessionConfig,
     SessionEnded,
     SessionParams,
@@ -53,9 +54,10 @@ from hilnet.agent.cla.tcpcl_events import (  # re-exported: the session's public
     TransferRefused,
     Violation,
 )
+from hilnet.agent.cla.tcpcl_recv import TransferReceiver
+from hilnet.agent.cla.tcpcl_send import TransferSender
 from hilnet.agent.cla.tcpcl_wire import (
     KEEPALIVE_BYTES,
-    U64_MAX,
     VERSION,
     ContactFlag,
     ContactHeader,
@@ -64,27 +66,27 @@ from hilnet.agent.cla.tcpcl_wire import (
     MsgType,
     RefuseReason,
     RejectReason,
-    SegmentFlag,
     SegmentHeader,
     SessInit,
     SessTerm,
     TermReason,
-    TransferExtType,
     XferAck,
     XferRefuse,
     encode_contact_header,
     encode_msg_reject,
-    encode_segment_header,
     encode_sess_init,
     encode_sess_term,
-    encode_transfer_length,
-    encode_xfer_ack,
-    encode_xfer_refuse,
     parse_contact_header,
     parse_message,
     reason_name,
     valid_node_id,
 )
+
+__all__ = [
+    "NS_PER_S", "Event", "SessionConfig", "SessionEnded", "SessionParams", "SessionUp", "State", "TcpclSession",
+    "TransferAcked", "TransferFailed", "TransferReceived", "TransferRefused", "Violation",
+]
+
 
 class State(Enum):
     CONTACT = "contact"  # waiting for the peer's Contact Header
@@ -92,27 +94,6 @@ class State(Enum):
     ESTABLISHED = "established"
     ENDING = "ending"  # a SESS_TERM went out: no new transfers
     CLOSED = "closed"
-
-
-class _Outgoing:
-    __slots__ = ("tid", "data", "offset", "acked", "total")
-
-    def __init__(self, tid: int, data: memoryview):
-        self.tid = tid
-        self.data = data
-        self.offset = 0  # octets already put into segments
-        self.acked = 0
-        self.total = len(data)
-
-
-class _Incoming:
-    __slots__ = ("tid", "buf", "total", "refused")
-
-    def __init__(self, tid: int, total: int | None):
-        self.tid = tid
-        self.buf = bytearray()
-        self.total = total  # from the Transfer Length extension, if sent
-        self.refused: int | None = None  # refusal reason once refused
 
 
 class TcpclSession:
@@ -124,8 +105,7 @@ class TcpclSession:
         self.expected_peer = expected_peer  # the node id an active side meant to reach
         self.state = State.CONTACT
         self.params: SessionParams | None = None
-        self._ctl: deque[bytes] = deque()  # whole messages to send before any more segment
-        self._events: list[Event] = []
+        self._out = Outbox()
         self._buf = bytearray()  # an incomplete message header carried between reads
         self._sent_ch = False
         self._sent_init = False
@@ -136,16 +116,8 @@ class TcpclSession:
         self._last_rx_ns = now_ns
         self._last_tx_ns = now_ns
         self._ending_ns = 0
-        # sender side
-        self._next_tid = 0
-        self._tx_queue: deque[_Outgoing] = deque()  # head is being segmented
-        self._tx_live: dict[int, _Outgoing] = {}  # started, awaiting the final ack
-        # receiver side
-        self._rx: _Incoming | None = None
-        self._seg: SegmentHeader | None = None
-        self._seg_left = 0  # data octets of the current segment still to come
-        self._commit: dict[int, tuple[int, int]] = {}  # tid -> (flags, length) of the final ack
-        self._seen: OrderedDict[int, bool] = OrderedDict()  # tid -> delivered?
+        self._send = TransferSender(config, self._out)
+        self._recv = TransferReceiver(config, self._out)
         if active:
             self._send_ctl(encode_contact_header(ContactFlag.NONE))
             self._sent_ch = True
@@ -173,14 +145,10 @@ class TcpclSession:
             src = data
         mv = memoryview(src)
         pos, n = 0, len(mv)
+        recv = self._recv
         while pos < n and self.state is not State.CLOSED:
-            if self._seg_left:
-                take = min(self._seg_left, n - pos)
-                self._segment_data(mv[pos : pos + take])
-                pos += take
-                self._seg_left -= take
-                if not self._seg_left:
-                    self._segment_done()
+            if recv.seg_left:
+                pos += recv.segment_data(mv[pos:])
                 continue
             try:
                 if self.state is State.CONTACT:
@@ -221,28 +189,21 @@ class TcpclSession:
             raise ClaError(f"bundle of {len(data)} bytes is above the peer's transfer MRU of {self.params.peer_transfer_mru}")
         if self.params.peer_segment_mru == 0 and len(data):
             raise ClaError("the peer's segment MRU is 0: it takes no data")
-        if self._next_tid > U64_MAX:
+        if self._send.exhausted:
             self.terminate(TermReason.RESOURCE_EXHAUSTION, now_ns)
             raise ClaError("transfer ids of this session are exhausted")
-        tid = self._next_tid
-        self._next_tid += 1
-        self._tx_queue.append(_Outgoing(tid, memoryview(data).cast("B")))
-        return tid
+        return self._send.queue(data)
 
     def accept_transfer(self, transfer_id: int, now_ns: int) -> list[Event]:
         """The agent committed a received bundle: send its final XFER_ACK."""
-        final = self._commit.pop(transfer_id, None)
-        if final is not None and self.state is not State.CLOSED:
-            self._send_ctl(encode_xfer_ack(final[0], transfer_id, final[1]))
-            self._remember(transfer_id, True)
+        if self._recv.accept(transfer_id):  # nothing waits once the session closed
             self._last_rx_ns = max(self._last_rx_ns, now_ns)  # the pause ends now
             self._maybe_finish()
         return self._take_events()
 
     def refuse_transfer(self, transfer_id: int, reason: RefuseReason, now_ns: int) -> list[Event]:
         """The agent did not take a received bundle (store full: NO_RESOURCES)."""
-        if self._commit.pop(transfer_id, None) is not None and self.state is not State.CLOSED:
-            self._send_ctl(encode_xfer_refuse(reason, transfer_id))
+        if self._recv.refuse(transfer_id, reason):
             self._last_rx_ns = max(self._last_rx_ns, now_ns)
             self._maybe_finish()
         return self._take_events()
@@ -262,10 +223,12 @@ class TcpclSession:
 
     def data_to_send(self, now_ns: int) -> list[bytes | memoryview]:
         """Next octets to write: all queued control messages, then at most one segment."""
-        out: list[bytes | memoryview] = list(self._ctl)
-        self._ctl.clear()
+        ctl = self._out.ctl
+        out: list[bytes | memoryview] = list(ctl)
+        ctl.clear()
         if self.state in (State.ESTABLISHED, State.ENDING):
-            seg = self._next_segment()
+            assert self.params is not None  # set on the way to ESTABLISHED
+            seg = self._send.next_segment(self.state is State.ESTABLISHED, self.params.peer_segment_mru)
             if seg:
                 out.extend(seg)
         if out:
@@ -282,7 +245,7 @@ class TcpclSession:
         ka = self.params.keepalive_s * NS_PER_S if self.params else 0
         if ka:
             times.append(self._last_tx_ns + ka)
-            if not self._commit:
+            if not self._recv.awaiting_commit:
                 times.append(self._last_rx_ns + 2 * ka)
         if self.state is State.ENDING and not self._peer_term:
             times.append(self._ending_ns + self.config.term_timeout_ns)
@@ -299,7 +262,7 @@ class TcpclSession:
         if self.state is State.CLOSED or self.params is None:
             return self._take_events()
         ka = self.params.keepalive_s * NS_PER_S
-        if ka and not self._commit and now_ns >= self._last_rx_ns + 2 * ka:
+        if ka and not self._recv.awaiting_commit and now_ns >= self._last_rx_ns + 2 * ka:
             if not self._sent_term:
                 self._send_ctl(encode_sess_term(TermReason.IDLE_TIMEOUT))
                 self._sent_term = True
@@ -357,7 +320,7 @@ class TcpclSession:
         )
         self.state = State.ESTABLISHED
         self._last_rx_ns = self._last_tx_ns = now_ns
-        self._events.append(SessionUp(msg.node_id, self.params))
+        self._out.events.append(SessionUp(msg.node_id, self.params))
 
     # --- messages -----------------------------------------------------------
 
@@ -373,13 +336,17 @@ class TcpclSession:
                 self._reject(RejectReason.MESSAGE_UNEXPECTED, _type_of(msg), "message_before_sess_init")
                 self._fail("message_before_sess_init", type(msg).__name__, TermReason.CONTACT_FAILURE)
         elif isinstance(msg, SegmentHeader):
-            self._on_segment(msg)
-            if self._seg is not None and not self._seg_left and self.state is not State.CLOSED:
-                self._segment_done()  # a zero-length segment has no data to wait for
+            if msg.length > self.config.segment_mru:
+                self._fail("segment_mru_exceeded", f"segment of {msg.length} bytes, our MRU is {self.config.segment_mru}",
+                           TermReason.RESOURCE_EXHAUSTION)
+            else:
+                self._recv.on_segment(msg, ending=self.state is State.ENDING)
         elif isinstance(msg, XferAck):
-            self._on_ack(msg)
+            if self._send.on_ack(msg):
+                self._maybe_finish()
         elif isinstance(msg, XferRefuse):
-            self._on_refuse(msg)
+            if self._send.on_refuse(msg):
+                self._maybe_finish()
         elif isinstance(msg, Keepalive):
             pass  # receiving it already refreshed the idle timer
         elif isinstance(msg, SessInit):
@@ -396,173 +363,17 @@ class TcpclSession:
             self._send_term(msg.reason, now_ns, reply=True)  # identical content, REPLY set
         self._maybe_finish()
 
-    def _on_ack(self, msg: XferAck) -> None:
-        out = self._tx_live.get(msg.transfer_id)
-        if out is None:
-            self._reject(RejectReason.MESSAGE_UNEXPECTED, MsgType.XFER_ACK, "ack_unknown_transfer")
-            return
-        if msg.length < out.acked or msg.length > out.offset:
-            self._violation("ack_bad_length", f"transfer {msg.transfer_id}: ack {msg.length}, sent {out.offset}, acked {out.acked}")
-            return
-        out.acked = msg.length
-        final = out.acked == out.total and out.offset == out.total
-        if final:
-            del self._tx_live[msg.transfer_id]
-        self._events.append(TransferAcked(msg.transfer_id, msg.length, final))
-        if final:
-            self._maybe_finish()
-
-    def _on_refuse(self, msg: XferRefuse) -> None:
-        out = self._tx_live.pop(msg.transfer_id, None)
-        if out is None:
-            self._reject(RejectReason.MESSAGE_UNEXPECTED, MsgType.XFER_REFUSE, "refuse_unknown_transfer")
-            return
-        if self._tx_queue and self._tx_queue[0] is out:
-            self._tx_queue.popleft()  # MUST NOT send further segments of it
-        self._events.append(TransferRefused(msg.transfer_id, msg.reason))
-        self._maybe_finish()
-
-    # --- receiving a transfer ----------------------------------------------
-
-    def _on_segment(self, seg: SegmentHeader) -> None:
-        if seg.length > self.config.segment_mru:
-            self._fail("segment_mru_exceeded", f"segment of {seg.length} bytes, our MRU is {self.config.segment_mru}",
-                       TermReason.RESOURCE_EXHAUSTION)
-            return
-        self._seg = seg
-        self._seg_left = seg.length
-        rx = self._rx
-        if seg.start:
-            if rx is not None and rx.refused is None:
-                self._violation("transfer_not_ended", f"transfer {rx.tid} restarted by {seg.transfer_id} before its END")
-            self._rx = rx = _Incoming(seg.transfer_id, None)
-            refusal = self._check_start(seg, rx)
-            if refusal is not None:
-                self._refuse(rx, refusal)
-        elif rx is None or rx.tid != seg.transfer_id:
-            if seg.transfer_id in self._seen and not self._seen[seg.transfer_id]:
-                self._send_ctl(encode_xfer_refuse(RefuseReason.UNKNOWN, seg.transfer_id))  # still refused
-            else:
-                self._reject(RejectReason.MESSAGE_UNEXPECTED, MsgType.XFER_SEGMENT, "segment_without_start")
-            self._rx = _Incoming(seg.transfer_id, None)
-            self._rx.refused = RefuseReason.UNKNOWN  # swallow its data
-            return
-        if rx.refused is not None:
-            if not seg.start:
-                self._send_ctl(encode_xfer_refuse(rx.refused, rx.tid))  # RFC 9174 5.2.4: refuse again
-            return
-        size = len(rx.buf) + seg.length
-        if rx.total is not None and size > rx.total:
-            self._violation("transfer_longer_than_announced", f"transfer {rx.tid}: {size} > {rx.total}")
-            self._refuse(rx, RefuseReason.NOT_ACCEPTABLE)
-        elif size > self.config.transfer_mru:
-            self._violation("transfer_mru_exceeded", f"transfer {rx.tid} passes {self.config.transfer_mru} bytes")
-            self._refuse(rx, RefuseReason.NO_RESOURCES)
-
-    def _check_start(self, seg: SegmentHeader, rx: _Incoming) -> RefuseReason | None:
-        if self.state is State.ENDING:
-            return RefuseReason.SESSION_TERMINATING
-        if seg.transfer_id in self._seen or seg.transfer_id in self._commit:
-            self._violation("transfer_id_reused", f"transfer id {seg.transfer_id}")
-            return RefuseReason.COMPLETED if self._seen.get(seg.transfer_id) else RefuseReason.NOT_ACCEPTABLE
-        for item in seg.extensions:
-            if item.type == TransferExtType.TRANSFER_LENGTH:
-                if rx.total is not None or len(item.value) != 8:
-                    self._violation("transfer_length_ext_invalid", f"transfer {seg.transfer_id}")
-                    return RefuseReason.NOT_ACCEPTABLE
-                (rx.total,) = struct.unpack("!Q", item.value)
-                if rx.total > self.config.transfer_mru:
-                    return RefuseReason.NO_RESOURCES
-            elif item.critical:
-                self._violation("transfer_ext_critical", f"critical transfer extension type {item.type}")
-                return RefuseReason.EXTENSION_FAILURE
-        return None
-
-    def _segment_data(self, chunk: memoryview) -> None:
-        rx = self._rx
-        if rx is not None and rx.refused is None:
-            rx.buf += chunk
-
-    def _segment_done(self) -> None:
-        seg, rx = self._seg, self._rx
-        self._seg = None
-        if seg is None or rx is None:
-            return
-        if rx.refused is not None:
-            if seg.end:
-                self._rx = None
-            return
-        if not seg.end:
-            self._send_ctl(encode_xfer_ack(seg.flags, rx.tid, len(rx.buf)))
-            return
-        self._rx = None
-        if rx.total is not None and len(rx.buf) != rx.total:
-            self._violation("transfer_shorter_than_announced", f"transfer {rx.tid}: {len(rx.buf)} < {rx.total}")
-            self._refuse(rx, RefuseReason.NOT_ACCEPTABLE)
-            return
-        self._commit[rx.tid] = (seg.flags, len(rx.buf))
-        self._events.append(TransferReceived(rx.tid, bytes(rx.buf)))
-
-    def _refuse(self, rx: _Incoming, reason: RefuseReason) -> None:
-        rx.refused = reason
-        rx.buf = bytearray()
-        if rx.tid not in self._seen:
-            self._remember(rx.tid, False)
-        self._send_ctl(encode_xfer_refuse(reason, rx.tid))
-
-    def _remember(self, tid: int, delivered: bool) -> None:
-        self._seen[tid] = delivered
-        while len(self._seen) > self.config.remembered_ids:
-            self._seen.popitem(last=False)
-
-    # --- sending a transfer ---------------------------------------------------
-
-    def _next_segment(self) -> list[bytes | memoryview] | None:
-        while self._tx_queue:
-            out = self._tx_queue[0]
-            if out.tid not in self._tx_live:
-                if self.state is not State.ESTABLISHED:
-                    self._drop_unstarted()
-                    continue
-                self._tx_live[out.tid] = out
-            assert self.params is not None  # established before any transfer starts
-            size = min(out.total - out.offset, self.config.max_segment, self.params.peer_segment_mru)
-            flags = SegmentFlag.NONE
-            ext = b""
-            if out.offset == 0:
-                flags |= SegmentFlag.START
-                if size < out.total:
-                    ext = encode_transfer_length(out.total)
-            if out.offset + size == out.total:
-                flags |= SegmentFlag.END
-                self._tx_queue.popleft()
-            header = encode_segment_header(flags, out.tid, size, ext)
-            chunk = out.data[out.offset : out.offset + size]
-            out.offset += size
-            return [header, chunk] if size else [header]
-        return None
-
     # --- endings and errors ---------------------------------------------------
 
     def _busy(self) -> bool:
-        return bool(self._tx_live or self._tx_queue or self._commit or self._rx is not None)
+        return self._send.busy or self._recv.busy
 
     def _send_term(self, reason: int, now_ns: int, reply: bool) -> None:
         self._send_ctl(encode_sess_term(reason, reply=reply))
         self._sent_term = True
         self.state = State.ENDING
         self._ending_ns = now_ns
-        self._drop_unstarted()
-
-    def _drop_unstarted(self) -> None:
-        # Ending: a transfer not yet begun must not begin (RFC 9174 6.1)
-        keep: deque[_Outgoing] = deque()
-        for out in self._tx_queue:
-            if out.tid in self._tx_live:
-                keep.append(out)
-            else:
-                self._events.append(TransferFailed(out.tid, "session terminating"))
-        self._tx_queue = keep
+        self._send.drop_unstarted()
 
     def _maybe_finish(self) -> None:
         if self.state is State.ENDING:
@@ -573,22 +384,18 @@ class TcpclSession:
         if self.state is State.CLOSED:
             return
         self.state = State.CLOSED
-        for tid in list(self._tx_live) + [o.tid for o in self._tx_queue if o.tid not in self._tx_live]:
-            self._events.append(TransferFailed(tid, reason))
-        self._tx_live.clear()
-        self._tx_queue.clear()
-        self._rx = None  # a partial transfer is dropped, never delivered
-        self._events.append(SessionEnded(reason, clean))
+        self._send.fail_all(reason)
+        self._recv.drop()
+        self._out.events.append(SessionEnded(reason, clean))
 
     def _send_ctl(self, msg: bytes) -> None:
-        self._ctl.append(msg)
+        self._out.ctl.append(msg)
 
     def _violation(self, reason: str, detail: str = "") -> None:
-        self._events.append(Violation(reason, detail))
+        self._out.violation(reason, detail)
 
     def _reject(self, reason: RejectReason, header: int, counter: str) -> None:
-        self._violation(counter)
-        self._send_ctl(encode_msg_reject(reason, header))
+        self._out.reject(reason, header, counter)
 
     def _fail(self, reason: str, detail: str, term: TermReason | None) -> None:
         """A fatal protocol error: count it, say SESS_TERM where allowed, end."""
@@ -616,8 +423,7 @@ class TcpclSession:
             self._fail(exc.reason, str(exc), TermReason.CONTACT_FAILURE)
 
     def _take_events(self) -> list[Event]:
-        ev, self._events = self._events, []
-        return ev
+        return self._out.take_events()
 
 
 def _type_of(msg) -> int:

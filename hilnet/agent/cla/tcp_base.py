@@ -1,0 +1,133 @@
+"""What the TCP convergence layers (TCPCLv4, MTCP) share: one listener, one connector per peer.
+
+A subclass says what to do with a connection (:meth:`TcpClaBase._accept` for
+one the listener took, :meth:`TcpClaBase._run_outgoing` for one a connector
+opened) and how to end them on ``stop()`` (:meth:`TcpClaBase._close_connections`).
+Here live the listener, the task bookkeeping that lets ``stop()`` cancel every
+connection, and the reconnect policy: after a failed connect or an ended
+connection a connector waits, doubling the wait from ``reconnect_min_s`` up to
+``reconnect_max_s`` (RFC 9174 4.1: never retry at once), and starts again from
+the minimum after a connection the subclass calls good.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Mapping
+
+from hilnet.clock import Clock, MonotonicClock
+from hilnet.agent.cla.base import BundleSink
+
+log = logging.getLogger(__name__)
+
+NS_PER_S = 1_000_000_000
+STREAM_LIMIT = 4 << 20  # bytes a StreamReader buffers before it pauses the socket
+
+
+class TcpClaBase:
+    """Listener and connectors of a TCP convergence layer; subclasses add the protocol.
+
+    ``listen`` is ``(host, port)`` (port 0 picks a free one, see :attr:`address`)
+    or None; ``peers`` maps node ids to the ``(host, port)`` a connector keeps
+    reaching; ``connect_timeout_s`` bounds one connect (s).
+    """
+
+    _connect_limit = STREAM_LIMIT  # StreamReader limit of outgoing connections (bytes)
+
+    def __init__(
+        self,
+        node_id: str,
+        listen: tuple[str, int] | None,
+        peers: Mapping[str, tuple[str, int]] | None,
+        clock: Clock | None,
+        name: str,
+        reconnect_min_s: float,
+        reconnect_max_s: float,
+        connect_timeout_s: float,
+    ):
+        self.node_id = node_id
+        self.listen = listen
+        self.peers = dict(peers or {})
+        self.clock: Clock = clock or MonotonicClock()
+        self.name = name
+        self.stats: Counter = Counter()
+        self.reconnect_min_ns = int(reconnect_min_s * NS_PER_S)
+        self.reconnect_max_ns = int(reconnect_max_s * NS_PER_S)
+        self.connect_timeout_s = connect_timeout_s
+        self.sink: BundleSink
+        self._server: asyncio.base_events.Server | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._stopping = False
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        """Where the listener is bound (host, port), once started."""
+        if self._server is None or not self._server.sockets:
+            return None
+        return self._server.sockets[0].getsockname()[:2]
+
+    async def start(self, sink: BundleSink) -> None:
+        self.sink = sink
+        self._stopping = False
+        if self.listen is not None:
+            self._server = await asyncio.start_server(self._accept, self.listen[0], self.listen[1], limit=STREAM_LIMIT)
+        for peer, addr in self.peers.items():
+            self._spawn(self._connector(peer, addr))
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._server is not None:
+            self._server.close()
+        await self._close_connections()
+        for t in list(self._tasks):
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+
+    # --- for subclasses ----------------------------------------------------------
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Serve one connection the listener took, until it ends."""
+        raise NotImplementedError
+
+    async def _run_outgoing(self, peer: str, addr: tuple[str, int],
+                            reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        """Serve the connection a connector opened to ``peer``, until it ends; True if it was good."""
+        raise NotImplementedError
+
+    async def _close_connections(self) -> None:
+        """End connections cleanly on stop(): after the listener closed, before tasks are cancelled."""
+
+    def _track_current_task(self) -> None:
+        """Let stop() cancel the running task (the listener starts one per connection)."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    # --- internals -----------------------------------------------------------------
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _connector(self, peer: str, addr: tuple[str, int]) -> None:
+        delay = self.reconnect_min_ns
+        while not self._stopping:
+            try:
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection(addr[0], addr[1], limit=self._connect_limit), self.connect_timeout_s)
+            except (OSError, asyncio.TimeoutError) as exc:
+                self.stats["connect_failed"] += 1
+                log.debug("%s: connect to %s at %s:%d failed: %s", self.name, peer, addr[0], addr[1], exc)
+            else:
+                if await self._run_outgoing(peer, addr, reader, writer):
+                    delay = self.reconnect_min_ns
+            # RFC 9174 4.1: never retry at once; back off exponentially, capped.
+            await self.clock.wait_until_ns(self.clock.now_ns() + delay)
+            delay = min(delay * 2, self.reconnect_max_ns)

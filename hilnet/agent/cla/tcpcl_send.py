@@ -1,0 +1,132 @@
+"""The sending half of a TCPCLv4 session: transfer ids, segmentation, acks and refusals.
+
+Sans-I/O, driven by :class:`~hilnet.agent.cla.tcpcl_session.TcpclSession`,
+which decides when a transfer may start and when the session ends. Outgoing
+transfers are pipelined (the next one starts while the previous waits for its
+final ack) and never interleaved. A transfer is finished only by an XFER_ACK
+whose length covers the whole bundle. Sizes are in bytes.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from hilnet.agent.cla.tcpcl_events import Outbox, SessionConfig, TransferAcked, TransferFailed, TransferRefused
+from hilnet.agent.cla.tcpcl_wire import (
+    U64_MAX,
+    MsgType,
+    RejectReason,
+    SegmentFlag,
+    XferAck,
+    XferRefuse,
+    encode_segment_header,
+    encode_transfer_length,
+)
+
+
+class _Outgoing:
+    __slots__ = ("tid", "data", "offset", "acked", "total")
+
+    def __init__(self, tid: int, data: memoryview):
+        self.tid = tid
+        self.data = data
+        self.offset = 0  # octets already put into segments
+        self.acked = 0
+        self.total = len(data)
+
+
+class TransferSender:
+    """Our outgoing transfers of one session; speaks through the session's ``out``."""
+
+    def __init__(self, config: SessionConfig, out: Outbox):
+        self.config = config
+        self._out = out
+        self._next_tid = 0
+        self._queue: deque[_Outgoing] = deque()  # head is being segmented
+        self._live: dict[int, _Outgoing] = {}  # started, awaiting the final ack
+
+    @property
+    def busy(self) -> bool:
+        """A transfer is queued or awaits its final ack."""
+        return bool(self._live or self._queue)
+
+    @property
+    def exhausted(self) -> bool:
+        """Every transfer id of the session is used up."""
+        return self._next_tid > U64_MAX
+
+    def queue(self, data: bytes | bytearray | memoryview) -> int:
+        """Queue one bundle (not copied); returns its transfer id. The session checked it may go."""
+        tid = self._next_tid
+        self._next_tid += 1
+        self._queue.append(_Outgoing(tid, memoryview(data).cast("B")))
+        return tid
+
+    def next_segment(self, may_start: bool, peer_segment_mru: int) -> list[bytes | memoryview] | None:
+        """Header and data of the next segment, or None. ``may_start``: a new transfer may begin."""
+        while self._queue:
+            out = self._queue[0]
+            if out.tid not in self._live:
+                if not may_start:
+                    self.drop_unstarted()
+                    continue
+                self._live[out.tid] = out
+            size = min(out.total - out.offset, self.config.max_segment, peer_segment_mru)
+            flags = SegmentFlag.NONE
+            ext = b""
+            if out.offset == 0:
+                flags |= SegmentFlag.START
+                if size < out.total:
+                    ext = encode_transfer_length(out.total)
+            if out.offset + size == out.total:
+                flags |= SegmentFlag.END
+                self._queue.popleft()
+            header = encode_segment_header(flags, out.tid, size, ext)
+            chunk = out.data[out.offset : out.offset + size]
+            out.offset += size
+            return [header, chunk] if size else [header]
+        return None
+
+    def on_ack(self, msg: XferAck) -> bool:
+        """An XFER_ACK from the peer; True when it finished a transfer."""
+        out = self._live.get(msg.transfer_id)
+        if out is None:
+            self._out.reject(RejectReason.MESSAGE_UNEXPECTED, MsgType.XFER_ACK, "ack_unknown_transfer")
+            return False
+        if msg.length < out.acked or msg.length > out.offset:
+            self._out.violation("ack_bad_length", f"transfer {msg.transfer_id}: ack {msg.length}, sent {out.offset}, acked {out.acked}")
+            return False
+        out.acked = msg.length
+        final = out.acked == out.total and out.offset == out.total
+        if final:
+            del self._live[msg.transfer_id]
+        self._out.events.append(TransferAcked(msg.transfer_id, msg.length, final))
+        return final
+
+    def on_refuse(self, msg: XferRefuse) -> bool:
+        """An XFER_REFUSE from the peer; True when it ended one of our transfers."""
+        out = self._live.pop(msg.transfer_id, None)
+        if out is None:
+            self._out.reject(RejectReason.MESSAGE_UNEXPECTED, MsgType.XFER_REFUSE, "refuse_unknown_transfer")
+            return False
+        if self._queue and self._queue[0] is out:
+            self._queue.popleft()  # MUST NOT send further segments of it
+        self._out.events.append(TransferRefused(msg.transfer_id, msg.reason))
+        return True
+
+    def drop_unstarted(self) -> None:
+        # Ending: a transfer not yet begun must not begin (RFC 9174 6.1)
+        keep: deque[_Outgoing] = deque()
+        for out in self._queue:
+            if out.tid in self._live:
+                keep.append(out)
+            else:
+                self._out.events.append(TransferFailed(out.tid, "session terminating"))
+        self._queue = keep
+
+    def fail_all(self, reason: str) -> None:
+        """The session ended: every transfer not finished fails with ``reason``."""
+        for tid in list(self._live) + [o.tid for o in self._queue if o.tid not in self._live]:
+            self._out.events.append(TransferFailed(tid, reason))
+        self._live.clear()
+        self._queue.clear()
