@@ -39,7 +39,8 @@ import tempfile
 import threading
 import time
 
-from hilnet.agent.store import BundleStore, GroupCommitter
+from hilnet.agent.group_commit import GroupCommitter
+from hilnet.agent.store import BundleStore
 from hilnet.clock import MonotonicClock
 from hilnet.controller.agents import AgentProcess
 from hilnet.units import format_size, parse_size

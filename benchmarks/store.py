@@ -23,7 +23,8 @@ import tempfile
 import threading
 import time
 
-from hilnet.agent.store import BundleStore, GroupCommitter, PutRequest
+from hilnet.agent.group_commit import GroupCommitter
+from hilnet.agent.store import BundleStore, PutRequest
 
 TARGET_GROUP_PUTS_PER_S = 5_000
 COLS = {"source": "ipn:1.0", "destination": "ipn:4.0", "priority": 1,

@@ -46,7 +46,8 @@ from hilnet.agent.nodes import NodeMap, node_id
 from hilnet.agent.payload import payload_for
 from hilnet.agent.router import Router
 from hilnet.agent.deleter import BatchDeleter
-from hilnet.agent.store import BundleStore, GroupCommitter, StoredBundle
+from hilnet.agent.group_commit import GroupCommitter
+from hilnet.agent.store import BundleStore, StoredBundle
 from hilnet.bundle.blocks import (
     BlockType,
     Bundle,

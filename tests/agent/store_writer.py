@@ -17,7 +17,8 @@ import hashlib
 import sys
 import threading
 
-from hilnet.agent.store import BundleStore, GroupCommitter, PutRequest
+from hilnet.agent.group_commit import GroupCommitter
+from hilnet.agent.store import BundleStore, PutRequest
 
 
 def payload_for(key: str) -> bytes:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from hilnet.agent.store import BundleStore, GroupCommitter, PutRequest
+from hilnet.agent.group_commit import GroupCommitter
+from hilnet.agent.store import BundleStore, PutRequest
 from hilnet.clock import VirtualClock
 from hilnet.errors import DuplicateBundleError, StoreError, StoreFullError
 
