@@ -196,7 +196,8 @@ class Agent:
     # -- time -------------------------------------------------------------------
 
     def plan_now(self) -> int:
-        assert self.config is not None and self.config.epoch_ns is not None
+        if self.config is None or self.config.epoch_ns is None:
+            raise AgentError("the agent has no plan time before configure")
         return self.clock.now_ns() - self.config.epoch_ns
 
     def _plan_time_of_unix(self, unix_ns: int) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
@@ -205,19 +204,21 @@ def run_link(setup: LinkSetup, *, duration_ns: int | None = None, pcap: str | No
     print(f"link {setup.name}: a={setup.a} b={setup.b}", file=out, flush=True)
     engine.start()
     end = None if duration_ns is None else t0 + duration_ns
-    next_print = time.monotonic() + live_interval_s
+    print_every_ns = int(live_interval_s * NS_PER_S)
+    next_print = clock.now_ns() + print_every_ns
     printed = False
     warned = 0
     try:
         while handle.alive and (end is None or clock.now_ns() < end) and not (stop_flag and stop_flag()):
-            time.sleep(0.05 if end is None else max(0.0, min(0.05, (end - clock.now_ns()) / NS_PER_S)))
+            now = clock.now_ns()
+            clock.sleep_until_ns(now + (50_000_000 if end is None else max(0, min(50_000_000, end - now))))
             while warned < len(events):  # the engine thread appends; only warnings are shown live
                 ev = events[warned]
                 warned += 1
                 if ev.get("event") == "engine-warning":
                     print(f"warning: {ev['warning']}", file=out, flush=True)
-            if time.monotonic() >= next_print:
-                next_print += live_interval_s
+            if clock.now_ns() >= next_print:
+                next_print += print_every_ns
                 lines = [f"{name}  {describe(st)}" for name, st in handle.stats().items()]
                 if tty and printed:
                     out.write("\x1b[2A")  # redraw the two lines in place

@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -76,7 +75,8 @@ class AgentProcess:
         return self.proc is not None and self.proc.poll() is None
 
     def _read(self, proc: subprocess.Popen) -> None:
-        assert proc.stdout is not None
+        if proc.stdout is None:  # started without a pipe: nothing to read
+            return
         for raw in proc.stdout:
             try:
                 ev = json.loads(raw)
@@ -179,9 +179,9 @@ class AgentProcess:
                 self.send({"cmd": "shutdown"})
             except AgentError:
                 pass
-            deadline = time.monotonic() + timeout_s
-            while self.alive() and time.monotonic() < deadline:
-                time.sleep(0.02)
+            deadline = self.clock.now_ns() + int(timeout_s * 1e9)
+            while self.alive() and self.clock.now_ns() < deadline:
+                self.clock.sleep_until_ns(self.clock.now_ns() + 20_000_000)
             for sig in (signal.SIGTERM, signal.SIGKILL):
                 if not self.alive():
                     break

@@ -335,7 +335,8 @@ class TcpclCla(TcpClaBase):
         return conn.was_up  # only a session that came up resets the backoff
 
     def _register(self, conn: _Conn) -> None:
-        assert conn.peer is not None  # set just before, from SessionUp
+        if conn.peer is None:  # SessionUp names the peer first; without it there is nobody to send to
+            raise ClaError("tcpcl: a session came up without a peer node id")
         self._up.setdefault(conn.peer, []).append(conn)
 
     def _unregister(self, conn: _Conn) -> None:

@@ -226,8 +226,7 @@ class TcpclSession:
         ctl = self._out.ctl
         out: list[bytes | memoryview] = list(ctl)
         ctl.clear()
-        if self.state in (State.ESTABLISHED, State.ENDING):
-            assert self.params is not None  # set on the way to ESTABLISHED
+        if self.state in (State.ESTABLISHED, State.ENDING) and self.params is not None:
             seg = self._send.next_segment(self.state is State.ESTABLISHED, self.params.peer_segment_mru)
             if seg:
                 out.extend(seg)
