@@ -105,15 +105,24 @@ def start_agent(name: str, tmp: str, rec: Recorder) -> AgentProcess:
 
 
 def configure(agent: AgentProcess, name: str, eid: str, tmp: str, clas: list, routes: dict) -> None:
-    agent.call({"cmd": "configure", "node": name, "eid": eid,
-                "store": {"path": os.path.join(tmp, f"{name}.store")},
-                "clas": clas, "routes": routes})
+    agent.call(
+        {
+            "cmd": "configure",
+            "node": name,
+            "eid": eid,
+            "store": {"path": os.path.join(tmp, f"{name}.store")},
+            "clas": clas,
+            "routes": routes,
+        }
+    )
 
 
 def inject_many(agent: AgentProcess, n: int, dest: str, size: int) -> None:
     """Pipelined: write every inject, then collect the replies."""
-    ids = [agent.send({"cmd": "inject", "dest": dest, "size": size, "seed": i,
-                       "lifetime_ns": LIFETIME_NS}) for i in range(n)]
+    ids = [
+        agent.send({"cmd": "inject", "dest": dest, "size": size, "seed": i, "lifetime_ns": LIFETIME_NS})
+        for i in range(n)
+    ]
     for cid in ids:
         agent.wait_reply(cid, timeout_s=300)
 
@@ -135,6 +144,7 @@ def stop_all(agents: list[AgentProcess]) -> None:
 
 # -- 1. chain ---------------------------------------------------------------------
 
+
 def chain(n: int, size: int, tmp: str) -> tuple[float, dict[str, float]]:
     rec = Recorder()
     pb, pc = free_port(), free_port()
@@ -143,11 +153,17 @@ def chain(n: int, size: int, tmp: str) -> tuple[float, dict[str, float]]:
     try:
         a, b, c = agents
         configure(c, "c", "ipn:3.0", tmp, [{"type": "tcpcl", "listen": f"127.0.0.1:{pc}"}], {})
-        configure(b, "b", "ipn:2.0", tmp, [{"type": "tcpcl", "listen": f"127.0.0.1:{pb}",
-                                           "peers": {"ipn:3.0": f"127.0.0.1:{pc}"}}],
-                  {"*": "ipn:3.0"})
-        configure(a, "a", "ipn:1.0", tmp, [{"type": "tcpcl", "peers": {"ipn:2.0": f"127.0.0.1:{pb}"}}],
-                  {"*": "ipn:2.0"})
+        configure(
+            b,
+            "b",
+            "ipn:2.0",
+            tmp,
+            [{"type": "tcpcl", "listen": f"127.0.0.1:{pb}", "peers": {"ipn:3.0": f"127.0.0.1:{pc}"}}],
+            {"*": "ipn:3.0"},
+        )
+        configure(
+            a, "a", "ipn:1.0", tmp, [{"type": "tcpcl", "peers": {"ipn:2.0": f"127.0.0.1:{pb}"}}], {"*": "ipn:2.0"}
+        )
         if not (rec.wait("a", "session-up", 1, 20) and rec.wait("c", "session-up", 1, 20)):
             raise SystemExit("chain: sessions did not come up")
         cpu0 = {x: cpu_seconds(p) for x, p in zip(names, agents)}
@@ -166,14 +182,16 @@ def store_baseline(n: int, size: int, tmp: str) -> float:
     path = os.path.join(tmp, "baseline.store")
     payload = os.urandom(size)
     with BundleStore(path) as store, GroupCommitter(store) as gc:
+
         async def run() -> float:
             t0 = time.perf_counter()
             sem = asyncio.Semaphore(64)
 
             async def one(i: int) -> None:
                 async with sem:
-                    await gc.put_async(f"k{i}", payload, source="ipn:1.0", destination="ipn:3.0",
-                                       priority=1, expires_at_ns=10**18)
+                    await gc.put_async(
+                        f"k{i}", payload, source="ipn:1.0", destination="ipn:3.0", priority=1, expires_at_ns=10**18
+                    )
 
             await asyncio.gather(*(one(i) for i in range(n)))
             return n / (time.perf_counter() - t0)
@@ -185,14 +203,16 @@ def store_baseline(n: int, size: int, tmp: str) -> float:
 
 # -- 2. one hop, big bundles ----------------------------------------------------------
 
+
 def hop(n: int, size: int, tmp: str) -> tuple[float, Recorder]:
     rec = Recorder()
     pb = free_port()
     a = start_agent("a", tmp, rec)
     agents = [a]
     try:
-        configure(a, "a", "ipn:1.0", tmp, [{"type": "tcpcl", "peers": {"ipn:2.0": f"127.0.0.1:{pb}"}}],
-                  {"*": "ipn:2.0"})
+        configure(
+            a, "a", "ipn:1.0", tmp, [{"type": "tcpcl", "peers": {"ipn:2.0": f"127.0.0.1:{pb}"}}], {"*": "ipn:2.0"}
+        )
         inject_many(a, n, "ipn:2.0", size)
         b = start_agent("b", tmp, rec)
         agents.append(b)
@@ -215,6 +235,7 @@ def tcpcl_baseline(n: int, size: int) -> float:
 
 # -- 3. serial --------------------------------------------------------------------------
 
+
 def serial_agents(baud: int, size: int, tmp: str) -> float:
     """Seconds from ``forwarded`` to ``acked`` of one bundle between two agents over a pty link."""
     from hilnet.link.engine import Engine
@@ -229,10 +250,15 @@ def serial_agents(baud: int, size: int, tmp: str) -> float:
     try:
         a, b = start_agent("a", d, rec), start_agent("b", d, rec)
         agents = [a, b]
-        configure(b, "b", "ipn:2.0", d, [{"type": "serial", "port": f"{d}/b", "baud": baud,
-                                         "peer": "ipn:1.0"}], {})
-        configure(a, "a", "ipn:1.0", d, [{"type": "serial", "port": f"{d}/a", "baud": baud,
-                                         "peer": "ipn:2.0"}], {"*": "ipn:2.0"})
+        configure(b, "b", "ipn:2.0", d, [{"type": "serial", "port": f"{d}/b", "baud": baud, "peer": "ipn:1.0"}], {})
+        configure(
+            a,
+            "a",
+            "ipn:1.0",
+            d,
+            [{"type": "serial", "port": f"{d}/a", "baud": baud, "peer": "ipn:2.0"}],
+            {"*": "ipn:2.0"},
+        )
         if not rec.wait("a", "session-up", 1, 30):
             raise SystemExit(f"serial {baud}: session did not come up")
         a.call({"cmd": "inject", "dest": "ipn:2.0", "size": size, "seed": 1, "lifetime_ns": LIFETIME_NS})
@@ -256,6 +282,7 @@ def serial_baseline(baud: int, size: int) -> float:
 
 # -- main ---------------------------------------------------------------------------------
 
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--bundles", type=int, default=5000, help="1 KiB bundles through the chain")
@@ -272,26 +299,34 @@ def main() -> None:
     only = set(args.only.split(","))
     size, big = parse_size(args.size), parse_size(args.big_size)
     tmp = tempfile.mkdtemp(prefix="hilnet-bench-", dir=args.dir)
-    print(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cpus, "
-          f"{sys.platform}; stores in {tmp} (synchronous=FULL)")
+    print(
+        f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cpus, "
+        f"{sys.platform}; stores in {tmp} (synchronous=FULL)"
+    )
     try:
         if "chain" in only:
             base = store_baseline(args.bundles, size, tmp)
             elapsed, cpu = chain(args.bundles, size, os.path.join(tmp, "chain"))
             print(f"chain a->b->c, TCPCLv4 on loopback, {args.bundles} x {format_size(size)}:")
             print(f"  baseline GroupCommitter durable puts : {base:8.0f} puts/s")
-            print(f"  agents end to end                    : {args.bundles / elapsed:8.0f} bundles/s"
-                  f"  ({elapsed:.2f} s)   target >= 2000")
-            print("  agent CPU per bundle                 : "
-                  + ", ".join(f"{x} {cpu[x] / args.bundles * 1e6:.0f} us" for x in cpu))
+            print(
+                f"  agents end to end                    : {args.bundles / elapsed:8.0f} bundles/s"
+                f"  ({elapsed:.2f} s)   target >= 2000"
+            )
+            print(
+                "  agent CPU per bundle                 : "
+                + ", ".join(f"{x} {cpu[x] / args.bundles * 1e6:.0f} us" for x in cpu)
+            )
         if "hop" in only:
             base_s = tcpcl_baseline(args.big, big)
             elapsed, _ = hop(args.big, big, os.path.join(tmp, "hop"))
             mbit = args.big * big * 8 / 1e6
             print(f"one hop a->b, TCPCLv4 on loopback, {args.big} x {format_size(big)}:")
             print(f"  baseline TcpclCla->TcpclCla, no store : {mbit / base_s:8.0f} Mbit/s")
-            print(f"  agents, durable store at both ends    : {mbit / elapsed:8.0f} Mbit/s"
-                  f"  ({elapsed:.2f} s)   target >= 200")
+            print(
+                f"  agents, durable store at both ends    : {mbit / elapsed:8.0f} Mbit/s"
+                f"  ({elapsed:.2f} s)   target >= 200"
+            )
         if "serial" in only:
             ssize = parse_size(args.serial_size)
             print(f"serial a->b over the link emulator's pty pair, one {format_size(ssize)} bundle, 8N1:")
@@ -299,8 +334,10 @@ def main() -> None:
                 base = serial_baseline(baud, ssize)
                 seconds = serial_agents(baud, ssize, tmp)
                 frac = ssize / seconds / (baud / 10)
-                print(f"  {baud:>7} baud: baseline SerialCla pair {base:6.1%}   agents {frac:6.1%} of line rate"
-                      f"  ({seconds:.2f} s)   target >= 90%")
+                print(
+                    f"  {baud:>7} baud: baseline SerialCla pair {base:6.1%}   agents {frac:6.1%} of line rate"
+                    f"  ({seconds:.2f} s)   target >= 90%"
+                )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -58,8 +58,10 @@ def main() -> None:
         import pyd3tn.bundle7 as p7
     except ImportError:
         p7 = None
-    print(f"python {platform.python_version()} on {platform.machine()}, CRC-16 via {CRC16_IMPLEMENTATION}, "
-          f"best of 3 rounds of {args.seconds}s; rates in bundles/s")
+    print(
+        f"python {platform.python_version()} on {platform.machine()}, CRC-16 via {CRC16_IMPLEMENTATION}, "
+        f"best of 3 rounds of {args.seconds}s; rates in bundles/s"
+    )
     head = f"{'payload':>8} {'crc':>6} | {'enc':>9} {'dec+crc':>9} | {'d3 enc':>9} {'d3 parse':>9} {'d3 p+crc':>9} | {'dec/d3p+crc':>11} {'dec/d3parse':>11}"
     print(head)
     print("-" * len(head))
@@ -73,10 +75,16 @@ def main() -> None:
             dec = rate(lambda: decode_bundle(wire), args.seconds)
             row = f"{label:>8} {crc.name:>6} | {enc:>9.0f} {dec:>9.0f} |"
             if p7 is not None:
-                theirs = p7.create_bundle7("ipn:1.0", "ipn:2.1", payload, creation_timestamp=DTN_EPOCH_UNIX_S + 5,
-                                           sequence_number=1, lifetime=3600,
-                                           crc_type_primary=getattr(p7.CRCType, their_crc[crc]),
-                                           crc_type_canonical=getattr(p7.CRCType, their_crc[crc]))
+                theirs = p7.create_bundle7(
+                    "ipn:1.0",
+                    "ipn:2.1",
+                    payload,
+                    creation_timestamp=DTN_EPOCH_UNIX_S + 5,
+                    sequence_number=1,
+                    lifetime=3600,
+                    crc_type_primary=getattr(p7.CRCType, their_crc[crc]),
+                    crc_type_canonical=getattr(p7.CRCType, their_crc[crc]),
+                )
                 their_wire = bytes(theirs)
                 if their_wire != wire:
                     print("  note: pyd3tn encodes this bundle differently from hilnet")
@@ -92,8 +100,10 @@ def main() -> None:
                 d3_enc = rate(lambda: bytes(theirs), args.seconds)
                 d3_parse = rate(lambda: p7.Bundle.parse(their_wire), args.seconds)
                 d3_check = rate(parse_and_check, args.seconds)
-                row += (f" {d3_enc:>9.0f} {d3_parse:>9.0f} {d3_check:>9.0f} |"
-                        f" {dec / d3_check:>10.1f}x {dec / d3_parse:>10.1f}x")
+                row += (
+                    f" {d3_enc:>9.0f} {d3_parse:>9.0f} {d3_check:>9.0f} |"
+                    f" {dec / d3_check:>10.1f}x {dec / d3_parse:>10.1f}x"
+                )
             else:
                 row += " (pyd3tn not installed)"
             print(row, flush=True)

@@ -45,6 +45,7 @@ def target(name: str, ok: bool, detail: str) -> None:
 
 # --- engine in a child process -----------------------------------------------------------
 
+
 def _engine_child(conn, a, b, cfg, sched_offsets, realtime):
     from hilnet.link.engine import Engine
     from hilnet.link.shaper import DirectionConfig, ScheduleEvent
@@ -68,7 +69,9 @@ class EngineProc:
     def __init__(self, a: str, b: str, cfg: dict, sched_offsets=()):
         ctx = mp.get_context("fork")
         self.conn, child = ctx.Pipe()
-        self.p = ctx.Process(target=_engine_child, args=(child, a, b, cfg, list(sched_offsets), self.realtime), daemon=True)
+        self.p = ctx.Process(
+            target=_engine_child, args=(child, a, b, cfg, list(sched_offsets), self.realtime), daemon=True
+        )
         self.p.start()
         msg = self.conn.recv()
         _, self.t0_mono, self.real_minus_mono = msg
@@ -83,6 +86,7 @@ class EngineProc:
 
 
 # --- helpers ----------------------------------------------------------------------------
+
 
 def udp_socket(port: int = 0, rcvbuf: int = 16 << 20) -> socket.socket:
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -155,14 +159,18 @@ def free_udp_port() -> int:
 
 # --- 1. delay error ---------------------------------------------------------------------
 
+
 def one_way(rate: int, duration: float, via_engine: bool, delay_ns: int) -> list[float]:
     rx = udp_socket()
     tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     eng = None
     if via_engine:
         pa, pb = free_udp_port(), free_udp_port()
-        eng = EngineProc(f"udp://127.0.0.1:{pa}?peer=127.0.0.1:1", f"udp://127.0.0.1:{pb}?peer=127.0.0.1:{rx.getsockname()[1]}",
-                         {"delay_ns": delay_ns})
+        eng = EngineProc(
+            f"udp://127.0.0.1:{pa}?peer=127.0.0.1:1",
+            f"udp://127.0.0.1:{pb}?peer=127.0.0.1:{rx.getsockname()[1]}",
+            {"delay_ns": delay_ns},
+        )
         dest = ("127.0.0.1", pa)
     else:
         dest = rx.getsockname()
@@ -203,15 +211,21 @@ def bench_delay(quick: bool) -> None:
             EngineProc.realtime = saved
             rows.append((f"emulator error, {'SCHED_FIFO' if rt else 'normal prio'}", emu, (rt, sent)))
         for name, lat, extra in rows:
-            print(f"{rate:>8}/s {name:>34} {len(lat):>7} {pct(lat, 50):>9.1f} {pct(lat, 99):>9.1f} {pct(lat, 99.9):>9.1f} {max(lat or [0]):>9.1f}")
+            print(
+                f"{rate:>8}/s {name:>34} {len(lat):>7} {pct(lat, 50):>9.1f} {pct(lat, 99):>9.1f} {pct(lat, 99.9):>9.1f} {max(lat or [0]):>9.1f}"
+            )
             if extra:
                 rt, sent = extra
                 p99 = pct(lat, 99)
-                target(f"delay error p99 <= 200 us at {rate}/s ({'SCHED_FIFO' if rt else 'normal priority'})",
-                       p99 <= 200 and len(lat) >= 0.999 * sent, f"p99 {p99:.1f} us, delivered {len(lat)}/{sent}")
+                target(
+                    f"delay error p99 <= 200 us at {rate}/s ({'SCHED_FIFO' if rt else 'normal priority'})",
+                    p99 <= 200 and len(lat) >= 0.999 * sent,
+                    f"p99 {p99:.1f} us, delivered {len(lat)}/{sent}",
+                )
 
 
 # --- 2. rate ----------------------------------------------------------------------------
+
 
 def bench_rate(quick: bool) -> None:
     print("\n== 2. achieved rate vs configured (UDP, 1400-byte datagrams, offered 1.25x, wire bits = (len+28)*8)")
@@ -224,13 +238,21 @@ def bench_rate(quick: bool) -> None:
         tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         tx.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8 << 20)
         pa, pb = free_udp_port(), free_udp_port()
-        eng = EngineProc(f"udp://127.0.0.1:{pa}?peer=127.0.0.1:1", f"udp://127.0.0.1:{pb}?peer=127.0.0.1:{rx.getsockname()[1]}",
-                         {"rate_bps": bps, "queue_bytes": 4 << 20})
+        eng = EngineProc(
+            f"udp://127.0.0.1:{pa}?peer=127.0.0.1:1",
+            f"udp://127.0.0.1:{pb}?peer=127.0.0.1:{rx.getsockname()[1]}",
+            {"rate_bps": bps, "queue_bytes": 4 << 20},
+        )
         got: list = []
         dur = 2.2 if quick else 3.2
         pkt = b"r" * size
-        paced_send(lambda d: tx.sendto(d, ("127.0.0.1", pa)), 1.25 * bps / wire, dur, lambda i: pkt,
-                   poll=lambda: drain(rx, got, 64))
+        paced_send(
+            lambda d: tx.sendto(d, ("127.0.0.1", pa)),
+            1.25 * bps / wire,
+            dur,
+            lambda i: pkt,
+            poll=lambda: drain(rx, got, 64),
+        )
         end = time.monotonic() + 0.2
         while time.monotonic() < end:
             drain(rx, got)
@@ -240,6 +262,7 @@ def bench_rate(quick: bool) -> None:
         times = sorted(t for t, _ in got)
         # skip the first 200 ms (the queue filling), then whole windows
         start = times[0] + 200 * MS if times else 0
+
         def windows(w_ns):
             out = []
             t = start
@@ -248,16 +271,24 @@ def bench_rate(quick: bool) -> None:
                 out.append(n * wire / (w_ns / NS) / bps)
                 t += w_ns
             return out
+
         w1 = windows(NS)
         w100 = windows(100 * MS)
         s1 = "  ".join(f"{x * 100:.2f}%" for x in w1)
-        print(f"{mbit:>6} Mbit/s {s1:>26} {pct(w100, 1) * 100:>12.2f}% ..{pct(w100, 99) * 100:>7.2f}% {len(got):>10}"
-              f"   drops {st['a->b']['drops']}")
+        print(
+            f"{mbit:>6} Mbit/s {s1:>26} {pct(w100, 1) * 100:>12.2f}% ..{pct(w100, 99) * 100:>7.2f}% {len(got):>10}"
+            f"   drops {st['a->b']['drops']}"
+        )
         ok = bool(w1) and all(abs(x - 1) <= 0.01 for x in w1)
-        target(f"rate within 1 % over 1 s at {mbit} Mbit/s", ok, " ".join(f"{x * 100:.2f}%" for x in w1) or "no full window")
+        target(
+            f"rate within 1 % over 1 s at {mbit} Mbit/s",
+            ok,
+            " ".join(f"{x * 100:.2f}%" for x in w1) or "no full window",
+        )
 
 
 # --- 3. serial --------------------------------------------------------------------------
+
 
 def bench_serial(quick: bool, tmp: str) -> None:
     print("\n== 3. serial byte rate on ptys (8N1: baud/10 bytes/s), writer offers more than the line carries")
@@ -309,6 +340,7 @@ def bench_serial(quick: bool, tmp: str) -> None:
 
 # --- 4. schedule edges ------------------------------------------------------------------
 
+
 def bench_edges(quick: bool) -> None:
     print("\n== 4. schedule edges: link toggles every 100 ms under 10k datagrams/s, delay 2 ms")
     delay = 2 * MS
@@ -316,15 +348,24 @@ def bench_edges(quick: bool) -> None:
     rx = udp_socket()
     tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     pa, pb = free_udp_port(), free_udp_port()
-    eng = EngineProc(f"udp://127.0.0.1:{pa}?peer=127.0.0.1:1", f"udp://127.0.0.1:{pb}?peer=127.0.0.1:{rx.getsockname()[1]}",
-                     {"delay_ns": delay}, [(t, not down) for t, down in edges])
+    eng = EngineProc(
+        f"udp://127.0.0.1:{pa}?peer=127.0.0.1:1",
+        f"udp://127.0.0.1:{pb}?peer=127.0.0.1:{rx.getsockname()[1]}",
+        {"delay_ns": delay},
+        [(t, not down) for t, down in edges],
+    )
     got: list = []
     pad = b"\0" * 84
     wait = (eng.t0_mono - time.monotonic_ns()) / NS
     if wait > 0:
         time.sleep(wait)
-    paced_send(lambda d: tx.sendto(d, ("127.0.0.1", pa)), 10_000, 1.7, lambda i: struct.pack("!Qq", i, time.time_ns()) + pad,
-               poll=lambda: drain(rx, got, 64))
+    paced_send(
+        lambda d: tx.sendto(d, ("127.0.0.1", pa)),
+        10_000,
+        1.7,
+        lambda i: struct.pack("!Qq", i, time.time_ns()) + pad,
+        poll=lambda: drain(rx, got, 64),
+    )
     time.sleep(0.05)
     drain(rx, got)
     st = eng.stop()
@@ -334,7 +375,11 @@ def bench_edges(quick: bool) -> None:
     # Deliveries inside scripted-down spans: a unit sent before the down edge must
     # not arrive after it (cut in flight); nothing sent while down may arrive at all.
     bad = 0
-    downs = [(eng.t0_real + t, eng.t0_real + edges[i + 1][0]) for i, (t, down) in enumerate(edges) if down and i + 1 < len(edges)]
+    downs = [
+        (eng.t0_real + t, eng.t0_real + edges[i + 1][0])
+        for i, (t, down) in enumerate(edges)
+        if down and i + 1 < len(edges)
+    ]
     sent_at = sorted((struct.unpack_from("!Qq", data)[1], t) for t, data in got)
     arrivals = sorted(t for t, _ in got)
     tol = 200_000  # a datagram reaches the engine's socket within ~0.2 ms of sendto()
@@ -342,13 +387,20 @@ def bench_edges(quick: bool) -> None:
         # A unit whose delivery time (send + delay) falls in the down span must be
         # cut; one sent while down must be dropped. Either arriving is a violation.
         bad += sum(1 for ts, _ in sent_at if d0 - delay + tol < ts < d1 - tol)
-    print(f"  engine: gate applied late by (us) p50 {pct(late, 50):.1f}  max {max(late or [0]):.1f}  over {len(late)} edges")
+    print(
+        f"  engine: gate applied late by (us) p50 {pct(late, 50):.1f}  max {max(late or [0]):.1f}  over {len(late)} edges"
+    )
     print(f"  deliveries while scripted down: {bad}   (total delivered {len(arrivals)}, drops {st['a->b']['drops']})")
-    target("schedule edges within 1 ms", bool(late) and max(abs(x) for x in late) <= 1000, f"max {max(late or [0]):.1f} us late")
+    target(
+        "schedule edges within 1 ms",
+        bool(late) and max(abs(x) for x in late) <= 1000,
+        f"max {max(late or [0]):.1f} us late",
+    )
     target("nothing delivered while scripted down", bad == 0, f"{bad} deliveries")
 
 
 # --- 5. forwarding throughput -------------------------------------------------------------
+
 
 def _ip(*args):
     subprocess.run(["ip", *args], check=True, capture_output=True)
@@ -372,8 +424,12 @@ def _in_ns(ns: str, fn):
 
 
 def _rx_packets(ns: str, ifname: str) -> int:
-    out = subprocess.run(["ip", "netns", "exec", ns, "cat", f"/sys/class/net/{ifname}/statistics/rx_packets"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["ip", "netns", "exec", ns, "cat", f"/sys/class/net/{ifname}/statistics/rx_packets"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return int(out)
 
 
@@ -397,7 +453,10 @@ def bench_forwarding(quick: bool) -> None:
         _ip("link", "set", p + "db", "netns", ns_b)
         for ns, ifs in ((ns_a, ("ha", "da")), (ns_b, ("hb", "db"))):
             for i in ifs:
-                subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{p + i}.disable_ipv6=1"], capture_output=True)
+                subprocess.run(
+                    ["ip", "netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{p + i}.disable_ipv6=1"],
+                    capture_output=True,
+                )
                 _ip("-n", ns, "link", "set", p + i, "up")
         for i in ("ea", "eb"):
             with open(f"/proc/sys/net/ipv6/conf/{p + i}/disable_ipv6", "w") as f:
@@ -410,13 +469,17 @@ def bench_forwarding(quick: bool) -> None:
                 s.bind((ifname, 0))
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
                 return s
+
             return _in_ns(ns_a, make)
 
         print(f"{'frame':>7} {'path':>24} {'offered f/s':>12} {'delivered f/s':>14} {'Mbit/s':>8}")
         dur = 1.0 if quick else 2.0
         for size in (1500, 64):
-            frame = bytes.fromhex("02bb00000002" "02aa00000001") + ETHERTYPE.to_bytes(2, "big") + b"f" * (size - 14)
-            for path, ifname, rx_if in (("baseline (direct veth)", p + "da", p + "db"), ("emulator", p + "ha", p + "hb")):
+            frame = bytes.fromhex("02bb0000000202aa00000001") + ETHERTYPE.to_bytes(2, "big") + b"f" * (size - 14)
+            for path, ifname, rx_if in (
+                ("baseline (direct veth)", p + "da", p + "db"),
+                ("emulator", p + "ha", p + "hb"),
+            ):
                 eng = EngineProc(f"eth://{p}ea", f"eth://{p}eb", {}) if path == "emulator" else None
                 s = sender(ifname)
                 before = _rx_packets(ns_b, rx_if)
@@ -442,8 +505,11 @@ def bench_forwarding(quick: bool) -> None:
                 fps = got / elapsed
                 print(f"{size:>7} {path:>24} {sent / elapsed:>12.0f} {fps:>14.0f} {fps * size * 8 / 1e6:>8.1f}{note}")
                 if path == "emulator" and size == 1500:
-                    target(">= 50,000 frames/s of 1500 bytes (600 Mbit/s)", fps >= 50_000,
-                           f"{fps:.0f} frames/s, {fps * 1500 * 8 / 1e6:.0f} Mbit/s")
+                    target(
+                        ">= 50,000 frames/s of 1500 bytes (600 Mbit/s)",
+                        fps >= 50_000,
+                        f"{fps:.0f} frames/s, {fps * 1500 * 8 / 1e6:.0f} Mbit/s",
+                    )
     finally:
         for ns in (ns_a, ns_b):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
@@ -457,8 +523,10 @@ def main() -> None:
     ap.add_argument("--realtime", action="store_true", help="run the engine loop SCHED_FIFO (hilnet link --realtime)")
     args = ap.parse_args()
     EngineProc.realtime = args.realtime
-    print(f"hilnet link accuracy benchmark: {platform.node()} {platform.machine()} {os.cpu_count()} CPUs, "
-          f"Linux {platform.release()}, Python {platform.python_version()}, engine {'SCHED_FIFO' if args.realtime else 'normal priority'}, load {os.getloadavg()[0]:.2f}")
+    print(
+        f"hilnet link accuracy benchmark: {platform.node()} {platform.machine()} {os.cpu_count()} CPUs, "
+        f"Linux {platform.release()}, Python {platform.python_version()}, engine {'SCHED_FIFO' if args.realtime else 'normal priority'}, load {os.getloadavg()[0]:.2f}"
+    )
     t = time.monotonic()
     import tempfile
 

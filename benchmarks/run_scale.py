@@ -52,8 +52,10 @@ def chain_scenario(n: int) -> str:
             links.append(f"  l{i}: {{ends: [n{i}, n{i + 1}], medium: serial, baud: 115200, delay: 5ms}}")
         else:
             links.append(f"  l{i}: {{ends: [n{i}, n{i + 1}], medium: ethernet, rate: 10Mbit/s, delay: 5ms}}")
-    return (f"hilnet: 1\nname: chain-{n}\nclock: {{scale: 1, duration: 1m}}\nnodes:\n{nodes}\n"
-            f"links:\n" + "\n".join(links) + f"\ntraffic:\n  - {{from: n0, to: n{n - 1}, size: 1KiB}}\n")
+    return (
+        f"hilnet: 1\nname: chain-{n}\nclock: {{scale: 1, duration: 1m}}\nnodes:\n{nodes}\n"
+        f"links:\n" + "\n".join(links) + f"\ntraffic:\n  - {{from: n0, to: n{n - 1}, size: 1KiB}}\n"
+    )
 
 
 def day_scenario() -> str:
@@ -131,8 +133,7 @@ def day_run(backend: str, work: str) -> dict:
     r0 = resource.getrusage(resource.RUSAGE_SELF)
     c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    result = run(path, RunOptions(backend=backend, out_dir=out, quiet=True, until_settled=False),
-                 say=lambda msg: None)
+    result = run(path, RunOptions(backend=backend, out_dir=out, quiet=True, until_settled=False), say=lambda msg: None)
     wall = time.perf_counter() - t
     r1 = resource.getrusage(resource.RUSAGE_SELF)
     c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -144,8 +145,16 @@ def day_run(backend: str, work: str) -> dict:
     if result.report is not None:
         for d, n in result.report.streams.values():
             delivered, injected = delivered + d, injected + n
-    return {"wall": wall, "exit": result.exit_code, "records": records, "cpu": cpu, "agents_cpu": agents_cpu,
-            "delivered": delivered, "injected": injected, "reason": result.reason}
+    return {
+        "wall": wall,
+        "exit": result.exit_code,
+        "records": records,
+        "cpu": cpu,
+        "agents_cpu": agents_cpu,
+        "delivered": delivered,
+        "injected": injected,
+        "reason": result.reason,
+    }
 
 
 def report(name: str, ok: bool, text: str) -> None:
@@ -165,11 +174,15 @@ def main() -> int:
         print(f"netns backend skipped: {why}")
         backends.remove("netns")
 
-    print(f"hilnet run scale benchmark — {platform.node()}, {platform.machine()}, {os.cpu_count()} CPUs, "
-          f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
+    print(
+        f"hilnet run scale benchmark — {platform.node()}, {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    )
     base = bare_start_s()
-    print(f"baseline: one bare `python -m hilnet --version` process starts and exits in {base * 1000:.0f} ms "
-          f"(median of 5)\n")
+    print(
+        f"baseline: one bare `python -m hilnet --version` process starts and exits in {base * 1000:.0f} ms "
+        f"(median of 5)\n"
+    )
 
     with tempfile.TemporaryDirectory(prefix="hilnet-run-scale-") as work:
         print("testbed up (agents started, clock-corrected, configured) and teardown, generated chain:")
@@ -181,29 +194,41 @@ def main() -> int:
                     report(f"{backend} {n} nodes", False, f"failed: {type(e).__name__}: {e}")
                     continue
                 per = up / n
-                text = (f"up {up:.2f} s ({per * 1000:.0f} ms per node, {per / base:.1f}x a bare start), "
-                        f"teardown {down:.2f} s" + (f", {left} things left behind" if left else ""))
+                text = (
+                    f"up {up:.2f} s ({per * 1000:.0f} ms per node, {per / base:.1f}x a bare start), "
+                    f"teardown {down:.2f} s" + (f", {left} things left behind" if left else "")
+                )
                 if n == 4:
                     report(f"{backend} 4 nodes up <= 2 s", up <= 2.0 and not left, text)
                 else:
                     report(f"{backend} {n} nodes run", not left, text)
 
         if not args.no_day:
-            print("\n24-hour scenario at scale 1440 (60 s of replay; 4 nodes, periodic windows, "
-                  "72 bundles of 2 KiB), full duration:")
+            print(
+                "\n24-hour scenario at scale 1440 (60 s of replay; 4 nodes, periodic windows, "
+                "72 bundles of 2 KiB), full duration:"
+            )
             for backend in backends:
                 d = day_run(backend, work)
-                report(f"{backend} 24 h at scale 1440 within 70 s", d["wall"] <= 70 and d["exit"] in (0, 1),
-                       f"{d['wall']:.1f} s wall (60 s replay + {d['wall'] - 60:.1f} s build/teardown/reports), "
-                       f"exit {d['exit']}, delivered {d['delivered']}/{d['injected']}")
+                report(
+                    f"{backend} 24 h at scale 1440 within 70 s",
+                    d["wall"] <= 70 and d["exit"] in (0, 1),
+                    f"{d['wall']:.1f} s wall (60 s replay + {d['wall'] - 60:.1f} s build/teardown/reports), "
+                    f"exit {d['exit']}, delivered {d['delivered']}/{d['injected']}",
+                )
                 per_k = d["cpu"] / max(1, d["records"]) * 1000
-                report(f"{backend} controller CPU per 1,000 events", True,
-                       f"{per_k * 1000:.0f} ms CPU per 1,000 records ({d['cpu']:.2f} s controller+engine CPU over "
-                       f"{d['records']} records); agents {d['agents_cpu']:.2f} s CPU")
+                report(
+                    f"{backend} controller CPU per 1,000 events",
+                    True,
+                    f"{per_k * 1000:.0f} ms CPU per 1,000 records ({d['cpu']:.2f} s controller+engine CPU over "
+                    f"{d['records']} records); agents {d['agents_cpu']:.2f} s CPU",
+                )
 
     missed = [name for name, ok, _ in RESULTS if not ok]
-    print(f"\n{len(RESULTS) - len(missed)} of {len(RESULTS)} targets met" + (f"; missed: {', '.join(missed)}"
-                                                                            if missed else ""))
+    print(
+        f"\n{len(RESULTS) - len(missed)} of {len(RESULTS)} targets met"
+        + (f"; missed: {', '.join(missed)}" if missed else "")
+    )
     return 0
 
 

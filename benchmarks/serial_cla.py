@@ -34,7 +34,7 @@ def framing_bound(data: bytes, segment_size: int) -> float:
     """Payload bytes / wire bytes if every segment went once, back to back."""
     wire = 0
     for off in range(0, len(data), segment_size):
-        seg = data[off:off + segment_size]
+        seg = data[off : off + segment_size]
         # The header and CRC bytes are escaped too; count them as average bytes.
         wire += len(seg) + DATA_OVERHEAD + slip_overhead(seg) + DATA_OVERHEAD * 2 / 256
     return len(data) / wire
@@ -126,22 +126,30 @@ def main() -> None:
     args = p.parse_args()
     size, delay = parse_size(args.size), parse_duration(args.delay)
     data = random.Random(args.seed).randbytes(size)
-    print(f"serial CLA goodput, virtual time: bundle {size} B random, one-way delay {delay / 1e6:g} ms, "
-          f"segment {args.segment} B, 8N1 (10 bits/byte), seed {args.seed}")
-    print(f"{'baud':>7} {'BER':>6} {'goodput':>8} {'framing max':>11} {'of max':>7} {'time s':>8} "
-          f"{'frames':>6} {'resent':>6} {'ack B':>6} {'real s':>6}")
+    print(
+        f"serial CLA goodput, virtual time: bundle {size} B random, one-way delay {delay / 1e6:g} ms, "
+        f"segment {args.segment} B, 8N1 (10 bits/byte), seed {args.seed}"
+    )
+    print(
+        f"{'baud':>7} {'BER':>6} {'goodput':>8} {'framing max':>11} {'of max':>7} {'time s':>8} "
+        f"{'frames':>6} {'resent':>6} {'ack B':>6} {'real s':>6}"
+    )
     for baud in (115200, 921600):
         for ber in (0.0, 1e-5, 1e-4):
             r = run(baud, delay, ber, data, args.seed, args.segment)
-            print(f"{baud:>7} {ber:>6g} {r['goodput']:>8.1%} {r['bound']:>11.1%} {r['goodput'] / r['bound']:>7.1%} "
-                  f"{r['seconds']:>8.2f} {r['frames']:>6} {r['resent']:>6} {r['ack_bytes']:>6} {r['wall']:>6.2f}")
+            print(
+                f"{baud:>7} {ber:>6g} {r['goodput']:>8.1%} {r['bound']:>11.1%} {r['goodput'] / r['bound']:>7.1%} "
+                f"{r['seconds']:>8.2f} {r['frames']:>6} {r['resent']:>6} {r['ack_bytes']:>6} {r['wall']:>6.2f}"
+            )
     if not args.no_pty:
         pdata = random.Random(args.seed).randbytes(parse_size(args.pty_size))
         print(f"over the link emulator (pty pair, real time), bundle {len(pdata)} B, delay {delay / 1e6:g} ms, BER 0:")
         for baud in (115200, 921600):
             frac, seconds = run_emulated(baud, delay, pdata)
-            print(f"{baud:>7} {0:>6g} {frac:>8.1%} {framing_bound(pdata, args.segment):>11.1%} "
-                  f"{frac / framing_bound(pdata, args.segment):>7.1%} {seconds:>8.2f}")
+            print(
+                f"{baud:>7} {0:>6g} {frac:>8.1%} {framing_bound(pdata, args.segment):>11.1%} "
+                f"{frac / framing_bound(pdata, args.segment):>7.1%} {seconds:>8.2f}"
+            )
     print("target: goodput >= 90.0% of the line at 115200 baud and BER 0; every bundle intact at any BER")
 
 

@@ -53,17 +53,26 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--units", type=int, default=200_000)
     n = ap.parse_args().units
-    print(f"python {sys.version.split()[0]} on {platform.machine()} ({platform.processor() or 'cpu?'}), "
-          f"{n} units of {len(FRAME)} B offered every {GAP_NS} ns")
+    print(
+        f"python {sys.version.split()[0]} on {platform.machine()} ({platform.processor() or 'cpu?'}), "
+        f"{n} units of {len(FRAME)} B offered every {GAP_NS} ns"
+    )
     cases = [
         ("unimpaired, no delay", DirectionConfig(), Medium.ETHERNET),
         ("unimpaired, 130 ms delay", DirectionConfig(delay_ns=130_000_000), Medium.ETHERNET),
         ("1 Gbit/s + 130 ms delay", DirectionConfig(rate_bps=10**9, delay_ns=130_000_000), Medium.ETHERNET),
-        ("impaired: 1 Gbit/s, 130 ms +- 1 ms, 0.5% loss, BER 1e-9, 1000-frame queue",
-         DirectionConfig(rate_bps=10**9, delay_ns=130_000_000, jitter_ns=1_000_000, loss=0.005, ber=1e-9,
-                         queue_units=1000), Medium.ETHERNET),
-        ("impaired: Gilbert-Elliott + BER 1e-7", DirectionConfig(gilbert=(0.01, 0.3, 0.0, 0.5), ber=1e-7,
-                                                                  delay_ns=10_000_000), Medium.ETHERNET),
+        (
+            "impaired: 1 Gbit/s, 130 ms +- 1 ms, 0.5% loss, BER 1e-9, 1000-frame queue",
+            DirectionConfig(
+                rate_bps=10**9, delay_ns=130_000_000, jitter_ns=1_000_000, loss=0.005, ber=1e-9, queue_units=1000
+            ),
+            Medium.ETHERNET,
+        ),
+        (
+            "impaired: Gilbert-Elliott + BER 1e-7",
+            DirectionConfig(gilbert=(0.01, 0.3, 0.0, 0.5), ber=1e-7, delay_ns=10_000_000),
+            Medium.ETHERNET,
+        ),
     ]
     base = bare_deque(n)
     print(f"{'baseline: bare deque append/popleft':<75} {base:>12,.0f} units/s")

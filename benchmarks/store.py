@@ -27,8 +27,7 @@ from hilnet.agent.group_commit import GroupCommitter
 from hilnet.agent.store import BundleStore, PutRequest
 
 TARGET_GROUP_PUTS_PER_S = 5_000
-COLS = {"source": "ipn:1.0", "destination": "ipn:4.0", "priority": 1,
-        "expires_at_ns": 10**18}
+COLS = {"source": "ipn:1.0", "destination": "ipn:4.0", "priority": 1, "expires_at_ns": 10**18}
 
 
 def raw_appends(path: str, payload: bytes, n: int, group: int) -> float:
@@ -59,14 +58,14 @@ def store_many(path: str, payload: bytes, n: int, batch: int) -> float:
     with BundleStore(path) as s:
         t0 = time.perf_counter()
         for first in range(0, n, batch):
-            s.put_many([PutRequest(f"k{i}", payload, **COLS)
-                        for i in range(first, min(n, first + batch))])
+            s.put_many([PutRequest(f"k{i}", payload, **COLS) for i in range(first, min(n, first + batch))])
         return n / (time.perf_counter() - t0)
 
 
 def store_group_threads(path: str, payload: bytes, n: int, threads: int) -> tuple[float, float]:
     """(puts/s, mean batch) with ``threads`` threads each doing blocking durable puts."""
     with BundleStore(path) as s, GroupCommitter(s) as gc:
+
         def worker(w: int) -> None:
             for i in range(w, n, threads):
                 gc.put(f"k{i}", payload, **COLS)
@@ -82,10 +81,12 @@ def store_group_threads(path: str, payload: bytes, n: int, threads: int) -> tupl
 
 def store_group_asyncio(path: str, payload: bytes, n: int, tasks: int) -> tuple[float, float]:
     """(puts/s, mean batch) with ``tasks`` asyncio tasks each awaiting durable puts."""
+
     async def main(gc: GroupCommitter) -> None:
         async def task(w: int) -> None:
             for i in range(w, n, tasks):
                 await gc.put_async(f"k{i}", payload, **COLS)
+
         await asyncio.gather(*(task(w) for w in range(tasks)))
 
     with BundleStore(path) as s, GroupCommitter(s) as gc:
@@ -100,9 +101,21 @@ def recovery(path: str, payload_size: int, n: int) -> dict[str, float]:
         try:  # leaving a WAL that the next open must recover
             s = BundleStore(path)
             for first in range(0, n, 1_000):
-                s.put_many([PutRequest(f"ipn:1.0-{i}-0", os.urandom(payload_size), **{
-                    **COLS, "destination": f"ipn:{2 + i % 5}.0", "priority": i % 3,
-                    "expires_at_ns": 10**18 + i}) for i in range(first, min(n, first + 1_000))])
+                s.put_many(
+                    [
+                        PutRequest(
+                            f"ipn:1.0-{i}-0",
+                            os.urandom(payload_size),
+                            **{
+                                **COLS,
+                                "destination": f"ipn:{2 + i % 5}.0",
+                                "priority": i % 3,
+                                "expires_at_ns": 10**18 + i,
+                            },
+                        )
+                        for i in range(first, min(n, first + 1_000))
+                    ]
+                )
         finally:
             os._exit(0)
     os.waitpid(pid, 0)
@@ -142,27 +155,27 @@ def main() -> None:
     def db() -> str:
         return os.path.join(work, f"s{next(fresh)}.db")
 
-    print(f"hilnet store benchmark: Python {platform.python_version()}, SQLite "
-          f"{sqlite3.sqlite_version}, {platform.machine()} {platform.system()} "
-          f"{platform.release()}, {os.cpu_count()} CPUs")
-    print(f"directory {work}; payload {args.payload} B; {args.single_puts} single puts, "
-          f"{args.puts} grouped puts")
+    print(
+        f"hilnet store benchmark: Python {platform.python_version()}, SQLite "
+        f"{sqlite3.sqlite_version}, {platform.machine()} {platform.system()} "
+        f"{platform.release()}, {os.cpu_count()} CPUs"
+    )
+    print(f"directory {work}; payload {args.payload} B; {args.single_puts} single puts, {args.puts} grouped puts")
     try:
         rows = [
-            ("baseline: plain file, fsync per record",
-             raw_appends(db(), payload, args.single_puts, 1), None),
-            ("baseline: plain file, fsync per 64 records",
-             raw_appends(db(), payload, args.puts, 64), None),
-            ("store put, synchronous=FULL (durable)",
-             store_single(db(), payload, args.single_puts, "FULL"), None),
-            ("store put, synchronous=NORMAL (not power-safe)",
-             store_single(db(), payload, args.single_puts, "NORMAL"), None),
+            ("baseline: plain file, fsync per record", raw_appends(db(), payload, args.single_puts, 1), None),
+            ("baseline: plain file, fsync per 64 records", raw_appends(db(), payload, args.puts, 64), None),
+            ("store put, synchronous=FULL (durable)", store_single(db(), payload, args.single_puts, "FULL"), None),
+            (
+                "store put, synchronous=NORMAL (not power-safe)",
+                store_single(db(), payload, args.single_puts, "NORMAL"),
+                None,
+            ),
             ("store put_many, 64 per commit", store_many(db(), payload, args.puts, 64), 64),
             ("store put_many, 512 per commit", store_many(db(), payload, args.puts, 512), 512),
             ("GroupCommitter, 8 threads", *store_group_threads(db(), payload, args.puts, 8)),
             ("GroupCommitter, 64 threads", *store_group_threads(db(), payload, args.puts, 64)),
-            ("GroupCommitter, 256 asyncio tasks",
-             *store_group_asyncio(db(), payload, args.puts, 256)),
+            ("GroupCommitter, 256 asyncio tasks", *store_group_asyncio(db(), payload, args.puts, 256)),
         ]
         base = rows[0][1]
         print(f"\n{'durable puts':<48}{'puts/s':>10}{'x baseline':>13}{'batch':>8}")
@@ -171,15 +184,19 @@ def main() -> None:
             print(f"{name:<48}{rate:>10,.0f}{rate / base:>13.2f}{b:>8}")
         best_group = max(r for n, r, _ in rows if n.startswith("GroupCommitter"))
         verdict = "met" if best_group >= TARGET_GROUP_PUTS_PER_S else "NOT met"
-        print(f"target >= {TARGET_GROUP_PUTS_PER_S:,} durable puts/s with group commit "
-              f"(concurrent callers): {best_group:,.0f} -> {verdict}")
+        print(
+            f"target >= {TARGET_GROUP_PUTS_PER_S:,} durable puts/s with group commit "
+            f"(concurrent callers): {best_group:,.0f} -> {verdict}"
+        )
 
         n = args.recovery_bundles
         t = recovery(db(), args.payload, n)
-        print(f"\nrecovery of {n:,} bundles of {args.payload} B: open {t['open'] * 1e3:.0f} ms"
-              f" + quick check {t['check'] * 1e3:.0f} ms + list {t['list'] * 1e3:.0f} ms"
-              f" = {t['total']:.2f} s; deep check (integrity_check + SHA-256 of every payload)"
-              f" {t['deep']:.2f} s; WAL left by the killed writer {t['wal_bytes'] / 2**20:.1f} MiB")
+        print(
+            f"\nrecovery of {n:,} bundles of {args.payload} B: open {t['open'] * 1e3:.0f} ms"
+            f" + quick check {t['check'] * 1e3:.0f} ms + list {t['list'] * 1e3:.0f} ms"
+            f" = {t['total']:.2f} s; deep check (integrity_check + SHA-256 of every payload)"
+            f" {t['deep']:.2f} s; WAL left by the killed writer {t['wal_bytes'] / 2**20:.1f} MiB"
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

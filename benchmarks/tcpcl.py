@@ -107,8 +107,10 @@ async def main() -> None:
     print(f"  baseline raw asyncio TCP copy : {mbit(octets, raw):8.0f} Mbit/s")
     for n in (int(x) for x in args.in_flight.split(",")):
         t = await tcpcl_run(args.bundles, data, n, segment)
-        print(f"  TcpclCla -> TcpclCla, {n} in flight: {mbit(octets, t):8.0f} Mbit/s"
-              f"  ({t / args.bundles * 1e3:.2f} ms per bundle, {t / raw:.2f}x baseline time)")
+        print(
+            f"  TcpclCla -> TcpclCla, {n} in flight: {mbit(octets, t):8.0f} Mbit/s"
+            f"  ({t / args.bundles * 1e3:.2f} ms per bundle, {t / raw:.2f}x baseline time)"
+        )
     print("  target: >= 200 Mbit/s")
 
 

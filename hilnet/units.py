@@ -37,20 +37,40 @@ _DURATION_PART = re.compile(rf"({_NUMBER})\s*(ns|us|µs|ms|min|s|m|h|d)")
 _MAX_DURATION_NS = 366 * 86400 * NS_PER_S  # a scenario longer than a year is a typo
 
 _RATE_UNITS = {
-    "bit/s": 1, "bps": 1, "b/s": 1,
-    "kbit/s": 10**3, "kbps": 10**3, "kb/s": 10**3,
-    "mbit/s": 10**6, "mbps": 10**6, "mb/s": 10**6,
-    "gbit/s": 10**9, "gbps": 10**9, "gb/s": 10**9,
+    "bit/s": 1,
+    "bps": 1,
+    "b/s": 1,
+    "kbit/s": 10**3,
+    "kbps": 10**3,
+    "kb/s": 10**3,
+    "mbit/s": 10**6,
+    "mbps": 10**6,
+    "mb/s": 10**6,
+    "gbit/s": 10**9,
+    "gbps": 10**9,
+    "gb/s": 10**9,
     # bytes per second: capital B, case matters
-    "B/s": 8, "kB/s": 8 * 10**3, "KB/s": 8 * 10**3, "MB/s": 8 * 10**6, "GB/s": 8 * 10**9,
-    "KiB/s": 8 * 2**10, "MiB/s": 8 * 2**20, "GiB/s": 8 * 2**30,
+    "B/s": 8,
+    "kB/s": 8 * 10**3,
+    "KB/s": 8 * 10**3,
+    "MB/s": 8 * 10**6,
+    "GB/s": 8 * 10**9,
+    "KiB/s": 8 * 2**10,
+    "MiB/s": 8 * 2**20,
+    "GiB/s": 8 * 2**30,
 }
 _MAX_RATE = 400 * 10**9  # faster than any NIC a board will carry
 
 _SIZE_UNITS = {
-    "B": 1, "": 1,
-    "kB": 10**3, "KB": 10**3, "MB": 10**6, "GB": 10**9,
-    "KiB": 2**10, "MiB": 2**20, "GiB": 2**30,
+    "B": 1,
+    "": 1,
+    "kB": 10**3,
+    "KB": 10**3,
+    "MB": 10**6,
+    "GB": 10**9,
+    "KiB": 2**10,
+    "MiB": 2**20,
+    "GiB": 2**30,
 }
 _MAX_SIZE = 2**40
 

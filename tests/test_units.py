@@ -70,8 +70,14 @@ def test_rates(text, bps):
 
 @pytest.mark.parametrize(
     "text, fragment",
-    [("10 Mbps?", "cannot read"), ("10", "no unit"), ("-5Mbit/s", "negative"),
-     ("0bit/s", "above zero"), ("10Tbit/s", "unknown rate unit"), ("999Gbit/s", "above 400Gbit/s")],
+    [
+        ("10 Mbps?", "cannot read"),
+        ("10", "no unit"),
+        ("-5Mbit/s", "negative"),
+        ("0bit/s", "above zero"),
+        ("10Tbit/s", "unknown rate unit"),
+        ("999Gbit/s", "above 400Gbit/s"),
+    ],
 )
 def test_bad_rates(text, fragment):
     with pytest.raises(UnitError, match=fragment):
@@ -86,8 +92,10 @@ def test_sizes(text, n):
     assert parse_size(text) == n
 
 
-@pytest.mark.parametrize("text, fragment", [("1.5B", "whole number"), ("-1KiB", "negative"),
-                                            ("3kb", "unknown size unit"), ("2TiB", "unknown size unit")])
+@pytest.mark.parametrize(
+    "text, fragment",
+    [("1.5B", "whole number"), ("-1KiB", "negative"), ("3kb", "unknown size unit"), ("2TiB", "unknown size unit")],
+)
 def test_bad_sizes(text, fragment):
     with pytest.raises(UnitError, match=fragment):
         parse_size(text)

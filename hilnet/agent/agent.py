@@ -36,17 +36,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hilnet.agent import control as ev
+from hilnet.agent.deleter import BatchDeleter
 from hilnet.agent.forwarder import (  # noqa: F401 -- re-exported: these were agent.py's names
     IDLE_RECHECK_NS,
     MAX_INFLIGHT_BYTES_PER_PEER,
     MAX_INFLIGHT_PER_PEER,
     Forwarder,
 )
+from hilnet.agent.group_commit import GroupCommitter
 from hilnet.agent.nodes import NodeMap, node_id
 from hilnet.agent.payload import payload_for
 from hilnet.agent.router import Router
-from hilnet.agent.deleter import BatchDeleter
-from hilnet.agent.group_commit import GroupCommitter
 from hilnet.agent.store import BundleStore, StoredBundle
 from hilnet.bundle.blocks import (
     BlockType,
@@ -112,8 +112,9 @@ class AgentConfig:
 class Agent:
     """One node's bundle agent. Use from one asyncio loop."""
 
-    def __init__(self, emit: Callable[[dict], None], clock: Clock | None = None,
-                 realtime_ns: Callable[[], int] = time.time_ns):
+    def __init__(
+        self, emit: Callable[[dict], None], clock: Clock | None = None, realtime_ns: Callable[[], int] = time.time_ns
+    ):
         self.clock = clock or MonotonicClock()
         self.realtime_ns = realtime_ns
         self._emit = emit
@@ -162,11 +163,22 @@ class Agent:
         routes = {self._name(k) if k != "*" else "*": self._name(v) for k, v in cfg.routes.items()}
         self.router = Router(self.node, cfg.contacts, routes)
         self.forwarder = Forwarder(
-            store=self.store, router=self.router, deleter=self._deleter, emit=self.emit,
-            clock=self.clock, counters=self.counters, plan_now=self.plan_now,
-            realtime_ns=self.realtime_ns, name_of=self._name, eid_of=self._eid_of,
-            is_local=self._is_local, peer_ready=self._peer_ready, cla_for=self._cla_for,
-            deliver_local=self._deliver_stored, max_bundle_size=cfg.max_bundle_size)
+            store=self.store,
+            router=self.router,
+            deleter=self._deleter,
+            emit=self.emit,
+            clock=self.clock,
+            counters=self.counters,
+            plan_now=self.plan_now,
+            realtime_ns=self.realtime_ns,
+            name_of=self._name,
+            eid_of=self._eid_of,
+            is_local=self._is_local,
+            peer_ready=self._peer_ready,
+            cla_for=self._cla_for,
+            deliver_local=self._deliver_stored,
+            max_bundle_size=cfg.max_bundle_size,
+        )
         for sb in self.store.list(order="arrival"):
             self.forwarder.track(sb)
         from hilnet.agent.cla import build_cla  # lazy: each CLA pulls its own imports
@@ -228,37 +240,59 @@ class Agent:
         self._last_ms = ms
         return ms, self._seq
 
-    async def submit(self, dest: str, payload: bytes, lifetime_ns: int, *, priority: int = 1,
-                     source: str | None = None, tag: str | None = None) -> str:
+    async def submit(
+        self,
+        dest: str,
+        payload: bytes,
+        lifetime_ns: int,
+        *,
+        priority: int = 1,
+        source: str | None = None,
+        tag: str | None = None,
+    ) -> str:
         """Create a bundle from a local application and store it; returns its key."""
         store = self._require_configured()
         dest_eid = parse_eid(dest)
         src = parse_eid(source or self.eid)
         creation_ms, seq = self._next_creation()
         lifetime_ms = max(1, lifetime_ns // 1_000_000)
-        primary = PrimaryBlock(destination=dest_eid, source=src, report_to=src,
-                               creation_ms=creation_ms, sequence=seq, lifetime_ms=lifetime_ms,
-                               flags=BundleFlag.NONE)
+        primary = PrimaryBlock(
+            destination=dest_eid,
+            source=src,
+            report_to=src,
+            creation_ms=creation_ms,
+            sequence=seq,
+            lifetime_ms=lifetime_ms,
+            flags=BundleFlag.NONE,
+        )
         blocks = (CanonicalBlock(BlockType.PAYLOAD, 1, payload),)
         bundle = set_hop_count(Bundle(primary, blocks), self.config.hop_limit, 0)
         data = encode_bundle(bundle)
         key = bundle_key(bundle.id)
         try:
             sb = await self.committer.put_async(
-                key, data, source=str(src), destination=str(dest_eid), priority=priority,
-                expires_at_ns=unix_ns_from_dtn_ms(primary.expires_ms), meta={"tag": tag} if tag else None)
+                key,
+                data,
+                source=str(src),
+                destination=str(dest_eid),
+                priority=priority,
+                expires_at_ns=unix_ns_from_dtn_ms(primary.expires_ms),
+                meta={"tag": tag} if tag else None,
+            )
         except StoreFullError as e:
             self.emit(ev.Refused, bundle=key, tag=tag, reason=str(e))
             raise
         self.forwarder.track(sb, route=not self._is_local(sb.destination))
         self.emit(ev.Received, bundle=key, source=str(src), dest=str(dest_eid), size=len(payload), tag=tag)
-        self.emit(ev.Stored, bundle=key, size=len(data), store_bundles=store.count(),
-                  store_bytes=store.bytes_used(), tag=tag)
+        self.emit(
+            ev.Stored, bundle=key, size=len(data), store_bundles=store.count(), store_bytes=store.bytes_used(), tag=tag
+        )
         await self._after_store(key, bundle, data)
         return key
 
-    async def inject(self, dest: str, size: int, seed: int, lifetime_ns: int, *,
-                     priority: int = 1, tag: str | None = None) -> str:
+    async def inject(
+        self, dest: str, size: int, seed: int, lifetime_ns: int, *, priority: int = 1, tag: str | None = None
+    ) -> str:
         """Like :meth:`submit` with the deterministic payload ``payload_for(seed, size)``."""
         return await self.submit(dest, payload_for(seed, size), lifetime_ns, priority=priority, tag=tag)
 
@@ -289,8 +323,9 @@ class Agent:
             return
         key = bundle_key(bundle.id)
         p = bundle.primary
-        self.emit(ev.Received, bundle=key, source=str(p.source), dest=str(p.destination),
-                  size=len(data), cla=cla, peer=peer)
+        self.emit(
+            ev.Received, bundle=key, source=str(p.source), dest=str(p.destination), size=len(data), cla=cla, peer=peer
+        )
         try:
             node_id(str(p.destination))
         except InputError:
@@ -321,10 +356,15 @@ class Agent:
             age_ms = None
         try:
             sb = await self.committer.put_async(
-                key, data, source=str(p.source), destination=str(p.destination),
-                priority=_priority(p), expires_at_ns=expires_unix,
+                key,
+                data,
+                source=str(p.source),
+                destination=str(p.destination),
+                priority=_priority(p),
+                expires_at_ns=expires_unix,
                 # the age at arrival: each send adds the time spent here (RFC 9171 5.4 step 4)
-                meta={"age_ms": age_ms} if age_ms is not None else None)
+                meta={"age_ms": age_ms} if age_ms is not None else None,
+            )
         except DuplicateBundleError:
             self.emit(ev.Dropped, bundle=key, reason=f"duplicate from {peer}")
             return
@@ -332,8 +372,7 @@ class Agent:
             self.emit(ev.Refused, bundle=key, peer=peer, reason=str(e))
             raise
         self.forwarder.track(sb, route=not self._is_local(sb.destination))
-        self.emit(ev.Stored, bundle=key, size=len(data), store_bundles=store.count(),
-                  store_bytes=store.bytes_used())
+        self.emit(ev.Stored, bundle=key, size=len(data), store_bundles=store.count(), store_bytes=store.bytes_used())
         await self._after_store(key, bundle, data)
 
     def _expiry_of(self, bundle: Bundle) -> int:
@@ -359,8 +398,9 @@ class Agent:
         if up:
             self.emit(ev.SessionUp, cla=cla, peer=nid, detail=_plain(detail))
         else:
-            self.emit(ev.SessionDown, cla=cla, peer=nid, reason=str(detail.get("reason", "closed")),
-                      detail=_plain(detail))
+            self.emit(
+                ev.SessionDown, cla=cla, peer=nid, reason=str(detail.get("reason", "closed")), detail=_plain(detail)
+            )
         if up and self.router:
             self.router.link_up(self.node, self._name(nid))
         if self.forwarder is not None:
@@ -412,8 +452,14 @@ class Agent:
                     self.forwarder.track(sb)
                     self.forwarder.wake()
                 return
-            self.emit(ev.Delivered, bundle=key, source=source, dest=dest, size=len(payload),
-                      sha256=hashlib.sha256(payload).hexdigest())
+            self.emit(
+                ev.Delivered,
+                bundle=key,
+                source=source,
+                dest=dest,
+                size=len(payload),
+                sha256=hashlib.sha256(payload).hexdigest(),
+            )
             for deliver in list(self._subscribers.get(dest, [])):
                 try:
                     deliver(key, payload)
@@ -440,7 +486,10 @@ class Agent:
     def status(self) -> dict:
         store = self._require_configured()
         return {
-            "node": self.node, "eid": self.eid, "stored": store.count(), "bytes": store.bytes_used(),
+            "node": self.node,
+            "eid": self.eid,
+            "stored": store.count(),
+            "bytes": store.bytes_used(),
             "inflight": len(self.forwarder.inflight),
             "sessions": sorted(p for p, c in self._peers.items() if c),
             "counters": dict(self.counters) | {f"{c.name}:{k}": v for c in self.clas for k, v in c.stats.items()},

@@ -23,14 +23,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
+from hilnet.agent.jsonlines import (  # noqa: E402,F401  (re-exported)
+    LINE_EXCERPT,
+    MAX_LINE,
+    PROTOCOL_VERSION,
+    Id,
+    _check_eid,
+    _dump,
+    _load_line,
+    _Obj,
+    _type_name,
+)
 from hilnet.agent.nodes import NodeMap
 from hilnet.errors import ControlError, InputError
 from hilnet.scenario.contact import Contact
-
-from hilnet.agent.jsonlines import (  # noqa: E402,F401  (re-exported)
-    LINE_EXCERPT, MAX_LINE, PROTOCOL_VERSION, Id, _check_eid, _dump, _load_line, _Obj, _type_name,
-)
-
 
 _HOSTPORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]+):([0-9]{1,5})")
 
@@ -180,7 +186,9 @@ def _read_store(o: _Obj) -> StoreConfig | None:
     if raw is None:
         return None
     s = _Obj(raw, o.prefix, "store.")
-    cfg = StoreConfig(s.str("path"), s.int("quota_bytes", required=False, min=0), s.int("quota_bundles", required=False, min=0))
+    cfg = StoreConfig(
+        s.str("path"), s.int("quota_bytes", required=False, min=0), s.int("quota_bundles", required=False, min=0)
+    )
     s.finish()
     return cfg
 
@@ -209,8 +217,13 @@ def _read_cla(o: _Obj, i: int, raw: Any) -> ClaConfig:
         bpb = c.int("bits_per_byte", required=False, min=7)
         if bpb is not None and bpb > 12:
             raise c.bad("bits_per_byte", "an integer from 7 to 12 (8N1 is 10)", bpb)
-        cfg = SerialConfig(c.str("port"), c.int("baud", min=1), c.eid("peer"),
-                           c.int("delay_hint_ns", required=False, min=0), 10 if bpb is None else bpb)
+        cfg = SerialConfig(
+            c.str("port"),
+            c.int("baud", min=1),
+            c.eid("peer"),
+            c.int("delay_hint_ns", required=False, min=0),
+            10 if bpb is None else bpb,
+        )
     else:
         raise c.bad("type", "one of mtcp, serial, tcpcl", kind)
     c.finish()
@@ -297,7 +310,10 @@ def _inject(o: _Obj) -> dict:
     if priority is not None and priority > 2:
         raise o.bad("priority", "0, 1 or 2", priority)
     return dict(
-        dest=dest, size=size, payload=payload, seed=seed or 0,
+        dest=dest,
+        size=size,
+        payload=payload,
+        seed=seed or 0,
         lifetime_ns=o.int("lifetime_ns", required=False, min=1),
         priority=1 if priority is None else priority,
         tag=o.str("tag", required=False),
@@ -356,10 +372,17 @@ def command_json(command: Command) -> dict:
         d |= {"node": command.node, "eid": command.eid}
         if command.store is not None:
             s = command.store
-            d["store"] = {"path": s.path} | {k: v for k, v in (("quota_bytes", s.quota_bytes), ("quota_bundles", s.quota_bundles)) if v is not None}
+            d["store"] = {"path": s.path} | {
+                k: v for k, v in (("quota_bytes", s.quota_bytes), ("quota_bundles", s.quota_bundles)) if v is not None
+            }
         d["clas"] = [_cla_json(c) for c in command.clas]
         d["contacts"] = [{f.name: getattr(c, f.name) for f in fields(Contact)} for c in command.contacts]
-        d |= {"nodes": dict(command.nodes), "routes": dict(command.routes), "epoch_ns": command.epoch_ns, "scale": command.scale}
+        d |= {
+            "nodes": dict(command.nodes),
+            "routes": dict(command.routes),
+            "epoch_ns": command.epoch_ns,
+            "scale": command.scale,
+        }
         if command.dup_window_ns is not None:
             d["dup_window_ns"] = command.dup_window_ns
     elif isinstance(command, Inject):

@@ -8,7 +8,8 @@ reads one back, as strictly as commands are read.
 from __future__ import annotations
 
 from collections.abc import Mapping  # noqa: F401  (annotations of event fields)
-from dataclasses import MISSING as _MISSING, dataclass, field, fields
+from dataclasses import MISSING as _MISSING
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 from hilnet.agent.jsonlines import PROTOCOL_VERSION, Id, _dump, _load_line, _Obj
@@ -229,8 +230,24 @@ class Log(Event):
 
 EVENTS: dict[str, type[Event]] = {
     e.kind: e
-    for e in (Ready, Reply, Error, Received, Stored, Forwarded, Acked, Delivered, Expired,
-              Refused, Dropped, Deleted, SessionUp, SessionDown, Rejected, Log)
+    for e in (
+        Ready,
+        Reply,
+        Error,
+        Received,
+        Stored,
+        Forwarded,
+        Acked,
+        Delivered,
+        Expired,
+        Refused,
+        Dropped,
+        Deleted,
+        SessionUp,
+        SessionDown,
+        Rejected,
+        Log,
+    )
 }
 
 # annotation text -> (check, description); the only field types events use

@@ -47,13 +47,25 @@ MAX_INFLIGHT_BYTES_PER_PEER = 32 << 20
 class Forwarder:
     """Routes, queues and sends one agent's stored bundles. Use from one asyncio loop."""
 
-    def __init__(self, *, store: BundleStore, router: Router, deleter: BatchDeleter,
-                 emit: Callable[..., None], clock: Clock, counters: Counter,
-                 plan_now: Callable[[], int], realtime_ns: Callable[[], int],
-                 name_of: Callable[[str], str], eid_of: Callable[[str], str],
-                 is_local: Callable[[str], bool], peer_ready: Callable[[str], bool],
-                 cla_for: Callable[[str], Any], deliver_local: Callable[[StoredBundle], None],
-                 max_bundle_size: int):
+    def __init__(
+        self,
+        *,
+        store: BundleStore,
+        router: Router,
+        deleter: BatchDeleter,
+        emit: Callable[..., None],
+        clock: Clock,
+        counters: Counter,
+        plan_now: Callable[[], int],
+        realtime_ns: Callable[[], int],
+        name_of: Callable[[str], str],
+        eid_of: Callable[[str], str],
+        is_local: Callable[[str], bool],
+        peer_ready: Callable[[str], bool],
+        cla_for: Callable[[str], Any],
+        deliver_local: Callable[[StoredBundle], None],
+        max_bundle_size: int,
+    ):
         """``emit(cls, **fields)`` reports an event; ``name_of``/``eid_of`` map between a
         node's EID and its name in the plan; ``cla_for(peer_eid)`` is the CLA with a
         session to that peer, or None; ``deliver_local(sb)`` is called for a stored
@@ -243,8 +255,7 @@ class Forwarder:
             if not self._peer_ready(peer):
                 self._waiting[key] = None  # the plan says up, no session yet: wait for session-up
                 continue
-            heapq.heappush(self._queued.setdefault(peer, []),
-                           (-sb.priority, sb.arrival, key, plan_now, decision))
+            heapq.heappush(self._queued.setdefault(peer, []), (-sb.priority, sb.arrival, key, plan_now, decision))
 
     # -- sending ------------------------------------------------------------------
 
@@ -252,16 +263,18 @@ class Forwarder:
         """Start sends to ``peer`` from its queue while it has room in flight."""
         load = self._peer_load.setdefault(peer, [0, 0])
         cla = self._cla_for(peer)
-        while q and load[0] < MAX_INFLIGHT_PER_PEER and (
-                load[0] == 0 or load[1] < MAX_INFLIGHT_BYTES_PER_PEER):
+        while q and load[0] < MAX_INFLIGHT_PER_PEER and (load[0] == 0 or load[1] < MAX_INFLIGHT_BYTES_PER_PEER):
             _, _, key, decided_at, decision = heapq.heappop(q)
             sb = self._index.get(key)
             if sb is None or key in self.inflight:
                 continue
             if decided_at != plan_now:  # routed on an earlier pass: still the way to go?
                 decision = self._route(sb, plan_now, now_unix)
-                if (decision.next_hop is None or self._eid_of(decision.next_hop) != peer
-                        or (decision.send_at_ns is not None and decision.send_at_ns > plan_now)):
+                if (
+                    decision.next_hop is None
+                    or self._eid_of(decision.next_hop) != peer
+                    or (decision.send_at_ns is not None and decision.send_at_ns > plan_now)
+                ):
                     self._ready[key] = None
                     self._wake.set()
                     continue
@@ -294,11 +307,12 @@ class Forwarder:
             self._emit(ev.Forwarded, bundle=key, to=peer, cla=cla.name, size=len(data))
             try:
                 await cla.send(peer, data)
-            except (ClaError, OSError, asyncio.TimeoutError) as e:
+            except (TimeoutError, ClaError, OSError) as e:
                 self._unbook(key)  # its volume is free again for the next routing
                 self._counters["send-failed"] += 1
-                self._emit(ev.Log, level="warning",
-                           message=f"sending {key} to {peer} failed: {str(e) or type(e).__name__}")
+                self._emit(
+                    ev.Log, level="warning", message=f"sending {key} to {peer} failed: {str(e) or type(e).__name__}"
+                )
                 # Retried at the next recheck (<= IDLE_RECHECK_NS) or session change, not at
                 # once: a peer refusing for a full store got it again ~30000 times a second.
                 self._waiting[key] = None
@@ -331,5 +345,4 @@ class Forwarder:
     def _aged(self, data: bytes, age_at_arrival_ms: int, stored_at_ns: int) -> bytes:
         """``data`` with its Bundle Age block grown by the time the bundle spent here."""
         held_ms = max(0, self._clock.now_ns() - stored_at_ns) // 1_000_000
-        return encode_bundle(set_bundle_age(decode_bundle(data, self._max_bundle_size),
-                                            age_at_arrival_ms + held_ms))
+        return encode_bundle(set_bundle_age(decode_bundle(data, self._max_bundle_size), age_at_arrival_ms + held_ms))

@@ -20,7 +20,6 @@ from typing import Any
 from hilnet.agent.store import BundleStore, PutRequest, StoredBundle, _prepare
 from hilnet.errors import StoreError
 
-
 _STOP = object()
 
 
@@ -34,8 +33,7 @@ class GroupCommitter:
     result: a StoreFullError or DuplicateBundleError refuses that put only.
     """
 
-    def __init__(self, store: BundleStore, *, max_batch: int = 1024,
-                 max_batch_bytes: int = 64 << 20):
+    def __init__(self, store: BundleStore, *, max_batch: int = 1024, max_batch_bytes: int = 64 << 20):
         self.store = store
         self.max_batch = max_batch
         self.max_batch_bytes = max_batch_bytes
@@ -45,14 +43,22 @@ class GroupCommitter:
         self._thread = threading.Thread(target=self._run, name="hilnet-store-commit", daemon=True)
         self._thread.start()
 
-    def submit(self, key: str, data: bytes, *, source: str, destination: str, priority: int,
-               expires_at_ns: int, next_hop: str | None = None,
-               meta: Mapping[str, Any] | None = None) -> Future[StoredBundle]:
+    def submit(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        source: str,
+        destination: str,
+        priority: int,
+        expires_at_ns: int,
+        next_hop: str | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> Future[StoredBundle]:
         """Queue a put; the future resolves once it is durable (or with its StoreError)."""
         if self._closed:
             raise StoreError("group committer is closed")
-        prepared = _prepare(PutRequest(key, data, source, destination, priority,
-                                       expires_at_ns, next_hop, meta))
+        prepared = _prepare(PutRequest(key, data, source, destination, priority, expires_at_ns, next_hop, meta))
         fut: Future[StoredBundle] = Future()
         self._queue.put((prepared, fut))
         return fut

@@ -27,11 +27,17 @@ Id = str | int | None
 def _type_name(v: Any) -> str:
     if v is None:
         return "null"
-    for t, name in ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"), (list, "array"), (dict, "object")):
+    for t, name in (
+        (bool, "boolean"),
+        (int, "integer"),
+        (float, "number"),
+        (str, "string"),
+        (list, "array"),
+        (dict, "object"),
+    ):
         if isinstance(v, t):
             return name
     return type(v).__name__
-
 
 
 class _Obj:

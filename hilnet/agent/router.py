@@ -30,9 +30,8 @@ routed over it is re-routed or waits; the router never drops a bundle.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable
 
 from hilnet.scenario.contact import Contact
 
@@ -261,9 +260,7 @@ class Router:
         def usable(c: Contact) -> bool:
             return c.to not in excluded and not self._excluded(c)
 
-        route = _dijkstra(
-            self._out, self.node, dest_node, now_ns, size, expires_at_ns, self._booked, usable
-        )
+        route = _dijkstra(self._out, self.node, dest_node, now_ns, size, expires_at_ns, self._booked, usable)
         if route is not None:
             send_at = max(now_ns, route.hops[0].start_ns)
             return Decision(route.next_hop, send_at, route.arrival_ns, "contact plan", route)
@@ -288,19 +285,22 @@ class Router:
             return Decision(None, None, None, f"{kind} next hop {hop} is down")
         return Decision(hop, now_ns, None, kind)
 
-    def _why_not(
-        self, dest: str, now_ns: int, size: int, expires_at_ns: int, excluded: frozenset[str]
-    ) -> str:
+    def _why_not(self, dest: str, now_ns: int, size: int, expires_at_ns: int, excluded: frozenset[str]) -> str:
         if not self.contacts:
             return f"no contact plan and no static route to {dest}"
         unbounded = _dijkstra(
-            self._out, self.node, dest, now_ns, size, None, self._booked,
+            self._out,
+            self.node,
+            dest,
+            now_ns,
+            size,
+            None,
+            self._booked,
             lambda c: c.to not in excluded and not self._excluded(c),
         )
         if unbounded is not None:
             return (
-                f"no route to {dest} before expiry at {expires_at_ns} ns "
-                f"(earliest arrival {unbounded.arrival_ns} ns)"
+                f"no route to {dest} before expiry at {expires_at_ns} ns (earliest arrival {unbounded.arrival_ns} ns)"
             )
         down = sorted(f"{f}->{t}" for f, t in self._down)
         extra = f" (down: {', '.join(down)})" if down else ""
@@ -374,7 +374,8 @@ class Router:
     def contacts_active(self, now_ns: int) -> tuple[Contact, ...]:
         """Contacts from this node open at ``now_ns`` and not reported failed."""
         return tuple(
-            c for c in self._out.get(self.node, ())
+            c
+            for c in self._out.get(self.node, ())
             if c.start_ns <= now_ns < c.end_ns and not self.is_down(c.frm, c.to, now_ns)
         )
 

@@ -42,8 +42,7 @@ def config_from_command(c: ev.Configure, default_store: str) -> AgentConfig:
     """
     scale = c.scale or 1.0
     contacts = tuple(
-        Contact(k.frm, k.to, round(k.start_ns / scale), round(k.end_ns / scale), k.rate, k.owlt_ns)
-        for k in c.contacts
+        Contact(k.frm, k.to, round(k.start_ns / scale), round(k.end_ns / scale), k.rate, k.owlt_ns) for k in c.contacts
     )
     clas = []
     for cla in c.clas:
@@ -57,11 +56,15 @@ def config_from_command(c: ev.Configure, default_store: str) -> AgentConfig:
         clas.append(d)
     store = c.store
     return AgentConfig(
-        node=c.node, eid=c.eid,
+        node=c.node,
+        eid=c.eid,
         store_path=store.path if store else default_store,
         quota_bytes=store.quota_bytes if store else None,
         quota_bundles=store.quota_bundles if store else None,
-        clas=tuple(clas), contacts=contacts, nodes=dict(c.nodes), routes=dict(c.routes),
+        clas=tuple(clas),
+        contacts=contacts,
+        nodes=dict(c.nodes),
+        routes=dict(c.routes),
         epoch_ns=c.epoch_ns if c.epoch_ns else None,
     )
 
@@ -69,8 +72,9 @@ def config_from_command(c: ev.Configure, default_store: str) -> AgentConfig:
 class ControlSession:
     """Executes control commands against one agent and writes events through ``write``."""
 
-    def __init__(self, agent: Agent, write: Callable[[bytes], None], *, default_store: str,
-                 on_shutdown: Callable[[], None]):
+    def __init__(
+        self, agent: Agent, write: Callable[[bytes], None], *, default_store: str, on_shutdown: Callable[[], None]
+    ):
         self.agent = agent
         self.write = write
         self.default_store = default_store
@@ -105,14 +109,19 @@ class ControlSession:
         try:
             result = await self.execute(cmd)
         except HilnetError as e:
-            self.send_event(ev.Error(t_ns=self._now(), node=self._node(), reason=str(e),
-                                     id=cmd.id, cmd=cmd.cmd))
+            self.send_event(ev.Error(t_ns=self._now(), node=self._node(), reason=str(e), id=cmd.id, cmd=cmd.cmd))
             return
         except Exception as e:  # a bug must not take the node down with its store
             log.exception("command %s failed", cmd.cmd)
-            self.send_event(ev.Error(t_ns=self._now(), node=self._node(),
-                                     reason=f"internal error: {type(e).__name__}: {e}",
-                                     id=cmd.id, cmd=cmd.cmd))
+            self.send_event(
+                ev.Error(
+                    t_ns=self._now(),
+                    node=self._node(),
+                    reason=f"internal error: {type(e).__name__}: {e}",
+                    id=cmd.id,
+                    cmd=cmd.cmd,
+                )
+            )
             return
         self.send_event(ev.reply_to(cmd, t_ns=self._now(), node=self._node(), result=result))
         if isinstance(cmd, ev.Shutdown):
@@ -121,8 +130,13 @@ class ControlSession:
     async def execute(self, cmd: ev.Command) -> dict:
         agent = self.agent
         if isinstance(cmd, ev.Hello):
-            return {"version": __version__, "protocol": ev.PROTOCOL_VERSION, "node": agent.node or None,
-                    "pid": os.getpid(), "time_ns": self._now()}
+            return {
+                "version": __version__,
+                "protocol": ev.PROTOCOL_VERSION,
+                "node": agent.node or None,
+                "pid": os.getpid(),
+                "time_ns": self._now(),
+            }
         if isinstance(cmd, ev.Time):
             return {"monotonic_ns": self._now(), "realtime_ns": time.time_ns()}
         if isinstance(cmd, ev.Configure):
@@ -134,8 +148,9 @@ class ControlSession:
                 if cmd.payload is not None:
                     key = await agent.submit(cmd.dest, cmd.payload, lifetime, priority=cmd.priority, tag=cmd.tag)
                 else:
-                    key = await agent.inject(cmd.dest, cmd.size or 0, cmd.seed, lifetime,
-                                             priority=cmd.priority, tag=cmd.tag)
+                    key = await agent.inject(
+                        cmd.dest, cmd.size or 0, cmd.seed, lifetime, priority=cmd.priority, tag=cmd.tag
+                    )
             except StoreFullError as e:
                 raise HilnetError(f"refused: {e}") from None
             return {"bundle": key}
@@ -162,7 +177,7 @@ def _stdout_writer() -> Callable[[bytes], None]:
         pending.clear()
         try:
             while data:  # a raw pipe may take part of a large write
-                data = data[out.write(data) or 0:]
+                data = data[out.write(data) or 0 :]
             out.flush()
         except (BrokenPipeError, ValueError):
             pass  # the controller went away; the agent keeps its store and stops on EOF
@@ -195,8 +210,7 @@ async def _read_lines(reader: asyncio.StreamReader, limit: int):
         yield line
 
 
-async def run_agent(*, stdio: bool, config: AgentConfig | None, socket_path: str | None,
-                    default_store: str) -> int:
+async def run_agent(*, stdio: bool, config: AgentConfig | None, socket_path: str | None, default_store: str) -> int:
     """Run one agent until shutdown, stdin EOF (stdio mode) or SIGTERM/SIGINT. Returns exit status."""
     write = _stdout_writer() if stdio else (lambda data: sys.stderr.write(data.decode()))
     stopping = asyncio.Event()
@@ -214,8 +228,11 @@ async def run_agent(*, stdio: bool, config: AgentConfig | None, socket_path: str
             await agent.configure(config)
         if socket_path:
             server = await _serve_unix(agent, socket_path, default_store)
-        write(ev.encode_event(ev.Ready(t_ns=agent.clock.now_ns(), node=agent.node or None,
-                                       version=__version__, pid=os.getpid())))
+        write(
+            ev.encode_event(
+                ev.Ready(t_ns=agent.clock.now_ns(), node=agent.node or None, version=__version__, pid=os.getpid())
+            )
+        )
         tasks = [loop.create_task(stopping.wait())]
         if stdio:
             reader = asyncio.StreamReader(limit=ev.MAX_LINE + 2)
@@ -281,17 +298,31 @@ async def _serve_unix(agent: Agent, path: str, default_store: str):
                 if obj is None:
                     await session.handle_line(line)
                 else:
+
                     def deliver(key: str, payload: bytes) -> None:
-                        write(json.dumps({"event": "bundle", "bundle": key,
-                                          "payload_b64": base64.b64encode(payload).decode()}).encode() + b"\n")
+                        write(
+                            json.dumps(
+                                {"event": "bundle", "bundle": key, "payload_b64": base64.b64encode(payload).decode()}
+                            ).encode()
+                            + b"\n"
+                        )
 
                     try:
                         unsubscribe = agent.subscribe(obj["endpoint"], deliver)
                     except HilnetError as e:
                         write(json.dumps({"event": "error", "reason": str(e)}).encode() + b"\n")
                         continue
-                    write(json.dumps({"event": "reply", "cmd": "subscribe", "id": obj.get("id"),
-                                      "result": {"endpoint": obj["endpoint"]}}).encode() + b"\n")
+                    write(
+                        json.dumps(
+                            {
+                                "event": "reply",
+                                "cmd": "subscribe",
+                                "id": obj.get("id"),
+                                "result": {"endpoint": obj["endpoint"]},
+                            }
+                        ).encode()
+                        + b"\n"
+                    )
                 await writer.drain()
         except (ConnectionError, asyncio.CancelledError):
             pass

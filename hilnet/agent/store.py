@@ -72,8 +72,10 @@ CREATE INDEX bundle_priority ON bundle (priority DESC, seq);
 CREATE INDEX bundle_expiry ON bundle (expires_at_ns, seq);
 """
 
-_COLUMNS = ("seq, key, size, sha256, source, destination, priority, expires_at_ns, next_hop,"
-            " stored_at_ns, forwarded_to, forwarded_at_ns, meta")
+_COLUMNS = (
+    "seq, key, size, sha256, source, destination, priority, expires_at_ns, next_hop,"
+    " stored_at_ns, forwarded_to, forwarded_at_ns, meta"
+)
 _ORDER = {"priority": "priority DESC, seq", "expiry": "expires_at_ns, seq", "arrival": "seq"}
 
 
@@ -151,8 +153,21 @@ def _prepare(req: PutRequest) -> _Prepared:
 
 def _row_to_bundle(row: tuple) -> StoredBundle:
     (seq, key, size, sha, source, dest, prio, exp, hop, stored, fwd, fwd_at, meta) = row
-    return StoredBundle(key, size, sha, source, dest, prio, exp, hop, stored, seq, fwd, fwd_at,
-                        MappingProxyType(json.loads(meta)) if meta else MappingProxyType({}))
+    return StoredBundle(
+        key,
+        size,
+        sha,
+        source,
+        dest,
+        prio,
+        exp,
+        hop,
+        stored,
+        seq,
+        fwd,
+        fwd_at,
+        MappingProxyType(json.loads(meta)) if meta else MappingProxyType({}),
+    )
 
 
 class BundleStore:
@@ -164,9 +179,14 @@ class BundleStore:
     (one lock); one process at a time. Use as a context manager or call close().
     """
 
-    def __init__(self, path: str | os.PathLike, quota_bytes: int | None = None,
-                 quota_bundles: int | None = None, clock: Clock | None = None,
-                 synchronous: Literal["FULL", "NORMAL"] = "FULL"):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        quota_bytes: int | None = None,
+        quota_bundles: int | None = None,
+        clock: Clock | None = None,
+        synchronous: Literal["FULL", "NORMAL"] = "FULL",
+    ):
         self.path = os.fspath(path)
         self.quota_bytes = quota_bytes
         self.quota_bundles = quota_bundles
@@ -178,8 +198,7 @@ class BundleStore:
         created = not os.path.exists(self.path)
         try:
             # isolation_level=None: transactions are ours (BEGIN IMMEDIATE), not the module's.
-            self._db = sqlite3.connect(self.path, timeout=0.5, isolation_level=None,
-                                       check_same_thread=False)
+            self._db = sqlite3.connect(self.path, timeout=0.5, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA locking_mode=EXCLUSIVE")
             mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if mode != "wal":
@@ -189,7 +208,8 @@ class BundleStore:
             with self._tx() as db:
                 self._init_schema(db)
             self._count, self._bytes = self._db.execute(
-                "SELECT count(*), coalesce(sum(size), 0) FROM bundle").fetchone()
+                "SELECT count(*), coalesce(sum(size), 0) FROM bundle"
+            ).fetchone()
         except BaseException as exc:
             if self._db is not None:
                 self._db.close()
@@ -218,8 +238,7 @@ class BundleStore:
         elif app_id != _APPLICATION_ID:
             raise StoreError(f"{self.path}: an SQLite database, but not a hilnet bundle store")
         elif version != _SCHEMA_VERSION:
-            raise StoreError(f"{self.path}: store schema version {version}, "
-                             f"this hilnet reads {_SCHEMA_VERSION}")
+            raise StoreError(f"{self.path}: store schema version {version}, this hilnet reads {_SCHEMA_VERSION}")
 
     # -- plumbing -------------------------------------------------------------------
 
@@ -262,40 +281,70 @@ class BundleStore:
             except sqlite3.Error as exc:
                 raise self._error(exc) from exc
 
-    def _insert(self, db: sqlite3.Connection, p: _Prepared, now: int,
-                count: int, used: int) -> StoredBundle:
+    def _insert(self, db: sqlite3.Connection, p: _Prepared, now: int, count: int, used: int) -> StoredBundle:
         """Check quotas given the running totals, then insert; the caller commits."""
         r, size = p.req, len(p.data)
-        full = ((self.quota_bundles is not None and count + 1 > self.quota_bundles)
-                or (self.quota_bytes is not None and used + size > self.quota_bytes))
+        full = (self.quota_bundles is not None and count + 1 > self.quota_bundles) or (
+            self.quota_bytes is not None and used + size > self.quota_bytes
+        )
         # A duplicate is reported as such even when full: the sender may take it as an ack.
         if full and db.execute("SELECT 1 FROM bundle WHERE key=?", (r.key,)).fetchone():
             raise DuplicateBundleError(f"bundle {r.key!r} is already stored")
         if self.quota_bundles is not None and count + 1 > self.quota_bundles:
-            raise StoreFullError(f"store full: {count} of {self.quota_bundles} bundles, "
-                                 f"{r.key!r} refused")
+            raise StoreFullError(f"store full: {count} of {self.quota_bundles} bundles, {r.key!r} refused")
         if self.quota_bytes is not None and used + size > self.quota_bytes:
-            raise StoreFullError(f"store full: {used} of {self.quota_bytes} bytes used, "
-                                 f"{r.key!r} of {size} bytes refused")
+            raise StoreFullError(
+                f"store full: {used} of {self.quota_bytes} bytes used, {r.key!r} of {size} bytes refused"
+            )
         try:
             seq = db.execute(
                 "INSERT INTO bundle (key, size, sha256, source, destination, priority,"
                 " expires_at_ns, next_hop, stored_at_ns, meta) VALUES (?,?,?,?,?,?,?,?,?,?)"
                 " RETURNING seq",
-                (r.key, size, p.sha256, r.source, r.destination, r.priority, r.expires_at_ns,
-                 r.next_hop, now, p.meta_json)).fetchone()[0]
+                (
+                    r.key,
+                    size,
+                    p.sha256,
+                    r.source,
+                    r.destination,
+                    r.priority,
+                    r.expires_at_ns,
+                    r.next_hop,
+                    now,
+                    p.meta_json,
+                ),
+            ).fetchone()[0]
         except sqlite3.IntegrityError:
             raise DuplicateBundleError(f"bundle {r.key!r} is already stored") from None
         db.execute("INSERT INTO payload (seq, data) VALUES (?, ?)", (seq, p.data))
-        return StoredBundle(r.key, size, p.sha256, r.source, r.destination, r.priority,
-                            r.expires_at_ns, r.next_hop, now, seq,
-                            meta=MappingProxyType(json.loads(p.meta_json or "{}")))
+        return StoredBundle(
+            r.key,
+            size,
+            p.sha256,
+            r.source,
+            r.destination,
+            r.priority,
+            r.expires_at_ns,
+            r.next_hop,
+            now,
+            seq,
+            meta=MappingProxyType(json.loads(p.meta_json or "{}")),
+        )
 
     # -- writes ---------------------------------------------------------------------
 
-    def put(self, key: str, data: bytes, *, source: str, destination: str, priority: int,
-            expires_at_ns: int, next_hop: str | None = None,
-            meta: Mapping[str, Any] | None = None) -> StoredBundle:
+    def put(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        source: str,
+        destination: str,
+        priority: int,
+        expires_at_ns: int,
+        next_hop: str | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> StoredBundle:
         """Store one bundle; it is durable when this returns (one fsync).
 
         Raises StoreFullError over quota (or disk full), DuplicateBundleError if
@@ -343,8 +392,9 @@ class BundleStore:
 
     def mark_forwarded(self, key: str, next_hop: str) -> bool:
         """Record that ``key`` was handed to ``next_hop`` now; False if not stored."""
-        return self._update("UPDATE bundle SET forwarded_to=?, forwarded_at_ns=? WHERE key=?",
-                            (next_hop, self.clock.now_ns(), key))
+        return self._update(
+            "UPDATE bundle SET forwarded_to=?, forwarded_at_ns=? WHERE key=?", (next_hop, self.clock.now_ns(), key)
+        )
 
     def set_next_hop(self, key: str, next_hop: str | None) -> bool:
         """Route ``key`` via ``next_hop`` (None: unrouted); False if not stored."""
@@ -353,14 +403,14 @@ class BundleStore:
     def _remove(self, where: str, args: tuple, reason: str) -> list[StoredBundle]:
         with self._lock:
             with self._tx() as db:
-                rows = db.execute(f"DELETE FROM bundle WHERE {where} RETURNING {_COLUMNS}",
-                                  args).fetchall()
+                rows = db.execute(f"DELETE FROM bundle WHERE {where} RETURNING {_COLUMNS}", args).fetchall()
                 now = self.clock.now_ns()
                 gone = [_row_to_bundle(r) for r in rows]
                 db.executemany("DELETE FROM payload WHERE seq=?", [(b.arrival,) for b in gone])
-                db.executemany("INSERT INTO deleted (key, reason, at_ns, size, sha256)"
-                               " VALUES (?,?,?,?,?)",
-                               [(b.key, reason, now, b.size, b.sha256) for b in gone])
+                db.executemany(
+                    "INSERT INTO deleted (key, reason, at_ns, size, sha256) VALUES (?,?,?,?,?)",
+                    [(b.key, reason, now, b.size, b.sha256) for b in gone],
+                )
             self._count -= len(gone)
             self._bytes -= sum(b.size for b in gone)
         return gone
@@ -378,7 +428,7 @@ class BundleStore:
         keys = list(keys)
         gone: list[str] = []
         for i in range(0, len(keys), 500):  # SQLite caps the number of bound parameters
-            chunk = keys[i:i + 500]
+            chunk = keys[i : i + 500]
             marks = ",".join("?" * len(chunk))
             gone += [b.key for b in self._remove(f"key IN ({marks})", tuple(chunk), reason)]
         return gone
@@ -391,8 +441,7 @@ class BundleStore:
 
     def get(self, key: str) -> bytes | None:
         """The bundle's bytes, checked against their SHA-256; None if not stored."""
-        rows = self._read("SELECT p.data, b.sha256 FROM bundle b JOIN payload p USING (seq)"
-                          " WHERE b.key=?", (key,))
+        rows = self._read("SELECT p.data, b.sha256 FROM bundle b JOIN payload p USING (seq) WHERE b.key=?", (key,))
         if not rows:
             return None
         data, sha = rows[0]
@@ -409,9 +458,14 @@ class BundleStore:
 
     __contains__ = contains
 
-    def list(self, destination: str | None = None, next_hop: str | None = None,
-             order: Literal["priority", "expiry", "arrival"] = "priority",
-             limit: int | None = None, forwarded: bool | None = None) -> list[StoredBundle]:
+    def list(
+        self,
+        destination: str | None = None,
+        next_hop: str | None = None,
+        order: Literal["priority", "expiry", "arrival"] = "priority",
+        limit: int | None = None,
+        forwarded: bool | None = None,
+    ) -> list[StoredBundle]:
         """Bundles matching every given filter, most urgent / soonest / oldest first.
 
         ``forwarded``: True only those marked forwarded, False only those not.
@@ -440,8 +494,7 @@ class BundleStore:
 
     def deletions(self, since: int = 0) -> list[tuple[int, Deletion]]:
         """Journal rows with id > ``since``, oldest first, as (id, Deletion)."""
-        rows = self._read("SELECT id, key, reason, at_ns, size, sha256 FROM deleted"
-                          " WHERE id > ? ORDER BY id", (since,))
+        rows = self._read("SELECT id, key, reason, at_ns, size, sha256 FROM deleted WHERE id > ? ORDER BY id", (since,))
         return [(r[0], Deletion(*r[1:])) for r in rows]
 
     def prune_deletions(self, upto: int) -> int:
@@ -464,12 +517,14 @@ class BundleStore:
         result = self._read("PRAGMA integrity_check" if deep else "PRAGMA quick_check")
         if result != [("ok",)]:
             raise StoreError(f"{self.path}: integrity check failed: {result[:5]}")
-        bad = self._read("SELECT b.key FROM bundle b LEFT JOIN payload p USING (seq)"
-                         " WHERE p.seq IS NULL OR length(p.data) != b.size LIMIT 5")
+        bad = self._read(
+            "SELECT b.key FROM bundle b LEFT JOIN payload p USING (seq)"
+            " WHERE p.seq IS NULL OR length(p.data) != b.size LIMIT 5"
+        )
         if bad:
             raise StoreError(f"{self.path}: bundles missing or truncated payloads: {bad}")
         if deep:
-            for key, in self._read("SELECT key FROM bundle"):
+            for (key,) in self._read("SELECT key FROM bundle"):
                 self.get(key)
 
     def close(self) -> None:

@@ -89,7 +89,11 @@ def encode_status_report(report: StatusReport) -> bytes:
     parts = [
         b"\x82\x01",
         b"\x86" if fragment else b"\x84",
-        b"\x84", _item(report.received), _item(report.forwarded), _item(report.delivered), _item(report.deleted),
+        b"\x84",
+        _item(report.received),
+        _item(report.forwarded),
+        _item(report.delivered),
+        _item(report.deleted),
         cbor.uint(int(report.reason)),
         s.source.to_cbor(),
         b"\x82" + cbor.uint(s.creation_ms) + cbor.uint(s.sequence),
@@ -166,9 +170,16 @@ def _read_status_report(data: bytes, pos: int, end: int) -> tuple[StatusReport, 
     return StatusReport(subject, *items, reason=reason), pos
 
 
-def status_report_for(subject: Bundle, *, received: bool = False, forwarded: bool = False,
-                      delivered: bool = False, deleted: bool = False,
-                      reason: int = ReasonCode.NO_INFORMATION, now_ms: int | None = None) -> StatusReport:
+def status_report_for(
+    subject: Bundle,
+    *,
+    received: bool = False,
+    forwarded: bool = False,
+    delivered: bool = False,
+    deleted: bool = False,
+    reason: int = ReasonCode.NO_INFORMATION,
+    now_ms: int | None = None,
+) -> StatusReport:
     """A report on ``subject``; times (DTN ms ``now_ms``) go in only if the subject asked for them."""
     with_time = now_ms is not None and bool(subject.primary.flags & BundleFlag.STATUS_TIME_REQUESTED)
 
@@ -178,13 +189,22 @@ def status_report_for(subject: Bundle, *, received: bool = False, forwarded: boo
     return StatusReport(subject.id, item(received), item(forwarded), item(delivered), item(deleted), reason)
 
 
-def report_bundle(report: StatusReport, *, source: Eid, destination: Eid, creation_ms: int, sequence: int,
-                  lifetime_ms: int, crc_type: CrcType = CrcType.CRC32C) -> Bundle:
+def report_bundle(
+    report: StatusReport,
+    *,
+    source: Eid,
+    destination: Eid,
+    creation_ms: int,
+    sequence: int,
+    lifetime_ms: int,
+    crc_type: CrcType = CrcType.CRC32C,
+) -> Bundle:
     """A bundle from node ``source`` carrying ``report`` to ``destination`` (the subject's report-to).
 
     Flags follow section 4.2.3: ADMIN_RECORD, no status report requests.
     """
-    primary = PrimaryBlock(destination, source, NULL_EID, creation_ms, sequence, lifetime_ms,
-                           BundleFlag.ADMIN_RECORD, crc_type)
+    primary = PrimaryBlock(
+        destination, source, NULL_EID, creation_ms, sequence, lifetime_ms, BundleFlag.ADMIN_RECORD, crc_type
+    )
     payload = CanonicalBlock(1, 1, encode_status_report(report), crc_type=crc_type)
     return Bundle(primary, (payload,))

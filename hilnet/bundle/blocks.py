@@ -18,10 +18,26 @@ from hilnet.bundle.eid import Eid, read_eid
 from hilnet.errors import BlockError, BundleDecodeError, BundleEncodeError, CborError
 
 __all__ = [
-    "BlockFlag", "BlockType", "Bundle", "BundleFlag", "BundleId", "CanonicalBlock", "CrcType",
-    "HopCount", "PrimaryBlock", "UnknownBlockVerdict", "bundle_age_ms", "hop_count",
-    "previous_node", "process_unknown_blocks", "set_bundle_age", "set_hop_count", "set_previous_node",
-    "DTN_EPOCH_UNIX_S", "dtn_ms_from_unix_ns", "unix_ns_from_dtn_ms",
+    "BlockFlag",
+    "BlockType",
+    "Bundle",
+    "BundleFlag",
+    "BundleId",
+    "CanonicalBlock",
+    "CrcType",
+    "HopCount",
+    "PrimaryBlock",
+    "UnknownBlockVerdict",
+    "bundle_age_ms",
+    "hop_count",
+    "previous_node",
+    "process_unknown_blocks",
+    "set_bundle_age",
+    "set_hop_count",
+    "set_previous_node",
+    "DTN_EPOCH_UNIX_S",
+    "dtn_ms_from_unix_ns",
+    "unix_ns_from_dtn_ms",
 ]
 
 BP_VERSION = 7
@@ -189,8 +205,9 @@ class Bundle:
                 return b
         return None
 
-    def with_extension(self, block_type: int, data: bytes, flags: BlockFlag = BlockFlag.NONE,
-                       crc_type: CrcType | None = None) -> Bundle:
+    def with_extension(
+        self, block_type: int, data: bytes, flags: BlockFlag = BlockFlag.NONE, crc_type: CrcType | None = None
+    ) -> Bundle:
         """A copy with the (first) extension block of ``block_type`` set to ``data``.
 
         An existing block keeps its number, flags, CRC type and position;
@@ -202,14 +219,16 @@ class Bundle:
                 blocks[i] = replace(b, data=data)
                 return replace(self, blocks=tuple(blocks))
         number = max([PAYLOAD_BLOCK_NUMBER, *(b.number for b in self.blocks)]) + 1
-        new = CanonicalBlock(block_type, number, data, flags,
-                             self.payload_block.crc_type if crc_type is None else crc_type)
+        new = CanonicalBlock(
+            block_type, number, data, flags, self.payload_block.crc_type if crc_type is None else crc_type
+        )
         return replace(self, blocks=(*self.blocks[:-1], new, self.blocks[-1]))
 
     def without(self, block_type: int) -> Bundle:
         """A copy without extension blocks of ``block_type``."""
-        return replace(self, blocks=tuple(b for b in self.blocks[:-1] if b.block_type != block_type)
-                       + (self.blocks[-1],))
+        return replace(
+            self, blocks=tuple(b for b in self.blocks[:-1] if b.block_type != block_type) + (self.blocks[-1],)
+        )
 
 
 # --- the extension blocks of section 4.4 -----------------------------------------------
@@ -340,8 +359,10 @@ def bundle_problem(bundle: Bundle) -> tuple[str, int] | None:
         if not (0 <= p.fragment_offset <= UINT64_MAX and 0 <= p.total_adu_length <= UINT64_MAX):
             return "fragment offset and ADU length must be 0..2^64-1", 0
         if p.fragment_offset + len(bundle.blocks[-1].data) > p.total_adu_length:
-            return (f"fragment [{p.fragment_offset}+{len(bundle.blocks[-1].data)}] runs past "
-                    f"the ADU length {p.total_adu_length}"), len(bundle.blocks)
+            return (
+                f"fragment [{p.fragment_offset}+{len(bundle.blocks[-1].data)}] runs past "
+                f"the ADU length {p.total_adu_length}"
+            ), len(bundle.blocks)
     elif p.fragment_offset is not None or p.total_adu_length is not None:
         return "fragment_offset and total_adu_length need the IS_FRAGMENT flag", 0
     if flags & _ADMIN_RECORD and flags & _REPORT_FLAGS:
@@ -415,4 +436,3 @@ def process_unknown_blocks(bundle: Bundle, understood: frozenset[int] = UNDERSTO
     if len(keep) != len(bundle.blocks):
         bundle = replace(bundle, blocks=tuple(keep))
     return UnknownBlockVerdict(bundle, delete, report)
-

@@ -19,7 +19,16 @@ from struct import Struct
 from hilnet.errors import CborError, LimitError
 
 UINT, NEGINT, BYTES, TEXT, ARRAY, MAP, TAG, SIMPLE = range(8)
-MAJOR_NAMES = ("unsigned integer", "negative integer", "byte string", "text string", "array", "map", "tag", "simple/float")
+MAJOR_NAMES = (
+    "unsigned integer",
+    "negative integer",
+    "byte string",
+    "text string",
+    "array",
+    "map",
+    "tag",
+    "simple/float",
+)
 
 INDEFINITE = -1  # the "argument" of an indefinite-length head
 BREAK = 0xFF

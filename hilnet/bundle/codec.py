@@ -90,14 +90,16 @@ def _primary_parts(p: PrimaryBlock) -> list[bytes]:
 
 def _block_parts(b: CanonicalBlock) -> list[bytes]:
     items = 6 if b.crc_type != CrcType.NONE else 5
-    head = b"".join((
-        cbor.head(cbor.ARRAY, items),
-        cbor.uint(int(b.block_type)),
-        cbor.uint(b.number),
-        cbor.uint(int(b.flags)),
-        cbor.uint(int(b.crc_type)),
-        cbor.head(cbor.BYTES, len(b.data)),
-    ))
+    head = b"".join(
+        (
+            cbor.head(cbor.ARRAY, items),
+            cbor.uint(int(b.block_type)),
+            cbor.uint(b.number),
+            cbor.uint(int(b.flags)),
+            cbor.uint(int(b.crc_type)),
+            cbor.head(cbor.BYTES, len(b.data)),
+        )
+    )
     # the data stays a separate part: a 1 MiB payload is copied once, by the final join
     return _with_crc(b.crc_type, [head, b.data])
 
@@ -138,8 +140,9 @@ def encode_bundle(bundle: Bundle) -> bytes:
 # --- decoding --------------------------------------------------------------------------
 
 
-def _read_crc(data: bytes, mv: memoryview, start: int, pos: int, end: int, crc_type: int,
-              what: str, check: bool) -> int:
+def _read_crc(
+    data: bytes, mv: memoryview, start: int, pos: int, end: int, crc_type: int, what: str, check: bool
+) -> int:
     """Check the CRC field at ``pos`` of the block that starts at ``start``; return the next pos."""
     size = CRC_SIZE[crc_type]
     if pos >= end:
@@ -151,7 +154,7 @@ def _read_crc(data: bytes, mv: memoryview, start: int, pos: int, end: int, crc_t
         raise CborError(f"truncated inside the CRC of {what}", end)
     if check:
         want = check_value(crc_type, mv[start:stop], pos + 1 - start)
-        got = data[pos + 1:stop]
+        got = data[pos + 1 : stop]
         if want != got:
             raise CrcError(f"{what}: CRC is 0x{got.hex()}, computed 0x{want.hex()}", pos + 1)
     return stop
@@ -188,7 +191,9 @@ def _read_primary(data: bytes, mv: memoryview, pos: int, end: int, check: bool) 
     if n != expected:
         raise BlockError(
             f"the primary block has {n} items; with CRC type {crc_type} and "
-            f"{'a' if fragment else 'no'} fragment flag it must have {expected}", start)
+            f"{'a' if fragment else 'no'} fragment flag it must have {expected}",
+            start,
+        )
     destination, pos = read_eid(data, pos, end, "destination")
     source, pos = read_eid(data, pos, end, "source")
     report_to, pos = read_eid(data, pos, end, "report-to")
@@ -202,13 +207,25 @@ def _read_primary(data: bytes, mv: memoryview, pos: int, end: int, check: bool) 
         total, pos = cbor.read_uint(data, pos, end, "total ADU length")
     if crc_type:
         pos = _read_crc(data, mv, start, pos, end, crc_type, "primary block", check)
-    primary = PrimaryBlock(destination, source, report_to, creation, sequence, lifetime,
-                           _bundle_flag(flags), _CRC_TYPES[crc_type], offset, total, version)
+    primary = PrimaryBlock(
+        destination,
+        source,
+        report_to,
+        creation,
+        sequence,
+        lifetime,
+        _bundle_flag(flags),
+        _CRC_TYPES[crc_type],
+        offset,
+        total,
+        version,
+    )
     return primary, pos
 
 
-def _read_block(data: bytes, mv: memoryview, pos: int, end: int, check: bool,
-                max_size: int) -> tuple[CanonicalBlock, int]:
+def _read_block(
+    data: bytes, mv: memoryview, pos: int, end: int, check: bool, max_size: int
+) -> tuple[CanonicalBlock, int]:
     start = pos
     n, pos = cbor.read_array(data, pos, end, "canonical block")
     if n != 5 and n != 6:
@@ -218,8 +235,9 @@ def _read_block(data: bytes, mv: memoryview, pos: int, end: int, check: bool,
     flags, pos = _uint(data, pos, end, "block processing control flags")
     crc_type, pos = _read_crc_type(data, pos, end, f"block {number}")
     if n != (6 if crc_type else 5):
-        raise BlockError(f"block {number} has {n} items; with CRC type {crc_type} it must have "
-                         f"{6 if crc_type else 5}", start)
+        raise BlockError(
+            f"block {number} has {n} items; with CRC type {crc_type} it must have {6 if crc_type else 5}", start
+        )
     major, length, dstart = cbor.read_head(data, pos, end)
     if major != cbor.BYTES:
         raise CborError(f"block {number} data must be a byte string, found a {cbor.MAJOR_NAMES[major]}", pos)
@@ -248,8 +266,9 @@ def _read_block(data: bytes, mv: memoryview, pos: int, end: int, check: bool,
     return block, pos
 
 
-def decode_bundle(data: bytes, max_size: int = DEFAULT_MAX_SIZE, *, max_blocks: int = DEFAULT_MAX_BLOCKS,
-                  check_crc: bool = True) -> Bundle:
+def decode_bundle(
+    data: bytes, max_size: int = DEFAULT_MAX_SIZE, *, max_blocks: int = DEFAULT_MAX_BLOCKS, check_crc: bool = True
+) -> Bundle:
     """Decode one whole bundle from ``data`` (bytes-like), checking every rule and CRC.
 
     ``max_size`` bounds the input in bytes and ``max_blocks`` the number of

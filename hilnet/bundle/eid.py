@@ -148,7 +148,7 @@ def read_eid(data: bytes, pos: int, end: int, what: str = "endpoint id") -> tupl
     does not allow, :class:`~hilnet.errors.CborError` for malformed CBOR.
     """
     # Fast path: small ipn numbers and dtn:none, which are most EIDs on the wire.
-    b = data[pos:pos + 5]
+    b = data[pos : pos + 5]
     if len(b) == 5 and b[0] == 0x82 and b[1] == 0x02 and b[2] == 0x82 and b[3] < 24 and b[4] < 24:
         return _small_ipn(b[3], b[4]), pos + 5
     if b[:3] == b"\x82\x01\x00":

@@ -40,8 +40,11 @@ def fragment(bundle: Bundle, max_payload: int) -> list[Bundle]:
     # A bundle without a creation time MUST carry a Bundle Age block (section
     # 4.4.2), so for such a bundle every fragment gets it, flagged or not.
     no_clock = p.creation_ms == 0
-    replicated = tuple(b for b in extensions if b.flags & BlockFlag.REPLICATE_IN_EVERY_FRAGMENT
-                       or (no_clock and b.block_type == BlockType.BUNDLE_AGE))
+    replicated = tuple(
+        b
+        for b in extensions
+        if b.flags & BlockFlag.REPLICATE_IN_EVERY_FRAGMENT or (no_clock and b.block_type == BlockType.BUNDLE_AGE)
+    )
     pb = bundle.payload_block
     flags = p.flags | BundleFlag.IS_FRAGMENT
     out = []
@@ -49,7 +52,7 @@ def fragment(bundle: Bundle, max_payload: int) -> list[Bundle]:
         offset = base + start
         primary = replace(p, flags=flags, fragment_offset=offset, total_adu_length=total)
         kept = extensions if offset == 0 else replicated
-        chunk = CanonicalBlock(pb.block_type, pb.number, payload[start:start + max_payload], pb.flags, pb.crc_type)
+        chunk = CanonicalBlock(pb.block_type, pb.number, payload[start : start + max_payload], pb.flags, pb.crc_type)
         out.append(Bundle(primary, (*kept, chunk)))
     return out
 
@@ -81,8 +84,9 @@ def _total(frags: list[Bundle]) -> int:
         if f.id.whole != whole:
             raise FragmentError(f"fragment {f.id} belongs to another bundle than {whole}")
         if f.primary.total_adu_length != total:
-            raise FragmentError(f"fragment {f.id} says the ADU is {f.primary.total_adu_length} bytes, "
-                                f"others say {total}")
+            raise FragmentError(
+                f"fragment {f.id} says the ADU is {f.primary.total_adu_length} bytes, others say {total}"
+            )
     return total
 
 
@@ -106,10 +110,12 @@ def reassemble(fragments: Iterable[Bundle]) -> Bundle:
     for f in frags:
         # material extents may overlap; RFC 9171 says they carry the same bytes
         off = f.primary.fragment_offset
-        adu[off:off + len(f.payload)] = f.payload
+        adu[off : off + len(f.payload)] = f.payload
     first = next(f for f in frags if f.primary.fragment_offset == 0)
     p = first.primary
-    primary = replace(p, flags=BundleFlag(int(p.flags) & ~int(BundleFlag.IS_FRAGMENT)), fragment_offset=None, total_adu_length=None)
+    primary = replace(
+        p, flags=BundleFlag(int(p.flags) & ~int(BundleFlag.IS_FRAGMENT)), fragment_offset=None, total_adu_length=None
+    )
     pb = first.payload_block
     payload = replace(pb, data=bytes(adu))
     return Bundle(primary, (*first.extension_blocks, payload))

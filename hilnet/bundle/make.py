@@ -20,10 +20,20 @@ def _eid(value: Eid | str) -> Eid:
     return value if isinstance(value, Eid) else parse_eid(value)
 
 
-def make_bundle(source: Eid | str, dest: Eid | str, payload: bytes, lifetime_ms: int,
-                creation_ms: int | None = None, seq: int = 0, crc: CrcType = CrcType.CRC32C,
-                flags: BundleFlag = BundleFlag.NONE, *, report_to: Eid | str = NULL_EID,
-                hop_limit: int | None = None, payload_flags: BlockFlag = BlockFlag.NONE) -> Bundle:
+def make_bundle(
+    source: Eid | str,
+    dest: Eid | str,
+    payload: bytes,
+    lifetime_ms: int,
+    creation_ms: int | None = None,
+    seq: int = 0,
+    crc: CrcType = CrcType.CRC32C,
+    flags: BundleFlag = BundleFlag.NONE,
+    *,
+    report_to: Eid | str = NULL_EID,
+    hop_limit: int | None = None,
+    payload_flags: BlockFlag = BlockFlag.NONE,
+) -> Bundle:
     """A whole (unfragmented) bundle carrying ``payload``.
 
     ``creation_ms`` is DTN time (ms since 2000-01-01 UTC). None means the
@@ -37,8 +47,9 @@ def make_bundle(source: Eid | str, dest: Eid | str, payload: bytes, lifetime_ms:
     src = _eid(source)
     if src.is_null:
         flags |= BundleFlag.MUST_NOT_FRAGMENT
-    primary = PrimaryBlock(_eid(dest), src, _eid(report_to), creation_ms or 0, seq, lifetime_ms,
-                           BundleFlag(flags), CrcType(crc))
+    primary = PrimaryBlock(
+        _eid(dest), src, _eid(report_to), creation_ms or 0, seq, lifetime_ms, BundleFlag(flags), CrcType(crc)
+    )
     bundle = Bundle(primary, (CanonicalBlock(BlockType.PAYLOAD, 1, bytes(payload), payload_flags, CrcType(crc)),))
     if creation_ms is None or creation_ms == 0:
         bundle = set_bundle_age(bundle, 0)

@@ -12,18 +12,34 @@ from hilnet.errors import InputError
 
 
 @click.command(name="agent")
-@click.option("--stdio", is_flag=True,
-              help="Take JSON-line commands on stdin and write events to stdout (how the controller runs it).")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False),
-              help="Node configuration YAML (the fields of the configure command); for a systemd unit.")
-@click.option("--socket", "socket_path", type=click.Path(dir_okay=False),
-              help="Unix socket for `hilnet send`/`hilnet recv` [default with --config: "
-                   "$XDG_RUNTIME_DIR/hilnet/NODE.sock].")
-@click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None,
-              help="Store file when the configuration names none [default: ./NODE.store].")
+@click.option(
+    "--stdio",
+    is_flag=True,
+    help="Take JSON-line commands on stdin and write events to stdout (how the controller runs it).",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    help="Node configuration YAML (the fields of the configure command); for a systemd unit.",
+)
+@click.option(
+    "--socket",
+    "socket_path",
+    type=click.Path(dir_okay=False),
+    help="Unix socket for `hilnet send`/`hilnet recv` [default with --config: $XDG_RUNTIME_DIR/hilnet/NODE.sock].",
+)
+@click.option(
+    "--store",
+    "store_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Store file when the configuration names none [default: ./NODE.store].",
+)
 @click.option("-v", "--verbose", count=True, help="More log lines on stderr.")
-def command(stdio: bool, config_file: str | None, socket_path: str | None, store_path: str | None,
-            verbose: int) -> None:
+def command(
+    stdio: bool, config_file: str | None, socket_path: str | None, store_path: str | None, verbose: int
+) -> None:
     """Run the store-and-forward bundle agent of one node.
 
     With --stdio the agent waits for a `configure` command (docs/control.md);
@@ -31,16 +47,16 @@ def command(stdio: bool, config_file: str | None, socket_path: str | None, store
     """
     from hilnet.agent.server import default_socket_path, run_agent
 
-    logging.basicConfig(level=logging.WARNING - 10 * verbose,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(level=logging.WARNING - 10 * verbose, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if not stdio and not config_file:
         raise click.UsageError("give --stdio (controlled) or --config FILE (standalone)")
     config = None
     if config_file:
         config = load_agent_config(config_file, store_path)
         socket_path = socket_path or default_socket_path(config.node)
-    code = asyncio.run(run_agent(stdio=stdio, config=config, socket_path=socket_path,
-                                 default_store=store_path or "hilnet-agent.store"))
+    code = asyncio.run(
+        run_agent(stdio=stdio, config=config, socket_path=socket_path, default_store=store_path or "hilnet-agent.store")
+    )
     raise SystemExit(code)
 
 

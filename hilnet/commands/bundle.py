@@ -42,12 +42,12 @@ def _flag_names(flag_type, value: int) -> list[str]:
 def _iso(dtn_ms: int) -> str | None:
     if dtn_ms == 0:
         return None
-    t = dt.datetime.fromtimestamp(unix_ns_from_dtn_ms(dtn_ms) / 1e9, dt.timezone.utc)
+    t = dt.datetime.fromtimestamp(unix_ns_from_dtn_ms(dtn_ms) / 1e9, dt.UTC)
     return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _crc_hex(encoded: bytes, crc_type: CrcType) -> str | None:
-    return encoded[-CRC_SIZE[crc_type]:].hex() if crc_type else None
+    return encoded[-CRC_SIZE[crc_type] :].hex() if crc_type else None
 
 
 def _type_name(code: int) -> str:
@@ -142,9 +142,9 @@ def _generic_cbor(data: bytes):
     """
     if len(data) > _SHOW_CBOR_LIMIT:
         return {"undecoded_bytes": len(data)}
-    import cbor2
-
     import io
+
+    import cbor2
 
     errors = (cbor2.CBORDecodeError, ValueError, TypeError, RecursionError, OverflowError, EOFError)
     decoder = cbor2.CBORDecoder(io.BytesIO(data))
@@ -169,10 +169,19 @@ def _describe_record(record) -> dict:
         item = getattr(record, name)
         items[name] = {"asserted": item.asserted, "time_ms": item.time_ms}
     s = record.subject
-    return {"record_type": 1, "status": items, "reason": int(record.reason),
-            "reason_name": getattr(record.reason, "name", None), "subject": {
-                "source": str(s.source), "creation_ms": s.creation_ms, "sequence": s.sequence,
-                "fragment_offset": s.fragment_offset, "fragment_length": s.fragment_length}}
+    return {
+        "record_type": 1,
+        "status": items,
+        "reason": int(record.reason),
+        "reason_name": getattr(record.reason, "name", None),
+        "subject": {
+            "source": str(s.source),
+            "creation_ms": s.creation_ms,
+            "sequence": s.sequence,
+            "fragment_offset": s.fragment_offset,
+            "fragment_length": s.fragment_length,
+        },
+    }
 
 
 def _text(d: dict) -> str:
@@ -189,7 +198,9 @@ def _text(d: dict) -> str:
     for b in d["blocks"]:
         crc = f"{b['crc_type']}" + (f" 0x{b['crc']}" if b["crc"] else "")
         flags = " ".join(b["flag_names"]) or "none"
-        line = f"block {b['number']}: {b['type_name']} (type {b['type']}), {b['length']} bytes, flags {flags}, crc {crc}"
+        line = (
+            f"block {b['number']}: {b['type_name']} (type {b['type']}), {b['length']} bytes, flags {flags}, crc {crc}"
+        )
         extra = {k: b[k] for k in ("hop_limit", "hop_count", "age_ms", "previous_node", "sha256") if k in b}
         if "content" in b:
             extra["content"] = json.dumps(b["content"])
@@ -209,7 +220,12 @@ def command() -> None:
 @command.command()
 @click.argument("file", type=click.File("rb"))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object for a machine.")
-@click.option("--max-size", default=str(DEFAULT_MAX_SIZE), show_default=True, help="Largest bundle accepted (bytes, or 300KiB...).")
+@click.option(
+    "--max-size",
+    default=str(DEFAULT_MAX_SIZE),
+    show_default=True,
+    help="Largest bundle accepted (bytes, or 300KiB...).",
+)
 @click.option("--no-crc-check", is_flag=True, help="Do not verify block CRCs.")
 def show(file, as_json: bool, max_size: str, no_crc_check: bool) -> None:
     """Print the blocks and fields of the bundle in FILE (- for stdin).
@@ -229,8 +245,13 @@ def show(file, as_json: bool, max_size: str, no_crc_check: bool) -> None:
 @click.option("--payload", "payload_file", type=click.File("rb"), help="Payload from this file (- for stdin).")
 @click.option("--size", help="Or a generated payload of this size (bytes, 64KiB...).")
 @click.option("--lifetime", default="1d", show_default=True, help="Bundle lifetime (1h, 30m...).")
-@click.option("--crc", type=click.Choice(list(_CRC_CHOICES)), default="32", show_default=True,
-              help="CRC of every block: CRC-16/X.25, CRC-32C or none.")
+@click.option(
+    "--crc",
+    type=click.Choice(list(_CRC_CHOICES)),
+    default="32",
+    show_default=True,
+    help="CRC of every block: CRC-16/X.25, CRC-32C or none.",
+)
 @click.option("--seq", default=0, show_default=True, type=click.IntRange(0), help="Creation sequence number.")
 @click.option("--report-to", default="dtn:none", show_default=True, help="Report-to EID.")
 @click.option("--hop-limit", type=click.IntRange(1, 255), help="Add a Hop Count block with this limit.")
@@ -252,8 +273,17 @@ def make(source, dest, payload_file, size, lifetime, crc, seq, report_to, hop_li
         raise click.UsageError("refusing to write a binary bundle to a terminal; use --out FILE or a pipe")
     # The CLI is where wall-clock time may be read (library code takes it as an argument).
     creation_ms = dtn_ms_from_unix_ns(time.time_ns())
-    bundle = make_bundle(source, dest, payload, lifetime_ns // 1_000_000, creation_ms, seq, _CRC_CHOICES[crc],
-                         report_to=report_to, hop_limit=hop_limit)
+    bundle = make_bundle(
+        source,
+        dest,
+        payload,
+        lifetime_ns // 1_000_000,
+        creation_ms,
+        seq,
+        _CRC_CHOICES[crc],
+        report_to=report_to,
+        hop_limit=hop_limit,
+    )
     data = encode_bundle(bundle)
     if out is None:
         click.echo(data, nl=False)  # click writes bytes to the binary stdout

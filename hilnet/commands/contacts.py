@@ -28,8 +28,13 @@ def export(file: str, output: click.utils.LazyFile) -> None:
 
 @command.command("import")
 @click.argument("ionrc", type=click.File("rb"))
-@click.option("--scale", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
-              help="Multiply ION's (wall) times by this to get scenario times.")
+@click.option(
+    "--scale",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Multiply ION's (wall) times by this to get scenario times.",
+)
 def import_(ionrc: click.utils.LazyFile, scale: float) -> None:
     """Turn IONRC's 'a contact' / 'a range' lines into scenario nodes: and links: (YAML on stdout)."""
     data = ionrc.read(MAX_IONRC_BYTES + 1)

@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Callable
 
 import click
 
 from hilnet.errors import EndpointError, InputError, UnitError
 from hilnet.units import (
-    format_size, parse_baud, parse_duration, parse_fraction, parse_rate, parse_size,
+    format_size,
+    parse_baud,
+    parse_duration,
+    parse_fraction,
+    parse_rate,
+    parse_size,
 )
 
 NS_PER_S = 1_000_000_000
@@ -86,7 +91,9 @@ def parse_change(text: str) -> tuple[int, dict[str, object]]:
         key, eq, value = item.partition("=")
         key = key.strip()
         if not eq or key not in _CHANGE_KEYS:
-            raise InputError(f"--change {text!r}: {item.strip()!r} is not key=value with key one of {', '.join(_CHANGE_KEYS)}")
+            raise InputError(
+                f"--change {text!r}: {item.strip()!r} is not key=value with key one of {', '.join(_CHANGE_KEYS)}"
+            )
         fname, parse = _CHANGE_KEYS[key]
         try:
             changes[fname] = parse(value.strip())
@@ -104,8 +111,22 @@ def _opt(name: str, parse: Callable[[str], object], value: str | None):
         raise InputError(f"--{name}: {err}") from None
 
 
-def setup_from_options(a: str, b: str, *, delay=None, jitter=None, rate=None, baud=None, bits_per_byte=10,
-                       loss=None, ber=None, queue=None, up=None, changes=(), seed=0) -> LinkSetup:
+def setup_from_options(
+    a: str,
+    b: str,
+    *,
+    delay=None,
+    jitter=None,
+    rate=None,
+    baud=None,
+    bits_per_byte=10,
+    loss=None,
+    ber=None,
+    queue=None,
+    up=None,
+    changes=(),
+    seed=0,
+) -> LinkSetup:
     """A LinkSetup from ``hilnet link`` options (text as typed); same values both ways."""
     from hilnet.link.endpoints import parse_spec
     from hilnet.link.shaper import DirectionConfig, ScheduleEvent
@@ -114,9 +135,12 @@ def setup_from_options(a: str, b: str, *, delay=None, jitter=None, rate=None, ba
     parse_spec(b)
     kw: dict[str, object] = {}
     for name, key, parse, value in (
-        ("delay", "delay_ns", parse_duration, delay), ("jitter", "jitter_ns", parse_duration, jitter),
-        ("rate", "rate_bps", parse_rate, rate), ("baud", "baud", parse_baud, baud),
-        ("loss", "loss", parse_fraction, loss), ("ber", "ber", parse_fraction, ber),
+        ("delay", "delay_ns", parse_duration, delay),
+        ("jitter", "jitter_ns", parse_duration, jitter),
+        ("rate", "rate_bps", parse_rate, rate),
+        ("baud", "baud", parse_baud, baud),
+        ("loss", "loss", parse_fraction, loss),
+        ("ber", "ber", parse_fraction, ber),
         ("queue", "queue_bytes", parse_size, queue),
     ):
         v = _opt(name, parse, value)
@@ -163,8 +187,15 @@ def setup_from_scenario(a: str, b: str, path: str, link_name: str, scale: float 
     fwd, back = schedule_for_link(link, scale, 0)
     notes = (f"scenario {sc.name}, link {link.name} ({link.a} -> {link.b}, {link.medium}), scale {scale:g}",)
     return LinkSetup(
-        link.name, a, b, direction_config_from_params(link.forward), direction_config_from_params(link.backward),
-        tuple(fwd), tuple(back), sc.seed if seed is None else seed, notes=notes,
+        link.name,
+        a,
+        b,
+        direction_config_from_params(link.forward),
+        direction_config_from_params(link.backward),
+        tuple(fwd),
+        tuple(back),
+        sc.seed if seed is None else seed,
+        notes=notes,
     )
 
 
@@ -175,12 +206,23 @@ def _shifted(events, t0: int):
 def describe(stats: dict) -> str:
     """One status line for a direction's counters."""
     drops = " ".join(f"{k}={v}" for k, v in sorted(stats["drops"].items())) or "none"
-    return (f"{'up  ' if stats['up'] else 'DOWN'} in {stats['units_in']} units/{format_size(stats['bytes_in'])} "
-            f"out {stats['units_out']}/{format_size(stats['bytes_out'])} drops {drops}")
+    return (
+        f"{'up  ' if stats['up'] else 'DOWN'} in {stats['units_in']} units/{format_size(stats['bytes_in'])} "
+        f"out {stats['units_out']}/{format_size(stats['bytes_out'])} drops {drops}"
+    )
 
 
-def run_link(setup: LinkSetup, *, duration_ns: int | None = None, pcap: str | None = None,
-             out=None, live_interval_s: float = 1.0, clock=None, stop_flag=None, realtime: bool = False) -> dict:
+def run_link(
+    setup: LinkSetup,
+    *,
+    duration_ns: int | None = None,
+    pcap: str | None = None,
+    out=None,
+    live_interval_s: float = 1.0,
+    clock=None,
+    stop_flag=None,
+    realtime: bool = False,
+) -> dict:
     """Run the link until ``duration_ns`` passes (None: until KeyboardInterrupt); returns the stats.
 
     Returns ``{"link", "a", "b", "elapsed_s", "directions": {...}, "transitions": [...],
@@ -196,8 +238,15 @@ def run_link(setup: LinkSetup, *, duration_ns: int | None = None, pcap: str | No
     engine = Engine(clock, on_event=events.append, realtime_priority=10 if realtime else None)
     t0 = clock.now_ns()
     handle = engine.add_link(
-        setup.name, setup.a, setup.b, ab=setup.ab, ba=setup.ba, seed=setup.seed,
-        schedule_ab=_shifted(setup.schedule_ab, t0), schedule_ba=_shifted(setup.schedule_ba, t0), capture_dir=pcap,
+        setup.name,
+        setup.a,
+        setup.b,
+        ab=setup.ab,
+        ba=setup.ba,
+        seed=setup.seed,
+        schedule_ab=_shifted(setup.schedule_ab, t0),
+        schedule_ba=_shifted(setup.schedule_ba, t0),
+        capture_dir=pcap,
     )
     for note in setup.notes:
         print(note, file=out)
@@ -233,24 +282,40 @@ def run_link(setup: LinkSetup, *, duration_ns: int | None = None, pcap: str | No
         engine.join(5)
     elapsed = (clock.now_ns() - t0) / NS_PER_S
     result = {
-        "link": setup.name, "a": setup.a, "b": setup.b, "elapsed_s": round(elapsed, 6),
-        "directions": {}, "transitions": [], "error": handle.error,
+        "link": setup.name,
+        "a": setup.a,
+        "b": setup.b,
+        "elapsed_s": round(elapsed, 6),
+        "directions": {},
+        "transitions": [],
+        "error": handle.error,
     }
     for name, st in handle.stats().items():
         result["directions"][name] = {
-            "units_in": st["units_in"], "bytes_in": st["bytes_in"],
-            "units_delivered": st["units_out"], "bytes_delivered": st["bytes_out"],
-            "units_dropped": sum(st["drops"].values()), "drops": st["drops"], "drop_bytes": st["drop_bytes"],
+            "units_in": st["units_in"],
+            "bytes_in": st["bytes_in"],
+            "units_delivered": st["units_out"],
+            "bytes_delivered": st["bytes_out"],
+            "units_dropped": sum(st["drops"].values()),
+            "drops": st["drops"],
+            "drop_bytes": st["drop_bytes"],
             "bits_flipped": st["bits_flipped"],
         }
         for up, intended, applied in st["transitions"]:
-            result["transitions"].append({
-                "direction": name, "up": up, "intended_s": round((intended - t0) / NS_PER_S, 9),
-                "late_us": round((applied - intended) / 1000, 1),
-            })
+            result["transitions"].append(
+                {
+                    "direction": name,
+                    "up": up,
+                    "intended_s": round((intended - t0) / NS_PER_S, 9),
+                    "late_us": round((applied - intended) / 1000, 1),
+                }
+            )
     for name, st in result["directions"].items():
-        print(f"{name}  in {st['units_in']} units/{format_size(st['bytes_in'])}  delivered {st['units_delivered']}"
-              f"/{format_size(st['bytes_delivered'])}  dropped {st['units_dropped']} {st['drops'] or ''}".rstrip(), file=out)
+        print(
+            f"{name}  in {st['units_in']} units/{format_size(st['bytes_in'])}  delivered {st['units_delivered']}"
+            f"/{format_size(st['bytes_delivered'])}  dropped {st['units_dropped']} {st['drops'] or ''}".rstrip(),
+            file=out,
+        )
     return result
 
 
@@ -266,17 +331,50 @@ def run_link(setup: LinkSetup, *, duration_ns: int | None = None, pcap: str | No
 @click.option("--ber", help="Bit error rate, e.g. 1e-6.")
 @click.option("--queue", help="Queue before the line, in bytes (tail drop), e.g. 300KiB.")
 @click.option("--up", "up", help="Windows when the link is up, from start: 0s-30s,45s-90s (down outside).")
-@click.option("--change", "changes", multiple=True, help="TIME:key=value,... e.g. 40s:rate=2Mbit/s,delay=250ms (repeatable).")
+@click.option(
+    "--change", "changes", multiple=True, help="TIME:key=value,... e.g. 40s:rate=2Mbit/s,delay=250ms (repeatable)."
+)
 @click.option("--seed", type=int, default=None, help="Seed for loss, errors and jitter (default 0, or the scenario's).")
 @click.option("--duration", help="Stop after this long, e.g. 90s (default: until Ctrl-C).")
 @click.option("--pcap", "pcap", type=click.Path(file_okay=False), help="Write DIR/<link>.a.pcap and .b.pcap.")
 @click.option("--stats", "stats_file", type=click.Path(dir_okay=False), help="Write final counters as JSON here.")
-@click.option("--scenario", type=click.Path(dir_okay=False), help="Take the link's parameters and schedule from this scenario.")
+@click.option(
+    "--scenario", type=click.Path(dir_okay=False), help="Take the link's parameters and schedule from this scenario."
+)
 @click.option("--link", "link_name", help="With --scenario: which link.")
-@click.option("--scale", type=float, default=None, help="With --scenario: scenario seconds per wall second (default: the scenario's).")
-@click.option("--realtime", is_flag=True, help="Run the timing loop SCHED_FIFO (root). Can tighten delay tails against competing work; can also starve senders on the same cores: measure (benchmarks/link_accuracy.py).")
-def command(a, b, delay, jitter, rate, baud, bits_per_byte, loss, ber, queue, up, changes, seed, duration,
-            pcap, stats_file, scenario, link_name, scale, realtime):
+@click.option(
+    "--scale",
+    type=float,
+    default=None,
+    help="With --scenario: scenario seconds per wall second (default: the scenario's).",
+)
+@click.option(
+    "--realtime",
+    is_flag=True,
+    help="Run the timing loop SCHED_FIFO (root). Can tighten delay tails against competing work; can also starve senders on the same cores: measure (benchmarks/link_accuracy.py).",
+)
+def command(
+    a,
+    b,
+    delay,
+    jitter,
+    rate,
+    baud,
+    bits_per_byte,
+    loss,
+    ber,
+    queue,
+    up,
+    changes,
+    seed,
+    duration,
+    pcap,
+    stats_file,
+    scenario,
+    link_name,
+    scale,
+    realtime,
+):
     """Run one emulated link between endpoints A and B until Ctrl-C or --duration.
 
     \b

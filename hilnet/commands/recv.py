@@ -16,8 +16,14 @@ from hilnet.errors import AgentError
 @click.argument("endpoint")
 @click.option("--node", help="Name of the local agent's node (finds its socket).")
 @click.option("--socket", "socket_path", help="The agent's Unix socket.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=".", show_default=True,
-              help="Directory to write each payload into (one file per bundle).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default=".",
+    show_default=True,
+    help="Directory to write each payload into (one file per bundle).",
+)
 @click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after this many bundles.")
 def command(endpoint: str, node: str | None, socket_path: str | None, out_dir: str, count: int | None) -> None:
     """Receive bundles for ENDPOINT (ipn:4.1) and write each payload to a file.

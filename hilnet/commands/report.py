@@ -37,8 +37,9 @@ def command(run_dir: Path, quiet: bool) -> None:
     if not log.events:
         raise RunFolderError(f"{log.path}: no records; the run wrote nothing")
     if log.truncated and not quiet:
-        click.echo(f"hilnet: warning: {log.path}: the last line was cut short (an interrupted run?) "
-                   "and is left out", err=True)
+        click.echo(
+            f"hilnet: warning: {log.path}: the last line was cut short (an interrupted run?) and is left out", err=True
+        )
     plan = compile_plan(scenario)
     report = check_run(scenario, plan, log.events)
     meta = RunMeta.from_events(run_dir, scenario, log.events)

@@ -11,14 +11,23 @@ import click
 
 @click.command(name="run")
 @click.argument("scenario", type=click.Path(dir_okay=False))
-@click.option("--backend", type=click.Choice(["auto", "loopback", "netns"]), default="auto", show_default=True,
-              help="Where to run: netns when root on Linux (auto), else loopback.")
+@click.option(
+    "--backend",
+    type=click.Choice(["auto", "loopback", "netns"]),
+    default="auto",
+    show_default=True,
+    help="Where to run: netns when root on Linux (auto), else loopback.",
+)
 @click.option("--bench", type=click.Path(dir_okay=False), help="Bench file mapping nodes to boards (not yet).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Run folder [default: runs/<time>-<name>].")
 @click.option("--scale", type=float, help="Override clock.scale (scenario seconds per wall second).")
 @click.option("--seed", type=int, help="Override the scenario's seed; the same seed replays the same losses.")
-@click.option("--until-settled/--full-duration", default=True, show_default=True,
-              help="Stop once every bundle is delivered or expired, or run the whole clock.duration.")
+@click.option(
+    "--until-settled/--full-duration",
+    default=True,
+    show_default=True,
+    help="Stop once every bundle is delivered or expired, or run the whole clock.duration.",
+)
 @click.option("--junit", type=click.Path(dir_okay=False), help="Also write junit.xml here.")
 @click.option("--pcap", is_flag=True, help="Capture every link end into the run folder's pcap/.")
 @click.option("-q", "--quiet", is_flag=True, help="No live progress, only the verdict.")
@@ -34,8 +43,16 @@ def command(scenario, backend, bench, out_dir, scale, seed, until_settled, junit
 
     if bench:
         raise InputError("--bench needs the bench backend, which is not built yet; run without it")
-    options = RunOptions(backend=None if backend == "auto" else backend, out_dir=out_dir, scale=scale,
-                         seed=seed, pcap=pcap, until_settled=until_settled, quiet=quiet, junit=junit)
+    options = RunOptions(
+        backend=None if backend == "auto" else backend,
+        out_dir=out_dir,
+        scale=scale,
+        seed=seed,
+        pcap=pcap,
+        until_settled=until_settled,
+        quiet=quiet,
+        junit=junit,
+    )
     progress = None
     view = None
     if not quiet and not json_out:
@@ -47,6 +64,7 @@ def command(scenario, backend, bench, out_dir, scale, seed, until_settled, junit
             progress = view.update
         except ImportError:
             view = None
+
     def interrupted(signum, frame):  # SIGTERM tears down like Ctrl-C: nothing left behind
         raise KeyboardInterrupt
 

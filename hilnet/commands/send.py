@@ -51,11 +51,21 @@ def command(dest: str, file, node: str | None, socket_path: str | None, lifetime
     # The payload travels base64 in one control line (docs/control.md); leave room for the rest.
     limit = (MAX_LINE - 1024) // 4 * 3
     if len(payload) > limit:
-        raise InputError(f"{file.name}: {len(payload)} bytes; `hilnet send` carries at most {limit} bytes "
-                         f"per bundle (one control line of {MAX_LINE} bytes, base64)")
+        raise InputError(
+            f"{file.name}: {len(payload)} bytes; `hilnet send` carries at most {limit} bytes "
+            f"per bundle (one control line of {MAX_LINE} bytes, base64)"
+        )
     s = connect(agent_socket(node, socket_path))
-    line = json.dumps({"cmd": "inject", "id": 1, "dest": dest, "lifetime_ns": lifetime_ns,
-                       "priority": priority, "payload_b64": base64.b64encode(payload).decode()})
+    line = json.dumps(
+        {
+            "cmd": "inject",
+            "id": 1,
+            "dest": dest,
+            "lifetime_ns": lifetime_ns,
+            "priority": priority,
+            "payload_b64": base64.b64encode(payload).decode(),
+        }
+    )
     s.sendall(line.encode() + b"\n")
     f = s.makefile("rb")
     for raw in f:
@@ -66,5 +76,3 @@ def command(dest: str, file, node: str | None, socket_path: str | None, lifetime
         if msg.get("event") == "error":
             raise AgentError(f"the agent refused: {msg.get('reason')}")
     raise AgentError("the agent closed the connection without answering")
-
-

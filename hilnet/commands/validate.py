@@ -26,8 +26,10 @@ def command(files: tuple[str, ...]) -> None:
             failed = True
             click.echo(str(e), err=True)
             continue
-        click.echo(f"{path}: ok ({s.name}: {len(s.nodes)} nodes, {len(s.links)} links, "
-                   f"{s.bundles_total()} bundles, {len(s.faults)} faults)")
+        click.echo(
+            f"{path}: ok ({s.name}: {len(s.nodes)} nodes, {len(s.links)} links, "
+            f"{s.bundles_total()} bundles, {len(s.faults)} faults)"
+        )
     if failed:
         # sys.exit, not click's Exit: cli.main runs click with standalone_mode=False,
         # where click returns Exit's code instead of exiting with it.

@@ -29,8 +29,14 @@ REPLY_TIMEOUT_S = 20.0
 class AgentProcess:
     """One agent subprocess and its JSON-lines control channel."""
 
-    def __init__(self, name: str, argv_prefix: tuple[str, ...], log_path: str, clock: Clock,
-                 on_event: Callable[[str, dict], None]):
+    def __init__(
+        self,
+        name: str,
+        argv_prefix: tuple[str, ...],
+        log_path: str,
+        clock: Clock,
+        on_event: Callable[[str, dict], None],
+    ):
         self.name = name
         self.argv = [*argv_prefix, sys.executable, "-m", "hilnet", "agent", "--stdio"]
         self.log_path = log_path
@@ -53,20 +59,22 @@ class AgentProcess:
         log = open(self.log_path, "ab")
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         try:
-            self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         stderr=log, env=env, start_new_session=True)
+            self.proc = subprocess.Popen(
+                self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env, start_new_session=True
+            )
         except OSError as e:
             raise AgentError(f"agent {self.name}: cannot start {self.argv[0]}: {e.strerror}") from None
         finally:
             log.close()
-        self._reader = threading.Thread(target=self._read, args=(self.proc,), name=f"agent-{self.name}",
-                                        daemon=True)
+        self._reader = threading.Thread(target=self._read, args=(self.proc,), name=f"agent-{self.name}", daemon=True)
         self._reader.start()
 
     def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:
         if not self._ready.wait(timeout_s):
-            raise AgentError(f"agent {self.name} did not come up within {timeout_s:.0f} s "
-                             f"(exit status {self.returncode()}); see {self.log_path}")
+            raise AgentError(
+                f"agent {self.name} did not come up within {timeout_s:.0f} s "
+                f"(exit status {self.returncode()}); see {self.log_path}"
+            )
 
     def returncode(self) -> int | None:
         return None if self.proc is None else self.proc.poll()
@@ -81,8 +89,10 @@ class AgentProcess:
             try:
                 ev = json.loads(raw)
             except ValueError:
-                self.on_event(self.name, {"event": "log", "level": "error",
-                                          "message": f"unreadable line from agent: {raw[:200]!r}"})
+                self.on_event(
+                    self.name,
+                    {"event": "log", "level": "error", "message": f"unreadable line from agent: {raw[:200]!r}"},
+                )
                 continue
             if not isinstance(ev, dict):
                 continue

@@ -152,11 +152,11 @@ def fidelity_of(events: Iterable[Mapping]) -> Fidelity:
     edges = []
     for e in events:
         if e.get("src") == "link" and e.get("event") in ("up", "down", "change") and "intended_wall_ns" in e:
-            edges.append(EdgeTiming(e["link"], e.get("direction", ""), e["event"],
-                                    e["intended_wall_ns"], e["applied_wall_ns"]))
+            edges.append(
+                EdgeTiming(e["link"], e.get("direction", ""), e["event"], e["intended_wall_ns"], e["applied_wall_ns"])
+            )
     errors = [abs(x.error_ns) for x in edges]
-    return Fidelity(tuple(edges), _percentile(errors, 0.5), _percentile(errors, 0.99),
-                    max(errors) if errors else None)
+    return Fidelity(tuple(edges), _percentile(errors, 0.5), _percentile(errors, 0.99), max(errors) if errors else None)
 
 
 def check_run(scenario: Scenario, plan: Plan, events: Iterable[Mapping]) -> CheckReport:
@@ -210,19 +210,30 @@ def check_run(scenario: Scenario, plan: Plan, events: Iterable[Mapping]) -> Chec
         got = deliveries.get(key, []) if key else []
         t_inj = int(inj.get("t_ns", 0))
         oracle = None
-        route = earliest_arrival(plan.wall_contacts, inj["frm"], inj["to"], round(t_inj / scale),
-                                 int(inj["size"]) + BUNDLE_OVERHEAD_BYTES)
+        route = earliest_arrival(
+            plan.wall_contacts, inj["frm"], inj["to"], round(t_inj / scale), int(inj["size"]) + BUNDLE_OVERHEAD_BYTES
+        )
         if route is not None:
             oracle = round(route.arrival_ns * scale)
-        bundles.append(BundleRecord(
-            tag=tag, traffic=inj.get("traffic", tag.split("#")[0]), frm=inj["frm"], to=inj["to"],
-            key=key, size=int(inj["size"]), injected_ns=t_inj, expected_sha256=inj.get("sha256", ""),
-            delivered_ns=int(got[0]["t_ns"]) if got else None, deliveries=len(got),
-            intact=(all(d.get("sha256") == inj.get("sha256") for d in got) if got else None),
-            plan_arrival_ns=oracle, expired=key in expired if key else False,
-            stored_at=tuple(sorted(holding.get(key, ()))) if key else (),
-            sightings=tuple(sightings.get(key, ())) if key else (),
-        ))
+        bundles.append(
+            BundleRecord(
+                tag=tag,
+                traffic=inj.get("traffic", tag.split("#")[0]),
+                frm=inj["frm"],
+                to=inj["to"],
+                key=key,
+                size=int(inj["size"]),
+                injected_ns=t_inj,
+                expected_sha256=inj.get("sha256", ""),
+                delivered_ns=int(got[0]["t_ns"]) if got else None,
+                deliveries=len(got),
+                intact=(all(d.get("sha256") == inj.get("sha256") for d in got) if got else None),
+                plan_arrival_ns=oracle,
+                expired=key in expired if key else False,
+                stored_at=tuple(sorted(holding.get(key, ()))) if key else (),
+                sightings=tuple(sightings.get(key, ())) if key else (),
+            )
+        )
     bundles.sort(key=lambda b: (b.injected_ns, b.tag))
     streams: dict[str, tuple[int, int]] = {}
     for b in bundles:
@@ -231,8 +242,16 @@ def check_run(scenario: Scenario, plan: Plan, events: Iterable[Mapping]) -> Chec
     results = _judge(scenario, bundles, end_ns, end_reason)
     if end_reason in BROKEN_END_REASONS:
         # A run that broke judges nothing it did not get to do: it fails, whatever it delivered.
-        results.insert(0, CheckResult("run", False, "the run completes", end_reason,
-                                      (f"the run ended early ({end_reason}): {end_detail or 'no detail'}",)))
+        results.insert(
+            0,
+            CheckResult(
+                "run",
+                False,
+                "the run completes",
+                end_reason,
+                (f"the run ended early ({end_reason}): {end_detail or 'no detail'}",),
+            ),
+        )
     return CheckReport(tuple(results), tuple(bundles), fidelity_of(events), end_ns, end_reason, streams)
 
 
@@ -245,8 +264,14 @@ def _where(b: BundleRecord) -> str:
     s = b.last_seen
     if s is None:
         return "never seen by an agent after injection" if b.key else "its injection failed"
-    verb = {"stored": "last stored", "forwarded": "last forwarded from", "acked": "last acked away from",
-            "received": "last received", "refused": "refused", "dropped": "dropped"}.get(s.event, f"last {s.event}")
+    verb = {
+        "stored": "last stored",
+        "forwarded": "last forwarded from",
+        "acked": "last acked away from",
+        "received": "last received",
+        "refused": "refused",
+        "dropped": "dropped",
+    }.get(s.event, f"last {s.event}")
     return f"{verb} at {s.node} at {format_duration(s.t_ns)}"
 
 
@@ -265,19 +290,41 @@ def _judge(scenario: Scenario, bundles: list[BundleRecord], end_ns: int, end_rea
         want_text = f">= {ex.delivered:.0%} ({want} of {n})"
     else:
         want, want_text = int(ex.delivered), f">= {ex.delivered}"
-    missing = [f"{_name(b, scenario)} {_where(b)}; not delivered by {format_duration(end_ns)}"
-               for b in bundles if not b.deliveries]
+    missing = [
+        f"{_name(b, scenario)} {_where(b)}; not delivered by {format_duration(end_ns)}"
+        for b in bundles
+        if not b.deliveries
+    ]
     if n > len(bundles):
-        missing.append(f"{n - len(bundles)} bundles of the traffic were never injected: the run ended "
-                       f"({end_reason or 'unknown'}) at {format_duration(end_ns)}")
-    results.append(CheckResult("delivered", len(delivered) >= want, want_text,
-                               f"{len(delivered)} of {n}", tuple(missing) if len(delivered) < want else ()))
+        missing.append(
+            f"{n - len(bundles)} bundles of the traffic were never injected: the run ended "
+            f"({end_reason or 'unknown'}) at {format_duration(end_ns)}"
+        )
+    results.append(
+        CheckResult(
+            "delivered",
+            len(delivered) >= want,
+            want_text,
+            f"{len(delivered)} of {n}",
+            tuple(missing) if len(delivered) < want else (),
+        )
+    )
     if ex.within_ns is not None:
-        late = [f"{_name(b, scenario)} took {format_duration(b.latency_ns)}, over {format_duration(ex.within_ns)}"
-                for b in delivered if b.latency_ns > ex.within_ns]
+        late = [
+            f"{_name(b, scenario)} took {format_duration(b.latency_ns)}, over {format_duration(ex.within_ns)}"
+            for b in delivered
+            if b.latency_ns > ex.within_ns
+        ]
         worst = max((b.latency_ns for b in delivered), default=None)
-        results.append(CheckResult("within", not late, f"<= {format_duration(ex.within_ns)}",
-                                   "max " + (format_duration(worst) if worst is not None else "n/a"), tuple(late)))
+        results.append(
+            CheckResult(
+                "within",
+                not late,
+                f"<= {format_duration(ex.within_ns)}",
+                "max " + (format_duration(worst) if worst is not None else "n/a"),
+                tuple(late),
+            )
+        )
     if ex.within_plan is not None:
         late = []
         for b in delivered:
@@ -290,23 +337,39 @@ def _judge(scenario: Scenario, bundles: list[BundleRecord], end_ns: int, end_rea
                 limit = b.plan_arrival_ns + ex.within_plan
                 text = f"plan's earliest arrival + {format_duration(ex.within_plan)}"
             if b.delivered_ns > limit:
-                late.append(f"{_name(b, scenario)} arrived at {format_duration(b.delivered_ns)}; "
-                            f"the plan allowed {format_duration(b.plan_arrival_ns)}, limit {text}")
-        expected = (f"<= {ex.within_plan:g}x plan" if isinstance(ex.within_plan, float)
-                    else f"<= plan + {format_duration(ex.within_plan)}")
+                late.append(
+                    f"{_name(b, scenario)} arrived at {format_duration(b.delivered_ns)}; "
+                    f"the plan allowed {format_duration(b.plan_arrival_ns)}, limit {text}"
+                )
+        expected = (
+            f"<= {ex.within_plan:g}x plan"
+            if isinstance(ex.within_plan, float)
+            else f"<= plan + {format_duration(ex.within_plan)}"
+        )
         results.append(CheckResult("within-plan", not late, expected, f"{len(late)} late", tuple(late)))
     if ex.duplicates is not None:
         dups = sum(max(0, b.deliveries - 1) for b in bundles)
         lines = tuple(f"{_name(b, scenario)} delivered {b.deliveries} times" for b in bundles if b.deliveries > 1)
         results.append(CheckResult("duplicates", dups <= ex.duplicates, f"<= {ex.duplicates}", str(dups), lines))
     if ex.intact:
-        bad = tuple(f"{_name(b, scenario)} arrived with a different SHA-256 than was sent"
-                    for b in delivered if b.intact is False)
-        results.append(CheckResult("intact", not bad, "every payload's SHA-256 matches",
-                                   f"{len(delivered) - len(bad)} of {len(delivered)} intact", bad))
+        bad = tuple(
+            f"{_name(b, scenario)} arrived with a different SHA-256 than was sent"
+            for b in delivered
+            if b.intact is False
+        )
+        results.append(
+            CheckResult(
+                "intact",
+                not bad,
+                "every payload's SHA-256 matches",
+                f"{len(delivered) - len(bad)} of {len(delivered)} intact",
+                bad,
+            )
+        )
     if ex.lost is not None:
         lost = [b for b in bundles if b.fate == "lost"]
-        lines = tuple(f"{_name(b, scenario)} is lost: {_where(b)}; not delivered, in no store, no expiry event"
-                      for b in lost)
+        lines = tuple(
+            f"{_name(b, scenario)} is lost: {_where(b)}; not delivered, in no store, no expiry event" for b in lost
+        )
         results.append(CheckResult("lost", len(lost) <= ex.lost, f"<= {ex.lost}", str(len(lost)), lines))
     return results

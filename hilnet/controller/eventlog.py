@@ -22,8 +22,7 @@ from hilnet.clock import Clock
 
 
 class EventLog:
-    def __init__(self, path: str, scale: float, clock: Clock,
-                 on_record: Callable[[dict], None] | None = None):
+    def __init__(self, path: str, scale: float, clock: Clock, on_record: Callable[[dict], None] | None = None):
         self.path = path
         self.scale = scale
         self.clock = clock

@@ -110,8 +110,16 @@ def make_run_dir(scenario: Scenario, out_dir: str | None) -> str:
 class Replay:
     """One run in progress. ``execute()`` does it all and always tears down."""
 
-    def __init__(self, scenario: Scenario, plan: Plan, run_dir: str, options: RunOptions,
-                 backend: str, backend_why: str, progress: Callable[[dict], None] | None = None):
+    def __init__(
+        self,
+        scenario: Scenario,
+        plan: Plan,
+        run_dir: str,
+        options: RunOptions,
+        backend: str,
+        backend_why: str,
+        progress: Callable[[dict], None] | None = None,
+    ):
         self.scenario = scenario
         self.plan = plan
         self.run_dir = run_dir
@@ -119,8 +127,7 @@ class Replay:
         self.backend_name = backend
         self.backend_why = backend_why
         self.clock = MonotonicClock()
-        self.log = EventLog(os.path.join(run_dir, "events.jsonl"), scenario.clock.scale, self.clock,
-                            on_record=progress)
+        self.log = EventLog(os.path.join(run_dir, "events.jsonl"), scenario.clock.scale, self.clock, on_record=progress)
         self.testbed = None
         self.engine = None
         self.handles: dict[str, Any] = {}
@@ -170,8 +177,7 @@ class Replay:
         self.log.write("link", rec, wall_abs)
 
     def controller(self, kind: str, wall_abs: int | None = None, **fields: Any) -> None:
-        self.log.write("controller", {"event": kind, **fields},
-                       self.clock.now_ns() if wall_abs is None else wall_abs)
+        self.log.write("controller", {"event": kind, **fields}, self.clock.now_ns() if wall_abs is None else wall_abs)
 
     # -- build --------------------------------------------------------------------------
 
@@ -190,10 +196,14 @@ class Replay:
             self.controller("log", level="warning", message=f"removed leftovers of a crashed run: {removed}")
         # What was built, by name: a person (or a test) can then tell whether a
         # namespace, veth or pty left on the machine belongs to this run.
-        self.controller("testbed", backend=self.backend_name,
-                        nodes={n: {"argv_prefix": list(rt.argv_prefix), "store": rt.store_path}
-                               for n, rt in self.testbed.nodes.items()},
-                        links={n: [rt.a_spec, rt.b_spec] for n, rt in self.testbed.links.items()})
+        self.controller(
+            "testbed",
+            backend=self.backend_name,
+            nodes={
+                n: {"argv_prefix": list(rt.argv_prefix), "store": rt.store_path} for n, rt in self.testbed.nodes.items()
+            },
+            links={n: [rt.a_spec, rt.b_spec] for n, rt in self.testbed.links.items()},
+        )
 
         from hilnet.link.engine import Engine
         from hilnet.link.params import direction_config_from_params
@@ -206,17 +216,22 @@ class Replay:
             rt = self.testbed.links[link.name]
             try:
                 self.handles[link.name] = self.engine.add_link(
-                    link.name, rt.a_spec, rt.b_spec,
+                    link.name,
+                    rt.a_spec,
+                    rt.b_spec,
                     ab=direction_config_from_params(link.forward, up=False),
                     ba=direction_config_from_params(link.backward, up=False),
-                    seed=(self.scenario.seed * 1000003 + i) & 0x7FFFFFFF, capture_dir=pcap_dir)
+                    seed=(self.scenario.seed * 1000003 + i) & 0x7FFFFFFF,
+                    capture_dir=pcap_dir,
+                )
             except HilnetError as e:
                 raise TestbedError(f"link {link.name}: {e}") from None
         self.engine.start()
 
         for name, node in self.testbed.nodes.items():
-            proc = AgentProcess(name, node.argv_prefix, os.path.join(self.run_dir, "logs", f"{name}.log"),
-                                self.clock, self._agent_event)
+            proc = AgentProcess(
+                name, node.argv_prefix, os.path.join(self.run_dir, "logs", f"{name}.log"), self.clock, self._agent_event
+            )
             self.agents[name] = proc
             proc.start()
         for name, proc in self.agents.items():
@@ -228,11 +243,22 @@ class Replay:
     def configure(self, name: str) -> None:
         node = self.testbed.nodes[name]
         cmd = {
-            "cmd": "configure", "node": name, "eid": node.eid,
+            "cmd": "configure",
+            "node": name,
+            "eid": node.eid,
             "store": {"path": os.path.abspath(node.store_path)},
             "clas": list(node.clas),
-            "contacts": [{"frm": c.frm, "to": c.to, "start_ns": c.start_ns, "end_ns": c.end_ns,
-                          "rate": c.rate, "owlt_ns": c.owlt_ns} for c in self.plan.wall_contacts],
+            "contacts": [
+                {
+                    "frm": c.frm,
+                    "to": c.to,
+                    "start_ns": c.start_ns,
+                    "end_ns": c.end_ns,
+                    "rate": c.rate,
+                    "owlt_ns": c.owlt_ns,
+                }
+                for c in self.plan.wall_contacts
+            ],
             "nodes": {n.name: n.eid for n in self.scenario.nodes},
             # The agent's clock is ours plus its offset: its epoch is our t0 in its time.
             "epoch_ns": self.t0 + self.offsets.get(name, 0),
@@ -277,14 +303,30 @@ class Replay:
         dest = self.scenario.node(to).eid
         lifetime_wall = max(1_000_000, wall_of(int(d["lifetime_ns"]), self.scenario.clock.scale))
         prio = {"bulk": 0, "normal": 1, "expedited": 2}.get(str(d.get("priority", "normal")), 1)
-        rec = {"tag": tag, "traffic": action.subject, "index": d["seq"] + 1, "frm": frm, "to": to,
-               "size": int(d["size"]), "sha256": payload_sha256(seed, int(d["size"])),
-               "lifetime_ns": int(d["lifetime_ns"])}
+        rec = {
+            "tag": tag,
+            "traffic": action.subject,
+            "index": d["seq"] + 1,
+            "frm": frm,
+            "to": to,
+            "size": int(d["size"]),
+            "sha256": payload_sha256(seed, int(d["size"])),
+            "lifetime_ns": int(d["lifetime_ns"]),
+        }
         at = self.clock.now_ns()
         proc = self.agents[frm]
         try:
-            cid = proc.send({"cmd": "inject", "dest": dest, "size": int(d["size"]), "seed": seed,
-                             "lifetime_ns": lifetime_wall, "priority": prio, "tag": tag})
+            cid = proc.send(
+                {
+                    "cmd": "inject",
+                    "dest": dest,
+                    "size": int(d["size"]),
+                    "seed": seed,
+                    "lifetime_ns": lifetime_wall,
+                    "priority": prio,
+                    "tag": tag,
+                }
+            )
         except AgentError as e:
             self.controller("inject-failed", at, reason=str(e), **rec)
             return
@@ -330,13 +372,24 @@ class Replay:
                 h.schedule("a->b", e)
             for e in bwd:
                 h.schedule("b->a", e)
-        self.controller("run-start", self.t0, name=sc.name, scenario=sc.source, scale=sc.clock.scale,
-                        duration_ns=sc.clock.duration_ns, seed=sc.seed, backend=self.backend_name,
-                        backend_reason=self.backend_why,
-                        nodes={n.name: n.eid for n in sc.nodes},
-                        links=[{"name": ln.name, "a": ln.a, "b": ln.b, "medium": ln.medium} for ln in sc.links])
-        actions = [a for a in self.plan.actions if a.kind in ("inject", "crash", "restart", "cut", "restore",
-                                                             "burst-start", "burst-end")]
+        self.controller(
+            "run-start",
+            self.t0,
+            name=sc.name,
+            scenario=sc.source,
+            scale=sc.clock.scale,
+            duration_ns=sc.clock.duration_ns,
+            seed=sc.seed,
+            backend=self.backend_name,
+            backend_reason=self.backend_why,
+            nodes={n.name: n.eid for n in sc.nodes},
+            links=[{"name": ln.name, "a": ln.a, "b": ln.b, "medium": ln.medium} for ln in sc.links],
+        )
+        actions = [
+            a
+            for a in self.plan.actions
+            if a.kind in ("inject", "crash", "restart", "cut", "restore", "burst-start", "burst-end")
+        ]
         injects_left = sum(1 for a in actions if a.kind == "inject")
         for action in actions:
             at = self.wall_abs(action.at_ns)
@@ -360,8 +413,12 @@ class Replay:
             elif action.kind in ("cut", "restore"):
                 self.controller(action.kind, at, link=action.subject)  # the emulator applies it
             elif action.kind in ("burst-start", "burst-end"):
-                self.controller(action.kind, at, link=action.subject, **({"ber": action.details["ber"]}
-                                                                         if "ber" in action.details else {}))
+                self.controller(
+                    action.kind,
+                    at,
+                    link=action.subject,
+                    **({"ber": action.details["ber"]} if "ber" in action.details else {}),
+                )
         end = self.wall_abs(sc.clock.duration_ns)
         while self.clock.now_ns() < end:
             if self.options.until_settled and self._settled(0) and not self._pending_restarts():
@@ -426,8 +483,12 @@ class Replay:
         return problems
 
 
-def run(path: str, options: RunOptions, progress: Callable[[dict], None] | None = None,
-        say: Callable[[str], None] | None = None) -> RunResult:
+def run(
+    path: str,
+    options: RunOptions,
+    progress: Callable[[dict], None] | None = None,
+    say: Callable[[str], None] | None = None,
+) -> RunResult:
     """Run the scenario at ``path``; never raises for run problems (they become exit 2)."""
     say = say or (lambda msg: print(msg, file=sys.stderr))
     scenario, plan = prepare(path, options)  # InputError/ScenarioErrors propagate: exit 2, nothing started
@@ -456,9 +517,13 @@ def run(path: str, options: RunOptions, progress: Callable[[dict], None] | None 
         reason, exit_code, detail = "error", 2, str(replay.failure or e)
     finally:
         problems = replay.teardown()
-        replay.controller("run-end", reason=reason, detail=detail or None,
-                          wall_s=round(time.monotonic() - started, 3),
-                          teardown_problems=problems or None)
+        replay.controller(
+            "run-end",
+            reason=reason,
+            detail=detail or None,
+            wall_s=round(time.monotonic() - started, 3),
+            teardown_problems=problems or None,
+        )
         replay.log.close()
     if replay.log.error is not None and exit_code != 2:
         reason, exit_code = "error", 2
@@ -472,8 +537,14 @@ def run(path: str, options: RunOptions, progress: Callable[[dict], None] | None 
     try:
         from hilnet.report import write_reports
 
-        write_reports(run_dir, scenario, plan, events, report,
-                      {"backend": backend, "backend_reason": why, "seed": scenario.seed, "junit": options.junit})
+        write_reports(
+            run_dir,
+            scenario,
+            plan,
+            events,
+            report,
+            {"backend": backend, "backend_reason": why, "seed": scenario.seed, "junit": options.junit},
+        )
     except ImportError:
         _minimal_summary(run_dir, report, reason)
     except OSError as e:  # a full disk: the verdict is still printed, the folder is incomplete
@@ -486,5 +557,8 @@ def run(path: str, options: RunOptions, progress: Callable[[dict], None] | None 
 
 def _minimal_summary(run_dir: str, report: CheckReport, reason: str) -> None:
     with open(os.path.join(run_dir, "summary.json"), "w") as f:
-        json.dump({"passed": report.passed, "end_reason": reason,
-                   "results": [dataclasses.asdict(r) for r in report.results]}, f, indent=2)
+        json.dump(
+            {"passed": report.passed, "end_reason": reason, "results": [dataclasses.asdict(r) for r in report.results]},
+            f,
+            indent=2,
+        )

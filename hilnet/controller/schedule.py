@@ -47,8 +47,10 @@ def emulator_schedule(scenario: Scenario, link: Link, t0_ns: int) -> tuple[list[
     scale = scenario.clock.scale
     cuts = [f for f in scenario.faults if isinstance(f, Cut) and f.link == link.name]
     bursts = [f for f in scenario.faults if isinstance(f, ErrorBurst) and f.link == link.name]
-    gate = [ScheduleEvent(at_ns=to_wall_ns(t, scale, t0_ns), up=u)
-            for t, u in gate_edges(link, cuts, scenario.clock.duration_ns)]
+    gate = [
+        ScheduleEvent(at_ns=to_wall_ns(t, scale, t0_ns), up=u)
+        for t, u in gate_edges(link, cuts, scenario.clock.duration_ns)
+    ]
     fwd_all, bwd_all = schedule_for_link(link, scale, t0_ns)
     fwd = [e for e in fwd_all if e.up is None] + gate
     bwd = [e for e in bwd_all if e.up is None] + gate

@@ -128,7 +128,7 @@ class EndCapture:
         from_agent = way == "in"
         if kind == DATA:
             for i in range(0, len(data), MAX_SEGMENT):
-                self._segment(flow, from_agent, "PA", data[i:i + MAX_SEGMENT], t_ns)
+                self._segment(flow, from_agent, "PA", data[i : i + MAX_SEGMENT], t_ns)
         elif kind == FIN:
             self._segment(flow, from_agent, "FA", b"", t_ns)
             # the FIN takes one sequence number; the other side acknowledges it
@@ -166,8 +166,14 @@ class EndCapture:
             src, dst, seq, ack = flow.agent, flow.local, flow.seq_agent, flow.seq_local
         else:
             src, dst, seq, ack = flow.local, flow.agent, flow.seq_local, flow.seq_agent
-        tcp = TCP(sport=src[1], dport=dst[1], flags=flags, seq=seq & 0xFFFFFFFF,
-                  ack=(ack & 0xFFFFFFFF) if "A" in flags else 0, window=65535)
+        tcp = TCP(
+            sport=src[1],
+            dport=dst[1],
+            flags=flags,
+            seq=seq & 0xFFFFFFFF,
+            ack=(ack & 0xFFFFFFFF) if "A" in flags else 0,
+            window=65535,
+        )
         pkt = self._ip(src, dst) / tcp / data if data else self._ip(src, dst) / tcp
         step = len(data) + (1 if syn or "F" in flags else 0)
         if from_agent:

@@ -33,8 +33,8 @@ import os
 import queue
 import select
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 from hilnet.clock import Clock, MonotonicClock
 from hilnet.errors import EndpointError, LinkError, SpecError
@@ -144,8 +144,10 @@ def _side_stats(side: _Side) -> dict:
             if side.dst.overruns:
                 drops["overrun"] = side.dst.overruns  # delivered by the shaper, refused by the OS
             return {
-                "units_in": st.units_in, "bytes_in": st.bytes_in,
-                "units_out": st.units_out - side.dst.overruns, "bytes_out": st.bytes_out,
+                "units_in": st.units_in,
+                "bytes_in": st.bytes_in,
+                "units_out": st.units_out - side.dst.overruns,
+                "bytes_out": st.bytes_out,
                 "drops": drops,
                 "drop_bytes": {k: v for k, v in st.drop_bytes.items() if v},
                 "bits_flipped": st.bits_flipped,
@@ -160,8 +162,14 @@ def _side_stats(side: _Side) -> dict:
 class Engine:
     """Runs links. ``Engine(clock).add_link(...)`` then ``start()``, ``stop()``, ``join()``."""
 
-    def __init__(self, clock: Clock | None = None, *, on_event: EventCallback | None = None, guard_ns: int = GUARD_NS,
-                 realtime_priority: int | None = None):
+    def __init__(
+        self,
+        clock: Clock | None = None,
+        *,
+        on_event: EventCallback | None = None,
+        guard_ns: int = GUARD_NS,
+        realtime_priority: int | None = None,
+    ):
         """``realtime_priority`` (1..99) runs the loop thread SCHED_FIFO when allowed
         (root or CAP_SYS_NICE), so other processes on a busy host cannot preempt it
         near a deadline; without the privilege an ``engine-warning`` event says so."""
@@ -183,8 +191,17 @@ class Engine:
 
     # --- setting up ---------------------------------------------------------
     def add_link(
-        self, name: str, a: str | Endpoint, b: str | Endpoint, *, ab=None, ba=None, seed: int = 0,
-        schedule_ab: Iterable = (), schedule_ba: Iterable = (), capture_dir: str | None = None,
+        self,
+        name: str,
+        a: str | Endpoint,
+        b: str | Endpoint,
+        *,
+        ab=None,
+        ba=None,
+        seed: int = 0,
+        schedule_ab: Iterable = (),
+        schedule_ba: Iterable = (),
+        capture_dir: str | None = None,
     ) -> LinkHandle:
         """Open both endpoints and join them; returns the link's handle.
 
@@ -279,8 +296,13 @@ class Engine:
                 # pid 0 is the calling thread on Linux: only the loop gets the priority
                 os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self.realtime_priority))
             except (OSError, AttributeError) as e:
-                self._emit({"event": "engine-warning", "t_ns": self.clock.now_ns(),
-                            "warning": f"cannot run the loop with real-time priority: {e}"})
+                self._emit(
+                    {
+                        "event": "engine-warning",
+                        "t_ns": self.clock.now_ns(),
+                        "warning": f"cannot run the loop with real-time priority: {e}",
+                    }
+                )
         try:
             while not self._stop.is_set():
                 self.run_once()
@@ -392,8 +414,17 @@ class Engine:
         st.bytes_in += size
         st.drops["oversize"] = st.drops.get("oversize", 0) + 1
         st.drop_bytes["oversize"] = st.drop_bytes.get("oversize", 0) + size
-        self._emit({"event": "drop", "reason": "oversize", "link": link.name, "direction": side.name,
-                    "t_ns": t, "bytes": size, "limit": side.dst.max_unit})
+        self._emit(
+            {
+                "event": "drop",
+                "reason": "oversize",
+                "link": link.name,
+                "direction": side.name,
+                "t_ns": t,
+                "bytes": size,
+                "limit": side.dst.max_unit,
+            }
+        )
 
     def _reading(self, side: _Side) -> bool:
         if side.src.medium != STREAM:
@@ -452,8 +483,15 @@ class Engine:
             reason = str(exc)
         else:
             reason = f"internal error: {type(exc).__name__}: {exc}"
-        self._emit({"event": "endpoint-error", "link": link.name, "end": _end_name(link, ep),
-                    "t_ns": self.clock.now_ns(), "error": reason})
+        self._emit(
+            {
+                "event": "endpoint-error",
+                "link": link.name,
+                "end": _end_name(link, ep),
+                "t_ns": self.clock.now_ns(),
+                "error": reason,
+            }
+        )
         self._stop_link(link, reason)
 
     def _stop_link(self, link: _Link, reason: str | None) -> None:

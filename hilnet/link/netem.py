@@ -31,8 +31,9 @@ from __future__ import annotations
 
 import math
 import subprocess
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Callable, Iterable, Literal, Sequence
+from typing import Literal
 
 from hilnet.clock import Clock
 from hilnet.errors import LinkError
@@ -186,14 +187,53 @@ def plan_link(
             TcCommand(t0_ns, ("ip", "link", "add", ifb, "type", "ifb")),
             TcCommand(t0_ns, ("ip", "link", "set", ifb, "up")),
             TcCommand(t0_ns, ("tc", "qdisc", "add", "dev", dev, "handle", "ffff:", "ingress")),
-            TcCommand(t0_ns, ("tc", "filter", "add", "dev", dev, "parent", "ffff:", "protocol", "all", "u32",
-                              "match", "u32", "0", "0", "action", "mirred", "egress", "redirect", "dev", ifb),
-                      f"redirect {dev} ingress to {ifb}"),
+            TcCommand(
+                t0_ns,
+                (
+                    "tc",
+                    "filter",
+                    "add",
+                    "dev",
+                    dev,
+                    "parent",
+                    "ffff:",
+                    "protocol",
+                    "all",
+                    "u32",
+                    "match",
+                    "u32",
+                    "0",
+                    "0",
+                    "action",
+                    "mirred",
+                    "egress",
+                    "redirect",
+                    "dev",
+                    ifb,
+                ),
+                f"redirect {dev} ingress to {ifb}",
+            ),
         ]
     timed: list[TcCommand] = []
     for target, cfg, events in shaped:
-        setup.append(TcCommand(t0_ns, ("tc", "qdisc", "add", "dev", target, "root", "handle", "1:", "netem",
-                                       *netem_args(cfg, notes=notes, **netem_opts)), f"shape {target}"))
+        setup.append(
+            TcCommand(
+                t0_ns,
+                (
+                    "tc",
+                    "qdisc",
+                    "add",
+                    "dev",
+                    target,
+                    "root",
+                    "handle",
+                    "1:",
+                    "netem",
+                    *netem_args(cfg, notes=notes, **netem_opts),
+                ),
+                f"shape {target}",
+            )
+        )
         current = cfg
         by_time: dict[int, DirectionConfig] = {}
         for event in sorted(events, key=lambda e: e.at_ns):
@@ -202,9 +242,24 @@ def plan_link(
                 current = replace(current, up=event.up)
             by_time[max(event.at_ns, t0_ns)] = current
         for at, cfg_at in sorted(by_time.items()):
-            timed.append(TcCommand(at, ("tc", "qdisc", "change", "dev", target, "root", "handle", "1:", "netem",
-                                        *netem_args(cfg_at, **netem_opts)),
-                                   f"{target} {'up' if cfg_at.up else 'down'} at {at} ns"))
+            timed.append(
+                TcCommand(
+                    at,
+                    (
+                        "tc",
+                        "qdisc",
+                        "change",
+                        "dev",
+                        target,
+                        "root",
+                        "handle",
+                        "1:",
+                        "netem",
+                        *netem_args(cfg_at, **netem_opts),
+                    ),
+                    f"{target} {'up' if cfg_at.up else 'down'} at {at} ns",
+                )
+            )
         teardown.append(TcCommand(at_end, ("tc", "qdisc", "del", "dev", target, "root")))
     if ingress is not None:
         teardown += [

@@ -7,16 +7,26 @@ physics and pass unscaled.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from fractions import Fraction
-from typing import Mapping
 
 from hilnet.errors import LinkError
 from hilnet.link.shaper import DirectionConfig, Medium, ScheduleEvent
 from hilnet.scenario.model import DirectionParams, GilbertElliott, Link
 
-_SAME_NAME = frozenset({
-    "delay_ns", "jitter_ns", "rate_bps", "baud", "loss", "ber", "queue_bytes", "queue_units", "reorder",
-})
+_SAME_NAME = frozenset(
+    {
+        "delay_ns",
+        "jitter_ns",
+        "rate_bps",
+        "baud",
+        "loss",
+        "ber",
+        "queue_bytes",
+        "queue_units",
+        "reorder",
+    }
+)
 
 
 def medium_of(link: Link) -> Medium:

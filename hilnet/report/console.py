@@ -45,8 +45,15 @@ class LiveView:
     stretches. Thread-safe: records and timer may come from different threads.
     """
 
-    def __init__(self, scenario: Scenario, stream: TextIO, is_tty: bool, quiet: bool = False,
-                 interval_ns: int = 5 * NS_PER_S, redraw_ns: int = NS_PER_S // 4):
+    def __init__(
+        self,
+        scenario: Scenario,
+        stream: TextIO,
+        is_tty: bool,
+        quiet: bool = False,
+        interval_ns: int = 5 * NS_PER_S,
+        redraw_ns: int = NS_PER_S // 4,
+    ):
         self.scenario = scenario
         self.stream = stream
         self.is_tty = is_tty
@@ -219,16 +226,19 @@ class LiveView:
 
     def _scenario_now(self, now_ns: int) -> int:
         # wall_ns is negative while the testbed is built: the scenario clock has not started
-        return min(max(self.t_ns, round(max(0, now_ns) * self.scenario.clock.scale), 0),
-                   self.scenario.clock.duration_ns)
+        return min(
+            max(self.t_ns, round(max(0, now_ns) * self.scenario.clock.scale), 0), self.scenario.clock.duration_ns
+        )
 
     def progress_line(self, now_ns: int) -> str:
         """One plain line: scenario clock, progress, deliveries and stores."""
         t = self._scenario_now(now_ns)
         pct = 100 * t // max(1, self.scenario.clock.duration_ns)
         stores = " ".join(f"{n}={c}" for n, c in self.stored().items())
-        return (f"[{clock(t)}] {pct:3d}% of {clock(self.scenario.clock.duration_ns)}, wall {duration(max(0, now_ns))}: "
-                f"delivered {len(self.delivered)}/{self.total}, stored {stores}")
+        return (
+            f"[{clock(t)}] {pct:3d}% of {clock(self.scenario.clock.duration_ns)}, wall {duration(max(0, now_ns))}: "
+            f"delivered {len(self.delivered)}/{self.total}, stored {stores}"
+        )
 
     def block(self, now_ns: int) -> list[str]:
         """The terminal block's lines (with ANSI colours)."""
@@ -236,8 +246,10 @@ class LiveView:
         t = self._scenario_now(now_ns)
         filled = BAR_WIDTH * t // max(1, dur)
         bar = "#" * filled + "-" * (BAR_WIDTH - filled)
-        lines = [f"{_BOLD}{self.scenario.name}{_RESET}  scenario {clock(t)} / {clock(dur)}  [{bar}] "
-                 f"{100 * t // max(1, dur):3d}%  wall {duration(max(0, now_ns))}"]
+        lines = [
+            f"{_BOLD}{self.scenario.name}{_RESET}  scenario {clock(t)} / {clock(dur)}  [{bar}] "
+            f"{100 * t // max(1, dur):3d}%  wall {duration(max(0, now_ns))}"
+        ]
         for link in self.scenario.links:
             state = self.link_state(link.name)
             colour = _GREEN if state == "up" else _RED if state == "down" else _YELLOW
@@ -269,9 +281,12 @@ class LiveView:
 def format_summary(report: CheckReport, meta: RunMeta) -> str:
     """The end-of-run summary: verdict, one row per expectation and per stream, fidelity, folder."""
     verdict = "PASS" if report.passed else "FAIL"
-    lines = [f"{verdict}: {meta.scenario_name} (seed {meta.seed if meta.seed is not None else '-'}, "
-             f"backend {meta.backend or '-'}, wall {duration(meta.wall_duration_ns)}, "
-             f"ended {report.end_reason} at scenario {clock(report.end_ns)})", ""]
+    lines = [
+        f"{verdict}: {meta.scenario_name} (seed {meta.seed if meta.seed is not None else '-'}, "
+        f"backend {meta.backend or '-'}, wall {duration(meta.wall_duration_ns)}, "
+        f"ended {report.end_reason} at scenario {clock(report.end_ns)})",
+        "",
+    ]
     rows = [("PASS" if r.passed else "FAIL", r.name, r.expected, r.actual) for r in report.results]
     lines += table(("", "expectation", "expected", "actual"), rows)
     for r in report.results:
@@ -280,22 +295,35 @@ def format_summary(report: CheckReport, meta: RunMeta) -> str:
     streams = stream_stats(report)
     if streams:
         lines.append("")
-        lines += table(("stream", "delivered", "median latency", "max latency", "median lateness vs plan"),
-                       [(s.name, f"{s.delivered}/{s.injected}", duration(s.latency_p50_ns),
-                         duration(s.latency_max_ns), signed(s.lateness_p50_ns)) for s in streams])
+        lines += table(
+            ("stream", "delivered", "median latency", "max latency", "median lateness vs plan"),
+            [
+                (
+                    s.name,
+                    f"{s.delivered}/{s.injected}",
+                    duration(s.latency_p50_ns),
+                    duration(s.latency_max_ns),
+                    signed(s.lateness_p50_ns),
+                )
+                for s in streams
+            ],
+        )
     f = report.fidelity
     lines.append("")
     if f.edges:
-        lines.append(f"schedule fidelity: {len(f.edges)} link changes, |applied - intended| "
-                     f"p50 {duration(f.p50_ns)}, p99 {duration(f.p99_ns)}, max {duration(f.max_ns)}")
+        lines.append(
+            f"schedule fidelity: {len(f.edges)} link changes, |applied - intended| "
+            f"p50 {duration(f.p50_ns)}, p99 {duration(f.p99_ns)}, max {duration(f.max_ns)}"
+        )
     else:
         lines.append("schedule fidelity: no link change was recorded")
     lines.append(f"run folder: {meta.run_dir}")
     return "\n".join(lines)
 
 
-def print_summary(report: CheckReport, run_dir: str | os.PathLike[str], stream: TextIO | None = None,
-                  meta: RunMeta | None = None) -> None:
+def print_summary(
+    report: CheckReport, run_dir: str | os.PathLike[str], stream: TextIO | None = None, meta: RunMeta | None = None
+) -> None:
     """Print :func:`format_summary` to ``stream`` (stdout).
 
     Without ``meta``, the seed, backend, scenario name and wall duration come from
@@ -321,6 +349,12 @@ def _meta_from_summary(run_dir: str) -> RunMeta:
         v = doc.get(key)
         return v if isinstance(v, kind) and not isinstance(v, bool) else default
 
-    return RunMeta(run_dir=run_dir, scenario_name=get("scenario", str, os.path.basename(run_dir.rstrip("/"))),
-                   seed=get("seed", int, None), backend=get("backend", str, None), scale=1.0, duration_ns=0,
-                   wall_duration_ns=get("wall_duration_ns", int, 0))
+    return RunMeta(
+        run_dir=run_dir,
+        scenario_name=get("scenario", str, os.path.basename(run_dir.rstrip("/"))),
+        seed=get("seed", int, None),
+        backend=get("backend", str, None),
+        scale=1.0,
+        duration_ns=0,
+        wall_duration_ns=get("wall_duration_ns", int, 0),
+    )

@@ -56,9 +56,16 @@ def stream_stats(report: CheckReport) -> tuple[StreamStats, ...]:
         lat = [b.latency_ns for b in bundles if b.latency_ns is not None]
         late = [b.lateness_ns for b in bundles if b.lateness_ns is not None]
         delivered, injected = report.streams.get(name, (sum(1 for b in bundles if b.deliveries), len(bundles)))
-        rows.append(StreamStats(name, delivered, injected,
-                                median_low(lat) if lat else None, max(lat) if lat else None,
-                                median_low(late) if late else None))
+        rows.append(
+            StreamStats(
+                name,
+                delivered,
+                injected,
+                median_low(lat) if lat else None,
+                max(lat) if lat else None,
+                median_low(late) if late else None,
+            )
+        )
     return tuple(rows)
 
 
@@ -114,9 +121,17 @@ def link_stats(events: Iterable[Mapping]) -> tuple[LinkStats, ...]:
                     continue
                 raw = st.get("drops")
                 d = {str(k): v for k, v in raw.items() if _int(v) is not None} if isinstance(raw, Mapping) else {}
-                dirs.append(DirectionStats(str(direction), _int(st.get("units_in")), _int(st.get("bytes_in")),
-                                           _int(st.get("units_out")), _int(st.get("bytes_out")),
-                                           _int(st.get("bits_flipped")), d))
+                dirs.append(
+                    DirectionStats(
+                        str(direction),
+                        _int(st.get("units_in")),
+                        _int(st.get("bytes_in")),
+                        _int(st.get("units_out")),
+                        _int(st.get("bytes_out")),
+                        _int(st.get("bits_flipped")),
+                        d,
+                    )
+                )
             out.append(LinkStats(link, tuple(dirs), "link-stats"))
         else:
             dirs = [DirectionStats(d, None, None, None, None, None, dict(c)) for d, c in sorted(drops[link].items())]

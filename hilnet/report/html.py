@@ -36,14 +36,16 @@ def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _table(headers: Sequence[str], rows: Iterable[tuple[Sequence[object], bool]], numeric: set[int] = frozenset()
-           ) -> str:
+def _table(
+    headers: Sequence[str], rows: Iterable[tuple[Sequence[object], bool]], numeric: set[int] = frozenset()
+) -> str:
     """An HTML table; each row is (cells, bad) and a bad row is tinted."""
     out = ["<table><thead><tr>", *(f"<th>{_e(h)}</th>" for h in headers), "</tr></thead><tbody>"]
     for cells, bad in rows:
         out.append('<tr class="bad">' if bad else "<tr>")
-        out.extend(f'<td class="num">{_e(c)}</td>' if i in numeric else f"<td>{_e(c)}</td>"
-                   for i, c in enumerate(cells))
+        out.extend(
+            f'<td class="num">{_e(c)}</td>' if i in numeric else f"<td>{_e(c)}</td>" for i, c in enumerate(cells)
+        )
         out.append("</tr>")
     out.append("</tbody></table>")
     return "".join(out)
@@ -53,13 +55,20 @@ def _wall(ns: int) -> str:
     return f"{ns / 1e9:.6f}s"
 
 
-def render_html(scenario: Scenario, events: Iterable[Mapping], report: CheckReport, meta: RunMeta,
-                timeline_png: bytes | None, timeline_note: str = "") -> str:
+def render_html(
+    scenario: Scenario,
+    events: Iterable[Mapping],
+    report: CheckReport,
+    meta: RunMeta,
+    timeline_png: bytes | None,
+    timeline_note: str = "",
+) -> str:
     """The report page as text. ``timeline_png`` None: ``timeline_note`` says why there is no image."""
     events = list(events)
     verdict = "PASS" if report.passed else "FAIL"
     parts = [
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{_e(verdict)}: {_e(meta.scenario_name)} (hilnet run)</title>",
         f"<style>{_CSS}</style></head><body>",
         f'<h1><span class="verdict {verdict}">{verdict}</span> {_e(meta.scenario_name)}</h1>',
@@ -70,22 +79,40 @@ def render_html(scenario: Scenario, events: Iterable[Mapping], report: CheckRepo
         f'<p class="meta">seed {_e(meta.seed if meta.seed is not None else "-")} · backend {_e(meta.backend or "-")}'
         f" · scale {_e(f'{meta.scale:g}')} · wall {_e(duration(meta.wall_duration_ns))}"
         f" · ended <b>{_e(report.end_reason)}</b> at scenario {_e(clock(report.end_ns))}"
-        f" of {_e(clock(meta.duration_ns))} · run folder <code>{_e(meta.run_dir)}</code></p>")
+        f" of {_e(clock(meta.duration_ns))} · run folder <code>{_e(meta.run_dir)}</code></p>"
+    )
 
     parts.append("<h2>Expectations</h2>")
-    parts.append(_table(("result", "expectation", "expected", "actual"),
-                        ((("PASS" if r.passed else "FAIL", r.name, r.expected, r.actual), not r.passed)
-                         for r in report.results)))
+    parts.append(
+        _table(
+            ("result", "expectation", "expected", "actual"),
+            ((("PASS" if r.passed else "FAIL", r.name, r.expected, r.actual), not r.passed) for r in report.results),
+        )
+    )
     failures = [(r.name, f) for r in report.results for f in r.failures]
     if failures:
-        parts.append('<ul class="fail">' + "".join(f"<li><b>{_e(n)}</b>: {_e(f)}</li>" for n, f in failures)
-                     + "</ul>")
+        parts.append('<ul class="fail">' + "".join(f"<li><b>{_e(n)}</b>: {_e(f)}</li>" for n, f in failures) + "</ul>")
 
     parts.append("<h2>Traffic streams</h2>")
-    parts.append(_table(("stream", "delivered", "median latency", "max latency", "median lateness vs plan"),
-                        (((s.name, f"{s.delivered}/{s.injected}", duration(s.latency_p50_ns),
-                           duration(s.latency_max_ns), signed(s.lateness_p50_ns)), s.delivered < s.injected)
-                         for s in stream_stats(report)), numeric={2, 3, 4}))
+    parts.append(
+        _table(
+            ("stream", "delivered", "median latency", "max latency", "median lateness vs plan"),
+            (
+                (
+                    (
+                        s.name,
+                        f"{s.delivered}/{s.injected}",
+                        duration(s.latency_p50_ns),
+                        duration(s.latency_max_ns),
+                        signed(s.lateness_p50_ns),
+                    ),
+                    s.delivered < s.injected,
+                )
+                for s in stream_stats(report)
+            ),
+            numeric={2, 3, 4},
+        )
+    )
 
     parts.append("<h2>Timeline</h2>")
     if timeline_png is not None:
@@ -99,24 +126,53 @@ def render_html(scenario: Scenario, events: Iterable[Mapping], report: CheckRepo
     for b in report.bundles:
         last = b.last_seen
         seen = f"{last.event} at {last.node}, {clock(last.t_ns)}" if last else "-"
-        rows.append(((b.tag, " → ".join(bundle_path(b)) or "-", clock(b.injected_ns),
-                      clock(b.delivered_ns) if b.delivered_ns is not None else "-", duration(b.latency_ns),
-                      clock(b.plan_arrival_ns) if b.plan_arrival_ns is not None else "-", signed(b.lateness_ns),
-                      b.fate + (f" ×{b.deliveries}" if b.deliveries > 1 else "")
-                      + (" (corrupt)" if b.intact is False else ""), seen),
-                     b.fate == "lost" or b.deliveries > 1 or b.intact is False))
-    parts.append(_table(("tag", "path", "injected", "delivered", "latency", "plan arrival", "lateness", "fate",
-                         "last seen"), rows, numeric={4, 6}))
+        rows.append(
+            (
+                (
+                    b.tag,
+                    " → ".join(bundle_path(b)) or "-",
+                    clock(b.injected_ns),
+                    clock(b.delivered_ns) if b.delivered_ns is not None else "-",
+                    duration(b.latency_ns),
+                    clock(b.plan_arrival_ns) if b.plan_arrival_ns is not None else "-",
+                    signed(b.lateness_ns),
+                    b.fate
+                    + (f" ×{b.deliveries}" if b.deliveries > 1 else "")
+                    + (" (corrupt)" if b.intact is False else ""),
+                    seen,
+                ),
+                b.fate == "lost" or b.deliveries > 1 or b.intact is False,
+            )
+        )
+    parts.append(
+        _table(
+            ("tag", "path", "injected", "delivered", "latency", "plan arrival", "lateness", "fate", "last seen"),
+            rows,
+            numeric={4, 6},
+        )
+    )
 
     f = report.fidelity
     parts.append("<h2>Schedule fidelity</h2>")
-    parts.append(f"<p>{len(f.edges)} scripted link changes; |applied − intended| p50 {_e(duration(f.p50_ns))}, "
-                 f"p99 {_e(duration(f.p99_ns))}, max {_e(duration(f.max_ns))}. Times are wall time since the "
-                 "run's start.</p>")
+    parts.append(
+        f"<p>{len(f.edges)} scripted link changes; |applied − intended| p50 {_e(duration(f.p50_ns))}, "
+        f"p99 {_e(duration(f.p99_ns))}, max {_e(duration(f.max_ns))}. Times are wall time since the "
+        "run's start.</p>"
+    )
     if f.edges:
-        parts.append(_table(("link", "direction", "change", "intended", "applied", "error"),
-                            (((e.link, e.direction, e.what, _wall(e.intended_ns), _wall(e.applied_ns),
-                               signed(e.error_ns)), False) for e in f.edges), numeric={3, 4, 5}))
+        parts.append(
+            _table(
+                ("link", "direction", "change", "intended", "applied", "error"),
+                (
+                    (
+                        (e.link, e.direction, e.what, _wall(e.intended_ns), _wall(e.applied_ns), signed(e.error_ns)),
+                        False,
+                    )
+                    for e in f.edges
+                ),
+                numeric={3, 4, 5},
+            )
+        )
 
     parts.append("<h2>Link statistics</h2>")
     stats = link_stats(events)
@@ -127,10 +183,37 @@ def render_html(scenario: Scenario, events: Iterable[Mapping], report: CheckRepo
         for ls in stats:
             for d in ls.directions:
                 drops = ", ".join(f"{k} {v}" for k, v in sorted(d.drops.items())) or "none"
-                rows.append(((ls.link, d.direction, _n(d.units_in), _n(d.bytes_in), _n(d.units_out),
-                              _n(d.bytes_out), _n(d.bits_flipped), drops), False))
-        parts.append(_table(("link", "direction", "units in", "bytes in", "units out", "bytes out", "bits flipped",
-                             "drops by reason"), rows, numeric={2, 3, 4, 5, 6}))
+                rows.append(
+                    (
+                        (
+                            ls.link,
+                            d.direction,
+                            _n(d.units_in),
+                            _n(d.bytes_in),
+                            _n(d.units_out),
+                            _n(d.bytes_out),
+                            _n(d.bits_flipped),
+                            drops,
+                        ),
+                        False,
+                    )
+                )
+        parts.append(
+            _table(
+                (
+                    "link",
+                    "direction",
+                    "units in",
+                    "bytes in",
+                    "units out",
+                    "bytes out",
+                    "bits flipped",
+                    "drops by reason",
+                ),
+                rows,
+                numeric={2, 3, 4, 5, 6},
+            )
+        )
     parts.append("</body></html>\n")
     return "\n".join(parts)
 
@@ -139,7 +222,14 @@ def _n(v: int | None) -> str:
     return "-" if v is None else f"{v:,}"
 
 
-def write_html(path: str | Path, scenario: Scenario, events: Iterable[Mapping], report: CheckReport, meta: RunMeta,
-               timeline_png: bytes | None, timeline_note: str = "") -> Path:
+def write_html(
+    path: str | Path,
+    scenario: Scenario,
+    events: Iterable[Mapping],
+    report: CheckReport,
+    meta: RunMeta,
+    timeline_png: bytes | None,
+    timeline_note: str = "",
+) -> Path:
     """Write report.html at ``path``; returns the path."""
     return write_text(path, render_html(scenario, events, report, meta, timeline_png, timeline_note))

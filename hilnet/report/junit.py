@@ -30,18 +30,31 @@ def build_junit(report: CheckReport, meta: RunMeta) -> ET.ElementTree:
     """The junit.xml document (``<testsuites>`` with one ``<testsuite>``)."""
     failures = sum(1 for r in report.results if not r.passed)
     seconds = f"{meta.wall_duration_ns / NS_PER_S:.3f}"
-    root = ET.Element("testsuites", name="hilnet", tests=str(len(report.results)),
-                      failures=str(failures), errors="0", time=seconds)
-    suite = ET.SubElement(root, "testsuite", name=_x(meta.scenario_name), tests=str(len(report.results)),
-                          failures=str(failures), errors="0", skipped="0", time=seconds)
+    root = ET.Element(
+        "testsuites", name="hilnet", tests=str(len(report.results)), failures=str(failures), errors="0", time=seconds
+    )
+    suite = ET.SubElement(
+        root,
+        "testsuite",
+        name=_x(meta.scenario_name),
+        tests=str(len(report.results)),
+        failures=str(failures),
+        errors="0",
+        skipped="0",
+        time=seconds,
+    )
     props = ET.SubElement(suite, "properties")
-    for name, value in (("seed", meta.seed), ("backend", meta.backend), ("end_reason", report.end_reason),
-                        ("run_dir", meta.run_dir), ("scale", f"{meta.scale:g}")):
+    for name, value in (
+        ("seed", meta.seed),
+        ("backend", meta.backend),
+        ("end_reason", report.end_reason),
+        ("run_dir", meta.run_dir),
+        ("scale", f"{meta.scale:g}"),
+    ):
         if value is not None:
             ET.SubElement(props, "property", name=name, value=_x(value))
     for r in report.results:
-        case = ET.SubElement(suite, "testcase", classname=_x(f"hilnet.{meta.scenario_name}"),
-                             name=_x(r.name), time="0")
+        case = ET.SubElement(suite, "testcase", classname=_x(f"hilnet.{meta.scenario_name}"), name=_x(r.name), time="0")
         if not r.passed:
             lines = list(r.failures) or [f"{r.name}: expected {r.expected}, got {r.actual}"]
             fail = ET.SubElement(case, "failure", type="expectation", message=_x("; ".join(lines)))

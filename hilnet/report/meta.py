@@ -25,8 +25,7 @@ class RunMeta:
     wall_duration_ns: int  # wall time from the run's start to its last record
 
     @classmethod
-    def from_events(cls, run_dir: str | os.PathLike[str], scenario: Scenario,
-                    events: Iterable[Mapping]) -> RunMeta:
+    def from_events(cls, run_dir: str | os.PathLike[str], scenario: Scenario, events: Iterable[Mapping]) -> RunMeta:
         """Meta of a run from its log; falls back to the scenario where ``run-start`` is missing."""
         start: Mapping = {}
         wall = 0
@@ -41,12 +40,15 @@ class RunMeta:
         duration = start.get("duration_ns", scenario.clock.duration_ns)
         backend = start.get("backend")
         return cls(
-            run_dir=os.fspath(run_dir), scenario_name=str(start.get("name", scenario.name)),
+            run_dir=os.fspath(run_dir),
+            scenario_name=str(start.get("name", scenario.name)),
             seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
             backend=backend if isinstance(backend, str) else None,
-            scale=float(scale) if isinstance(scale, (int, float)) and not isinstance(scale, bool) and scale > 0
+            scale=float(scale)
+            if isinstance(scale, (int, float)) and not isinstance(scale, bool) and scale > 0
             else scenario.clock.scale,
-            duration_ns=duration if isinstance(duration, int) and not isinstance(duration, bool)
+            duration_ns=duration
+            if isinstance(duration, int) and not isinstance(duration, bool)
             else scenario.clock.duration_ns,
             wall_duration_ns=wall,
         )

@@ -84,8 +84,11 @@ def fault_spans(scenario: Scenario, events: Iterable[Mapping], end_ns: int) -> d
     happened), else from the scenario's faults (what was meant to happen).
     """
     marks: dict[str, list[tuple[int, str]]] = {"cut": [], "burst": [], "crash": []}
-    pairs = {"cut": ("cut", "restore", "link"), "burst": ("burst-start", "burst-end", "link"),
-             "crash": ("crash", "restart", "node")}
+    pairs = {
+        "cut": ("cut", "restore", "link"),
+        "burst": ("burst-start", "burst-end", "link"),
+        "crash": ("crash", "restart", "node"),
+    }
     for e in events:
         if e.get("src") != "controller":
             continue
@@ -156,28 +159,46 @@ def draw_timeline(scenario: Scenario, events: Iterable[Mapping], report: CheckRe
         windows = [(w.start_ns, w.end_ns) for w in link.windows] or [(0, scenario.clock.duration_ns)]
         ax.broken_barh([(a * m, (b - a) * m) for a, b in windows], (y - 0.25, 0.5), color=_PLAN_UP, zorder=2)
         if link.name in observed:
-            ax.broken_barh([(a * m, max(b - a, 1) * m) for a, b in observed[link.name]], (y - 0.36, 0.08),
-                           color=_ACTUAL_UP, zorder=3)
+            ax.broken_barh(
+                [(a * m, max(b - a, 1) * m) for a, b in observed[link.name]],
+                (y - 0.36, 0.08),
+                color=_ACTUAL_UP,
+                zorder=3,
+            )
         for a, b in faults["cut"].get(link.name, []):
-            ax.broken_barh([(a * m, (b - a) * m)], (y - 0.4, 0.8), facecolor=_CUT, alpha=0.35, hatch="//",
-                           edgecolor=_CUT, zorder=4)
+            ax.broken_barh(
+                [(a * m, (b - a) * m)], (y - 0.4, 0.8), facecolor=_CUT, alpha=0.35, hatch="//", edgecolor=_CUT, zorder=4
+            )
         for a, b in faults["burst"].get(link.name, []):
-            ax.broken_barh([(a * m, (b - a) * m)], (y - 0.4, 0.8), facecolor=_BURST, alpha=0.35, hatch="..",
-                           edgecolor=_BURST, zorder=4)
+            ax.broken_barh(
+                [(a * m, (b - a) * m)],
+                (y - 0.4, 0.8),
+                facecolor=_BURST,
+                alpha=0.35,
+                hatch="..",
+                edgecolor=_BURST,
+                zorder=4,
+            )
         for i, c in enumerate(link.changes):
             ax.plot([c.at_ns * m], [y + 0.33], marker="D", color=_CHANGE, markersize=6, zorder=5, linestyle="")
             text = ", ".join(change_text(k, v) for k, v in c.params.items())
             if c.direction != "both":
                 text = f"{c.direction}: {text}"
             # alternate label heights: changes minutes apart would print over each other
-            ax.annotate(text, (c.at_ns * m, y + 0.33), xytext=(5, 1 + 8 * (i % 2)), textcoords="offset points",
-                        fontsize=7, color=_CHANGE, zorder=5)
+            ax.annotate(
+                text,
+                (c.at_ns * m, y + 0.33),
+                xytext=(5, 1 + 8 * (i % 2)),
+                textcoords="offset points",
+                fontsize=7,
+                color=_CHANGE,
+                zorder=5,
+            )
 
     for node in nodes:
         ax.axhline(y_node[node], color="#cccccc", linewidth=0.8, zorder=1)
         for a, b in faults["crash"].get(node, []):
-            ax.broken_barh([(a * m, max(b - a, 1) * m)], (y_node[node] - 0.3, 0.6), facecolor=_CUT, alpha=0.2,
-                           zorder=2)
+            ax.broken_barh([(a * m, max(b - a, 1) * m)], (y_node[node] - 0.3, 0.6), facecolor=_CUT, alpha=0.2, zorder=2)
             ax.plot([a * m], [y_node[node]], marker="X", color=_CUT, markersize=11, zorder=6, linestyle="")
 
     streams = list(dict.fromkeys(b.traffic for b in report.bundles))
@@ -194,22 +215,40 @@ def draw_timeline(scenario: Scenario, events: Iterable[Mapping], report: CheckRe
         ys = [y_node[n] + nudge for _, n in pts]
         ax.plot(xs, ys, color=colour[b.traffic], linewidth=1.1, alpha=0.8, zorder=7, drawstyle="default")
         if b.delivered_ns is not None and b.to in y_node:
-            ax.plot([b.delivered_ns * m], [y_node[b.to] + nudge], marker="o", markersize=4,
-                    color=colour[b.traffic], zorder=8, linestyle="")
+            ax.plot(
+                [b.delivered_ns * m],
+                [y_node[b.to] + nudge],
+                marker="o",
+                markersize=4,
+                color=colour[b.traffic],
+                zorder=8,
+                linestyle="",
+            )
         elif b.fate == "lost" and pts:
             ax.plot([xs[-1]], [ys[-1]], marker="x", markersize=8, color="black", zorder=8, linestyle="")
 
     ax.axvline(report.end_ns * m, color="#555555", linestyle="--", linewidth=1, zorder=1)
-    ax.annotate(f"run end ({report.end_reason})", (report.end_ns * m, rows + 0.45), fontsize=7, color="#555555",
-                ha="right", xytext=(-3, 0), textcoords="offset points")
-    ax.set_yticks([y_link[n] for n in links] + [y_node[n] for n in nodes],
-                  [f"link {n}" for n in links] + [f"node {n}" for n in nodes])
+    ax.annotate(
+        f"run end ({report.end_reason})",
+        (report.end_ns * m, rows + 0.45),
+        fontsize=7,
+        color="#555555",
+        ha="right",
+        xytext=(-3, 0),
+        textcoords="offset points",
+    )
+    ax.set_yticks(
+        [y_link[n] for n in links] + [y_node[n] for n in nodes],
+        [f"link {n}" for n in links] + [f"node {n}" for n in nodes],
+    )
     ax.axhline(rows - len(links) + (1 - gap) / 2, color="#999999", linewidth=0.6, zorder=1)  # links | nodes
     ax.set_ylim(rows - len(links) - len(nodes) - gap + 0.3, rows + 0.7)
     ax.set_xlim(0, end_ns * m * 1.01)
     ax.set_xlabel("scenario time (minutes)")
-    ax.set_title(f"{scenario.name}: {'PASS' if report.passed else 'FAIL'}, "
-                 f"{sum(1 for b in report.bundles if b.deliveries)} of {len(report.bundles)} bundles delivered")
+    ax.set_title(
+        f"{scenario.name}: {'PASS' if report.passed else 'FAIL'}, "
+        f"{sum(1 for b in report.bundles if b.deliveries)} of {len(report.bundles)} bundles delivered"
+    )
     ax.grid(axis="x", color="#eeeeee", zorder=0)
     ax.set_axisbelow(True)
 

@@ -8,16 +8,16 @@ says so; the other reports never need it.
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from hilnet.controller.checks import CheckReport
+from hilnet.report.atomic import write_bytes
 from hilnet.report.html import write_html
 from hilnet.report.junit import write_junit
 from hilnet.report.meta import RunMeta
 from hilnet.report.summary import write_summary
-from hilnet.report.atomic import write_bytes
 from hilnet.report.timeline import draw_timeline, matplotlib_available
 from hilnet.scenario.model import Scenario
 from hilnet.scenario.plan import Plan
@@ -25,8 +25,14 @@ from hilnet.scenario.plan import Plan
 SUMMARY, JUNIT, TIMELINE, HTML = "summary.json", "junit.xml", "timeline.png", "report.html"
 
 
-def write_reports(run_dir: str | os.PathLike[str], scenario: Scenario, plan: Plan, events: Iterable[Mapping],
-                  report: CheckReport, meta: RunMeta | Mapping | None = None) -> list[Path]:
+def write_reports(
+    run_dir: str | os.PathLike[str],
+    scenario: Scenario,
+    plan: Plan,
+    events: Iterable[Mapping],
+    report: CheckReport,
+    meta: RunMeta | Mapping | None = None,
+) -> list[Path]:
     """Write summary.json, junit.xml, timeline.png (if matplotlib is there) and report.html into ``run_dir``.
 
     ``plan`` is the compiled scenario the run replayed (kept in the signature so

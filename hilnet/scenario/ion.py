@@ -42,9 +42,11 @@ _RELATIVE = re.compile(r"\+(\d+(?:\.\d+)?)")
 def export_ion(scenario: Scenario, plan: Plan) -> str:
     """ION ``a contact`` / ``a range`` lines for ``plan`` (compiled from ``scenario``), wall time."""
     numbers = {n.name: n.node_number for n in scenario.nodes}
-    lines = [f"# ION contact plan of scenario {scenario.name}, written by hilnet",
-             f"# wall time: scenario times / scale {scenario.clock.scale:g}; rates are bundle bytes/s after "
-             "framing overhead; OWLT rounded up to whole seconds"]
+    lines = [
+        f"# ION contact plan of scenario {scenario.name}, written by hilnet",
+        f"# wall time: scenario times / scale {scenario.clock.scale:g}; rates are bundle bytes/s after "
+        "framing overhead; OWLT rounded up to whole seconds",
+    ]
     skipped: set[tuple[str, str]] = set()
     for wc, cap in zip(plan.wall_contacts, plan.capacities):
         frm, to = numbers[wc.frm], numbers[wc.to]
@@ -52,18 +54,24 @@ def export_ion(scenario: Scenario, plan: Plan) -> str:
             key = (cap.link, wc.frm if frm is None else wc.to)
             if key not in skipped:
                 skipped.add(key)
-                lines.append(f"# skipped link {cap.link}: node {key[1]} has a dtn:// eid, and ION contact "
-                             "plans name nodes by ipn node number")
+                lines.append(
+                    f"# skipped link {cap.link}: node {key[1]} has a dtn:// eid, and ION contact "
+                    "plans name nodes by ipn node number"
+                )
             continue
         start = math.ceil(wc.start_ns / NS_PER_S)
         end = wc.end_ns // NS_PER_S
         if end <= start:
-            lines.append(f"# skipped {wc.frm}->{wc.to} contact {wc.start_ns}ns-{wc.end_ns}ns: shorter than the "
-                         "whole second ION needs")
+            lines.append(
+                f"# skipped {wc.frm}->{wc.to} contact {wc.start_ns}ns-{wc.end_ns}ns: shorter than the "
+                "whole second ION needs"
+            )
             continue
         if start * NS_PER_S != wc.start_ns or end * NS_PER_S != wc.end_ns:
-            lines.append(f"# {wc.frm}->{wc.to} {format_duration(wc.start_ns)}-{format_duration(wc.end_ns)} "
-                         "narrowed to whole seconds")
+            lines.append(
+                f"# {wc.frm}->{wc.to} {format_duration(wc.start_ns)}-{format_duration(wc.end_ns)} "
+                "narrowed to whole seconds"
+            )
         owlt = math.ceil(wc.owlt_ns / NS_PER_S)
         lines.append(f"a contact +{start} +{end} {frm} {to} {wc.rate}")
         lines.append(f"a range +{start} +{end} {frm} {to} {owlt}")
@@ -97,21 +105,27 @@ def parse_ionrc(text: str, source: str = "<ionrc>") -> list[IonLine]:
         args = words[2:]
         # ION 4 allows a confidence after a contact's rate; it does not change the schedule.
         if not (len(args) == 5 or (kind == "contact" and len(args) == 6)):
-            raise ContactPlanError(f"{source}:{number}: 'a {kind}' has {len(args)} arguments; expected "
-                                   f"a {kind} +START +END FROM TO {'RATE [CONFIDENCE]' if kind == 'contact' else 'OWLT'}")
+            raise ContactPlanError(
+                f"{source}:{number}: 'a {kind}' has {len(args)} arguments; expected "
+                f"a {kind} +START +END FROM TO {'RATE [CONFIDENCE]' if kind == 'contact' else 'OWLT'}"
+            )
         start, end = (_relative(a, source, number, what) for a, what in zip(args[:2], ("start", "end")))
         try:
             frm, to = int(args[2]), int(args[3])
             value = float(args[4])
         except ValueError:
-            raise ContactPlanError(f"{source}:{number}: cannot read {' '.join(args[2:5])!r}; expected node "
-                                   f"numbers and {'a rate in bytes/s' if kind == 'contact' else 'an OWLT in seconds'}") from None
+            raise ContactPlanError(
+                f"{source}:{number}: cannot read {' '.join(args[2:5])!r}; expected node "
+                f"numbers and {'a rate in bytes/s' if kind == 'contact' else 'an OWLT in seconds'}"
+            ) from None
         if frm <= 0 or to <= 0 or frm == to:
-            raise ContactPlanError(f"{source}:{number}: nodes {frm} and {to}; expected two different node "
-                                   "numbers above 0")
+            raise ContactPlanError(
+                f"{source}:{number}: nodes {frm} and {to}; expected two different node numbers above 0"
+            )
         if end <= start:
-            raise ContactPlanError(f"{source}:{number}: ends at +{end:g} before it starts at +{start:g}; "
-                                   "expected START < END")
+            raise ContactPlanError(
+                f"{source}:{number}: ends at +{end:g} before it starts at +{start:g}; expected START < END"
+            )
         if value < 0 or (kind == "contact" and value == 0) or not math.isfinite(value):
             raise ContactPlanError(f"{source}:{number}: {kind} value {args[4]}; expected a number above 0")
         out.append(IonLine(kind, start, end, frm, to, value, number))
@@ -121,8 +135,10 @@ def parse_ionrc(text: str, source: str = "<ionrc>") -> list[IonLine]:
 def _relative(arg: str, source: str, line: int, what: str) -> float:
     m = _RELATIVE.fullmatch(arg)
     if not m:
-        raise ContactPlanError(f"{source}:{line}: {what} time {arg!r} is not relative; expected +SECONDS "
-                               "(absolute yyyy/mm/dd-hh:mm:ss times are not supported)")
+        raise ContactPlanError(
+            f"{source}:{line}: {what} time {arg!r} is not relative; expected +SECONDS "
+            "(absolute yyyy/mm/dd-hh:mm:ss times are not supported)"
+        )
     return float(m.group(1))
 
 
@@ -149,8 +165,7 @@ def import_ion(text: str, scale: float = 1.0, source: str = "<ionrc>") -> str:
         pair = (min(c.frm, c.to), max(c.frm, c.to))
         pairs.setdefault(pair, {}).setdefault((c.frm, c.to), []).append(c)
     nodes = sorted({n for pair in pairs for n in pair})
-    out = [f"# from ION contact plan {source} (times x scale {scale:g}); add hilnet: 1, clock and traffic",
-           "nodes:"]
+    out = [f"# from ION contact plan {source} (times x scale {scale:g}); add hilnet: 1, clock and traffic", "nodes:"]
     out += [f"  node-{n}: {{eid: ipn:{n}.0}}" for n in nodes]
     out.append("links:")
     last_end = 0.0
@@ -164,15 +179,22 @@ def import_ion(text: str, scale: float = 1.0, source: str = "<ionrc>") -> str:
         spans_f = [(c.start_s, c.end_s) for c in fwd]
         spans_b = [(c.start_s, c.end_s) for c in bwd]
         if spans_f != spans_b:
-            first = next(c for c, d in zip(fwd + [None], bwd + [None]) if c is None or d is None
-                         or (c.start_s, c.end_s) != (d.start_s, d.end_s))
+            first = next(
+                c
+                for c, d in zip(fwd + [None], bwd + [None])
+                if c is None or d is None or (c.start_s, c.end_s) != (d.start_s, d.end_s)
+            )
             line = first.line if first else fwd[-1].line
-            raise ContactPlanError(f"{source}:{line}: contacts {a}->{b} and {b}->{a} have different windows; "
-                                   "expected the same windows both ways (a hilnet link is up or down as a whole)")
+            raise ContactPlanError(
+                f"{source}:{line}: contacts {a}->{b} and {b}->{a} have different windows; "
+                "expected the same windows both ways (a hilnet link is up or down as a whole)"
+            )
         for prev, cur in zip(fwd, fwd[1:]):
             if cur.start_s < prev.end_s:
-                raise ContactPlanError(f"{source}:{cur.line}: contact {a}->{b} overlaps the one on line "
-                                       f"{prev.line}; expected contacts one after another")
+                raise ContactPlanError(
+                    f"{source}:{cur.line}: contact {a}->{b} overlaps the one on line "
+                    f"{prev.line}; expected contacts one after another"
+                )
         last_end = max(last_end, fwd[-1].end_s)
         # per window: (rate bit/s, delay ns) in each direction
         steps = [(c.start_s, _params(c, ranges), _params(d, ranges)) for c, d in zip(fwd, bwd)]
@@ -238,8 +260,9 @@ def _param_lines(f: tuple[int, int], b: tuple[int, int], fname: str, bname: str,
     return out
 
 
-def _change_items(of: tuple[int, int], ob: tuple[int, int], nf: tuple[int, int], nb: tuple[int, int],
-                  fname: str, bname: str) -> str:
+def _change_items(
+    of: tuple[int, int], ob: tuple[int, int], nf: tuple[int, int], nb: tuple[int, int], fname: str, bname: str
+) -> str:
     vof, vob, vnf, vnb = _values(of), _values(ob), _values(nf), _values(nb)
     df = {k: v for k, v in vnf.items() if vof[k] != v}
     db = {k: v for k, v in vnb.items() if vob[k] != v}

@@ -22,7 +22,8 @@ from yaml.nodes import MappingNode, Node
 from hilnet.errors import ScenarioError, ScenarioErrors
 from hilnet.scenario.load_events import EventBuilder
 from hilnet.scenario.load_links import LinkBuilder
-from hilnet.scenario.model import ClockSpec, Expect, Node as ScenarioNode, Scenario
+from hilnet.scenario.model import ClockSpec, Expect, Scenario
+from hilnet.scenario.model import Node as ScenarioNode
 from hilnet.scenario.reader import Reader, describe
 from hilnet.scenario.yamltree import MAX_BYTES, compose, read_file
 from hilnet.units import parse_duration
@@ -45,21 +46,39 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
 def load_scenario_text(text: str, filename: str = "<scenario>") -> Scenario:
     """Read and check scenario YAML text; ``filename`` is used in messages and as ``source``."""
     if len(text) > MAX_BYTES:
-        raise ScenarioErrors([ScenarioError(
-            f"scenario text is over {MAX_BYTES // 2**20} MiB; expected a scenario under that", filename, 1, 1)])
+        raise ScenarioErrors(
+            [
+                ScenarioError(
+                    f"scenario text is over {MAX_BYTES // 2**20} MiB; expected a scenario under that", filename, 1, 1
+                )
+            ]
+        )
     if not text.strip() or all(not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()):
-        raise ScenarioErrors([ScenarioError(
-            "the file is empty; expected a scenario mapping that starts with 'hilnet: 1'", filename, 1, 1)])
+        raise ScenarioErrors(
+            [
+                ScenarioError(
+                    "the file is empty; expected a scenario mapping that starts with 'hilnet: 1'", filename, 1, 1
+                )
+            ]
+        )
     root, errors = compose(text, filename)
     if root is None:
-        raise ScenarioErrors(errors or [ScenarioError(
-            "no YAML document; expected a scenario mapping that starts with 'hilnet: 1'", filename, 1, 1)])
+        raise ScenarioErrors(
+            errors
+            or [
+                ScenarioError(
+                    "no YAML document; expected a scenario mapping that starts with 'hilnet: 1'", filename, 1, 1
+                )
+            ]
+        )
     builder = _Builder(filename)
     builder.r.errors.extend(errors)
     scenario = builder.build(root)
     if builder.r.errors or scenario is None:
-        raise ScenarioErrors(builder.r.errors or [ScenarioError(
-            "not a scenario; expected a mapping that starts with 'hilnet: 1'", filename, 1, 1)])
+        raise ScenarioErrors(
+            builder.r.errors
+            or [ScenarioError("not a scenario; expected a mapping that starts with 'hilnet: 1'", filename, 1, 1)]
+        )
     return scenario
 
 
@@ -78,8 +97,10 @@ class _Builder(LinkBuilder, EventBuilder):
         if "hilnet" in top:
             version = r.integer(top["hilnet"][1], "hilnet (the format version)")
             if version is not None and version != FORMAT_VERSION:
-                r.error(top["hilnet"][1], f"format version {version} is not one this hilnet reads; "
-                                          f"expected hilnet: {FORMAT_VERSION}")
+                r.error(
+                    top["hilnet"][1],
+                    f"format version {version} is not one this hilnet reads; expected hilnet: {FORMAT_VERSION}",
+                )
         name = Path(self.filename).stem if self.filename != "<scenario>" else "scenario"
         if "name" in top:
             name = r.text(top["name"][1], "name", "the scenario's name") or name
@@ -98,9 +119,19 @@ class _Builder(LinkBuilder, EventBuilder):
         expect = self._expect(top["expect"][1], traffic) if "expect" in top else Expect()
         if clock is None or version is None:
             return None
-        return Scenario(name=name, description=description, version=version, seed=seed, clock=clock,
-                        nodes=nodes, links=links, traffic=traffic, faults=faults, expect=expect,
-                        source=self.filename)
+        return Scenario(
+            name=name,
+            description=description,
+            version=version,
+            seed=seed,
+            clock=clock,
+            nodes=nodes,
+            links=links,
+            traffic=traffic,
+            faults=faults,
+            expect=expect,
+            source=self.filename,
+        )
 
     def _clock(self, node: Node) -> ClockSpec | None:
         m = self.r.mapping(node, "clock", ("scale", "duration"), required=("duration",))
@@ -138,8 +169,11 @@ class _Builder(LinkBuilder, EventBuilder):
             if not _valid_eid(eid_node, eid, key.value, r):
                 continue
             if eid in eids:
-                r.error(eid_node, f"node {key.value!r} eid {eid} is already the eid of another node (line "
-                                  f"{eids[eid]}); expected each node to have its own eid")
+                r.error(
+                    eid_node,
+                    f"node {key.value!r} eid {eid} is already the eid of another node (line "
+                    f"{eids[eid]}); expected each node to have its own eid",
+                )
                 continue
             eids[eid] = eid_node.start_mark.line + 1
             out.append(ScenarioNode(name=key.value, eid=eid))
@@ -151,21 +185,32 @@ def _valid_eid(node: Node, eid: str, name: str, r: Reader) -> bool:
     if ipn:
         number, service = int(ipn.group(1)), int(ipn.group(2))
         if number == 0 or number >= 2**64:
-            r.error(node, f"node {name!r} eid {eid}: node number {number} is outside 1..2^64-1; "
-                          "expected an eid such as ipn:1.0")
+            r.error(
+                node,
+                f"node {name!r} eid {eid}: node number {number} is outside 1..2^64-1; expected an eid such as ipn:1.0",
+            )
             return False
         if service != 0:
-            r.error(node, f"node {name!r} eid {eid} names service {service}, not the node; expected "
-                          f"ipn:{number}.0 (RFC 9171 4.2.5.1.2: only service 0 identifies a node)")
+            r.error(
+                node,
+                f"node {name!r} eid {eid} names service {service}, not the node; expected "
+                f"ipn:{number}.0 (RFC 9171 4.2.5.1.2: only service 0 identifies a node)",
+            )
             return False
         return True
     if eid.startswith("dtn:"):
         if _DTN_EID.fullmatch(eid):
             return True
         if re.fullmatch(r"dtn://[^/]+/.+", eid):
-            r.error(node, f"node {name!r} eid {eid} has a demux after the node name; expected "
-                          f"{eid[:eid.index('/', 6) + 1]} (RFC 9171 4.2.5.1.1: a node id ends at '/')")
+            r.error(
+                node,
+                f"node {name!r} eid {eid} has a demux after the node name; expected "
+                f"{eid[: eid.index('/', 6) + 1]} (RFC 9171 4.2.5.1.1: a node id ends at '/')",
+            )
             return False
-    r.error(node, f"node {name!r} eid {eid!r} is not a node endpoint id; expected ipn:N.0 (such as ipn:1.0) "
-                  "or dtn://name/ (such as dtn://iss/)")
+    r.error(
+        node,
+        f"node {name!r} eid {eid!r} is not a node endpoint id; expected ipn:N.0 (such as ipn:1.0) "
+        "or dtn://name/ (such as dtn://iss/)",
+    )
     return False

@@ -29,8 +29,11 @@ class BuilderBase:
         if name is None:
             return None
         if name not in self.node_names:
-            self.r.error(node, f"{what} {name!r} is not a node{did_you_mean(name, self.node_names)}; "
-                               f"expected one of: {', '.join(self.node_names) or '(no nodes)'}")
+            self.r.error(
+                node,
+                f"{what} {name!r} is not a node{did_you_mean(name, self.node_names)}; "
+                f"expected one of: {', '.join(self.node_names) or '(no nodes)'}",
+            )
             return None
         return name
 
@@ -38,7 +41,10 @@ class BuilderBase:
         """A scenario time, checked against clock.duration."""
         t = self.r.unit(node, what, parse_duration, "a scenario time such as 40m")
         if t is not None and self.duration is not None and t > self.duration:
-            self.r.error(node, f"{what} {format_duration(t)} is after clock.duration "
-                               f"({format_duration(self.duration)}); expected a time within the run")
+            self.r.error(
+                node,
+                f"{what} {format_duration(t)} is after clock.duration "
+                f"({format_duration(self.duration)}); expected a time within the run",
+            )
             return None
         return t

@@ -38,12 +38,18 @@ class EventBuilder(BuilderBase):
             if "name" in m:
                 given = r.text(m["name"][1], f"traffic #{i + 1} name", "a name such as photos")
                 if given is not None and not is_name(given):
-                    r.error(m["name"][1], f"traffic name {given!r} is not a plain name; expected letters, digits, "
-                                          "'-', '_' or '.', starting with a letter")
+                    r.error(
+                        m["name"][1],
+                        f"traffic name {given!r} is not a plain name; expected letters, digits, "
+                        "'-', '_' or '.', starting with a letter",
+                    )
                 elif given is not None:
                     if given in names:
-                        r.error(m["name"][1], f"traffic name {given!r} is already used (line {names[given]}); "
-                                              "expected each traffic entry to have its own name")
+                        r.error(
+                            m["name"][1],
+                            f"traffic name {given!r} is already used (line {names[given]}); "
+                            "expected each traffic entry to have its own name",
+                        )
                     names[given] = m["name"][1].start_mark.line + 1
                     name = given
             what = f"traffic {name!r}"
@@ -53,8 +59,11 @@ class EventBuilder(BuilderBase):
                 if frm == to:
                     r.error(m["to"][1], f"{what} goes from {frm!r} to itself; expected another node")
                 elif self.all_links_built and to not in _reachable(graph, frm):
-                    r.error(m["to"][1], f"{what}: no path from {frm!r} to {to!r} in the link graph; expected "
-                                        "links that join them, directly or through other nodes")
+                    r.error(
+                        m["to"][1],
+                        f"{what}: no path from {frm!r} to {to!r} in the link graph; expected "
+                        "links that join them, directly or through other nodes",
+                    )
             start = self._time(m["start"][1], f"{what} start") if "start" in m else 0
             every = None
             if "every" in m:
@@ -82,8 +91,11 @@ class EventBuilder(BuilderBase):
                 self.all_traffic_built = False
                 continue
             if start >= self.duration:
-                r.error(m["start"][1], f"{what} starts at clock.duration or after; expected a start before "
-                                       f"{format_duration(self.duration)}")
+                r.error(
+                    m["start"][1],
+                    f"{what} starts at clock.duration or after; expected a start before "
+                    f"{format_duration(self.duration)}",
+                )
                 self.all_traffic_built = False
                 continue
             if count is None and "count" not in m:
@@ -92,17 +104,31 @@ class EventBuilder(BuilderBase):
             if count is not None and every is not None and "count" in m:
                 last = start + (count - 1) * every
                 if last >= self.duration:
-                    r.error(m["count"][1], f"{what}: the last of {count} injections falls at "
-                                           f"{format_duration(last)}, not before clock.duration "
-                                           f"({format_duration(self.duration)}); expected at most "
-                                           f"{-(-(self.duration - start) // every)}")
+                    r.error(
+                        m["count"][1],
+                        f"{what}: the last of {count} injections falls at "
+                        f"{format_duration(last)}, not before clock.duration "
+                        f"({format_duration(self.duration)}); expected at most "
+                        f"{-(-(self.duration - start) // every)}",
+                    )
                     self.all_traffic_built = False
                     continue
             if None in (frm, to, count, size, lifetime) or frm == to:
                 self.all_traffic_built = False
                 continue
-            out.append(Traffic(name=name, frm=frm, to=to, start_ns=start, every_ns=every, count=count,
-                               size=size, lifetime_ns=lifetime, priority=priority))
+            out.append(
+                Traffic(
+                    name=name,
+                    frm=frm,
+                    to=to,
+                    start_ns=start,
+                    every_ns=every,
+                    count=count,
+                    size=size,
+                    lifetime_ns=lifetime,
+                    priority=priority,
+                )
+            )
         return tuple(out)
 
     def _faults(self, node: Node, links: tuple[Link, ...]) -> tuple[Fault, ...]:
@@ -121,8 +147,11 @@ class EventBuilder(BuilderBase):
                 continue
             given = [k for k in kinds if k in m]
             if len(given) != 1:
-                r.error(item, f"{what} has {' and '.join(given) if given else 'none of cut, crash, error-burst'}; "
-                              "expected exactly one of cut: LINK, crash: NODE, error-burst: LINK")
+                r.error(
+                    item,
+                    f"{what} has {' and '.join(given) if given else 'none of cut, crash, error-burst'}; "
+                    "expected exactly one of cut: LINK, crash: NODE, error-burst: LINK",
+                )
                 continue
             kind = given[0]
             allowed = {"cut": ("for",), "crash": ("restart-after",), "error-burst": ("for", "bit-error-rate")}[kind]
@@ -136,9 +165,12 @@ class EventBuilder(BuilderBase):
             else:
                 target = r.text(target_node, f"{what} {kind}", "a link name")
                 if target is not None and target not in link_names:
-                    r.error(target_node, f"{what} {kind} {target!r} is not a link"
-                                         f"{did_you_mean(target, link_names)}; expected one of: "
-                                         f"{', '.join(link_names) or '(no links)'}")
+                    r.error(
+                        target_node,
+                        f"{what} {kind} {target!r} is not a link"
+                        f"{did_you_mean(target, link_names)}; expected one of: "
+                        f"{', '.join(link_names) or '(no links)'}",
+                    )
                     target = None
             span = None
             if kind in ("cut", "error-burst"):
@@ -151,11 +183,14 @@ class EventBuilder(BuilderBase):
                         span = None
             restart = None
             if kind == "crash" and "restart-after" in m:
-                restart = r.unit(m["restart-after"][1], f"{what} restart-after", parse_duration,
-                                 "a duration such as 30s")
+                restart = r.unit(
+                    m["restart-after"][1], f"{what} restart-after", parse_duration, "a duration such as 30s"
+                )
             ber = DEFAULT_BURST_BER
             if kind == "error-burst" and "bit-error-rate" in m:
-                ber = r.unit(m["bit-error-rate"][1], f"{what} bit-error-rate", parse_fraction, "a fraction such as 1e-3")
+                ber = r.unit(
+                    m["bit-error-rate"][1], f"{what} bit-error-rate", parse_fraction, "a fraction such as 1e-3"
+                )
             if at is None or target is None or bad:
                 continue
             if kind == "cut" and span is not None:
@@ -168,9 +203,12 @@ class EventBuilder(BuilderBase):
                 for other_at, other_restart, line in crashes.get(target, []):
                     back = None if other_restart is None else other_at + other_restart
                     if other_at <= at and (back is None or at < back):
-                        r.error(target_node, f"{what}: {target!r} is still down from the crash at "
-                                             f"{format_duration(other_at)} (line {line}); expected a crash "
-                                             "after its restart")
+                        r.error(
+                            target_node,
+                            f"{what}: {target!r} is still down from the crash at "
+                            f"{format_duration(other_at)} (line {line}); expected a crash "
+                            "after its restart",
+                        )
                         break
                 else:
                     crashes.setdefault(target, []).append((at, restart, item.start_mark.line + 1))
@@ -209,8 +247,11 @@ class EventBuilder(BuilderBase):
             return None
         if isinstance(value, int):
             if value < 0 or (self.all_traffic_built and value > total):
-                r.error(node, f"expect delivered is {value}, but the traffic injects {total} bundles; "
-                              f"expected a count from 0 to {total}")
+                r.error(
+                    node,
+                    f"expect delivered is {value}, but the traffic injects {total} bundles; "
+                    f"expected a count from 0 to {total}",
+                )
                 return None
             return value
         if isinstance(value, float) or (isinstance(value, str) and value.strip().endswith("%")):

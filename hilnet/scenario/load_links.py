@@ -11,8 +11,19 @@ from hilnet.scenario.load_base import BuilderBase
 from hilnet.scenario.model import Change, DirectionParams, GilbertElliott, Link, Window
 from hilnet.units import format_duration, parse_baud, parse_duration, parse_fraction, parse_rate, parse_size
 
-PARAM_KEYS = ("delay", "jitter", "rate", "baud", "framing", "loss", "loss-model", "bit-error-rate",
-              "queue", "queue-units", "reorder")
+PARAM_KEYS = (
+    "delay",
+    "jitter",
+    "rate",
+    "baud",
+    "framing",
+    "loss",
+    "loss-model",
+    "bit-error-rate",
+    "queue",
+    "queue-units",
+    "reorder",
+)
 LINK_KEYS = ("ends", "medium", "up", "changes") + PARAM_KEYS
 CHANGE_KEYS = ("at", "delay", "jitter", "rate", "baud", "loss", "bit-error-rate", "queue", "queue-units")
 
@@ -22,9 +33,19 @@ DEFAULT_BAUD = 115200
 DEFAULT_ETHERNET_RATE = 100_000_000  # a Raspberry Pi 3B's NIC; say `rate:` for anything else
 
 # YAML key -> DirectionParams field
-_FIELD = {"delay": "delay_ns", "jitter": "jitter_ns", "rate": "rate_bps", "baud": "baud", "framing": "bits_per_byte",
-          "loss": "loss", "loss-model": "loss_model", "bit-error-rate": "ber", "queue": "queue_bytes",
-          "queue-units": "queue_units", "reorder": "reorder"}
+_FIELD = {
+    "delay": "delay_ns",
+    "jitter": "jitter_ns",
+    "rate": "rate_bps",
+    "baud": "baud",
+    "framing": "bits_per_byte",
+    "loss": "loss",
+    "loss-model": "loss_model",
+    "bit-error-rate": "ber",
+    "queue": "queue_bytes",
+    "queue-units": "queue_units",
+    "reorder": "reorder",
+}
 
 
 class LinkBuilder(BuilderBase):
@@ -68,16 +89,30 @@ class LinkBuilder(BuilderBase):
             params = replace(params, **{f: v for f, (v, _n) in merged.items()})
             if params.jitter_ns > params.delay_ns and id(merged["jitter_ns"][1]) not in reported:
                 reported.add(id(merged["jitter_ns"][1]))
-                r.error(merged["jitter_ns"][1], f"{what} {label}: jitter {format_duration(params.jitter_ns)} is "
-                                                f"larger than delay {format_duration(params.delay_ns)}; expected "
-                                                "jitter <= delay (nothing arrives before it was sent)")
+                r.error(
+                    merged["jitter_ns"][1],
+                    f"{what} {label}: jitter {format_duration(params.jitter_ns)} is "
+                    f"larger than delay {format_duration(params.delay_ns)}; expected "
+                    "jitter <= delay (nothing arrives before it was sent)",
+                )
             if params.loss and not isinstance(params.loss_model, str) and id(merged["loss"][1]) not in reported:
                 reported.add(id(merged["loss"][1]))
-                r.error(merged["loss"][1], f"{what} {label}: both loss and a gilbert-elliott loss-model; "
-                                           "expected one of them (the model sets its own loss)")
+                r.error(
+                    merged["loss"][1],
+                    f"{what} {label}: both loss and a gilbert-elliott loss-model; "
+                    "expected one of them (the model sets its own loss)",
+                )
             directions.append(params)
-        return Link(name=name, a=ends[0], b=ends[1], medium=medium, forward=directions[0],
-                    backward=directions[1], windows=windows, changes=changes)
+        return Link(
+            name=name,
+            a=ends[0],
+            b=ends[1],
+            medium=medium,
+            forward=directions[0],
+            backward=directions[1],
+            windows=windows,
+            changes=changes,
+        )
 
     def _ends(self, node: Node, what: str) -> tuple[str, str] | None:
         r = self.r
@@ -85,8 +120,11 @@ class LinkBuilder(BuilderBase):
         if items is None:
             return None
         if len(items) != 2:
-            r.error(node, f"{what} ends has {len(items)} item{'s' if len(items) != 1 else ''}; "
-                          "expected two node names such as [iss, tdrs-w]")
+            r.error(
+                node,
+                f"{what} ends has {len(items)} item{'s' if len(items) != 1 else ''}; "
+                "expected two node names such as [iss, tdrs-w]",
+            )
             return None
         names = []
         for item in items:
@@ -99,7 +137,6 @@ class LinkBuilder(BuilderBase):
             return None
         return names[0], names[1]
 
-
     def _direction(self, knode: Node, key: str, ends: tuple[str, str] | None, what: str) -> str | None:
         frm, _, to = (part.strip() for part in key.partition("->"))
         if ends is None:
@@ -109,12 +146,16 @@ class LinkBuilder(BuilderBase):
         if (to, frm) == ends:
             return "backward"
         unknown = [n for n in (frm, to) if n not in ends]
-        self.r.error(knode, f"{what}: {key!r} names {', '.join(repr(n) for n in unknown)}, not an end of this "
-                            f"link; expected {ends[0]}->{ends[1]} or {ends[1]}->{ends[0]}")
+        self.r.error(
+            knode,
+            f"{what}: {key!r} names {', '.join(repr(n) for n in unknown)}, not an end of this "
+            f"link; expected {ends[0]}->{ends[1]} or {ends[1]}->{ends[0]}",
+        )
         return None
 
-    def _params(self, m: dict[str, tuple[ScalarNode, Node]], what: str, medium: str | None,
-                keys: tuple[str, ...]) -> dict[str, tuple[object, Node]]:
+    def _params(
+        self, m: dict[str, tuple[ScalarNode, Node]], what: str, medium: str | None, keys: tuple[str, ...]
+    ) -> dict[str, tuple[object, Node]]:
         """Direction parameters given in mapping ``m``: field name -> (value, node)."""
         r = self.r
         out: dict[str, tuple[object, Node]] = {}
@@ -127,14 +168,20 @@ class LinkBuilder(BuilderBase):
                 value = r.unit(v, w, parse_duration, "a duration such as 120ms")
             elif key == "rate":
                 if medium == "serial":
-                    r.error(knode, f"{what}: a serial link is paced by 'baud', not 'rate'; expected baud: "
-                                   "115200 (a symbol rate: 8N1 moves baud/10 bytes per second)")
+                    r.error(
+                        knode,
+                        f"{what}: a serial link is paced by 'baud', not 'rate'; expected baud: "
+                        "115200 (a symbol rate: 8N1 moves baud/10 bytes per second)",
+                    )
                     continue
                 value = r.unit(v, w, parse_rate, "a rate such as 10Mbit/s")
             elif key == "baud":
                 if medium == "ethernet":
-                    r.error(knode, f"{what}: an ethernet link is paced by 'rate', not 'baud'; expected "
-                                   "rate: 10Mbit/s (or medium: serial)")
+                    r.error(
+                        knode,
+                        f"{what}: an ethernet link is paced by 'rate', not 'baud'; expected "
+                        "rate: 10Mbit/s (or medium: serial)",
+                    )
                     continue
                 value = r.unit(v, w, parse_baud, "a baud rate such as 115200")
             elif key == "framing":
@@ -183,8 +230,7 @@ class LinkBuilder(BuilderBase):
             if values[key] == 0:
                 r.error(g[key][1], f"{w} {key} is 0; expected a probability above 0 (else the state never changes)")
                 return None
-        return GilbertElliott(p=values["p"], r=values["r"], loss_good=values["loss-good"],
-                              loss_bad=values["loss-bad"])
+        return GilbertElliott(p=values["p"], r=values["r"], loss_good=values["loss-good"], loss_bad=values["loss-bad"])
 
     def _windows(self, node: Node, what: str) -> tuple[Window, ...]:
         r = self.r
@@ -192,8 +238,11 @@ class LinkBuilder(BuilderBase):
         if items is None:
             return ()
         if not items:
-            r.error(node, f"{what} up is empty, so the link would never be up; expected windows such as "
-                          "[0m-38m] (omit 'up' for a link that is always up)")
+            r.error(
+                node,
+                f"{what} up is empty, so the link would never be up; expected windows such as "
+                "[0m-38m] (omit 'up' for a link that is always up)",
+            )
             return ()
         parsed: list[tuple[Window, Node]] = []
         for item in items:
@@ -212,19 +261,24 @@ class LinkBuilder(BuilderBase):
                 r.error(item, f"{what} window {text!r} ends before it starts; expected START-END with START < END")
                 continue
             if self.duration is not None and end > self.duration:
-                r.error(item, f"{what} window {text!r} ends after clock.duration "
-                              f"({format_duration(self.duration)}); expected windows within it")
+                r.error(
+                    item,
+                    f"{what} window {text!r} ends after clock.duration "
+                    f"({format_duration(self.duration)}); expected windows within it",
+                )
                 continue
             parsed.append((Window(start, end), item))
         parsed.sort(key=lambda p: p[0].start_ns)
         for (prev, prev_node), (cur, cur_node) in zip(parsed, parsed[1:]):
             if cur.start_ns < prev.end_ns:
-                r.error(cur_node, f"{what} window {cur_node.value!r} overlaps {prev_node.value!r} (line "
-                                  f"{prev_node.start_mark.line + 1}); expected windows that do not overlap")
+                r.error(
+                    cur_node,
+                    f"{what} window {cur_node.value!r} overlaps {prev_node.value!r} (line "
+                    f"{prev_node.start_mark.line + 1}); expected windows that do not overlap",
+                )
         return tuple(w for w, _ in parsed)
 
-    def _changes(self, node: Node, what: str, medium: str | None,
-                 ends: tuple[str, str] | None) -> tuple[Change, ...]:
+    def _changes(self, node: Node, what: str, medium: str | None, ends: tuple[str, str] | None) -> tuple[Change, ...]:
         r = self.r
         items = r.sequence(node, f"{what} changes", "changes such as {at: 40m, rate: 2Mbit/s}")
         if items is None:
@@ -245,8 +299,11 @@ class LinkBuilder(BuilderBase):
                 if direction is not None and sub is not None:
                     per_dir[direction] = self._params(sub, f"{what} change {key}", medium, CHANGE_KEYS)
             if len(m) == 1:
-                r.error(item, f"{what} change at {m['at'][1].value} changes nothing; expected at least one of: "
-                              f"{', '.join(CHANGE_KEYS[1:])} or a direction block a->b: {{...}}")
+                r.error(
+                    item,
+                    f"{what} change at {m['at'][1].value} changes nothing; expected at least one of: "
+                    f"{', '.join(CHANGE_KEYS[1:])} or a direction block a->b: {{...}}",
+                )
                 continue
             if at is None:
                 continue

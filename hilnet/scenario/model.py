@@ -10,8 +10,9 @@ endpoints, fault targets), so code that reads a :class:`Scenario` can trust it.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, Mapping, Union
+from typing import Literal, Union
 
 Medium = Literal["serial", "ethernet"]
 Direction = Literal["both", "forward", "backward"]

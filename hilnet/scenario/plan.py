@@ -22,9 +22,9 @@ window is shorter than a few round trips.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import Mapping
 
 from hilnet.scenario.contact import Contact
 from hilnet.scenario.model import Crash, Cut, DirectionParams, ErrorBurst, Link, Scenario, Window
@@ -34,8 +34,18 @@ from hilnet.units import format_duration, format_size
 NS_PER_S = 1_000_000_000
 FEW_ROUND_TRIPS = 3  # TCP handshake + TCPCL contact header + SESS_INIT before the first byte of data
 
-KINDS = ("link-down", "cut", "crash", "burst-end", "restore", "restart", "link-change", "link-up",
-         "burst-start", "inject")
+KINDS = (
+    "link-down",
+    "cut",
+    "crash",
+    "burst-end",
+    "restore",
+    "restart",
+    "link-change",
+    "link-up",
+    "burst-start",
+    "inject",
+)
 # At one instant: take things down first, then change and bring up, then inject into the new state.
 _ORDER = {k: i for i, k in enumerate(KINDS)}
 
@@ -114,20 +124,48 @@ def compile_plan(scenario: Scenario) -> Plan:
                 for frm, to, params in ((link.a, link.b, fwd), (link.b, link.a, bwd)):
                     goodput = goodput_bytes_per_s(link.medium, params)
                     wall = round((end - start) / scale)
-                    capacities.append(Capacity(link.name, frm, to, start, end, wall, goodput,
-                                               int(goodput * wall // NS_PER_S)))
-                    contacts.append(Contact(frm, to, start, end, rate=max(1, int(goodput / scale)),
-                                            owlt_ns=round(params.delay_ns * scale)))
-                    wall_contacts.append(Contact(frm, to, round(start / scale), round(end / scale),
-                                                 rate=max(1, int(goodput)), owlt_ns=params.delay_ns))
+                    capacities.append(
+                        Capacity(link.name, frm, to, start, end, wall, goodput, int(goodput * wall // NS_PER_S))
+                    )
+                    contacts.append(
+                        Contact(
+                            frm,
+                            to,
+                            start,
+                            end,
+                            rate=max(1, int(goodput / scale)),
+                            owlt_ns=round(params.delay_ns * scale),
+                        )
+                    )
+                    wall_contacts.append(
+                        Contact(
+                            frm,
+                            to,
+                            round(start / scale),
+                            round(end / scale),
+                            rate=max(1, int(goodput)),
+                            owlt_ns=params.delay_ns,
+                        )
+                    )
     routes = _routes(scenario, warnings)
     loads = _loads(scenario, routes, capacities, warnings)
     if scenario.expect.within_ns is not None and scenario.expect.within_ns > duration:
-        warnings.append(f"expect within {format_duration(scenario.expect.within_ns)} is longer than "
-                        f"clock.duration {format_duration(duration)}: the run ends first")
-    return Plan(name=scenario.name, scale=scale, duration_ns=duration, actions=actions,
-                contacts=tuple(contacts), wall_contacts=tuple(wall_contacts), capacities=tuple(capacities),
-                loads=tuple(loads), routes=tuple(routes), warnings=tuple(warnings))
+        warnings.append(
+            f"expect within {format_duration(scenario.expect.within_ns)} is longer than "
+            f"clock.duration {format_duration(duration)}: the run ends first"
+        )
+    return Plan(
+        name=scenario.name,
+        scale=scale,
+        duration_ns=duration,
+        actions=actions,
+        contacts=tuple(contacts),
+        wall_contacts=tuple(wall_contacts),
+        capacities=tuple(capacities),
+        loads=tuple(loads),
+        routes=tuple(routes),
+        warnings=tuple(warnings),
+    )
 
 
 # -- timeline --------------------------------------------------------------------
@@ -162,8 +200,21 @@ def _actions(scenario: Scenario) -> tuple[Action, ...]:
             raw.append((c.at_ns, "link-change", link.name, {"direction": c.direction, "params": dict(c.params)}))
     for t in scenario.traffic:
         for seq, at in enumerate(t.times_ns()):
-            raw.append((at, "inject", t.name, {"seq": seq, "from": t.frm, "to": t.to, "size": t.size,
-                                                "lifetime_ns": t.lifetime_ns, "priority": t.priority}))
+            raw.append(
+                (
+                    at,
+                    "inject",
+                    t.name,
+                    {
+                        "seq": seq,
+                        "from": t.frm,
+                        "to": t.to,
+                        "size": t.size,
+                        "lifetime_ns": t.lifetime_ns,
+                        "priority": t.priority,
+                    },
+                )
+            )
     for f in scenario.faults:
         if isinstance(f, Cut):
             raw.append((f.at_ns, "cut", f.link, {"for_ns": f.for_ns}))
@@ -178,8 +229,9 @@ def _actions(scenario: Scenario) -> tuple[Action, ...]:
             if f.at_ns + f.for_ns <= duration:
                 raw.append((f.at_ns + f.for_ns, "burst-end", f.link, {}))
     raw.sort(key=lambda a: (a[0], _ORDER[a[1]], a[2], a[3].get("seq", 0)))
-    return tuple(Action(at, round(at / scale), kind, subject, MappingProxyType(details))
-                 for at, kind, subject, details in raw)
+    return tuple(
+        Action(at, round(at / scale), kind, subject, MappingProxyType(details)) for at, kind, subject, details in raw
+    )
 
 
 def _apply(params: DirectionParams, changes: Mapping[str, object]) -> DirectionParams:
@@ -215,10 +267,12 @@ def _check_round_trips(link: Link, window: Window, scale: float, warnings: list[
     rtt = link.forward.delay_ns + link.forward.jitter_ns + link.backward.delay_ns + link.backward.jitter_ns
     wall = window.length_ns / scale
     if rtt and wall < FEW_ROUND_TRIPS * rtt:
-        warnings.append(f"link {link.name} window {format_duration(window.start_ns)}-{format_duration(window.end_ns)} "
-                        f"lasts {format_duration(round(wall))} of wall time at scale {scale:g}, less than "
-                        f"{FEW_ROUND_TRIPS} round trips ({format_duration(FEW_ROUND_TRIPS * rtt)}): a session may "
-                        "not even open in it")
+        warnings.append(
+            f"link {link.name} window {format_duration(window.start_ns)}-{format_duration(window.end_ns)} "
+            f"lasts {format_duration(round(wall))} of wall time at scale {scale:g}, less than "
+            f"{FEW_ROUND_TRIPS} round trips ({format_duration(FEW_ROUND_TRIPS * rtt)}): a session may "
+            "not even open in it"
+        )
 
 
 # -- routing and load --------------------------------------------------------------
@@ -270,17 +324,24 @@ def _loads(scenario: Scenario, routes: list[Route], capacities: list[Capacity], 
             hop = [c for c in capacities if (c.link, c.frm, c.to) == (link_name, frm, to)]
             largest = max((c.capacity_bytes for c in hop), default=0)
             if per_bundle > largest:
-                warnings.append(f"traffic {t.name}: a {format_size(t.size)} bundle needs {format_size(per_bundle)} "
-                                f"on {link_name} {frm}->{to}, but its largest window carries "
-                                f"{format_size(largest)} at scale {scenario.clock.scale:g}: without "
-                                "fragmentation it never crosses")
+                warnings.append(
+                    f"traffic {t.name}: a {format_size(t.size)} bundle needs {format_size(per_bundle)} "
+                    f"on {link_name} {frm}->{to}, but its largest window carries "
+                    f"{format_size(largest)} at scale {scenario.clock.scale:g}: without "
+                    "fragmentation it never crosses"
+                )
     loads = []
     for (link_name, frm, to), (bundles, nbytes, first) in offered.items():
-        cap = sum(c.capacity_bytes * max(0, c.end_ns - max(c.start_ns, first)) // max(1, c.end_ns - c.start_ns)
-                  for c in capacities if (c.link, c.frm, c.to) == (link_name, frm, to))
+        cap = sum(
+            c.capacity_bytes * max(0, c.end_ns - max(c.start_ns, first)) // max(1, c.end_ns - c.start_ns)
+            for c in capacities
+            if (c.link, c.frm, c.to) == (link_name, frm, to)
+        )
         loads.append(Load(link_name, frm, to, bundles, nbytes, cap))
         if nbytes > cap:
-            warnings.append(f"link {link_name} {frm}->{to}: traffic offers {format_size(nbytes)} in {bundles} "
-                            f"bundles but its windows carry {format_size(cap)} from the first injection at "
-                            f"{format_duration(first)} (scale {scenario.clock.scale:g}): it cannot all fit")
+            warnings.append(
+                f"link {link_name} {frm}->{to}: traffic offers {format_size(nbytes)} in {bundles} "
+                f"bundles but its windows carry {format_size(cap)} from the first injection at "
+                f"{format_duration(first)} (scale {scenario.clock.scale:g}): it cannot all fit"
+            )
     return loads

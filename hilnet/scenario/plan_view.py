@@ -16,22 +16,55 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
     """A JSON-ready dict: times in ns, sizes in bytes, rates in bytes/s."""
 
     def contact(c: Any) -> dict[str, Any]:
-        return {"from": c.frm, "to": c.to, "start_ns": c.start_ns, "end_ns": c.end_ns, "rate": c.rate,
-                "owlt_ns": c.owlt_ns}
+        return {
+            "from": c.frm,
+            "to": c.to,
+            "start_ns": c.start_ns,
+            "end_ns": c.end_ns,
+            "rate": c.rate,
+            "owlt_ns": c.owlt_ns,
+        }
 
     return {
         "name": plan.name,
         "scale": plan.scale,
         "duration_ns": plan.duration_ns,
-        "actions": [{"at_ns": a.at_ns, "wall_ns": a.wall_ns, "kind": a.kind, "subject": a.subject,
-                     "details": _jsonable(dict(a.details))} for a in plan.actions],
+        "actions": [
+            {
+                "at_ns": a.at_ns,
+                "wall_ns": a.wall_ns,
+                "kind": a.kind,
+                "subject": a.subject,
+                "details": _jsonable(dict(a.details)),
+            }
+            for a in plan.actions
+        ],
         "contacts": [contact(c) for c in plan.contacts],
         "wall_contacts": [contact(c) for c in plan.wall_contacts],
-        "capacities": [{"link": c.link, "from": c.frm, "to": c.to, "start_ns": c.start_ns, "end_ns": c.end_ns,
-                        "wall_ns": c.wall_ns, "goodput_bytes_per_s": round(c.goodput, 3),
-                        "capacity_bytes": c.capacity_bytes} for c in plan.capacities],
-        "loads": [{"link": lo.link, "from": lo.frm, "to": lo.to, "bundles": lo.bundles,
-                   "offered_bytes": lo.offered_bytes, "capacity_bytes": lo.capacity_bytes} for lo in plan.loads],
+        "capacities": [
+            {
+                "link": c.link,
+                "from": c.frm,
+                "to": c.to,
+                "start_ns": c.start_ns,
+                "end_ns": c.end_ns,
+                "wall_ns": c.wall_ns,
+                "goodput_bytes_per_s": round(c.goodput, 3),
+                "capacity_bytes": c.capacity_bytes,
+            }
+            for c in plan.capacities
+        ],
+        "loads": [
+            {
+                "link": lo.link,
+                "from": lo.frm,
+                "to": lo.to,
+                "bundles": lo.bundles,
+                "offered_bytes": lo.offered_bytes,
+                "capacity_bytes": lo.capacity_bytes,
+            }
+            for lo in plan.loads
+        ],
         "routes": [{"traffic": r.traffic, "path": list(r.path), "links": list(r.links)} for r in plan.routes],
         "warnings": list(plan.warnings),
     }
@@ -57,8 +90,10 @@ def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
 
 def _details(kind: str, d: dict[str, Any]) -> str:
     if kind == "inject":
-        return (f"#{d['seq'] + 1} {d['from']}->{d['to']} {format_size(d['size'])} "
-                f"lifetime {format_duration(d['lifetime_ns'])} {d['priority']}")
+        return (
+            f"#{d['seq'] + 1} {d['from']}->{d['to']} {format_size(d['size'])} "
+            f"lifetime {format_duration(d['lifetime_ns'])} {d['priority']}"
+        )
     if kind == "link-change":
         params = ", ".join(f"{k}={_show(k, v)}" for k, v in d["params"].items())
         return f"{d['direction']}: {params}"
@@ -85,26 +120,53 @@ def _show(field: str, value: Any) -> str:
 
 def render_plan(plan: Plan) -> str:
     """The plan as a readable text report: timeline, contacts with capacity, load, warnings."""
-    out = [f"plan {plan.name}: {format_duration(plan.duration_ns)} of scenario time at scale {plan.scale:g} "
-           f"= {format_duration(round(plan.duration_ns / plan.scale))} of wall time", ""]
+    out = [
+        f"plan {plan.name}: {format_duration(plan.duration_ns)} of scenario time at scale {plan.scale:g} "
+        f"= {format_duration(round(plan.duration_ns / plan.scale))} of wall time",
+        "",
+    ]
     out.append(f"timeline ({len(plan.actions)} actions)")
-    out += _table(["scenario", "wall", "action", "subject", "details"],
-                  [[format_duration(a.at_ns), format_duration(a.wall_ns), a.kind, a.subject,
-                    _details(a.kind, dict(a.details))] for a in plan.actions])
+    out += _table(
+        ["scenario", "wall", "action", "subject", "details"],
+        [
+            [format_duration(a.at_ns), format_duration(a.wall_ns), a.kind, a.subject, _details(a.kind, dict(a.details))]
+            for a in plan.actions
+        ],
+    )
     out += ["", f"contacts ({len(plan.contacts)}, one-way; capacity after framing overhead, in wall time)"]
-    out += _table(["from", "to", "link", "scenario window", "wall", "goodput", "owlt", "capacity"],
-                  [[c.frm, c.to, c.link, f"{format_duration(c.start_ns)}-{format_duration(c.end_ns)}",
-                    format_duration(c.wall_ns), f"{format_size(round(c.goodput))}/s",
-                    format_duration(wc.owlt_ns), format_size(c.capacity_bytes)]
-                   for c, wc in zip(plan.capacities, plan.wall_contacts)])
+    out += _table(
+        ["from", "to", "link", "scenario window", "wall", "goodput", "owlt", "capacity"],
+        [
+            [
+                c.frm,
+                c.to,
+                c.link,
+                f"{format_duration(c.start_ns)}-{format_duration(c.end_ns)}",
+                format_duration(c.wall_ns),
+                f"{format_size(round(c.goodput))}/s",
+                format_duration(wc.owlt_ns),
+                format_size(c.capacity_bytes),
+            ]
+            for c, wc in zip(plan.capacities, plan.wall_contacts)
+        ],
+    )
     out += ["", "routes"]
     out += _table(["traffic", "path"], [[r.traffic, " -> ".join(r.path)] for r in plan.routes])
     out += ["", "load per link direction (bundle bytes offered vs capacity from the first injection on)"]
-    out += _table(["link", "direction", "bundles", "offered", "capacity", "use"],
-                  [[lo.link, f"{lo.frm}->{lo.to}", str(lo.bundles), format_size(lo.offered_bytes),
-                    format_size(lo.capacity_bytes),
-                    f"{100 * lo.offered_bytes / lo.capacity_bytes:.0f}%" if lo.capacity_bytes else "-"]
-                   for lo in plan.loads])
+    out += _table(
+        ["link", "direction", "bundles", "offered", "capacity", "use"],
+        [
+            [
+                lo.link,
+                f"{lo.frm}->{lo.to}",
+                str(lo.bundles),
+                format_size(lo.offered_bytes),
+                format_size(lo.capacity_bytes),
+                f"{100 * lo.offered_bytes / lo.capacity_bytes:.0f}%" if lo.capacity_bytes else "-",
+            ]
+            for lo in plan.loads
+        ],
+    )
     out.append("")
     if plan.warnings:
         out.append(f"warnings ({len(plan.warnings)})")

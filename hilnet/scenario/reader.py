@@ -10,7 +10,8 @@ keep going and report all the problems of a file at once.
 from __future__ import annotations
 
 import difflib
-from typing import Callable, Iterable, TypeVar
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
@@ -83,8 +84,11 @@ class Reader:
                 out[name] = (key, value)
         missing = [k for k in required if k not in out]
         if missing:
-            self.error(node, f"{what} lacks {', '.join(repr(k) for k in missing)}; expected "
-                             f"{'it' if len(missing) == 1 else 'them'} among: {', '.join(keys)}")
+            self.error(
+                node,
+                f"{what} lacks {', '.join(repr(k) for k in missing)}; expected "
+                f"{'it' if len(missing) == 1 else 'them'} among: {', '.join(keys)}",
+            )
         return out
 
     def sequence(self, node: Node, what: str, expected: str) -> list[Node] | None:
@@ -108,8 +112,11 @@ class Reader:
                 continue  # reported by compose()
             seen.add(key.value)
             if not is_name(key.value):
-                self.error(key, f"{what} name {key.value!r} is not a plain name; expected letters, digits, "
-                                "'-', '_' or '.', starting with a letter")
+                self.error(
+                    key,
+                    f"{what} name {key.value!r} is not a plain name; expected letters, digits, "
+                    "'-', '_' or '.', starting with a letter",
+                )
                 continue
             out.append((key, value))
         return out
@@ -199,8 +206,12 @@ class Reader:
 
 def is_name(text: str) -> bool:
     """Plain names for nodes, links and traffic: ``iss``, ``tdrs-w``, ``photos_1``."""
-    return bool(text) and text[0].isascii() and text[0].isalpha() and all(
-        c.isascii() and (c.isalnum() or c in "-_.") for c in text)
+    return (
+        bool(text)
+        and text[0].isascii()
+        and text[0].isalpha()
+        and all(c.isascii() and (c.isalnum() or c in "-_.") for c in text)
+    )
 
 
 def did_you_mean(name: str, names: list[str]) -> str:

@@ -31,9 +31,7 @@ MAX_ERRORS = 100  # after this many, the rest is noise
 REFUSED_TAG = "\x00refused"  # NUL cannot appear in a YAML tag, so no file can forge it
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_STANDARD_TAGS = {
-    "tag:yaml.org,2002:" + t for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp")
-}
+_STANDARD_TAGS = {"tag:yaml.org,2002:" + t for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp")}
 
 
 def read_file(path: str | os.PathLike[str]) -> tuple[str, str]:
@@ -43,16 +41,31 @@ def read_file(path: str | os.PathLike[str]) -> tuple[str, str]:
         with open(filename, "rb") as f:
             size = os.fstat(f.fileno()).st_size
             if size > MAX_BYTES:
-                raise ScenarioErrors([ScenarioError(
-                    f"file is {size} bytes; expected a scenario under {MAX_BYTES // 2**20} MiB "
-                    "(refused before parsing)", filename, 1, 1)])
+                raise ScenarioErrors(
+                    [
+                        ScenarioError(
+                            f"file is {size} bytes; expected a scenario under {MAX_BYTES // 2**20} MiB "
+                            "(refused before parsing)",
+                            filename,
+                            1,
+                            1,
+                        )
+                    ]
+                )
             data = f.read(MAX_BYTES + 1)  # the file may grow between stat and read
     except OSError as e:
         raise ScenarioErrors([ScenarioError(f"cannot read file: {e.strerror or e}", filename, 0, 0)]) from None
     if len(data) > MAX_BYTES:
-        raise ScenarioErrors([ScenarioError(
-            f"file is over {MAX_BYTES // 2**20} MiB; expected a scenario under that (refused before parsing)",
-            filename, 1, 1)])
+        raise ScenarioErrors(
+            [
+                ScenarioError(
+                    f"file is over {MAX_BYTES // 2**20} MiB; expected a scenario under that (refused before parsing)",
+                    filename,
+                    1,
+                    1,
+                )
+            ]
+        )
     return decode(data, filename), filename
 
 
@@ -62,15 +75,21 @@ def decode(data: bytes, filename: str) -> str:
     if nul >= 0:  # say "binary" rather than blame whichever byte is not UTF-8
         line = data.count(b"\n", 0, nul) + 1
         col = nul - (data.rfind(b"\n", 0, nul) + 1) + 1
-        raise ScenarioErrors([ScenarioError("NUL byte: this is binary data; expected a YAML scenario file",
-                                            filename, line, col)])
+        raise ScenarioErrors(
+            [ScenarioError("NUL byte: this is binary data; expected a YAML scenario file", filename, line, col)]
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
         col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
-        raise ScenarioErrors([ScenarioError(
-            f"byte 0x{data[e.start]:02x} is not UTF-8 text; expected a YAML scenario file", filename, line, col)]) from None
+        raise ScenarioErrors(
+            [
+                ScenarioError(
+                    f"byte 0x{data[e.start]:02x} is not UTF-8 text; expected a YAML scenario file", filename, line, col
+                )
+            ]
+        ) from None
     return text.removeprefix("\ufeff")
 
 
@@ -91,8 +110,9 @@ def compose(text: str, filename: str) -> tuple[Node | None, list[ScenarioError]]
         pos = text.index("\x00")
         line = text.count("\n", 0, pos) + 1
         col = pos - (text.rfind("\n", 0, pos) + 1) + 1
-        return None, [ScenarioError("NUL character: this is binary data; expected a YAML scenario file",
-                                    filename, line, col)]
+        return None, [
+            ScenarioError("NUL character: this is binary data; expected a YAML scenario file", filename, line, col)
+        ]
     loader = _Loader(text)
     root: Node | None = None
     # Each open collection: [node, items]; mapping items alternate key, value.
@@ -107,17 +127,22 @@ def compose(text: str, filename: str) -> tuple[Node | None, list[ScenarioError]]
             if isinstance(ev, yaml.DocumentStartEvent):
                 documents += 1
                 if documents > 1:
-                    errors.append(_at(ev.start_mark, filename,
-                                      "a second YAML document (---); expected one scenario per file"))
+                    errors.append(
+                        _at(ev.start_mark, filename, "a second YAML document (---); expected one scenario per file")
+                    )
                     break
                 continue
             if isinstance(ev, yaml.AliasEvent):
                 aliases += 1
                 if aliases == 1:  # one is enough to say why; a bomb has thousands
-                    errors.append(_at(
-                        ev.start_mark, filename,
-                        f"alias *{ev.anchor} is not allowed; expected the value written out "
-                        "(aliases are refused so a file cannot expand without bound)"))
+                    errors.append(
+                        _at(
+                            ev.start_mark,
+                            filename,
+                            f"alias *{ev.anchor} is not allowed; expected the value written out "
+                            "(aliases are refused so a file cannot expand without bound)",
+                        )
+                    )
                 node = ScalarNode(REFUSED_TAG, "", ev.start_mark, ev.end_mark)
             elif isinstance(ev, yaml.ScalarEvent):
                 tag = ev.tag
@@ -171,8 +196,9 @@ def compose(text: str, filename: str) -> tuple[Node | None, list[ScenarioError]]
         line = text.count("\n", 0, pos) + 1
         col = pos - (text.rfind("\n", 0, pos) + 1) + 1
         reason = getattr(e, "reason", "unreadable")
-        errors.append(ScenarioError(f"YAML cannot read this text ({reason}); expected a YAML scenario file",
-                                    filename, line, col))
+        errors.append(
+            ScenarioError(f"YAML cannot read this text ({reason}); expected a YAML scenario file", filename, line, col)
+        )
         return None, errors
     finally:
         loader.dispose()
@@ -198,9 +224,13 @@ def _check_duplicates(node: MappingNode, filename: str, errors: list[ScenarioErr
             continue  # the loader reports non-scalar keys where it knows what was expected
         first = seen.get(key.value)
         if first is not None:
-            errors.append(_at(key.start_mark, filename,
-                              f"duplicate key {key.value!r} (first at line {first.line + 1}); "
-                              "expected each key once"))
+            errors.append(
+                _at(
+                    key.start_mark,
+                    filename,
+                    f"duplicate key {key.value!r} (first at line {first.line + 1}); expected each key once",
+                )
+            )
         else:
             seen[key.value] = key.start_mark
 

@@ -59,8 +59,7 @@ def pty_specs(link, pty_dir: str) -> tuple[str, str, str, str]:
 
 def serial_cla(port: str, params, peer_eid: str) -> dict[str, Any]:
     """The serial CLA entry for the end that sends with ``params`` (DirectionParams)."""
-    cla = {"type": "serial", "port": port, "baud": params.baud, "peer": peer_eid,
-           "delay_hint_ns": params.delay_ns}
+    cla = {"type": "serial", "port": port, "baud": params.baud, "peer": peer_eid, "delay_hint_ns": params.delay_ns}
     if params.bits_per_byte and params.bits_per_byte != 10:
         cla["bits_per_byte"] = params.bits_per_byte  # 8N2 and friends: pace as the line does
     return cla

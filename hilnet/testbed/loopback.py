@@ -114,10 +114,12 @@ class LoopbackTestbed:
             ports.release()  # the engine and the agents bind them next
         for n in sc.nodes:
             if n.name in tcpcl_port:
-                clas[n.name].append({"type": "tcpcl", "listen": f"127.0.0.1:{tcpcl_port[n.name]}",
-                                     "peers": tcpcl_peers[n.name]})
-            self.nodes[n.name] = NodeRuntime(n.name, n.eid, (), tuple(clas[n.name]),
-                                             os.path.join(self.run_dir, "stores", f"{n.name}.store"))
+                clas[n.name].append(
+                    {"type": "tcpcl", "listen": f"127.0.0.1:{tcpcl_port[n.name]}", "peers": tcpcl_peers[n.name]}
+                )
+            self.nodes[n.name] = NodeRuntime(
+                n.name, n.eid, (), tuple(clas[n.name]), os.path.join(self.run_dir, "stores", f"{n.name}.store")
+            )
 
     def teardown(self) -> list[str]:
         return []  # the processes and ptys belong to the controller and the engine

@@ -171,17 +171,21 @@ class NetnsTestbed:
             if n.name in ethernet_nodes:
                 clas[n.name].append({"type": "tcpcl", "listen": f"0.0.0.0:{TCPCL_PORT}", "peers": peers[n.name]})
             self.nodes[n.name] = NodeRuntime(
-                n.name, n.eid, ("ip", "netns", "exec", self.namespaces[n.name]), tuple(clas[n.name]),
-                os.path.join(self.run_dir, "stores", f"{n.name}.store"))
+                n.name,
+                n.eid,
+                ("ip", "netns", "exec", self.namespaces[n.name]),
+                tuple(clas[n.name]),
+                os.path.join(self.run_dir, "stores", f"{n.name}.store"),
+            )
 
     @staticmethod
     def _offloads_off(ns: str, ifname: str) -> None:
         # Segmentation offload inside the namespace would hand the emulator 64 KiB
         # "frames" that no wire carries; the emulator must see MTU-sized frames.
-        code = ("import sys; from hilnet.link.endpoints.eth import disable_offloads; "
-                "disable_offloads(sys.argv[1])")
-        p = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", code, ifname],
-                           capture_output=True, text=True)
+        code = "import sys; from hilnet.link.endpoints.eth import disable_offloads; disable_offloads(sys.argv[1])"
+        p = subprocess.run(
+            ["ip", "netns", "exec", ns, sys.executable, "-c", code, ifname], capture_output=True, text=True
+        )
         if p.returncode != 0:
             raise TestbedError(f"cannot disable offloads on {ifname} in {ns}: {p.stderr.strip()[-300:]}")
 

@@ -41,18 +41,22 @@ class Procs:
     def start(self, name: str) -> AgentProcess:
         proc = self.agents.get(name)
         if proc is None:
-            proc = AgentProcess(name, (), str(self.tmp / "logs" / f"{name}.log"), MonotonicClock(),
-                                self._on_event)
+            proc = AgentProcess(name, (), str(self.tmp / "logs" / f"{name}.log"), MonotonicClock(), self._on_event)
             self.agents[name] = proc
         proc.start()
         proc.wait_ready()
         return proc
 
-    def configure(self, name: str, eid: str, clas: list[dict], routes: dict | None = None,
-                  **extra) -> dict:
-        cmd = {"cmd": "configure", "node": name, "eid": eid,
-               "store": {"path": str(self.tmp / f"{name}.sqlite")}, "clas": clas,
-               "routes": routes or {}, **extra}
+    def configure(self, name: str, eid: str, clas: list[dict], routes: dict | None = None, **extra) -> dict:
+        cmd = {
+            "cmd": "configure",
+            "node": name,
+            "eid": eid,
+            "store": {"path": str(self.tmp / f"{name}.sqlite")},
+            "clas": clas,
+            "routes": routes or {},
+            **extra,
+        }
         return self.agents[name].call(cmd)
 
     def of(self, name: str, kind: str) -> list[dict]:
@@ -70,8 +74,10 @@ class Procs:
         while not cond():
             if time.monotonic() > deadline:
                 tails = {n: [e.get("event") for e in self.events.get(n, [])][-12:] for n in self.agents}
-                raise AssertionError(f"{what}: not within {timeout_s} s; last events {tails}; "
-                                     + "; ".join(f"{n} log: {self.log_of(n)[-600:]}" for n in self.agents))
+                raise AssertionError(
+                    f"{what}: not within {timeout_s} s; last events {tails}; "
+                    + "; ".join(f"{n} log: {self.log_of(n)[-600:]}" for n in self.agents)
+                )
             time.sleep(0.01)
 
     def status(self, name: str) -> dict:

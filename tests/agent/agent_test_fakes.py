@@ -117,8 +117,7 @@ class Node:
         self.clock = clock
         self.events: list = []
         # DTN time follows the virtual clock, so advancing it ages bundles too
-        self.agent = Agent(emit=self.events.append, clock=clock,
-                           realtime_ns=lambda: real0_ns + clock.now_ns())
+        self.agent = Agent(emit=self.events.append, clock=clock, realtime_ns=lambda: real0_ns + clock.now_ns())
         self.cla = FakeCla()
 
     async def configure(self, cfg: AgentConfig, *, fake: bool = True) -> Node:

@@ -30,8 +30,7 @@ def payload_for(key: str) -> bytes:
 
 def columns_for(key: str) -> dict:
     n = int(key[1:])
-    return {"source": "ipn:1.0", "destination": f"ipn:{2 + n % 3}.0", "priority": n % 3,
-            "expires_at_ns": 10**18 + n}
+    return {"source": "ipn:1.0", "destination": f"ipn:{2 + n % 3}.0", "priority": n % 3, "expires_at_ns": 10**18 + n}
 
 
 _out = threading.Lock()

@@ -15,10 +15,10 @@ import random
 import time
 
 import pytest
+from agent_test_fakes import MS, Node, PairCla, S, connect
 
-from agent_test_fakes import MS, S, FakeCla, Node, PairCla, connect
 from hilnet.agent import control as ev
-from hilnet.agent.agent import Agent, AgentConfig, bundle_key
+from hilnet.agent.agent import AgentConfig, bundle_key
 from hilnet.bundle.blocks import (
     bundle_age_ms,
     dtn_ms_from_unix_ns,
@@ -43,8 +43,15 @@ def cfg(tmp_path, node="b", eid="ipn:2.0", **kw) -> AgentConfig:
     return AgentConfig(node=node, eid=eid, store_path=str(tmp_path / f"{node}.sqlite"), **kw)
 
 
-def bundle(src="ipn:1.0", dest="ipn:3.1", payload=b"hello", lifetime_ms=3_600_000, seq=0,
-           clock: VirtualClock | None = None, hop_limit=None):
+def bundle(
+    src="ipn:1.0",
+    dest="ipn:3.1",
+    payload=b"hello",
+    lifetime_ms=3_600_000,
+    seq=0,
+    clock: VirtualClock | None = None,
+    hop_limit=None,
+):
     now_ms = dtn_ms_from_unix_ns(REAL0 + (clock.now_ns() if clock else T0))
     return make_bundle(src, dest, payload, lifetime_ms, creation_ms=now_ms, seq=seq, hop_limit=hop_limit)
 
@@ -314,8 +321,13 @@ def test_routing_waits_for_the_contact_then_sends(tmp_path):
     async def main():
         clock = VirtualClock(T0)
         contacts = (Contact("b", "c", 10 * S, 20 * S, 1_000_000, 5 * MS),)
-        n = await node(tmp_path, clock=clock, contacts=contacts, epoch_ns=T0,
-                       nodes={"a": "ipn:1.0", "b": "ipn:2.0", "c": "ipn:3.0"})
+        n = await node(
+            tmp_path,
+            clock=clock,
+            contacts=contacts,
+            epoch_ns=T0,
+            nodes={"a": "ipn:1.0", "b": "ipn:2.0", "c": "ipn:3.0"},
+        )
         n.cla.up("ipn:3.0")  # a session exists, but the plan says the link is not up yet
         try:
             b = bundle(clock=clock)
@@ -340,17 +352,25 @@ def test_bundles_routed_together_book_the_contact_volume_between_them(tmp_path):
 
     async def main():
         clock = VirtualClock(T0)
-        contacts = (Contact("b", "c", 0, 10 * S, 1_000, 5 * MS),        # 10,000 bytes of volume
-                    Contact("b", "c", 60 * S, 70 * S, 1_000, 5 * MS))
-        n = await node(tmp_path, clock=clock, contacts=contacts, epoch_ns=T0,
-                       nodes={"a": "ipn:1.0", "b": "ipn:2.0", "c": "ipn:3.0"})
+        contacts = (
+            Contact("b", "c", 0, 10 * S, 1_000, 5 * MS),  # 10,000 bytes of volume
+            Contact("b", "c", 60 * S, 70 * S, 1_000, 5 * MS),
+        )
+        n = await node(
+            tmp_path,
+            clock=clock,
+            contacts=contacts,
+            epoch_ns=T0,
+            nodes={"a": "ipn:1.0", "b": "ipn:2.0", "c": "ipn:3.0"},
+        )
         n.cla.mode = "hold"  # transfers stay in flight: only routing decides what is sent
         n.cla.up("ipn:3.0")
         try:
             big1, big2 = (bundle(payload=bytes(5_000), seq=i, clock=clock) for i in (1, 2))
             small = bundle(payload=b"tweet", seq=3, clock=clock)
-            await asyncio.gather(*(n.agent.bundle_received(encode_bundle(b), "fake", "ipn:1.0")
-                                   for b in (big1, big2, small)))
+            await asyncio.gather(
+                *(n.agent.bundle_received(encode_bundle(b), "fake", "ipn:1.0") for b in (big1, big2, small))
+            )
             await n.until(lambda: len(n.cla.sent) >= 2)
             await n.idle()
             sent = {decode_bundle(data).id for _, data in n.cla.sent}
@@ -406,10 +426,10 @@ def test_a_refusing_next_hop_is_retried_later_not_in_a_loop(tmp_path):
 def test_full_store_refuses_and_the_sender_keeps_its_copy(tmp_path):
     async def main():
         clock = VirtualClock(T0)
-        sender = await node(tmp_path, clock=clock, node="a", eid="ipn:1.0", fake=False,
-                            routes={"*": "ipn:2.0"})
-        receiver = await node(tmp_path, clock=clock, node="b", eid="ipn:2.0", fake=False,
-                              quota_bundles=1)  # no route onwards: what it takes, it keeps
+        sender = await node(tmp_path, clock=clock, node="a", eid="ipn:1.0", fake=False, routes={"*": "ipn:2.0"})
+        receiver = await node(
+            tmp_path, clock=clock, node="b", eid="ipn:2.0", fake=False, quota_bundles=1
+        )  # no route onwards: what it takes, it keeps
         try:
             # the quota alone, straight into bundle_received
             first = bundle(seq=100)
@@ -447,8 +467,17 @@ def test_malformed_bundles_are_rejected_counted_and_harmless(tmp_path):
         try:
             good = encode_bundle(bundle(payload=bytes(range(256)) * 4))
             rng = random.Random(7)
-            bad = [b"", b"\x00", b"garbage", good[:-1], good[: len(good) // 2], good + b"\x00",
-                   b"\x80" + good[1:], good[:1] + b"\x86" + good[2:], rng.randbytes(500)]
+            bad = [
+                b"",
+                b"\x00",
+                b"garbage",
+                good[:-1],
+                good[: len(good) // 2],
+                good + b"\x00",
+                b"\x80" + good[1:],
+                good[:1] + b"\x86" + good[2:],
+                rng.randbytes(500),
+            ]
             for _ in range(200):  # flip one to three bytes: the CRC32C catches every one of these
                 m = bytearray(good)
                 for _ in range(rng.randint(1, 3)):

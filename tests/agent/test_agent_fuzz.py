@@ -21,8 +21,8 @@ import time
 import tty
 
 import pytest
-
 from agent_procs import Procs, free_port
+
 from hilnet.agent.cla import serial_frame as sf
 from hilnet.agent.cla import tcpcl_wire as w
 from hilnet.agent.cla.mtcp import mtcp_head
@@ -37,15 +37,19 @@ STORED = 3  # bundles stored before the fuzzing starts
 
 
 def broken_bundle() -> bytes:
-    data = bytearray(encode_bundle(make_bundle("ipn:5.0", "ipn:6.0", b"x" * 300, 60_000,
-                                               creation_ms=dtn_ms_from_unix_ns(time.time_ns()))))
+    data = bytearray(
+        encode_bundle(
+            make_bundle("ipn:5.0", "ipn:6.0", b"x" * 300, 60_000, creation_ms=dtn_ms_from_unix_ns(time.time_ns()))
+        )
+    )
     data[-40] ^= 0x10  # inside the payload: the payload block's CRC no longer matches
     return bytes(data)
 
 
 def good_bundle(seq: int) -> bytes:
-    return encode_bundle(make_bundle("ipn:5.0", "ipn:6.0", b"fine", 600_000,
-                                     creation_ms=dtn_ms_from_unix_ns(time.time_ns()), seq=seq))
+    return encode_bundle(
+        make_bundle("ipn:5.0", "ipn:6.0", b"fine", 600_000, creation_ms=dtn_ms_from_unix_ns(time.time_ns()), seq=seq)
+    )
 
 
 def mutate(rng: random.Random, data: bytes, max_ops: int = 4) -> bytes:
@@ -60,24 +64,27 @@ def mutate(rng: random.Random, data: bytes, max_ops: int = 4) -> bytes:
         elif op == "insert":
             d[pos:pos] = rng.randbytes(rng.randint(1, 16))
         elif op == "delete" and d:
-            del d[pos:pos + rng.randint(1, 16)]
+            del d[pos : pos + rng.randint(1, 16)]
         elif op == "truncate":
             del d[pos:]
         elif op == "repeat" and d:
-            d[pos:pos] = d[pos:pos + rng.randint(1, 64)]
+            d[pos:pos] = d[pos : pos + rng.randint(1, 64)]
     return bytes(d)
 
 
 def tcpcl_stream(bundle: bytes) -> bytes:
     half = len(bundle) // 2
-    return b"".join([
-        w.encode_contact_header(),
-        w.encode_sess_init(w.SessInit(30, 1 << 16, 1 << 20, "ipn:9.0")),
-        w.encode_segment_header(w.SegmentFlag.START, 1, half, w.encode_transfer_length(len(bundle))) + bundle[:half],
-        w.encode_segment_header(w.SegmentFlag.END, 1, len(bundle) - half) + bundle[half:],
-        w.KEEPALIVE_BYTES,
-        w.encode_sess_term(0),
-    ])
+    return b"".join(
+        [
+            w.encode_contact_header(),
+            w.encode_sess_init(w.SessInit(30, 1 << 16, 1 << 20, "ipn:9.0")),
+            w.encode_segment_header(w.SegmentFlag.START, 1, half, w.encode_transfer_length(len(bundle)))
+            + bundle[:half],
+            w.encode_segment_header(w.SegmentFlag.END, 1, len(bundle) - half) + bundle[half:],
+            w.KEEPALIVE_BYTES,
+            w.encode_sess_term(0),
+        ]
+    )
 
 
 def blast(port: int, data: bytes) -> None:
@@ -99,8 +106,10 @@ def serial_frames(bundle: bytes) -> list[bytes]:
     frames = [sf.Hello(nonce=77, seen=0, keepalive_ms=1000, eid="ipn:7.0")]
     seg = 128
     n = sf.segment_count(len(bundle), seg)
-    frames += [sf.Data(nonce=77, transfer=1, index=i, total=len(bundle), seg_size=seg,
-                       payload=bundle[i * seg:(i + 1) * seg]) for i in range(n)]
+    frames += [
+        sf.Data(nonce=77, transfer=1, index=i, total=len(bundle), seg_size=seg, payload=bundle[i * seg : (i + 1) * seg])
+        for i in range(n)
+    ]
     frames.append(sf.Ack(nonce=5, transfer=9, final=True, cum=1, bitmap=b""))
     return [slip_encode(sf.encode(f)) for f in frames]
 
@@ -116,11 +125,15 @@ def agent(tmp_path):
     ports = {"tcpcl": free_port(), "mtcp": free_port()}
     try:
         procs.start("a")
-        procs.configure("a", "ipn:1.0", [
-            {"type": "tcpcl", "listen": f"127.0.0.1:{ports['tcpcl']}"},
-            {"type": "mtcp", "listen": f"127.0.0.1:{ports['mtcp']}"},
-            {"type": "serial", "port": str(uart), "baud": 115200, "peer": "ipn:7.0"},
-        ])  # no routes: what it stores, it keeps
+        procs.configure(
+            "a",
+            "ipn:1.0",
+            [
+                {"type": "tcpcl", "listen": f"127.0.0.1:{ports['tcpcl']}"},
+                {"type": "mtcp", "listen": f"127.0.0.1:{ports['mtcp']}"},
+                {"type": "serial", "port": str(uart), "baud": 115200, "peer": "ipn:7.0"},
+            ],
+        )  # no routes: what it stores, it keeps
         for i in range(STORED):
             procs.agents["a"].call({"cmd": "inject", "dest": "ipn:8.0", "size": 1000 + i, "seed": i})
         assert procs.status("a")["stored"] == STORED
@@ -206,16 +219,26 @@ def test_control_channel_survives_garbage_and_answers_each_bad_line(agent):
     for _ in range(60):  # never valid: not JSON, not UTF-8, or a JSON non-object
         raw = rng.randbytes(rng.randint(1, 200)).replace(b"\n", b"").replace(b"\r", b"")
         lines.append(b"\xff" + raw if rng.random() < 0.5 else b"[" + raw)
-    templates = [b'{"cmd":"status","id":"fz"}', b'{"cmd":"hello"}', b'{"cmd":"time","id":"fz"}',
-                 b'{"cmd":"inject","dest":"ipn:8.0","size":10,"seed":1,"priority":7}',
-                 b'{"cmd":"configure","node":"x","eid":"ipn:1.0"}']
+    templates = [
+        b'{"cmd":"status","id":"fz"}',
+        b'{"cmd":"hello"}',
+        b'{"cmd":"time","id":"fz"}',
+        b'{"cmd":"inject","dest":"ipn:8.0","size":10,"seed":1,"priority":7}',
+        b'{"cmd":"configure","node":"x","eid":"ipn:1.0"}',
+    ]
     for _ in range(100):  # mutated commands: each gets one reply or one error
         m = mutate(rng, rng.choice(templates), 3).replace(b"\n", b" ").replace(b"\r", b" ")
         if m.strip():
             lines.append(m)
-    lines += [b'{"cmd":"status","id":"a","id":"b"}', b'{"cmd":"status","n":NaN}', b'{"cmd":"nope"}',
-              b'{"cmd":"inject","dest":"ipn:8.0"}', b'"just a string"', b"{" * 100_000,
-              b'{"cmd":"status","pad":"' + b"x" * (1 << 20) + b'"}']  # over the 1 MiB line bound
+    lines += [
+        b'{"cmd":"status","id":"a","id":"b"}',
+        b'{"cmd":"status","n":NaN}',
+        b'{"cmd":"nope"}',
+        b'{"cmd":"inject","dest":"ipn:8.0"}',
+        b'"just a string"',
+        b"{" * 100_000,
+        b'{"cmd":"status","pad":"' + b"x" * (1 << 20) + b'"}',
+    ]  # over the 1 MiB line bound
     proc.stdin.write(b"\n".join(lines) + b"\n")
     proc.stdin.flush()
     # the same channel still works, in order, after all of it

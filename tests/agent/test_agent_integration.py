@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-
 from agent_procs import MS, Procs, free_port
+
 from hilnet.agent.payload import payload_sha256
 from hilnet.clock import MonotonicClock
 from hilnet.link.engine import Engine
@@ -34,8 +34,9 @@ def inject_all(procs: Procs, name: str, dest: str, sizes: list[int], seed0: int)
     """Inject one bundle per size; returns bundle key -> expected payload sha256."""
     expected = {}
     for i, size in enumerate(sizes):
-        r = procs.agents[name].call({"cmd": "inject", "dest": dest, "size": size, "seed": seed0 + i,
-                                     "lifetime_ns": 600_000 * MS})
+        r = procs.agents[name].call(
+            {"cmd": "inject", "dest": dest, "size": size, "seed": seed0 + i, "lifetime_ns": 600_000 * MS}
+        )
         expected[r["bundle"]] = payload_sha256(seed0 + i, size)
     return expected
 
@@ -56,12 +57,18 @@ def test_tcpcl_chain_of_three_delivers_intact(procs):
     for name in "abc":
         procs.start(name)
     procs.configure("c", "ipn:3.0", [{"type": "tcpcl", "listen": f"127.0.0.1:{pc}"}])
-    procs.configure("b", "ipn:2.0", [{"type": "tcpcl", "listen": f"127.0.0.1:{pb}",
-                                      "peers": {"ipn:3.0": f"127.0.0.1:{pc}"}}],
-                    routes={"ipn:3.0": "ipn:3.0"})
-    procs.configure("a", "ipn:1.0", [{"type": "tcpcl", "listen": f"127.0.0.1:{pa}",
-                                      "peers": {"ipn:2.0": f"127.0.0.1:{pb}"}}],
-                    routes={"*": "ipn:2.0"})
+    procs.configure(
+        "b",
+        "ipn:2.0",
+        [{"type": "tcpcl", "listen": f"127.0.0.1:{pb}", "peers": {"ipn:3.0": f"127.0.0.1:{pc}"}}],
+        routes={"ipn:3.0": "ipn:3.0"},
+    )
+    procs.configure(
+        "a",
+        "ipn:1.0",
+        [{"type": "tcpcl", "listen": f"127.0.0.1:{pa}", "peers": {"ipn:2.0": f"127.0.0.1:{pb}"}}],
+        routes={"*": "ipn:2.0"},
+    )
     expected = inject_all(procs, "a", "ipn:3.0", [0, 1, 1000, 70_000, 300 * 1024], seed0=10)
     procs.wait(lambda: len(procs.of("c", "delivered")) >= len(expected), 20, "delivery at c")
     check_delivered_once(procs, "c", expected)
@@ -79,11 +86,33 @@ def test_serial_link_outage_mid_bundle_and_bit_errors(procs, tmp_path):
     try:
         procs.start("a")
         procs.start("b")
-        procs.configure("b", "ipn:2.0", [{"type": "serial", "port": str(tmp_path / "b-uart"), "baud": 115200,
-                                          "peer": "ipn:1.0", "delay_hint_ns": 20 * MS}])
-        procs.configure("a", "ipn:1.0", [{"type": "serial", "port": str(tmp_path / "a-uart"), "baud": 115200,
-                                          "peer": "ipn:2.0", "delay_hint_ns": 20 * MS}],
-                        routes={"*": "ipn:2.0"})
+        procs.configure(
+            "b",
+            "ipn:2.0",
+            [
+                {
+                    "type": "serial",
+                    "port": str(tmp_path / "b-uart"),
+                    "baud": 115200,
+                    "peer": "ipn:1.0",
+                    "delay_hint_ns": 20 * MS,
+                }
+            ],
+        )
+        procs.configure(
+            "a",
+            "ipn:1.0",
+            [
+                {
+                    "type": "serial",
+                    "port": str(tmp_path / "a-uart"),
+                    "baud": 115200,
+                    "peer": "ipn:2.0",
+                    "delay_hint_ns": 20 * MS,
+                }
+            ],
+            routes={"*": "ipn:2.0"},
+        )
         procs.wait(lambda: procs.of("a", "session-up"), 10, "serial session up")
         # 12 KiB is about 1.1 s of line time at 115200 baud: cut the line 0.3 s into it for 1.5 s
         expected = inject_all(procs, "a", "ipn:2.0", [12 * 1024, 3000], seed0=20)
@@ -97,8 +126,9 @@ def test_serial_link_outage_mid_bundle_and_bit_errors(procs, tmp_path):
         stats = link.stats()
         down = [t for t in stats["a->b"]["transitions"] if t[0] is False]
         assert down, "the outage never happened"
-        assert stats["a->b"]["drops"].get("down", 0) > 0 or stats["b->a"]["drops"].get("down", 0) > 0, \
+        assert stats["a->b"]["drops"].get("down", 0) > 0 or stats["b->a"]["drops"].get("down", 0) > 0, (
             f"the outage cut nothing off: {stats}"
+        )
     finally:
         engine.stop()
         engine.join(5)
@@ -110,9 +140,13 @@ def test_kill_9_of_the_relay_loses_and_duplicates_nothing(procs, tmp_path):
     la, lb = free_port(), free_port()  # the emulated link's ends between a and b
     engine = Engine(MonotonicClock())
     # 8 Mbit/s a -> b: 20 x 64 KiB take about 1.4 s, so the kill lands mid-burst
-    engine.add_link("a-b", f"tcp://127.0.0.1:{la}?peer=127.0.0.1:{pa}",
-                    f"tcp://127.0.0.1:{lb}?peer=127.0.0.1:{pb}",
-                    ab=DirectionConfig(rate_bps=8_000_000, delay_ns=2 * MS), ba=DirectionConfig(delay_ns=2 * MS))
+    engine.add_link(
+        "a-b",
+        f"tcp://127.0.0.1:{la}?peer=127.0.0.1:{pa}",
+        f"tcp://127.0.0.1:{lb}?peer=127.0.0.1:{pb}",
+        ab=DirectionConfig(rate_bps=8_000_000, delay_ns=2 * MS),
+        ba=DirectionConfig(delay_ns=2 * MS),
+    )
     engine.start()
     try:
         for name in "abc":
@@ -120,9 +154,12 @@ def test_kill_9_of_the_relay_loses_and_duplicates_nothing(procs, tmp_path):
         b_clas = [{"type": "tcpcl", "listen": f"127.0.0.1:{pb}", "peers": {"ipn:3.0": f"127.0.0.1:{pc}"}}]
         procs.configure("c", "ipn:3.0", [{"type": "tcpcl", "listen": f"127.0.0.1:{pc}"}])
         procs.configure("b", "ipn:2.0", b_clas, routes={"ipn:3.0": "ipn:3.0"})
-        procs.configure("a", "ipn:1.0", [{"type": "tcpcl", "listen": f"127.0.0.1:{pa}",
-                                          "peers": {"ipn:2.0": f"127.0.0.1:{la}"}}],
-                        routes={"*": "ipn:2.0"})
+        procs.configure(
+            "a",
+            "ipn:1.0",
+            [{"type": "tcpcl", "listen": f"127.0.0.1:{pa}", "peers": {"ipn:2.0": f"127.0.0.1:{la}"}}],
+            routes={"*": "ipn:2.0"},
+        )
         expected = inject_all(procs, "a", "ipn:3.0", [64 * 1024] * 20, seed0=100)
         procs.wait(lambda: len(procs.of("b", "stored")) >= 4, 15, "relay b storing")
         procs.agents["b"].kill()
@@ -131,8 +168,11 @@ def test_kill_9_of_the_relay_loses_and_duplicates_nothing(procs, tmp_path):
 
         procs.start("b")
         procs.configure("b", "ipn:2.0", b_clas, routes={"ipn:3.0": "ipn:3.0"})
-        procs.wait(lambda: len(set(e["bundle"] for e in procs.of("c", "delivered"))) >= 20, 40,
-                   "all delivered after the restart")
+        procs.wait(
+            lambda: len(set(e["bundle"] for e in procs.of("c", "delivered"))) >= 20,
+            40,
+            "all delivered after the restart",
+        )
         check_delivered_once(procs, "c", expected)
         check_stores_empty(procs, "abc")
     finally:

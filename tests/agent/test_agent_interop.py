@@ -12,7 +12,6 @@ import hashlib
 import socket
 
 import pytest
-
 from agent_procs import Procs, free_port
 
 pyd3tn_bundle7 = pytest.importorskip("pyd3tn.bundle7")
@@ -35,18 +34,29 @@ def test_pyd3tn_bundle_over_mtcp_then_tcpcl_is_delivered_intact(procs, crc, cloc
     procs.start("a")
     procs.start("b")
     procs.configure("b", "ipn:2.0", [{"type": "tcpcl", "listen": f"127.0.0.1:{tcpcl_b}"}])
-    procs.configure("a", "ipn:1.0", [
-        {"type": "mtcp", "listen": f"127.0.0.1:{mtcp_a}"},
-        {"type": "tcpcl", "listen": f"127.0.0.1:{tcpcl_a}", "peers": {"ipn:2.0": f"127.0.0.1:{tcpcl_b}"}},
-    ], routes={"ipn:2.0": "ipn:2.0"})
+    procs.configure(
+        "a",
+        "ipn:1.0",
+        [
+            {"type": "mtcp", "listen": f"127.0.0.1:{mtcp_a}"},
+            {"type": "tcpcl", "listen": f"127.0.0.1:{tcpcl_a}", "peers": {"ipn:2.0": f"127.0.0.1:{tcpcl_b}"}},
+        ],
+        routes={"ipn:2.0": "ipn:2.0"},
+    )
     procs.wait(lambda: procs.of("a", "session-up"), 10, "tcpcl session a-b")
 
     payload = bytes(range(256)) * 200 + b"from pyd3tn"
     crc_type = getattr(pyd3tn_bundle7.CRCType, crc)
     bundle = pyd3tn_bundle7.serialize_bundle7(
-        "ipn:9.1", "ipn:2.0", payload, lifetime=600, hop_limit=16,
-        crc_type_primary=crc_type, crc_type_canonical=crc_type,
-        **({"creation_timestamp": 0, "sequence_number": 7, "bundle_age": 0} if clockless else {}))
+        "ipn:9.1",
+        "ipn:2.0",
+        payload,
+        lifetime=600,
+        hop_limit=16,
+        crc_type_primary=crc_type,
+        crc_type_canonical=crc_type,
+        **({"creation_timestamp": 0, "sequence_number": 7, "bundle_age": 0} if clockless else {}),
+    )
     sock = socket.create_connection(("127.0.0.1", mtcp_a), timeout=5)
     with pyd3tn_mtcp.MTCPSocket(sock) as conn:
         conn.send_bundle(bundle)

@@ -37,7 +37,16 @@ CONFIGURE = {
         {"type": "serial", "port": "/dev/pts/7", "baud": 115200, "peer": "ipn:2.0", "delay_hint_ns": 120_000_000},
         {"type": "mtcp", "listen": "[::1]:4224", "peers": {}},
     ],
-    "contacts": [{"frm": "iss", "to": "tdrs-w", "start_ns": 0, "end_ns": 2_280_000_000_000, "rate": 11520, "owlt_ns": 120_000_000}],
+    "contacts": [
+        {
+            "frm": "iss",
+            "to": "tdrs-w",
+            "start_ns": 0,
+            "end_ns": 2_280_000_000_000,
+            "rate": 11520,
+            "owlt_ns": 120_000_000,
+        }
+    ],
     "nodes": {"iss": "ipn:1.0", "tdrs-w": "ipn:2.0", "cologne": "ipn:4.0"},
     "routes": {"ipn:4.0": "ipn:2.0", "*": "ipn:2.0"},
     "epoch_ns": 123_456_789,
@@ -63,7 +72,9 @@ def with_(base, **changes):
 # -- every command parses --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name,cls", [("hello", ctl.Hello), ("status", ctl.Status), ("time", ctl.Time), ("shutdown", ctl.Shutdown)])
+@pytest.mark.parametrize(
+    "name,cls", [("hello", ctl.Hello), ("status", ctl.Status), ("time", ctl.Time), ("shutdown", ctl.Shutdown)]
+)
 def test_simple_commands(name, cls):
     assert parse_command(f'{{"cmd": "{name}"}}') == cls()
     assert parse_command(line({"cmd": name, "id": 7, "v": 1})) == cls(id=7)
@@ -99,13 +110,22 @@ def test_configure_minimal_gets_defaults():
 
 
 def test_null_is_the_same_as_leaving_an_optional_field_out():
-    nulls = {k: None for k in ("id", "v", "store", "clas", "contacts", "nodes", "routes", "epoch_ns", "scale", "dup_window_ns")}
-    assert parse_command(line({"cmd": "configure", "node": "gs", "eid": "ipn:4.0", **nulls})) == Configure(node="gs", eid="ipn:4.0")
+    nulls = {
+        k: None
+        for k in ("id", "v", "store", "clas", "contacts", "nodes", "routes", "epoch_ns", "scale", "dup_window_ns")
+    }
+    assert parse_command(line({"cmd": "configure", "node": "gs", "eid": "ipn:4.0", **nulls})) == Configure(
+        node="gs", eid="ipn:4.0"
+    )
 
 
 def test_inject_with_size_and_with_payload():
-    c = parse_command('{"cmd":"inject","id":4,"dest":"ipn:4.1","size":307200,"seed":9,"lifetime_ns":5400000000000,"priority":2,"tag":"photos#3"}')
-    assert c == Inject(id=4, dest="ipn:4.1", size=307200, seed=9, lifetime_ns=5_400_000_000_000, priority=2, tag="photos#3")
+    c = parse_command(
+        '{"cmd":"inject","id":4,"dest":"ipn:4.1","size":307200,"seed":9,"lifetime_ns":5400000000000,"priority":2,"tag":"photos#3"}'
+    )
+    assert c == Inject(
+        id=4, dest="ipn:4.1", size=307200, seed=9, lifetime_ns=5_400_000_000_000, priority=2, tag="photos#3"
+    )
     p = parse_command(line({"cmd": "inject", "dest": "ipn:4.0", "payload_b64": base64.b64encode(b"\x00hi").decode()}))
     assert p == Inject(dest="ipn:4.0", payload=b"\x00hi")
     assert (p.size, p.seed, p.priority, p.lifetime_ns, p.tag) == (None, 0, 1, None, None)
@@ -141,44 +161,113 @@ MALFORMED = [
     (line(with_(C, stor={})), "configure: unknown field 'stor'"),
     (line(with_(C, store=[])), "configure: field 'store' must be an object, got array"),
     (line(with_(C, store={"quota_bytes": 1})), "configure: missing field 'store.path'"),
-    (line(with_(C, store={"path": "p", "quota_bytes": -1})), "configure: field 'store.quota_bytes' must be an integer >= 0, got -1"),
-    (line(with_(C, store={"path": "p", "quota_bytes": "1MiB"})), "configure: field 'store.quota_bytes' must be an integer >= 0, got '1MiB'"),
+    (
+        line(with_(C, store={"path": "p", "quota_bytes": -1})),
+        "configure: field 'store.quota_bytes' must be an integer >= 0, got -1",
+    ),
+    (
+        line(with_(C, store={"path": "p", "quota_bytes": "1MiB"})),
+        "configure: field 'store.quota_bytes' must be an integer >= 0, got '1MiB'",
+    ),
     (line(with_(C, store={"path": "p", "qouta_bundles": 1})), "configure: unknown field 'store.qouta_bundles'"),
     (line(with_(C, clas={})), "configure: field 'clas' must be an array, got object"),
-    (line(with_(C, clas=[{"type": "udp"}])), "configure: field 'clas[0].type' must be one of mtcp, serial, tcpcl, got 'udp'"),
+    (
+        line(with_(C, clas=[{"type": "udp"}])),
+        "configure: field 'clas[0].type' must be one of mtcp, serial, tcpcl, got 'udp'",
+    ),
     (line(with_(C, clas=[{}])), "configure: missing field 'clas[0].type'"),
-    (line(with_(C, clas=[TCP, with_(TCP, listen="localhost")])), "configure: field 'clas[1].listen' must be HOST:PORT, got 'localhost'"),
-    (line(with_(C, clas=[with_(TCP, listen="h:70000")])), "configure: field 'clas[0].listen' must be HOST:PORT, got 'h:70000'"),
-    (line(with_(C, clas=[with_(TCP, peers={"ipn:2.0": 5002})])), "configure: field 'clas[0].peers.ipn:2.0' must be HOST:PORT, got 5002"),
-    (line(with_(C, clas=[with_(TCP, peers={"two": "h:1"})])), "configure: field 'clas[0].peers.two' must be an ipn:N.S or dtn://node/ EID, got 'two'"),
-    (line(with_(C, clas=[{"type": "serial", "port": "/dev/x", "baud": 0, "peer": "ipn:2.0"}])), "configure: field 'clas[0].baud' must be an integer >= 1, got 0"),
-    (line(with_(C, clas=[{"type": "serial", "port": "/dev/x", "baud": 9600}])), "configure: missing field 'clas[0].peer'"),
-    (line(with_(C, clas=[{"type": "serial", "port": "/dev/x", "baud": 9600, "peer": "ipn:2.0", "parity": "N"}])), "configure: unknown field 'clas[0].parity'"),
-    (line(with_(C, contacts=[{"frm": "a", "to": "b", "start_ns": 5, "end_ns": 4, "rate": 1, "owlt_ns": 0}])), "configure: field 'contacts[0].end_ns' must be an integer >= 5, got 4"),
-    (line(with_(C, contacts=[{"frm": "a", "to": "b", "start_ns": 0, "end_ns": 4, "rate": 0, "owlt_ns": 0}])), "configure: field 'contacts[0].rate' must be an integer >= 1, got 0"),
-    (line(with_(C, contacts=[{"frm": "a", "to": "b", "start_ns": 0, "end_ns": 4, "rate": 1}])), "configure: missing field 'contacts[0].owlt_ns'"),
-    (line(with_(C, contacts=[{"frm": "a", "to": "b", "start_ns": 0.5, "end_ns": 4, "rate": 1, "owlt_ns": 0}])), "configure: field 'contacts[0].start_ns' must be an integer >= 0, got 0.5"),
-    (line(with_(C, nodes={"iss": "ipn:1.0", "iss2": "ipn:1.1"})), "configure: field 'nodes': nodes 'iss' and 'iss2' share the node id ipn:1.0"),
+    (
+        line(with_(C, clas=[TCP, with_(TCP, listen="localhost")])),
+        "configure: field 'clas[1].listen' must be HOST:PORT, got 'localhost'",
+    ),
+    (
+        line(with_(C, clas=[with_(TCP, listen="h:70000")])),
+        "configure: field 'clas[0].listen' must be HOST:PORT, got 'h:70000'",
+    ),
+    (
+        line(with_(C, clas=[with_(TCP, peers={"ipn:2.0": 5002})])),
+        "configure: field 'clas[0].peers.ipn:2.0' must be HOST:PORT, got 5002",
+    ),
+    (
+        line(with_(C, clas=[with_(TCP, peers={"two": "h:1"})])),
+        "configure: field 'clas[0].peers.two' must be an ipn:N.S or dtn://node/ EID, got 'two'",
+    ),
+    (
+        line(with_(C, clas=[{"type": "serial", "port": "/dev/x", "baud": 0, "peer": "ipn:2.0"}])),
+        "configure: field 'clas[0].baud' must be an integer >= 1, got 0",
+    ),
+    (
+        line(with_(C, clas=[{"type": "serial", "port": "/dev/x", "baud": 9600}])),
+        "configure: missing field 'clas[0].peer'",
+    ),
+    (
+        line(with_(C, clas=[{"type": "serial", "port": "/dev/x", "baud": 9600, "peer": "ipn:2.0", "parity": "N"}])),
+        "configure: unknown field 'clas[0].parity'",
+    ),
+    (
+        line(with_(C, contacts=[{"frm": "a", "to": "b", "start_ns": 5, "end_ns": 4, "rate": 1, "owlt_ns": 0}])),
+        "configure: field 'contacts[0].end_ns' must be an integer >= 5, got 4",
+    ),
+    (
+        line(with_(C, contacts=[{"frm": "a", "to": "b", "start_ns": 0, "end_ns": 4, "rate": 0, "owlt_ns": 0}])),
+        "configure: field 'contacts[0].rate' must be an integer >= 1, got 0",
+    ),
+    (
+        line(with_(C, contacts=[{"frm": "a", "to": "b", "start_ns": 0, "end_ns": 4, "rate": 1}])),
+        "configure: missing field 'contacts[0].owlt_ns'",
+    ),
+    (
+        line(with_(C, contacts=[{"frm": "a", "to": "b", "start_ns": 0.5, "end_ns": 4, "rate": 1, "owlt_ns": 0}])),
+        "configure: field 'contacts[0].start_ns' must be an integer >= 0, got 0.5",
+    ),
+    (
+        line(with_(C, nodes={"iss": "ipn:1.0", "iss2": "ipn:1.1"})),
+        "configure: field 'nodes': nodes 'iss' and 'iss2' share the node id ipn:1.0",
+    ),
     (line(with_(C, nodes={"iss": 1})), "configure: field 'nodes.iss' must be an ipn:N.S or dtn://node/ EID, got 1"),
-    (line(with_(C, routes={"ipn:4.0": "tdrs"})), "configure: field 'routes.ipn:4.0' must be an ipn:N.S or dtn://node/ EID, got 'tdrs'"),
-    (line(with_(C, routes={"cologne": "ipn:2.0"})), "configure: field 'routes.cologne' must be an ipn:N.S or dtn://node/ EID, got 'cologne'"),
+    (
+        line(with_(C, routes={"ipn:4.0": "tdrs"})),
+        "configure: field 'routes.ipn:4.0' must be an ipn:N.S or dtn://node/ EID, got 'tdrs'",
+    ),
+    (
+        line(with_(C, routes={"cologne": "ipn:2.0"})),
+        "configure: field 'routes.cologne' must be an ipn:N.S or dtn://node/ EID, got 'cologne'",
+    ),
     (line(with_(C, scale=0)), "configure: field 'scale' must be a number > 0, got 0"),
     (line(with_(C, scale="60")), "configure: field 'scale' must be a number > 0, got '60'"),
-    (b'{"cmd":"configure","node":"a","eid":"ipn:1.0","scale":1e999}', "configure: field 'scale' must be a number > 0, got inf"),
+    (
+        b'{"cmd":"configure","node":"a","eid":"ipn:1.0","scale":1e999}',
+        "configure: field 'scale' must be a number > 0, got inf",
+    ),
     (line(with_(C, epoch_ns="5")), "configure: field 'epoch_ns' must be an integer, got '5'"),
     (line(with_(C, epoch_ns=False)), "configure: field 'epoch_ns' must be an integer, got boolean"),
     (b'{"cmd":"inject","size":1}', "inject: missing field 'dest'"),
     (b'{"cmd":"inject","dest":"ipn:4.0"}', "inject: exactly one of 'size' and 'payload_b64' is required"),
-    (b'{"cmd":"inject","dest":"ipn:4.0","size":1,"payload_b64":"AA=="}', "inject: exactly one of 'size' and 'payload_b64' is required"),
+    (
+        b'{"cmd":"inject","dest":"ipn:4.0","size":1,"payload_b64":"AA=="}',
+        "inject: exactly one of 'size' and 'payload_b64' is required",
+    ),
     (b'{"cmd":"inject","dest":"ipn:4.0","payload_b64":"A*=="}', "inject: field 'payload_b64' is not valid base64"),
-    (b'{"cmd":"inject","dest":"ipn:4.0","payload_b64":7}', "inject: field 'payload_b64' must be a base64 string, got 7"),
-    (b'{"cmd":"inject","dest":"ipn:4.0","payload_b64":"AA==","seed":1}', "inject: 'seed' goes with 'size', not with 'payload_b64'"),
+    (
+        b'{"cmd":"inject","dest":"ipn:4.0","payload_b64":7}',
+        "inject: field 'payload_b64' must be a base64 string, got 7",
+    ),
+    (
+        b'{"cmd":"inject","dest":"ipn:4.0","payload_b64":"AA==","seed":1}',
+        "inject: 'seed' goes with 'size', not with 'payload_b64'",
+    ),
     (b'{"cmd":"inject","dest":"ipn:4.0","size":-1}', "inject: field 'size' must be an integer >= 0, got -1"),
     (b'{"cmd":"inject","dest":"ipn:4.0","size":true}', "inject: field 'size' must be an integer >= 0, got boolean"),
     (b'{"cmd":"inject","dest":"ipn:4.0","size":1,"priority":3}', "inject: field 'priority' must be 0, 1 or 2, got 3"),
-    (b'{"cmd":"inject","dest":"ipn:4.0","size":1,"lifetime_ns":0}', "inject: field 'lifetime_ns' must be an integer >= 1, got 0"),
+    (
+        b'{"cmd":"inject","dest":"ipn:4.0","size":1,"lifetime_ns":0}',
+        "inject: field 'lifetime_ns' must be an integer >= 1, got 0",
+    ),
     (b'{"cmd":"inject","dest":"ipn:4.0","size":1,"tag":""}', "inject: field 'tag' must be a non-empty string, got ''"),
-    (b'{"cmd":"inject","dest":"cologne","size":1}', "inject: field 'dest' must be an ipn:N.S or dtn://node/ EID, got 'cologne'"),
+    (
+        b'{"cmd":"inject","dest":"cologne","size":1}',
+        "inject: field 'dest' must be an ipn:N.S or dtn://node/ EID, got 'cologne'",
+    ),
 ]
 
 
@@ -212,7 +301,10 @@ def test_oversize_line_is_refused_before_parsing():
 
 def test_commands_round_trip():
     cmds = [
-        ctl.Hello(id=1), ctl.Status(), ctl.Time(id="t"), ctl.Shutdown(id=9),
+        ctl.Hello(id=1),
+        ctl.Status(),
+        ctl.Time(id="t"),
+        ctl.Shutdown(id=9),
         parse_command(line(CONFIGURE)),
         Configure(node="gs", eid="ipn:4.0"),
         Inject(dest="ipn:4.0", size=10, seed=3, tag="photos#1", lifetime_ns=10),
@@ -231,11 +323,37 @@ EVENTS = [
     ctl.Reply(t_ns=2, node="iss", cmd="hello", id=1, result={"version": 1, "node": "iss", "pid": 42, "time_ns": 2}),
     ctl.Reply(t_ns=2, node="iss", cmd="shutdown"),
     ctl.Error(t_ns=3, node="iss", reason="unknown cmd 'x'", line='{"cmd":"x"}'),
-    ctl.Received(t_ns=4, node="tdrs-w", bundle="ipn:1.0/1700000000000/3", source="ipn:1.0", dest="ipn:4.0", size=307200, peer="ipn:1.0", cla="serial"),
-    ctl.Stored(t_ns=5, node="tdrs-w", bundle="ipn:1.0/1700000000000/3", size=307200, store_bundles=1, store_bytes=307400, tag="photos#3"),
+    ctl.Received(
+        t_ns=4,
+        node="tdrs-w",
+        bundle="ipn:1.0/1700000000000/3",
+        source="ipn:1.0",
+        dest="ipn:4.0",
+        size=307200,
+        peer="ipn:1.0",
+        cla="serial",
+    ),
+    ctl.Stored(
+        t_ns=5,
+        node="tdrs-w",
+        bundle="ipn:1.0/1700000000000/3",
+        size=307200,
+        store_bundles=1,
+        store_bytes=307400,
+        tag="photos#3",
+    ),
     ctl.Forwarded(t_ns=6, node="tdrs-w", bundle="ipn:1.0/1/3/0/1000", to="ipn:4.0", cla="tcpcl", size=1000),
     ctl.Acked(t_ns=7, node="tdrs-w", bundle="ipn:1.0/1/3", by="ipn:4.0", cla="tcpcl"),
-    ctl.Delivered(t_ns=8, node="cologne", bundle="ipn:1.0/1/3", source="ipn:1.0", dest="ipn:4.1", size=3, sha256="ab" * 32, tag="photos#3"),
+    ctl.Delivered(
+        t_ns=8,
+        node="cologne",
+        bundle="ipn:1.0/1/3",
+        source="ipn:1.0",
+        dest="ipn:4.1",
+        size=3,
+        sha256="ab" * 32,
+        tag="photos#3",
+    ),
     ctl.Expired(t_ns=9, node="iss", bundle="ipn:1.0/1/4"),
     ctl.Refused(t_ns=10, node="iss", reason="store full", peer="ipn:2.0"),
     ctl.Dropped(t_ns=11, node="iss", bundle="ipn:1.0/1/5", reason="duplicate"),
@@ -268,8 +386,11 @@ def test_events_round_trip(event):
     ident=st.none() | st.integers() | st.text(),
 )
 def test_event_text_survives_any_unicode(t, text, tag, ident):
-    for e in (ctl.Log(t_ns=t, node=text, level="info", message=text), ctl.Expired(t_ns=t, node=None, bundle=text, tag=tag),
-              ctl.Error(t_ns=t, node="n", reason=text, id=ident)):
+    for e in (
+        ctl.Log(t_ns=t, node=text, level="info", message=text),
+        ctl.Expired(t_ns=t, node=None, bundle=text, tag=tag),
+        ctl.Error(t_ns=t, node="n", reason=text, id=ident),
+    ):
         assert parse_event(encode_event(e)) == e
 
 
@@ -301,7 +422,10 @@ def test_error_for_quotes_the_line_and_echoes_id():
         parse_command(raw)
     err = error_for(raw, e.value, t_ns=3, node="iss")
     assert err == ctl.Error(
-        t_ns=3, node="iss", id=12, cmd="inject",
+        t_ns=3,
+        node="iss",
+        id=12,
+        cmd="inject",
         reason="inject: field 'dest' must be an ipn:N.S or dtn://node/ EID, got 'nowhere'",
         line='{"cmd":"inject","id":12,"dest":"nowhere","size":1}',
     )
@@ -314,8 +438,10 @@ def test_error_for_quotes_the_line_and_echoes_id():
 def test_serial_cla_carries_its_framing_for_pacing():
     from hilnet.agent.cla.serial_timing import LinkTiming
 
-    line = ('{"cmd":"configure","node":"a","eid":"ipn:1.0","clas":[{"type":"serial","port":"/tmp/p",'
-            '"baud":115200,"peer":"ipn:2.0","bits_per_byte":11}]}')
+    line = (
+        '{"cmd":"configure","node":"a","eid":"ipn:1.0","clas":[{"type":"serial","port":"/tmp/p",'
+        '"baud":115200,"peer":"ipn:2.0","bits_per_byte":11}]}'
+    )
     cla = parse_command(line).clas[0]
     assert cla.bits_per_byte == 11
     assert parse_command(encode_command(parse_command(line))).clas[0].bits_per_byte == 11

@@ -1,4 +1,3 @@
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -267,7 +266,9 @@ def brute_force(contacts, source, dest, t0, size, deadline, booked):
 
 NODES = "abcd"
 contact_st = st.builds(
-    lambda frm, to, start, length, rate, owlt: Contact(frm, to, start * S // 4, (start + length) * S // 4, rate, owlt * MS),
+    lambda frm, to, start, length, rate, owlt: Contact(
+        frm, to, start * S // 4, (start + length) * S // 4, rate, owlt * MS
+    ),
     st.sampled_from(NODES),
     st.sampled_from(NODES),
     st.integers(0, 40),
@@ -322,7 +323,9 @@ def test_node_id(eid, nid):
     assert node_id(eid) == nid
 
 
-@pytest.mark.parametrize("bad", ["ipn:2", "ipn:02.0", "ipn:-1.0", "dtn:none", "dtn://", "tcp://x", "", 5, f"ipn:{2**64}.0"])
+@pytest.mark.parametrize(
+    "bad", ["ipn:2", "ipn:02.0", "ipn:-1.0", "dtn:none", "dtn://", "tcp://x", "", 5, f"ipn:{2**64}.0"]
+)
 def test_node_id_rejects(bad):
     with pytest.raises(InputError):
         node_id(bad)

@@ -91,10 +91,8 @@ def test_quota_in_bundles_and_bytes_refuses_clearly(tmp_path):
 
 def test_list_filters_and_orders(store, clock):
     put(store, "low-late", priority=0, expires_at_ns=300, destination="ipn:4.0")
-    put(store, "high-early", priority=2, expires_at_ns=100, destination="ipn:5.0",
-        next_hop="ipn:2.0")
-    put(store, "high-late", priority=2, expires_at_ns=400, destination="ipn:4.0",
-        next_hop="ipn:2.0")
+    put(store, "high-early", priority=2, expires_at_ns=100, destination="ipn:5.0", next_hop="ipn:2.0")
+    put(store, "high-late", priority=2, expires_at_ns=400, destination="ipn:4.0", next_hop="ipn:2.0")
     put(store, "mid", priority=1, expires_at_ns=200, destination="ipn:4.0", next_hop="ipn:3.0")
     keys = lambda bs: [b.key for b in bs]  # noqa: E731
     assert keys(store.list()) == ["high-early", "high-late", "mid", "low-late"]
@@ -135,7 +133,9 @@ def test_delete_and_expire_are_journaled(store, clock):
     assert store.count() == 1 and store.bytes_used() == 30 and store.get("k0") is None
     journal = store.deletions()
     assert [(d.key, d.reason, d.at_ns, d.size) for _, d in journal] == [
-        ("k1", "delivered", 5_000, 20), ("k0", "expired", 5_001, 10)]
+        ("k1", "delivered", 5_000, 20),
+        ("k0", "expired", 5_001, 10),
+    ]
     assert store.deletions(since=journal[0][0])[0][1].key == "k0"
     assert store.prune_deletions(journal[0][0]) == 1
     assert [d.key for _, d in store.deletions()] == ["k0"]
@@ -231,6 +231,7 @@ def test_disk_full_refuses_the_put_and_keeps_the_store_usable(store):
 def test_totals_stay_exact_under_concurrent_puts_and_deletes(tmp_path):
     path = tmp_path / "s.db"
     with BundleStore(path) as s:
+
         def worker(w):
             for i in range(60):
                 put(s, f"w{w}-{i}", bytes(i))
@@ -278,8 +279,7 @@ def test_group_committer_batches_threads_and_answers_each(tmp_path):
 
 def test_group_committer_serves_asyncio_tasks(tmp_path):
     async def main(gc):
-        return await asyncio.gather(*(gc.put_async(f"t{i}", b"p%d" % i, **COLS)
-                                      for i in range(200)))
+        return await asyncio.gather(*(gc.put_async(f"t{i}", b"p%d" % i, **COLS) for i in range(200)))
 
     with BundleStore(tmp_path / "s.db") as s, GroupCommitter(s) as gc:
         stored = asyncio.run(main(gc))
@@ -316,8 +316,9 @@ def test_kill_minus_9_at_random_moments_loses_nothing(tmp_path):
     runs, total_lines, deadline = 0, 0, time.monotonic() + 17
     while runs < 50 and time.monotonic() < deadline:
         mode, first = modes[runs % 3], runs * 1_000_000
-        proc = subprocess.Popen([sys.executable, str(WRITER), str(path), str(first), mode],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, str(WRITER), str(path), str(first), mode], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         # 0.02 s is before the store is even open; 0.3 s is hundreds of puts in.
         time.sleep(rng.uniform(0.02, 0.3))
         proc.send_signal(signal.SIGKILL)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
+from hilnet.bundle import cbor
 from hilnet.bundle.blocks import (
     BlockFlag,
     BlockType,
@@ -15,7 +16,6 @@ from hilnet.bundle.blocks import (
 )
 from hilnet.bundle.crc import CrcType
 from hilnet.bundle.eid import NULL_EID, Eid, EidScheme
-from hilnet.bundle import cbor
 
 U64 = (1 << 64) - 1
 # integers around the CBOR head boundaries, where shortest-form bugs live
@@ -33,8 +33,7 @@ dtn_eids = st.builds(
     st.text("".join(chr(c) for c in range(0x21, 0x7F)), max_size=20),
 )
 eids = st.one_of(ipn_eids, dtn_eids, st.just(NULL_EID))
-node_ids = st.one_of(st.builds(lambda n: Eid(EidScheme.IPN, (n, 0)), uints),
-                     dtn_eids.map(lambda e: e.node_id))
+node_ids = st.one_of(st.builds(lambda n: Eid(EidScheme.IPN, (n, 0)), uints), dtn_eids.map(lambda e: e.node_id))
 
 # unknown block types (not the ones whose content the codec checks)
 unknown_types = st.integers(2, 300).filter(lambda t: t not in (6, 7, 10))
@@ -59,8 +58,9 @@ def bundles(draw, max_payload: int = 2000) -> Bundle:
         total = offset + len(payload) + draw(st.integers(0, 10**6))
     crc = draw(crc_types)
     creation = draw(uints)
-    primary = PrimaryBlock(draw(eids), source, draw(eids), creation, draw(uints), draw(uints),
-                           BundleFlag(flags), crc, offset, total)
+    primary = PrimaryBlock(
+        draw(eids), source, draw(eids), creation, draw(uints), draw(uints), BundleFlag(flags), crc, offset, total
+    )
     no_reports = bool(flags & BundleFlag.ADMIN_RECORD) or source.is_null
 
     def block_flags():
@@ -70,14 +70,21 @@ def bundles(draw, max_payload: int = 2000) -> Bundle:
     numbers = iter(draw(st.lists(st.integers(2, 2**20), unique=True, min_size=8, max_size=8)))
     blocks = []
     for _ in range(draw(st.integers(0, 3))):
-        blocks.append(CanonicalBlock(draw(unknown_types), next(numbers), draw(st.binary(max_size=50)),
-                                     block_flags(), draw(crc_types)))
+        blocks.append(
+            CanonicalBlock(
+                draw(unknown_types), next(numbers), draw(st.binary(max_size=50)), block_flags(), draw(crc_types)
+            )
+        )
     if draw(st.booleans()):
         data = b"\x82" + cbor.uint(draw(st.integers(1, 255))) + cbor.uint(draw(uints))
         blocks.append(CanonicalBlock(BlockType.HOP_COUNT, next(numbers), data, block_flags(), draw(crc_types)))
     if draw(st.booleans()):
-        blocks.insert(0, CanonicalBlock(BlockType.PREVIOUS_NODE, next(numbers), draw(node_ids).to_cbor(),
-                                        block_flags(), draw(crc_types)))
+        blocks.insert(
+            0,
+            CanonicalBlock(
+                BlockType.PREVIOUS_NODE, next(numbers), draw(node_ids).to_cbor(), block_flags(), draw(crc_types)
+            ),
+        )
     blocks.append(CanonicalBlock(BlockType.PAYLOAD, 1, payload, block_flags(), draw(crc_types)))
     bundle = Bundle(primary, tuple(blocks))
     if creation == 0 or draw(st.booleans()):

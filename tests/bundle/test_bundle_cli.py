@@ -22,8 +22,25 @@ def test_make_then_show_json(tmp_path):
     payload = tmp_path / "photo.jpg"
     payload.write_bytes(b"\xff\xd8 not really a jpeg")
     out = tmp_path / "b.bundle"
-    r = run("make", "--source", "ipn:1.0", "--dest", "dtn://ground/photos", "--payload", str(payload),
-            "--lifetime", "2h", "--crc", "16", "--hop-limit", "8", "--seq", "4", "--out", str(out))
+    r = run(
+        "make",
+        "--source",
+        "ipn:1.0",
+        "--dest",
+        "dtn://ground/photos",
+        "--payload",
+        str(payload),
+        "--lifetime",
+        "2h",
+        "--crc",
+        "16",
+        "--hop-limit",
+        "8",
+        "--seq",
+        "4",
+        "--out",
+        str(out),
+    )
     assert r.exit_code == 0, r.output
     bundle = decode_bundle(out.read_bytes())
     assert bundle.payload == payload.read_bytes() and bundle.primary.lifetime_ms == 7_200_000
@@ -42,8 +59,9 @@ def test_make_then_show_json(tmp_path):
 
 
 def test_make_generated_payload_to_stdout_and_show_from_stdin():
-    r = CliRunner().invoke(command, ["make", "--source", "ipn:1.0", "--dest", "ipn:2.1", "--size", "1KiB",
-                                     "--crc", "none"])
+    r = CliRunner().invoke(
+        command, ["make", "--source", "ipn:1.0", "--dest", "ipn:2.1", "--size", "1KiB", "--crc", "none"]
+    )
     assert r.exit_code == 0
     bundle = decode_bundle(r.stdout_bytes)
     assert len(bundle.payload) == 1024 and bundle.payload[:3] == b"\x00\x01\x02"

@@ -36,14 +36,23 @@ def small(crc=CrcType.NONE, payload=b"hi", **kw) -> Bundle:
 def test_exact_bytes_without_crc():
     wire = encode_bundle(small())
     assert wire.hex() == (
-        "9f"            # indefinite array
-        "88" "07" "00" "00"        # primary: 8 items, version 7, flags 0, crc type 0
-        "82028202" "01"            # destination [2, [2, 1]]
-        "8202820100"               # source [2, [1, 0]]
-        "820100"                   # report-to dtn:none [1, 0]
-        "820501"                   # creation [5, 1]
-        "1903e8"                   # lifetime 1000
-        "85" "01" "01" "00" "00" "426869"  # payload block: type 1, number 1, flags 0, crc 0, b"hi"
+        "9f"  # indefinite array
+        "88"
+        "07"
+        "00"
+        "00"  # primary: 8 items, version 7, flags 0, crc type 0
+        "82028202"
+        "01"  # destination [2, [2, 1]]
+        "8202820100"  # source [2, [1, 0]]
+        "820100"  # report-to dtn:none [1, 0]
+        "820501"  # creation [5, 1]
+        "1903e8"  # lifetime 1000
+        "85"
+        "01"
+        "01"
+        "00"
+        "00"
+        "426869"  # payload block: type 1, number 1, flags 0, crc 0, b"hi"
         "ff"
     )
 
@@ -73,6 +82,7 @@ def test_payload_not_last_and_missing_payload_are_refused_on_encode():
 
 
 # --- strict decoding: one test per kind of violation --------------------------------------
+
 
 def wire_of(**kw) -> bytes:
     return encode_bundle(small(**kw))
@@ -106,7 +116,7 @@ def test_indefinite_block_array_is_refused():
 def test_indefinite_byte_string_in_a_block_is_refused():
     wire = wire_of()
     at = wire.index(bytes.fromhex("426869"))
-    bad = wire[:at] + b"\x5f\x42hi\xff" + wire[at + 3:]
+    bad = wire[:at] + b"\x5f\x42hi\xff" + wire[at + 3 :]
     raises_at(bad, CborError, at)
 
 
@@ -114,7 +124,7 @@ def test_wrong_major_type():
     wire = wire_of()
     # lifetime 1000 (0x1903e8) as a text string of 2 bytes instead
     at = wire.index(bytes.fromhex("1903e8"))
-    bad = wire[:at] + b"\x62ab" + wire[at + 3:]
+    bad = wire[:at] + b"\x62ab" + wire[at + 3 :]
     e = raises_at(bad, CborError, at)
     assert "lifetime" in e.message and "text string" in e.message
 
@@ -122,7 +132,7 @@ def test_wrong_major_type():
 def test_non_shortest_integer_is_refused():
     wire = wire_of()
     at = wire.index(bytes.fromhex("1903e8"))
-    bad = wire[:at] + bytes.fromhex("1a000003e8") + wire[at + 3:]
+    bad = wire[:at] + bytes.fromhex("1a000003e8") + wire[at + 3 :]
     raises_at(bad, CborError, at)
 
 
@@ -157,7 +167,7 @@ def test_missing_payload_block():
     at = ext.index(bytes.fromhex("8501010000"))
     raises_at(ext[:at] + b"\xff", BlockError, ext.index(bytes.fromhex("8518c8")))
     # no canonical block at all
-    raises_at(wire_of()[:ext.index(bytes.fromhex("1903e8")) + 3] + b"\xff", BlockError)
+    raises_at(wire_of()[: ext.index(bytes.fromhex("1903e8")) + 3] + b"\xff", BlockError)
 
 
 def test_payload_not_last():
@@ -175,7 +185,7 @@ def test_duplicate_block_numbers():
     blocks = (nb(200, 2, b"x"), nb(201, 3, b"y"), b.payload_block)
     good = encode_bundle(Bundle(b.primary, blocks))
     second = good.index(bytes.fromhex("8518c903"))
-    bad = good[:second + 3] + b"\x02" + good[second + 4:]
+    bad = good[: second + 3] + b"\x02" + good[second + 4 :]
     e = raises_at(bad, BlockError, second)
     assert "twice" in e.message
 
@@ -211,7 +221,7 @@ def test_size_and_block_count_limits():
 def test_nested_depth_bomb_in_an_eid_is_a_plain_error():
     wire = wire_of()
     at = wire.index(bytes.fromhex("82028202"))
-    bomb = wire[:at] + b"\x81" * 100_000 + b"\x00" + wire[at + 5:]
+    bomb = wire[:at] + b"\x81" * 100_000 + b"\x00" + wire[at + 5 :]
     raises_at(bomb, BundleDecodeError, at)
 
 
@@ -230,12 +240,12 @@ def test_trailing_bytes():
 def test_bad_eids():
     wire = wire_of()
     at = wire.index(bytes.fromhex("8202820100")) + 5  # report-to dtn:none, after the source
-    raises_at(wire[:at] + bytes.fromhex("820300") + wire[at + 3:], EidError, at + 1)  # scheme 3
-    raises_at(wire[:at] + bytes.fromhex("820101") + wire[at + 3:], EidError, at + 2)  # dtn SSP 1
+    raises_at(wire[:at] + bytes.fromhex("820300") + wire[at + 3 :], EidError, at + 1)  # scheme 3
+    raises_at(wire[:at] + bytes.fromhex("820101") + wire[at + 3 :], EidError, at + 2)  # dtn SSP 1
     bad_text = bytes.fromhex("8201") + cbor2.dumps("no-slashes")
-    raises_at(wire[:at] + bad_text + wire[at + 3:], EidError, at + 2)
-    raises_at(wire[:at] + bytes.fromhex("8201") + cbor2.dumps("none") + wire[at + 3:], EidError)
-    raises_at(wire[:at] + bytes.fromhex("8201") + b"\x62\xff\xfe" + wire[at + 3:], CborError, at + 3)
+    raises_at(wire[:at] + bad_text + wire[at + 3 :], EidError, at + 2)
+    raises_at(wire[:at] + bytes.fromhex("8201") + cbor2.dumps("none") + wire[at + 3 :], EidError)
+    raises_at(wire[:at] + bytes.fromhex("8201") + b"\x62\xff\xfe" + wire[at + 3 :], CborError, at + 3)
 
 
 def test_fragment_fields_must_match_the_flag():
@@ -252,7 +262,9 @@ def test_admin_record_must_not_ask_for_reports():
 
 def test_unknown_blocks_and_flag_bits_survive_a_round_trip():
     b = small(crc=CrcType.CRC16)
-    odd = CanonicalBlock(250, 7, b"\xff\x00opaque", BlockFlag(0x80 | BlockFlag.DISCARD_IF_UNPROCESSABLE), CrcType.CRC32C)
+    odd = CanonicalBlock(
+        250, 7, b"\xff\x00opaque", BlockFlag(0x80 | BlockFlag.DISCARD_IF_UNPROCESSABLE), CrcType.CRC32C
+    )
     primary = PrimaryBlock(DST, SRC, NULL_EID, 5, 1, 1000, BundleFlag(1 << 40 | 0x20))
     bundle = Bundle(primary, (odd, b.payload_block))
     wire = encode_bundle(bundle)

@@ -61,7 +61,7 @@ def _mutate(wire: bytes, ops) -> bytes:
         elif op == "insert":
             data.insert(i, arg)
         else:
-            del data[i:i + arg]
+            del data[i : i + arg]
     return bytes(data)
 
 

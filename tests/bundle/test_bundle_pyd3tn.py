@@ -17,18 +17,21 @@ p7 = pytest.importorskip("pyd3tn.bundle7", reason="pyd3tn (test extra) is not in
 DTN_EPOCH_UNIX_S = 946_684_800
 THEIR_CRC = {CrcType.NONE: p7.CRCType.NONE, CrcType.CRC16: p7.CRCType.CRC16, CrcType.CRC32C: p7.CRCType.CRC32}
 
-CASES = list(itertools.product(
-    [CrcType.NONE, CrcType.CRC16, CrcType.CRC32C],
-    [b"", b"photo", bytes(range(256)) * 300],
-    [("ipn:1.0", "ipn:4.1"), ("dtn://iss/", "dtn://cologne/photos")],
-))
+CASES = list(
+    itertools.product(
+        [CrcType.NONE, CrcType.CRC16, CrcType.CRC32C],
+        [b"", b"photo", bytes(range(256)) * 300],
+        [("ipn:1.0", "ipn:4.1"), ("dtn://iss/", "dtn://cologne/photos")],
+    )
+)
 
 
 @pytest.mark.parametrize("crc, payload, eids", CASES)
 def test_ours_decode_in_pyd3tn_with_matching_crcs(crc, payload, eids):
     src, dst = eids
-    bundle = make_bundle(src, dst, payload, 3_600_000, creation_ms=5000, seq=7, crc=crc,
-                         flags=BundleFlag.REPORT_DELIVERY, hop_limit=12)
+    bundle = make_bundle(
+        src, dst, payload, 3_600_000, creation_ms=5000, seq=7, crc=crc, flags=BundleFlag.REPORT_DELIVERY, hop_limit=12
+    )
     theirs = p7.Bundle.parse(encode_bundle(bundle))
     pb = theirs.primary_block
     assert str(pb.source) == src and str(pb.destination) == dst and str(pb.report_to) == "dtn:none"
@@ -44,15 +47,30 @@ def test_ours_decode_in_pyd3tn_with_matching_crcs(crc, payload, eids):
             assert block.calculate_crc() == block.crc_provided
 
 
-@pytest.mark.parametrize("crc_primary, crc_canonical", [
-    (CrcType.CRC32C, CrcType.CRC16), (CrcType.CRC16, CrcType.CRC32C), (CrcType.CRC16, CrcType.NONE),
-])
+@pytest.mark.parametrize(
+    "crc_primary, crc_canonical",
+    [
+        (CrcType.CRC32C, CrcType.CRC16),
+        (CrcType.CRC16, CrcType.CRC32C),
+        (CrcType.CRC16, CrcType.NONE),
+    ],
+)
 def test_theirs_decode_in_ours_and_reencode_identically(crc_primary, crc_canonical):
     wire = p7.serialize_bundle7(
-        "ipn:1.0", "dtn://ground/x", b"payload from pyd3tn", report_to_eid="ipn:1.0",
-        crc_type_primary=THEIR_CRC[crc_primary], crc_type_canonical=THEIR_CRC[crc_canonical],
-        creation_timestamp=DTN_EPOCH_UNIX_S + 12, sequence_number=3, lifetime=60,
-        hop_limit=20, hop_count=2, bundle_age=1.5, previous_node_eid="ipn:9.0")
+        "ipn:1.0",
+        "dtn://ground/x",
+        b"payload from pyd3tn",
+        report_to_eid="ipn:1.0",
+        crc_type_primary=THEIR_CRC[crc_primary],
+        crc_type_canonical=THEIR_CRC[crc_canonical],
+        creation_timestamp=DTN_EPOCH_UNIX_S + 12,
+        sequence_number=3,
+        lifetime=60,
+        hop_limit=20,
+        hop_count=2,
+        bundle_age=1.5,
+        previous_node_eid="ipn:9.0",
+    )
     ours = decode_bundle(wire)
     p = ours.primary
     assert p.source == parse_eid("ipn:1.0") and p.destination == parse_eid("dtn://ground/x")
@@ -65,17 +83,27 @@ def test_theirs_decode_in_ours_and_reencode_identically(crc_primary, crc_canonic
 
 
 def test_theirs_fragment_decodes_in_ours():
-    wire = p7.serialize_bundle7("ipn:1.0", "ipn:2.0", b"middle", creation_timestamp=DTN_EPOCH_UNIX_S + 1,
-                                sequence_number=0, flags=p7.BundleProcFlag.IS_FRAGMENT,
-                                fragment_offset=10, total_adu_length=100)
+    wire = p7.serialize_bundle7(
+        "ipn:1.0",
+        "ipn:2.0",
+        b"middle",
+        creation_timestamp=DTN_EPOCH_UNIX_S + 1,
+        sequence_number=0,
+        flags=p7.BundleProcFlag.IS_FRAGMENT,
+        fragment_offset=10,
+        total_adu_length=100,
+    )
     ours = decode_bundle(wire)
     assert ours.id.fragment_offset == 10 and ours.id.fragment_length == 6
     assert ours.primary.total_adu_length == 100 and encode_bundle(ours) == wire
 
 
 def test_corrupted_pyd3tn_bundle_is_caught_by_our_crc_check():
-    wire = bytearray(p7.serialize_bundle7("ipn:1.0", "ipn:2.0", b"abcdef", creation_timestamp=DTN_EPOCH_UNIX_S + 1,
-                                          sequence_number=0))
+    wire = bytearray(
+        p7.serialize_bundle7(
+            "ipn:1.0", "ipn:2.0", b"abcdef", creation_timestamp=DTN_EPOCH_UNIX_S + 1, sequence_number=0
+        )
+    )
     wire[wire.index(b"abcdef")] ^= 1
     from hilnet.errors import CrcError
 

@@ -24,8 +24,14 @@ TSHARK = shutil.which("tshark")
 pytestmark = pytest.mark.skipif(TSHARK is None, reason="tshark is not installed (apt-get install tshark)")
 
 FIELDS = [
-    "bpv7.primary.src_uri", "bpv7.primary.dst_uri", "bpv7.create_ts.seqno", "bpv7.crc_status",
-    "bpv7.canonical.type_code", "bpv7.canonical.data", "bpv7.primary.frag_offset", "_ws.expert",
+    "bpv7.primary.src_uri",
+    "bpv7.primary.dst_uri",
+    "bpv7.create_ts.seqno",
+    "bpv7.crc_status",
+    "bpv7.canonical.type_code",
+    "bpv7.canonical.data",
+    "bpv7.primary.frag_offset",
+    "_ws.expert",
     "_ws.malformed",
 ]
 # Wireshark's only complaint about a good bundle: it has no dissector for the payload's content.
@@ -36,15 +42,31 @@ def _bundles():
     out = []
     for i, crc in enumerate([CrcType.CRC16, CrcType.CRC32C, CrcType.NONE]):
         for size in (0, 100, 30_000):
-            b = make_bundle("ipn:1.0", "dtn://ground/photos", bytes(range(256)) * (size // 256) + bytes(size % 256),
-                            3_600_000, creation_ms=800_000_000_000, seq=len(out), crc=crc, hop_limit=16,
-                            flags=BundleFlag.REPORT_DELIVERY)
+            b = make_bundle(
+                "ipn:1.0",
+                "dtn://ground/photos",
+                bytes(range(256)) * (size // 256) + bytes(size % 256),
+                3_600_000,
+                creation_ms=800_000_000_000,
+                seq=len(out),
+                crc=crc,
+                hop_limit=16,
+                flags=BundleFlag.REPORT_DELIVERY,
+            )
             out.append(set_previous_node(b, parse_eid("ipn:7.0")) if i == 1 else b)
     whole = make_bundle("dtn://iss/", "ipn:4.1", bytes(5000), 60_000, creation_ms=1, seq=99, crc=CrcType.CRC16)
     out += fragment(whole, 2000)
     report = StatusReport(out[0].id, received=StatusItem(True))
-    out.append(report_bundle(report, source=parse_eid("ipn:4.0"), destination=parse_eid("ipn:1.0"),
-                             creation_ms=2, sequence=100, lifetime_ms=1000))
+    out.append(
+        report_bundle(
+            report,
+            source=parse_eid("ipn:4.0"),
+            destination=parse_eid("ipn:1.0"),
+            creation_ms=2,
+            sequence=100,
+            lifetime_ms=1000,
+        )
+    )
     return out
 
 
@@ -90,8 +112,9 @@ def test_wireshark_reads_our_bundles(tmp_path):
 
 def test_wireshark_sees_a_corrupted_crc(tmp_path):
     """The check above can fail: a flipped payload byte makes Wireshark report a bad CRC."""
-    wire = bytearray(encode_bundle(make_bundle("ipn:1.0", "ipn:2.1", b"abcdef", 1000, creation_ms=1,
-                                               crc=CrcType.CRC32C)))
+    wire = bytearray(
+        encode_bundle(make_bundle("ipn:1.0", "ipn:2.1", b"abcdef", 1000, creation_ms=1, crc=CrcType.CRC32C))
+    )
     wire[wire.index(b"abcdef")] ^= 1
     (row,) = _dissect(tmp_path, [bytes(wire)])
     assert row["bpv7.crc_status"][0] == "1" and row["bpv7.crc_status"][-1] != "1"

@@ -22,10 +22,8 @@ from hilnet.bundle.admin import (
 from hilnet.bundle.blocks import (
     BlockFlag,
     BlockType,
-    Bundle,
     BundleFlag,
     BundleId,
-    CanonicalBlock,
     bundle_age_ms,
     dtn_ms_from_unix_ns,
     hop_count,
@@ -78,15 +76,32 @@ def test_crc16_on_a_mebibyte():
     assert crc16_x25(data) == crc16_x25_stdlib(data)
 
 
-@pytest.mark.parametrize("text", ["ipn:1.0", "ipn:18446744073709551615.7", "dtn://ground/photos",
-                                  "dtn://node/", "dtn://n/~group", "dtn:none"])
+@pytest.mark.parametrize(
+    "text",
+    ["ipn:1.0", "ipn:18446744073709551615.7", "dtn://ground/photos", "dtn://node/", "dtn://n/~group", "dtn:none"],
+)
 def test_eid_text_round_trip(text):
     eid = parse_eid(text)
     assert str(eid) == text and parse_eid(str(eid)) == eid and hash(eid) == hash(parse_eid(text))
 
 
-@pytest.mark.parametrize("text", ["ipn:1", "ipn:-1.0", "ipn:1.2.3", "ipn:18446744073709551616.0", "dtn:",
-                                  "dtn://", "dtn://node", "dtn:/node/x", "dtn://no de/x", "http://x/", "", "ipn:1.0 "])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ipn:1",
+        "ipn:-1.0",
+        "ipn:1.2.3",
+        "ipn:18446744073709551616.0",
+        "dtn:",
+        "dtn://",
+        "dtn://node",
+        "dtn:/node/x",
+        "dtn://no de/x",
+        "http://x/",
+        "",
+        "ipn:1.0 ",
+    ],
+)
 def test_eid_text_rejected(text):
     with pytest.raises(InputError):
         parse_eid(text)
@@ -98,7 +113,8 @@ def test_eid_properties_and_order():
     assert parse_eid("dtn://gs/photos").node_id == parse_eid("dtn://gs/")
     assert not parse_eid("dtn://gs/~all").is_singleton
     assert sorted(map(parse_eid, ["ipn:2.0", "dtn://b/", "ipn:1.5", "dtn:none"])) == list(
-        map(parse_eid, ["dtn://b/", "dtn:none", "ipn:1.5", "ipn:2.0"]))
+        map(parse_eid, ["dtn://b/", "dtn:none", "ipn:1.5", "ipn:2.0"])
+    )
     assert parse_eid("ipn:1.0") != parse_eid("dtn://1/")
     assert Eid.ipn(3, 4).to_cbor() == bytes.fromhex("8202820304")
     assert NULL_EID.to_cbor() == bytes.fromhex("820100")
@@ -177,8 +193,10 @@ def test_fragment_and_reassemble(bundle, size):
     zero = [p for p in parts if p.primary.fragment_offset == 0]
     for p in parts:
         if p not in zero:  # only replicate-flagged extension blocks go beyond offset 0
-            assert all(b.flags & BlockFlag.REPLICATE_IN_EVERY_FRAGMENT or b.block_type == BlockType.BUNDLE_AGE
-                       for b in p.extension_blocks)
+            assert all(
+                b.flags & BlockFlag.REPLICATE_IN_EVERY_FRAGMENT or b.block_type == BlockType.BUNDLE_AGE
+                for b in p.extension_blocks
+            )
 
 
 def test_reassembly_gaps_overlaps_and_mismatches():
@@ -201,18 +219,21 @@ def test_reassembly_gaps_overlaps_and_mismatches():
 
 
 def test_status_report_round_trip_and_bytes():
-    subject = make_bundle("ipn:1.0", "ipn:2.1", bytes(10), 1000, creation_ms=5000, seq=1,
-                          flags=BundleFlag.STATUS_TIME_REQUESTED)
+    subject = make_bundle(
+        "ipn:1.0", "ipn:2.1", bytes(10), 1000, creation_ms=5000, seq=1, flags=BundleFlag.STATUS_TIME_REQUESTED
+    )
     rep = status_report_for(subject, delivered=True, now_ms=6000)
     assert rep.delivered == StatusItem(True, 6000) and rep.received == StatusItem()
     wire = encode_status_report(rep)
-    assert wire.hex() == "820184" "8481f481f4" "82f5191770" "81f4" "00" "8202820100" "82191388" "01"
+    assert wire.hex() == "8201848481f481f482f519177081f40082028201008219138801"
     assert decode_admin_record(wire) == rep
-    frag = StatusReport(BundleId(parse_eid("dtn://a/"), 1, 2, 300, 100), deleted=StatusItem(True),
-                        reason=ReasonCode.HOP_LIMIT_EXCEEDED)
+    frag = StatusReport(
+        BundleId(parse_eid("dtn://a/"), 1, 2, 300, 100), deleted=StatusItem(True), reason=ReasonCode.HOP_LIMIT_EXCEEDED
+    )
     assert decode_admin_record(encode_status_report(frag)) == frag
-    carrier = report_bundle(frag, source=parse_eid("ipn:3.0"), destination=parse_eid("ipn:1.0"),
-                            creation_ms=1, sequence=0, lifetime_ms=1000)
+    carrier = report_bundle(
+        frag, source=parse_eid("ipn:3.0"), destination=parse_eid("ipn:1.0"), creation_ms=1, sequence=0, lifetime_ms=1000
+    )
     assert decode_admin_record(decode_bundle(encode_bundle(carrier)).payload) == frag
 
 

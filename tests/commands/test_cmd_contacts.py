@@ -41,5 +41,7 @@ def test_import_of_a_bad_plan_is_exit_2(tmp_path: Path) -> None:
     p.write_text("a contact +0 +60 1 2 100\na contact +0 +30 2 1 100\n")
     r = hilnet("contacts", "import", str(p))
     assert r.returncode == 2
-    assert r.stderr == (f"hilnet: error: {p}:1: contacts 1->2 and 2->1 have different windows; expected the "
-                        "same windows both ways (a hilnet link is up or down as a whole)\n")
+    assert r.stderr == (
+        f"hilnet: error: {p}:1: contacts 1->2 and 2->1 have different windows; expected the "
+        "same windows both ways (a hilnet link is up or down as a whole)\n"
+    )

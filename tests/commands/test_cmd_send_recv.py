@@ -41,8 +41,12 @@ class Node:
         self.socket = str(self.dir / "s.sock")
         self.log = self.dir / "agent.log"
         with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen([*HILNET, "agent", "--config", str(self.config), "--socket", self.socket],
-                                         stdout=subprocess.DEVNULL, stderr=log, cwd=self.dir)
+            self.proc = subprocess.Popen(
+                [*HILNET, "agent", "--config", str(self.config), "--socket", self.socket],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                cwd=self.dir,
+            )
         wait_for(lambda: os.path.exists(self.socket) or self.proc.poll() is not None, 20, f"agent {name}")
         assert self.proc.poll() is None, self.log.read_text()
 
@@ -62,11 +66,18 @@ class Node:
 @pytest.fixture
 def pair(tmp_path):
     port = free_port()
-    b = Node(tmp_path, "b", f"node: b\neid: ipn:2.0\nstore: {{path: b.store}}\n"
-                            f"clas:\n  - {{type: tcpcl, listen: '127.0.0.1:{port}'}}\n")
-    a = Node(tmp_path, "a", f"node: a\neid: ipn:1.0\nstore: {{path: a.store}}\n"
-                            f"clas:\n  - {{type: tcpcl, peers: {{'ipn:2.0': '127.0.0.1:{port}'}}}}\n"
-                            "routes: {'*': 'ipn:2.0'}\n")
+    b = Node(
+        tmp_path,
+        "b",
+        f"node: b\neid: ipn:2.0\nstore: {{path: b.store}}\nclas:\n  - {{type: tcpcl, listen: '127.0.0.1:{port}'}}\n",
+    )
+    a = Node(
+        tmp_path,
+        "a",
+        f"node: a\neid: ipn:1.0\nstore: {{path: a.store}}\n"
+        f"clas:\n  - {{type: tcpcl, peers: {{'ipn:2.0': '127.0.0.1:{port}'}}}}\n"
+        "routes: {'*': 'ipn:2.0'}\n",
+    )
     try:
         wait_for(lambda: '"session-up"' in a.events(), 20, "the TCPCL session")
         yield a, b
@@ -86,8 +97,11 @@ def test_file_arrives_byte_identical(pair, tmp_path):
     photo = tmp_path / "photo.jpg"
     photo.write_bytes(os.urandom(200_000))
     out = tmp_path / "out"
-    recv = subprocess.Popen([*HILNET, "recv", "ipn:2.1", "--out", str(out), "--count", "1", "--socket", b.socket],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    recv = subprocess.Popen(
+        [*HILNET, "recv", "ipn:2.1", "--out", str(out), "--count", "1", "--socket", b.socket],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         assert recv.stderr.readline().startswith(b"listening on ipn:2.1")
         sent = run("send", "ipn:2.1", str(photo), "--socket", a.socket)
@@ -128,12 +142,15 @@ def test_send_without_an_agent_fails_in_one_line(tmp_path):
     assert r.returncode == 2 and len(r.stderr.decode().strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize(("text", "where", "why"), [
-    ("node: a\neid: ipn:1.0\nclas: [ {type: tcpcl\n", "bad.yaml:4:1", "not valid YAML"),
-    ("node: a\neid: ipn:1.0\nclas:\n  - {type: tcpcl, listen: 5}\n", "bad.yaml:4:", "listen"),
-    ("node: a\neid: ipn:1.0\nsotre: {path: x}\n", "bad.yaml:3:1", "unknown field 'sotre'"),
-    ("- just\n- a list\n", "bad.yaml:1:1", "expected a mapping"),
-])
+@pytest.mark.parametrize(
+    ("text", "where", "why"),
+    [
+        ("node: a\neid: ipn:1.0\nclas: [ {type: tcpcl\n", "bad.yaml:4:1", "not valid YAML"),
+        ("node: a\neid: ipn:1.0\nclas:\n  - {type: tcpcl, listen: 5}\n", "bad.yaml:4:", "listen"),
+        ("node: a\neid: ipn:1.0\nsotre: {path: x}\n", "bad.yaml:3:1", "unknown field 'sotre'"),
+        ("- just\n- a list\n", "bad.yaml:1:1", "expected a mapping"),
+    ],
+)
 def test_bad_config_exits_2_naming_file_line_col(tmp_path, text, where, why):
     cfg = tmp_path / "bad.yaml"
     cfg.write_text(text)

@@ -23,14 +23,18 @@ def test_valid_files_print_one_ok_line_each() -> None:
     assert r.stderr == ""
     lines = r.stdout.splitlines()
     assert len(lines) == len(SCENARIOS) >= 4
-    assert f"{ROOT / 'scenarios/iss-tdrs-ground.yaml'}: ok (iss-tdrs-ground: 5 nodes, 4 links, 18 bundles, " \
-           "1 faults)" in lines
+    assert (
+        f"{ROOT / 'scenarios/iss-tdrs-ground.yaml'}: ok (iss-tdrs-ground: 5 nodes, 4 links, 18 bundles, "
+        "1 faults)" in lines
+    )
 
 
 def test_every_error_of_every_file_and_exit_2(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text("hilnet: 1\nclock: {duration: 10m}\nnodes:\n  a: {eid: ipn:1.0}\n  b: {eid: ipn:1.0}\n"
-                   "links:\n  l: {ends: [a, c], medium: serial, rate: 1Mbit/s}\n")
+    bad.write_text(
+        "hilnet: 1\nclock: {duration: 10m}\nnodes:\n  a: {eid: ipn:1.0}\n  b: {eid: ipn:1.0}\n"
+        "links:\n  l: {ends: [a, c], medium: serial, rate: 1Mbit/s}\n"
+    )
     good = ROOT / "scenarios" / "minimal.yaml"
     r = hilnet("validate", str(bad), str(good))
     assert r.returncode == 2
@@ -46,18 +50,25 @@ def test_every_error_of_every_file_and_exit_2(tmp_path: Path) -> None:
 
 
 BOMB = "hilnet: 1\na: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-    f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+    f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi")
+)
 
 
-@pytest.mark.parametrize(("name", "content", "message"), [
-    ("junk.yaml", bytes(range(256)) * 64, "1:1: NUL byte: this is binary data; expected a YAML scenario file"),
-    ("bomb.yaml", BOMB.encode(), "3:8: alias *a is not allowed; expected the value written out (aliases are "
-                                 "refused so a file cannot expand without bound)"),
-    ("empty.yaml", b"", "1:1: the file is empty; expected a scenario mapping that starts with 'hilnet: 1'"),
-    ("huge.yaml", None, "1:1: file is 52428800 bytes; expected a scenario under 4 MiB (refused before parsing)"),
-])
-def test_corrupt_files_answer_fast_with_exit_2(tmp_path: Path, name: str, content: bytes | None,
-                                                message: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("junk.yaml", bytes(range(256)) * 64, "1:1: NUL byte: this is binary data; expected a YAML scenario file"),
+        (
+            "bomb.yaml",
+            BOMB.encode(),
+            "3:8: alias *a is not allowed; expected the value written out (aliases are "
+            "refused so a file cannot expand without bound)",
+        ),
+        ("empty.yaml", b"", "1:1: the file is empty; expected a scenario mapping that starts with 'hilnet: 1'"),
+        ("huge.yaml", None, "1:1: file is 52428800 bytes; expected a scenario under 4 MiB (refused before parsing)"),
+    ],
+)
+def test_corrupt_files_answer_fast_with_exit_2(tmp_path: Path, name: str, content: bytes | None, message: str) -> None:
     p = tmp_path / name
     if content is None:
         with open(p, "wb") as f:

@@ -28,8 +28,9 @@ RUN_TIMEOUT_S = 120  # a hang is a failure, never a stuck CI job
 _NETNS = netns_available()
 BACKENDS = [
     "loopback",
-    pytest.param("netns", marks=[pytest.mark.netns,
-                                 pytest.mark.skipif(not _NETNS[0], reason=f"netns backend: {_NETNS[1]}")]),
+    pytest.param(
+        "netns", marks=[pytest.mark.netns, pytest.mark.skipif(not _NETNS[0], reason=f"netns backend: {_NETNS[1]}")]
+    ),
 ]
 needs_netns = pytest.mark.skipif(not _NETNS[0], reason=f"netns backend: {_NETNS[1]}")
 
@@ -40,19 +41,26 @@ def write_scenario(dir_: Path, name: str, text: str) -> Path:
     return path
 
 
-def hilnet_run(scenario: Path, out: Path, backend: str, *extra: str,
-               timeout: float = RUN_TIMEOUT_S) -> subprocess.CompletedProcess:
+def hilnet_run(
+    scenario: Path, out: Path, backend: str, *extra: str, timeout: float = RUN_TIMEOUT_S
+) -> subprocess.CompletedProcess:
     """``python -m hilnet run SCENARIO --backend B --out OUT -q`` to completion."""
-    return subprocess.run([PYTHON, "-m", "hilnet", "run", str(scenario), "--backend", backend,
-                           "--out", str(out), "-q", *extra],
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [PYTHON, "-m", "hilnet", "run", str(scenario), "--backend", backend, "--out", str(out), "-q", *extra],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def start_run(scenario: Path, out: Path, backend: str, *extra: str) -> subprocess.Popen:
     """The same, left running: for tests that break it from outside."""
-    return subprocess.Popen([PYTHON, "-m", "hilnet", "run", str(scenario), "--backend", backend,
-                             "--out", str(out), "-q", *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [PYTHON, "-m", "hilnet", "run", str(scenario), "--backend", backend, "--out", str(out), "-q", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def finish(proc: subprocess.Popen, timeout: float = RUN_TIMEOUT_S) -> tuple[int, str, str]:
@@ -86,8 +94,10 @@ def wait_for_event(run_dir: Path, pred, proc: subprocess.Popen, timeout: float =
             if pred(rec):
                 return rec
         if proc.poll() is not None:
-            pytest.fail(f"run ended (exit {proc.returncode}) before the awaited event; "
-                        f"stderr: {proc.stderr.read()[-2000:] if proc.stderr else ''}")
+            pytest.fail(
+                f"run ended (exit {proc.returncode}) before the awaited event; "
+                f"stderr: {proc.stderr.read()[-2000:] if proc.stderr else ''}"
+            )
         time.sleep(0.05)
     proc.kill()
     pytest.fail("the awaited event never came")
@@ -180,7 +190,7 @@ class LeakWatch:
                 if prefix[:3] == ["ip", "netns", "exec"]:
                     named_ns.add(prefix[3])
             for specs in tb["links"].values():
-                named_ifs.update(s[len("eth://"):] for s in specs if s.startswith("eth://"))
+                named_ifs.update(s[len("eth://") :] for s in specs if s.startswith("eth://"))
         if _NETNS[0]:
             ns_now, links_now = _netns_names(), _link_names()
             for ns in named_ns & ns_now:
@@ -192,8 +202,7 @@ class LeakWatch:
                 if ns.startswith("hn") and _orphaned(ns, controller_pids) and ns in _netns_names():
                     problems.append(f"network namespace {ns} (unnamed)")
             for ifname in sorted((links_now - self.links_before) - named_ifs):
-                if ifname.startswith(("hn", "hx")) and _orphaned(ifname, controller_pids) \
-                        and ifname in _link_names():
+                if ifname.startswith(("hn", "hx")) and _orphaned(ifname, controller_pids) and ifname in _link_names():
                     problems.append(f"interface {ifname} (unnamed)")
         pty_dir = run_dir / "pty"
         if pty_dir.is_dir():
@@ -207,8 +216,12 @@ class LeakWatch:
                     problems.append(f"agent {e.get('node')} pid {pid}")
         needle = str(run_dir.resolve())
         for entry in os.listdir("/proc"):
-            if entry.isdigit() and int(entry) != os.getpid() and needle in _cmdline(int(entry)) \
-                    and _state(int(entry)) != "Z":
+            if (
+                entry.isdigit()
+                and int(entry) != os.getpid()
+                and needle in _cmdline(int(entry))
+                and _state(int(entry)) != "Z"
+            ):
                 problems.append(f"process {entry}: {_cmdline(int(entry))[:200]}")
         return problems
 

@@ -26,18 +26,48 @@ def _log(injected: int, delivered: int, end_reason: str, failed: tuple[int, ...]
         tag, key = f"t#{i + 1}", f"ipn:1.0/{i}/0"
         t = (i + 1) * 10**9
         if i in failed:
-            evs.append({"src": "controller", "event": "inject-failed", "t_ns": t, "tag": tag, "traffic": "t",
-                        "frm": "a", "to": "b", "size": 100, "sha256": "x", "reason": "refused: disk full"})
+            evs.append(
+                {
+                    "src": "controller",
+                    "event": "inject-failed",
+                    "t_ns": t,
+                    "tag": tag,
+                    "traffic": "t",
+                    "frm": "a",
+                    "to": "b",
+                    "size": 100,
+                    "sha256": "x",
+                    "reason": "refused: disk full",
+                }
+            )
             continue
-        evs.append({"src": "controller", "event": "inject", "t_ns": t, "tag": tag, "traffic": "t", "frm": "a",
-                    "to": "b", "size": 100, "sha256": "x", "bundle": key})
+        evs.append(
+            {
+                "src": "controller",
+                "event": "inject",
+                "t_ns": t,
+                "tag": tag,
+                "traffic": "t",
+                "frm": "a",
+                "to": "b",
+                "size": 100,
+                "sha256": "x",
+                "bundle": key,
+            }
+        )
         evs.append({"src": "agent", "event": "stored", "t_ns": t + 1, "node": "a", "bundle": key})
         if i < delivered:
-            evs.append({"src": "agent", "event": "delivered", "t_ns": t + 5, "node": "b", "bundle": key,
-                        "sha256": "x"})
+            evs.append({"src": "agent", "event": "delivered", "t_ns": t + 5, "node": "b", "bundle": key, "sha256": "x"})
             evs.append({"src": "agent", "event": "acked", "t_ns": t + 6, "node": "a", "bundle": key})
-    evs.append({"src": "controller", "event": "run-end", "t_ns": 30 * 10**9, "reason": end_reason,
-                "detail": "agent b exited on its own (status -9)" if end_reason == "error" else None})
+    evs.append(
+        {
+            "src": "controller",
+            "event": "run-end",
+            "t_ns": 30 * 10**9,
+            "reason": end_reason,
+            "detail": "agent b exited on its own (status -9)" if end_reason == "error" else None,
+        }
+    )
     return evs
 
 

@@ -257,10 +257,13 @@ def _loss_stage_units(st: dict, medium: str) -> tuple[int, int]:
     return n, n + 8  # a few chunks may still be in flight when the stats are read
 
 
-@pytest.mark.parametrize("backend,medium", [
-    pytest.param(*BACKENDS[1].values, "ethernet", marks=BACKENDS[1].marks, id="netns-ethernet"),
-    pytest.param("loopback", "serial", id="loopback-serial"),
-])
+@pytest.mark.parametrize(
+    "backend,medium",
+    [
+        pytest.param(*BACKENDS[1].values, "ethernet", marks=BACKENDS[1].marks, id="netns-ethernet"),
+        pytest.param("loopback", "serial", id="loopback-serial"),
+    ],
+)
 def test_same_seed_same_loss_decisions(tmp_path, backend, medium, leaks):
     rate = "rate: 10Mbit/s" if medium == "ethernet" else "baud: 115200"
     sc = write_scenario(tmp_path, "lossy", LOSSY.format(seed=11, medium=medium, rate=rate))
@@ -280,8 +283,14 @@ def test_same_seed_same_loss_decisions(tmp_path, backend, medium, leaks):
             lo, hi = _loss_stage_units(st[d], medium)
             got = st[d]["drops"].get("loss", 0)
             # the per-link drop records say the same as the counters
-            records = [e for e in evs if e.get("src") == "link" and e.get("event") == "drop"
-                       and e.get("direction") == d and e.get("reason") == "loss"]
+            records = [
+                e
+                for e in evs
+                if e.get("src") == "link"
+                and e.get("event") == "drop"
+                and e.get("direction") == d
+                and e.get("reason") == "loss"
+            ]
             assert len(records) == got
             decisions = _loss_decisions(11, 0, d_index, hi, 0.05)
             possible = {sum(decisions[:n]) for n in range(lo, hi + 1)}

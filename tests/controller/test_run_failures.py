@@ -17,8 +17,20 @@ import time
 from pathlib import Path
 
 import pytest
-from run_e2e_harness import (BACKENDS, PYTHON, LeakWatch, events, finish, hilnet_run, interrupt, needs_netns,
-                             start_run, summary, wait_for_event, write_scenario)
+from run_e2e_harness import (
+    BACKENDS,
+    PYTHON,
+    LeakWatch,
+    events,
+    finish,
+    hilnet_run,
+    interrupt,
+    needs_netns,
+    start_run,
+    summary,
+    wait_for_event,
+    write_scenario,
+)
 
 GOOD = """
     hilnet: 1
@@ -36,17 +48,30 @@ GOOD = """
 MALFORMED = {
     "yaml-syntax": ("hilnet: 1\nclock: {scale: 10, duration: 1m\nnodes: {}\n", r":\d+:\d+: "),
     "no-clock": ("hilnet: 1\nnodes:\n  a: {eid: ipn:1.0}\n", r":\d+:\d+: .*clock"),
-    "unknown-end": ("hilnet: 1\nclock: {scale: 10, duration: 1m}\nnodes:\n  a: {eid: ipn:1.0}\n"
-                    "links:\n  a-b: {ends: [a, zz], medium: ethernet}\n", r":6:\d+: .*'zz'"),
-    "bad-rate": ("hilnet: 1\nclock: {scale: 10, duration: 1m}\nnodes:\n  a: {eid: ipn:1.0}\n  b: {eid: ipn:2.0}\n"
-                 "links:\n  a-b: {ends: [a, b], medium: ethernet, rate: 10 Mbps?}\n", r":7:\d+: "),
-    "duplicate-key": ("hilnet: 1\nclock: {scale: 10, duration: 1m}\nnodes:\n  a: {eid: ipn:1.0}\n"
-                      "  a: {eid: ipn:2.0}\n", r":5:\d+: .*a"),
-    "no-path": ("hilnet: 1\nclock: {scale: 10, duration: 1m}\nnodes:\n  a: {eid: ipn:1.0}\n  b: {eid: ipn:2.0}\n"
-                "traffic:\n  - {from: a, to: b, size: 1KiB}\n", r":\d+:\d+: "),
-    "window-after-end": ("hilnet: 1\nclock: {scale: 10, duration: 1m}\nnodes:\n  a: {eid: ipn:1.0}\n"
-                         "  b: {eid: ipn:2.0}\nlinks:\n  a-b: {ends: [a, b], medium: serial, up: [30s-2m]}\n",
-                         r":7:\d+: "),
+    "unknown-end": (
+        "hilnet: 1\nclock: {scale: 10, duration: 1m}\nnodes:\n  a: {eid: ipn:1.0}\n"
+        "links:\n  a-b: {ends: [a, zz], medium: ethernet}\n",
+        r":6:\d+: .*'zz'",
+    ),
+    "bad-rate": (
+        "hilnet: 1\nclock: {scale: 10, duration: 1m}\nnodes:\n  a: {eid: ipn:1.0}\n  b: {eid: ipn:2.0}\n"
+        "links:\n  a-b: {ends: [a, b], medium: ethernet, rate: 10 Mbps?}\n",
+        r":7:\d+: ",
+    ),
+    "duplicate-key": (
+        "hilnet: 1\nclock: {scale: 10, duration: 1m}\nnodes:\n  a: {eid: ipn:1.0}\n  a: {eid: ipn:2.0}\n",
+        r":5:\d+: .*a",
+    ),
+    "no-path": (
+        "hilnet: 1\nclock: {scale: 10, duration: 1m}\nnodes:\n  a: {eid: ipn:1.0}\n  b: {eid: ipn:2.0}\n"
+        "traffic:\n  - {from: a, to: b, size: 1KiB}\n",
+        r":\d+:\d+: ",
+    ),
+    "window-after-end": (
+        "hilnet: 1\nclock: {scale: 10, duration: 1m}\nnodes:\n  a: {eid: ipn:1.0}\n"
+        "  b: {eid: ipn:2.0}\nlinks:\n  a-b: {ends: [a, b], medium: serial, up: [30s-2m]}\n",
+        r":7:\d+: ",
+    ),
     "not-a-mapping": ("- just\n- a list\n", r":\d+:\d+: "),
 }
 
@@ -69,18 +94,25 @@ def test_malformed_scenario_exits_2_before_anything_starts(tmp_path, case):
     assert str(sc) in p.stderr and re.search(pattern, p.stderr), p.stderr
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["--scale", "0"], "--scale must be above 0"),
-    (["--scale", "-5"], "--scale must be above 0"),
-    (["--backend", "bench"], "Invalid value for '--backend'"),
-    (["--bench", "bench.yaml"], "--bench"),
-    (["--seed", "many"], "Invalid value for '--seed'"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--scale", "0"], "--scale must be above 0"),
+        (["--scale", "-5"], "--scale must be above 0"),
+        (["--backend", "bench"], "Invalid value for '--backend'"),
+        (["--bench", "bench.yaml"], "--bench"),
+        (["--seed", "many"], "Invalid value for '--seed'"),
+    ],
+)
 def test_bad_options_exit_2_before_anything_starts(tmp_path, args, needle):
     sc = write_scenario(tmp_path, "good", GOOD)
     out = tmp_path / "run"
-    p = subprocess.run([PYTHON, "-m", "hilnet", "run", str(sc), "--out", str(out), "-q", *args],
-                       capture_output=True, text=True, timeout=30)
+    p = subprocess.run(
+        [PYTHON, "-m", "hilnet", "run", str(sc), "--out", str(out), "-q", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     _assert_nothing_started(out, p)
     assert needle in p.stderr, p.stderr
 
@@ -163,7 +195,10 @@ def test_full_disk_ends_run_with_exit_2(tmp_path, backend):
     disk.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], check=True, timeout=10)
     try:
-        sc = write_scenario(tmp_path, "fill", """
+        sc = write_scenario(
+            tmp_path,
+            "fill",
+            """
             hilnet: 1
             name: fill
             clock: {scale: 10, duration: 1m}
@@ -174,7 +209,8 @@ def test_full_disk_ends_run_with_exit_2(tmp_path, backend):
               a-b: {ends: [a, b], medium: ethernet, rate: 10Mbit/s, delay: 5ms, up: [50s-1m]}
             traffic:
               - {name: bulk, from: a, to: b, start: 1s, every: 1s, count: 20, size: 300KiB}
-        """)
+        """,
+        )
         out = disk / "run"
         p = hilnet_run(sc, out, backend, timeout=90)
         assert p.returncode == 2, p.stdout + p.stderr

@@ -307,8 +307,11 @@ class EthHarness(Harness):
                     with open(path, "w") as f:
                         f.write("1")
                 _ip("-n", ns, "link", "set", h, "address", self.mac[end].hex(":"))
-                subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{h}.disable_ipv6=1"],
-                               check=False, capture_output=True)
+                subprocess.run(
+                    ["ip", "netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{h}.disable_ipv6=1"],
+                    check=False,
+                    capture_output=True,
+                )
                 _ip("-n", ns, "link", "set", h, "up")
                 _ip("link", "set", e, "up")
         except BaseException:

@@ -45,6 +45,7 @@ def _run_link(tmp_path, a, b, body):
 def test_pcap_files_per_end_with_serial_direction_byte(tmp_path):
     h = PtyHarness(tmp_path)
     try:
+
         def body():
             h.connect()
             h.send("a", b"ping")
@@ -71,6 +72,7 @@ def test_udp_capture_opens_in_tshark(tmp_path):
     h = UdpHarness()
     port_b = h.socks["b"].getsockname()[1]
     try:
+
         def body():
             h.send("a", b"datagram-1")
             assert h.recv("b", 10, 2) == b"datagram-1"
@@ -130,5 +132,7 @@ def test_tcp_relay_capture_decodes_tcpclv4_and_bundle(tmp_path):
         protos = tshark(path, "-d", f"tcp.port=={a_port},tcpcl", "-T", "fields", "-e", "frame.protocols")
         assert "tcpcl" in protos, f"{end}: {protos}"
         assert "bpv7" in protos, f"{end}: no bundle decoded: {protos}"
-        payload = tshark(path, "-d", f"tcp.port=={a_port},tcpcl", "-Y", "bpv7", "-T", "fields", "-e", "bpv7.primary.dst_uri")
+        payload = tshark(
+            path, "-d", f"tcp.port=={a_port},tcpcl", "-Y", "bpv7", "-T", "fields", "-e", "bpv7.primary.dst_uri"
+        )
         assert "ipn:4.0" in payload, payload

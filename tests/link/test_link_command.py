@@ -35,7 +35,9 @@ def test_setup_schedule_from_up_windows():
     s = setup_from_options("pty:///tmp/a", "pty:///tmp/b", up="5s-10s", changes=["7s:delay=1ms"], baud="9600")
     assert s.ab.up is False and s.ab.baud == 9600
     assert [(e.at_ns, e.up, dict(e.changes)) for e in s.schedule_ab] == [
-        (5 * S, True, {}), (7 * S, None, {"delay_ns": MS}), (10 * S, False, {}),
+        (5 * S, True, {}),
+        (7 * S, None, {"delay_ns": MS}),
+        (10 * S, False, {}),
     ]
     with pytest.raises(SpecError):
         setup_from_options("pty:///tmp/a", "nope")
@@ -95,25 +97,40 @@ def test_scenario_link(tmp_path):
         "traffic:\n  - {name: t, from: x, to: y, start: 1s, count: 1, size: 1KiB}\n"
         "expect: {delivered: all, within: 1m}\n"
     )
-    s = setup_from_scenario("udp://127.0.0.1:1?peer=127.0.0.1:2", "udp://127.0.0.1:3?peer=127.0.0.1:4", str(sc), "x-y", None, None)
+    s = setup_from_scenario(
+        "udp://127.0.0.1:1?peer=127.0.0.1:2", "udp://127.0.0.1:3?peer=127.0.0.1:4", str(sc), "x-y", None, None
+    )
     assert s.ab.rate_bps == 10_000_000 and s.ab.delay_ns == 20 * MS
     # scale 10: scenario 10 s is 1 s of wall time
-    assert [(e.at_ns, e.up) for e in s.schedule_ab if e.up is not None] == [(0, True), (1 * S, False), (2 * S, True), (6 * S, False)]
+    assert [(e.at_ns, e.up) for e in s.schedule_ab if e.up is not None] == [
+        (0, True),
+        (1 * S, False),
+        (2 * S, True),
+        (6 * S, False),
+    ]
     with pytest.raises(InputError, match="no link 'nope'"):
-        setup_from_scenario("udp://127.0.0.1:1?peer=127.0.0.1:2", "udp://127.0.0.1:3?peer=127.0.0.1:4", str(sc), "nope", None, None)
+        setup_from_scenario(
+            "udp://127.0.0.1:1?peer=127.0.0.1:2", "udp://127.0.0.1:3?peer=127.0.0.1:4", str(sc), "nope", None, None
+        )
 
 
 def _hilnet(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "hilnet", *args], capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["link", "udp://127.0.0.1:5", "udp://127.0.0.1:6?peer=127.0.0.1:7"], "missing ?peer"),
-    (["link", "pty:///tmp/h5x", "tcp://127.0.0.1:1?peer=127.0.0.1:2"], "cannot join serial"),
-    (["link", "pty:///tmp/h5x", "pty:///tmp/h5y", "--rate", "10 Mbps?"], "--rate"),
-    (["link", "pty:///tmp/h5x", "pty:///tmp/h5y", "--scenario", "x.yaml", "--delay", "1ms"], "--delay cannot be combined"),
-    (["link", "eth://h5nosuch0", "eth://h5nosuch1"], "no such interface"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["link", "udp://127.0.0.1:5", "udp://127.0.0.1:6?peer=127.0.0.1:7"], "missing ?peer"),
+        (["link", "pty:///tmp/h5x", "tcp://127.0.0.1:1?peer=127.0.0.1:2"], "cannot join serial"),
+        (["link", "pty:///tmp/h5x", "pty:///tmp/h5y", "--rate", "10 Mbps?"], "--rate"),
+        (
+            ["link", "pty:///tmp/h5x", "pty:///tmp/h5y", "--scenario", "x.yaml", "--delay", "1ms"],
+            "--delay cannot be combined",
+        ),
+        (["link", "eth://h5nosuch0", "eth://h5nosuch1"], "no such interface"),
+    ],
+)
 def test_bad_input_exits_2_naming_the_part(args, message):
     r = _hilnet(*args)
     assert r.returncode == 2, r.stderr
@@ -124,8 +141,25 @@ def test_subprocess_run_writes_stats(tmp_path):
     h = UdpHarness()
     a, b = h.specs()
     stats = tmp_path / "stats.json"
-    proc = subprocess.Popen([sys.executable, "-m", "hilnet", "link", a, b, "--duration", "1.5s", "--stats", str(stats),
-                             "--rate", "1Mbit/s"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hilnet",
+            "link",
+            a,
+            b,
+            "--duration",
+            "1.5s",
+            "--stats",
+            str(stats),
+            "--rate",
+            "1Mbit/s",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 10
         got = b""

@@ -137,7 +137,9 @@ def test_rate_is_applied(rig):
     got = rig.h.recv_times("b", total, expected * 3 + 2)
     assert sum(n for _, n in got) == total
     took = got[-1][0] - t0
-    assert expected * 0.95 <= took <= expected * 1.15 + 0.02, f"{total} bytes took {took:.3f}s, line time {expected:.3f}s"
+    assert expected * 0.95 <= took <= expected * 1.15 + 0.02, (
+        f"{total} bytes took {took:.3f}s, line time {expected:.3f}s"
+    )
 
 
 def test_outage_drops_or_stalls(rig):

@@ -181,7 +181,9 @@ def test_vanished_serial_port_stops_only_its_link():
     tty.setraw(peer_slave)
     try:
         with Running() as r:
-            lp = r.engine.add_link("uart", f"serial://{name}?baud=115200", f"serial://{os.ttyname(peer_slave)}?baud=115200")
+            lp = r.engine.add_link(
+                "uart", f"serial://{name}?baud=115200", f"serial://{os.ttyname(peer_slave)}?baud=115200"
+            )
             lu = r.engine.add_link("udp", *u.specs())
             r.engine.start()
             u.connect()

@@ -19,8 +19,17 @@ def test_unimpaired_link_is_a_plain_netem_with_a_sized_limit():
 
 def test_delay_jitter_loss_rate_translate():
     args = netem_args(DirectionConfig(delay_ns=130 * MS, jitter_ns=1500 * 1000, loss=0.005, rate_bps=10_000_000))
-    assert args[args.index("delay"):] == ["delay", "130ms", "1500us", "loss", "random", "0.5%",
-                                          "rate", "10000000bit", "24"]
+    assert args[args.index("delay") :] == [
+        "delay",
+        "130ms",
+        "1500us",
+        "loss",
+        "random",
+        "0.5%",
+        "rate",
+        "10000000bit",
+        "24",
+    ]
     # 10 Mbit/s x 131.5 ms = 108 frames of 1524 B in flight, + the default queue, + 1
     assert args[:2] == ["limit", str(108 + 1000 + 1)]
 
@@ -34,7 +43,7 @@ def test_jitter_without_reorder_always_gets_a_rate_to_keep_order():
 def test_gilbert_elliott_maps_to_gemodel():
     args = netem_args(DirectionConfig(gilbert=(0.01, 0.3, 0.001, 0.8)))
     i = args.index("gemodel")
-    assert args[i:i + 5] == ["gemodel", "1%", "30%", "80%", "0.1%"]  # p r 1-h(bad) 1-k(good)
+    assert args[i : i + 5] == ["gemodel", "1%", "30%", "80%", "0.1%"]  # p r 1-h(bad) 1-k(good)
 
 
 def test_ber_is_folded_into_loss_or_asked_as_corrupt():
@@ -49,7 +58,7 @@ def test_ber_is_folded_into_loss_or_asked_as_corrupt():
 
 def test_gate_down_is_total_loss():
     args = netem_args(DirectionConfig(up=False, loss=0.1))
-    assert args[args.index("loss"):args.index("loss") + 3] == ["loss", "random", "100%"]
+    assert args[args.index("loss") : args.index("loss") + 3] == ["loss", "random", "100%"]
 
 
 def test_deep_space_delay_is_refused_with_a_pointer_to_the_user_space_engine():
@@ -67,8 +76,11 @@ def test_plan_schedules_changes_and_ingress_through_ifb():
     plan = plan_link(
         "eth1",
         DirectionConfig(delay_ns=120 * MS, rate_bps=10_000_000),
-        [ScheduleEvent(t0, up=False), ScheduleEvent(t0 + 60 * S, up=True),
-         ScheduleEvent(t0 + 60 * S, changes={"rate_bps": 2_000_000})],
+        [
+            ScheduleEvent(t0, up=False),
+            ScheduleEvent(t0 + 60 * S, up=True),
+            ScheduleEvent(t0 + 60 * S, changes={"rate_bps": 2_000_000}),
+        ],
         t0_ns=t0,
         ingress=DirectionConfig(delay_ns=130 * MS),
         end_ns=t0 + 100 * S,
@@ -85,8 +97,11 @@ def test_plan_schedules_changes_and_ingress_through_ifb():
     assert down.startswith("tc qdisc change dev eth1 root handle 1: netem") and "loss random 100%" in down
     assert "loss" not in up and "rate 2000000bit 24" in up
     assert [" ".join(c.argv) for c in plan.teardown] == [
-        "tc qdisc del dev eth1 root", "tc qdisc del dev ifb0 root",
-        "tc qdisc del dev eth1 ingress", "ip link del ifb0"]
+        "tc qdisc del dev eth1 root",
+        "tc qdisc del dev ifb0 root",
+        "tc qdisc del dev eth1 ingress",
+        "ip link del ifb0",
+    ]
 
 
 def test_applier_runs_each_command_at_its_instant():
@@ -97,8 +112,9 @@ def test_applier_runs_each_command_at_its_instant():
         ran.append((clock.now_ns(), tuple(argv)))
         return 0, ""
 
-    plan = plan_link("eth0", DirectionConfig(), [ScheduleEvent(3 * S, up=False), ScheduleEvent(7 * S, up=True)],
-                     t0_ns=S)
+    plan = plan_link(
+        "eth0", DirectionConfig(), [ScheduleEvent(3 * S, up=False), ScheduleEvent(7 * S, up=True)], t0_ns=S
+    )
     applied = NetemApplier(clock, runner).run(plan.commands())
     assert [t for t, _ in ran] == [S, 3 * S, 7 * S]
     assert [a.applied_ns - a.command.at_ns for a in applied] == [0, 0, 0]

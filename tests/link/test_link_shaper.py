@@ -173,16 +173,16 @@ def test_units_in_flight_when_the_link_goes_down_are_lost():
 
 
 def test_unit_arriving_at_the_instant_of_the_cut_is_delivered():
-    d = Direction(DirectionConfig(delay_ns=10 * MS), Medium.ETHERNET, seed=1,
-                  schedule=[ScheduleEvent(at_ns=10 * MS, up=False)])
+    d = Direction(
+        DirectionConfig(delay_ns=10 * MS), Medium.ETHERNET, seed=1, schedule=[ScheduleEvent(at_ns=10 * MS, up=False)]
+    )
     d.accept(b"x", 0)
     assert [u.data for u in d.pop_due(10 * MS)] == [b"x"]
     assert d.stats.dropped == 0
 
 
 def test_gate_records_intended_and_applied_times():
-    d = Direction(DirectionConfig(up=False), Medium.ETHERNET, seed=1,
-                  schedule=[ScheduleEvent(at_ns=5 * MS, up=True)])
+    d = Direction(DirectionConfig(up=False), Medium.ETHERNET, seed=1, schedule=[ScheduleEvent(at_ns=5 * MS, up=True)])
     d.accept(b"early", 1 * MS)
     d.pop_due(5 * MS + 300)  # the driver woke 300 ns late
     tr = d.stats.transitions
@@ -313,7 +313,7 @@ def test_serial_bit_flips_match_ber_and_are_counted():
     d = Direction(DirectionConfig(ber=ber), Medium.SERIAL, seed=2)
     sent = bytes(range(256)) * 1000  # 2,048,000 bits
     for i in range(0, len(sent), 64):
-        d.accept(sent[i:i + 64], i)
+        d.accept(sent[i : i + 64], i)
     received = b"".join(u.data for u in d.pop_due(10 * S))
     assert len(received) == len(sent)
     differing = sum(bin(a ^ b).count("1") for a, b in zip(sent, received))
@@ -340,8 +340,12 @@ def test_ethernet_frame_with_a_bit_error_is_dropped():
 
 
 def test_ber_change_takes_effect_at_its_instant():
-    d = Direction(DirectionConfig(), Medium.SERIAL, seed=1,
-                  schedule=[ScheduleEvent(at_ns=100, changes={"ber": 1.0}), ScheduleEvent(at_ns=200, changes={"ber": 0.0})])
+    d = Direction(
+        DirectionConfig(),
+        Medium.SERIAL,
+        seed=1,
+        schedule=[ScheduleEvent(at_ns=100, changes={"ber": 1.0}), ScheduleEvent(at_ns=200, changes={"ber": 0.0})],
+    )
     d.accept(b"\x00", 99)
     d.accept(b"\x00", 100)
     d.accept(b"\x00", 200)
@@ -369,8 +373,12 @@ def test_jitter_never_reorders_unless_asked():
 
 
 def test_delay_change_applies_to_units_leaving_after_it():
-    d = Direction(DirectionConfig(delay_ns=100 * MS), Medium.ETHERNET, seed=1,
-                  schedule=[ScheduleEvent(at_ns=50 * MS, changes={"delay_ns": 10 * MS})])
+    d = Direction(
+        DirectionConfig(delay_ns=100 * MS),
+        Medium.ETHERNET,
+        seed=1,
+        schedule=[ScheduleEvent(at_ns=50 * MS, changes={"delay_ns": 10 * MS})],
+    )
     got = run(d, [(0, b"a"), (60 * MS, b"b")], S)
     assert [(t, u.data) for t, u in got] == [(100 * MS, b"a"), (100 * MS, b"b")]  # b may not overtake a
 
@@ -432,16 +440,21 @@ from hypothesis import strategies as st  # noqa: E402
 
 @settings(max_examples=60, deadline=None)
 @given(
-    ops=st.lists(st.tuples(st.integers(0, 5 * MS), st.integers(0, 2000), st.sampled_from(["send", "down", "up", "rate"])),
-                 max_size=60),
+    ops=st.lists(
+        st.tuples(st.integers(0, 5 * MS), st.integers(0, 2000), st.sampled_from(["send", "down", "up", "rate"])),
+        max_size=60,
+    ),
     loss=st.sampled_from([0.0, 0.3]),
     ber=st.sampled_from([0.0, 1e-4]),
     queue=st.sampled_from([None, 2]),
     jitter=st.sampled_from([0, MS]),
 )
 def test_every_unit_is_delivered_dropped_or_still_inside(ops, loss, ber, queue, jitter):
-    d = Direction(DirectionConfig(rate_bps=10_000_000, delay_ns=2 * MS, jitter_ns=jitter, loss=loss, ber=ber,
-                                  queue_units=queue), Medium.ETHERNET, seed=9)
+    d = Direction(
+        DirectionConfig(rate_bps=10_000_000, delay_ns=2 * MS, jitter_ns=jitter, loss=loss, ber=ber, queue_units=queue),
+        Medium.ETHERNET,
+        seed=9,
+    )
     now = 0
     out = []
     for dt, size, op in ops:

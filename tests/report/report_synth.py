@@ -40,9 +40,17 @@ def _up_at(scenario: Scenario, link: str, t: int) -> int | None:
     return None
 
 
-def synth_events(scenario: Scenario, plan: Plan, *, lose: set[str] = frozenset(), corrupt: set[str] = frozenset(),
-                 duplicate: set[str] = frozenset(), hop_ns: int = 2 * SECOND, end_reason: str = "settled",
-                 fidelity_error_ns: int = 40_000) -> list[dict]:
+def synth_events(
+    scenario: Scenario,
+    plan: Plan,
+    *,
+    lose: set[str] = frozenset(),
+    corrupt: set[str] = frozenset(),
+    duplicate: set[str] = frozenset(),
+    hop_ns: int = 2 * SECOND,
+    end_reason: str = "settled",
+    fidelity_error_ns: int = 40_000,
+) -> list[dict]:
     scale = scenario.clock.scale
     eid = {n.name: n.eid for n in scenario.nodes}
     routes = {r.traffic: r for r in plan.routes}
@@ -51,9 +59,19 @@ def synth_events(scenario: Scenario, plan: Plan, *, lose: set[str] = frozenset()
     def add(t: int, src: str, event: str, **fields) -> None:
         ev.append({"t_ns": t, "src": src, "event": event, **fields})
 
-    add(0, "controller", "run-start", name=scenario.name, scenario="scenario.yaml", scale=scale,
-        duration_ns=scenario.clock.duration_ns, seed=scenario.seed, backend="loopback", nodes=eid,
-        links=[{"name": lk.name, "a": lk.a, "b": lk.b, "medium": lk.medium} for lk in scenario.links])
+    add(
+        0,
+        "controller",
+        "run-start",
+        name=scenario.name,
+        scenario="scenario.yaml",
+        scale=scale,
+        duration_ns=scenario.clock.duration_ns,
+        seed=scenario.seed,
+        backend="loopback",
+        nodes=eid,
+        links=[{"name": lk.name, "a": lk.a, "b": lk.b, "medium": lk.medium} for lk in scenario.links],
+    )
     k = 0
     for lk in scenario.links:
         edges = [(w.start_ns, "up") for w in lk.windows] + [(w.end_ns, "down") for w in lk.windows]
@@ -63,8 +81,15 @@ def synth_events(scenario: Scenario, plan: Plan, *, lose: set[str] = frozenset()
             for direction in ("a->b", "b->a"):
                 k += 1
                 intended = round(t / scale)
-                add(t, "link", what, link=lk.name, direction=direction, intended_wall_ns=intended,
-                    applied_wall_ns=intended + fidelity_error_ns * (1 + k % 3))
+                add(
+                    t,
+                    "link",
+                    what,
+                    link=lk.name,
+                    direction=direction,
+                    intended_wall_ns=intended,
+                    applied_wall_ns=intended + fidelity_error_ns * (1 + k % 3),
+                )
     for f in scenario.faults:
         if isinstance(f, Cut):
             add(f.at_ns, "controller", "cut", link=f.link)
@@ -82,10 +107,31 @@ def synth_events(scenario: Scenario, plan: Plan, *, lose: set[str] = frozenset()
             tag = f"{tr.name}#{seq}"
             key = f"{eid[tr.frm]}/{1700000000000 + t0 // 1_000_000}/{seq}"
             sha = hashlib.sha256(f"{scenario.seed}:{tag}".encode()).hexdigest()
-            add(t0, "controller", "inject", tag=tag, traffic=tr.name, index=seq, frm=tr.frm, to=tr.to,
-                size=tr.size, sha256=sha, bundle=key, lifetime_ns=tr.lifetime_ns)
-            add(t0, "agent", "stored", node=tr.frm, bundle=key, size=tr.size, store_bundles=1,
-                store_bytes=tr.size, tag=tag)
+            add(
+                t0,
+                "controller",
+                "inject",
+                tag=tag,
+                traffic=tr.name,
+                index=seq,
+                frm=tr.frm,
+                to=tr.to,
+                size=tr.size,
+                sha256=sha,
+                bundle=key,
+                lifetime_ns=tr.lifetime_ns,
+            )
+            add(
+                t0,
+                "agent",
+                "stored",
+                node=tr.frm,
+                bundle=key,
+                size=tr.size,
+                store_bundles=1,
+                store_bytes=tr.size,
+                tag=tag,
+            )
             t = t0
             for hop, (a, b, link) in enumerate(zip(route.path, route.path[1:], route.links)):
                 start = _up_at(scenario, link, t)
@@ -96,26 +142,75 @@ def synth_events(scenario: Scenario, plan: Plan, *, lose: set[str] = frozenset()
                 # delay and serialisation are physics (wall time); the scenario sees them times the scale
                 t = start + hop_ns + round((params.delay_ns + wire_s * SECOND) * scale)
                 add(start, "agent", "forwarded", node=a, bundle=key, to=eid[b], cla="tcpcl", size=tr.size, tag=tag)
-                add(t, "agent", "received", node=b, bundle=key, source=eid[tr.frm], dest=eid[tr.to],
-                    size=tr.size, tag=tag)
+                add(
+                    t,
+                    "agent",
+                    "received",
+                    node=b,
+                    bundle=key,
+                    source=eid[tr.frm],
+                    dest=eid[tr.to],
+                    size=tr.size,
+                    tag=tag,
+                )
                 if tag in lose:
                     add(t + 1000, "agent", "acked", node=a, bundle=key, by=eid[b], cla="tcpcl", tag=tag)
                     break
-                add(t, "agent", "stored", node=b, bundle=key, size=tr.size, store_bundles=1,
-                    store_bytes=tr.size, tag=tag)
+                add(
+                    t,
+                    "agent",
+                    "stored",
+                    node=b,
+                    bundle=key,
+                    size=tr.size,
+                    store_bundles=1,
+                    store_bytes=tr.size,
+                    tag=tag,
+                )
                 add(t + 1000, "agent", "acked", node=a, bundle=key, by=eid[b], cla="tcpcl", tag=tag)
                 if b == tr.to:
                     got = "0" * 64 if tag in corrupt else sha
                     for _ in range(2 if tag in duplicate else 1):
-                        add(t + 2000, "agent", "delivered", node=b, bundle=key, source=eid[tr.frm],
-                            dest=eid[tr.to], size=tr.size, sha256=got, tag=tag)
+                        add(
+                            t + 2000,
+                            "agent",
+                            "delivered",
+                            node=b,
+                            bundle=key,
+                            source=eid[tr.frm],
+                            dest=eid[tr.to],
+                            size=tr.size,
+                            sha256=got,
+                            tag=tag,
+                        )
     end = max(e["t_ns"] for e in ev) + SECOND
     for lk in scenario.links:
-        add(end, "controller", "link-stats", link=lk.name, stats={
-            "a->b": {"units_in": 10, "bytes_in": 12000, "units_out": 9, "bytes_out": 11000,
-                     "drops": {"gate": 1}, "bits_flipped": 3, "up": True},
-            "b->a": {"units_in": 5, "bytes_in": 400, "units_out": 5, "bytes_out": 400, "drops": {},
-                     "bits_flipped": 0, "up": True}})
+        add(
+            end,
+            "controller",
+            "link-stats",
+            link=lk.name,
+            stats={
+                "a->b": {
+                    "units_in": 10,
+                    "bytes_in": 12000,
+                    "units_out": 9,
+                    "bytes_out": 11000,
+                    "drops": {"gate": 1},
+                    "bits_flipped": 3,
+                    "up": True,
+                },
+                "b->a": {
+                    "units_in": 5,
+                    "bytes_in": 400,
+                    "units_out": 5,
+                    "bytes_out": 400,
+                    "drops": {},
+                    "bits_flipped": 0,
+                    "up": True,
+                },
+            },
+        )
     add(end, "controller", "run-end", reason=end_reason, detail="")
     ev.sort(key=lambda e: e["t_ns"])  # stable: records of one instant keep their order
     for e in ev:

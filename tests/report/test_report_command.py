@@ -20,11 +20,13 @@ MINIMAL = Path(__file__).parents[2] / "scenarios" / "minimal.yaml"
 def _scenario_text() -> str:
     if MINIMAL.is_file():
         return MINIMAL.read_text()
-    return ("hilnet: 1\nname: minimal\nclock: {scale: 10, duration: 2m}\n"
-            "nodes: {a: {eid: ipn:1.0}, b: {eid: ipn:2.0}}\n"
-            "links: {a-b: {ends: [a, b], medium: ethernet, rate: 10Mbit/s, delay: 20ms}}\n"
-            "traffic: [{name: hello, from: a, to: b, start: 10s, every: 20s, count: 3, size: 1KiB}]\n"
-            "expect: {delivered: all, within: 1m}\n")
+    return (
+        "hilnet: 1\nname: minimal\nclock: {scale: 10, duration: 2m}\n"
+        "nodes: {a: {eid: ipn:1.0}, b: {eid: ipn:2.0}}\n"
+        "links: {a-b: {ends: [a, b], medium: ethernet, rate: 10Mbit/s, delay: 20ms}}\n"
+        "traffic: [{name: hello, from: a, to: b, start: 10s, every: 20s, count: 3, size: 1KiB}]\n"
+        "expect: {delivered: all, within: 1m}\n"
+    )
 
 
 def _folder(tmp_path: Path, name: str = "run", **bad) -> Path:

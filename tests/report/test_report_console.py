@@ -86,7 +86,7 @@ def test_terminal_view_redraws_one_block():
     for e in events:
         view.update(e)
     view.render(events[-1]["wall_ns"])
-    second = out.getvalue()[len(first):]
+    second = out.getvalue()[len(first) :]
     # moves up over the old block and clears it, then the notable lines, then the new block
     assert second.startswith(f"\x1b[{n}F\x1b[J")
     assert "link a-r down" in second and "delivered  4 of 4" in second
@@ -145,8 +145,14 @@ def test_print_summary_reads_meta_from_the_run_folder(tmp_path):
 
     scenario, plan, events = _setup()
     report = check_run(scenario, plan, events)
-    write_reports(tmp_path, scenario, plan, events, report,
-                  {"backend": "netns", "seed": 99, "junit": str(tmp_path / "ci" / "j.xml")})
+    write_reports(
+        tmp_path,
+        scenario,
+        plan,
+        events,
+        report,
+        {"backend": "netns", "seed": 99, "junit": str(tmp_path / "ci" / "j.xml")},
+    )
     out = io.StringIO()
     print_summary(report, tmp_path, out)
     first = out.getvalue().splitlines()[0]

@@ -11,11 +11,28 @@ from hilnet.report.eventlog import parse_record, read_events
 
 GOOD = [
     {"t_ns": 0, "wall_ns": 0, "src": "controller", "event": "run-start", "name": "x"},
-    {"t_ns": 10, "wall_ns": 1, "src": "controller", "event": "inject", "tag": "a#0", "frm": "a", "to": "b",
-     "size": 10, "bundle": "ipn:1.0/1/0"},
+    {
+        "t_ns": 10,
+        "wall_ns": 1,
+        "src": "controller",
+        "event": "inject",
+        "tag": "a#0",
+        "frm": "a",
+        "to": "b",
+        "size": 10,
+        "bundle": "ipn:1.0/1/0",
+    },
     {"t_ns": 20, "wall_ns": 2, "src": "agent", "event": "stored", "node": "a", "bundle": "ipn:1.0/1/0"},
-    {"t_ns": 30, "wall_ns": 3, "src": "link", "event": "up", "link": "a-b", "direction": "a->b",
-     "intended_wall_ns": 3, "applied_wall_ns": 4},
+    {
+        "t_ns": 30,
+        "wall_ns": 3,
+        "src": "link",
+        "event": "up",
+        "link": "a-b",
+        "direction": "a->b",
+        "intended_wall_ns": 3,
+        "applied_wall_ns": 4,
+    },
 ]
 
 
@@ -55,18 +72,21 @@ def test_missing_file(tmp_path):
         read_events(tmp_path / "events.jsonl")
 
 
-@pytest.mark.parametrize("record, message", [
-    ("[1, 2]", "expected a JSON object, got list"),
-    ('{"src": "agent", "event": "stored"}', "record has no 't_ns'"),
-    ('{"t_ns": "5", "src": "agent", "event": "stored"}', "'t_ns' is str"),
-    ('{"t_ns": true, "src": "agent", "event": "stored"}', "'t_ns' is bool"),
-    ('{"t_ns": 5, "src": "moon", "event": "stored"}', "src 'moon'"),
-    ('{"t_ns": 5, "src": "controller", "event": "inject", "tag": "a#0", "frm": "a", "to": "b"}', "no 'size'"),
-    ('{"t_ns": 5, "src": "agent", "event": "stored", "bundle": 7}', "'bundle' is int"),
-    ('{"t_ns": 5, "src": "link", "event": "up", "link": "l", "intended_wall_ns": 1}', "no 'applied_wall_ns'"),
-    ('{"t_ns": 5, "src": "controller", "event": "link-stats", "link": "l", "stats": []}', "'stats' is list"),
-    (b'{"t_ns": 5, "src": "agent", "event": "\xff"}', "not UTF-8"),
-])
+@pytest.mark.parametrize(
+    "record, message",
+    [
+        ("[1, 2]", "expected a JSON object, got list"),
+        ('{"src": "agent", "event": "stored"}', "record has no 't_ns'"),
+        ('{"t_ns": "5", "src": "agent", "event": "stored"}', "'t_ns' is str"),
+        ('{"t_ns": true, "src": "agent", "event": "stored"}', "'t_ns' is bool"),
+        ('{"t_ns": 5, "src": "moon", "event": "stored"}', "src 'moon'"),
+        ('{"t_ns": 5, "src": "controller", "event": "inject", "tag": "a#0", "frm": "a", "to": "b"}', "no 'size'"),
+        ('{"t_ns": 5, "src": "agent", "event": "stored", "bundle": 7}', "'bundle' is int"),
+        ('{"t_ns": 5, "src": "link", "event": "up", "link": "l", "intended_wall_ns": 1}', "no 'applied_wall_ns'"),
+        ('{"t_ns": 5, "src": "controller", "event": "link-stats", "link": "l", "stats": []}', "'stats' is list"),
+        (b'{"t_ns": 5, "src": "agent", "event": "\xff"}', "not UTF-8"),
+    ],
+)
 def test_malformed_records(record, message):
     raw = record if isinstance(record, bytes) else record.encode()
     with pytest.raises(RunFolderError, match=r"^f\.jsonl:9: ") as e:

@@ -165,8 +165,10 @@ def test_report_module_imports_without_matplotlib():
     import subprocess
     import sys
 
-    code = ("import sys; sys.modules['matplotlib'] = None\n"
-            "import hilnet.report.write, hilnet.report.console, hilnet.commands.report\n"
-            "from hilnet.report.timeline import matplotlib_available\n"
-            "assert not matplotlib_available()\n")
+    code = (
+        "import sys; sys.modules['matplotlib'] = None\n"
+        "import hilnet.report.write, hilnet.report.console, hilnet.commands.report\n"
+        "from hilnet.report.timeline import matplotlib_available\n"
+        "assert not matplotlib_available()\n"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -36,7 +36,7 @@ def test_mutated_scenarios_never_crash(data: st.DataObject) -> None:
         pos = data.draw(st.integers(0, len(text)))
         cut = data.draw(st.integers(0, 12))
         insert = data.draw(st.text(ALPHABET, max_size=8))
-        text = text[:pos] + insert + text[pos + cut:]
+        text = text[:pos] + insert + text[pos + cut :]
     _check(text)
 
 

@@ -48,17 +48,27 @@ def test_export_writes_contact_and_range_lines() -> None:
     eth10 = int(1_250_000 * 1448 / 1538)
     eth2 = int(250_000 * 1448 / 1538)
     assert _lines(text) == [
-        f"a contact +0 +1200 1 2 {serial}", "a range +0 +1200 1 2 1",
-        f"a contact +0 +1200 2 1 {slow}", "a range +0 +1200 2 1 2",
-        f"a contact +1800 +3000 1 2 {serial}", "a range +1800 +3000 1 2 1",
-        f"a contact +1800 +3000 2 1 {slow}", "a range +1800 +3000 2 1 2",
-        f"a contact +0 +2400 2 3 {eth10}", "a range +0 +2400 2 3 0",
-        f"a contact +0 +2400 3 2 {eth10}", "a range +0 +2400 3 2 0",
-        f"a contact +2400 +3600 2 3 {eth2}", "a range +2400 +3600 2 3 0",
-        f"a contact +2400 +3600 3 2 {eth2}", "a range +2400 +3600 3 2 0",
+        f"a contact +0 +1200 1 2 {serial}",
+        "a range +0 +1200 1 2 1",
+        f"a contact +0 +1200 2 1 {slow}",
+        "a range +0 +1200 2 1 2",
+        f"a contact +1800 +3000 1 2 {serial}",
+        "a range +1800 +3000 1 2 1",
+        f"a contact +1800 +3000 2 1 {slow}",
+        "a range +1800 +3000 2 1 2",
+        f"a contact +0 +2400 2 3 {eth10}",
+        "a range +0 +2400 2 3 0",
+        f"a contact +0 +2400 3 2 {eth10}",
+        "a range +0 +2400 3 2 0",
+        f"a contact +2400 +3600 2 3 {eth2}",
+        "a range +2400 +3600 2 3 0",
+        f"a contact +2400 +3600 3 2 {eth2}",
+        "a range +2400 +3600 3 2 0",
     ]
-    assert ("# skipped link gs-lab: node lab has a dtn:// eid, and ION contact plans name nodes by ipn node number"
-            in text.splitlines())
+    assert (
+        "# skipped link gs-lab: node lab has a dtn:// eid, and ION contact plans name nodes by ipn node number"
+        in text.splitlines()
+    )
 
 
 def test_export_uses_wall_time_and_narrows_to_whole_seconds() -> None:
@@ -120,16 +130,24 @@ def test_raw_rate_is_the_smallest_that_gives_the_goodput_back(goodput: int) -> N
     assert raw == 1 or int((raw - 1) / 8 * eff) < goodput
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("a contact +0 +60 1 2\n", "x:1: 'a contact' has 4 arguments; expected a contact +START +END FROM TO "
-                               "RATE [CONFIDENCE]"),
-    ("\na contact 2024/01/01-00:00:00 +60 1 2 100\n", "x:2: start time '2024/01/01-00:00:00' is not relative; "
-     "expected +SECONDS (absolute yyyy/mm/dd-hh:mm:ss times are not supported)"),
-    ("a contact +60 +0 1 2 100\n", "x:1: ends at +0 before it starts at +60; expected START < END"),
-    ("a range +0 +60 1 one 1\n", "x:1: cannot read '1 one 1'; expected node numbers and an OWLT in seconds"),
-    ("a contact +0 +60 1 1 100\n", "x:1: nodes 1 and 1; expected two different node numbers above 0"),
-    ("a contact +0 +60 1 2 0\n", "x:1: contact value 0; expected a number above 0"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "a contact +0 +60 1 2\n",
+            "x:1: 'a contact' has 4 arguments; expected a contact +START +END FROM TO RATE [CONFIDENCE]",
+        ),
+        (
+            "\na contact 2024/01/01-00:00:00 +60 1 2 100\n",
+            "x:2: start time '2024/01/01-00:00:00' is not relative; "
+            "expected +SECONDS (absolute yyyy/mm/dd-hh:mm:ss times are not supported)",
+        ),
+        ("a contact +60 +0 1 2 100\n", "x:1: ends at +0 before it starts at +60; expected START < END"),
+        ("a range +0 +60 1 one 1\n", "x:1: cannot read '1 one 1'; expected node numbers and an OWLT in seconds"),
+        ("a contact +0 +60 1 1 100\n", "x:1: nodes 1 and 1; expected two different node numbers above 0"),
+        ("a contact +0 +60 1 2 0\n", "x:1: contact value 0; expected a number above 0"),
+    ],
+)
 def test_bad_lines_name_their_line(text: str, message: str) -> None:
     with pytest.raises(ContactPlanError) as info:
         parse_ionrc(text, "x")
@@ -139,8 +157,10 @@ def test_bad_lines_name_their_line(text: str, message: str) -> None:
 def test_windows_must_match_both_ways() -> None:
     with pytest.raises(ContactPlanError) as info:
         import_ion("a contact +0 +60 1 2 100\na contact +0 +30 2 1 100\n", source="x")
-    assert str(info.value) == ("x:1: contacts 1->2 and 2->1 have different windows; expected the same windows both "
-                               "ways (a hilnet link is up or down as a whole)")
+    assert str(info.value) == (
+        "x:1: contacts 1->2 and 2->1 have different windows; expected the same windows both "
+        "ways (a hilnet link is up or down as a whole)"
+    )
 
 
 def test_no_contacts() -> None:

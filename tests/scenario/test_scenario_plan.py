@@ -81,11 +81,17 @@ def test_timeline_is_ordered_with_wall_times() -> None:
     assert all(a.wall_ns == round(a.at_ns / 60) for a in plan.actions)
     kinds = [(a.at_ns // S, a.kind, a.subject) for a in plan.actions if a.kind != "inject"]
     assert kinds == [
-        (0, "link-up", "iss-tdrs"), (0, "link-up", "tdrs-gs"),
-        (1200, "cut", "tdrs-gs"), (1500, "restore", "tdrs-gs"),
-        (2280, "link-down", "iss-tdrs"), (2400, "link-change", "tdrs-gs"),
-        (2820, "link-up", "iss-tdrs"), (3000, "crash", "tdrs"), (3030, "restart", "tdrs"),
-        (3600, "burst-start", "iss-tdrs"), (3660, "burst-end", "iss-tdrs"),
+        (0, "link-up", "iss-tdrs"),
+        (0, "link-up", "tdrs-gs"),
+        (1200, "cut", "tdrs-gs"),
+        (1500, "restore", "tdrs-gs"),
+        (2280, "link-down", "iss-tdrs"),
+        (2400, "link-change", "tdrs-gs"),
+        (2820, "link-up", "iss-tdrs"),
+        (3000, "crash", "tdrs"),
+        (3030, "restart", "tdrs"),
+        (3600, "burst-start", "iss-tdrs"),
+        (3660, "burst-end", "iss-tdrs"),
         (5100, "link-down", "iss-tdrs"),
     ]
     injects = [a for a in plan.actions if a.kind == "inject"]
@@ -97,12 +103,21 @@ def test_timeline_is_ordered_with_wall_times() -> None:
 
 def test_same_instant_goes_down_before_up_and_injects_last() -> None:
     text = SAMPLE.replace("up: [0m-38m, 47m-85m]", "up: [10m-38m, 38m-50m, 60m-70m]").replace(
-        "start: 2m, every: 10m, count: 9", "start: 60m, count: 1")
+        "start: 2m, every: 10m, count: 9", "start: 60m, count: 1"
+    )
     plan = compile_plan(load_scenario_text(text))
     first = [(a.at_ns // M, a.kind) for a in plan.actions if a.subject in ("iss-tdrs", "photos")]
     # touching windows 10m-38m and 38m-50m are one stretch: no down/up at 38m
-    assert first == [(0, "link-down"), (10, "link-up"), (50, "link-down"), (60, "link-up"), (60, "burst-start"),
-                     (60, "inject"), (61, "burst-end"), (70, "link-down")]
+    assert first == [
+        (0, "link-down"),
+        (10, "link-up"),
+        (50, "link-down"),
+        (60, "link-up"),
+        (60, "burst-start"),
+        (60, "inject"),
+        (61, "burst-end"),
+        (70, "link-down"),
+    ]
     at60 = [a.kind for a in plan.actions if a.at_ns == 60 * M]
     assert at60 == ["link-up", "burst-start", "inject"]
 
@@ -115,7 +130,8 @@ def test_warns_when_traffic_cannot_fit() -> None:
     assert load.capacity_bytes == 424_092 * 36 // 38 + 424_092
     assert plan.warnings == (
         "link iss-tdrs iss->tdrs: traffic offers 2.637MiB in 9 bundles but its windows carry 806.5KiB from the "
-        "first injection at 2m (scale 60): it cannot all fit",)
+        "first injection at 2m (scale 60): it cannot all fit",
+    )
     assert [r.path for r in plan.routes] == [("iss", "tdrs", "gs")]
 
 
@@ -138,7 +154,9 @@ def test_warns_about_a_bundle_bigger_than_any_window_and_short_windows() -> None
 
 
 def test_prefers_fewest_hops_then_least_delay() -> None:
-    text = SAMPLE.replace("traffic:", """\
+    text = SAMPLE.replace(
+        "traffic:",
+        """\
   iss-gs-slow:
     ends: [iss, gs]
     medium: ethernet
@@ -147,7 +165,8 @@ def test_prefers_fewest_hops_then_least_delay() -> None:
     ends: [gs, iss]
     medium: ethernet
     delay: 1s
-traffic:""")
+traffic:""",
+    )
     plan = compile_plan(load_scenario_text(text))
     assert [(r.path, r.links) for r in plan.routes] == [(("iss", "gs"), ("iss-gs-fast",))]
 

@@ -38,8 +38,10 @@ def test_billion_laughs_is_refused_at_the_first_alias(tmp_path) -> None:
     p.write_text(BILLION_LAUGHS)
     lines = _refused(str(p))
     aliases = [line for line in lines if "alias" in line]
-    assert aliases == [f"{p}:3:8: alias *a is not allowed; expected the value written out (aliases are refused "
-                       "so a file cannot expand without bound)"]
+    assert aliases == [
+        f"{p}:3:8: alias *a is not allowed; expected the value written out (aliases are refused "
+        "so a file cannot expand without bound)"
+    ]
 
 
 def test_binary_junk(tmp_path) -> None:
@@ -58,7 +60,8 @@ def test_control_character(tmp_path) -> None:
     p = tmp_path / "ctl.yaml"
     p.write_text("hilnet: 1\nname: a\x07b\n")
     assert _refused(str(p)) == [
-        f"{p}:2:8: YAML cannot read this text (control characters are not allowed); expected a YAML scenario file"]
+        f"{p}:2:8: YAML cannot read this text (control characters are not allowed); expected a YAML scenario file"
+    ]
 
 
 def test_50_mb_file_is_refused_before_parsing(tmp_path) -> None:
@@ -67,7 +70,8 @@ def test_50_mb_file_is_refused_before_parsing(tmp_path) -> None:
         f.write("hilnet: 1\n" + "# padding\n" * (5 * 2**20))
     assert os.path.getsize(p) > 50 * 10**6
     assert _refused(str(p)) == [
-        f"{p}:1:1: file is {os.path.getsize(p)} bytes; expected a scenario under 4 MiB (refused before parsing)"]
+        f"{p}:1:1: file is {os.path.getsize(p)} bytes; expected a scenario under 4 MiB (refused before parsing)"
+    ]
 
 
 @pytest.mark.parametrize("content", ["", "\n\n", "# only a comment\n"])
@@ -94,7 +98,8 @@ def test_too_many_nodes_is_refused_while_parsing() -> None:
     root, errors = compose(text, "big.yaml")
     assert root is None
     assert [str(e) for e in errors] == [
-        f"big.yaml:1:{4 + 2 * (MAX_NODES - 3) + 1}: more than {MAX_NODES} YAML nodes; expected a scenario of sensible size"]
+        f"big.yaml:1:{4 + 2 * (MAX_NODES - 3) + 1}: more than {MAX_NODES} YAML nodes; expected a scenario of sensible size"
+    ]
 
 
 def test_duplicate_keys_are_found_at_every_depth() -> None:

@@ -25,8 +25,7 @@ def build_cla(spec: Mapping[str, Any], *, node_id: str, clock: Clock):
     if kind == "tcpcl":
         from hilnet.agent.cla.tcpcl import TcpclCla
 
-        return TcpclCla(node_id, _addr(spec.get("listen")), peers, clock=clock,
-                        name=spec.get("name", "tcpcl"))
+        return TcpclCla(node_id, _addr(spec.get("listen")), peers, clock=clock, name=spec.get("name", "tcpcl"))
     if kind == "mtcp":
         from hilnet.agent.cla.mtcp import MtcpCla
 
@@ -34,8 +33,14 @@ def build_cla(spec: Mapping[str, Any], *, node_id: str, clock: Clock):
     if kind == "serial":
         from hilnet.agent.cla.serial import SerialCla
 
-        return SerialCla(node_id, spec["port"], int(spec["baud"]), spec.get("peer"), clock=clock,
-                         name=spec.get("name", f"serial:{spec['port'].rsplit('/', 1)[-1]}"),
-                         delay_hint_ns=spec.get("delay_hint_ns"),
-                         bits_per_byte=int(spec.get("bits_per_byte") or 10))
+        return SerialCla(
+            node_id,
+            spec["port"],
+            int(spec["baud"]),
+            spec.get("peer"),
+            clock=clock,
+            name=spec.get("name", f"serial:{spec['port'].rsplit('/', 1)[-1]}"),
+            delay_hint_ns=spec.get("delay_hint_ns"),
+            bits_per_byte=int(spec.get("bits_per_byte") or 10),
+        )
     raise AgentError(f"unknown convergence layer type {kind!r}; expected tcpcl, serial or mtcp")

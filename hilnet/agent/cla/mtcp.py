@@ -27,9 +27,9 @@ import sys
 import termios
 from collections.abc import Mapping
 
+from hilnet.agent.cla.tcp_base import TcpClaBase
 from hilnet.clock import Clock
 from hilnet.errors import ClaError, StoreFullError, WireError
-from hilnet.agent.cla.tcp_base import TcpClaBase
 
 log = logging.getLogger(__name__)
 
@@ -189,9 +189,9 @@ class MtcpCla(TcpClaBase):
                 if left is None:
                     break  # not knowable here: drain() is all the guarantee there is
                 if self.clock.now_ns() >= deadline:
-                    raise asyncio.TimeoutError
+                    raise TimeoutError
                 await self.clock.wait_until_ns(self.clock.now_ns() + self.poll_ns)
-        except (asyncio.TimeoutError, ConnectionError, OSError) as exc:
+        except (TimeoutError, ConnectionError, OSError) as exc:
             self._drop(peer, out)
             raise ClaError(f"MTCP send to {peer} failed: {exc!r}") from None
         self.stats["bundles_sent"] += 1
@@ -211,8 +211,9 @@ class MtcpCla(TcpClaBase):
             del self._out[peer]
             self.sink.session_changed(self.name, peer, False, {"reason": "connection lost"})
 
-    async def _run_outgoing(self, peer: str, addr: tuple[str, int],
-                            reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+    async def _run_outgoing(
+        self, peer: str, addr: tuple[str, int], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> bool:
         out = _Out(reader, writer)
         self._out[peer] = out
         self.sink.session_changed(self.name, peer, True, {"address": f"{addr[0]}:{addr[1]}"})

@@ -79,16 +79,33 @@ def open_port(path: str, baud: int, bits_per_byte: int = 10) -> int:
 class SerialCla:
     """Serial convergence layer on one port, to one peer. Implements ConvergenceLayer."""
 
-    def __init__(self, node_id: str, port: str, baud: int, peer: str | None = None,
-                 clock: Clock | None = None, name: str = "serial", *,
-                 delay_hint_ns: int | None = None, segment_size: int = 1024, bits_per_byte: int = 10,
-                 outage_grace_ns: int = 300 * NS_PER_S,
-                 reopen_min_ns: int = NS_PER_S // 10, reopen_max_ns: int = 5 * NS_PER_S):
+    def __init__(
+        self,
+        node_id: str,
+        port: str,
+        baud: int,
+        peer: str | None = None,
+        clock: Clock | None = None,
+        name: str = "serial",
+        *,
+        delay_hint_ns: int | None = None,
+        segment_size: int = 1024,
+        bits_per_byte: int = 10,
+        outage_grace_ns: int = 300 * NS_PER_S,
+        reopen_min_ns: int = NS_PER_S // 10,
+        reopen_max_ns: int = 5 * NS_PER_S,
+    ):
         self.name = name
         self.port = port
         self.clock: Clock = clock or MonotonicClock()
-        self.config = SerialConfig(node_id=node_id, baud=baud, delay_ns=delay_hint_ns, peer=peer,
-                                   segment_size=segment_size, bits_per_byte=bits_per_byte)
+        self.config = SerialConfig(
+            node_id=node_id,
+            baud=baud,
+            delay_ns=delay_hint_ns,
+            peer=peer,
+            segment_size=segment_size,
+            bits_per_byte=bits_per_byte,
+        )
         self.outage_grace_ns = outage_grace_ns
         self.reopen_min_ns = reopen_min_ns
         self.reopen_max_ns = reopen_max_ns
@@ -169,8 +186,12 @@ class SerialCla:
 
     def _port_failed(self, err: OSError | None) -> None:
         self.stats["port_errors"] += 1
-        log.warning("%s: port %s failed (%s); reopening", self.name, self.port,
-                    errno.errorcode.get(err.errno, err) if err and err.errno else "EOF")
+        log.warning(
+            "%s: port %s failed (%s); reopening",
+            self.name,
+            self.port,
+            errno.errorcode.get(err.errno, err) if err and err.errno else "EOF",
+        )
         self._close()
         self._spawn(self._reopen())
 

@@ -145,16 +145,25 @@ def make_bitmap(cum: int, received: set[int] | list[int]) -> bytes:
 def encode(frame: Frame) -> bytes:
     """Frame -> bytes with CRC, before SLIP."""
     if isinstance(frame, Data):
-        body = _DATA_HDR.pack(VERSION << 4 | Kind.DATA, frame.nonce, frame.transfer, frame.index,
-                              frame.total, frame.seg_size) + frame.payload
+        body = (
+            _DATA_HDR.pack(
+                VERSION << 4 | Kind.DATA, frame.nonce, frame.transfer, frame.index, frame.total, frame.seg_size
+            )
+            + frame.payload
+        )
     elif isinstance(frame, Ack):
-        body = _ACK_HDR.pack(VERSION << 4 | Kind.ACK, frame.nonce, frame.transfer,
-                             FLAG_FINAL if frame.final else 0, frame.cum) + frame.bitmap
+        body = (
+            _ACK_HDR.pack(
+                VERSION << 4 | Kind.ACK, frame.nonce, frame.transfer, FLAG_FINAL if frame.final else 0, frame.cum
+            )
+            + frame.bitmap
+        )
     elif isinstance(frame, Refuse):
         body = _REFUSE.pack(VERSION << 4 | Kind.REFUSE, frame.nonce, frame.transfer, frame.reason)
     elif isinstance(frame, Hello):
-        body = _HELLO_HDR.pack(VERSION << 4 | Kind.HELLO, frame.nonce, frame.seen,
-                               frame.keepalive_ms) + frame.eid.encode()
+        body = (
+            _HELLO_HDR.pack(VERSION << 4 | Kind.HELLO, frame.nonce, frame.seen, frame.keepalive_ms) + frame.eid.encode()
+        )
     else:
         raise TypeError(f"not a serial CLA frame: {frame!r}")
     return body + _CRC.pack(crc32c(body))
@@ -164,7 +173,7 @@ def decode(raw: bytes) -> Frame:
     """Bytes (SLIP already removed) -> frame; raises FrameError with a counter ``reason``."""
     if len(raw) < 1 + _CRC.size:
         raise FrameError("short", f"{len(raw)} bytes")
-    body = raw[:-_CRC.size]
+    body = raw[: -_CRC.size]
     if _CRC.unpack_from(raw, len(body))[0] != crc32c(body):
         raise FrameError("crc", f"{len(raw)}-byte frame")
     version, kind = body[0] >> 4, body[0] & 0x0F
@@ -185,7 +194,7 @@ def _decode_data(body: bytes) -> Data:
     if len(body) < _DATA_HDR.size:
         raise FrameError("length", "DATA header truncated")
     _, nonce, transfer, index, total, seg_size = _DATA_HDR.unpack_from(body)
-    payload = body[_DATA_HDR.size:]
+    payload = body[_DATA_HDR.size :]
     if nonce == 0:
         raise FrameError("nonce", "DATA with nonce 0")
     if not 1 <= seg_size <= MAX_SEGMENT:
@@ -201,7 +210,7 @@ def _decode_ack(body: bytes) -> Ack:
     if len(body) < _ACK_HDR.size:
         raise FrameError("length", "ACK truncated")
     _, nonce, transfer, flags, cum = _ACK_HDR.unpack_from(body)
-    bitmap = body[_ACK_HDR.size:]
+    bitmap = body[_ACK_HDR.size :]
     if len(bitmap) > MAX_BITMAP:
         raise FrameError("length", f"ACK bitmap of {len(bitmap)} bytes")
     if flags & ~FLAG_FINAL:
@@ -228,7 +237,7 @@ def _decode_hello(body: bytes) -> Hello:
     if keepalive_ms == 0:
         raise FrameError("keepalive", "HELLO with a keepalive of 0 ms")
     try:
-        eid = body[_HELLO_HDR.size:].decode("utf-8")
+        eid = body[_HELLO_HDR.size :].decode("utf-8")
     except UnicodeDecodeError:
         raise FrameError("eid", "node id is not UTF-8") from None
     if not eid.isprintable():

@@ -132,8 +132,7 @@ Event = BundleReceived | BundleAcked | BundleRefused | PeerUp | PeerDown | Frame
 class SerialSession:
     """One end of a serial CLA link. ``stats`` counts frames, resends and rejects by reason."""
 
-    def __init__(self, config: SerialConfig, now_ns: int, nonce: int | None = None,
-                 stats: Counter | None = None):
+    def __init__(self, config: SerialConfig, now_ns: int, nonce: int | None = None, stats: Counter | None = None):
         self.config = config
         self.nonce = nonce if nonce is not None else secrets.randbits(32) or 1
         self.timing = LinkTiming(config.baud, config.bits_per_byte)
@@ -148,15 +147,20 @@ class SerialSession:
             initial = 2 * config.delay_ns + data_ns + self.timing.wire_ns(ACK_WIRE_BYTES) + self.ack_delay_ns
         # Samples come from the newest segment an ACK covers; the oldest it covers
         # waited up to ack_delay longer at the receiver, so the RTO allows for that.
-        self.rtt = RttEstimator(initial, granularity_ns=data_ns + self.ack_delay_ns,
-                                min_rto_ns=3 * data_ns + self.ack_delay_ns + 10 * MS)
+        self.rtt = RttEstimator(
+            initial, granularity_ns=data_ns + self.ack_delay_ns, min_rto_ns=3 * data_ns + self.ack_delay_ns + 10 * MS
+        )
         self.keepalive_ns = config.keepalive_ns or min(30_000 * MS, max(100 * MS, initial))
         self.lead_ns = data_ns + 2 * MS  # how far ahead of the line data may be handed out
         self.sender = Sender(self.nonce, config.segment_size, config.max_active, self.rtt)
-        self.receiver = Receiver(max_bundle=config.max_bundle, max_partial=config.max_partial,
-                                 max_partial_bytes=config.max_partial_bytes,
-                                 ack_every=config.ack_every, ack_delay_ns=self.ack_delay_ns,
-                                 stats=self.stats)
+        self.receiver = Receiver(
+            max_bundle=config.max_bundle,
+            max_partial=config.max_partial,
+            max_partial_bytes=config.max_partial_bytes,
+            ack_every=config.ack_every,
+            ack_delay_ns=self.ack_delay_ns,
+            stats=self.stats,
+        )
         self.decoder = SlipDecoder(MAX_FRAME)
         self.peer_eid: str | None = None
         self.peer_nonce = 0
@@ -345,8 +349,9 @@ class SerialSession:
         out: list[bytes] = []
         if self._hello_now:
             self._hello_now = False
-            self._control.append(Hello(self.nonce, self.peer_nonce,
-                                       max(1, self.keepalive_ns // MS), self.config.node_id))
+            self._control.append(
+                Hello(self.nonce, self.peer_nonce, max(1, self.keepalive_ns // MS), self.config.node_id)
+            )
         for frame in self._control:
             out.append(self._put(frame, now_ns))
             self.stats[f"{type(frame).__name__.lower()}_frames_sent"] += 1

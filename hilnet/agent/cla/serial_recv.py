@@ -60,9 +60,17 @@ class Finished:
 class Receiver:
     """Reassembles incoming transfers and decides when to acknowledge."""
 
-    def __init__(self, *, max_bundle: int, max_partial: int, max_partial_bytes: int,
-                 ack_every: int, ack_delay_ns: int, remember: int = 4096,
-                 stats: Counter | None = None):
+    def __init__(
+        self,
+        *,
+        max_bundle: int,
+        max_partial: int,
+        max_partial_bytes: int,
+        ack_every: int,
+        ack_delay_ns: int,
+        remember: int = 4096,
+        stats: Counter | None = None,
+    ):
         self.max_bundle = max_bundle
         self.max_partial = max_partial
         self.max_partial_bytes = max_partial_bytes
@@ -114,7 +122,7 @@ class Receiver:
             p.ack_due_ns = now_ns  # our ACK was probably lost: say it again
             return None
         start = i * p.seg_size
-        p.buf[start:start + len(d.payload)] = d.payload
+        p.buf[start : start + len(d.payload)] = d.payload
         p.have[i] = 1
         p.n_have += 1
         in_order = i == p.highest + 1
@@ -133,13 +141,13 @@ class Receiver:
         return None
 
     def _open(self, key: TransferKey, d: Data, now_ns: int) -> Partial:
-        while self.partials and (len(self.partials) >= self.max_partial
-                                 or self.partial_bytes + d.total > self.max_partial_bytes):
+        while self.partials and (
+            len(self.partials) >= self.max_partial or self.partial_bytes + d.total > self.max_partial_bytes
+        ):
             self._drop(next(iter(self.partials.values())))
             self._count("partials_evicted")
         count = segment_count(d.total, d.seg_size)
-        p = Partial(key, d.total, d.seg_size, count, bytearray(d.total), bytearray(count),
-                    touched_ns=now_ns)
+        p = Partial(key, d.total, d.seg_size, count, bytearray(d.total), bytearray(count), touched_ns=now_ns)
         self.partials[key] = p
         self.partial_bytes += d.total
         return p

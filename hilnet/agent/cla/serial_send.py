@@ -59,7 +59,7 @@ class OutgoingTransfer:
 
     def segment(self, index: int, nonce: int) -> Data:
         start = index * self.seg_size
-        payload = self.data[start:start + self.seg_size]
+        payload = self.data[start : start + self.seg_size]
         return Data(nonce, self.transfer, index, len(self.data), self.seg_size, payload)
 
     def bytes_acked(self) -> int:
@@ -261,8 +261,7 @@ class Sender:
     def _oldest_live(self) -> tuple[int, OutgoingTransfer, int] | None:
         while self._timers:
             seq, t, index = self._timers[0]
-            if (t.last_seq[index] == seq and index in t.inflight
-                    and self.active.get(t.transfer) is t):
+            if t.last_seq[index] == seq and index in t.inflight and self.active.get(t.transfer) is t:
                 return self._timers[0]
             self._timers.popleft()
         return None

@@ -34,8 +34,9 @@ CHUNK = 64  # bytes per unit on the modelled line: the far end sees frames arriv
 class Channel:
     """One direction of a modelled UART line."""
 
-    def __init__(self, baud: int, delay_ns: int, ber: float, rng: random.Random,
-                 up: Callable[[int], bool] = lambda t: True):
+    def __init__(
+        self, baud: int, delay_ns: int, ber: float, rng: random.Random, up: Callable[[int], bool] = lambda t: True
+    ):
         self.timing = LinkTiming(baud)
         self.delay_ns = delay_ns
         self.ber = ber
@@ -56,7 +57,7 @@ class Channel:
     def send(self, data: bytes, now_ns: int) -> None:
         """Bytes written at ``now_ns``; they arrive after serialisation and delay."""
         for off in range(0, len(data), CHUNK):
-            chunk = bytearray(data[off:off + CHUNK])
+            chunk = bytearray(data[off : off + CHUNK])
             start = max(now_ns, self.busy_ns)
             self.busy_ns = start + self.timing.wire_ns(len(chunk))
             if not (self.up(start) and self.up(self.busy_ns)):
@@ -98,8 +99,17 @@ class End:
 class SimLink:
     """Sessions ``a`` and ``b`` joined by two channels; :meth:`run` advances virtual time."""
 
-    def __init__(self, a: SerialConfig, b: SerialConfig, *, delay_ns: int, ber: float = 0.0,
-                 seed: int = 1, up: Callable[[int], bool] = lambda t: True, start_ns: int = 0):
+    def __init__(
+        self,
+        a: SerialConfig,
+        b: SerialConfig,
+        *,
+        delay_ns: int,
+        ber: float = 0.0,
+        seed: int = 1,
+        up: Callable[[int], bool] = lambda t: True,
+        start_ns: int = 0,
+    ):
         rng = random.Random(seed)
         self.now_ns = start_ns
         self.a = End(SerialSession(a, start_ns, nonce=rng.getrandbits(32) | 1))
@@ -146,8 +156,12 @@ class SimLink:
             self._step(self.b, self.ab, self.ba)
             if stop():
                 break
-            times = [self.a.session.next_deadline_ns(), self.b.session.next_deadline_ns(),
-                     self.ab.next_ns(), self.ba.next_ns()]
+            times = [
+                self.a.session.next_deadline_ns(),
+                self.b.session.next_deadline_ns(),
+                self.ab.next_ns(),
+                self.ba.next_ns(),
+            ]
             nxt = min(t for t in times if t is not None)
             self.now_ns = max(nxt, self.now_ns + 1)
         return self.now_ns

@@ -17,8 +17,8 @@ import logging
 from collections import Counter
 from collections.abc import Mapping
 
-from hilnet.clock import Clock, MonotonicClock
 from hilnet.agent.cla.base import BundleSink
+from hilnet.clock import Clock, MonotonicClock
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +94,9 @@ class TcpClaBase:
         """Serve one connection the listener took, until it ends."""
         raise NotImplementedError
 
-    async def _run_outgoing(self, peer: str, addr: tuple[str, int],
-                            reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+    async def _run_outgoing(
+        self, peer: str, addr: tuple[str, int], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> bool:
         """Serve the connection a connector opened to ``peer``, until it ends; True if it was good."""
         raise NotImplementedError
 
@@ -121,8 +122,9 @@ class TcpClaBase:
         while not self._stopping:
             try:
                 reader, writer = await asyncio.wait_for(
-                    asyncio.open_connection(addr[0], addr[1], limit=self._connect_limit), self.connect_timeout_s)
-            except (OSError, asyncio.TimeoutError) as exc:
+                    asyncio.open_connection(addr[0], addr[1], limit=self._connect_limit), self.connect_timeout_s
+                )
+            except (TimeoutError, OSError) as exc:
                 self.stats["connect_failed"] += 1
                 log.debug("%s: connect to %s at %s:%d failed: %s", self.name, peer, addr[0], addr[1], exc)
             else:

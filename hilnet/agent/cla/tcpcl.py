@@ -30,8 +30,6 @@ import logging
 import socket
 from collections.abc import Mapping
 
-from hilnet.clock import Clock
-from hilnet.errors import ClaError, StoreFullError, TransferRefusedError
 from hilnet.agent.cla.tcp_base import TcpClaBase
 from hilnet.agent.cla.tcpcl_session import (
     NS_PER_S,
@@ -46,6 +44,8 @@ from hilnet.agent.cla.tcpcl_session import (
     Violation,
 )
 from hilnet.agent.cla.tcpcl_wire import DEFAULT_PORT, RefuseReason, TermReason, reason_name
+from hilnet.clock import Clock
+from hilnet.errors import ClaError, StoreFullError, TransferRefusedError
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +55,14 @@ _READ_SIZE = 1 << 20  # bytes per read(): big reads keep Python overhead per byt
 class _Conn:
     """One TCP connection and the session on it."""
 
-    def __init__(self, cla: TcpclCla, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 active: bool, expected_peer: str | None):
+    def __init__(
+        self,
+        cla: TcpclCla,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        active: bool,
+        expected_peer: str | None,
+    ):
         self.cla = cla
         self.reader = reader
         self.writer = writer
@@ -183,7 +189,7 @@ class _Conn:
                 self.writer.write(chunk)
         try:
             await asyncio.wait_for(self.writer.drain(), timeout=1.0)
-        except (asyncio.TimeoutError, ConnectionError, OSError):
+        except (TimeoutError, ConnectionError, OSError):
             pass
         if transport.get_write_buffer_size():
             transport.abort()
@@ -191,7 +197,7 @@ class _Conn:
             self.writer.close()
         try:
             await asyncio.wait_for(self.writer.wait_closed(), timeout=1.0)
-        except (asyncio.TimeoutError, ConnectionError, OSError):
+        except (TimeoutError, ConnectionError, OSError):
             transport.abort()
 
     # --- events -----------------------------------------------------------------
@@ -216,8 +222,10 @@ class _Conn:
                     self._resolve(ev.transfer_id, None)
             elif isinstance(ev, TransferRefused):
                 self.cla.stats["transfers_refused_by_peer"] += 1
-                self._resolve(ev.transfer_id, TransferRefusedError(
-                    f"{self.peer} refused the bundle: {reason_name(RefuseReason, ev.reason)}"))
+                self._resolve(
+                    ev.transfer_id,
+                    TransferRefusedError(f"{self.peer} refused the bundle: {reason_name(RefuseReason, ev.reason)}"),
+                )
             elif isinstance(ev, TransferFailed):
                 self._resolve(ev.transfer_id, ClaError(f"transfer to {self.peer} failed: {ev.reason}"))
             elif isinstance(ev, Violation):
@@ -228,11 +236,19 @@ class _Conn:
                 self.was_up = True
                 self.cla.stats["sessions_up"] += 1
                 self.cla._register(self)
-                self.cla.sink.session_changed(self.cla.name, self.peer, True, {
-                    "address": self.address, "active": self.session.active,
-                    "keepalive_s": ev.params.keepalive_s, "peer_segment_mru": ev.params.peer_segment_mru,
-                    "peer_transfer_mru": ev.params.peer_transfer_mru, "tls": False,
-                })
+                self.cla.sink.session_changed(
+                    self.cla.name,
+                    self.peer,
+                    True,
+                    {
+                        "address": self.address,
+                        "active": self.session.active,
+                        "keepalive_s": ev.params.keepalive_s,
+                        "peer_segment_mru": ev.params.peer_segment_mru,
+                        "peer_transfer_mru": ev.params.peer_transfer_mru,
+                        "tls": False,
+                    },
+                )
             elif isinstance(ev, SessionEnded):
                 self.end_reason = ev.reason
                 self.cla.stats["sessions_ended_clean" if ev.clean else "sessions_failed"] += 1
@@ -240,8 +256,9 @@ class _Conn:
                     self._resolve(tid, ClaError(f"TCPCL session to {self.peer} ended: {ev.reason}"))
                 if self.was_up:
                     self.cla._unregister(self)
-                    self.cla.sink.session_changed(self.cla.name, self.peer or self.address, False,
-                                                  {"reason": ev.reason, "clean": ev.clean})
+                    self.cla.sink.session_changed(
+                        self.cla.name, self.peer or self.address, False, {"reason": ev.reason, "clean": ev.clean}
+                    )
                 self._done.set()
         return received
 
@@ -281,11 +298,16 @@ class TcpclCla(TcpClaBase):
         reconnect_max_s: float = 10.0,
         handshake_timeout_s: float = 10.0,
     ):
-        super().__init__(node_id, listen, peers, clock, name, reconnect_min_s, reconnect_max_s,
-                         connect_timeout_s=handshake_timeout_s)
+        super().__init__(
+            node_id, listen, peers, clock, name, reconnect_min_s, reconnect_max_s, connect_timeout_s=handshake_timeout_s
+        )
         self.session_config = SessionConfig(
-            node_id=node_id, keepalive_s=keepalive_s, segment_mru=segment_mru, transfer_mru=transfer_mru,
-            max_segment=max_segment, handshake_timeout_ns=int(handshake_timeout_s * NS_PER_S),
+            node_id=node_id,
+            keepalive_s=keepalive_s,
+            segment_mru=segment_mru,
+            transfer_mru=transfer_mru,
+            max_segment=max_segment,
+            handshake_timeout_ns=int(handshake_timeout_s * NS_PER_S),
         )
         self._conns: set[_Conn] = set()
         self._up: dict[str, list[_Conn]] = {}
@@ -328,8 +350,9 @@ class TcpclCla(TcpClaBase):
             if conn.peer and conn in self._up.get(conn.peer, ()):
                 self._unregister(conn)
 
-    async def _run_outgoing(self, peer: str, addr: tuple[str, int],
-                            reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+    async def _run_outgoing(
+        self, peer: str, addr: tuple[str, int], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> bool:
         conn = _Conn(self, reader, writer, active=True, expected_peer=peer)
         await self._run(conn)
         return conn.was_up  # only a session that came up resets the backoff

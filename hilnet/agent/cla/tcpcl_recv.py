@@ -107,7 +107,9 @@ class TransferReceiver:
         rx = self._rx
         if seg.start:
             if rx is not None and rx.refused is None:
-                self._out.violation("transfer_not_ended", f"transfer {rx.tid} restarted by {seg.transfer_id} before its END")
+                self._out.violation(
+                    "transfer_not_ended", f"transfer {rx.tid} restarted by {seg.transfer_id} before its END"
+                )
             self._rx = rx = _Incoming(seg.transfer_id, None)
             refusal = self._check_start(seg, rx, ending)
             if refusal is not None:

@@ -94,7 +94,9 @@ class TransferSender:
             self._out.reject(RejectReason.MESSAGE_UNEXPECTED, MsgType.XFER_ACK, "ack_unknown_transfer")
             return False
         if msg.length < out.acked or msg.length > out.offset:
-            self._out.violation("ack_bad_length", f"transfer {msg.transfer_id}: ack {msg.length}, sent {out.offset}, acked {out.acked}")
+            self._out.violation(
+                "ack_bad_length", f"transfer {msg.transfer_id}: ack {msg.length}, sent {out.offset}, acked {out.acked}"
+            )
             return False
         out.acked = msg.length
         final = out.acked == out.total and out.offset == out.total

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 from enum import Enum
 
-from hilnet.errors import ClaError, WireError
 from hilnet.agent.cla.tcpcl_events import (  # re-exported: the session's public vocabulary
     NS_PER_S,
     Event,
@@ -81,10 +80,22 @@ from hilnet.agent.cla.tcpcl_wire import (
     reason_name,
     valid_node_id,
 )
+from hilnet.errors import ClaError, WireError
 
 __all__ = [
-    "NS_PER_S", "Event", "SessionConfig", "SessionEnded", "SessionParams", "SessionUp", "State", "TcpclSession",
-    "TransferAcked", "TransferFailed", "TransferReceived", "TransferRefused", "Violation",
+    "NS_PER_S",
+    "Event",
+    "SessionConfig",
+    "SessionEnded",
+    "SessionParams",
+    "SessionUp",
+    "State",
+    "TcpclSession",
+    "TransferAcked",
+    "TransferFailed",
+    "TransferReceived",
+    "TransferRefused",
+    "Violation",
 ]
 
 
@@ -186,7 +197,9 @@ class TcpclSession:
         if self.state is not State.ESTABLISHED or self.params is None:
             raise ClaError(f"TCPCL session is {self.state.value}, not established")
         if len(data) > self.params.peer_transfer_mru:
-            raise ClaError(f"bundle of {len(data)} bytes is above the peer's transfer MRU of {self.params.peer_transfer_mru}")
+            raise ClaError(
+                f"bundle of {len(data)} bytes is above the peer's transfer MRU of {self.params.peer_transfer_mru}"
+            )
         if self.params.peer_segment_mru == 0 and len(data):
             raise ClaError("the peer's segment MRU is 0: it takes no data")
         if self._send.exhausted:
@@ -267,7 +280,11 @@ class TcpclSession:
                 self._sent_term = True
             self._end("idle timeout: nothing received for twice the keepalive interval", clean=False)
             return self._take_events()
-        if self.state is State.ENDING and not self._peer_term and now_ns >= self._ending_ns + self.config.term_timeout_ns:
+        if (
+            self.state is State.ENDING
+            and not self._peer_term
+            and now_ns >= self._ending_ns + self.config.term_timeout_ns
+        ):
             self._end(f"{self._term_reason}; no SESS_TERM reply in time", clean=False)
             return self._take_events()
         if ka and now_ns >= self._last_tx_ns + ka:
@@ -301,7 +318,9 @@ class TcpclSession:
     def _on_sess_init(self, msg: SessInit, now_ns: int) -> None:
         for item in msg.extensions:
             if item.critical:  # no session extension is known to us
-                self._fail("session_ext_critical", f"critical session extension type {item.type}", TermReason.CONTACT_FAILURE)
+                self._fail(
+                    "session_ext_critical", f"critical session extension type {item.type}", TermReason.CONTACT_FAILURE
+                )
                 return
         if msg.node_id and not valid_node_id(msg.node_id):
             self._fail("node_id_invalid", f"node id {msg.node_id!r} is not a URI", TermReason.CONTACT_FAILURE)
@@ -327,7 +346,10 @@ class TcpclSession:
         if isinstance(msg, SessTerm):
             self._on_sess_term(msg, now_ns)
         elif isinstance(msg, MsgReject):
-            self._violation(f"peer_rejected_{reason_name(RejectReason, msg.reason)}", f"our message type 0x{msg.rejected_header:02x}")
+            self._violation(
+                f"peer_rejected_{reason_name(RejectReason, msg.reason)}",
+                f"our message type 0x{msg.rejected_header:02x}",
+            )
         elif self.state is State.SESS_INIT:
             if isinstance(msg, SessInit):
                 self._on_sess_init(msg, now_ns)
@@ -336,8 +358,11 @@ class TcpclSession:
                 self._fail("message_before_sess_init", type(msg).__name__, TermReason.CONTACT_FAILURE)
         elif isinstance(msg, SegmentHeader):
             if msg.length > self.config.segment_mru:
-                self._fail("segment_mru_exceeded", f"segment of {msg.length} bytes, our MRU is {self.config.segment_mru}",
-                           TermReason.RESOURCE_EXHAUSTION)
+                self._fail(
+                    "segment_mru_exceeded",
+                    f"segment of {msg.length} bytes, our MRU is {self.config.segment_mru}",
+                    TermReason.RESOURCE_EXHAUSTION,
+                )
             else:
                 self._recv.on_segment(msg, ending=self.state is State.ENDING)
         elif isinstance(msg, XferAck):
@@ -427,7 +452,11 @@ class TcpclSession:
 
 def _type_of(msg) -> int:
     return {
-        SessInit: MsgType.SESS_INIT, SessTerm: MsgType.SESS_TERM, SegmentHeader: MsgType.XFER_SEGMENT,
-        XferAck: MsgType.XFER_ACK, XferRefuse: MsgType.XFER_REFUSE, Keepalive: MsgType.KEEPALIVE,
+        SessInit: MsgType.SESS_INIT,
+        SessTerm: MsgType.SESS_TERM,
+        SegmentHeader: MsgType.XFER_SEGMENT,
+        XferAck: MsgType.XFER_ACK,
+        XferRefuse: MsgType.XFER_REFUSE,
+        Keepalive: MsgType.KEEPALIVE,
         MsgReject: MsgType.MSG_REJECT,
     }[type(msg)]

@@ -18,8 +18,9 @@ import select
 import socket
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 from hilnet.errors import SpecError
@@ -64,7 +65,9 @@ class SpecText:
 def split_spec(text: str) -> SpecText:
     """Split ``scheme://netloc/path?k=v`` (a repeated option is an error)."""
     if not isinstance(text, str) or "://" not in text:
-        raise SpecError(f"{text!r} is not an endpoint spec; expected scheme://..., e.g. pty:///tmp/iss or udp://127.0.0.1:4000?peer=127.0.0.1:4001")
+        raise SpecError(
+            f"{text!r} is not an endpoint spec; expected scheme://..., e.g. pty:///tmp/iss or udp://127.0.0.1:4000?peer=127.0.0.1:4001"
+        )
     parts = urlsplit(text)
     query: dict[str, str] = {}
     for key, values in parse_qs(parts.query, keep_blank_values=True, strict_parsing=False).items():

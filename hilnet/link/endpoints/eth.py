@@ -23,7 +23,14 @@ from dataclasses import dataclass
 
 from hilnet.errors import EndpointError, SpecError
 from hilnet.link.endpoints.base import (
-    CMSG_SPACE_TS, ETHERNET, READ, SCM_TIMESTAMPNS, SO_TIMESTAMPNS, Endpoint, Rx, SpecText,
+    CMSG_SPACE_TS,
+    ETHERNET,
+    READ,
+    SCM_TIMESTAMPNS,
+    SO_TIMESTAMPNS,
+    Endpoint,
+    Rx,
+    SpecText,
 )
 from hilnet.link.endpoints.udp import _set_buffers
 
@@ -43,8 +50,12 @@ BATCH = 256
 
 # Legacy ethtool "set" commands (linux/ethtool.h), each taking struct ethtool_value.
 _OFFLOADS = {
-    "rx-checksum": 0x15, "tx-checksum": 0x17, "scatter-gather": 0x19,
-    "tso": 0x1F, "gso": 0x24, "gro": 0x2C,
+    "rx-checksum": 0x15,
+    "tx-checksum": 0x17,
+    "scatter-gather": 0x19,
+    "tso": 0x1F,
+    "gso": 0x24,
+    "gro": 0x2C,
 }
 
 

@@ -107,7 +107,7 @@ class TtyEndpoint(Endpoint):
         c = self.chunk
         if len(data) <= c:
             return [Rx(data, now_ns)]
-        return [Rx(data[i:i + c], now_ns) for i in range(0, len(data), c)]
+        return [Rx(data[i : i + c], now_ns) for i in range(0, len(data), c)]
 
     def send(self, data: bytes, tag: object, now_ns: int) -> list[Rx]:
         if len(self._out) + len(data) > OUT_LIMIT:
@@ -142,8 +142,13 @@ class SerialEndpoint(TtyEndpoint):
 
         try:
             self._port = serial.Serial(
-                spec.device, baudrate=spec.baud, bytesize=spec.bytesize, parity=spec.parity,
-                stopbits=spec.stopbits, timeout=0, exclusive=True,
+                spec.device,
+                baudrate=spec.baud,
+                bytesize=spec.bytesize,
+                parity=spec.parity,
+                stopbits=spec.stopbits,
+                timeout=0,
+                exclusive=True,
             )
         except (serial.SerialException, OSError, ValueError) as e:
             raise EndpointError(f"{spec.text}: cannot open {spec.device}: {e}") from None

@@ -64,13 +64,13 @@ class Flow:
 
     fid: int
     sock: socket.socket
-    accepted: bool                  # True: the agent connected to us; False: we connected to peer
-    agent_addr: tuple               # the agent's side of this TCP connection
-    local_addr: tuple               # our side
+    accepted: bool  # True: the agent connected to us; False: we connected to peer
+    agent_addr: tuple  # the agent's side of this TCP connection
+    local_addr: tuple  # our side
     connecting: bool = False
-    read_eof: bool = False          # no more bytes will be read (EOF, reset, or error)
-    fin_sent: bool = False          # our FIN marker went into the link
-    shut_pending: bool = False      # the far side finished: shut our write half once flushed
+    read_eof: bool = False  # no more bytes will be read (EOF, reset, or error)
+    fin_sent: bool = False  # our FIN marker went into the link
+    shut_pending: bool = False  # the far side finished: shut our write half once flushed
     write_shut: bool = False
     out: bytearray = field(default_factory=bytearray)
 
@@ -91,7 +91,9 @@ class TcpEndpoint(Endpoint):
             ls.listen(64)
         except OSError as e:
             ls.close()
-            raise EndpointError(f"{spec.text}: cannot listen on {spec.listen[0]}:{spec.listen[1]}: {e.strerror or e}") from None
+            raise EndpointError(
+                f"{spec.text}: cannot listen on {spec.listen[0]}:{spec.listen[1]}: {e.strerror or e}"
+            ) from None
         ls.setblocking(False)
         self.listener = ls
         self.listen_addr = ls.getsockname()

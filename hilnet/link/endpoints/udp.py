@@ -16,7 +16,16 @@ from dataclasses import dataclass
 
 from hilnet.errors import EndpointError, SpecError
 from hilnet.link.endpoints.base import (
-    CMSG_SPACE_TS, DATAGRAM, READ, SCM_TIMESTAMPNS, SO_TIMESTAMPNS, Endpoint, Rx, SpecText, parse_host_port, resolve,
+    CMSG_SPACE_TS,
+    DATAGRAM,
+    READ,
+    SCM_TIMESTAMPNS,
+    SO_TIMESTAMPNS,
+    Endpoint,
+    Rx,
+    SpecText,
+    parse_host_port,
+    resolve,
 )
 
 MAX_DATAGRAM = 65507  # IPv4 UDP payload limit

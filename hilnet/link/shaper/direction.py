@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import heapq
 import random
+from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import Callable, Iterable
 
 from hilnet.link.shaper.corrupt import Corrupt
 from hilnet.link.shaper.gate import Gate
@@ -125,7 +125,7 @@ class Direction:
         chunk = self._chunk
         if chunk and n > chunk:
             for i in range(0, n, chunk):
-                self._feed(Unit(data[i:i + chunk], now_ns, tag), now_ns, self._filters)
+                self._feed(Unit(data[i : i + chunk], now_ns, tag), now_ns, self._filters)
         else:
             self._feed(Unit(data, now_ns, tag), now_ns, self._filters)
 

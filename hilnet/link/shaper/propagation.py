@@ -23,7 +23,18 @@ from hilnet.link.shaper.types import DirectionConfig, Unit
 
 
 class Propagation:
-    __slots__ = ("_rng", "_drop", "_never_reorder", "delay_ns", "jitter_ns", "reorder", "_fifo", "_heap", "_seq", "_last_ns")
+    __slots__ = (
+        "_rng",
+        "_drop",
+        "_never_reorder",
+        "delay_ns",
+        "jitter_ns",
+        "reorder",
+        "_fifo",
+        "_heap",
+        "_seq",
+        "_last_ns",
+    )
 
     def __init__(self, rng: random.Random, drop: DropFn, *, never_reorder: bool = False):
         self._rng = rng

@@ -10,7 +10,8 @@ frame on the fast path.
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 from hilnet.link.shaper.types import Unit
 

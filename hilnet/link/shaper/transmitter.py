@@ -31,8 +31,17 @@ from hilnet.link.shaper.types import NS_PER_S, DirectionConfig, Medium, Unit, wi
 
 class Transmitter:
     __slots__ = (
-        "_medium", "_drop", "_never_drop", "_fifo", "_bytes", "_busy_ns", "_busy_rem",
-        "rate", "bits_per_byte", "queue_bytes", "queue_units",
+        "_medium",
+        "_drop",
+        "_never_drop",
+        "_fifo",
+        "_bytes",
+        "_busy_ns",
+        "_busy_rem",
+        "rate",
+        "bits_per_byte",
+        "queue_bytes",
+        "queue_units",
     )
 
     def __init__(self, medium: Medium, drop: DropFn):

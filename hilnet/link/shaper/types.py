@@ -6,10 +6,10 @@ sizes are bytes. Nothing here does I/O or reads a clock.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from enum import Enum
 from types import MappingProxyType
-from typing import Mapping
 
 from hilnet.errors import LinkError
 

@@ -13,8 +13,8 @@ import pytest
 from pyd3tn.bundle7 import serialize_bundle7
 from pyd3tn.mtcp import MTCPConnection, MTCPSocket
 
-from hilnet.errors import ClaError, StoreFullError, WireError
 from hilnet.agent.cla.mtcp import MtcpCla, MtcpDecoder, mtcp_head
+from hilnet.errors import ClaError, StoreFullError, WireError
 
 
 class Sink:
@@ -35,6 +35,7 @@ def run_async(fn):
     @functools.wraps(fn)
     def wrapper(*a, **kw):
         asyncio.run(asyncio.wait_for(fn(*a, **kw), timeout=60))
+
     return wrapper
 
 
@@ -143,12 +144,14 @@ async def test_two_mtcp_clas_and_malformed_input_keeps_listener_alive():
         rng = random.Random(5)
         for i in range(30):  # junk connections: random bytes, oversized heads, truncations
             r, w = await asyncio.open_connection(*rx.address)
-            junk = rng.choice([
-                rng.randbytes(rng.randrange(1, 200)),
-                mtcp_head(2 << 20),
-                mtcp_head(50) + b"short",
-                cbor2.dumps({"a": 1}),
-            ])
+            junk = rng.choice(
+                [
+                    rng.randbytes(rng.randrange(1, 200)),
+                    mtcp_head(2 << 20),
+                    mtcp_head(50) + b"short",
+                    cbor2.dumps({"a": 1}),
+                ]
+            )
             w.write(junk)
             await w.drain()
             w.close()

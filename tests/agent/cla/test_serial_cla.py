@@ -137,13 +137,15 @@ def test_two_clas_exchange_bundles_both_ways(ptys):
         rng = random.Random(1)
         to_b = [rng.randbytes(n) for n in (1, 1500, 40_000, 3000)]
         to_a = [rng.randbytes(n) for n in (20_000, 7)]
-        await asyncio.wait_for(asyncio.gather(*(ca.send("ipn:2.0", d) for d in to_b),
-                                              *(cb.send("ipn:1.0", d) for d in to_a)), 30)
+        await asyncio.wait_for(
+            asyncio.gather(*(ca.send("ipn:2.0", d) for d in to_b), *(cb.send("ipn:1.0", d) for d in to_a)), 30
+        )
         assert sorted(sb.bundles) == sorted(to_b) and sorted(sa.bundles) == sorted(to_a)
         assert ("ipn:2.0", True) in sa.sessions
         assert ca.stats["bundles_sent"] == 4 and cb.stats["bundles_received"] == 4
         await ca.stop()
         await cb.stop()
+
     asyncio.run(main())
 
 
@@ -166,6 +168,7 @@ def test_send_without_a_session_raises_and_refusal_is_reported(ptys):
         assert sb.bundles == [b"x" * 5000]
         await ca.stop()
         await cb.stop()
+
     asyncio.run(main())
 
 
@@ -197,6 +200,7 @@ def test_outage_then_port_replaced_resumes_the_transfer(ptys):
         assert ca.stats["bytes_resent"] < len(data) // 2
         await ca.stop()
         await cb.stop()
+
     asyncio.run(main())
 
 
@@ -218,4 +222,5 @@ def test_garbage_on_the_port_is_counted_not_fatal(ptys):
         assert sb.bundles == [b"still fine"]
         await ca.stop()
         await cb.stop()
+
     asyncio.run(main())

@@ -50,8 +50,9 @@ def test_bundles_cross_an_emulated_uart_with_bit_errors(tmp_path):
             rng = random.Random(4)
             to_b = [rng.randbytes(n) for n in (12_000, 700)]
             to_a = [rng.randbytes(5000)]
-            await asyncio.wait_for(asyncio.gather(*(ca.send("ipn:2.0", d) for d in to_b),
-                                                  *(cb.send("ipn:1.0", d) for d in to_a)), 30)
+            await asyncio.wait_for(
+                asyncio.gather(*(ca.send("ipn:2.0", d) for d in to_b), *(cb.send("ipn:1.0", d) for d in to_a)), 30
+            )
             assert sorted(sb.bundles) == sorted(to_b) and sa.bundles == to_a
         finally:
             await ca.stop()

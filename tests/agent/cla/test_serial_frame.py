@@ -54,11 +54,14 @@ def test_segment_arithmetic():
     assert segment_length(2049, 1024, 2) == 1
 
 
-@pytest.mark.parametrize("raw, reason", [
-    (b"", "short"),
-    (b"\x14\x00\x00", "short"),
-    (encode(Hello(1, 0, 5, "a"))[:-1] + b"\x00", "crc"),
-])
+@pytest.mark.parametrize(
+    "raw, reason",
+    [
+        (b"", "short"),
+        (b"\x14\x00\x00", "short"),
+        (encode(Hello(1, 0, 5, "a"))[:-1] + b"\x00", "crc"),
+    ],
+)
 def test_damage_is_named(raw, reason):
     with pytest.raises(FrameError) as e:
         decode(raw)
@@ -69,25 +72,28 @@ def _with_crc(body: bytes) -> bytes:
     return body + struct.pack(">I", crc32c(body))
 
 
-@pytest.mark.parametrize("body, reason", [
-    (bytes([0x24]) + bytes(20), "version"),
-    (bytes([0x19]) + bytes(20), "kind"),
-    (bytes([0x11]) + bytes(5), "length"),
-    (struct.pack(">BIIIIH", 0x11, 0, 1, 0, 10, 4) + b"abcd", "nonce"),
-    (struct.pack(">BIIIIH", 0x11, 1, 1, 0, 10, 0), "segment"),
-    (struct.pack(">BIIIIH", 0x11, 1, 1, 0, 10, MAX_SEGMENT + 1), "segment"),
-    (struct.pack(">BIIIIH", 0x11, 1, 1, 3, 10, 4), "segment"),  # index past the end
-    (struct.pack(">BIIIIH", 0x11, 1, 1, 2, 10, 4) + b"abc", "segment"),  # last is 2 bytes
-    (struct.pack(">BIIBI", 0x12, 1, 1, 2, 0), "flags"),
-    (struct.pack(">BIIBI", 0x12, 1, 1, 0, 0) + bytes(33), "length"),
-    (struct.pack(">BIIB", 0x13, 1, 1, 99), "reason"),
-    (struct.pack(">BIIB", 0x13, 1, 1, 1) + b"x", "length"),
-    (struct.pack(">BIII", 0x14, 1, 0, 5), "length"),
-    (struct.pack(">BIII", 0x14, 1, 0, 5) + b"\xff\xfe", "eid"),
-    (struct.pack(">BIII", 0x14, 1, 0, 5) + b"a\nb", "eid"),
-    (struct.pack(">BIII", 0x14, 1, 0, 0) + b"ipn:1.0", "keepalive"),
-    (struct.pack(">BIII", 0x14, 0, 0, 5) + b"ipn:1.0", "nonce"),
-])
+@pytest.mark.parametrize(
+    "body, reason",
+    [
+        (bytes([0x24]) + bytes(20), "version"),
+        (bytes([0x19]) + bytes(20), "kind"),
+        (bytes([0x11]) + bytes(5), "length"),
+        (struct.pack(">BIIIIH", 0x11, 0, 1, 0, 10, 4) + b"abcd", "nonce"),
+        (struct.pack(">BIIIIH", 0x11, 1, 1, 0, 10, 0), "segment"),
+        (struct.pack(">BIIIIH", 0x11, 1, 1, 0, 10, MAX_SEGMENT + 1), "segment"),
+        (struct.pack(">BIIIIH", 0x11, 1, 1, 3, 10, 4), "segment"),  # index past the end
+        (struct.pack(">BIIIIH", 0x11, 1, 1, 2, 10, 4) + b"abc", "segment"),  # last is 2 bytes
+        (struct.pack(">BIIBI", 0x12, 1, 1, 2, 0), "flags"),
+        (struct.pack(">BIIBI", 0x12, 1, 1, 0, 0) + bytes(33), "length"),
+        (struct.pack(">BIIB", 0x13, 1, 1, 99), "reason"),
+        (struct.pack(">BIIB", 0x13, 1, 1, 1) + b"x", "length"),
+        (struct.pack(">BIII", 0x14, 1, 0, 5), "length"),
+        (struct.pack(">BIII", 0x14, 1, 0, 5) + b"\xff\xfe", "eid"),
+        (struct.pack(">BIII", 0x14, 1, 0, 5) + b"a\nb", "eid"),
+        (struct.pack(">BIII", 0x14, 1, 0, 0) + b"ipn:1.0", "keepalive"),
+        (struct.pack(">BIII", 0x14, 0, 0, 5) + b"ipn:1.0", "nonce"),
+    ],
+)
 def test_invalid_fields_are_named(body, reason):
     with pytest.raises(FrameError) as e:
         decode(_with_crc(body))

@@ -139,8 +139,7 @@ def test_lost_final_ack_is_repeated_and_the_bundle_not_delivered_twice():
     data = payload(20 * 1024, 5)
     link.a.session.send_bundle("x", data)
     r = link.b.session.receiver
-    link.run(link.now_ns + 30 * S,
-             stop=lambda: any(p.n_have == p.count - 1 for p in r.partials.values()))
+    link.run(link.now_ns + 30 * S, stop=lambda: any(p.n_have == p.count - 1 for p in r.partials.values()))
     t = link.now_ns
     link.ba.up = lambda now: not t <= now < t + 1 * S  # swallows the FINAL ack
     link.run(link.now_ns + 30 * S, stop=lambda: "x" in link.a.acked)
@@ -264,7 +263,8 @@ def test_sender_restarts_a_transfer_the_receiver_forgot():
     assert t.lost == {2} and snd.next_frame() == (t, 2)
 
 
-from hypothesis import given, settings, strategies as st  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st
 
 
 @settings(max_examples=200, deadline=None)

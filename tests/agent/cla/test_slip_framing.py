@@ -2,7 +2,8 @@
 
 import random
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hilnet.agent.cla.slip import END, ESC, SlipDecoder, SlipReject, slip_encode, slip_overhead
 
@@ -25,7 +26,7 @@ def test_frames_survive_any_split_of_the_stream(frames, cut):
     dec = SlipDecoder(300)
     got = []
     for i in range(0, len(wire), cut):
-        got += dec.feed(wire[i:i + cut])
+        got += dec.feed(wire[i : i + cut])
     assert got == frames
 
 

@@ -8,9 +8,9 @@ import os
 
 import pytest
 
-from hilnet.errors import ClaError, StoreFullError, TransferRefusedError
 from hilnet.agent.cla import tcpcl_wire as w
 from hilnet.agent.cla.tcpcl import TcpclCla
+from hilnet.errors import ClaError, StoreFullError, TransferRefusedError
 
 
 class Sink:
@@ -35,6 +35,7 @@ def run_async(fn):
     @functools.wraps(fn)
     def wrapper(*a, **kw):
         asyncio.run(asyncio.wait_for(fn(*a, **kw), timeout=60))
+
     return wrapper
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import random
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hilnet.agent.cla import tcpcl_wire as w
 from hilnet.agent.cla.tcpcl import TcpclCla
@@ -14,15 +15,17 @@ from hilnet.agent.cla.tcpcl_session import SessionConfig, TcpclSession, Transfer
 
 def valid_stream() -> bytes:
     """What a conforming active peer sends: header, SESS_INIT, a segmented transfer, keepalive, SESS_TERM."""
-    return b"".join([
-        w.encode_contact_header(),
-        w.encode_sess_init(w.SessInit(30, 1 << 16, 1 << 20, "ipn:9.0")),
-        w.encode_segment_header(w.SegmentFlag.START, 0, 4, w.encode_transfer_length(8)) + b"abcd",
-        w.encode_segment_header(w.SegmentFlag.END, 0, 4) + b"efgh",
-        w.encode_xfer_ack(3, 0, 10),
-        w.KEEPALIVE_BYTES,
-        w.encode_sess_term(0),
-    ])
+    return b"".join(
+        [
+            w.encode_contact_header(),
+            w.encode_sess_init(w.SessInit(30, 1 << 16, 1 << 20, "ipn:9.0")),
+            w.encode_segment_header(w.SegmentFlag.START, 0, 4, w.encode_transfer_length(8)) + b"abcd",
+            w.encode_segment_header(w.SegmentFlag.END, 0, 4) + b"efgh",
+            w.encode_xfer_ack(3, 0, 10),
+            w.KEEPALIVE_BYTES,
+            w.encode_sess_term(0),
+        ]
+    )
 
 
 def feed_all(data: bytes, split: int) -> list:
@@ -110,8 +113,11 @@ def test_listener_survives_junk_connections_and_keeps_a_real_session_working():
                     await b.send("ipn:1.0", b"real bundle %d" % i)
             await asyncio.sleep(0.2)
             assert [x for x in sa.bundles if x.startswith(b"real")] == [b"real bundle %d" % i for i in range(0, 60, 10)]
-            reasons = {k: v for k, v in a.stats.items() if k not in ("sessions_up", "sessions_failed",
-                                                                      "sessions_ended_clean", "bundles_received")}
+            reasons = {
+                k: v
+                for k, v in a.stats.items()
+                if k not in ("sessions_up", "sessions_failed", "sessions_ended_clean", "bundles_received")
+            }
             assert sum(reasons.values()) >= 30, a.stats  # most junk is caught and counted
             assert reasons.get("bad_magic", 0) >= 20
             assert "ipn:1.0" in b.peers_up()

@@ -6,7 +6,6 @@ import struct
 
 import pytest
 
-from hilnet.errors import ClaError
 from hilnet.agent.cla import tcpcl_wire as w
 from hilnet.agent.cla.tcpcl_session import (
     NS_PER_S,
@@ -21,6 +20,7 @@ from hilnet.agent.cla.tcpcl_session import (
     TransferRefused,
     Violation,
 )
+from hilnet.errors import ClaError
 
 
 def flat(chunks) -> bytes:
@@ -318,7 +318,9 @@ def test_segment_above_our_mru_ends_the_session():
 
 def test_transfer_longer_than_transfer_mru_is_refused_no_resources():
     a, b, _, _ = pair(transfer_mru=50)
-    ev = b.receive_data(w.encode_segment_header(2, 0, 40) + b"x" * 40 + w.encode_segment_header(1, 0, 40) + b"x" * 40, 0)
+    ev = b.receive_data(
+        w.encode_segment_header(2, 0, 40) + b"x" * 40 + w.encode_segment_header(1, 0, 40) + b"x" * 40, 0
+    )
     assert not of(ev, TransferReceived)
     out = drain(b)
     assert out.endswith(w.encode_xfer_refuse(w.RefuseReason.NO_RESOURCES, 0))

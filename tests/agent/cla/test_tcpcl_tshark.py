@@ -22,8 +22,9 @@ from hilnet.agent.cla.tcpcl import TcpclCla
 TSHARK = shutil.which("tshark")
 DUMPCAP = shutil.which("dumpcap")
 
-pytestmark = pytest.mark.skipif(not (TSHARK and DUMPCAP), reason="tshark/dumpcap not installed "
-                                "(apt-get install tshark)")
+pytestmark = pytest.mark.skipif(
+    not (TSHARK and DUMPCAP), reason="tshark/dumpcap not installed (apt-get install tshark)"
+)
 
 
 class Sink:
@@ -47,8 +48,7 @@ async def session(port: int, big: bytes, small: bytes) -> tuple[list, list]:
     a = TcpclCla("ipn:1.0", listen=("127.0.0.1", port), keepalive_s=1)
     sa = Sink()
     await a.start(sa)
-    b = TcpclCla("ipn:2.0", listen=None, peers={"ipn:1.0": ("127.0.0.1", port)}, keepalive_s=1,
-                 max_segment=64 * 1024)
+    b = TcpclCla("ipn:2.0", listen=None, peers={"ipn:1.0": ("127.0.0.1", port)}, keepalive_s=1, max_segment=64 * 1024)
     sb = Sink()
     await b.start(sb)
     while "ipn:1.0" not in b.peers_up() or "ipn:2.0" not in a.peers_up():
@@ -64,8 +64,11 @@ async def session(port: int, big: bytes, small: bytes) -> tuple[list, list]:
 def test_capture_decodes_as_tcpclv4_without_malformed_fields(tmp_path):
     port = free_port()
     pcap = tmp_path / "tcpcl.pcapng"
-    cap = subprocess.Popen([DUMPCAP, "-q", "-i", "lo", "-f", f"tcp port {port}", "-w", str(pcap)],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    cap = subprocess.Popen(
+        [DUMPCAP, "-q", "-i", "lo", "-f", f"tcp port {port}", "-w", str(pcap)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         end = time.monotonic() + 10
         while not pcap.exists() or pcap.stat().st_size == 0:  # the file header appears once capturing
@@ -99,12 +102,32 @@ def test_capture_decodes_as_tcpclv4_without_malformed_fields(tmp_path):
     rows = [line.split() for line in expert.splitlines() if line.strip() and line.split()[0].isdigit()]
     assert not [r for r in rows if "TCPCL" in r], expert
 
-    fields = subprocess.run([*tshark, "-Y", "tcpcl", "-T", "fields",
-                             "-E", "occurrence=a", "-E", "aggregator=,",
-                             "-e", "tcpcl.v4.mhdr.type", "-e", "tcpcl.v4.sess_init.nodeid_data",
-                             "-e", "tcpcl.v4.chdr.flags.can_tls", "-e", "tcpcl.v4.xferext.transfer_length.total_len",
-                             "-e", "tcpcl.v4.xfer_ack.ack_len"],
-                            capture_output=True, text=True, timeout=120).stdout
+    fields = subprocess.run(
+        [
+            *tshark,
+            "-Y",
+            "tcpcl",
+            "-T",
+            "fields",
+            "-E",
+            "occurrence=a",
+            "-E",
+            "aggregator=,",
+            "-e",
+            "tcpcl.v4.mhdr.type",
+            "-e",
+            "tcpcl.v4.sess_init.nodeid_data",
+            "-e",
+            "tcpcl.v4.chdr.flags.can_tls",
+            "-e",
+            "tcpcl.v4.xferext.transfer_length.total_len",
+            "-e",
+            "tcpcl.v4.xfer_ack.ack_len",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
     types = {int(t, 0) for line in fields.splitlines() for t in line.split("\t")[0].split(",") if t}
     assert {1, 2, 4, 5, 7} <= types  # XFER_SEGMENT, XFER_ACK, KEEPALIVE, SESS_TERM, SESS_INIT
     assert "ipn:1.0" in fields and "ipn:2.0" in fields
