@@ -1,0 +1,1 @@
+"""Who holds which bundle (filled in by the ledger/verdict split)."""

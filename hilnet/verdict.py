@@ -1,0 +1,1 @@
+"""Check results (filled in by the ledger/verdict split)."""
