@@ -1,1 +1,114 @@
-"""Check results (filled in by the ledger/verdict split)."""
+"""The verdict of a run: what the checks produce and the reports read.
+
+Plain frozen values, no I/O and no knowledge of how they were computed, so
+that ``report/`` depends on this module and never on ``controller/``.
+Times are nanoseconds: scenario time for bundles, wall time for link edges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """A bundle at ``node`` for ``event`` at scenario time ``t_ns``."""
+
+    node: str
+    event: str
+    t_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class BundleRecord:
+    """Everything the log says about one injected bundle. Times: scenario ns."""
+
+    tag: str  # "photos#3"
+    traffic: str
+    frm: str
+    to: str
+    key: str | None  # bundle id text; None if the injection failed
+    size: int
+    injected_ns: int
+    expected_sha256: str
+    delivered_ns: int | None = None
+    deliveries: int = 0
+    intact: bool | None = None  # None: never delivered
+    plan_arrival_ns: int | None = None  # the oracle: earliest arrival the plan allows, alone
+    expired: bool = False
+    stored_at: tuple[str, ...] = ()  # nodes holding it at the end of the run
+    sightings: tuple[Sighting, ...] = ()
+
+    @property
+    def latency_ns(self) -> int | None:
+        return None if self.delivered_ns is None else self.delivered_ns - self.injected_ns
+
+    @property
+    def lateness_ns(self) -> int | None:
+        """Delivery minus the plan's earliest arrival (>= 0 unless the plan was pessimistic)."""
+        if self.delivered_ns is None or self.plan_arrival_ns is None:
+            return None
+        return self.delivered_ns - self.plan_arrival_ns
+
+    @property
+    def last_seen(self) -> Sighting | None:
+        return self.sightings[-1] if self.sightings else None
+
+    @property
+    def fate(self) -> str:
+        if self.key is None:
+            return "not-injected"  # the source agent refused it: never in the network to lose
+        if self.deliveries:
+            return "delivered"
+        if self.stored_at:
+            return "stored"
+        if self.expired:
+            return "expired"
+        return "lost"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    name: str  # delivered, within, within-plan, duplicates, intact, lost
+    passed: bool
+    expected: str
+    actual: str
+    failures: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeTiming:
+    """One scripted link change: when it was meant to happen and when it did (wall ns)."""
+
+    link: str
+    direction: str
+    what: str
+    intended_ns: int
+    applied_ns: int
+
+    @property
+    def error_ns(self) -> int:
+        return self.applied_ns - self.intended_ns
+
+
+@dataclass(frozen=True, slots=True)
+class Fidelity:
+    edges: tuple[EdgeTiming, ...]
+    p50_ns: int | None
+    p99_ns: int | None
+    max_ns: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckReport:
+    results: tuple[CheckResult, ...]
+    bundles: tuple[BundleRecord, ...]
+    fidelity: Fidelity
+    end_ns: int  # scenario time the run ended
+    end_reason: str
+    streams: Mapping[str, tuple[int, int]] = field(default_factory=dict)  # traffic -> (delivered, injected)
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.results)

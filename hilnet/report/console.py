@@ -21,11 +21,11 @@ import threading
 from collections.abc import Mapping
 from typing import TextIO
 
-from hilnet.controller.checks import CheckReport
 from hilnet.report.figures import stream_stats
 from hilnet.report.meta import RunMeta
 from hilnet.report.text import clock, duration, signed, table
 from hilnet.scenario.model import Scenario
+from hilnet.verdict import CheckReport
 
 NS_PER_S = 1_000_000_000
 BAR_WIDTH = 30

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from statistics import median_low
 
-from hilnet.controller.checks import BundleRecord, CheckReport
+from hilnet.verdict import BundleRecord, CheckReport
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,12 +13,12 @@ import html
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from hilnet.controller.checks import CheckReport
 from hilnet.report.atomic import write_text
 from hilnet.report.figures import bundle_path, link_stats, stream_stats
 from hilnet.report.meta import RunMeta
 from hilnet.report.text import clock, duration, signed
 from hilnet.scenario.model import Scenario
+from hilnet.verdict import CheckReport
 
 _CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em auto;max-width:1200px;color:#222;padding:0 1em}

@@ -12,9 +12,9 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from hilnet.controller.checks import CheckReport
 from hilnet.report.atomic import write_bytes
 from hilnet.report.meta import RunMeta
+from hilnet.verdict import CheckReport
 
 NS_PER_S = 1_000_000_000
 

@@ -22,10 +22,10 @@ import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from hilnet.controller.checks import CheckReport
 from hilnet.report.atomic import write_text
 from hilnet.report.figures import bundle_path, link_stats, stream_stats
 from hilnet.report.meta import RunMeta
+from hilnet.verdict import CheckReport
 
 FORMAT = 1
 

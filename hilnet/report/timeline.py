@@ -24,11 +24,11 @@ import io
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from hilnet.controller.checks import CheckReport
 from hilnet.report.atomic import write_bytes
 from hilnet.report.figures import bundle_points
 from hilnet.scenario.model import Crash, Cut, ErrorBurst, Scenario
 from hilnet.units import format_duration, format_rate
+from hilnet.verdict import CheckReport
 
 NS_PER_MIN = 60_000_000_000
 _PLAN_UP = "#7fc97f"

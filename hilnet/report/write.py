@@ -12,7 +12,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from hilnet.controller.checks import CheckReport
 from hilnet.report.atomic import write_bytes
 from hilnet.report.html import write_html
 from hilnet.report.junit import write_junit
@@ -21,6 +20,7 @@ from hilnet.report.summary import write_summary
 from hilnet.report.timeline import draw_timeline, matplotlib_available
 from hilnet.scenario.model import Scenario
 from hilnet.scenario.plan import Plan
+from hilnet.verdict import CheckReport
 
 SUMMARY, JUNIT, TIMELINE, HTML = "summary.json", "junit.xml", "timeline.png", "report.html"
 
