@@ -74,7 +74,8 @@ def describe(bundle: Bundle, size: int) -> dict:
         }
         if b.block_type == BlockType.HOP_COUNT:
             hc = hop_count(bundle)
-            entry.update(hop_limit=hc.limit, hop_count=hc.count)
+            if hc is not None:  # the block is there; None only if it is absent
+                entry.update(hop_limit=hc.limit, hop_count=hc.count)
         elif b.block_type == BlockType.BUNDLE_AGE:
             entry["age_ms"] = bundle_age_ms(bundle)
         elif b.block_type == BlockType.PREVIOUS_NODE:

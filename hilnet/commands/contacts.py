@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import IO
+
 import click
 
 from hilnet.errors import ContactPlanError
@@ -20,7 +22,7 @@ def command() -> None:
 @command.command("export")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", type=click.File("w"), default="-", help="Write here instead of stdout.")
-def export(file: str, output: click.utils.LazyFile) -> None:
+def export(file: str, output: IO[str]) -> None:
     """Write FILE's contact plan as ION 'a contact' / 'a range' lines (wall time)."""
     scenario = load_scenario(file)
     output.write(export_ion(scenario, compile_plan(scenario)))
@@ -35,7 +37,7 @@ def export(file: str, output: click.utils.LazyFile) -> None:
     show_default=True,
     help="Multiply ION's (wall) times by this to get scenario times.",
 )
-def import_(ionrc: click.utils.LazyFile, scale: float) -> None:
+def import_(ionrc: IO[bytes], scale: float) -> None:
     """Turn IONRC's 'a contact' / 'a range' lines into scenario nodes: and links: (YAML on stdout)."""
     data = ionrc.read(MAX_IONRC_BYTES + 1)
     name = getattr(ionrc, "name", "<ionrc>")

@@ -112,13 +112,17 @@ class LoopbackTestbed:
             raise TestbedError(f"loopback testbed: cannot allocate a port: {e}") from None
         finally:
             ports.release()  # the engine and the agents bind them next
-        for n in sc.nodes:
-            if n.name in tcpcl_port:
-                clas[n.name].append(
-                    {"type": "tcpcl", "listen": f"127.0.0.1:{tcpcl_port[n.name]}", "peers": tcpcl_peers[n.name]}
+        for node in sc.nodes:
+            if node.name in tcpcl_port:
+                clas[node.name].append(
+                    {"type": "tcpcl", "listen": f"127.0.0.1:{tcpcl_port[node.name]}", "peers": tcpcl_peers[node.name]}
                 )
-            self.nodes[n.name] = NodeRuntime(
-                n.name, n.eid, (), tuple(clas[n.name]), os.path.join(self.run_dir, "stores", f"{n.name}.store")
+            self.nodes[node.name] = NodeRuntime(
+                node.name,
+                node.eid,
+                (),
+                tuple(clas[node.name]),
+                os.path.join(self.run_dir, "stores", f"{node.name}.store"),
             )
 
     def teardown(self) -> list[str]:

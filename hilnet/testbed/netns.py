@@ -64,7 +64,7 @@ def _pid_alive(pid: int) -> bool:
 
 def clean_leftovers() -> list[str]:
     """Remove namespaces of runs whose controller is gone; returns what was removed."""
-    removed = []
+    removed: list[str] = []
     if not os.path.isdir(MARKER_DIR):
         return removed
     listed = _ip("netns", "list", check=False).stdout.split()
