@@ -24,6 +24,7 @@ import pytest
 from agent_procs import Procs, free_port
 
 from hilnet.agent.cla import serial_frame as sf
+from hilnet.agent.cla import tcpcl_messages as m
 from hilnet.agent.cla import tcpcl_wire as w
 from hilnet.agent.cla.mtcp import mtcp_head
 from hilnet.agent.cla.slip import slip_encode
@@ -77,10 +78,10 @@ def tcpcl_stream(bundle: bytes) -> bytes:
     return b"".join(
         [
             w.encode_contact_header(),
-            w.encode_sess_init(w.SessInit(30, 1 << 16, 1 << 20, "ipn:9.0")),
-            w.encode_segment_header(w.SegmentFlag.START, 1, half, w.encode_transfer_length(len(bundle)))
+            w.encode_sess_init(m.SessInit(30, 1 << 16, 1 << 20, "ipn:9.0")),
+            w.encode_segment_header(m.SegmentFlag.START, 1, half, w.encode_transfer_length(len(bundle)))
             + bundle[:half],
-            w.encode_segment_header(w.SegmentFlag.END, 1, len(bundle) - half) + bundle[half:],
+            w.encode_segment_header(m.SegmentFlag.END, 1, len(bundle) - half) + bundle[half:],
             w.KEEPALIVE_BYTES,
             w.encode_sess_term(0),
         ]

@@ -4,11 +4,13 @@ A CLA moves whole bundles (opaque bytes) to and from neighbours. The agent
 owns the store; a CLA never keeps a bundle. The contract that makes "nothing
 lost" hold end to end:
 
-- On receive, the CLA calls :meth:`BundleSink.bundle_received` and only
-  acknowledges the bundle to the peer (TCPCLv4's final XFER_ACK, the serial
-  CLA's final ack) after that call returned, i.e. after the agent committed the
-  bundle to its store. If it raises :class:`~hilnet.errors.StoreFullError` the
-  CLA refuses the transfer (XFER_REFUSE) so the sender keeps its copy.
+- On receive, the CLA hands the bundle over with :func:`deliver_to_sink`, the
+  one path every CLA takes, and acknowledges it to the peer (TCPCLv4's final
+  XFER_ACK, the serial CLA's final ack) only when that returned
+  :attr:`SinkOutcome.ACCEPTED`, i.e. after the agent committed the bundle to its
+  store. Any other outcome is answered with the protocol's refusal (XFER_REFUSE,
+  the serial REFUSE) so the sender keeps its copy; MTCP cannot refuse and counts
+  the bundle as dropped.
 - On send, :meth:`ConvergenceLayer.send` returns only when the peer has
   acknowledged the whole bundle, and raises :class:`~hilnet.errors.ClaError`
   otherwise (session lost, refused, timed out). The agent deletes its copy only
@@ -22,8 +24,17 @@ session (TCPCLv4 SESS_INIT) or from configuration (serial).
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import re
 from collections import Counter
-from typing import Protocol
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Protocol
+
+from hilnet.errors import HilnetError
+
+log = logging.getLogger(__name__)
 
 
 class BundleSink(Protocol):
@@ -33,14 +44,14 @@ class BundleSink(Protocol):
         """Commit a received bundle; returns once it is durable. Raises StoreFullError to refuse."""
         ...
 
-    def session_changed(self, cla: str, peer: str, up: bool, detail: dict) -> None:
+    def session_changed(self, cla: str, peer: str, up: bool, detail: dict[str, Any]) -> None:
         """A session to ``peer`` came up or went down (``detail`` says why)."""
         ...
 
 
 class ConvergenceLayer(Protocol):
     name: str
-    stats: Counter  # reason -> count: rejected frames, retransmissions, sessions...
+    stats: Counter[str]  # reason -> count: rejected frames, retransmissions, sessions...
 
     async def start(self, sink: BundleSink) -> None:
         """Open ports / listen / connect; returns once running (sessions come later)."""
@@ -57,3 +68,83 @@ class ConvergenceLayer(Protocol):
     async def stop(self) -> None:
         """Close sessions cleanly (SESS_TERM where the protocol has one) and ports."""
         ...
+
+
+class SinkOutcome(Enum):
+    """What became of a bundle handed to the agent."""
+
+    ACCEPTED = "accepted"  # committed to the store: acknowledge it
+    REFUSED = "refused"  # the agent said no with a hilnet error (store full...): refuse it
+    FAILED = "failed"  # the agent failed with a bug: logged with its traceback; refuse it, never ack
+
+
+SINK_BUG = "sink_bug"  # the stats key of FAILED
+
+
+@dataclass(frozen=True, slots=True)
+class SinkResult:
+    """The outcome of :func:`deliver_to_sink` and why.
+
+    ``reason`` is the stats key part (``store_full`` for StoreFullError,
+    ``sink_bug`` for a bug, "" when accepted); ``error`` is what the agent raised.
+    """
+
+    outcome: SinkOutcome
+    reason: str = ""
+    error: Exception | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.outcome is SinkOutcome.ACCEPTED
+
+
+ACCEPTED = SinkResult(SinkOutcome.ACCEPTED)
+
+# asyncio keeps only weak references to tasks: a commit whose caller was cancelled must not vanish.
+_in_flight: set[asyncio.Task[SinkResult]] = set()
+
+
+async def deliver_to_sink(sink: BundleSink, data: bytes, cla: str, peer: str | None, stats: Counter[str]) -> SinkResult:
+    """Hand one received bundle (``data``, bytes) to the agent; every CLA's only way to do so.
+
+    Decides for all CLAs alike, and counts in ``stats``:
+
+    - the agent returned: ACCEPTED, counted ``bundles_received``. Only now may
+      the CLA acknowledge the bundle, since only now is it durably stored.
+    - the agent raised a :class:`~hilnet.errors.HilnetError` (store full, store
+      failed): REFUSED, counted ``refused_<reason>`` (``refused_store_full``)
+      and logged in one line; the CLA refuses the bundle and keeps running.
+    - the agent raised anything else, a bug: FAILED, counted ``sink_bug`` and
+      logged once with its traceback, here and nowhere else; the CLA refuses
+      (never acknowledges) the bundle and keeps running.
+
+    The agent's commit is shielded: a session torn down meanwhile cancels only
+    the wait, not the commit half-way; the commit still counts and logs its
+    outcome, and without an answer the sender keeps its copy.
+    """
+    task = asyncio.ensure_future(_hand_over(sink, data, cla, peer, stats))
+    _in_flight.add(task)
+    task.add_done_callback(_in_flight.discard)
+    return await asyncio.shield(task)
+
+
+async def _hand_over(sink: BundleSink, data: bytes, cla: str, peer: str | None, stats: Counter[str]) -> SinkResult:
+    try:
+        await sink.bundle_received(data, cla, peer)
+    except HilnetError as exc:
+        reason = refusal_reason(exc)
+        stats["refused_" + reason] += 1
+        log.info("%s %s: refused a bundle of %d bytes: %s", cla, peer or "?", len(data), exc)
+        return SinkResult(SinkOutcome.REFUSED, reason, exc)
+    except Exception as exc:  # a bug in the agent: not the peer's fault, so the link lives on
+        stats[SINK_BUG] += 1
+        log.exception("%s %s: the agent failed on a bundle of %d bytes; not acknowledged", cla, peer or "?", len(data))
+        return SinkResult(SinkOutcome.FAILED, SINK_BUG, exc)
+    stats["bundles_received"] += 1
+    return ACCEPTED
+
+
+def refusal_reason(exc: HilnetError) -> str:
+    """The stats key part for a refusal: StoreFullError -> ``store_full``."""
+    name = type(exc).__name__.removesuffix("Error")
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()

@@ -9,8 +9,9 @@ the bundle was written *and acknowledged by the peer host's TCP stack*
 (Linux ``SIOCOUTQ`` reaches 0; elsewhere only once the local kernel took the
 octets). That survives a link cut after the return, but not a crash of the
 peer process before it read the octets, nor a full store at the peer (MTCP
-cannot refuse: such a bundle is counted ``dropped_store_full`` there and is
-lost). Use TCPCLv4 where "nothing lost" must hold; MTCP is for interop.
+cannot refuse: such a bundle is counted ``dropped_store_full`` there, one the
+agent failed on ``dropped_sink_bug``, and it is lost). Use TCPCLv4 where
+"nothing lost" must hold; MTCP is for interop.
 
 The receiving side (:class:`MtcpDecoder`) is sans-I/O and bounded: a head
 that is not a definite-length byte string, or one longer than
@@ -27,9 +28,10 @@ import sys
 import termios
 from collections.abc import Mapping
 
+from hilnet.agent.cla.base import deliver_to_sink
 from hilnet.agent.cla.tcp_base import TcpClaBase
 from hilnet.clock import Clock
-from hilnet.errors import ClaError, StoreFullError, WireError
+from hilnet.errors import ClaError, WireError
 
 log = logging.getLogger(__name__)
 
@@ -250,10 +252,7 @@ class MtcpCla(TcpClaBase):
             writer.close()
 
     async def _deliver(self, bundle: bytes) -> None:
-        try:
-            await asyncio.shield(self.sink.bundle_received(bundle, self.name, None))
-        except StoreFullError as exc:
-            self.stats["dropped_store_full"] += 1  # MTCP cannot refuse: the bundle is lost
-            log.warning("mtcp: dropped a bundle of %d bytes: %s", len(bundle), exc)
-            return
-        self.stats["bundles_received"] += 1
+        result = await deliver_to_sink(self.sink, bundle, self.name, None, self.stats)
+        if not result.accepted:  # MTCP cannot refuse: the bundle is lost
+            self.stats["dropped_" + result.reason] += 1
+            log.warning("mtcp: dropped a bundle of %d bytes (%s)", len(bundle), result.reason)

@@ -25,8 +25,10 @@ import os
 import termios
 import tty
 from collections import Counter
+from collections.abc import Coroutine, Hashable
+from typing import Any
 
-from hilnet.agent.cla.base import BundleSink
+from hilnet.agent.cla.base import BundleSink, deliver_to_sink
 from hilnet.agent.cla.serial_proto import (
     BundleAcked,
     BundleReceived,
@@ -40,7 +42,7 @@ from hilnet.agent.cla.serial_proto import (
 )
 from hilnet.agent.cla.serial_recv import TransferKey
 from hilnet.clock import Clock, MonotonicClock
-from hilnet.errors import ClaError, EndpointError, StoreFullError, TransferRefusedError
+from hilnet.errors import ClaError, EndpointError, TransferRefusedError
 
 log = logging.getLogger(__name__)
 
@@ -109,15 +111,15 @@ class SerialCla:
         self.outage_grace_ns = outage_grace_ns
         self.reopen_min_ns = reopen_min_ns
         self.reopen_max_ns = reopen_max_ns
-        self.stats: Counter = Counter()
+        self.stats: Counter[str] = Counter()
         self.session: SerialSession | None = None
-        self._sink: BundleSink | None = None
+        self._sink: BundleSink  # given by start()
         self._fd: int | None = None
         self._wbuf = bytearray()
         self._wake = asyncio.Event()
-        self._task: asyncio.Task | None = None
-        self._tasks: set[asyncio.Task] = set()
-        self._waiting: dict[int, asyncio.Future] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._waiting: dict[Hashable, asyncio.Future[None]] = {}
         self._ids = itertools.count(1)
         self._down_since: int | None = None
         self._stopping = False
@@ -128,9 +130,9 @@ class SerialCla:
         """Open the port and start the session; raises EndpointError if the port cannot be opened."""
         self._sink = sink
         self._open()
-        self.session = SerialSession(self.config, self.clock.now_ns(), stats=self.stats)
+        session = self.session = SerialSession(self.config, self.clock.now_ns(), stats=self.stats)
         self._down_since = self.clock.now_ns()
-        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"{self.name}-cla")
+        self._task = asyncio.get_running_loop().create_task(self._run(session), name=f"{self.name}-cla")
 
     def peers_up(self) -> set[str]:
         s = self.session
@@ -138,21 +140,22 @@ class SerialCla:
 
     async def send(self, peer: str, data: bytes) -> None:
         """Send one bundle to ``peer``; returns once it committed it."""
-        if self.session is None or self._stopping:
+        session = self.session
+        if session is None or self._stopping:
             raise ClaError(f"{self.name}: not running")
         if peer not in self.peers_up():
             raise ClaError(f"{self.name}: no session to {peer}")
         bundle_id = next(self._ids)
-        fut = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting[bundle_id] = fut
-        self.session.send_bundle(bundle_id, data)
+        session.send_bundle(bundle_id, data)
         self._wake.set()
         try:
             await fut
         finally:
             self._waiting.pop(bundle_id, None)
             if not fut.done() or fut.cancelled():
-                self.session.cancel(bundle_id)  # the caller gave up: stop using the line for it
+                session.cancel(bundle_id)  # the caller gave up: stop using the line for it
 
     async def stop(self) -> None:
         """Stop the session and close the port; pending sends fail with ClaError."""
@@ -169,8 +172,8 @@ class SerialCla:
     # -- the port ---------------------------------------------------------
 
     def _open(self) -> None:
-        self._fd = open_port(self.port, self.config.baud, self.config.bits_per_byte)
-        asyncio.get_running_loop().add_reader(self._fd, self._on_readable)
+        fd = self._fd = open_port(self.port, self.config.baud, self.config.bits_per_byte)
+        asyncio.get_running_loop().add_reader(fd, self._on_readable, fd)
         self.stats["port_opened"] += 1
 
     def _close(self) -> None:
@@ -209,9 +212,9 @@ class SerialCla:
             self._wake.set()
             return
 
-    def _on_readable(self) -> None:
+    def _on_readable(self, fd: int) -> None:
         try:
-            data = os.read(self._fd, READ_SIZE)
+            data = os.read(fd, READ_SIZE)
         except BlockingIOError:
             return
         except OSError as e:
@@ -220,23 +223,25 @@ class SerialCla:
         if not data:
             self._port_failed(None)
             return
-        self._handle(self.session.feed(data, self.clock.now_ns()))
-        self._flush()
+        session = self._live()
+        self._handle(session, session.feed(data, self.clock.now_ns()))
+        self._flush(session)
         self._wake.set()  # deadlines may have moved (an ACK is now due)
 
-    def _flush(self) -> None:
+    def _flush(self, session: SerialSession) -> None:
         if self._fd is None:
             return  # the line is down for us: what the session would send is not taken
-        out = self.session.data_to_send(self.clock.now_ns())
+        out = session.data_to_send(self.clock.now_ns())
         if out:
             self._wbuf += out
         self._write()
 
     def _write(self) -> None:
-        if self._fd is None or not self._wbuf:
+        fd = self._fd
+        if fd is None or not self._wbuf:
             return
         try:
-            n = os.write(self._fd, self._wbuf)
+            n = os.write(fd, self._wbuf)
         except BlockingIOError:
             n = 0
         except OSError as e:
@@ -245,19 +250,19 @@ class SerialCla:
         del self._wbuf[:n]
         loop = asyncio.get_running_loop()
         if self._wbuf:
-            loop.add_writer(self._fd, self._write)
+            loop.add_writer(fd, self._write)
         else:
-            loop.remove_writer(self._fd)
+            loop.remove_writer(fd)
 
     # -- the session's clock and events -----------------------------------
 
-    async def _run(self) -> None:
+    async def _run(self, session: SerialSession) -> None:
         while True:
             now = self.clock.now_ns()
-            self._handle(self.session.tick(now))
-            self._flush()
+            self._handle(session, session.tick(now))
+            self._flush(session)
             self._check_grace(now)
-            deadline = self.session.next_deadline_ns()
+            deadline = session.next_deadline_ns()
             if self._fd is None:
                 # Output waits for the port; only the session's timers run meanwhile.
                 deadline = max(deadline, now + NS_PER_S // 20)
@@ -275,10 +280,15 @@ class SerialCla:
                 sleeper.cancel()
                 waker.cancel()
 
-    def _handle(self, events: list[Event]) -> None:
+    def _live(self) -> SerialSession:
+        if self.session is None:
+            raise ClaError(f"{self.name}: not started")
+        return self.session
+
+    def _handle(self, session: SerialSession, events: list[Event]) -> None:
         for ev in events:
             if isinstance(ev, BundleReceived):
-                self._spawn(self._deliver(ev.key, ev.data))
+                self._spawn(self._deliver(session, ev.key, ev.data))
             elif isinstance(ev, BundleAcked):
                 fut = self._waiting.get(ev.bundle_id)
                 if fut is not None and not fut.done():
@@ -296,23 +306,18 @@ class SerialCla:
             elif isinstance(ev, FrameRejected):
                 log.debug("%s: rejected a frame: %s", self.name, ev.reason)
 
-    def _notify(self, eid: str, up: bool, detail: dict) -> None:
+    def _notify(self, eid: str, up: bool, detail: dict[str, Any]) -> None:
         try:
             self._sink.session_changed(self.name, eid, up, detail)
         except Exception:  # the agent's bug must not stop the link
             log.exception("%s: session_changed failed", self.name)
 
-    async def _deliver(self, key: TransferKey, data: bytes) -> None:
-        try:
-            await self._sink.bundle_received(data, self.name, self.session.peer_eid)
-        except StoreFullError:
-            self.session.refuse(key)
-        except Exception:
-            # Not committed, so not acked: refusing keeps the sender's copy.
-            log.exception("%s: the agent failed to take a bundle; refusing it", self.name)
-            self.session.refuse(key)
+    async def _deliver(self, session: SerialSession, key: TransferKey, data: bytes) -> None:
+        result = await deliver_to_sink(self._sink, data, self.name, session.peer_eid, self.stats)
+        if result.accepted:
+            session.commit(key)
         else:
-            self.session.commit(key)
+            session.refuse(key)  # not committed, so not acked: the sender keeps its copy and retries
         self._wake.set()
 
     def _check_grace(self, now: int) -> None:
@@ -326,7 +331,7 @@ class SerialCla:
             if self.session is not None:
                 self.session.cancel(bundle_id)
 
-    def _spawn(self, coro) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

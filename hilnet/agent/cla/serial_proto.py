@@ -193,8 +193,7 @@ class SerialSession:
 
     def commit(self, key: TransferKey) -> None:
         """The agent committed the bundle of ``key``: the FINAL ack goes out."""
-        self.receiver.commit(key)
-        self.stats["bundles_received"] += 1
+        self.receiver.commit(key)  # counted as bundles_received by deliver_to_sink, where the agent took it
 
     def refuse(self, key: TransferKey, reason: RefuseReason = RefuseReason.STORE_FULL) -> None:
         """The agent refused the bundle of ``key``: REFUSE tells the sender to keep it."""
@@ -322,7 +321,7 @@ class SerialSession:
     def _dead_after_ns(self) -> int:
         return 3 * self.peer_keepalive_ns + self.rtt.srtt_ns + 2 * self.timing.wire_ns(self.data_wire)
 
-    def next_deadline_ns(self) -> int | None:
+    def next_deadline_ns(self) -> int:
         """Earliest time (ns) at which tick() or data_to_send() has something to do."""
         times = [self._sent_ns + self.keepalive_ns]
         if self.up:

@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
+from typing import Any
 
 from hilnet.agent.cla.base import BundleSink
 from hilnet.clock import Clock, MonotonicClock
@@ -52,13 +53,13 @@ class TcpClaBase:
         self.peers = dict(peers or {})
         self.clock: Clock = clock or MonotonicClock()
         self.name = name
-        self.stats: Counter = Counter()
+        self.stats: Counter[str] = Counter()
         self.reconnect_min_ns = int(reconnect_min_s * NS_PER_S)
         self.reconnect_max_ns = int(reconnect_max_s * NS_PER_S)
         self.connect_timeout_s = connect_timeout_s
         self.sink: BundleSink
         self._server: asyncio.base_events.Server | None = None
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
 
     @property
@@ -112,7 +113,7 @@ class TcpClaBase:
 
     # --- internals -----------------------------------------------------------------
 
-    def _spawn(self, coro) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

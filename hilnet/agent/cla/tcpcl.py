@@ -11,11 +11,12 @@ time with the injected clock and talks to the agent through the
   interrupted transfer is *not* resumed: the agent sends the bundle again
   (on the next session) and the receiving agent drops the duplicate by
   bundle id.
-- A received bundle is handed to ``sink.bundle_received()``; its final
-  XFER_ACK goes out only after that returned, so the peer keeps its copy
-  until ours is committed. ``StoreFullError`` becomes XFER_REFUSE
-  "No Resources" (0x02). While the agent commits, the driver reads no
-  further octets from that session.
+- A received bundle is handed to the agent by
+  :func:`~hilnet.agent.cla.base.deliver_to_sink`; its final XFER_ACK goes
+  out only once that accepted it, so the peer keeps its copy until ours is
+  committed. ``StoreFullError`` becomes XFER_REFUSE "No Resources" (0x02),
+  any other failure "Retransmit" (0x03). While the agent commits, the
+  driver reads no further octets from that session.
 - For every configured peer a connector keeps one active session up,
   reconnecting with binary exponential backoff (RFC 9174 4.1) after a failure
   or an ended session. Any peer may also connect to our listener.
@@ -30,20 +31,22 @@ import logging
 import socket
 from collections.abc import Mapping
 
+from hilnet.agent.cla.base import deliver_to_sink
 from hilnet.agent.cla.tcp_base import TcpClaBase
-from hilnet.agent.cla.tcpcl_session import (
+from hilnet.agent.cla.tcpcl_events import (
     NS_PER_S,
+    Event,
     SessionConfig,
     SessionEnded,
     SessionUp,
-    TcpclSession,
     TransferAcked,
     TransferFailed,
     TransferReceived,
     TransferRefused,
     Violation,
 )
-from hilnet.agent.cla.tcpcl_wire import DEFAULT_PORT, RefuseReason, TermReason, reason_name
+from hilnet.agent.cla.tcpcl_messages import DEFAULT_PORT, RefuseReason, TermReason, reason_name
+from hilnet.agent.cla.tcpcl_session import TcpclSession
 from hilnet.clock import Clock
 from hilnet.errors import ClaError, StoreFullError, TransferRefusedError
 
@@ -132,22 +135,14 @@ class _Conn:
             self._poke()
 
     async def _deliver(self, ev: TransferReceived) -> None:
-        clock = self.cla.clock
-        try:
-            # shield: a session torn down meanwhile must not cancel the agent's commit half-way
-            await asyncio.shield(self.cla.sink.bundle_received(ev.data, self.cla.name, self.peer))
-        except StoreFullError as exc:
-            self.cla.stats["refused_store_full"] += 1
-            log.info("tcpcl %s: refused transfer %d: %s", self.peer, ev.transfer_id, exc)
-            self._handle(self.session.refuse_transfer(ev.transfer_id, RefuseReason.NO_RESOURCES, clock.now_ns()))
+        cla = self.cla
+        result = await deliver_to_sink(cla.sink, ev.data, cla.name, self.peer, cla.stats)
+        if result.accepted:
+            self._handle(self.session.accept_transfer(ev.transfer_id, cla.clock.now_ns()))
             return
-        except Exception:  # the agent failed, not the peer: keep the session, let the peer retry
-            log.exception("tcpcl %s: sink failed on transfer %d", self.peer, ev.transfer_id)
-            self.cla.stats["refused_sink_error"] += 1
-            self._handle(self.session.refuse_transfer(ev.transfer_id, RefuseReason.RETRANSMIT, clock.now_ns()))
-            return
-        self.cla.stats["bundles_received"] += 1
-        self._handle(self.session.accept_transfer(ev.transfer_id, clock.now_ns()))
+        # Store full: "No Resources", try later. Any other failure is ours, not the bundle's: "Retransmit".
+        reason = RefuseReason.NO_RESOURCES if isinstance(result.error, StoreFullError) else RefuseReason.RETRANSMIT
+        self._handle(self.session.refuse_transfer(ev.transfer_id, reason, cla.clock.now_ns()))
 
     async def _write_loop(self) -> None:
         clock = self.cla.clock
@@ -169,8 +164,7 @@ class _Conn:
             deadline = self.session.next_deadline_ns()
             self._sleeping_until = deadline
             self._kick.clear()
-            kick = asyncio.create_task(self._kick.wait())
-            waits = {kick}
+            waits: set[asyncio.Task[object]] = {asyncio.create_task(self._kick.wait())}
             if deadline is not None:
                 waits.add(asyncio.create_task(clock.wait_until_ns(deadline)))
             try:
@@ -210,9 +204,9 @@ class _Conn:
         if self.session.closed:
             self._kick.set()
 
-    def _handle(self, events) -> list[TransferReceived]:
+    def _handle(self, events: list[Event]) -> list[TransferReceived]:
         """Act on session events; returns the bundles to hand to the agent, in order."""
-        received = []
+        received: list[TransferReceived] = []
         for ev in events:
             if isinstance(ev, TransferReceived):
                 received.append(ev)

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from hilnet.agent.cla.tcpcl_wire import RejectReason, encode_msg_reject
+from hilnet.agent.cla.tcpcl_messages import RejectReason
+from hilnet.agent.cla.tcpcl_wire import encode_msg_reject
 
 NS_PER_S = 1_000_000_000
 

@@ -15,15 +15,8 @@ import struct
 from collections import OrderedDict
 
 from hilnet.agent.cla.tcpcl_events import Outbox, SessionConfig, TransferReceived
-from hilnet.agent.cla.tcpcl_wire import (
-    MsgType,
-    RefuseReason,
-    RejectReason,
-    SegmentHeader,
-    TransferExtType,
-    encode_xfer_ack,
-    encode_xfer_refuse,
-)
+from hilnet.agent.cla.tcpcl_messages import MsgType, RefuseReason, RejectReason, SegmentHeader, TransferExtType
+from hilnet.agent.cla.tcpcl_wire import encode_xfer_ack, encode_xfer_refuse
 
 
 class _Incoming:

@@ -12,16 +12,8 @@ from __future__ import annotations
 from collections import deque
 
 from hilnet.agent.cla.tcpcl_events import Outbox, SessionConfig, TransferAcked, TransferFailed, TransferRefused
-from hilnet.agent.cla.tcpcl_wire import (
-    U64_MAX,
-    MsgType,
-    RejectReason,
-    SegmentFlag,
-    XferAck,
-    XferRefuse,
-    encode_segment_header,
-    encode_transfer_length,
-)
+from hilnet.agent.cla.tcpcl_messages import U64_MAX, MsgType, RejectReason, SegmentFlag, XferAck, XferRefuse
+from hilnet.agent.cla.tcpcl_wire import encode_segment_header, encode_transfer_length
 
 
 class _Outgoing:

@@ -16,12 +16,8 @@ Choices the RFC leaves to us, in one place:
 - No TLS: the Contact Header says CAN_TLS=0, so the negotiated Enable TLS is
   false. A peer whose policy requires TLS ends the session with SESS_TERM
   "Contact Failure"; that arrives here as :class:`SessionEnded`.
-- Liveness: any octet received counts (a 1 MiB segment on a slow link is not
-  idleness). With a negotiated keepalive K > 0, KEEPALIVE goes out after K s
-  without sending, and the session ends with "Idle timeout" after 2K s without
-  receiving: this is how a link stalled by an outage is noticed. While a
-  received bundle waits for the agent's commit the receive timer is paused,
-  since the driver stops reading meanwhile.
+- Liveness (handshake, keepalive, idle and SESS_TERM-reply timeouts) is
+  :mod:`~hilnet.agent.cla.tcpcl_liveness`.
 - Outgoing transfers (:mod:`~hilnet.agent.cla.tcpcl_send`) are pipelined
   (the next one starts while the previous waits for its final ack) and never
   interleaved. A transfer is finished only by an XFER_ACK whose length covers
@@ -39,28 +35,14 @@ from __future__ import annotations
 
 from enum import Enum
 
-from hilnet.agent.cla.tcpcl_events import (  # re-exported: the session's public vocabulary
-    NS_PER_S,
-    Event,
-    Outbox,
-    SessionConfig,
-    SessionEnded,
-    SessionParams,
-    SessionUp,
-    TransferAcked,
-    TransferFailed,
-    TransferReceived,
-    TransferRefused,
-    Violation,
-)
-from hilnet.agent.cla.tcpcl_recv import TransferReceiver
-from hilnet.agent.cla.tcpcl_send import TransferSender
-from hilnet.agent.cla.tcpcl_wire import (
-    KEEPALIVE_BYTES,
+from hilnet.agent.cla.tcpcl_events import Event, Outbox, SessionConfig, SessionEnded, SessionParams, SessionUp
+from hilnet.agent.cla.tcpcl_liveness import Due, Liveness
+from hilnet.agent.cla.tcpcl_messages import (
     VERSION,
     ContactFlag,
     ContactHeader,
     Keepalive,
+    Message,
     MsgReject,
     MsgType,
     RefuseReason,
@@ -71,32 +53,21 @@ from hilnet.agent.cla.tcpcl_wire import (
     TermReason,
     XferAck,
     XferRefuse,
+    reason_name,
+    valid_node_id,
+)
+from hilnet.agent.cla.tcpcl_recv import TransferReceiver
+from hilnet.agent.cla.tcpcl_send import TransferSender
+from hilnet.agent.cla.tcpcl_wire import (
+    KEEPALIVE_BYTES,
     encode_contact_header,
     encode_msg_reject,
     encode_sess_init,
     encode_sess_term,
     parse_contact_header,
     parse_message,
-    reason_name,
-    valid_node_id,
 )
 from hilnet.errors import ClaError, WireError
-
-__all__ = [
-    "NS_PER_S",
-    "Event",
-    "SessionConfig",
-    "SessionEnded",
-    "SessionParams",
-    "SessionUp",
-    "State",
-    "TcpclSession",
-    "TransferAcked",
-    "TransferFailed",
-    "TransferReceived",
-    "TransferRefused",
-    "Violation",
-]
 
 
 class State(Enum):
@@ -123,10 +94,7 @@ class TcpclSession:
         self._sent_term = False
         self._peer_term = False
         self._term_reason = ""
-        self._started_ns = now_ns
-        self._last_rx_ns = now_ns
-        self._last_tx_ns = now_ns
-        self._ending_ns = 0
+        self._timers = Liveness(config, now_ns)
         self._send = TransferSender(config, self._out)
         self._recv = TransferReceiver(config, self._out)
         if active:
@@ -146,18 +114,17 @@ class TcpclSession:
     def receive_data(self, data: bytes | bytearray | memoryview, now_ns: int) -> list[Event]:
         """Octets from TCP, in order. Never raises for bad input: see Violation events."""
         if self.state is State.CLOSED or not data:
-            return self._take_events()
-        self._last_rx_ns = now_ns
+            return self._out.take_events()
+        self._timers.received(now_ns)
+        src: bytes | bytearray | memoryview = data
         if self._buf:
             self._buf += data
             src = bytes(self._buf)
             self._buf = bytearray()
-        else:
-            src = data
         mv = memoryview(src)
         pos, n = 0, len(mv)
         recv = self._recv
-        while pos < n and self.state is not State.CLOSED:
+        while pos < n and not self.closed:  # a message may end the session
             if recv.seg_left:
                 pos += recv.segment_data(mv[pos:])
                 continue
@@ -178,16 +145,16 @@ class TcpclSession:
             msg, used = parsed
             pos += used
             self._on_message(msg, now_ns)
-        if pos < n and self.state is not State.CLOSED:
+        if pos < n and not self.closed:
             self._buf = bytearray(mv[pos:])
-        return self._take_events()
+        return self._out.take_events()
 
     def receive_eof(self, now_ns: int) -> list[Event]:
         """The peer closed TCP (or the connection broke)."""
         if self.state is not State.CLOSED:
             clean = self._sent_term and self._peer_term and not self._busy()
             self._end(self._term_reason if clean else "connection closed by peer", clean)
-        return self._take_events()
+        return self._out.take_events()
 
     def start_transfer(self, data: bytes | bytearray | memoryview, now_ns: int) -> int:
         """Queue one bundle; returns its transfer id. Raises ClaError if it cannot go now.
@@ -210,16 +177,16 @@ class TcpclSession:
     def accept_transfer(self, transfer_id: int, now_ns: int) -> list[Event]:
         """The agent committed a received bundle: send its final XFER_ACK."""
         if self._recv.accept(transfer_id):  # nothing waits once the session closed
-            self._last_rx_ns = max(self._last_rx_ns, now_ns)  # the pause ends now
+            self._timers.resumed(now_ns)
             self._maybe_finish()
-        return self._take_events()
+        return self._out.take_events()
 
     def refuse_transfer(self, transfer_id: int, reason: RefuseReason, now_ns: int) -> list[Event]:
         """The agent did not take a received bundle (store full: NO_RESOURCES)."""
         if self._recv.refuse(transfer_id, reason):
-            self._last_rx_ns = max(self._last_rx_ns, now_ns)
+            self._timers.resumed(now_ns)
             self._maybe_finish()
-        return self._take_events()
+        return self._out.take_events()
 
     def terminate(self, reason: TermReason = TermReason.UNKNOWN, now_ns: int = 0) -> list[Event]:
         """Begin a clean end: SESS_TERM, finish what is in flight, then SessionEnded."""
@@ -232,7 +199,7 @@ class TcpclSession:
             if self._sent_ch:
                 self._send_ctl(encode_sess_term(reason))
             self._end("terminated before the session was up", clean=False)
-        return self._take_events()
+        return self._out.take_events()
 
     def data_to_send(self, now_ns: int) -> list[bytes | memoryview]:
         """Next octets to write: all queued control messages, then at most one segment."""
@@ -244,53 +211,35 @@ class TcpclSession:
             if seg:
                 out.extend(seg)
         if out:
-            self._last_tx_ns = now_ns
+            self._timers.sent(now_ns)
         return out
 
     def next_deadline_ns(self) -> int | None:
         """When handle_timer() must next run (ns), or None."""
         if self.state is State.CLOSED:
             return None
-        if self.state in (State.CONTACT, State.SESS_INIT):
-            return self._started_ns + self.config.handshake_timeout_ns
-        times = []
-        ka = self.params.keepalive_s * NS_PER_S if self.params else 0
-        if ka:
-            times.append(self._last_tx_ns + ka)
-            if not self._recv.awaiting_commit:
-                times.append(self._last_rx_ns + 2 * ka)
-        if self.state is State.ENDING and not self._peer_term:
-            times.append(self._ending_ns + self.config.term_timeout_ns)
-        return min(times) if times else None
+        return self._timers.next_deadline_ns(self._recv.awaiting_commit)
 
     def handle_timer(self, now_ns: int) -> list[Event]:
         """Act on whatever deadline has passed at ``now_ns`` (early calls do nothing)."""
-        if self.state in (State.CONTACT, State.SESS_INIT):
-            if now_ns >= self._started_ns + self.config.handshake_timeout_ns:
-                if self.state is State.SESS_INIT:
-                    self._send_ctl(encode_sess_term(TermReason.CONTACT_FAILURE))
-                self._end(f"no {'contact header' if self.state is State.CONTACT else 'SESS_INIT'} in time", False)
-            return self._take_events()
-        if self.state is State.CLOSED or self.params is None:
-            return self._take_events()
-        ka = self.params.keepalive_s * NS_PER_S
-        if ka and not self._recv.awaiting_commit and now_ns >= self._last_rx_ns + 2 * ka:
+        if self.state is State.CLOSED:
+            return self._out.take_events()
+        due = self._timers.due(now_ns, self._recv.awaiting_commit)
+        if due is Due.HANDSHAKE:
+            if self.state is State.SESS_INIT:
+                self._send_ctl(encode_sess_term(TermReason.CONTACT_FAILURE))
+            self._end(f"no {'contact header' if self.state is State.CONTACT else 'SESS_INIT'} in time", False)
+        elif due is Due.IDLE:
             if not self._sent_term:
                 self._send_ctl(encode_sess_term(TermReason.IDLE_TIMEOUT))
                 self._sent_term = True
             self._end("idle timeout: nothing received for twice the keepalive interval", clean=False)
-            return self._take_events()
-        if (
-            self.state is State.ENDING
-            and not self._peer_term
-            and now_ns >= self._ending_ns + self.config.term_timeout_ns
-        ):
+        elif due is Due.TERM_REPLY:
             self._end(f"{self._term_reason}; no SESS_TERM reply in time", clean=False)
-            return self._take_events()
-        if ka and now_ns >= self._last_tx_ns + ka:
+        elif due is Due.KEEPALIVE:
             self._send_ctl(KEEPALIVE_BYTES)
-            self._last_tx_ns = now_ns  # due again one interval later even if the write stalls
-        return self._take_events()
+            self._timers.sent(now_ns)  # due again one interval later even if the write stalls
+        return self._out.take_events()
 
     # --- handshake ----------------------------------------------------------
 
@@ -299,7 +248,7 @@ class TcpclSession:
             self._send_ctl(encode_contact_header(ContactFlag.NONE))
             self._sent_ch = True
         if ch.version != VERSION:
-            self._violation("version_mismatch", f"peer speaks TCPCL version {ch.version}")
+            self._out.violation("version_mismatch", f"peer speaks TCPCL version {ch.version}")
             if not self.active:
                 self._send_ctl(encode_sess_term(TermReason.VERSION_MISMATCH))
             self._end(f"peer speaks TCPCL version {ch.version}", clean=False)
@@ -329,7 +278,7 @@ class TcpclSession:
             self._send_init()
         if self.expected_peer and msg.node_id and msg.node_id != self.expected_peer:
             # RFC 9174 4.6: allowed, and the session belongs to the id the peer gave.
-            self._violation("node_id_unexpected", f"expected {self.expected_peer}, peer says {msg.node_id}")
+            self._out.violation("node_id_unexpected", f"expected {self.expected_peer}, peer says {msg.node_id}")
         self.params = SessionParams(
             peer_node_id=msg.node_id,
             keepalive_s=min(self.config.keepalive_s, msg.keepalive_s),
@@ -337,16 +286,16 @@ class TcpclSession:
             peer_transfer_mru=msg.transfer_mru,
         )
         self.state = State.ESTABLISHED
-        self._last_rx_ns = self._last_tx_ns = now_ns
+        self._timers.established(self.params.keepalive_s, now_ns)
         self._out.events.append(SessionUp(msg.node_id, self.params))
 
     # --- messages -----------------------------------------------------------
 
-    def _on_message(self, msg, now_ns: int) -> None:
+    def _on_message(self, msg: Message, now_ns: int) -> None:
         if isinstance(msg, SessTerm):
             self._on_sess_term(msg, now_ns)
         elif isinstance(msg, MsgReject):
-            self._violation(
+            self._out.violation(
                 f"peer_rejected_{reason_name(RejectReason, msg.reason)}",
                 f"our message type 0x{msg.rejected_header:02x}",
             )
@@ -354,7 +303,7 @@ class TcpclSession:
             if isinstance(msg, SessInit):
                 self._on_sess_init(msg, now_ns)
             else:
-                self._reject(RejectReason.MESSAGE_UNEXPECTED, _type_of(msg), "message_before_sess_init")
+                self._out.reject(RejectReason.MESSAGE_UNEXPECTED, msg.TYPE, "message_before_sess_init")
                 self._fail("message_before_sess_init", type(msg).__name__, TermReason.CONTACT_FAILURE)
         elif isinstance(msg, SegmentHeader):
             if msg.length > self.config.segment_mru:
@@ -374,7 +323,7 @@ class TcpclSession:
         elif isinstance(msg, Keepalive):
             pass  # receiving it already refreshed the idle timer
         elif isinstance(msg, SessInit):
-            self._reject(RejectReason.MESSAGE_UNEXPECTED, MsgType.SESS_INIT, "sess_init_again")
+            self._out.reject(RejectReason.MESSAGE_UNEXPECTED, MsgType.SESS_INIT, "sess_init_again")
 
     def _on_sess_term(self, msg: SessTerm, now_ns: int) -> None:
         if self.state is State.SESS_INIT:
@@ -382,6 +331,7 @@ class TcpclSession:
             self._end(f"peer: {reason_name(TermReason, msg.reason)} (before session up)", clean=False)
             return
         self._peer_term = True
+        self._timers.term_heard()
         if not self._sent_term:
             self._term_reason = f"peer: {reason_name(TermReason, msg.reason)}"
             self._send_term(msg.reason, now_ns, reply=True)  # identical content, REPLY set
@@ -396,7 +346,8 @@ class TcpclSession:
         self._send_ctl(encode_sess_term(reason, reply=reply))
         self._sent_term = True
         self.state = State.ENDING
-        self._ending_ns = now_ns
+        if not reply:
+            self._timers.term_sent(now_ns)
         self._send.drop_unstarted()
 
     def _maybe_finish(self) -> None:
@@ -415,15 +366,9 @@ class TcpclSession:
     def _send_ctl(self, msg: bytes) -> None:
         self._out.ctl.append(msg)
 
-    def _violation(self, reason: str, detail: str = "") -> None:
-        self._out.violation(reason, detail)
-
-    def _reject(self, reason: RejectReason, header: int, counter: str) -> None:
-        self._out.reject(reason, header, counter)
-
     def _fail(self, reason: str, detail: str, term: TermReason | None) -> None:
         """A fatal protocol error: count it, say SESS_TERM where allowed, end."""
-        self._violation(reason, detail)
+        self._out.violation(reason, detail)
         if term is not None and self._sent_ch and not self._sent_term:
             self._send_ctl(encode_sess_term(term))
             self._sent_term = True
@@ -432,12 +377,12 @@ class TcpclSession:
     def _on_wire_error(self, exc: WireError) -> None:
         if exc.reason == "bad_magic":
             # RFC 9174 6.1: a failed Contact Header closes TCP without SESS_TERM
-            self._violation(exc.reason, str(exc))
+            self._out.violation(exc.reason, str(exc))
             self._end("peer is not a TCPCL entity", clean=False)
         elif exc.reason == "unknown_message_type":
             # RFC 9174 5.1.2 / 8.5: MSG_REJECT and close; the stream cannot be resynchronised
             self._send_ctl(encode_msg_reject(RejectReason.MESSAGE_TYPE_UNKNOWN, exc.header or 0))
-            self._violation(exc.reason, str(exc))
+            self._out.violation(exc.reason, str(exc))
             self._end("protocol violation: unknown_message_type", clean=False)
         elif exc.reason.endswith("_too_long"):
             self._fail(exc.reason, str(exc), TermReason.RESOURCE_EXHAUSTION)
@@ -445,18 +390,3 @@ class TcpclSession:
             self._fail(exc.reason, str(exc), TermReason.UNKNOWN)
         else:
             self._fail(exc.reason, str(exc), TermReason.CONTACT_FAILURE)
-
-    def _take_events(self) -> list[Event]:
-        return self._out.take_events()
-
-
-def _type_of(msg) -> int:
-    return {
-        SessInit: MsgType.SESS_INIT,
-        SessTerm: MsgType.SESS_TERM,
-        SegmentHeader: MsgType.XFER_SEGMENT,
-        XferAck: MsgType.XFER_ACK,
-        XferRefuse: MsgType.XFER_REFUSE,
-        Keepalive: MsgType.KEEPALIVE,
-        MsgReject: MsgType.MSG_REJECT,
-    }[type(msg)]

@@ -1,4 +1,4 @@
-"""TCPCLv4 wire format (RFC 9174): code tables, message values, encode and parse.
+"""TCPCLv4 wire format (RFC 9174): the values of :mod:`~hilnet.agent.cla.tcpcl_messages` as octets.
 
 No I/O and no session state: :mod:`hilnet.agent.cla.tcpcl_session` drives these.
 Every multi-octet integer is big-endian (network order). Parsing is
@@ -8,206 +8,40 @@ as they arrive from TCP. Input that can never become valid raises
 :class:`~hilnet.errors.WireError` whose ``reason`` is a short counter key.
 
 XFER_SEGMENT is parsed up to and including its Data length field only
-(:class:`SegmentHeader`); the data contents are streamed by the session so a
-1 MiB segment is never buffered twice.
+(:class:`~hilnet.agent.cla.tcpcl_messages.SegmentHeader`); the data contents
+are streamed by the session so a 1 MiB segment is never buffered twice.
 """
 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
-from enum import IntEnum, IntFlag
+from collections.abc import Callable
 
+from hilnet.agent.cla.tcpcl_messages import (
+    CONTACT_HEADER_LEN,
+    MAGIC,
+    U16_MAX,
+    VERSION,
+    ContactFlag,
+    ContactHeader,
+    ExtensionItem,
+    ExtFlag,
+    Keepalive,
+    Message,
+    MsgReject,
+    MsgType,
+    SegmentFlag,
+    SegmentHeader,
+    SessInit,
+    SessTerm,
+    SessTermFlag,
+    TransferExtType,
+    XferAck,
+    XferRefuse,
+)
 from hilnet.errors import WireError
 
-MAGIC = b"dtn!"
-VERSION = 4
-DEFAULT_PORT = 4556  # IANA-registered TCPCL port (RFC 9174 section 8.1)
-CONTACT_HEADER_LEN = 6
-
-U16_MAX = 0xFFFF
-U32_MAX = 0xFFFF_FFFF
-U64_MAX = 0xFFFF_FFFF_FFFF_FFFF
-
-
-class ContactFlag(IntFlag):
-    """Contact Header flags (RFC 9174 Table 1)."""
-
-    NONE = 0x00
-    CAN_TLS = 0x01
-
-
-class MsgType(IntEnum):
-    """Message Type codes (RFC 9174 Table 14)."""
-
-    XFER_SEGMENT = 0x01
-    XFER_ACK = 0x02
-    XFER_REFUSE = 0x03
-    KEEPALIVE = 0x04
-    SESS_TERM = 0x05
-    MSG_REJECT = 0x06
-    SESS_INIT = 0x07
-
-
-class SegmentFlag(IntFlag):
-    """XFER_SEGMENT and XFER_ACK flags (RFC 9174 Table 5)."""
-
-    NONE = 0x00
-    END = 0x01
-    START = 0x02
-
-
-class SessTermFlag(IntFlag):
-    """SESS_TERM flags (RFC 9174 Table 8)."""
-
-    NONE = 0x00
-    REPLY = 0x01
-
-
-class ExtFlag(IntFlag):
-    """Session and transfer extension item flags (RFC 9174 Tables 3 and 7)."""
-
-    NONE = 0x00
-    CRITICAL = 0x01
-
-
-class TransferExtType(IntEnum):
-    """Transfer Extension Types (RFC 9174 Table 13)."""
-
-    TRANSFER_LENGTH = 0x0001
-
-
-class RefuseReason(IntEnum):
-    """XFER_REFUSE reason codes (RFC 9174 Table 6)."""
-
-    UNKNOWN = 0x00
-    COMPLETED = 0x01
-    NO_RESOURCES = 0x02
-    RETRANSMIT = 0x03
-    NOT_ACCEPTABLE = 0x04
-    EXTENSION_FAILURE = 0x05
-    SESSION_TERMINATING = 0x06
-
-
-class TermReason(IntEnum):
-    """SESS_TERM reason codes (RFC 9174 Table 9)."""
-
-    UNKNOWN = 0x00
-    IDLE_TIMEOUT = 0x01
-    VERSION_MISMATCH = 0x02
-    BUSY = 0x03
-    CONTACT_FAILURE = 0x04
-    RESOURCE_EXHAUSTION = 0x05
-
-
-class RejectReason(IntEnum):
-    """MSG_REJECT reason codes (RFC 9174 Table 17)."""
-
-    MESSAGE_TYPE_UNKNOWN = 0x01
-    MESSAGE_UNSUPPORTED = 0x02
-    MESSAGE_UNEXPECTED = 0x03
-
-
-def reason_name(table: type[IntEnum], code: int) -> str:
-    """Name of ``code`` in ``table``; unknown codes read as ``unknown(0xNN)``.
-
-    RFC 9174 asks that an undecodable reason be treated as "Unknown"; keeping
-    the number in the text still tells a person what the peer sent.
-    """
-    try:
-        return table(code).name.lower()
-    except ValueError:
-        return f"unknown(0x{code:02x})"
-
-
-def _fail(reason: str, detail: str) -> WireError:
-    return WireError(reason, detail)
-
-
-# --- values ---------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ContactHeader:
-    version: int
-    flags: int
-
-
-@dataclass(frozen=True, slots=True)
-class ExtensionItem:
-    """One session or transfer extension item (TLV)."""
-
-    flags: int
-    type: int
-    value: bytes
-
-    @property
-    def critical(self) -> bool:
-        return bool(self.flags & ExtFlag.CRITICAL)
-
-
-@dataclass(frozen=True, slots=True)
-class SessInit:
-    keepalive_s: int
-    segment_mru: int  # bytes
-    transfer_mru: int  # bytes
-    node_id: str  # "" when the peer sent none
-    extensions: tuple[ExtensionItem, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class SessTerm:
-    flags: int
-    reason: int
-
-    @property
-    def reply(self) -> bool:
-        return bool(self.flags & SessTermFlag.REPLY)
-
-
-@dataclass(frozen=True, slots=True)
-class SegmentHeader:
-    """An XFER_SEGMENT up to its Data length; ``length`` data octets follow."""
-
-    flags: int
-    transfer_id: int
-    extensions: tuple[ExtensionItem, ...]
-    length: int
-
-    @property
-    def start(self) -> bool:
-        return bool(self.flags & SegmentFlag.START)
-
-    @property
-    def end(self) -> bool:
-        return bool(self.flags & SegmentFlag.END)
-
-
-@dataclass(frozen=True, slots=True)
-class XferAck:
-    flags: int
-    transfer_id: int
-    length: int  # total octets acknowledged so far
-
-
-@dataclass(frozen=True, slots=True)
-class XferRefuse:
-    reason: int
-    transfer_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class Keepalive:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class MsgReject:
-    reason: int
-    rejected_header: int
-
-
-Message = SessInit | SessTerm | SegmentHeader | XferAck | XferRefuse | Keepalive | MsgReject
+Buffer = bytes | bytearray | memoryview
 
 
 # --- encoding --------------------------------------------------------------
@@ -301,7 +135,7 @@ def parse_contact_header(buf: bytes | bytearray | memoryview) -> ContactHeader |
     """
     head = bytes(buf[:4])
     if head != MAGIC[: len(head)]:
-        raise _fail("bad_magic", f"contact header starts {head!r}, expected {MAGIC!r}")
+        raise WireError("bad_magic", f"contact header starts {head!r}, expected {MAGIC!r}")
     if len(buf) < CONTACT_HEADER_LEN:
         return None
     return ContactHeader(version=buf[4], flags=buf[5])
@@ -313,19 +147,17 @@ def parse_extensions(data: bytes, what: str) -> tuple[ExtensionItem, ...]:
     pos = 0
     while pos < len(data):
         if len(data) - pos < 5:
-            raise _fail(f"{what}_ext_truncated", f"{len(data) - pos} octets left, an item header needs 5")
+            raise WireError(f"{what}_ext_truncated", f"{len(data) - pos} octets left, an item header needs 5")
         flags, typ, length = struct.unpack_from("!BHH", data, pos)
         pos += 5
         if pos + length > len(data):
-            raise _fail(f"{what}_ext_overrun", f"item type {typ} claims {length} octets, {len(data) - pos} left")
+            raise WireError(f"{what}_ext_overrun", f"item type {typ} claims {length} octets, {len(data) - pos} left")
         items.append(ExtensionItem(flags, typ, bytes(data[pos : pos + length])))
         pos += length
     return tuple(items)
 
 
-def parse_message(
-    buf: bytearray | bytes, max_ext_len: int = 65536, max_node_id_len: int = U16_MAX
-) -> tuple[Message, int] | None:
+def parse_message(buf: Buffer, max_ext_len: int = 65536, max_node_id_len: int = U16_MAX) -> tuple[Message, int] | None:
     """One message from the start of ``buf``: ``(message, octets used)`` or ``None``.
 
     ``buf`` must start at a Message Header. ``max_ext_len`` bounds the octets
@@ -336,86 +168,95 @@ def parse_message(
     if not buf:
         return None
     typ = buf[0]
+    if typ == MsgType.XFER_SEGMENT:  # the common case first: bulk data
+        return _parse_segment(buf, max_ext_len)
+    if typ == MsgType.SESS_INIT:
+        return _parse_sess_init(buf, max_ext_len, max_node_id_len)
+    parse = _FIXED_SIZE.get(typ)
+    if parse is None:
+        raise WireError("unknown_message_type", f"message type 0x{typ:02x}", header=typ)
+    return parse(buf)
+
+
+def _parse_segment(buf: Buffer, max_ext_len: int) -> tuple[SegmentHeader, int] | None:
     n = len(buf)
-    if typ == MsgType.XFER_SEGMENT:
-        if n < 2:
-            return None
-        flags = buf[1]
-        if flags & SegmentFlag.START:
-            if n < 1 + _SEG_START.size:
-                return None
-            _, tid, ext_len = _SEG_START.unpack_from(buf, 1)
-            if ext_len > max_ext_len:
-                raise _fail("transfer_ext_too_long", f"{ext_len} octets of transfer extensions, limit {max_ext_len}")
-            end = 1 + _SEG_START.size + ext_len
-            if n < end + 8:
-                return None
-            exts = parse_extensions(bytes(buf[1 + _SEG_START.size : end]), "transfer")
-            (length,) = _U64.unpack_from(buf, end)
-            return SegmentHeader(flags, tid, exts, length), end + 8
+    if n < 2:
+        return None
+    flags = buf[1]
+    if not flags & SegmentFlag.START:
         if n < 1 + _SEG_MID.size:
             return None
         _, tid, length = _SEG_MID.unpack_from(buf, 1)
         return SegmentHeader(flags, tid, (), length), 1 + _SEG_MID.size
-    if typ == MsgType.XFER_ACK:
-        if n < 1 + _ACK.size:
-            return None
-        flags, tid, length = _ACK.unpack_from(buf, 1)
-        return XferAck(flags, tid, length), 1 + _ACK.size
-    if typ == MsgType.XFER_REFUSE:
-        if n < 1 + _REFUSE.size:
-            return None
-        reason, tid = _REFUSE.unpack_from(buf, 1)
-        return XferRefuse(reason, tid), 1 + _REFUSE.size
-    if typ == MsgType.KEEPALIVE:
-        return Keepalive(), 1
-    if typ == MsgType.SESS_TERM:
-        if n < 3:
-            return None
-        return SessTerm(buf[1], buf[2]), 3
-    if typ == MsgType.MSG_REJECT:
-        if n < 3:
-            return None
-        return MsgReject(buf[1], buf[2]), 3
-    if typ == MsgType.SESS_INIT:
-        return _parse_sess_init(buf, max_ext_len, max_node_id_len)
-    raise WireError("unknown_message_type", f"message type 0x{typ:02x}", header=typ)
+    if n < 1 + _SEG_START.size:
+        return None
+    _, tid, ext_len = _SEG_START.unpack_from(buf, 1)
+    if ext_len > max_ext_len:
+        raise WireError("transfer_ext_too_long", f"{ext_len} octets of transfer extensions, limit {max_ext_len}")
+    end = 1 + _SEG_START.size + ext_len
+    if n < end + 8:
+        return None
+    exts = parse_extensions(bytes(buf[1 + _SEG_START.size : end]), "transfer")
+    (length,) = _U64.unpack_from(buf, end)
+    return SegmentHeader(flags, tid, exts, length), end + 8
 
 
-def _parse_sess_init(buf: bytearray | bytes, max_ext_len: int, max_node_id_len: int) -> tuple[SessInit, int] | None:
+def _parse_xfer_ack(buf: Buffer) -> tuple[Message, int] | None:
+    if len(buf) < 1 + _ACK.size:
+        return None
+    flags, tid, length = _ACK.unpack_from(buf, 1)
+    return XferAck(flags, tid, length), 1 + _ACK.size
+
+
+def _parse_xfer_refuse(buf: Buffer) -> tuple[Message, int] | None:
+    if len(buf) < 1 + _REFUSE.size:
+        return None
+    reason, tid = _REFUSE.unpack_from(buf, 1)
+    return XferRefuse(reason, tid), 1 + _REFUSE.size
+
+
+def _parse_keepalive(buf: Buffer) -> tuple[Message, int] | None:
+    return Keepalive(), 1
+
+
+def _parse_sess_term(buf: Buffer) -> tuple[Message, int] | None:
+    return (SessTerm(buf[1], buf[2]), 3) if len(buf) >= 3 else None
+
+
+def _parse_msg_reject(buf: Buffer) -> tuple[Message, int] | None:
+    return (MsgReject(buf[1], buf[2]), 3) if len(buf) >= 3 else None
+
+
+# Messages whose size their type alone fixes, by Message Type code.
+_FIXED_SIZE: dict[int, Callable[[Buffer], tuple[Message, int] | None]] = {
+    MsgType.XFER_ACK: _parse_xfer_ack,
+    MsgType.XFER_REFUSE: _parse_xfer_refuse,
+    MsgType.KEEPALIVE: _parse_keepalive,
+    MsgType.SESS_TERM: _parse_sess_term,
+    MsgType.MSG_REJECT: _parse_msg_reject,
+}
+
+
+def _parse_sess_init(buf: Buffer, max_ext_len: int, max_node_id_len: int) -> tuple[SessInit, int] | None:
     n = len(buf)
     pos = 1 + _SESS_INIT_FIXED.size
     if n < pos:
         return None
     keepalive, seg_mru, xfer_mru, node_len = _SESS_INIT_FIXED.unpack_from(buf, 1)
     if node_len > max_node_id_len:
-        raise _fail("node_id_too_long", f"node id of {node_len} octets, limit {max_node_id_len}")
+        raise WireError("node_id_too_long", f"node id of {node_len} octets, limit {max_node_id_len}")
     if n < pos + node_len + 4:
         return None
     try:
         node_id = bytes(buf[pos : pos + node_len]).decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise _fail("node_id_not_utf8", f"node id is not UTF-8 ({exc.reason})") from None
+        raise WireError("node_id_not_utf8", f"node id is not UTF-8 ({exc.reason})") from None
     pos += node_len
     (ext_len,) = _U32.unpack_from(buf, pos)
     pos += 4
     if ext_len > max_ext_len:
-        raise _fail("session_ext_too_long", f"{ext_len} octets of session extensions, limit {max_ext_len}")
+        raise WireError("session_ext_too_long", f"{ext_len} octets of session extensions, limit {max_ext_len}")
     if n < pos + ext_len:
         return None
     exts = parse_extensions(bytes(buf[pos : pos + ext_len]), "session")
     return SessInit(keepalive, seg_mru, xfer_mru, node_id, exts), pos + ext_len
-
-
-def valid_node_id(node_id: str) -> bool:
-    """Whether ``node_id`` looks like a URI (``scheme:rest``, RFC 3986 scheme syntax).
-
-    RFC 9174 asks for a URI of a Bundle Protocol scheme; we check the URI
-    shape only, so a peer with a scheme we do not route still gets a session.
-    """
-    scheme, sep, rest = node_id.partition(":")
-    if not sep or not rest or not scheme or not scheme[0].isascii() or not scheme[0].isalpha():
-        return False
-    return all(c.isascii() and (c.isalnum() or c in "+-.") for c in scheme) and all(
-        c.isprintable() and not c.isspace() for c in rest
-    )

@@ -142,7 +142,7 @@ async def test_two_mtcp_clas_and_malformed_input_keeps_listener_alive():
     try:
         await until(lambda: tx.peers_up() == {"ipn:1.0"}, what="connection")
         rng = random.Random(5)
-        for i in range(30):  # junk connections: random bytes, oversized heads, truncations
+        for _ in range(30):  # junk connections: random bytes, oversized heads, truncations
             r, w = await asyncio.open_connection(*rx.address)
             junk = rng.choice(
                 [

@@ -7,6 +7,8 @@ byte pacing at the baud, propagation delay, seeded bit errors and outages.
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hilnet.agent.cla.serial_frame import Hello, encode
 from hilnet.agent.cla.serial_proto import (
@@ -261,10 +263,6 @@ def test_sender_restarts_a_transfer_the_receiver_forgot():
         snd.mark_sent(t, i, depart_ns=40 * MS + i)
     snd.on_ack(Ack(5, t.transfer, False, 2, bytes([0x80])), 50 * MS)
     assert t.lost == {2} and snd.next_frame() == (t, 2)
-
-
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st
 
 
 @settings(max_examples=200, deadline=None)

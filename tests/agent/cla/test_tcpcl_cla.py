@@ -8,6 +8,7 @@ import os
 
 import pytest
 
+from hilnet.agent.cla import tcpcl_messages as m
 from hilnet.agent.cla import tcpcl_wire as w
 from hilnet.agent.cla.tcpcl import TcpclCla
 from hilnet.errors import ClaError, StoreFullError, TransferRefusedError
@@ -246,7 +247,7 @@ async def test_reconnects_after_the_listener_restarts():
 async def raw_session(addr, node_id="ipn:7.0", ka=0):
     """Open a hand-driven TCPCLv4 session to a TcpclCla listener."""
     r, wr = await asyncio.open_connection(*addr)
-    wr.write(w.encode_contact_header() + w.encode_sess_init(w.SessInit(ka, 1 << 20, 1 << 24, node_id)))
+    wr.write(w.encode_contact_header() + w.encode_sess_init(m.SessInit(ka, 1 << 20, 1 << 24, node_id)))
     await wr.drain()
     head = await r.readexactly(6)
     assert head == b"dtn!\x04\x00"
@@ -263,10 +264,10 @@ async def test_partial_transfer_is_not_delivered_and_the_next_session_works():
     await a.start(sa)
     try:
         r, wr = await raw_session(a.address)
-        wr.write(w.encode_segment_header(w.SegmentFlag.START, 0, 100) + b"p" * 100)
+        wr.write(w.encode_segment_header(m.SegmentFlag.START, 0, 100) + b"p" * 100)
         await wr.drain()
         ack = await r.readexactly(18)
-        assert ack == w.encode_xfer_ack(w.SegmentFlag.START, 0, 100)
+        assert ack == w.encode_xfer_ack(m.SegmentFlag.START, 0, 100)
         wr.transport.abort()  # the link dies mid-transfer
         await until(lambda: a.stats["sessions_failed"] == 1, what="session failure")
         assert sa.bundles == []
@@ -309,7 +310,7 @@ async def test_tls_only_peer_gets_a_clean_refusal():
         await wr.drain()
         assert await r.readexactly(6) == b"dtn!\x04\x00"  # negotiated Enable TLS is false
         # a TLS-requiring peer now terminates with Contact Failure; we end without fuss
-        wr.write(w.encode_sess_term(w.TermReason.CONTACT_FAILURE))
+        wr.write(w.encode_sess_term(m.TermReason.CONTACT_FAILURE))
         await wr.drain()
         assert await r.read() == b""  # we close
         assert a.stats["sessions_failed"] == 1

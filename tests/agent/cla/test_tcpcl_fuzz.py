@@ -8,9 +8,11 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hilnet.agent.cla import tcpcl_messages as m
 from hilnet.agent.cla import tcpcl_wire as w
 from hilnet.agent.cla.tcpcl import TcpclCla
-from hilnet.agent.cla.tcpcl_session import SessionConfig, TcpclSession, TransferReceived, Violation
+from hilnet.agent.cla.tcpcl_events import SessionConfig, TransferReceived, Violation
+from hilnet.agent.cla.tcpcl_session import TcpclSession
 
 
 def valid_stream() -> bytes:
@@ -18,9 +20,9 @@ def valid_stream() -> bytes:
     return b"".join(
         [
             w.encode_contact_header(),
-            w.encode_sess_init(w.SessInit(30, 1 << 16, 1 << 20, "ipn:9.0")),
-            w.encode_segment_header(w.SegmentFlag.START, 0, 4, w.encode_transfer_length(8)) + b"abcd",
-            w.encode_segment_header(w.SegmentFlag.END, 0, 4) + b"efgh",
+            w.encode_sess_init(m.SessInit(30, 1 << 16, 1 << 20, "ipn:9.0")),
+            w.encode_segment_header(m.SegmentFlag.START, 0, 4, w.encode_transfer_length(8)) + b"abcd",
+            w.encode_segment_header(m.SegmentFlag.END, 0, 4) + b"efgh",
             w.encode_xfer_ack(3, 0, 10),
             w.KEEPALIVE_BYTES,
             w.encode_sess_term(0),
