@@ -20,7 +20,6 @@ from __future__ import annotations
 import heapq
 import random
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 
 from hilnet.link.shaper.corrupt import Corrupt
 from hilnet.link.shaper.gate import Gate
@@ -210,11 +209,7 @@ class Direction:
 
     def _apply(self, event: ScheduleEvent, t: int, now_ns: int) -> None:
         old = self._config
-        new = old
-        if event.changes:
-            new = replace(new, **event.changes)
-        if event.up is not None and event.up != new.up:
-            new = replace(new, up=event.up)
+        new = event.applied_to(old)
         gate_changed = new.up != old.up
         if gate_changed and not new.up and not self._stream:
             # Units due at the instant of the cut arrive; the rest is lost in flight.
