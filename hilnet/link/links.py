@@ -133,7 +133,8 @@ class LinkHandle:
         (delivered), ``bytes_out``, ``drops`` and ``drop_bytes`` by reason, ``bits_flipped``,
         ``up``, and gate ``transitions`` as (up, intended_ns, applied_ns).
 
-        Asked of the loop thread, which answers after every event it emitted before."""
+        Asked of the loop thread, which answers after the listener has had every event
+        emitted before: do not call it while holding a lock the listener takes."""
         self._outbox.check()
         stats = self._commands.ask(self._link.stats)
         self._outbox.check()
