@@ -1,31 +1,28 @@
 """``hilnet link A B [options]``: one emulated link, standalone, until Ctrl-C or --duration.
 
-Parsing turns the options (or a scenario's link) into a :class:`LinkSetup`;
-:func:`run_link` runs it on a link engine, prints a live line per direction
-and returns the final statistics, which ``--stats FILE`` writes as JSON.
+Parsing turns the options (or a scenario's link) into a
+:class:`~hilnet.link.standalone.LinkSetup`; :func:`~hilnet.link.standalone.run_link`
+runs it, and ``--stats FILE`` gets the final statistics as JSON.
 Scripted times (``--up``, ``--change``) count from the moment the link starts.
 """
 
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import click
 
-from hilnet.errors import EndpointError, InputError, UnitError
+from hilnet.errors import EndpointError, InputError, LinkError, UnitError
+from hilnet.link.standalone import LinkSetup, run_link
 from hilnet.units import (
-    format_size,
     parse_baud,
     parse_duration,
     parse_fraction,
     parse_rate,
     parse_size,
 )
-
-NS_PER_S = 1_000_000_000
 
 # --change keys -> (DirectionConfig field, parser)
 _CHANGE_KEYS: dict[str, tuple[str, Callable[[str], object]]] = {
@@ -37,22 +34,6 @@ _CHANGE_KEYS: dict[str, tuple[str, Callable[[str], object]]] = {
     "ber": ("ber", parse_fraction),
     "queue": ("queue_bytes", parse_size),
 }
-
-
-@dataclass(frozen=True)
-class LinkSetup:
-    """Everything ``hilnet link`` needs; times in the schedules are offsets from start, ns."""
-
-    name: str
-    a: str
-    b: str
-    ab: object  # DirectionConfig
-    ba: object
-    schedule_ab: tuple = ()
-    schedule_ba: tuple = ()
-    seed: int = 0
-    offsets: bool = True  # schedule times are relative to the start (False: absolute engine ns)
-    notes: tuple[str, ...] = field(default=())
 
 
 def parse_windows(text: str) -> list[tuple[int, int]]:
@@ -102,7 +83,7 @@ def parse_change(text: str) -> tuple[int, dict[str, object]]:
     return at, changes
 
 
-def _opt(name: str, parse: Callable[[str], object], value: str | None):
+def _opt(name: str, parse: Callable[[str], Any], value: str | None) -> Any:
     if value is None:
         return None
     try:
@@ -115,17 +96,17 @@ def setup_from_options(
     a: str,
     b: str,
     *,
-    delay=None,
-    jitter=None,
-    rate=None,
-    baud=None,
-    bits_per_byte=10,
-    loss=None,
-    ber=None,
-    queue=None,
-    up=None,
-    changes=(),
-    seed=0,
+    delay: str | None = None,
+    jitter: str | None = None,
+    rate: str | None = None,
+    baud: str | None = None,
+    bits_per_byte: int = 10,
+    loss: str | None = None,
+    ber: str | None = None,
+    queue: str | None = None,
+    up: str | None = None,
+    changes: Iterable[str] = (),
+    seed: int = 0,
 ) -> LinkSetup:
     """A LinkSetup from ``hilnet link`` options (text as typed); same values both ways."""
     from hilnet.link.endpoints import parse_spec
@@ -133,7 +114,7 @@ def setup_from_options(
 
     parse_spec(a)
     parse_spec(b)
-    kw: dict[str, object] = {}
+    kw: dict[str, Any] = {}
     for name, key, parse, value in (
         ("delay", "delay_ns", parse_duration, delay),
         ("jitter", "jitter_ns", parse_duration, jitter),
@@ -149,7 +130,7 @@ def setup_from_options(
     if not 5 <= bits_per_byte <= 13:
         raise InputError(f"--bits-per-byte: {bits_per_byte} is outside 5..13 (8N1 is 10)")
     kw["bits_per_byte"] = bits_per_byte
-    events: list = []
+    events: list[ScheduleEvent] = []
     if up is not None:
         windows = parse_windows(up)
         kw["up"] = windows[0][0] == 0
@@ -163,7 +144,7 @@ def setup_from_options(
     events.sort(key=lambda ev: (ev.at_ns, ev.up is None))
     try:
         cfg = DirectionConfig(**kw)
-    except Exception as err:  # LinkError from the config's own checks
+    except LinkError as err:  # the config's own checks
         raise InputError(f"link options: {err}") from None
     return LinkSetup("link", a, b, cfg, cfg, tuple(events), tuple(events), seed)
 
@@ -197,126 +178,6 @@ def setup_from_scenario(a: str, b: str, path: str, link_name: str, scale: float 
         sc.seed if seed is None else seed,
         notes=notes,
     )
-
-
-def _shifted(events, t0: int):
-    return [replace(ev, at_ns=ev.at_ns + t0) for ev in events]
-
-
-def describe(stats: dict) -> str:
-    """One status line for a direction's counters."""
-    drops = " ".join(f"{k}={v}" for k, v in sorted(stats["drops"].items())) or "none"
-    return (
-        f"{'up  ' if stats['up'] else 'DOWN'} in {stats['units_in']} units/{format_size(stats['bytes_in'])} "
-        f"out {stats['units_out']}/{format_size(stats['bytes_out'])} drops {drops}"
-    )
-
-
-def run_link(
-    setup: LinkSetup,
-    *,
-    duration_ns: int | None = None,
-    pcap: str | None = None,
-    out=None,
-    live_interval_s: float = 1.0,
-    clock=None,
-    stop_flag=None,
-    realtime: bool = False,
-) -> dict:
-    """Run the link until ``duration_ns`` passes (None: until KeyboardInterrupt); returns the stats.
-
-    Returns ``{"link", "a", "b", "elapsed_s", "directions": {...}, "transitions": [...],
-    "error"}``; raises EndpointError after the stats are gathered if an endpoint failed.
-    """
-    from hilnet.clock import MonotonicClock
-    from hilnet.link.engine import Engine
-
-    clock = clock or MonotonicClock()
-    out = out or sys.stdout
-    tty = hasattr(out, "isatty") and out.isatty()
-    events: list[dict] = []
-    engine = Engine(clock, on_event=events.append, realtime_priority=10 if realtime else None)
-    t0 = clock.now_ns()
-    handle = engine.add_link(
-        setup.name,
-        setup.a,
-        setup.b,
-        ab=setup.ab,
-        ba=setup.ba,
-        seed=setup.seed,
-        schedule_ab=_shifted(setup.schedule_ab, t0),
-        schedule_ba=_shifted(setup.schedule_ba, t0),
-        capture_dir=pcap,
-    )
-    for note in setup.notes:
-        print(note, file=out)
-    print(f"link {setup.name}: a={setup.a} b={setup.b}", file=out, flush=True)
-    engine.start()
-    end = None if duration_ns is None else t0 + duration_ns
-    print_every_ns = int(live_interval_s * NS_PER_S)
-    next_print = clock.now_ns() + print_every_ns
-    printed = False
-    warned = 0
-    try:
-        while handle.alive and (end is None or clock.now_ns() < end) and not (stop_flag and stop_flag()):
-            now = clock.now_ns()
-            clock.sleep_until_ns(now + (50_000_000 if end is None else max(0, min(50_000_000, end - now))))
-            while warned < len(events):  # the engine thread appends; only warnings are shown live
-                ev = events[warned]
-                warned += 1
-                if ev.get("event") == "engine-warning":
-                    print(f"warning: {ev['warning']}", file=out, flush=True)
-            if clock.now_ns() >= next_print:
-                next_print += print_every_ns
-                lines = [f"{name}  {describe(st)}" for name, st in handle.stats().items()]
-                if tty and printed:
-                    out.write("\x1b[2A")  # redraw the two lines in place
-                for line in lines:
-                    out.write(("\x1b[2K" if tty else "") + line + "\n")
-                out.flush()
-                printed = True
-    except KeyboardInterrupt:
-        pass
-    finally:
-        engine.stop()
-        engine.join(5)
-    elapsed = (clock.now_ns() - t0) / NS_PER_S
-    result = {
-        "link": setup.name,
-        "a": setup.a,
-        "b": setup.b,
-        "elapsed_s": round(elapsed, 6),
-        "directions": {},
-        "transitions": [],
-        "error": handle.error,
-    }
-    for name, st in handle.stats().items():
-        result["directions"][name] = {
-            "units_in": st["units_in"],
-            "bytes_in": st["bytes_in"],
-            "units_delivered": st["units_out"],
-            "bytes_delivered": st["bytes_out"],
-            "units_dropped": sum(st["drops"].values()),
-            "drops": st["drops"],
-            "drop_bytes": st["drop_bytes"],
-            "bits_flipped": st["bits_flipped"],
-        }
-        for up, intended, applied in st["transitions"]:
-            result["transitions"].append(
-                {
-                    "direction": name,
-                    "up": up,
-                    "intended_s": round((intended - t0) / NS_PER_S, 9),
-                    "late_us": round((applied - intended) / 1000, 1),
-                }
-            )
-    for name, st in result["directions"].items():
-        print(
-            f"{name}  in {st['units_in']} units/{format_size(st['bytes_in'])}  delivered {st['units_delivered']}"
-            f"/{format_size(st['bytes_delivered'])}  dropped {st['units_dropped']} {st['drops'] or ''}".rstrip(),
-            file=out,
-        )
-    return result
 
 
 @click.command("link")

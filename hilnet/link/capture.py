@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import time
 from dataclasses import dataclass
 
+from hilnet.clock import MonotonicClock
 from hilnet.errors import EndpointError
 from hilnet.link.endpoints.base import DATAGRAM, ETHERNET, SERIAL, STREAM, Endpoint
 
@@ -114,9 +114,9 @@ class EndCapture:
         self._write(bytes(pkt), t_ns)
 
     def _tcp(self, way: str, data: bytes, tag: object, t_ns: int) -> None:
-        from hilnet.link.endpoints.tcp import DATA, FIN, OPEN
+        from hilnet.link.endpoints.tcp import DATA, FIN, OPEN, flow_tag
 
-        fid, kind = tag
+        fid, kind = flow_tag(tag)
         flow = self._flows.get(fid)
         if kind == OPEN:
             if flow is None:
@@ -135,8 +135,12 @@ class EndCapture:
             self._segment(flow, not from_agent, "A", b"", t_ns)
 
     def _open(self, fid: int, way: str) -> _TcpFlow:
+        from hilnet.link.endpoints.tcp import TcpEndpoint
+
         ep = self.ep
-        f = ep.flows.get(fid) if hasattr(ep, "flows") else None
+        if not isinstance(ep, TcpEndpoint):  # only the TCP relay carries streams
+            raise EndpointError(f"cannot capture {ep.label}: a stream that is not a TCP relay")
+        f = ep.flows.get(fid)
         listen = (_numeric(ep.listen_addr[0]), ep.listen_addr[1])
         if way == "in":
             # The agent connected to this end.
@@ -196,7 +200,7 @@ class LinkCapture:
 
     def __init__(self, directory: str, link: str, a: Endpoint, b: Endpoint):
         os.makedirs(directory, exist_ok=True)
-        offset = time.time_ns() - time.monotonic_ns()
+        offset = MonotonicClock.realtime_offset_ns()
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in link)
         self.paths = {end: os.path.join(directory, f"{safe}.{end}.pcap") for end in "ab"}
         self.ends = {"a": EndCapture(self.paths["a"], a, offset), "b": EndCapture(self.paths["b"], b, offset)}

@@ -1,4 +1,4 @@
-"""The link engine: one thread, one epoll, any number of emulated links.
+"""The link engine: one timing thread, one epoll, any number of emulated links.
 
 Each link joins two endpoints (hilnet.link.endpoints) through two shaper
 directions (hilnet.link.shaper.Direction, sans-I/O). The loop:
@@ -15,148 +15,43 @@ Times are integer ns of the injected clock. With the host's MonotonicClock
 the loop waits in epoll; with any other clock (a VirtualClock in tests) it
 never waits on real time: a test moves the clock and calls :meth:`Engine.run_once`.
 
-Other threads talk to the loop only through a queue and a wake-up eventfd:
-:class:`LinkHandle` methods may be called from anywhere. A link whose endpoint
-fails (port unplugged, veth deleted) or whose input trips a bug is reported
-through the event callback and stopped; the other links keep running.
+The timing thread does no other I/O. Other threads reach it only through the
+command queue (hilnet.link.control), so LinkHandle methods may be called from
+anywhere; what it reports (events, pcap records) goes through the outbox
+(hilnet.link.outbox), whose own thread calls the ``on_event`` listener. A link
+whose endpoint fails (port unplugged, veth deleted) or whose input trips a bug
+is reported and stopped; the other links keep running. A listener that raises
+ends the run: the engine stops, and :meth:`Engine.check` and every handle
+raise a LinkError naming the cause.
 
-Events (plain dicts, to the ``on_event`` callback, on the engine thread):
-``{"event": "link-up"|"link-down"|"link-change"|"drop"|..., "link": NAME,
-"direction": "a->b", ...}`` as the shaper reports them, plus the engine's own
-``endpoint-error`` and ``link-stopped``.
+Events are plain dicts: ``{"event": "up"|"down"|"change"|"drop"|..., "link":
+NAME, "direction": "a->b", ...}`` as the shaper reports them, plus the
+engine's own ``endpoint-error``, ``link-stopped`` and ``engine-warning``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import queue
-import select
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from hilnet.clock import Clock, MonotonicClock
-from hilnet.errors import EndpointError, LinkError, SpecError
-from hilnet.link.endpoints import open_endpoint
-from hilnet.link.endpoints.base import READ, STREAM, Endpoint, Rx, Stamper
+from hilnet.errors import EndpointError, LinkError
+from hilnet.link.control import Command, CommandQueue
+from hilnet.link.endpoints.base import Endpoint, Rx, Stamper
+from hilnet.link.links import Link, LinkHandle, Side, end_name, make_link, open_ends
+from hilnet.link.outbox import EventCallback, Outbox
+from hilnet.link.poller import Poller
+
+if TYPE_CHECKING:
+    from hilnet.link.capture import LinkCapture
+    from hilnet.link.shaper import DirectionConfig, ScheduleEvent
 
 GUARD_NS = 200_000
 MAX_SLICE_MS = 50  # 0.1 % slack of 50 ms = 50 us, well inside the guard
 IDLE_WAIT_S = 0.5  # nothing scheduled: wake at least this often (stop() also wakes us)
-STREAM_HIGH_BYTES = 1 << 20  # stream bytes in flight per direction before reading pauses
-
-EventCallback = Callable[[dict], None]
-
-
-def _shaper():
-    # Imported on first use so that endpoints and the CLI's --help stay light.
-    from hilnet.link import shaper
-
-    return shaper
-
-
-@dataclass(slots=True)
-class _Side:
-    """One direction of a link: where units come from and where they go."""
-
-    name: str
-    direction: object  # hilnet.link.shaper.Direction
-    src: Endpoint
-    dst: Endpoint
-    src_end: str  # "a" or "b": the end whose input feeds this direction
-    dst_end: str
-    reverse: _Side | None = None
-
-
-class _Link:
-    def __init__(self, name: str, a: Endpoint, b: Endpoint, ab: _Side, ba: _Side, capture):
-        self.name = name
-        self.a = a
-        self.b = b
-        self.ab = ab
-        self.ba = ba
-        self.sides = (ab, ba)
-        self.capture = capture
-        self.alive = True
-        self.error: str | None = None
-        self.dirty = True
-        self.fds: dict[int, int] = {}  # fd -> mask currently registered
-        self.owner: dict[int, Endpoint] = {}
-
-
-class LinkHandle:
-    """Thread-safe controls of one link in a running (or not yet started) engine."""
-
-    def __init__(self, engine: Engine, link: _Link):
-        self._engine = engine
-        self._link = link
-        self.name = link.name
-        self.a = link.a
-        self.b = link.b
-
-    @property
-    def alive(self) -> bool:
-        """False once the link was stopped (endpoint error or engine stop)."""
-        return self._link.alive
-
-    @property
-    def error(self) -> str | None:
-        """Why the link stopped, if it failed."""
-        return self._link.error
-
-    def schedule(self, direction: str, event) -> None:
-        """Add a ScheduleEvent to ``direction``: ``"a->b"``, ``"b->a"`` or ``"both"``."""
-        sides = self._sides(direction)
-        self._engine._call(lambda: [s.direction.schedule(event) for s in sides], self._link)
-
-    def set_up(self, up: bool, at_ns: int | None = None, direction: str = "both") -> None:
-        """Open or close the gate at ``at_ns`` (engine clock ns; default: now)."""
-        at = self._engine.clock.now_ns() if at_ns is None else at_ns
-        self.schedule(direction, _shaper().ScheduleEvent(at_ns=at, up=bool(up)))
-
-    def change(self, at_ns: int | None = None, direction: str = "both", **changes: object) -> None:
-        """Change DirectionConfig fields (``rate_bps=2_000_000, delay_ns=...``) at ``at_ns``."""
-        at = self._engine.clock.now_ns() if at_ns is None else at_ns
-        self.schedule(direction, _shaper().ScheduleEvent(at_ns=at, changes=changes))
-
-    def stats(self) -> dict[str, dict]:
-        """Per direction (``"a->b"``, ``"b->a"``): ``units_in``, ``bytes_in``, ``units_out``
-        (delivered), ``bytes_out``, ``drops`` and ``drop_bytes`` by reason, ``bits_flipped``,
-        ``up``, and gate ``transitions`` as (up, intended_ns, applied_ns)."""
-        return {s.name: _side_stats(s) for s in self._link.sides}
-
-    def _sides(self, direction: str) -> list[_Side]:
-        link = self._link
-        if direction == "both":
-            return list(link.sides)
-        for s in link.sides:
-            if direction == s.name:
-                return [s]
-        raise LinkError(f"link {link.name}: no direction {direction!r}; expected 'a->b', 'b->a' or 'both'")
-
-
-def _side_stats(side: _Side) -> dict:
-    for _ in range(5):  # the engine thread may be updating the dicts: retry the copy
-        try:
-            st = side.direction.stats
-            drops = {k: v for k, v in st.drops.items() if v}
-            if side.dst.overruns:
-                drops["overrun"] = side.dst.overruns  # delivered by the shaper, refused by the OS
-            return {
-                "units_in": st.units_in,
-                "bytes_in": st.bytes_in,
-                "units_out": st.units_out - side.dst.overruns,
-                "bytes_out": st.bytes_out,
-                "drops": drops,
-                "drop_bytes": {k: v for k, v in st.drop_bytes.items() if v},
-                "bits_flipped": st.bits_flipped,
-                "up": side.direction.is_up(),
-                "transitions": [(t.up, t.intended_ns, t.applied_ns) for t in list(st.transitions)],
-            }
-        except RuntimeError:
-            continue
-    raise LinkError("could not read link statistics")
 
 
 class Engine:
@@ -177,17 +72,23 @@ class Engine:
         self.realtime_priority = realtime_priority
         self.real_time = isinstance(self.clock, MonotonicClock)
         self.guard_ns = guard_ns
-        self._on_event = on_event
+        self._outbox = Outbox(on_event, on_failure=self.stop)
+        self._commands = CommandQueue()
         self._stamper = Stamper(enabled=self.real_time)
-        self._epoll = select.epoll()
-        self._wake_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
-        self._epoll.register(self._wake_fd, READ)
-        self._fd_link: dict[int, _Link] = {}
-        self._links: list[_Link] = []
-        self._control: queue.SimpleQueue = queue.SimpleQueue()
+        self._poller = Poller(self._commands.wake_fd)
+        self._links: list[Link] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._closed = False
+
+    @property
+    def failure(self) -> LinkError | None:
+        """Why the run broke (the event listener raised), or None. Thread-safe."""
+        return self._outbox.failure
+
+    def check(self) -> None:
+        """Raise :attr:`failure` if there is one. Thread-safe."""
+        self._outbox.check()
 
     # --- setting up ---------------------------------------------------------
     def add_link(
@@ -196,11 +97,11 @@ class Engine:
         a: str | Endpoint,
         b: str | Endpoint,
         *,
-        ab=None,
-        ba=None,
+        ab: DirectionConfig | None = None,
+        ba: DirectionConfig | None = None,
         seed: int = 0,
-        schedule_ab: Iterable = (),
-        schedule_ba: Iterable = (),
+        schedule_ab: Iterable[ScheduleEvent] = (),
+        schedule_ba: Iterable[ScheduleEvent] = (),
         capture_dir: str | None = None,
     ) -> LinkHandle:
         """Open both endpoints and join them; returns the link's handle.
@@ -210,85 +111,54 @@ class Engine:
         writes one pcap per end. Raises SpecError for endpoints that cannot be
         joined and EndpointError when one cannot be opened. Thread-safe.
         """
-        sh = _shaper()
-        ab = ab if ab is not None else sh.DirectionConfig()
-        ba = ba if ba is not None else ab
-        opened: list[Endpoint] = []  # the ones opened here from specs, closed again on failure
-        try:
-            if isinstance(a, Endpoint):
-                ea = a
-            else:
-                ea = open_endpoint(a, label=f"{name}.a")
-                opened.append(ea)
-            if isinstance(b, Endpoint):
-                eb = b
-            else:
-                eb = open_endpoint(b, label=f"{name}.b")
-                opened.append(eb)
-            if ea.medium != eb.medium:
-                raise SpecError(
-                    f"link {name}: cannot join {ea.medium.lower()} endpoint {ea.spec.text!r} "
-                    f"to {eb.medium.lower()} endpoint {eb.spec.text!r}; both ends must be the same kind"
-                )
-            medium = sh.Medium[ea.medium]
-            ab = _fit_serial(ab, ea, eb)
-            ba = _fit_serial(ba, eb, ea)
-            for ep in (ea, eb):
-                ep.bind_clock(self._stamper)
-            capture = None
-            if capture_dir is not None:
-                from hilnet.link.capture import LinkCapture
-
-                capture = LinkCapture(capture_dir, name, ea, eb)
-        except BaseException:
-            for ep in opened:
-                ep.close()
-            raise
-        d_ab = sh.Direction(ab, medium, seed=seed * 2, schedule=schedule_ab, name=f"{name}:a->b")
-        d_ba = sh.Direction(ba, medium, seed=seed * 2 + 1, schedule=schedule_ba, name=f"{name}:b->a")
-        s_ab = _Side("a->b", d_ab, ea, eb, "a", "b")
-        s_ba = _Side("b->a", d_ba, eb, ea, "b", "a")
-        s_ab.reverse, s_ba.reverse = s_ba, s_ab
-        link = _Link(name, ea, eb, s_ab, s_ba, capture)
+        ea, eb, capture = open_ends(name, a, b, capture_dir)
+        for ep in (ea, eb):
+            ep.bind_clock(self._stamper)
+        link = make_link(name, ea, eb, capture, ab, ba, seed, schedule_ab, schedule_ba)
         for side in link.sides:
             side.direction.on_event(self._shaper_event_cb(link, side))
-        self._call(lambda: self._links.append(link), None)
-        return LinkHandle(self, link)
+        self._commands.post(partial(self._links.append, link))
+        return LinkHandle(link, self._commands, self._outbox, self.clock)
 
-    def _shaper_event_cb(self, link: _Link, side: _Side) -> Callable[[dict], None]:
-        def cb(ev: dict) -> None:
+    def _shaper_event_cb(self, link: Link, side: Side) -> Callable[[dict[str, Any]], None]:
+        def cb(ev: dict[str, Any]) -> None:
             link.dirty = True  # a gate change may resume or pause reading
-            self._emit({**ev, "link": link.name, "direction": side.name})
+            self._outbox.emit({**ev, "link": link.name, "direction": side.name})
 
         return cb
 
     # --- running ------------------------------------------------------------
     def start(self) -> None:
-        """Run the loop in its own (daemon) thread."""
+        """Run the loop in its own (daemon) thread, and the outbox in another."""
         if self._thread is not None:
             raise LinkError("engine already started")
         self._thread = threading.Thread(target=self._run, name="hilnet-link-engine", daemon=True)
+        self._commands.loop_started(self._thread, self._outbox.start())
         self._thread.start()
 
     def stop(self) -> None:
         """Ask the loop to finish; endpoints are closed when it does. Thread-safe."""
         self._stop.set()
-        self._wake()
+        self._commands.wake()
 
     def join(self, timeout: float | None = None) -> None:
+        """Wait for the loop to finish and the outbox to hand out its last events."""
         if self._thread is not None:
             self._thread.join(timeout)
+            self._outbox.join(timeout)
 
     def close(self) -> None:
         """Stop every link and release the endpoints (the loop must not be running)."""
         if self._closed:
             return
         self._closed = True
-        self._drain_control()
+        self._run_commands()
         for link in self._links:
             self._stop_link(link, None)
-        self._epoll.close()
-        os.close(self._wake_fd)
+        self._poller.close()
+        self._commands.close()
+        if self._thread is None:
+            self._outbox.deliver()
 
     def _run(self) -> None:
         if self.realtime_priority is not None:
@@ -296,28 +166,36 @@ class Engine:
                 # pid 0 is the calling thread on Linux: only the loop gets the priority
                 os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self.realtime_priority))
             except (OSError, AttributeError) as e:
-                self._emit(
-                    {
-                        "event": "engine-warning",
-                        "t_ns": self.clock.now_ns(),
-                        "warning": f"cannot run the loop with real-time priority: {e}",
-                    }
-                )
+                why = f"cannot run the loop with real-time priority: {e}"
+                self._outbox.emit({"event": "engine-warning", "t_ns": self.clock.now_ns(), "warning": why})
         try:
             while not self._stop.is_set():
-                self.run_once()
+                self._pass()
         finally:
-            self.close()
+            self._commands.loop_finished()
+            try:
+                self.close()
+            finally:
+                self._outbox.finish()
 
     def run_once(self) -> None:
-        """One pass: deliver what is due, wait (or spin) for input, read it."""
+        """One pass: deliver what is due, wait (or spin) for input, read it.
+
+        For an engine driven by hand (not started): the outbox is delivered on
+        the caller's thread at the end, and a failed listener raises here."""
+        self._pass()
+        if self._thread is None:
+            self._outbox.deliver()
+            self._outbox.check()
+
+    def _pass(self) -> None:
         clock = self.clock
-        self._drain_control()
+        self._run_commands()
         now = clock.now_ns()
         deadline = self._deliver_due(now)
         for link in self._links:
             if link.dirty and link.alive:
-                self._sync(link)
+                self._poller.sync(link)
         if not self.real_time:
             timeout = 0.0
         elif deadline is None:
@@ -329,18 +207,16 @@ class Engine:
             # long waits are cut into slices of at most MAX_SLICE_MS.
             wait_ms = (deadline - clock.now_ns() - self.guard_ns) // 1_000_000
             timeout = min(wait_ms, MAX_SLICE_MS) / 1000 if wait_ms > 0 else 0.0
-        events = self._epoll.poll(timeout)
-        if not events:
-            return
-        now = clock.now_ns()
+        events = self._poller.poll(timeout)
+        if events:
+            self._read(events, clock.now_ns())
+
+    def _read(self, events: list[tuple[int, int]], now: int) -> None:
         for fd, mask in events:
-            if fd == self._wake_fd:
-                try:
-                    os.eventfd_read(self._wake_fd)
-                except BlockingIOError:
-                    pass
+            if fd == self._commands.wake_fd:
+                self._commands.woken()
                 continue
-            link = self._fd_link.get(fd)
+            link = self._poller.link_of(fd)
             if link is None or not link.alive:
                 continue
             ep = link.owner.get(fd)
@@ -374,31 +250,31 @@ class Engine:
                 self._fail(link, e, None)
         return earliest
 
-    def _pop(self, link: _Link, side: _Side, now: int) -> None:
+    def _pop(self, link: Link, side: Side, now: int) -> None:
         units = side.direction.pop_due(now)
         if not units:
             link.dirty = True  # a gate or config change: reading may resume or pause
             return
         dst = side.dst
-        cap = link.capture
+        capturing = link.capture is not None
         back: list[Rx] = []
         for u in units:
-            if cap is not None:
-                cap.record(side.dst_end, "out", u.data, u.tag, now)
+            if capturing:
+                self._capture(link, side.dst_end, "out", u.data, u.tag, now)
             r = dst.send(u.data, u.tag, now)
             if r:
                 back.extend(r)
         if back:
-            self._accept(link, side.reverse, back, now)
+            self._accept(link, link.ba if side is link.ab else link.ab, back, now)
         link.dirty = True
 
-    def _accept(self, link: _Link, side: _Side, rx: list[Rx], now: int) -> None:
+    def _accept(self, link: Link, side: Side, rx: list[Rx], now: int) -> None:
         direction = side.direction
         limit = side.dst.max_unit
-        cap = link.capture
+        capturing = link.capture is not None
         for data, t, tag in rx:
-            if cap is not None:
-                cap.record(side.src_end, "in", data, tag, t)
+            if capturing:
+                self._capture(link, side.src_end, "in", data, tag, t)
             if len(data) > limit:
                 self._oversize(link, side, len(data), t)
                 continue
@@ -407,14 +283,14 @@ class Engine:
         if nw is not None and nw <= now:
             self._pop(link, side, now)
 
-    def _oversize(self, link: _Link, side: _Side, size: int, t: int) -> None:
+    def _oversize(self, link: Link, side: Side, size: int, t: int) -> None:
         # Counted in the direction's own counters so that in = out + drops + in flight holds.
         st = side.direction.stats
         st.units_in += 1
         st.bytes_in += size
         st.drops["oversize"] = st.drops.get("oversize", 0) + 1
         st.drop_bytes["oversize"] = st.drop_bytes.get("oversize", 0) + size
-        self._emit(
+        self._outbox.emit(
             {
                 "event": "drop",
                 "reason": "oversize",
@@ -426,116 +302,63 @@ class Engine:
             }
         )
 
-    def _reading(self, side: _Side) -> bool:
-        if side.src.medium != STREAM:
-            return True  # frames, datagrams, serial bytes: a down gate drops them
-        d = side.direction
-        if not d.accepting():
-            return False  # outage or full queue: stall; TCP flow control holds the sender
-        st = d.stats
-        return st.bytes_in - st.bytes_out + side.dst.backlog_bytes() < STREAM_HIGH_BYTES
+    def _capture(self, link: Link, end: str, way: str, data: bytes, tag: object, t: int) -> None:
+        # The pcap is written on the outbox's thread; a write that fails there
+        # comes back as a command, and stops the link as if it had failed here.
+        cap = link.capture
+        if cap is None:
+            return
 
-    def _sync(self, link: _Link) -> None:
-        link.dirty = False
-        wanted: dict[int, int] = {}
-        owner: dict[int, Endpoint] = {}
-        for ep in (link.a, link.b):
-            for fd in ep.gone_fds:
-                # Closed by the endpoint: epoll dropped it already, and the number may
-                # be reused by a new socket, so it must not be unregistered by number.
-                if link.fds.pop(fd, None) is not None and self._fd_link.get(fd) is link:
-                    del self._fd_link[fd]
-            ep.gone_fds.clear()
-        for side in link.sides:
-            ep = side.src
-            for fd, mask in ep.interest(self._reading(side)).items():
-                wanted[fd] = mask
-                owner[fd] = ep
-        ep_poll = self._epoll
-        for fd in list(link.fds):
-            if fd not in wanted:
-                del link.fds[fd]
-                if self._fd_link.get(fd) is link:
-                    del self._fd_link[fd]
-                try:
-                    ep_poll.unregister(fd)
-                except (OSError, ValueError):
-                    pass  # already closed: epoll forgot it by itself
-        for fd, mask in wanted.items():
-            old = link.fds.get(fd)
-            if old == mask:
-                continue
+        def record() -> None:
             try:
-                if old is None:
-                    ep_poll.register(fd, mask)
-                else:
-                    ep_poll.modify(fd, mask)
-            except FileExistsError:
-                ep_poll.modify(fd, mask)
-            except FileNotFoundError:
-                ep_poll.register(fd, mask)
-            link.fds[fd] = mask
-            self._fd_link[fd] = link
-        link.owner = owner
+                cap.record(end, way, data, tag, t)
+            except Exception as e:  # noqa: BLE001 - handed to the loop, which stops this link
+                self._commands.post(partial(_reraise, e), link)
 
-    def _fail(self, link: _Link, exc: BaseException, ep: Endpoint | None) -> None:
+        self._outbox.call(record)
+
+    def _fail(self, link: Link, exc: BaseException, ep: Endpoint | None) -> None:
         if isinstance(exc, EndpointError):
             reason = str(exc)
         else:
             reason = f"internal error: {type(exc).__name__}: {exc}"
-        self._emit(
+        self._outbox.emit(
             {
                 "event": "endpoint-error",
                 "link": link.name,
-                "end": _end_name(link, ep),
+                "end": end_name(link, ep),
                 "t_ns": self.clock.now_ns(),
                 "error": reason,
             }
         )
         self._stop_link(link, reason)
 
-    def _stop_link(self, link: _Link, reason: str | None) -> None:
+    def _stop_link(self, link: Link, reason: str | None) -> None:
         if not link.alive:
             return
         link.alive = False
-        link.error = reason
-        for fd in list(link.fds):
-            try:
-                self._epoll.unregister(fd)
-            except (OSError, ValueError):
-                pass
-            self._fd_link.pop(fd, None)
-        link.fds.clear()
+        self._poller.forget(link)
         for ep in (link.a, link.b):
             try:
                 ep.close()
             except Exception:  # noqa: BLE001 - closing a vanished port may fail; it is gone anyway
                 pass
         if link.capture is not None:
-            link.capture.close()
-        self._emit({"event": "link-stopped", "link": link.name, "t_ns": self.clock.now_ns(), "error": reason})
+            self._outbox.call(partial(_close_capture, link.capture))
+        self._outbox.emit({"event": "link-stopped", "link": link.name, "t_ns": self.clock.now_ns(), "error": reason})
+        self._outbox.call(partial(_mark_stopped, link, reason))  # handles see it after the event is out
 
     # --- across threads -----------------------------------------------------
-    def _call(self, fn: Callable[[], object], link: _Link | None) -> None:
-        self._control.put((fn, link))
-        self._wake()
-
-    def _wake(self) -> None:
-        try:
-            os.eventfd_write(self._wake_fd, 1)
-        except OSError:
-            pass  # closed: the engine has stopped
-
-    def _drain_control(self) -> None:
-        while True:
-            try:
-                fn, link = self._control.get_nowait()
-            except queue.Empty:
-                return
+    def _run_commands(self) -> None:
+        for cmd in self._commands.take():
+            if cmd.answer is not None:
+                self._answer(cmd)
+                continue
+            link = cmd.link
             if link is not None and not link.alive:
                 continue
             try:
-                fn()
+                cmd.fn()
             except Exception as e:  # noqa: BLE001
                 if link is None:
                     raise
@@ -543,27 +366,31 @@ class Engine:
             if link is not None:
                 link.dirty = True
 
-    def _emit(self, ev: dict) -> None:
-        if self._on_event is not None:
-            try:
-                self._on_event(ev)
-            except Exception:  # noqa: BLE001 - a broken listener must not stop the links
-                pass
+    def _answer(self, cmd: Command) -> None:
+        answer = cmd.answer
+        if answer is None:
+            return
+        try:
+            job = partial(answer.set_result, cmd.fn())
+        except Exception as e:  # noqa: BLE001 - the asker gets it, not the loop
+            job = partial(answer.set_exception, e)
+        if cmd.answer_now:
+            job()
+        else:
+            self._outbox.call(job)  # behind the events emitted so far
 
 
-def _end_name(link: _Link, ep: Endpoint | None) -> str | None:
-    if ep is link.a:
-        return "a"
-    if ep is link.b:
-        return "b"
-    return None
+def _reraise(e: Exception) -> None:
+    raise e
 
 
-def _fit_serial(cfg, src: Endpoint, dst: Endpoint):
-    """Give a serial direction the line speed of a UART endpoint when none was set."""
-    if src.medium != "SERIAL" or cfg.baud is not None:
-        return cfg
-    for ep in (src, dst):
-        if ep.baud:
-            return dataclasses.replace(cfg, baud=ep.baud, bits_per_byte=ep.bits_per_byte or cfg.bits_per_byte)
-    return cfg
+def _close_capture(capture: LinkCapture) -> None:
+    try:
+        capture.close()
+    except Exception:  # noqa: BLE001 - the link is gone; a pcap that will not close is all that is lost
+        pass
+
+
+def _mark_stopped(link: Link, reason: str | None) -> None:
+    link.state.error = reason
+    link.state.alive = False  # last: whoever sees it dead also sees why

@@ -32,8 +32,8 @@ from __future__ import annotations
 import math
 import subprocess
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
-from typing import Literal
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from hilnet.clock import Clock
 from hilnet.errors import LinkError
@@ -103,6 +103,21 @@ def netem_args(
     notes: list[str] | None = None,
 ) -> list[str]:
     """The netem parameters (after ``netem``) for ``config``; frame_bytes is the typical frame, bytes."""
+    _check_fits(config, medium, max_delay_ns)
+    notes = notes if notes is not None else []
+    args = _delay_args(config)
+    args += _loss_args(config, _frame_error_probability(config, medium, frame_bytes, ber_mode, notes), ber_mode)
+    rate = config.line_rate_bps()
+    if rate is None and config.jitter_ns and not config.reorder:
+        rate = nic_rate_bps  # only a rate makes netem keep order under jitter
+    if rate is not None:
+        args += ["rate", f"{rate}bit"]
+        if medium is Medium.ETHERNET:
+            args.append(str(ETHERNET_OVERHEAD_BYTES))
+    return ["limit", str(_limit(config, medium, rate or nic_rate_bps, frame_bytes, notes)), *args]
+
+
+def _check_fits(config: DirectionConfig, medium: Medium, max_delay_ns: int) -> None:
     if medium in (Medium.SERIAL, Medium.STREAM):
         raise LinkError(f"netem shapes network interfaces, not {medium.value} links; {USER_SPACE_HINT}")
     if config.delay_ns + config.jitter_ns > max_delay_ns:
@@ -111,20 +126,34 @@ def netem_args(
             f"its limit is {max_delay_ns / 1e9:.1f} s on this kernel (less on some 32-bit kernels); "
             f"use the user-space engine for deep-space delays"
         )
-    args: list[str] = ["limit"]  # value filled in below
-    if config.delay_ns or config.jitter_ns:
-        args += ["delay", _tc_time(config.delay_ns)]
-        if config.jitter_ns:
-            args.append(_tc_time(config.jitter_ns))
-    p_frame = 0.0
-    if config.ber > 0.0:
-        p_frame = 1.0 - (1.0 - config.ber) ** error_bits(medium, frame_bytes)
-        if notes is not None:
-            notes.append(
-                f"ber {config.ber:g} applied per packet as {_pct(p_frame)} for {frame_bytes} B frames "
-                f"({'dropped' if ber_mode == 'drop' else 'corrupted'}); netem cannot scale it with frame size"
-            )
-    fold = p_frame if ber_mode == "drop" else 0.0
+
+
+def _delay_args(config: DirectionConfig) -> list[str]:
+    if not (config.delay_ns or config.jitter_ns):
+        return []
+    args = ["delay", _tc_time(config.delay_ns)]
+    if config.jitter_ns:
+        args.append(_tc_time(config.jitter_ns))
+    return args
+
+
+def _frame_error_probability(
+    config: DirectionConfig, medium: Medium, frame_bytes: int, ber_mode: str, notes: list[str]
+) -> float:
+    """The chance that a typical frame has a bit error: netem applies errors per packet, not per bit."""
+    if config.ber <= 0.0:
+        return 0.0
+    p_frame = 1.0 - (1.0 - config.ber) ** error_bits(medium, frame_bytes)
+    notes.append(
+        f"ber {config.ber:g} applied per packet as {_pct(p_frame)} for {frame_bytes} B frames "
+        f"({'dropped' if ber_mode == 'drop' else 'corrupted'}); netem cannot scale it with frame size"
+    )
+    return p_frame
+
+
+def _loss_args(config: DirectionConfig, p_frame: float, ber_mode: str) -> list[str]:
+    fold = p_frame if ber_mode == "drop" else 0.0  # errored frames dropped: one more loss
+    args: list[str] = []
     if not config.up:
         args += ["loss", "random", "100%"]
     elif config.gilbert is not None:
@@ -136,26 +165,21 @@ def netem_args(
         args += ["loss", "random", _pct(1 - (1 - config.loss) * (1 - fold))]
     if ber_mode == "corrupt" and p_frame:
         args += ["corrupt", _pct(p_frame)]
-    rate = config.line_rate_bps()
-    if rate is None and config.jitter_ns and not config.reorder:
-        rate = nic_rate_bps  # only a rate makes netem keep order under jitter
-    if rate is not None:
-        args += ["rate", f"{rate}bit"]
-        if medium is Medium.ETHERNET:
-            args.append(str(ETHERNET_OVERHEAD_BYTES))
-    # netem's limit covers packets in its delay line too: size it to what is in flight.
-    flight_bits = (rate or nic_rate_bps) * (config.delay_ns + config.jitter_ns) / 1e9
+    return args
+
+
+def _limit(config: DirectionConfig, medium: Medium, rate_bps: int, frame_bytes: int, notes: list[str]) -> int:
+    """netem's limit, packets: it covers the packets in its delay line too, so size it to what is in flight."""
+    flight_bits = rate_bps * (config.delay_ns + config.jitter_ns) / 1e9
     in_flight = math.ceil(flight_bits / wire_bits(medium, frame_bytes))
     if config.queue_units is not None:
         queue = config.queue_units
     elif config.queue_bytes is not None:
         queue = max(1, config.queue_bytes // (frame_bytes + ETHERNET_HEADER_BYTES))
-        if notes is not None:
-            notes.append(f"queue of {config.queue_bytes} B approximated as {queue} packets of {frame_bytes} B")
+        notes.append(f"queue of {config.queue_bytes} B approximated as {queue} packets of {frame_bytes} B")
     else:
         queue = NETEM_DEFAULT_LIMIT
-    args.insert(1, str(in_flight + queue + 1))
-    return args
+    return in_flight + queue + 1
 
 
 def plan_link(
@@ -168,7 +192,7 @@ def plan_link(
     ingress_schedule: Iterable[ScheduleEvent] = (),
     ifb: str = "ifb0",
     end_ns: int | None = None,
-    **netem_opts,
+    **netem_opts: Any,
 ) -> NetemPlan:
     """Commands that shape ``dev``: egress by ``config``, and ingress by ``ingress`` through ``ifb``.
 
@@ -182,84 +206,12 @@ def plan_link(
     shaped = [(dev, config, list(schedule))]
     if ingress is not None:
         shaped.append((ifb, ingress, list(ingress_schedule)))
-        setup += [
-            TcCommand(t0_ns, ("modprobe", "ifb", "numifbs=0"), "ifb device for ingress shaping"),
-            TcCommand(t0_ns, ("ip", "link", "add", ifb, "type", "ifb")),
-            TcCommand(t0_ns, ("ip", "link", "set", ifb, "up")),
-            TcCommand(t0_ns, ("tc", "qdisc", "add", "dev", dev, "handle", "ffff:", "ingress")),
-            TcCommand(
-                t0_ns,
-                (
-                    "tc",
-                    "filter",
-                    "add",
-                    "dev",
-                    dev,
-                    "parent",
-                    "ffff:",
-                    "protocol",
-                    "all",
-                    "u32",
-                    "match",
-                    "u32",
-                    "0",
-                    "0",
-                    "action",
-                    "mirred",
-                    "egress",
-                    "redirect",
-                    "dev",
-                    ifb,
-                ),
-                f"redirect {dev} ingress to {ifb}",
-            ),
-        ]
+        setup += _ingress_setup(dev, ifb, t0_ns)
     timed: list[TcCommand] = []
     for target, cfg, events in shaped:
-        setup.append(
-            TcCommand(
-                t0_ns,
-                (
-                    "tc",
-                    "qdisc",
-                    "add",
-                    "dev",
-                    target,
-                    "root",
-                    "handle",
-                    "1:",
-                    "netem",
-                    *netem_args(cfg, notes=notes, **netem_opts),
-                ),
-                f"shape {target}",
-            )
-        )
-        current = cfg
-        by_time: dict[int, DirectionConfig] = {}
-        for event in sorted(events, key=lambda e: e.at_ns):
-            current = replace(current, **event.changes)
-            if event.up is not None:
-                current = replace(current, up=event.up)
-            by_time[max(event.at_ns, t0_ns)] = current
-        for at, cfg_at in sorted(by_time.items()):
-            timed.append(
-                TcCommand(
-                    at,
-                    (
-                        "tc",
-                        "qdisc",
-                        "change",
-                        "dev",
-                        target,
-                        "root",
-                        "handle",
-                        "1:",
-                        "netem",
-                        *netem_args(cfg_at, **netem_opts),
-                    ),
-                    f"{target} {'up' if cfg_at.up else 'down'} at {at} ns",
-                )
-            )
+        netem = ("tc", "qdisc", "add", "dev", target, "root", "handle", "1:", "netem")
+        setup.append(TcCommand(t0_ns, (*netem, *netem_args(cfg, notes=notes, **netem_opts)), f"shape {target}"))
+        timed += _changes(target, cfg, events, t0_ns, netem_opts)
         teardown.append(TcCommand(at_end, ("tc", "qdisc", "del", "dev", target, "root")))
     if ingress is not None:
         teardown += [
@@ -268,6 +220,42 @@ def plan_link(
         ]
     timed.sort(key=lambda c: c.at_ns)  # stable: egress before ingress at one instant
     return NetemPlan(tuple(setup), tuple(timed), tuple(teardown), tuple(dict.fromkeys(notes)))
+
+
+def _ingress_setup(dev: str, ifb: str, t0_ns: int) -> list[TcCommand]:
+    """An ifb device, and a filter that sends everything arriving on ``dev`` through it."""
+    redirect = ("protocol", "all", "u32", "match", "u32", "0", "0", "action", "mirred", "egress", "redirect")
+    return [
+        TcCommand(t0_ns, ("modprobe", "ifb", "numifbs=0"), "ifb device for ingress shaping"),
+        TcCommand(t0_ns, ("ip", "link", "add", ifb, "type", "ifb")),
+        TcCommand(t0_ns, ("ip", "link", "set", ifb, "up")),
+        TcCommand(t0_ns, ("tc", "qdisc", "add", "dev", dev, "handle", "ffff:", "ingress")),
+        TcCommand(
+            t0_ns,
+            ("tc", "filter", "add", "dev", dev, "parent", "ffff:", *redirect, "dev", ifb),
+            f"redirect {dev} ingress to {ifb}",
+        ),
+    ]
+
+
+def _changes(
+    target: str, cfg: DirectionConfig, events: list[ScheduleEvent], t0_ns: int, netem_opts: dict[str, Any]
+) -> list[TcCommand]:
+    """One ``tc qdisc change`` per instant at which the schedule changes ``target``'s config."""
+    current = cfg
+    by_time: dict[int, DirectionConfig] = {}
+    for event in sorted(events, key=lambda e: e.at_ns):
+        current = event.applied_to(current)
+        by_time[max(event.at_ns, t0_ns)] = current
+    netem = ("tc", "qdisc", "change", "dev", target, "root", "handle", "1:", "netem")
+    return [
+        TcCommand(
+            at,
+            (*netem, *netem_args(cfg_at, **netem_opts)),
+            f"{target} {'up' if cfg_at.up else 'down'} at {at} ns",
+        )
+        for at, cfg_at in sorted(by_time.items())
+    ]
 
 
 def run_command(argv: Sequence[str]) -> tuple[int, str]:

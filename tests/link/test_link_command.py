@@ -12,8 +12,9 @@ import time
 import pytest
 from link_endpoint_harness import UdpHarness
 
-from hilnet.commands.link import parse_change, parse_windows, run_link, setup_from_options, setup_from_scenario
+from hilnet.commands.link import parse_change, parse_windows, setup_from_options, setup_from_scenario
 from hilnet.errors import InputError, SpecError
+from hilnet.link.standalone import run_link
 
 MS = 1_000_000
 S = 1_000_000_000
@@ -178,3 +179,14 @@ def test_subprocess_run_writes_stats(tmp_path):
     assert "a->b" in out and "delivered" in out
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:  # its ports are free again
         s.bind(("127.0.0.1", int(a.split(":")[2].split("?")[0])))
+
+
+def test_a_bug_is_not_reported_as_bad_input(monkeypatch):
+    import hilnet.link.shaper
+
+    def broken(**kw):
+        raise TypeError("a bug, not a bad option")
+
+    monkeypatch.setattr(hilnet.link.shaper, "DirectionConfig", broken)
+    with pytest.raises(TypeError, match="a bug"):
+        setup_from_options("pty:///tmp/a", "pty:///tmp/b", delay="1ms")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import random
 import socket
+import threading
 import time
 import tty
 
@@ -19,7 +20,7 @@ import pytest
 from link_endpoint_harness import EthHarness, PtyHarness, UdpHarness, netns_available
 
 from hilnet.clock import VirtualClock
-from hilnet.errors import EndpointError, SpecError
+from hilnet.errors import EndpointError, LinkError, SpecError
 from hilnet.link.endpoints import open_endpoint
 from hilnet.link.engine import Engine
 from hilnet.link.shaper import DirectionConfig, ScheduleEvent
@@ -119,7 +120,6 @@ class Running:
 
     def _event(self, ev):
         self.events.append(ev)
-        raise RuntimeError("a broken event listener must not stop the engine")
 
     def __enter__(self):
         return self
@@ -127,6 +127,68 @@ class Running:
     def __exit__(self, *exc):
         self.engine.stop()
         self.engine.join(5)
+
+
+def test_a_failing_listener_ends_the_run_with_its_cause(udp):
+    seen = []
+
+    def listener(ev):
+        seen.append(threading.current_thread())
+        if ev["event"] == "down":
+            raise OSError("disk full")
+
+    engine = Engine(on_event=listener)
+    a, b = udp.specs()
+    handle = engine.add_link("l", a, b)
+    engine.start()
+    try:
+        assert handle.stats()["a->b"]["up"] is True
+        handle.set_up(False, direction="a->b")
+        deadline = time.monotonic() + 3
+        while engine.failure is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        engine.join(5)
+        assert not handle.alive, "the engine stops once its listener failed"
+        for call in (engine.check, handle.stats, lambda: handle.set_up(True)):
+            with pytest.raises(LinkError, match="listener failed on a 'down' event: OSError: disk full"):
+                call()
+        assert isinstance(engine.failure.__cause__, OSError)
+        assert seen and all(t.name != "hilnet-link-engine" for t in seen), "the listener never runs on the loop"
+    finally:
+        engine.stop()
+        engine.join(5)
+
+
+def test_a_failing_listener_raises_from_run_once(udp):
+    clock = VirtualClock(0)
+    engine = Engine(clock, on_event=lambda ev: 1 / 0)
+    a, b = udp.specs()
+    engine.add_link("v", a, b, schedule_ab=[ScheduleEvent(at_ns=5 * MS, up=False)])
+    try:
+        engine.run_once()
+        clock.set(5 * MS)
+        with pytest.raises(LinkError, match="ZeroDivisionError"):
+            engine.run_once()
+    finally:
+        engine.close()
+
+
+def test_stats_come_after_the_events_before_them(udp):
+    events = []
+    engine = Engine(on_event=lambda ev: (time.sleep(0.01), events.append(ev)))  # a slow listener
+    a, b = udp.specs()
+    handle = engine.add_link("l", a, b)
+    engine.start()
+    try:
+        handle.set_up(False)
+        handle.set_up(True, at_ns=engine.clock.now_ns() + 1 * MS)
+        time.sleep(0.01)
+        handle.stats()
+        assert [e["event"] for e in events] == ["down", "down", "up", "up"]
+    finally:
+        engine.stop()
+        engine.join(5)
+    assert not handle.alive and events[-1]["event"] == "link-stopped", "a stopped handle's events are all out"
 
 
 def test_random_bytes_and_oversize_do_not_crash(tmp_path):

@@ -64,7 +64,7 @@ def test_serial_rate_does_not_drift_over_a_long_run():
     baud = 115_200  # 10 bits per byte: 86,805.55... ns a byte, never a whole number
     d = Direction(DirectionConfig(baud=baud, bits_per_byte=10), Medium.SERIAL, seed=1)
     total = 0
-    for k in range(2000):  # 2000 x 500 B, all offered at t=0
+    for _ in range(2000):  # 2000 x 500 B, all offered at t=0
         d.accept(bytes(500), 0)
         total += 500
     last = None

@@ -17,12 +17,12 @@ from __future__ import annotations
 import select
 import socket
 import struct
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
+from hilnet.clock import MonotonicClock
 from hilnet.errors import SpecError
 
 READ = select.EPOLLIN
@@ -117,14 +117,7 @@ class Stamper:
 
     def __init__(self, enabled: bool):
         self.enabled = enabled
-        best = None
-        for _ in range(5):
-            m0 = time.monotonic_ns()
-            r = time.time_ns()
-            m1 = time.monotonic_ns()
-            if best is None or m1 - m0 < best[0]:
-                best = (m1 - m0, r - (m0 + m1) // 2)
-        self.offset_ns = best[1]
+        self.offset_ns = MonotonicClock.realtime_offset_ns()
 
     def from_timespec(self, cmsg_data: bytes, now_ns: int) -> int:
         """Engine ns of a ``struct timespec`` from SO_TIMESTAMPNS; ``now_ns`` if unusable."""

@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from hilnet.errors import EndpointError, SpecError
 from hilnet.link.endpoints.base import READ, SERIAL, WRITE, Endpoint, Rx, SpecText
+
+N = TypeVar("N", int, float)
 
 _PARITY_BITS = {"N": 0, "E": 1, "O": 1, "M": 1, "S": 1}
 OUT_LIMIT = 1 << 20  # bytes waiting for a reader before the "UART" overruns
@@ -44,13 +48,9 @@ def parse(st: SpecText) -> SerialSpec:
     device = st.path if not st.netloc else f"/{st.netloc}{st.path}"
     if not device or device == "/":
         raise SpecError(f"{st.text!r}: no device; expected serial:///dev/ttyUSB0?baud=115200")
-    values = {}
-    for key, default, kind in (("baud", "115200", int), ("bytesize", "8", int), ("stopbits", "1", float)):
-        try:
-            values[key] = kind(opts.get(key, default))
-        except ValueError:
-            raise SpecError(f"{st.text!r}: {key}={opts[key]!r} is not a number") from None
-    baud, bytesize, stopbits = values["baud"], values["bytesize"], values["stopbits"]
+    baud = _number(st, opts, "baud", "115200", int)
+    bytesize = _number(st, opts, "bytesize", "8", int)
+    stopbits = _number(st, opts, "stopbits", "1", float)
     parity = opts.get("parity", "N").upper()
     if not 50 <= baud <= 20_000_000:
         raise SpecError(f"{st.text!r}: baud {baud} is outside 50..20000000")
@@ -61,6 +61,13 @@ def parse(st: SpecText) -> SerialSpec:
     if stopbits not in (1, 1.5, 2):
         raise SpecError(f"{st.text!r}: stopbits {stopbits:g} is not 1, 1.5 or 2")
     return SerialSpec(st.text, device, baud, bytesize, parity, stopbits)
+
+
+def _number(st: SpecText, opts: dict[str, str], key: str, default: str, kind: Callable[[str], N]) -> N:
+    try:
+        return kind(opts.get(key, default))
+    except ValueError:
+        raise SpecError(f"{st.text!r}: {key}={opts[key]!r} is not a number") from None
 
 
 def chunk_bytes(baud: int | None, bits_per_byte: int) -> int:

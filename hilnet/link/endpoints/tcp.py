@@ -28,6 +28,7 @@ import errno
 import itertools
 import socket
 from dataclasses import dataclass, field
+from typing import cast
 
 from hilnet.errors import EndpointError, SpecError
 from hilnet.link.endpoints.base import READ, STREAM, WRITE, Endpoint, Rx, SpecText, parse_host_port, resolve
@@ -35,6 +36,14 @@ from hilnet.link.endpoints.base import READ, STREAM, WRITE, Endpoint, Rx, SpecTe
 OPEN = "OPEN"
 DATA = "DATA"
 FIN = "FIN"
+FlowTag = tuple[int, str]  # (flow id, OPEN | DATA | FIN): the tag of every unit this endpoint reads
+
+
+def flow_tag(tag: object) -> FlowTag:
+    """A unit's tag as this endpoint made it (the engine hands tags back untouched)."""
+    return cast(FlowTag, tag)
+
+
 READ_SIZE = 65536
 _flow_ids = itertools.count(1)
 
@@ -148,7 +157,7 @@ class TcpEndpoint(Endpoint):
         return out
 
     def send(self, data: bytes, tag: object, now_ns: int) -> list[Rx]:
-        fid, kind = tag
+        fid, kind = flow_tag(tag)
         out: list[Rx] = []
         if kind == OPEN:
             self._connect(fid, now_ns, out)
@@ -192,7 +201,7 @@ class TcpEndpoint(Endpoint):
         self._by_fd[f.sock.fileno()] = f
 
     def _accept(self, now_ns: int) -> list[Rx]:
-        out = []
+        out: list[Rx] = []
         while True:
             try:
                 sock, addr = self.listener.accept()

@@ -20,12 +20,13 @@ from __future__ import annotations
 import heapq
 import random
 from collections.abc import Callable, Iterable
-from dataclasses import replace
+from typing import Any
 
 from hilnet.link.shaper.corrupt import Corrupt
 from hilnet.link.shaper.gate import Gate
 from hilnet.link.shaper.loss import Loss
 from hilnet.link.shaper.propagation import Propagation
+from hilnet.link.shaper.stage import InstantStage
 from hilnet.link.shaper.transmitter import Transmitter
 from hilnet.link.shaper.types import (
     DirectionConfig,
@@ -40,7 +41,7 @@ from hilnet.link.shaper.types import (
 # that is more, so that they trickle out at line pace rather than in a lump.
 SERIAL_MIN_CHUNK_BYTES = 64
 
-EventFn = Callable[[dict], None]
+EventFn = Callable[[dict[str, Any]], None]
 
 
 class Direction:
@@ -72,9 +73,12 @@ class Direction:
         self._prop = Propagation(random.Random(f"{seed}:jitter"), self._drop, never_reorder=stream)
         self._events: list[tuple[int, int, ScheduleEvent]] = []  # (apply_ns, seq, event)
         self._seq = 0
-        self._now = None  # latest now_ns seen; time never runs backwards inside
+        self._now: int | None = None  # latest now_ns seen; time never runs backwards inside
         self._out: list[Unit] = []
         self._config = config
+        self._filters: tuple[InstantStage, ...] = ()  # the instant stages that are not identity
+        self._tx_on = self._prop_on = False  # whether the timed stages do anything
+        self._chunk = 0
         self._configure(config, 0)
         for event in schedule:
             self.schedule(event)
@@ -173,11 +177,12 @@ class Direction:
 
     # -- inside -------------------------------------------------------------------------
 
-    def _feed(self, unit: Unit | None, t: int, filters: tuple) -> None:
+    def _feed(self, unit: Unit, t: int, filters: tuple[InstantStage, ...]) -> None:
         for stage in filters:
-            unit = stage.filter(unit, t)
-            if unit is None:
+            kept = stage.filter(unit, t)
+            if kept is None:
                 return
+            unit = kept
         if self._tx_on:
             self._tx.accept(unit, t)
         elif self._prop_on:
@@ -210,11 +215,7 @@ class Direction:
 
     def _apply(self, event: ScheduleEvent, t: int, now_ns: int) -> None:
         old = self._config
-        new = old
-        if event.changes:
-            new = replace(new, **event.changes)
-        if event.up is not None and event.up != new.up:
-            new = replace(new, up=event.up)
+        new = event.applied_to(old)
         gate_changed = new.up != old.up
         if gate_changed and not new.up and not self._stream:
             # Units due at the instant of the cut arrive; the rest is lost in flight.
@@ -259,7 +260,7 @@ class Direction:
         if self._listeners:
             self._emit({"event": "drop", "reason": reason, "t_ns": t, "bytes": len(unit.data)})
 
-    def _emit(self, event: dict) -> None:
+    def _emit(self, event: dict[str, Any]) -> None:
         if self.name:
             event["direction"] = self.name
         for callback in self._listeners:

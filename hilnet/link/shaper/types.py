@@ -7,9 +7,10 @@ sizes are bytes. Nothing here does I/O or reads a clock.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from enum import Enum
 from types import MappingProxyType
+from typing import Any
 
 from hilnet.errors import LinkError
 
@@ -137,6 +138,15 @@ class ScheduleEvent:
             raise LinkError("a schedule event sets the gate with up=..., not in changes")
         if not isinstance(self.changes, MappingProxyType):
             object.__setattr__(self, "changes", MappingProxyType(dict(self.changes)))
+
+    def applied_to(self, config: DirectionConfig) -> DirectionConfig:
+        """``config`` as it is after this event: its changes made, its gate setting taken."""
+        if self.changes:
+            changes: dict[str, Any] = dict(self.changes)  # names checked against CONFIG_FIELDS above
+            config = replace(config, **changes)
+        if self.up is not None and self.up != config.up:
+            config = replace(config, up=self.up)
+        return config
 
 
 @dataclass(frozen=True, slots=True)
