@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hilnet.agent import control as ev
+from hilnet.agent import protocol as ev
 from hilnet.agent.deleter import BatchDeleter
 from hilnet.agent.forwarder import (  # noqa: F401 -- re-exported: these were agent.py's names
     IDLE_RECHECK_NS,

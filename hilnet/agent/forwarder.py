@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from hilnet.agent import control as ev
+from hilnet.agent import protocol as ev
 from hilnet.agent.deleter import BatchDeleter
 from hilnet.agent.nodes import node_id
 from hilnet.agent.router import Router

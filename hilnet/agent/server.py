@@ -1,7 +1,7 @@
 """Drivers around :class:`~hilnet.agent.agent.Agent`: the stdio control channel
 and the local Unix socket that ``hilnet send`` / ``hilnet recv`` use.
 
-Both speak the JSON lines of :mod:`hilnet.agent.control`. The Unix socket adds
+Both speak the JSON lines of :mod:`hilnet.agent.protocol`. The Unix socket adds
 one command for applications, ``{"cmd": "subscribe", "endpoint": EID}``: the
 connection then receives ``{"event": "bundle", "bundle": KEY, "payload_b64": ...}``
 for each bundle delivered to that endpoint (docs/control.md).
@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 
 from hilnet import __version__
-from hilnet.agent import control as ev
+from hilnet.agent import protocol as ev
 from hilnet.agent.agent import Agent, AgentConfig
 from hilnet.errors import ControlError, HilnetError, StoreFullError
 from hilnet.scenario.contact import Contact

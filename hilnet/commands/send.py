@@ -46,7 +46,7 @@ def command(dest: str, file, node: str | None, socket_path: str | None, lifetime
     except InputError as e:
         raise click.BadParameter(str(e), param_hint="--lifetime") from None
     payload = file.read()
-    from hilnet.agent.control import MAX_LINE
+    from hilnet.agent.protocol import MAX_LINE
 
     # The payload travels base64 in one control line (docs/control.md); leave room for the rest.
     limit = (MAX_LINE - 1024) // 4 * 3

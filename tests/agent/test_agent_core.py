@@ -17,7 +17,7 @@ import time
 import pytest
 from agent_test_fakes import MS, Node, PairCla, S, connect
 
-from hilnet.agent import control as ev
+from hilnet.agent import protocol as ev
 from hilnet.agent.agent import AgentConfig, bundle_key
 from hilnet.bundle.blocks import (
     bundle_age_ms,
