@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hilnet.agent import protocol as ev
+from hilnet.agent.cla import build_cla
 from hilnet.agent.deleter import BatchDeleter
 from hilnet.agent.forwarder import (  # noqa: F401 -- re-exported: these were agent.py's names
     IDLE_RECHECK_NS,
@@ -100,7 +101,7 @@ class AgentConfig:
     store_path: str
     quota_bytes: int | None = None
     quota_bundles: int | None = None
-    clas: tuple[Mapping[str, Any], ...] = ()
+    clas: tuple[ev.ClaConfig, ...] = ()  # started in this order
     contacts: tuple[Contact, ...] = ()
     nodes: Mapping[str, str] = field(default_factory=dict)  # name -> eid
     routes: Mapping[str, str] = field(default_factory=dict)  # dest eid or "*" -> next hop eid
@@ -181,8 +182,6 @@ class Agent:
         )
         for sb in self.store.list(order="arrival"):
             self.forwarder.track(sb)
-        from hilnet.agent.cla import build_cla  # lazy: each CLA pulls its own imports
-
         for spec in cfg.clas:
             cla = build_cla(spec, node_id=self.eid, clock=self.clock)
             await cla.start(self)

@@ -44,16 +44,6 @@ def config_from_command(c: ev.Configure, default_store: str) -> AgentConfig:
     contacts = tuple(
         Contact(k.frm, k.to, round(k.start_ns / scale), round(k.end_ns / scale), k.rate, k.owlt_ns) for k in c.contacts
     )
-    clas = []
-    for cla in c.clas:
-        d = {"type": cla.type}
-        for name in ("listen", "port", "baud", "peer", "delay_hint_ns", "bits_per_byte"):
-            v = getattr(cla, name, None)
-            if v is not None:
-                d[name] = (v.host, v.port) if hasattr(v, "host") else v
-        if hasattr(cla, "peers"):
-            d["peers"] = {eid: (hp.host, hp.port) for eid, hp in cla.peers.items()}
-        clas.append(d)
     store = c.store
     return AgentConfig(
         node=c.node,
@@ -61,7 +51,7 @@ def config_from_command(c: ev.Configure, default_store: str) -> AgentConfig:
         store_path=store.path if store else default_store,
         quota_bytes=store.quota_bytes if store else None,
         quota_bundles=store.quota_bundles if store else None,
-        clas=tuple(clas),
+        clas=c.clas,
         contacts=contacts,
         nodes=dict(c.nodes),
         routes=dict(c.routes),
