@@ -23,40 +23,14 @@ from collections.abc import Callable
 
 from hilnet import __version__
 from hilnet.agent import protocol as ev
-from hilnet.agent.agent import Agent, AgentConfig
+from hilnet.agent.agent import Agent
+from hilnet.agent.config import AgentConfig, config_from_command
 from hilnet.errors import ControlError, HilnetError, StoreFullError
-from hilnet.scenario.contact import Contact
 
 log = logging.getLogger("hilnet.agent")
 
 DEFAULT_LIFETIME_NS = 24 * 3600 * 10**9
 MAX_CONCURRENT_INJECTS = 256  # bounds the memory of payloads waiting for their commit
-
-
-def config_from_command(c: ev.Configure, default_store: str) -> AgentConfig:
-    """The :class:`AgentConfig` a ``configure`` command describes.
-
-    Contacts arrive in scenario time; the agent routes in plan time (wall ns
-    since ``epoch_ns``), so window times are divided by ``scale`` while rate
-    and light time, which are physics, stay as they are.
-    """
-    scale = c.scale or 1.0
-    contacts = tuple(
-        Contact(k.frm, k.to, round(k.start_ns / scale), round(k.end_ns / scale), k.rate, k.owlt_ns) for k in c.contacts
-    )
-    store = c.store
-    return AgentConfig(
-        node=c.node,
-        eid=c.eid,
-        store_path=store.path if store else default_store,
-        quota_bytes=store.quota_bytes if store else None,
-        quota_bundles=store.quota_bundles if store else None,
-        clas=c.clas,
-        contacts=contacts,
-        nodes=dict(c.nodes),
-        routes=dict(c.routes),
-        epoch_ns=c.epoch_ns if c.epoch_ns else None,
-    )
 
 
 class ControlSession:
