@@ -31,7 +31,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -62,6 +61,7 @@ from hilnet.bundle.blocks import Bundle, PrimaryBlock, unix_ns_from_dtn_ms
 from hilnet.bundle.codec import decode_bundle, encode_bundle
 from hilnet.bundle.eid import parse_eid
 from hilnet.clock import Clock, MonotonicClock
+from hilnet.clock import realtime_ns as system_realtime_ns
 from hilnet.errors import AgentError, BundleDecodeError, DuplicateBundleError, InputError, StoreFullError
 
 log = logging.getLogger("hilnet.agent")
@@ -85,7 +85,7 @@ class Agent:
         self,
         emit: Callable[[ev.Event], None],
         clock: Clock | None = None,
-        realtime_ns: Callable[[], int] = time.time_ns,
+        realtime_ns: Callable[[], int] = system_realtime_ns,
     ):
         self.clock: Clock = clock or MonotonicClock()
         self._realtime_ns = realtime_ns
