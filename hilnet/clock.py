@@ -18,6 +18,11 @@ from typing import Protocol, runtime_checkable
 NS_PER_S = 1_000_000_000
 
 
+def realtime_ns() -> int:
+    """Unix time now, ns (the wall clock, which NTP may step): for bundle creation and expiry."""
+    return time.time_ns()
+
+
 @runtime_checkable
 class Clock(Protocol):
     """A source of time in integer nanoseconds that can also wait."""

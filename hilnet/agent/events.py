@@ -1,5 +1,7 @@
 """The agent's events: what it writes on stdout, one JSON line each (docs/control.md).
 
+Imported through :mod:`hilnet.agent.protocol`, with the commands.
+
 Every event is ``{"event": kind, "t_ns": agent clock, "node": name, ...}``;
 :func:`encode_event` writes one and :func:`parse_event` (the controller's side)
 reads one back, as strictly as commands are read.
@@ -7,38 +9,11 @@ reads one back, as strictly as commands are read.
 
 from __future__ import annotations
 
-from collections.abc import Mapping  # noqa: F401  (annotations of event fields)
-from dataclasses import MISSING as _MISSING
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, ClassVar
 
-from hilnet.agent.jsonlines import PROTOCOL_VERSION, Id, _dump, _load_line, _Obj
+from hilnet.agent.jsonlines import PROTOCOL_VERSION, FieldReader, Id, dump_line, load_line
 from hilnet.errors import ControlError
-
-__all__ = [
-    "Event",
-    "Ready",
-    "Reply",
-    "Error",
-    "Received",
-    "Stored",
-    "Forwarded",
-    "Acked",
-    "Delivered",
-    "Expired",
-    "Refused",
-    "Dropped",
-    "Deleted",
-    "SessionUp",
-    "SessionDown",
-    "Rejected",
-    "Log",
-    "EVENTS",
-    "event_json",
-    "encode_event",
-    "parse_event",
-]
-
 
 # -- events ------------------------------------------------------------------------------
 #
@@ -72,7 +47,7 @@ class Reply(Event):
     kind: ClassVar[str] = "reply"
     cmd: str
     id: Id = None
-    result: dict = field(default_factory=dict)
+    result: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -195,7 +170,7 @@ class SessionUp(Event):
     kind: ClassVar[str] = "session-up"
     peer: str
     cla: str
-    detail: dict = field(default_factory=dict)
+    detail: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -206,7 +181,7 @@ class SessionDown(Event):
     peer: str
     cla: str
     reason: str
-    detail: dict = field(default_factory=dict)
+    detail: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -256,11 +231,11 @@ _EVENT_TYPES: dict[str, tuple[Any, str]] = {
     "str": (lambda v: isinstance(v, str), "a string"),
     "str | None": (lambda v: v is None or isinstance(v, str), "a string"),
     "Id": (lambda v: v is None or (isinstance(v, (str, int)) and not isinstance(v, bool)), "a string or an integer"),
-    "dict": (lambda v: isinstance(v, dict), "an object"),
+    "dict[str, Any]": (lambda v: isinstance(v, dict), "an object"),
 }
 
 
-def event_json(event: Event) -> dict:
+def event_json(event: Event) -> dict[str, Any]:
     """The JSON object of ``event`` (None-valued optional fields left out)."""
     d: dict[str, Any] = {"event": event.kind}
     for f in fields(event):
@@ -272,21 +247,21 @@ def event_json(event: Event) -> dict:
 
 def encode_event(event: Event) -> bytes:
     """``event`` as one JSON line (UTF-8, ending in a newline)."""
-    return _dump(event_json(event))
+    return dump_line(event_json(event))
 
 
 def parse_event(line: bytes | str) -> Event:
     """One line an agent wrote -> its event; ControlError when it is not one (controller side)."""
-    obj = _load_line(line, "event")
+    obj = load_line(line, "event")
     kind = obj["event"]
     cls = EVENTS.get(kind)
     if cls is None:
         raise ControlError(f"unknown event {kind!r}")
-    o = _Obj(obj, f"{kind}: ", "")
+    o = FieldReader(obj, f"{kind}: ", "")
     o.seen.add("event")
-    values = {}
+    values: dict[str, Any] = {}
     for f in fields(cls):
-        required = f.default is f.default_factory is _MISSING
+        required = f.default is f.default_factory is MISSING
         v = o.get(f.name, required)
         if f.name not in obj:
             continue

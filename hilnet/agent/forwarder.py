@@ -6,10 +6,13 @@ when something changed (:meth:`Forwarder.wake`); the forwarder's task then
 routes what became ready, books contact volume in the router, dispatches
 sends to peers with a session up (bounded in flight per peer), and deletes a
 bundle once the next hop acknowledged it. Bundles for this node are handed
-back to the agent's ``deliver_local`` callback: delivery is the agent's job.
+back to the agent (:meth:`ForwarderOwner.deliver_local`): delivery is the agent's job.
 
-Time: ``plan_now()`` is ns of plan time (the contact plan's); ``realtime_ns()``
-is unix ns, the clock of bundle expiry.
+What the forwarder needs of the agent is one small interface,
+:class:`ForwarderOwner`; the rest it is given as plain values.
+
+Time: ``owner.plan_now()`` is ns of plan time (the contact plan's);
+``owner.realtime_ns()`` is unix ns, the clock of bundle expiry.
 """
 
 from __future__ import annotations
@@ -18,13 +21,13 @@ import asyncio
 import heapq
 import logging
 from collections import Counter
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
-from hilnet.agent import control as ev
+from hilnet.agent import protocol as ev
+from hilnet.agent.cla.base import ConvergenceLayer
 from hilnet.agent.deleter import BatchDeleter
-from hilnet.agent.nodes import node_id
-from hilnet.agent.router import Router
+from hilnet.agent.nodes import NodeMap, node_id
+from hilnet.agent.router import Decision, Route, Router
 from hilnet.agent.store import BundleStore, StoredBundle
 from hilnet.bundle.blocks import set_bundle_age
 from hilnet.bundle.codec import decode_bundle, encode_bundle
@@ -43,50 +46,66 @@ IDLE_RECHECK_NS = 500_000_000
 MAX_INFLIGHT_PER_PEER = 256
 MAX_INFLIGHT_BYTES_PER_PEER = 32 << 20
 
+# One bundle waiting for its peer: (-priority, arrival, key, plan ns it was routed at, the decision)
+_Queued = tuple[int, int, str, int, Decision]
+
+
+class ForwarderOwner(Protocol):
+    """What a :class:`Forwarder` needs of the agent that owns it."""
+
+    clock: Clock  # the agent's monotonic clock
+    counters: Counter[str]  # the agent's counters, reported by status
+
+    def emit(self, cls: type[ev.Event], **fields: Any) -> None:
+        """Report event ``cls`` with ``fields``, stamped with the agent's time and name."""
+        ...
+
+    def plan_now(self) -> int:
+        """Plan time now, ns."""
+        ...
+
+    def realtime_ns(self) -> int:
+        """Unix time now, ns: the clock of bundle expiry."""
+        ...
+
+    def peer_ready(self, peer: str) -> bool:
+        """Whether a CLA has a session up to node id ``peer``."""
+        ...
+
+    def cla_for(self, peer: str) -> ConvergenceLayer | None:
+        """The CLA with a session to node id ``peer``, or None."""
+        ...
+
+    def deliver_local(self, sb: StoredBundle) -> None:
+        """``sb``, for this node, is ready: deliver it or hold it."""
+        ...
+
 
 class Forwarder:
     """Routes, queues and sends one agent's stored bundles. Use from one asyncio loop."""
 
     def __init__(
         self,
+        owner: ForwarderOwner,
         *,
         store: BundleStore,
         router: Router,
         deleter: BatchDeleter,
-        emit: Callable[..., None],
-        clock: Clock,
-        counters: Counter,
-        plan_now: Callable[[], int],
-        realtime_ns: Callable[[], int],
-        name_of: Callable[[str], str],
-        eid_of: Callable[[str], str],
-        is_local: Callable[[str], bool],
-        peer_ready: Callable[[str], bool],
-        cla_for: Callable[[str], Any],
-        deliver_local: Callable[[StoredBundle], None],
+        nodes: NodeMap,
+        local_eid: str,
         max_bundle_size: int,
     ):
-        """``emit(cls, **fields)`` reports an event; ``name_of``/``eid_of`` map between a
-        node's EID and its name in the plan; ``cla_for(peer_eid)`` is the CLA with a
-        session to that peer, or None; ``deliver_local(sb)`` is called for a stored
-        bundle whose destination is this node."""
+        """``nodes`` maps between node EIDs and the names the ``router`` plans with;
+        bundles for node id ``local_eid`` go back to ``owner``; ``max_bundle_size`` bytes."""
+        self.owner = owner
         self.store = store
         self.router = router
         self._deleter = deleter
-        self._emit = emit
-        self._clock = clock
-        self._counters = counters
-        self._plan_now = plan_now
-        self._realtime_ns = realtime_ns
-        self._name = name_of
-        self._eid_of = eid_of
-        self._is_local = is_local
-        self._peer_ready = peer_ready
-        self._cla_for = cla_for
-        self._deliver_local = deliver_local
+        self._nodes = nodes
+        self._local_eid = local_eid
         self._max_bundle_size = max_bundle_size
         self.inflight: dict[str, str] = {}  # bundle key -> peer
-        self._bookings: dict[str, tuple] = {}  # bundle key -> (route, size) booked in the router
+        self._bookings: dict[str, tuple[Route, int]] = {}  # bundle key -> (route, size) booked in the router
         # The forwarder's view of the store, so that a pass looks only at what changed
         # (listing the store on every wake made forwarding O(n^2) in stored bundles).
         self._index: dict[str, StoredBundle] = {}  # every stored bundle not being delivered
@@ -94,7 +113,7 @@ class Forwarder:
         self._waiting: dict[str, None] = {}  # keys with no usable route now
         self._recheck_at = 0  # plan ns at which waiting keys are routed again
         self._held: dict[str, None] = {}  # local bundles without a subscriber yet
-        self._queued: dict[str, list] = {}  # peer -> heap of (-priority, arrival, key, plan ns, decision)
+        self._queued: dict[str, list[_Queued]] = {}  # peer -> heap of (-priority, arrival, key, plan ns, decision)
         self._peer_load: dict[str, list[int]] = {}  # peer -> [bundles, bytes] in flight
         self._expiry: list[tuple[int, str]] = []  # heap of (expires_at_ns, key)
         self._wake = asyncio.Event()
@@ -162,7 +181,7 @@ class Forwarder:
                 wait_ns = self._forward_pass()
             except Exception as e:  # keep forwarding whatever one bundle did
                 log.exception("forwarder pass failed")
-                self._emit(ev.Log, level="error", message=f"forwarder: {type(e).__name__}: {e}")
+                self.owner.emit(ev.Log, level="error", message=f"forwarder: {type(e).__name__}: {e}")
                 wait_ns = IDLE_RECHECK_NS
             # Not asyncio.wait_for: on Python 3.11 it swallows a cancel that lands as the
             # event is set, and this loop then outlived stop(), which hung waiting for it.
@@ -181,7 +200,7 @@ class Forwarder:
             self._index.pop(sb.key, None)
             self._held.pop(sb.key, None)
             self._unbook(sb.key)
-            self._emit(ev.Expired, bundle=sb.key)
+            self.owner.emit(ev.Expired, bundle=sb.key)
 
     def _forward_pass(self) -> int:
         """Route what changed, start every send that can start now; returns ns until the next look.
@@ -189,9 +208,9 @@ class Forwarder:
         Cost per pass is in the bundles that became ready (new, failed, or waiting
         for a route whose time came), not in everything stored.
         """
-        now_unix = self._realtime_ns()
+        now_unix = self.owner.realtime_ns()
         self._expire(now_unix)
-        plan_now = self._plan_now()
+        plan_now = self.owner.plan_now()
         if self._waiting and plan_now >= self._recheck_at:
             self._ready.update(self._waiting)
             self._waiting.clear()
@@ -209,7 +228,7 @@ class Forwarder:
 
     # -- routing ------------------------------------------------------------------
 
-    def _route(self, sb: StoredBundle, plan_now: int, now_unix: int):
+    def _route(self, sb: StoredBundle, plan_now: int, now_unix: int) -> Decision:
         """Route ``sb`` afresh and book the contacts of its route.
 
         Booking at routing time, not at send time, is what lets the bundles routed
@@ -219,7 +238,7 @@ class Forwarder:
         """
         self._unbook(sb.key)
         expires_plan = plan_now + (sb.expires_at_ns - now_unix)
-        decision = self.router.route(self._name(node_id(sb.destination)), plan_now, sb.size, expires_plan)
+        decision = self.router.route(self._nodes.name_or_eid(sb.destination), plan_now, sb.size, expires_plan)
         if decision.route is not None:
             self.router.book(decision.route, sb.size)
             self._bookings[sb.key] = (decision.route, sb.size)
@@ -237,8 +256,8 @@ class Forwarder:
         keys.sort(key=lambda k: (-index[k].priority, index[k].arrival))
         for key in keys:
             sb = index[key]
-            if self._is_local(sb.destination):
-                self._deliver_local(sb)
+            if node_id(sb.destination) == self._local_eid:
+                self.owner.deliver_local(sb)
                 continue
             decision = self._route(sb, plan_now, now_unix)
             if decision.next_hop is None:
@@ -251,18 +270,18 @@ class Forwarder:
                 self._recheck_at = min(self._recheck_at, decision.send_at_ns)
                 self._waiting[key] = None
                 continue
-            peer = self._eid_of(decision.next_hop)
-            if not self._peer_ready(peer):
+            peer = self._nodes.eid_or_name(decision.next_hop)
+            if not self.owner.peer_ready(peer):
                 self._waiting[key] = None  # the plan says up, no session yet: wait for session-up
                 continue
             heapq.heappush(self._queued.setdefault(peer, []), (-sb.priority, sb.arrival, key, plan_now, decision))
 
     # -- sending ------------------------------------------------------------------
 
-    def _dispatch(self, peer: str, q: list, plan_now: int, now_unix: int) -> None:
+    def _dispatch(self, peer: str, q: list[_Queued], plan_now: int, now_unix: int) -> None:
         """Start sends to ``peer`` from its queue while it has room in flight."""
         load = self._peer_load.setdefault(peer, [0, 0])
-        cla = self._cla_for(peer)
+        cla = self.owner.cla_for(peer)
         while q and load[0] < MAX_INFLIGHT_PER_PEER and (load[0] == 0 or load[1] < MAX_INFLIGHT_BYTES_PER_PEER):
             _, _, key, decided_at, decision = heapq.heappop(q)
             sb = self._index.get(key)
@@ -272,7 +291,7 @@ class Forwarder:
                 decision = self._route(sb, plan_now, now_unix)
                 if (
                     decision.next_hop is None
-                    or self._eid_of(decision.next_hop) != peer
+                    or self._nodes.eid_or_name(decision.next_hop) != peer
                     or (decision.send_at_ns is not None and decision.send_at_ns > plan_now)
                 ):
                     self._ready[key] = None
@@ -284,7 +303,7 @@ class Forwarder:
             load[0] += 1
             load[1] += sb.size
             self.inflight[key] = peer
-            task = asyncio.get_running_loop().create_task(self._send(cla, peer, sb, decision))
+            task = asyncio.get_running_loop().create_task(self._send(cla, peer, sb))
             self._sends.add(task)
             task.add_done_callback(self._sends.discard)
 
@@ -294,7 +313,7 @@ class Forwarder:
         load[1] -= size
         self._wake.set()
 
-    async def _send(self, cla, peer: str, sb: StoredBundle, decision) -> None:
+    async def _send(self, cla: ConvergenceLayer, peer: str, sb: StoredBundle) -> None:
         key = sb.key
         acked = False
         slot = True
@@ -304,13 +323,13 @@ class Forwarder:
                 return
             if sb.meta.get("age_ms") is not None:
                 data = self._aged(data, int(sb.meta["age_ms"]), sb.stored_at_ns)
-            self._emit(ev.Forwarded, bundle=key, to=peer, cla=cla.name, size=len(data))
+            self.owner.emit(ev.Forwarded, bundle=key, to=peer, cla=cla.name, size=len(data))
             try:
                 await cla.send(peer, data)
             except (TimeoutError, ClaError, OSError) as e:
                 self._unbook(key)  # its volume is free again for the next routing
-                self._counters["send-failed"] += 1
-                self._emit(
+                self.owner.counters["send-failed"] += 1
+                self.owner.emit(
                     ev.Log, level="warning", message=f"sending {key} to {peer} failed: {str(e) or type(e).__name__}"
                 )
                 # Retried at the next recheck (<= IDLE_RECHECK_NS) or session change, not at
@@ -329,11 +348,11 @@ class Forwarder:
             acked = True
             self._index.pop(key, None)
             if gone:
-                self._emit(ev.Acked, bundle=key, by=peer, cla=cla.name)
+                self.owner.emit(ev.Acked, bundle=key, by=peer, cla=cla.name)
         except asyncio.CancelledError:
             raise
         except HilnetError as e:
-            self._emit(ev.Log, level="warning", message=f"sending {key} to {peer} failed: {e}")
+            self.owner.emit(ev.Log, level="warning", message=f"sending {key} to {peer} failed: {e}")
         finally:
             self.inflight.pop(key, None)
             if slot:
@@ -344,5 +363,5 @@ class Forwarder:
 
     def _aged(self, data: bytes, age_at_arrival_ms: int, stored_at_ns: int) -> bytes:
         """``data`` with its Bundle Age block grown by the time the bundle spent here."""
-        held_ms = max(0, self._clock.now_ns() - stored_at_ns) // 1_000_000
+        held_ms = max(0, self.owner.clock.now_ns() - stored_at_ns) // 1_000_000
         return encode_bundle(set_bundle_age(decode_bundle(data, self._max_bundle_size), age_at_arrival_ms + held_ms))

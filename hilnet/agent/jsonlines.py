@@ -24,7 +24,8 @@ LINE_EXCERPT = 200
 Id = str | int | None
 
 
-def _type_name(v: Any) -> str:
+def type_name(v: Any) -> str:
+    """The JSON name of ``v``'s type (``null``, ``integer``, ``array``...), for error messages."""
     if v is None:
         return "null"
     for t, name in (
@@ -40,16 +41,25 @@ def _type_name(v: Any) -> str:
     return type(v).__name__
 
 
-class _Obj:
-    """Reads the fields of one JSON object, naming each by its path in errors."""
+class FieldReader:
+    """Reads the fields of one JSON object, naming each by its path in errors.
+
+    ``prefix`` says which message (``"configure: "``), ``where`` where in it
+    (``"store."``). Each read marks its field seen; :meth:`finish` refuses the
+    fields nobody read, which is what makes unknown fields errors.
+    """
 
     def __init__(self, obj: Any, prefix: str, where: str):
-        self.prefix = prefix  # "configure: " — which message
-        self.where = where  # "store." — where in it
+        self.prefix = prefix
+        self.where = where
         if not isinstance(obj, dict):
-            raise self.error(f"field '{where.rstrip('.')}' must be an object, got {_type_name(obj)}")
-        self.obj = obj
+            raise self.error(f"field '{where.rstrip('.')}' must be an object, got {type_name(obj)}")
+        self.obj: dict[str, Any] = obj
         self.seen: set[str] = set()
+
+    def nested(self, obj: Any, where: str) -> FieldReader:
+        """A reader for the object ``obj`` found at ``where`` (a path ending in ``.``) of this message."""
+        return FieldReader(obj, self.prefix, where)
 
     def error(self, text: str) -> ControlError:
         return ControlError(self.prefix + text)
@@ -58,10 +68,11 @@ class _Obj:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             got = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
         else:
-            got = _type_name(value)
+            got = type_name(value)
         return self.error(f"field '{self.where}{name}' must be {want}, got {got}")
 
     def get(self, name: str, required: bool) -> Any:
+        """The raw value of ``name``; None when absent (or null) and not ``required``."""
         self.seen.add(name)
         if name not in self.obj:
             if required:
@@ -69,48 +80,64 @@ class _Obj:
             return None
         return self.obj[name]
 
-    def int(self, name: str, *, required: bool = True, min: int | None = None) -> int | None:
-        v = self.get(name, required)
-        if v is None and not required:
-            return None
-        want = "an integer" if min is None else f"an integer >= {min}"
-        if isinstance(v, bool) or not isinstance(v, int) or (min is not None and v < min):
-            raise self.bad(name, want, v)
+    def integer(self, name: str, *, min: int | None = None) -> int:
+        """Required integer field ``name`` (booleans are not integers), at least ``min``."""
+        v = self.optional_integer(name, min=min, required=True)
+        if v is None:  # null for a required field
+            raise self.bad(name, "an integer" if min is None else f"an integer >= {min}", v)
         return v
 
-    def str(self, name: str, *, required: bool = True) -> str | None:
+    def optional_integer(self, name: str, *, min: int | None = None, required: bool = False) -> int | None:
+        """Integer field ``name``; None when absent or null."""
         v = self.get(name, required)
-        if v is None and not required:
+        if v is None:
+            return None
+        if isinstance(v, bool) or not isinstance(v, int) or (min is not None and v < min):
+            raise self.bad(name, "an integer" if min is None else f"an integer >= {min}", v)
+        return v
+
+    def string(self, name: str) -> str:
+        """Required non-empty string field ``name``."""
+        v = self.optional_string(name, required=True)
+        if v is None:
+            raise self.bad(name, "a non-empty string", v)
+        return v
+
+    def optional_string(self, name: str, *, required: bool = False) -> str | None:
+        """Non-empty string field ``name``; None when absent or null."""
+        v = self.get(name, required)
+        if v is None:
             return None
         if not isinstance(v, str) or not v:
             raise self.bad(name, "a non-empty string", v)
         return v
 
-    def eid(self, name: str, *, required: bool = True) -> str | None:
-        v = self.str(name, required=required)
-        if v is not None:
-            _check_eid(self, name, v)
+    def eid(self, name: str) -> str:
+        """Required endpoint id field ``name`` (``ipn:N.S`` or ``dtn://node/...``)."""
+        v = self.string(name)
+        self.check_eid(name, v)
         return v
 
+    def check_eid(self, name: str, value: Any) -> None:
+        """Refuse ``value`` (found as ``name``) unless it is an ``ipn:`` or ``dtn:`` EID of a node."""
+        try:
+            node_id(value)
+        except InputError:
+            raise self.bad(name, "an ipn:N.S or dtn://node/ EID", value) from None
+
     def finish(self) -> None:
+        """Refuse the first field (in sorted order) that no read asked for."""
         extra = sorted(set(self.obj) - self.seen)
         if extra:
             raise self.error(f"unknown field '{self.where}{extra[0]}'")
-
-
-def _check_eid(o: _Obj, name: str, v: Any) -> None:
-    try:
-        node_id(v)
-    except InputError:
-        raise o.bad(name, "an ipn:N.S or dtn://node/ EID", v) from None
 
 
 def _no_constants(name: str) -> Any:
     raise ControlError(f"not JSON: {name} is not allowed")
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
-    out: dict = {}
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for k, v in pairs:
         if k in out:
             raise ControlError(f"duplicate key {k!r}")
@@ -118,8 +145,12 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
     return out
 
 
-def _load_line(line: bytes | str, what: str) -> dict:
-    """One line -> a JSON object, or ControlError for every way it can be malformed."""
+def load_line(line: bytes | str, what: str) -> dict[str, Any]:
+    """One line -> a JSON object whose string field ``what`` names the message.
+
+    Raises ControlError for every way the line can be malformed: over
+    :data:`MAX_LINE` bytes, not UTF-8, empty, not JSON, not an object, no ``what``.
+    """
     if isinstance(line, str):
         text = line.removesuffix("\n").removesuffix("\r")
         if len(text) > MAX_LINE or len(text.encode("utf-8", "surrogatepass")) > MAX_LINE:
@@ -142,13 +173,14 @@ def _load_line(line: bytes | str, what: str) -> dict:
     except RecursionError:
         raise ControlError("not JSON: nested too deeply") from None
     if not isinstance(obj, dict):
-        raise ControlError(f"not a JSON object: got {_type_name(obj)}")
+        raise ControlError(f"not a JSON object: got {type_name(obj)}")
     if what not in obj:
         raise ControlError(f"missing {what!r}")
     if not isinstance(obj[what], str):
-        raise ControlError(f"{what!r} must be a string, got {_type_name(obj[what])}")
+        raise ControlError(f"{what!r} must be a string, got {type_name(obj[what])}")
     return obj
 
 
-def _dump(obj: dict) -> bytes:
+def dump_line(obj: dict[str, Any]) -> bytes:
+    """``obj`` as one compact JSON line (UTF-8, ending in a newline)."""
     return (json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")

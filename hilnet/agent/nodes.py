@@ -91,3 +91,10 @@ class NodeMap(Mapping[str, str]):
         """
         nid = node_id(eid)
         return self._by_id.get(nid, nid)
+
+    def eid_or_name(self, name: str) -> str:
+        """The node-id EID of scenario node ``name``, or ``name`` itself when it is no node's name.
+
+        The inverse of :meth:`name_or_eid`: a router fed EIDs hands them back as they are.
+        """
+        return self._by_name.get(name, name)

@@ -1,7 +1,7 @@
 """Drivers around :class:`~hilnet.agent.agent.Agent`: the stdio control channel
 and the local Unix socket that ``hilnet send`` / ``hilnet recv`` use.
 
-Both speak the JSON lines of :mod:`hilnet.agent.control`. The Unix socket adds
+Both speak the JSON lines of :mod:`hilnet.agent.protocol`. The Unix socket adds
 one command for applications, ``{"cmd": "subscribe", "endpoint": EID}``: the
 connection then receives ``{"event": "bundle", "bundle": KEY, "payload_b64": ...}``
 for each bundle delivered to that endpoint (docs/control.md).
@@ -18,55 +18,19 @@ import logging
 import os
 import signal
 import sys
-import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from hilnet import __version__
-from hilnet.agent import control as ev
-from hilnet.agent.agent import Agent, AgentConfig
+from hilnet.agent import protocol as ev
+from hilnet.agent.agent import Agent
+from hilnet.agent.config import AgentConfig, config_from_command
 from hilnet.errors import ControlError, HilnetError, StoreFullError
-from hilnet.scenario.contact import Contact
 
 log = logging.getLogger("hilnet.agent")
 
 DEFAULT_LIFETIME_NS = 24 * 3600 * 10**9
 MAX_CONCURRENT_INJECTS = 256  # bounds the memory of payloads waiting for their commit
-
-
-def config_from_command(c: ev.Configure, default_store: str) -> AgentConfig:
-    """The :class:`AgentConfig` a ``configure`` command describes.
-
-    Contacts arrive in scenario time; the agent routes in plan time (wall ns
-    since ``epoch_ns``), so window times are divided by ``scale`` while rate
-    and light time, which are physics, stay as they are.
-    """
-    scale = c.scale or 1.0
-    contacts = tuple(
-        Contact(k.frm, k.to, round(k.start_ns / scale), round(k.end_ns / scale), k.rate, k.owlt_ns) for k in c.contacts
-    )
-    clas = []
-    for cla in c.clas:
-        d = {"type": cla.type}
-        for name in ("listen", "port", "baud", "peer", "delay_hint_ns", "bits_per_byte"):
-            v = getattr(cla, name, None)
-            if v is not None:
-                d[name] = (v.host, v.port) if hasattr(v, "host") else v
-        if hasattr(cla, "peers"):
-            d["peers"] = {eid: (hp.host, hp.port) for eid, hp in cla.peers.items()}
-        clas.append(d)
-    store = c.store
-    return AgentConfig(
-        node=c.node,
-        eid=c.eid,
-        store_path=store.path if store else default_store,
-        quota_bytes=store.quota_bytes if store else None,
-        quota_bundles=store.quota_bundles if store else None,
-        clas=tuple(clas),
-        contacts=contacts,
-        nodes=dict(c.nodes),
-        routes=dict(c.routes),
-        epoch_ns=c.epoch_ns if c.epoch_ns else None,
-    )
 
 
 class ControlSession:
@@ -127,7 +91,8 @@ class ControlSession:
         if isinstance(cmd, ev.Shutdown):
             self.on_shutdown()
 
-    async def execute(self, cmd: ev.Command) -> dict:
+    async def execute(self, cmd: ev.Command) -> dict[str, Any]:
+        """The ``result`` of the reply to ``cmd``; raises HilnetError for the error event."""
         agent = self.agent
         if isinstance(cmd, ev.Hello):
             return {
@@ -138,27 +103,28 @@ class ControlSession:
                 "time_ns": self._now(),
             }
         if isinstance(cmd, ev.Time):
-            return {"monotonic_ns": self._now(), "realtime_ns": time.time_ns()}
+            return {"monotonic_ns": self._now(), "realtime_ns": agent.realtime_ns()}
         if isinstance(cmd, ev.Configure):
             await agent.configure(config_from_command(cmd, self.default_store))
             return {"eid": agent.eid, "stored": agent.store.count(), "clas": [c.name for c in agent.clas]}
         if isinstance(cmd, ev.Inject):
-            lifetime = cmd.lifetime_ns or DEFAULT_LIFETIME_NS
-            try:
-                if cmd.payload is not None:
-                    key = await agent.submit(cmd.dest, cmd.payload, lifetime, priority=cmd.priority, tag=cmd.tag)
-                else:
-                    key = await agent.inject(
-                        cmd.dest, cmd.size or 0, cmd.seed, lifetime, priority=cmd.priority, tag=cmd.tag
-                    )
-            except StoreFullError as e:
-                raise HilnetError(f"refused: {e}") from None
-            return {"bundle": key}
+            return {"bundle": await self._inject(cmd)}
         if isinstance(cmd, ev.Status):
             return agent.status()
         if isinstance(cmd, ev.Shutdown):
             return {}
         raise ControlError(f"command {cmd.cmd!r} is not supported here")
+
+    async def _inject(self, cmd: ev.Inject) -> str:
+        lifetime = cmd.lifetime_ns or DEFAULT_LIFETIME_NS
+        try:
+            if cmd.payload is not None:
+                return await self.agent.submit(cmd.dest, cmd.payload, lifetime, priority=cmd.priority, tag=cmd.tag)
+            return await self.agent.inject(
+                cmd.dest, cmd.size or 0, cmd.seed, lifetime, priority=cmd.priority, tag=cmd.tag
+            )
+        except StoreFullError as e:
+            raise HilnetError(f"refused: {e}") from None
 
 
 def _stdout_writer() -> Callable[[bytes], None]:
@@ -194,7 +160,11 @@ def _stdout_writer() -> Callable[[bytes], None]:
     return write
 
 
-async def _read_lines(reader: asyncio.StreamReader, limit: int):
+def _stderr_write(data: bytes) -> None:
+    sys.stderr.write(data.decode())
+
+
+async def _read_lines(reader: asyncio.StreamReader, limit: int) -> AsyncIterator[bytes]:
     while True:
         try:
             line = await reader.readuntil(b"\n")
@@ -212,131 +182,152 @@ async def _read_lines(reader: asyncio.StreamReader, limit: int):
 
 async def run_agent(*, stdio: bool, config: AgentConfig | None, socket_path: str | None, default_store: str) -> int:
     """Run one agent until shutdown, stdin EOF (stdio mode) or SIGTERM/SIGINT. Returns exit status."""
-    write = _stdout_writer() if stdio else (lambda data: sys.stderr.write(data.decode()))
+    write = _stdout_writer() if stdio else _stderr_write
     stopping = asyncio.Event()
     agent = Agent(emit=lambda e: write(ev.encode_event(e)))
     session = ControlSession(agent, write, default_store=default_store, on_shutdown=stopping.set)
+    _stop_on_signals(stopping)
+    close_socket: Callable[[], None] | None = None
+    try:
+        if config is not None:
+            await agent.configure(config)
+        if socket_path:
+            close_socket = await _serve_unix(agent, socket_path, default_store)
+        write(
+            ev.encode_event(
+                ev.Ready(t_ns=agent.clock.now_ns(), node=agent.node or None, version=__version__, pid=os.getpid())
+            )
+        )
+        await _run_until_stopped(session, stopping, stdio)
+    finally:
+        if close_socket is not None:
+            close_socket()
+        await agent.stop()
+    return 0
+
+
+def _stop_on_signals(stopping: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
             loop.add_signal_handler(sig, stopping.set)
         except (NotImplementedError, RuntimeError):
             pass
-    server = None
+
+
+async def _run_until_stopped(session: ControlSession, stopping: asyncio.Event, stdio: bool) -> None:
+    """Wait for ``stopping``, running the commands on stdin meanwhile in ``stdio`` mode."""
+    loop = asyncio.get_running_loop()
+    tasks: list[asyncio.Task[Any]] = [loop.create_task(stopping.wait())]
+    if stdio:
+        reader = asyncio.StreamReader(limit=ev.MAX_LINE + 2)
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        tasks.append(loop.create_task(_pump(session, reader, stopping)))
+    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for t in tasks:
+        t.cancel()
+
+
+async def _pump(session: ControlSession, reader: asyncio.StreamReader, stopping: asyncio.Event) -> None:
+    """Run the commands ``reader`` brings until EOF (the controller is gone) or shutdown; then set ``stopping``.
+
+    Injects run concurrently so that their puts share group commits (one fsync
+    for many); any other command waits until those before it are done.
+    """
+    loop = asyncio.get_running_loop()
+    injects: set[asyncio.Task[None]] = set()
     try:
-        if config is not None:
-            await agent.configure(config)
-        if socket_path:
-            server = await _serve_unix(agent, socket_path, default_store)
-        write(
-            ev.encode_event(
-                ev.Ready(t_ns=agent.clock.now_ns(), node=agent.node or None, version=__version__, pid=os.getpid())
-            )
-        )
-        tasks = [loop.create_task(stopping.wait())]
-        if stdio:
-            reader = asyncio.StreamReader(limit=ev.MAX_LINE + 2)
-            await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-
-            async def pump() -> None:
-                # Injects run concurrently so that their puts share group commits (one
-                # fsync for many); any other command waits until those before it are done.
-                injects: set[asyncio.Task] = set()
-                try:
-                    async for line in _read_lines(reader, ev.MAX_LINE):
-                        cmd = session.parse(line)
-                        if cmd is None:
-                            continue
-                        if isinstance(cmd, ev.Inject):
-                            if len(injects) >= MAX_CONCURRENT_INJECTS:
-                                await asyncio.wait(injects, return_when=asyncio.FIRST_COMPLETED)
-                            task = loop.create_task(session.run(cmd))
-                            injects.add(task)
-                            task.add_done_callback(injects.discard)
-                            continue
-                        if injects:
-                            await asyncio.wait(injects)
-                        await session.run(cmd)
-                        if stopping.is_set():
-                            return
-                    if injects:
-                        await asyncio.wait(injects)
-                finally:
-                    stopping.set()  # EOF (the controller is gone) or shutdown
-
-            tasks.append(loop.create_task(pump()))
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for t in tasks:
-            t.cancel()
+        async for line in _read_lines(reader, ev.MAX_LINE):
+            cmd = session.parse(line)
+            if cmd is None:
+                continue
+            if isinstance(cmd, ev.Inject):
+                if len(injects) >= MAX_CONCURRENT_INJECTS:
+                    await asyncio.wait(injects, return_when=asyncio.FIRST_COMPLETED)
+                task = loop.create_task(session.run(cmd))
+                injects.add(task)
+                task.add_done_callback(injects.discard)
+                continue
+            if injects:
+                await asyncio.wait(injects)
+            await session.run(cmd)
+            if stopping.is_set():
+                return
+        if injects:
+            await asyncio.wait(injects)
     finally:
-        if server is not None:
-            server.close()
-            try:
-                os.unlink(socket_path)
-            except OSError:
-                pass
-        await agent.stop()
-    return 0
+        stopping.set()
 
 
-async def _serve_unix(agent: Agent, path: str, default_store: str):
+async def _serve_unix(agent: Agent, path: str, default_store: str) -> Callable[[], None]:
+    """Serve applications on the Unix socket ``path``; returns what closes it (and removes the file)."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o700, exist_ok=True)
     if os.path.exists(path):
         os.unlink(path)  # a socket left by a crashed agent; we hold the store lock, so it was ours
 
     async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        unsubscribe = None
+        await _AppClient(agent, writer, default_store).run(reader)
 
-        def write(data: bytes) -> None:
-            if not writer.is_closing():
-                writer.write(data)
+    server = await asyncio.start_unix_server(client, path=path, limit=ev.MAX_LINE + 2)
+    os.chmod(path, 0o600)  # only this user may post bundles through it
 
-        session = ControlSession(agent, write, default_store=default_store, on_shutdown=lambda: None)
+    def close() -> None:
+        server.close()
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+    return close
+
+
+class _AppClient:
+    """One application on the Unix socket: control commands, plus ``subscribe``."""
+
+    def __init__(self, agent: Agent, writer: asyncio.StreamWriter, default_store: str):
+        self.agent = agent
+        self.writer = writer
+        self.session = ControlSession(agent, self.write, default_store=default_store, on_shutdown=lambda: None)
+        self.unsubscribes: list[Callable[[], None]] = []
+
+    def write(self, data: bytes) -> None:
+        if not self.writer.is_closing():
+            self.writer.write(data)
+
+    def write_json(self, obj: dict[str, Any]) -> None:
+        self.write(json.dumps(obj).encode() + b"\n")
+
+    async def run(self, reader: asyncio.StreamReader) -> None:
         try:
             async for line in _read_lines(reader, ev.MAX_LINE):
                 obj = _maybe_subscribe(line)
                 if obj is None:
-                    await session.handle_line(line)
+                    await self.session.handle_line(line)
                 else:
-
-                    def deliver(key: str, payload: bytes) -> None:
-                        write(
-                            json.dumps(
-                                {"event": "bundle", "bundle": key, "payload_b64": base64.b64encode(payload).decode()}
-                            ).encode()
-                            + b"\n"
-                        )
-
-                    try:
-                        unsubscribe = agent.subscribe(obj["endpoint"], deliver)
-                    except HilnetError as e:
-                        write(json.dumps({"event": "error", "reason": str(e)}).encode() + b"\n")
-                        continue
-                    write(
-                        json.dumps(
-                            {
-                                "event": "reply",
-                                "cmd": "subscribe",
-                                "id": obj.get("id"),
-                                "result": {"endpoint": obj["endpoint"]},
-                            }
-                        ).encode()
-                        + b"\n"
-                    )
-                await writer.drain()
+                    self.subscribe(obj)
+                await self.writer.drain()
         except (ConnectionError, asyncio.CancelledError):
             pass
         finally:
-            if unsubscribe:
+            for unsubscribe in self.unsubscribes:
                 unsubscribe()
-            writer.close()
+            self.writer.close()
 
-    server = await asyncio.start_unix_server(client, path=path, limit=ev.MAX_LINE + 2)
-    os.chmod(path, 0o600)  # only this user may post bundles through it
-    return server
+    def subscribe(self, obj: dict[str, Any]) -> None:
+        def deliver(key: str, payload: bytes) -> None:
+            self.write_json({"event": "bundle", "bundle": key, "payload_b64": base64.b64encode(payload).decode()})
+
+        try:
+            self.unsubscribes.append(self.agent.subscribe(obj["endpoint"], deliver))
+        except HilnetError as e:
+            self.write_json({"event": "error", "reason": str(e)})
+            return
+        self.write_json(
+            {"event": "reply", "cmd": "subscribe", "id": obj.get("id"), "result": {"endpoint": obj["endpoint"]}}
+        )
 
 
-def _maybe_subscribe(line: bytes) -> dict | None:
+def _maybe_subscribe(line: bytes) -> dict[str, Any] | None:
     try:
         obj = json.loads(line)
     except ValueError:

@@ -66,8 +66,8 @@ def load_agent_config(path: str, store_path: str | None):
 
     import yaml
 
-    from hilnet.agent import control
-    from hilnet.agent.server import config_from_command
+    from hilnet.agent import protocol
+    from hilnet.agent.config import config_from_command
     from hilnet.errors import ControlError
 
     try:
@@ -82,9 +82,11 @@ def load_agent_config(path: str, store_path: str | None):
     if not isinstance(raw, dict):
         raise InputError(f"{path}:1:1: expected a mapping of configure fields (node, eid, store, clas...)")
     try:
-        cmd = control.parse_command(json.dumps({"cmd": "configure", **raw}))
+        cmd = protocol.parse_command(json.dumps({"cmd": "configure", **raw}))
     except ControlError as e:
         raise InputError(f"{_where(path, str(e))}: {e}") from None
+    if not isinstance(cmd, protocol.Configure):  # a `cmd:` key in the file named another command
+        raise InputError(f"{path}: holds the fields of a configure command, not a {cmd.cmd!r} command")
     default_store = store_path or os.path.join(os.path.dirname(os.path.abspath(path)), f"{raw.get('node')}.store")
     return config_from_command(cmd, default_store)
 

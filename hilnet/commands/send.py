@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import socket
 
 import click
@@ -46,7 +44,7 @@ def command(dest: str, file, node: str | None, socket_path: str | None, lifetime
     except InputError as e:
         raise click.BadParameter(str(e), param_hint="--lifetime") from None
     payload = file.read()
-    from hilnet.agent.control import MAX_LINE
+    from hilnet.agent.protocol import MAX_LINE, Error, Inject, Reply, encode_command, parse_event
 
     # The payload travels base64 in one control line (docs/control.md); leave room for the rest.
     limit = (MAX_LINE - 1024) // 4 * 3
@@ -56,23 +54,12 @@ def command(dest: str, file, node: str | None, socket_path: str | None, lifetime
             f"per bundle (one control line of {MAX_LINE} bytes, base64)"
         )
     s = connect(agent_socket(node, socket_path))
-    line = json.dumps(
-        {
-            "cmd": "inject",
-            "id": 1,
-            "dest": dest,
-            "lifetime_ns": lifetime_ns,
-            "priority": priority,
-            "payload_b64": base64.b64encode(payload).decode(),
-        }
-    )
-    s.sendall(line.encode() + b"\n")
-    f = s.makefile("rb")
-    for raw in f:
-        msg = json.loads(raw)
-        if msg.get("event") == "reply" and msg.get("id") == 1:
-            click.echo(f"sent {len(payload)} bytes to {dest} as bundle {msg['result']['bundle']}")
+    s.sendall(encode_command(Inject(id=1, dest=dest, payload=payload, lifetime_ns=lifetime_ns, priority=priority)))
+    for raw in s.makefile("rb"):
+        event = parse_event(raw)
+        if isinstance(event, Reply) and event.id == 1:
+            click.echo(f"sent {len(payload)} bytes to {dest} as bundle {event.result['bundle']}")
             return
-        if msg.get("event") == "error":
-            raise AgentError(f"the agent refused: {msg.get('reason')}")
+        if isinstance(event, Error):
+            raise AgentError(f"the agent refused: {event.reason}")
     raise AgentError("the agent closed the connection without answering")

@@ -14,7 +14,8 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
-from hilnet.agent.agent import Agent, AgentConfig
+from hilnet.agent.agent import Agent
+from hilnet.agent.config import AgentConfig
 from hilnet.clock import VirtualClock
 from hilnet.errors import ClaError, StoreFullError, TransferRefusedError
 

@@ -17,8 +17,9 @@ import time
 import pytest
 from agent_test_fakes import MS, Node, PairCla, S, connect
 
-from hilnet.agent import control as ev
-from hilnet.agent.agent import AgentConfig, bundle_key
+from hilnet.agent import protocol as ev
+from hilnet.agent.config import AgentConfig
+from hilnet.agent.intake import bundle_key
 from hilnet.bundle.blocks import (
     bundle_age_ms,
     dtn_ms_from_unix_ns,

@@ -1,12 +1,13 @@
 import base64
 import json
+import sys
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hilnet.agent import control as ctl
-from hilnet.agent.control import (
+from hilnet.agent import protocol as ctl
+from hilnet.agent.protocol import (
     MAX_LINE,
     Configure,
     HostPort,
@@ -299,21 +300,57 @@ def test_oversize_line_is_refused_before_parsing():
 # -- commands round trip through the controller's encoder ------------------------------
 
 
-def test_commands_round_trip():
-    cmds = [
-        ctl.Hello(id=1),
-        ctl.Status(),
-        ctl.Time(id="t"),
-        ctl.Shutdown(id=9),
-        parse_command(line(CONFIGURE)),
-        Configure(node="gs", eid="ipn:4.0"),
-        Inject(dest="ipn:4.0", size=10, seed=3, tag="photos#1", lifetime_ns=10),
-        Inject(id="i", dest="ipn:4.0", payload=b"\x01\x02", priority=0),
-    ]
-    for c in cmds:
-        encoded = encode_command(c)
-        assert encoded.endswith(b"\n") and encoded.count(b"\n") == 1
-        assert parse_command(encoded) == c
+COMMANDS = [
+    ctl.Hello(id=1),
+    ctl.Status(),
+    ctl.Time(id="t"),
+    ctl.Shutdown(id=9),
+    parse_command(line(CONFIGURE)),
+    Configure(node="gs", eid="ipn:4.0"),
+    Configure(
+        node="gs",
+        eid="ipn:4.0",
+        store=StoreConfig("gs.sqlite"),
+        clas=(
+            TcpclConfig(),
+            MtcpConfig(HostPort("0.0.0.0", 4224), {"ipn:1.0": HostPort("fe80::1", 4224)}),
+            SerialConfig("/dev/ttyUSB0", 9600, "ipn:2.0", bits_per_byte=11),
+        ),
+        scale=0.5,
+    ),
+    Inject(dest="ipn:4.0", size=10, seed=3, tag="photos#1", lifetime_ns=10),
+    Inject(id="i", dest="ipn:4.0", payload=b"\x01\x02", priority=0),
+]
+
+
+def _concrete(base: type) -> set[type]:
+    """Every class below ``base`` that names a message (a subclass added later included)."""
+    out = set()
+    for sub in base.__subclasses__():
+        # dataclass(slots=True) makes a new class; the one it replaced may linger in __subclasses__()
+        if getattr(sys.modules[sub.__module__], sub.__qualname__, None) is sub:
+            out |= {sub} | _concrete(sub)
+    return out
+
+
+def test_every_command_class_is_registered_and_covered():
+    classes = _concrete(ctl.Command)
+    assert {c.cmd: c for c in classes} == ctl.COMMANDS
+    assert {type(c) for c in COMMANDS} == classes
+
+
+def test_every_cla_config_class_is_covered():
+    covered = {type(k) for c in COMMANDS if isinstance(c, Configure) for k in c.clas}
+    assert covered == set(ctl.ClaConfig.__args__)
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=[f"{c.cmd}-{i}" for i, c in enumerate(COMMANDS)])
+def test_commands_round_trip(command):
+    encoded = encode_command(command)
+    assert encoded.endswith(b"\n") and encoded.count(b"\n") == 1
+    parsed = parse_command(encoded)
+    assert parsed == command and type(parsed) is type(command)
+    assert encode_command(parsed) == encoded  # parse -> encode gives the same line back
 
 
 # -- events ------------------------------------------------------------------------------
@@ -365,8 +402,10 @@ EVENTS = [
 ]
 
 
-def test_every_event_kind_is_covered():
-    assert {e.kind for e in EVENTS} == set(ctl.EVENTS)
+def test_every_event_class_is_registered_and_covered():
+    classes = _concrete(ctl.Event)
+    assert {e.kind: e for e in classes} == ctl.EVENTS
+    assert {type(e) for e in EVENTS} == classes
 
 
 @pytest.mark.parametrize("event", EVENTS, ids=[e.kind for e in EVENTS])
@@ -376,7 +415,9 @@ def test_events_round_trip(event):
     obj = json.loads(encoded)
     assert list(obj)[:3] == ["event", "t_ns", "node"] and obj["event"] == event.kind
     assert None not in [v for k, v in obj.items() if k != "node"]  # optional Nones are left out
-    assert parse_event(encoded) == event
+    parsed = parse_event(encoded)
+    assert parsed == event and type(parsed) is type(event)
+    assert encode_event(parsed) == encoded  # parse -> encode gives the same line back
 
 
 @given(

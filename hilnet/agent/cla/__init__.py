@@ -2,45 +2,40 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
+from hilnet.agent.cla.base import ConvergenceLayer
+from hilnet.agent.protocol import ClaConfig, HostPort, MtcpConfig, SerialConfig, TcpclConfig
 from hilnet.clock import Clock
 from hilnet.errors import AgentError
 
 
-def _addr(value: Any) -> tuple[str, int] | None:
-    if value is None:
-        return None
-    if isinstance(value, (tuple, list)):
-        return str(value[0]), int(value[1])
-    host, _, port = str(value).rpartition(":")
-    return host.strip("[]"), int(port)
+def _addr(hp: HostPort) -> tuple[str, int]:
+    return hp.host, hp.port
 
 
-def build_cla(spec: Mapping[str, Any], *, node_id: str, clock: Clock):
-    """A CLA from one ``clas`` entry of a configure command (docs/control.md)."""
-    kind = spec.get("type")
-    peers = {eid: _addr(a) for eid, a in (spec.get("peers") or {}).items()}
-    if kind == "tcpcl":
-        from hilnet.agent.cla.tcpcl import TcpclCla
+def build_cla(config: ClaConfig, *, node_id: str, clock: Clock) -> ConvergenceLayer:
+    """The CLA one ``clas`` entry of a configure command describes (docs/control.md), not yet started."""
+    # Imported here: each CLA pulls its own imports, and an agent runs only the ones it is given.
+    if isinstance(config, (TcpclConfig, MtcpConfig)):
+        listen = None if config.listen is None else _addr(config.listen)
+        peers = {eid: _addr(hp) for eid, hp in config.peers.items()}
+        if isinstance(config, TcpclConfig):
+            from hilnet.agent.cla.tcpcl import TcpclCla
 
-        return TcpclCla(node_id, _addr(spec.get("listen")), peers, clock=clock, name=spec.get("name", "tcpcl"))
-    if kind == "mtcp":
+            return TcpclCla(node_id, listen, peers, clock=clock, name="tcpcl")
         from hilnet.agent.cla.mtcp import MtcpCla
 
-        return MtcpCla(node_id, _addr(spec.get("listen")), peers, clock=clock, name=spec.get("name", "mtcp"))
-    if kind == "serial":
+        return MtcpCla(node_id, listen, peers, clock=clock, name="mtcp")
+    if isinstance(config, SerialConfig):
         from hilnet.agent.cla.serial import SerialCla
 
         return SerialCla(
             node_id,
-            spec["port"],
-            int(spec["baud"]),
-            spec.get("peer"),
+            config.port,
+            config.baud,
+            config.peer,
             clock=clock,
-            name=spec.get("name", f"serial:{spec['port'].rsplit('/', 1)[-1]}"),
-            delay_hint_ns=spec.get("delay_hint_ns"),
-            bits_per_byte=int(spec.get("bits_per_byte") or 10),
+            name=f"serial:{config.port.rsplit('/', 1)[-1]}",
+            delay_hint_ns=config.delay_hint_ns,
+            bits_per_byte=config.bits_per_byte,
         )
-    raise AgentError(f"unknown convergence layer type {kind!r}; expected tcpcl, serial or mtcp")
+    raise AgentError(f"unknown convergence layer config {config!r}; expected tcpcl, serial or mtcp")

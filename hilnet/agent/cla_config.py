@@ -1,0 +1,132 @@
+"""The convergence layer entries of a ``configure`` command (``clas``, docs/control.md).
+
+One frozen config type per CLA kind, read from and written to JSON here and
+handed as they are to :func:`hilnet.agent.cla.build_cla`. Everybody imports
+them through :mod:`hilnet.agent.protocol`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from hilnet.agent.jsonlines import FieldReader
+
+_HOSTPORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]+):([0-9]{1,5})")
+
+
+@dataclass(frozen=True, slots=True)
+class HostPort:
+    """A TCP address, ``host:port`` or ``[v6]:port`` in text."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class TcpclConfig:
+    """TCPCLv4 (RFC 9174): listen address (None: only dial out) and peers by node EID."""
+
+    type: ClassVar[str] = "tcpcl"
+    listen: HostPort | None = None
+    peers: Mapping[str, HostPort] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class MtcpConfig:
+    """MTCP (µD3TN, dtn7 interop); same shape as TCPCL."""
+
+    type: ClassVar[str] = "mtcp"
+    listen: HostPort | None = None
+    peers: Mapping[str, HostPort] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SerialConfig:
+    """Serial CLA on a UART or pty ``port`` at ``baud`` bit/s to node ``peer``.
+
+    ``delay_hint_ns`` is the one-way delay the link is expected to add (ns), to
+    size acknowledgement timeouts; None lets the CLA measure it.
+    ``bits_per_byte`` is what one byte costs on the line: 10 for 8N1, 11 for 8N2.
+    """
+
+    type: ClassVar[str] = "serial"
+    port: str
+    baud: int
+    peer: str
+    delay_hint_ns: int | None = None
+    bits_per_byte: int = 10
+
+
+ClaConfig = TcpclConfig | MtcpConfig | SerialConfig
+
+
+def _hostport(o: FieldReader, name: str, v: Any) -> HostPort:
+    m = _HOSTPORT.fullmatch(v) if isinstance(v, str) else None
+    if m is None or int(m.group(2)) > 65535:
+        raise o.bad(name, "HOST:PORT", v)
+    return HostPort(m.group(1).strip("[]"), int(m.group(2)))
+
+
+def _read_peers(c: FieldReader) -> dict[str, HostPort]:
+    raw = c.get("peers", False)
+    if raw is None:
+        return {}
+    p = c.nested(raw, c.where + "peers.")
+    out = {}
+    for eid, addr in p.obj.items():
+        p.seen.add(eid)
+        p.check_eid(eid, eid)
+        out[eid] = _hostport(p, eid, addr)
+    return out
+
+
+def _read_serial(c: FieldReader) -> SerialConfig:
+    bpb = c.optional_integer("bits_per_byte", min=7)
+    if bpb is not None and bpb > 12:
+        raise c.bad("bits_per_byte", "an integer from 7 to 12 (8N1 is 10)", bpb)
+    return SerialConfig(
+        c.string("port"),
+        c.integer("baud", min=1),
+        c.eid("peer"),
+        c.optional_integer("delay_hint_ns", min=0),
+        10 if bpb is None else bpb,
+    )
+
+
+def read_cla(o: FieldReader, i: int, raw: Any) -> ClaConfig:
+    """Entry ``i`` of the ``clas`` array of the message ``o`` reads."""
+    c = o.nested(raw, f"clas[{i}].")
+    kind = c.get("type", True)
+    cfg: ClaConfig
+    if kind in ("tcpcl", "mtcp"):
+        listen = c.get("listen", False)
+        cls = TcpclConfig if kind == "tcpcl" else MtcpConfig
+        cfg = cls(None if listen is None else _hostport(c, "listen", listen), _read_peers(c))
+    elif kind == "serial":
+        cfg = _read_serial(c)
+    else:
+        raise c.bad("type", "one of mtcp, serial, tcpcl", kind)
+    c.finish()
+    return cfg
+
+
+def cla_json(c: ClaConfig) -> dict[str, Any]:
+    """The JSON object of ``c``, as :func:`read_cla` reads it back (defaults left out)."""
+    d: dict[str, Any] = {"type": c.type}
+    if isinstance(c, SerialConfig):
+        d |= {"port": c.port, "baud": c.baud, "peer": c.peer}
+        if c.delay_hint_ns is not None:
+            d["delay_hint_ns"] = c.delay_hint_ns
+        if c.bits_per_byte != 10:
+            d["bits_per_byte"] = c.bits_per_byte
+        return d
+    if c.listen is not None:
+        d["listen"] = str(c.listen)
+    d["peers"] = {k: str(v) for k, v in c.peers.items()}
+    return d

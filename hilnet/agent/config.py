@@ -1,0 +1,55 @@
+"""What an agent is told to be: :class:`AgentConfig`, and how a ``configure`` command becomes one."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from hilnet.agent.protocol import ClaConfig, Configure
+from hilnet.scenario.contact import Contact
+
+DEFAULT_HOP_LIMIT = 32
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """What ``configure`` tells an agent. Times ns; sizes bytes."""
+
+    node: str
+    eid: str
+    store_path: str
+    quota_bytes: int | None = None
+    quota_bundles: int | None = None
+    clas: tuple[ClaConfig, ...] = ()  # started in this order
+    contacts: tuple[Contact, ...] = ()
+    nodes: Mapping[str, str] = field(default_factory=dict)  # name -> eid
+    routes: Mapping[str, str] = field(default_factory=dict)  # dest eid or "*" -> next hop eid
+    epoch_ns: int | None = None  # agent clock reading at plan time 0; None = now
+    hop_limit: int = DEFAULT_HOP_LIMIT
+    max_bundle_size: int = 64 * 1024 * 1024
+
+
+def config_from_command(c: Configure, default_store: str) -> AgentConfig:
+    """The :class:`AgentConfig` a ``configure`` command describes.
+
+    Contacts arrive in scenario time; the agent routes in plan time (wall ns
+    since ``epoch_ns``), so window times are divided by ``scale`` while rate
+    and light time, which are physics, stay as they are.
+    """
+    scale = c.scale or 1.0
+    contacts = tuple(
+        Contact(k.frm, k.to, round(k.start_ns / scale), round(k.end_ns / scale), k.rate, k.owlt_ns) for k in c.contacts
+    )
+    store = c.store
+    return AgentConfig(
+        node=c.node,
+        eid=c.eid,
+        store_path=store.path if store else default_store,
+        quota_bytes=store.quota_bytes if store else None,
+        quota_bundles=store.quota_bundles if store else None,
+        clas=c.clas,
+        contacts=contacts,
+        nodes=dict(c.nodes),
+        routes=dict(c.routes),
+        epoch_ns=c.epoch_ns if c.epoch_ns else None,
+    )

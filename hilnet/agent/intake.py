@@ -1,0 +1,115 @@
+"""How a bundle enters a node: made for a local application, or taken from a neighbour.
+
+Pure rules, no store and no I/O: the key a bundle is stored and reported
+under, the creation timestamps of new bundles, when a bundle expires, and
+the per-hop changes (hop count, previous node) a received bundle gets before
+it is stored. :class:`~hilnet.agent.agent.Agent` applies them.
+
+Times: ``realtime_ns``/``now_unix_ns`` are unix ns; bundle times are DTN ms.
+"""
+
+from __future__ import annotations
+
+from hilnet.bundle.blocks import (
+    BlockType,
+    Bundle,
+    BundleFlag,
+    BundleId,
+    CanonicalBlock,
+    PrimaryBlock,
+    bundle_age_ms,
+    dtn_ms_from_unix_ns,
+    hop_count,
+    set_hop_count,
+    set_previous_node,
+    unix_ns_from_dtn_ms,
+)
+from hilnet.bundle.eid import Eid
+from hilnet.errors import BundleDecodeError
+
+
+def bundle_key(bid: BundleId) -> str:
+    """The text form of a bundle id used in the store and in events.
+
+    ``ipn:1.0/<creation_ms>/<seq>``, plus ``/<offset>/<length>`` for a fragment.
+    """
+    key = f"{bid.source}/{bid.creation_ms}/{bid.sequence}"
+    if bid.fragment_offset is not None:
+        key += f"/{bid.fragment_offset}/{bid.fragment_length}"
+    return key
+
+
+class CreationCounter:
+    """Creation timestamps ``(DTN ms, sequence)`` of the bundles one source makes, each unique."""
+
+    def __init__(self) -> None:
+        self._last_ms = 0
+        self._seq = 0
+
+    def next(self, realtime_ns: int) -> tuple[int, int]:
+        """The timestamp of a bundle made at unix time ``realtime_ns``."""
+        ms = dtn_ms_from_unix_ns(realtime_ns)
+        if ms <= self._last_ms:
+            ms = self._last_ms  # same millisecond (or a clock step back): bump the sequence
+            self._seq += 1
+        else:
+            self._seq = 0
+        self._last_ms = ms
+        return ms, self._seq
+
+
+def new_bundle(
+    source: Eid, dest: Eid, payload: bytes, creation: tuple[int, int], lifetime_ns: int, hop_limit: int
+) -> Bundle:
+    """A bundle a local application sends: ``creation`` from :class:`CreationCounter`, lifetime >= 1 ms."""
+    primary = PrimaryBlock(
+        destination=dest,
+        source=source,
+        report_to=source,
+        creation_ms=creation[0],
+        sequence=creation[1],
+        lifetime_ms=max(1, lifetime_ns // 1_000_000),
+        flags=BundleFlag.NONE,
+    )
+    return set_hop_count(Bundle(primary, (CanonicalBlock(BlockType.PAYLOAD, 1, payload),)), hop_limit, 0)
+
+
+def expiry_of(bundle: Bundle, now_unix_ns: int) -> int:
+    """When ``bundle`` expires, unix ns.
+
+    A source without a clock sets creation time 0 and says in the Bundle Age
+    block how much of the lifetime is used (RFC 9171 4.2.7); reading its
+    expiry as DTN time 0 + lifetime expired it at once on arrival.
+    """
+    p = bundle.primary
+    if p.creation_ms:
+        return unix_ns_from_dtn_ms(p.expires_ms)
+    try:
+        age_ms = bundle_age_ms(bundle) or 0
+    except BundleDecodeError:
+        age_ms = p.lifetime_ms  # an unreadable age: treat the lifetime as spent
+    return now_unix_ns + (p.lifetime_ms - age_ms) * 1_000_000
+
+
+def hop_limit_reached(bundle: Bundle) -> str | None:
+    """Why ``bundle`` may not take one more hop, or None when it may."""
+    hc = hop_count(bundle)
+    if hc is not None and hc.count + 1 > hc.limit:
+        return f"hop limit {hc.limit} reached"
+    return None
+
+
+def arrived_copy(bundle: Bundle, here: Eid) -> Bundle:
+    """``bundle`` as node ``here`` stores it: one more hop counted, ``here`` its previous node."""
+    hc = hop_count(bundle)
+    if hc is not None:
+        bundle = set_hop_count(bundle, hc.limit, hc.count + 1)
+    return set_previous_node(bundle, here)
+
+
+def age_at_arrival_ms(bundle: Bundle) -> int | None:
+    """The Bundle Age block's ms, None without a readable one; each send adds the time held here."""
+    try:
+        return bundle_age_ms(bundle)
+    except BundleDecodeError:
+        return None

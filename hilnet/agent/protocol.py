@@ -1,0 +1,108 @@
+"""The control protocol between the controller and an agent: the one module both sides import.
+
+Commands go to the agent on its stdin, events come back on its stdout, one
+JSON line each (docs/control.md; :data:`PROTOCOL_VERSION` is its version).
+The agent reads with :func:`parse_command` and writes with :func:`encode_event`;
+the controller writes with :func:`encode_command` and reads with
+:func:`parse_event`. Both directions are strict: unknown fields, duplicate keys,
+NaN and wrong types are errors (:class:`~hilnet.errors.ControlError`), so a bug
+on either side shows up as an ``error`` event, not as a silently different run.
+
+The definitions live by concept in :mod:`hilnet.agent.control` (commands),
+:mod:`hilnet.agent.events` (events), :mod:`hilnet.agent.cla_config` (the CLA
+entries of ``configure``) and :mod:`hilnet.agent.jsonlines` (the line format);
+this module is their public face, and the only one code outside them imports.
+"""
+
+from hilnet.agent.cla_config import ClaConfig, HostPort, MtcpConfig, SerialConfig, TcpclConfig
+from hilnet.agent.control import (
+    COMMANDS,
+    Command,
+    Configure,
+    Hello,
+    Inject,
+    Shutdown,
+    Status,
+    StoreConfig,
+    Time,
+    command_json,
+    encode_command,
+    error_for,
+    parse_command,
+    reply_to,
+)
+from hilnet.agent.events import (
+    EVENTS,
+    Acked,
+    Deleted,
+    Delivered,
+    Dropped,
+    Error,
+    Event,
+    Expired,
+    Forwarded,
+    Log,
+    Ready,
+    Received,
+    Refused,
+    Rejected,
+    Reply,
+    SessionDown,
+    SessionUp,
+    Stored,
+    encode_event,
+    event_json,
+    parse_event,
+)
+from hilnet.agent.jsonlines import LINE_EXCERPT, MAX_LINE, PROTOCOL_VERSION, Id
+
+__all__ = [
+    # the line format
+    "PROTOCOL_VERSION",
+    "MAX_LINE",
+    "LINE_EXCERPT",
+    "Id",
+    # commands (controller -> agent)
+    "Command",
+    "Hello",
+    "Configure",
+    "Inject",
+    "Status",
+    "Time",
+    "Shutdown",
+    "COMMANDS",
+    "StoreConfig",
+    "parse_command",
+    "encode_command",
+    "command_json",
+    # the CLA entries of configure
+    "ClaConfig",
+    "HostPort",
+    "TcpclConfig",
+    "MtcpConfig",
+    "SerialConfig",
+    # events (agent -> controller)
+    "Event",
+    "Ready",
+    "Reply",
+    "Error",
+    "Received",
+    "Stored",
+    "Forwarded",
+    "Acked",
+    "Delivered",
+    "Expired",
+    "Refused",
+    "Dropped",
+    "Deleted",
+    "SessionUp",
+    "SessionDown",
+    "Rejected",
+    "Log",
+    "EVENTS",
+    "parse_event",
+    "encode_event",
+    "event_json",
+    "reply_to",
+    "error_for",
+]
