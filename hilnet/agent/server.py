@@ -26,6 +26,7 @@ from hilnet.agent import control as ev
 from hilnet.agent.agent import Agent, AgentConfig
 from hilnet.errors import ControlError, HilnetError, StoreFullError
 from hilnet.scenario.contact import Contact
+from hilnet.units import scenario_to_wall_ns
 
 log = logging.getLogger("hilnet.agent")
 
@@ -42,7 +43,10 @@ def config_from_command(c: ev.Configure, default_store: str) -> AgentConfig:
     """
     scale = c.scale or 1.0
     contacts = tuple(
-        Contact(k.frm, k.to, round(k.start_ns / scale), round(k.end_ns / scale), k.rate, k.owlt_ns) for k in c.contacts
+        Contact(
+            k.frm, k.to, scenario_to_wall_ns(k.start_ns, scale), scenario_to_wall_ns(k.end_ns, scale), k.rate, k.owlt_ns
+        )
+        for k in c.contacts
     )
     clas = []
     for cla in c.clas:

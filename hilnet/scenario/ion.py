@@ -30,7 +30,7 @@ from hilnet.errors import ContactPlanError
 from hilnet.scenario.model import Scenario
 from hilnet.scenario.overhead import efficiency
 from hilnet.scenario.plan import Plan
-from hilnet.units import format_duration
+from hilnet.units import format_duration, wall_to_scenario_ns
 
 NS_PER_S = 1_000_000_000
 _RELATIVE = re.compile(r"\+(\d+(?:\.\d+)?)")
@@ -205,19 +205,19 @@ def import_ion(text: str, scale: float = 1.0, source: str = "<ionrc>") -> str:
         out.append("    medium: ethernet  # ION rates are bundle bytes/s; raw rate chosen to give them back")
         _, f0, b0 = steps[0]
         out += _param_lines(f0, b0, f"node-{a}->node-{b}", f"node-{b}->node-{a}", "    ")
-        windows = ", ".join(f"{_time(s * scale)}-{_time(e * scale)}" for s, e in _joined(spans_f))
+        windows = ", ".join(f"{_scenario_time(s, scale)}-{_scenario_time(e, scale)}" for s, e in _joined(spans_f))
         out.append(f"    up: [{windows}]")
         changes = []
         cur_f, cur_b = f0, b0
         for start, pf, pb in steps[1:]:
             if (pf, pb) != (cur_f, cur_b):
                 items = _change_items(cur_f, cur_b, pf, pb, f"node-{a}->node-{b}", f"node-{b}->node-{a}")
-                changes.append(f"      - {{at: {_time(start * scale)}, {items}}}")
+                changes.append(f"      - {{at: {_scenario_time(start, scale)}, {items}}}")
                 cur_f, cur_b = pf, pb
         if changes:
             out.append("    changes:")
             out += changes
-    out.append(f"# the last contact ends at {_time(last_end * scale)}: clock.duration must be at least that")
+    out.append(f"# the last contact ends at {_scenario_time(last_end, scale)}: clock.duration must be at least that")
     return "\n".join(out) + "\n"
 
 
@@ -245,6 +245,11 @@ def _joined(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
 
 def _time(seconds: float) -> str:
     return format_duration(round(seconds * NS_PER_S))
+
+
+def _scenario_time(wall_s: float, scale: float) -> str:
+    """An ION time (wall seconds) as the scenario duration it stands for at ``scale``."""
+    return format_duration(wall_to_scenario_ns(round(wall_s * NS_PER_S), scale))
 
 
 def _values(p: tuple[int, int]) -> dict[str, str]:
