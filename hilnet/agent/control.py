@@ -37,6 +37,7 @@ from hilnet.agent.jsonlines import (  # noqa: E402,F401  (re-exported)
 from hilnet.agent.nodes import NodeMap
 from hilnet.errors import ControlError, InputError
 from hilnet.scenario.contact import Contact
+from hilnet.units import MAX_BITS_PER_BYTE, MIN_BITS_PER_BYTE
 
 _HOSTPORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]+):([0-9]{1,5})")
 
@@ -214,9 +215,9 @@ def _read_cla(o: _Obj, i: int, raw: Any) -> ClaConfig:
         cls = TcpclConfig if kind == "tcpcl" else MtcpConfig
         cfg: ClaConfig = cls(None if listen is None else _hostport(c, "listen", listen), _read_peers(c))
     elif kind == "serial":
-        bpb = c.int("bits_per_byte", required=False, min=7)
-        if bpb is not None and bpb > 12:
-            raise c.bad("bits_per_byte", "an integer from 7 to 12 (8N1 is 10)", bpb)
+        bpb = c.int("bits_per_byte", required=False, min=MIN_BITS_PER_BYTE)
+        if bpb is not None and bpb > MAX_BITS_PER_BYTE:
+            raise c.bad("bits_per_byte", f"an integer from {MIN_BITS_PER_BYTE} to {MAX_BITS_PER_BYTE} (8N1 is 10)", bpb)
         cfg = SerialConfig(
             c.str("port"),
             c.int("baud", min=1),
