@@ -103,4 +103,3 @@ class VirtualClock:
     async def wait_until_ns(self, deadline_ns: int) -> None:
         self.sleep_until_ns(deadline_ns)
         await asyncio.sleep(0)  # let other tasks run, as a real wait would
-

@@ -176,25 +176,7 @@ def import_ion(text: str, scale: float = 1.0, source: str = "<ionrc>") -> str:
         if one_way:  # a hilnet link carries both ways; mirror the one direction given
             fwd = fwd or [IonLine(c.kind, c.start_s, c.end_s, a, b, c.value, c.line) for c in bwd]
             bwd = bwd or [IonLine(c.kind, c.start_s, c.end_s, b, a, c.value, c.line) for c in fwd]
-        spans_f = [(c.start_s, c.end_s) for c in fwd]
-        spans_b = [(c.start_s, c.end_s) for c in bwd]
-        if spans_f != spans_b:
-            first = next(
-                c
-                for c, d in zip(fwd + [None], bwd + [None])
-                if c is None or d is None or (c.start_s, c.end_s) != (d.start_s, d.end_s)
-            )
-            line = first.line if first else fwd[-1].line
-            raise ContactPlanError(
-                f"{source}:{line}: contacts {a}->{b} and {b}->{a} have different windows; "
-                "expected the same windows both ways (a hilnet link is up or down as a whole)"
-            )
-        for prev, cur in zip(fwd, fwd[1:]):
-            if cur.start_s < prev.end_s:
-                raise ContactPlanError(
-                    f"{source}:{cur.line}: contact {a}->{b} overlaps the one on line "
-                    f"{prev.line}; expected contacts one after another"
-                )
+        spans_f = _check_windows(fwd, bwd, a, b, source)
         last_end = max(last_end, fwd[-1].end_s)
         # per window: (rate bit/s, delay ns) in each direction
         steps = [(c.start_s, _params(c, ranges), _params(d, ranges)) for c, d in zip(fwd, bwd)]
@@ -219,6 +201,30 @@ def import_ion(text: str, scale: float = 1.0, source: str = "<ionrc>") -> str:
             out += changes
     out.append(f"# the last contact ends at {_scenario_time(last_end, scale)}: clock.duration must be at least that")
     return "\n".join(out) + "\n"
+
+
+def _check_windows(fwd: list[IonLine], bwd: list[IonLine], a: int, b: int, source: str) -> list[tuple[float, float]]:
+    """The windows of a node pair, the same both ways and one after another; else ContactPlanError."""
+    spans_f = [(c.start_s, c.end_s) for c in fwd]
+    spans_b = [(c.start_s, c.end_s) for c in bwd]
+    if spans_f != spans_b:
+        first = next(
+            c
+            for c, d in zip(fwd + [None], bwd + [None])
+            if c is None or d is None or (c.start_s, c.end_s) != (d.start_s, d.end_s)
+        )
+        line = first.line if first else fwd[-1].line
+        raise ContactPlanError(
+            f"{source}:{line}: contacts {a}->{b} and {b}->{a} have different windows; "
+            "expected the same windows both ways (a hilnet link is up or down as a whole)"
+        )
+    for prev, cur in zip(fwd, fwd[1:]):
+        if cur.start_s < prev.end_s:
+            raise ContactPlanError(
+                f"{source}:{cur.line}: contact {a}->{b} overlaps the one on line "
+                f"{prev.line}; expected contacts one after another"
+            )
+    return spans_f
 
 
 def _params(c: IonLine, ranges: list[IonLine]) -> tuple[int, int]:

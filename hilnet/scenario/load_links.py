@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 from types import MappingProxyType
+from typing import Any, cast
 
 from yaml.nodes import Node, ScalarNode
 
 from hilnet.scenario.load_base import BuilderBase
-from hilnet.scenario.model import Change, DirectionParams, GilbertElliott, Link, Window
+from hilnet.scenario.model import Change, Direction, DirectionParams, GilbertElliott, Link, Medium, Window
 from hilnet.units import (
     format_duration,
     framing_bits_per_byte,
@@ -94,7 +95,8 @@ class LinkBuilder(BuilderBase):
         for direction, label in (("forward", f"{ends[0]}->{ends[1]}"), ("backward", f"{ends[1]}->{ends[0]}")):
             merged = {**shared, **overrides[direction]}
             params = _defaults(medium)
-            params = replace(params, **{f: v for f, (v, _n) in merged.items()})
+            # The values were read and checked key by key above; the model's types hold.
+            params = replace(params, **cast(dict[str, Any], {f: v for f, (v, _n) in merged.items()}))
             if params.jitter_ns > params.delay_ns and id(merged["jitter_ns"][1]) not in reported:
                 reported.add(id(merged["jitter_ns"][1]))
                 r.error(
@@ -115,7 +117,7 @@ class LinkBuilder(BuilderBase):
             name=name,
             a=ends[0],
             b=ends[1],
-            medium=medium,
+            medium=cast(Medium, medium),  # r.choice allowed only serial or ethernet
             forward=directions[0],
             backward=directions[1],
             windows=windows,
@@ -239,13 +241,14 @@ class LinkBuilder(BuilderBase):
                 values[key] = r.unit(g[key][1], f"{w} {key}", parse_fraction, "a probability such as 1%")
             else:
                 values[key] = default
-        if any(v is None for v in values.values()):
+        p, rr, good, bad = (values[k] for k in ("p", "r", "loss-good", "loss-bad"))
+        if p is None or rr is None or good is None or bad is None:
             return None
         for key in ("p", "r"):
             if values[key] == 0:
                 r.error(g[key][1], f"{w} {key} is 0; expected a probability above 0 (else the state never changes)")
                 return None
-        return GilbertElliott(p=values["p"], r=values["r"], loss_good=values["loss-good"], loss_bad=values["loss-bad"])
+        return GilbertElliott(p=p, r=rr, loss_good=good, loss_bad=bad)
 
     def _windows(self, node: Node, what: str) -> tuple[Window, ...]:
         r = self.r
@@ -326,7 +329,9 @@ class LinkBuilder(BuilderBase):
                 out.append(Change(at, "both", MappingProxyType({f: v for f, (v, _) in shared.items()})))
             for direction, params in per_dir.items():
                 if params:
-                    out.append(Change(at, direction, MappingProxyType({f: v for f, (v, _) in params.items()})))
+                    out.append(
+                        Change(at, cast(Direction, direction), MappingProxyType({f: v for f, (v, _) in params.items()}))
+                    )
         out.sort(key=lambda c: c.at_ns)
         return tuple(out)
 
