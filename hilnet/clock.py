@@ -5,7 +5,9 @@ asks a :class:`Clock`. Tests use :class:`VirtualClock`, whose sleeps jump time
 forward at once, so timing logic is tested in milliseconds of real time.
 
 All times are integer nanoseconds. A clock's epoch is its own: only
-differences between readings of the same clock mean anything.
+differences between readings of the same clock mean anything. Clocks tell
+wall time; scenario time is wall time since a run's start converted at the
+scenario's scale by :func:`hilnet.units.scenario_to_wall_ns` and its inverse.
 """
 
 from __future__ import annotations
@@ -120,38 +122,3 @@ class VirtualClock:
     async def wait_until_ns(self, deadline_ns: int) -> None:
         self.sleep_until_ns(deadline_ns)
         await asyncio.sleep(0)  # let other tasks run, as a real wait would
-
-
-class ScaledClock:
-    """Scenario time over a base (wall) clock.
-
-    Scenario time starts at 0 when the clock is made (or at ``origin_ns`` of the
-    base clock) and runs ``scale`` times faster than the base: with ``scale=60``
-    one wall second is one scenario minute. Only scenario-script times are scaled;
-    delay, rate and baud are physics and never pass through this clock.
-    """
-
-    def __init__(self, base: Clock, scale: float = 1.0, origin_ns: int | None = None):
-        if not scale > 0:
-            raise ValueError(f"scale must be above 0, got {scale}")
-        self.base = base
-        self.scale = scale
-        self.origin_ns = base.now_ns() if origin_ns is None else origin_ns
-
-    def now_ns(self) -> int:
-        """Scenario time, ns since the scenario's start."""
-        return self.to_scenario(self.base.now_ns())
-
-    def to_wall(self, scenario_ns: int) -> int:
-        """The base clock's reading at which scenario time ``scenario_ns`` falls."""
-        return self.origin_ns + round(scenario_ns / self.scale)
-
-    def to_scenario(self, wall_ns: int) -> int:
-        """Scenario time at the base clock's reading ``wall_ns``."""
-        return round((wall_ns - self.origin_ns) * self.scale)
-
-    def sleep_until_ns(self, deadline_ns: int) -> None:
-        self.base.sleep_until_ns(self.to_wall(deadline_ns))
-
-    async def wait_until_ns(self, deadline_ns: int) -> None:
-        await self.base.wait_until_ns(self.to_wall(deadline_ns))

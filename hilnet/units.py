@@ -5,6 +5,8 @@
 - sizes     -> int bytes:        ``280B``, ``300KiB``, ``2MB`` (SI: 2,000,000), ``1.5GiB``
 - fractions -> float in [0, 1]:  ``0.5%``, ``1e-6``, ``0.005``
 - baud      -> int symbols/s:    ``115200``, ``9600baud``
+- scale     -> scenario <-> wall ns, exactly: :func:`scenario_to_wall_ns`, :func:`wall_to_scenario_ns`
+- framing   -> UART bits per byte: ``8N1`` -> 10, and the one bound on it (:func:`check_bits_per_byte`)
 
 Arithmetic is done on ``fractions.Fraction`` so that ``1.1s`` is exactly
 1,100,000,000 ns, never 1,099,999,999. Every error says what was read and what
@@ -13,6 +15,8 @@ was expected; callers add the file position.
 
 from __future__ import annotations
 
+import functools
+import math
 import re
 from fractions import Fraction
 
@@ -236,3 +240,78 @@ def format_size(n: int) -> str:
         if n >= size:
             return f"{n / size:.4g}{unit}"
     return f"{n}B"
+
+
+# -- scenario time and wall time ---------------------------------------------------
+#
+# ``clock.scale`` is scenario seconds per wall second (60: a wall second is a
+# scenario minute). It arrives as a float (YAML, ``--scale``), but what a person
+# wrote is a decimal such as 60, 1440 or 0.1, so it is taken as the exact ratio
+# that decimal text says (``repr`` of a float is its shortest round-trip
+# decimal): 0.1 is 1/10, not the binary float just above it. Conversions are
+# then exact integer arithmetic, rounded once to the nearest ns, ties to even
+# (as ``round()`` does), so every layer gets the same nanosecond for the same
+# instant however large the time.
+
+
+@functools.lru_cache(maxsize=32, typed=True)
+def scale_ratio(scale: float) -> Fraction:
+    """``clock.scale`` (scenario seconds per wall second) as an exact ratio > 0."""
+    if isinstance(scale, bool) or not isinstance(scale, (int, float, Fraction)):
+        raise UnitError(f"clock scale must be a number above 0, got {scale!r}")
+    if isinstance(scale, float) and not math.isfinite(scale):
+        raise UnitError(f"clock scale must be a finite number above 0, got {scale!r}")
+    ratio = Fraction(repr(scale)) if isinstance(scale, float) else Fraction(scale)
+    if ratio <= 0:
+        raise UnitError(f"clock scale must be above 0, got {scale!r}")
+    return ratio
+
+
+def _round_div(num: int, den: int) -> int:
+    """``num / den`` (``den > 0``) to the nearest integer, ties to even."""
+    q, r = divmod(num, den)
+    if 2 * r > den or (2 * r == den and q % 2):
+        q += 1
+    return q
+
+
+def scenario_to_wall_ns(scenario_ns: int, scale: float) -> int:
+    """Wall ns that ``scenario_ns`` of scenario time take at ``scale`` (exact, to the nearest ns)."""
+    ratio = scale_ratio(scale)
+    return _round_div(scenario_ns * ratio.denominator, ratio.numerator)
+
+
+def wall_to_scenario_ns(wall_ns: int, scale: float) -> int:
+    """Scenario ns that ``wall_ns`` of wall time stand for at ``scale`` (exact, to the nearest ns)."""
+    ratio = scale_ratio(scale)
+    return _round_div(wall_ns * ratio.numerator, ratio.denominator)
+
+
+# -- serial line framing ------------------------------------------------------------
+#
+# A UART sends each byte as one character: a start bit, 5 to 8 data bits, an
+# optional parity bit and 1 or 2 stop bits. So a byte costs 7 to 12 bits of line
+# time (8N1: 10). Every layer that takes a bits-per-byte figure checks it here.
+
+MIN_BITS_PER_BYTE = 1 + 5 + 0 + 1  # start + 5 data + no parity + 1 stop
+MAX_BITS_PER_BYTE = 1 + 8 + 1 + 2  # start + 8 data + parity + 2 stop
+BITS_PER_BYTE_8N1 = 10
+_FRAMING = re.compile(r"([5-8])([NEOMS])([12])")
+
+
+def framing_bits_per_byte(framing: str) -> int:
+    """Line bits per byte of a UART framing written data bits, parity, stop bits: ``8N1`` -> 10, ``8E2`` -> 12."""
+    m = _FRAMING.fullmatch(framing)
+    if not m:
+        raise UnitError(f"cannot read UART framing {framing!r}; expected data bits, parity and stop bits such as 8N1")
+    return 1 + int(m.group(1)) + (m.group(2) != "N") + int(m.group(3))
+
+
+def check_bits_per_byte(bits: object) -> int:
+    """``bits`` if one byte can cost that many bits on a UART line (7..12); else :class:`UnitError`."""
+    if isinstance(bits, bool) or not isinstance(bits, int) or not MIN_BITS_PER_BYTE <= bits <= MAX_BITS_PER_BYTE:
+        raise UnitError(
+            f"bits per byte {bits!r} is outside {MIN_BITS_PER_BYTE}..{MAX_BITS_PER_BYTE}; expected start + "
+            "5..8 data + optional parity + 1..2 stop bits (8N1 is 10)"
+        )
+    return bits

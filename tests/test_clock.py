@@ -2,7 +2,7 @@ import asyncio
 
 import pytest
 
-from hilnet.clock import Clock, MonotonicClock, ScaledClock, VirtualClock
+from hilnet.clock import Clock, MonotonicClock, VirtualClock
 
 
 def test_virtual_clock_moves_only_when_told():
@@ -26,21 +26,8 @@ def test_virtual_clock_async_wait_jumps():
     assert c.now_ns() == 3_600 * 10**9
 
 
-def test_scaled_clock_maps_scenario_to_wall():
-    base = VirtualClock(1_000)
-    sc = ScaledClock(base, scale=60)
-    assert sc.now_ns() == 0
-    base.advance(10**9)  # one wall second is one scenario minute
-    assert sc.now_ns() == 60 * 10**9
-    assert sc.to_wall(120 * 10**9) == 1_000 + 2 * 10**9
-    sc.sleep_until_ns(300 * 10**9)
-    assert base.now_ns() == 1_000 + 5 * 10**9
-    with pytest.raises(ValueError):
-        ScaledClock(base, scale=0)
-
-
 def test_clocks_satisfy_protocol():
-    for c in (MonotonicClock(), VirtualClock(), ScaledClock(VirtualClock(), 2)):
+    for c in (MonotonicClock(), VirtualClock()):
         assert isinstance(c, Clock)
 
 

@@ -1,15 +1,26 @@
+import random
+from fractions import Fraction
+
 import pytest
 
 from hilnet.errors import UnitError
 from hilnet.units import (
+    BITS_PER_BYTE_8N1,
+    MAX_BITS_PER_BYTE,
+    MIN_BITS_PER_BYTE,
+    check_bits_per_byte,
     format_duration,
     format_rate,
     format_size,
+    framing_bits_per_byte,
     parse_baud,
     parse_duration,
     parse_fraction,
     parse_rate,
     parse_size,
+    scale_ratio,
+    scenario_to_wall_ns,
+    wall_to_scenario_ns,
 )
 
 
@@ -125,3 +136,55 @@ def test_formatting_round_trips():
         assert parse_duration(format_duration(ns)) == ns
     assert format_rate(10_000_000) == "10Mbit/s"
     assert format_size(307_200) == "300KiB"
+
+
+def test_scenario_time_maps_to_wall_time_at_the_scale():
+    # One wall second is one scenario minute at scale 60.
+    assert scenario_to_wall_ns(120 * 10**9, 60) == 2 * 10**9
+    assert scenario_to_wall_ns(300 * 10**9, 60.0) == 5 * 10**9
+    assert wall_to_scenario_ns(10**9, 60) == 60 * 10**9
+    assert scenario_to_wall_ns(95 * 60 * 10**9, 1440) == 3_958_333_333  # 95m / 1440, to the nearest ns
+    assert scenario_to_wall_ns(10**9, 0.5) == 2 * 10**9
+    assert wall_to_scenario_ns(-(10**9), 60) == -60 * 10**9  # before the run's start
+
+
+def test_scale_is_the_decimal_that_was_written():
+    assert scale_ratio(0.1) == Fraction(1, 10)  # not the binary float just above 1/10
+    assert scale_ratio(60) == scale_ratio(60.0) == 60
+    # Exact even where a float quotient is not: a year of scenario time at scale 0.1.
+    year = 365 * 86400 * 10**9
+    assert scenario_to_wall_ns(year + 1, 0.1) == (year + 1) * 10
+
+
+def test_conversions_round_to_the_nearest_ns_ties_to_even():
+    assert scenario_to_wall_ns(3, 2) == 2  # 1.5 -> 2
+    assert scenario_to_wall_ns(5, 2) == 2  # 2.5 -> 2
+    assert scenario_to_wall_ns(-3, 2) == -2
+    rng = random.Random(9)
+    for _ in range(2000):
+        scale = rng.choice([60, 1440, 0.5, 3, 0.1, 7.25, 1e-3, 123456.789])
+        t = rng.randrange(-(10**16), 10**16)
+        exact = Fraction(repr(float(scale)))
+        assert scenario_to_wall_ns(t, scale) == round(Fraction(t) / exact)
+        assert wall_to_scenario_ns(t, scale) == round(Fraction(t) * exact)
+
+
+@pytest.mark.parametrize("scale", [0, -5, 0.0, float("inf"), float("nan"), True, "60"])
+def test_bad_scales(scale):
+    with pytest.raises(UnitError, match="clock scale"):
+        scenario_to_wall_ns(1, scale)
+
+
+def test_bits_per_byte_follow_the_uart_character():
+    assert (MIN_BITS_PER_BYTE, BITS_PER_BYTE_8N1, MAX_BITS_PER_BYTE) == (7, 10, 12)
+    assert framing_bits_per_byte("8N1") == 10
+    assert framing_bits_per_byte("8E1") == framing_bits_per_byte("8N2") == 11
+    assert framing_bits_per_byte("8O2") == 12
+    assert framing_bits_per_byte("5N1") == 7
+    for bits in range(7, 13):
+        assert check_bits_per_byte(bits) == bits
+    for bad in (6, 13, 0, True, 10.0):
+        with pytest.raises(UnitError, match=r"outside 7\.\.12"):
+            check_bits_per_byte(bad)
+    with pytest.raises(UnitError, match="UART framing"):
+        framing_bits_per_byte("9N1")

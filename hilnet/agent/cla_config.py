@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from hilnet.agent.jsonlines import FieldReader
+from hilnet.units import BITS_PER_BYTE_8N1, MAX_BITS_PER_BYTE, MIN_BITS_PER_BYTE
 
 _HOSTPORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]+):([0-9]{1,5})")
 
@@ -60,7 +61,7 @@ class SerialConfig:
     baud: int
     peer: str
     delay_hint_ns: int | None = None
-    bits_per_byte: int = 10
+    bits_per_byte: int = BITS_PER_BYTE_8N1
 
 
 ClaConfig = TcpclConfig | MtcpConfig | SerialConfig
@@ -87,15 +88,15 @@ def _read_peers(c: FieldReader) -> dict[str, HostPort]:
 
 
 def _read_serial(c: FieldReader) -> SerialConfig:
-    bpb = c.optional_integer("bits_per_byte", min=7)
-    if bpb is not None and bpb > 12:
-        raise c.bad("bits_per_byte", "an integer from 7 to 12 (8N1 is 10)", bpb)
+    bpb = c.optional_integer("bits_per_byte", min=MIN_BITS_PER_BYTE)
+    if bpb is not None and bpb > MAX_BITS_PER_BYTE:
+        raise c.bad("bits_per_byte", f"an integer from {MIN_BITS_PER_BYTE} to {MAX_BITS_PER_BYTE} (8N1 is 10)", bpb)
     return SerialConfig(
         c.string("port"),
         c.integer("baud", min=1),
         c.eid("peer"),
         c.optional_integer("delay_hint_ns", min=0),
-        10 if bpb is None else bpb,
+        BITS_PER_BYTE_8N1 if bpb is None else bpb,
     )
 
 
@@ -123,7 +124,7 @@ def cla_json(c: ClaConfig) -> dict[str, Any]:
         d |= {"port": c.port, "baud": c.baud, "peer": c.peer}
         if c.delay_hint_ns is not None:
             d["delay_hint_ns"] = c.delay_hint_ns
-        if c.bits_per_byte != 10:
+        if c.bits_per_byte != BITS_PER_BYTE_8N1:
             d["bits_per_byte"] = c.bits_per_byte
         return d
     if c.listen is not None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from hilnet.agent.protocol import ClaConfig, Configure
 from hilnet.scenario.contact import Contact
+from hilnet.units import scenario_to_wall_ns
 
 DEFAULT_HOP_LIMIT = 32
 
@@ -38,7 +39,10 @@ def config_from_command(c: Configure, default_store: str) -> AgentConfig:
     """
     scale = c.scale or 1.0
     contacts = tuple(
-        Contact(k.frm, k.to, round(k.start_ns / scale), round(k.end_ns / scale), k.rate, k.owlt_ns) for k in c.contacts
+        Contact(
+            k.frm, k.to, scenario_to_wall_ns(k.start_ns, scale), scenario_to_wall_ns(k.end_ns, scale), k.rate, k.owlt_ns
+        )
+        for k in c.contacts
     )
     store = c.store
     return AgentConfig(

@@ -17,6 +17,7 @@ import click
 from hilnet.errors import EndpointError, InputError, LinkError, UnitError
 from hilnet.link.standalone import LinkSetup, run_link
 from hilnet.units import (
+    check_bits_per_byte,
     parse_baud,
     parse_duration,
     parse_fraction,
@@ -127,9 +128,10 @@ def setup_from_options(
         v = _opt(name, parse, value)
         if v is not None:
             kw[key] = v
-    if not 5 <= bits_per_byte <= 13:
-        raise InputError(f"--bits-per-byte: {bits_per_byte} is outside 5..13 (8N1 is 10)")
-    kw["bits_per_byte"] = bits_per_byte
+    try:
+        kw["bits_per_byte"] = check_bits_per_byte(bits_per_byte)
+    except UnitError as err:
+        raise InputError(f"--bits-per-byte: {err}") from None
     events: list[ScheduleEvent] = []
     if up is not None:
         windows = parse_windows(up)

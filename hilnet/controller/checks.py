@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from hilnet.agent.router import earliest_arrival
 from hilnet.scenario.model import Scenario
 from hilnet.scenario.plan import Plan
-from hilnet.units import format_duration
+from hilnet.units import format_duration, scenario_to_wall_ns, wall_to_scenario_ns
 from hilnet.verdict import BundleRecord, CheckReport, CheckResult, EdgeTiming, Fidelity, Sighting
 
 # How a run-end record says the testbed broke or a person stopped the run.
@@ -108,10 +108,14 @@ def check_run(scenario: Scenario, plan: Plan, events: Iterable[Mapping]) -> Chec
         t_inj = int(inj.get("t_ns", 0))
         oracle = None
         route = earliest_arrival(
-            plan.wall_contacts, inj["frm"], inj["to"], round(t_inj / scale), int(inj["size"]) + BUNDLE_OVERHEAD_BYTES
+            plan.wall_contacts,
+            inj["frm"],
+            inj["to"],
+            scenario_to_wall_ns(t_inj, scale),
+            int(inj["size"]) + BUNDLE_OVERHEAD_BYTES,
         )
         if route is not None:
-            oracle = round(route.arrival_ns * scale)
+            oracle = wall_to_scenario_ns(route.arrival_ns, scale)
         bundles.append(
             BundleRecord(
                 tag=tag,

@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable
 
 from hilnet.clock import Clock
+from hilnet.units import wall_to_scenario_ns
 
 
 class EventLog:
@@ -51,7 +52,7 @@ class EventLog:
 
     def _emit(self, wall_abs: int, rec: dict) -> None:
         wall = wall_abs - self._t0
-        full = {"t_ns": round(wall * self.scale), "wall_ns": wall, **rec}
+        full = {"t_ns": wall_to_scenario_ns(wall, self.scale), "wall_ns": wall, **rec}
         self._records.append(full)
         if self._file is not None:
             try:

@@ -32,11 +32,12 @@ from hilnet.clock import MonotonicClock
 from hilnet.controller.agents import AgentProcess
 from hilnet.controller.checks import CheckReport, check_run
 from hilnet.controller.eventlog import EventLog
-from hilnet.controller.schedule import emulator_schedule, wall_of
+from hilnet.controller.schedule import emulator_schedule
 from hilnet.errors import AgentError, HilnetError, InputError, LinkError, TestbedError
 from hilnet.scenario.load import load_scenario
 from hilnet.scenario.model import Scenario
 from hilnet.scenario.plan import Plan, compile_plan
+from hilnet.units import scenario_to_wall_ns
 
 START_MARGIN_NS = 300_000_000  # t0 this far after the agents are configured
 SETTLE_POLL_S = 0.05
@@ -269,7 +270,7 @@ class Replay:
     # -- replay -------------------------------------------------------------------------
 
     def wall_abs(self, scenario_ns: int) -> int:
-        return self.t0 + wall_of(scenario_ns, self.scenario.clock.scale)
+        return self.t0 + scenario_to_wall_ns(scenario_ns, self.scenario.clock.scale)
 
     def _sleep_until(self, wall_abs: int) -> bool:
         """Sleep until ``wall_abs``; False if the run was stopped meanwhile."""
@@ -301,7 +302,7 @@ class Replay:
         seed = self._seed_for(tag)
         frm, to = d["from"], d["to"]
         dest = self.scenario.node(to).eid
-        lifetime_wall = max(1_000_000, wall_of(int(d["lifetime_ns"]), self.scenario.clock.scale))
+        lifetime_wall = max(1_000_000, scenario_to_wall_ns(int(d["lifetime_ns"]), self.scenario.clock.scale))
         prio = {"bulk": 0, "normal": 1, "expedited": 2}.get(str(d.get("priority", "normal")), 1)
         rec = {
             "tag": tag,

@@ -6,11 +6,10 @@ emulator gets both. The gate is up when a window is open and no cut is active.
 
 from __future__ import annotations
 
-from fractions import Fraction
-
-from hilnet.link.params import config_changes, schedule_for_link, to_wall_ns
+from hilnet.link.params import config_changes, schedule_for_link
 from hilnet.link.shaper import ScheduleEvent
 from hilnet.scenario.model import Cut, ErrorBurst, Link, Scenario
+from hilnet.units import scenario_to_wall_ns
 
 
 def _merged_windows(link: Link, duration_ns: int) -> list[tuple[int, int]]:
@@ -48,15 +47,15 @@ def emulator_schedule(scenario: Scenario, link: Link, t0_ns: int) -> tuple[list[
     cuts = [f for f in scenario.faults if isinstance(f, Cut) and f.link == link.name]
     bursts = [f for f in scenario.faults if isinstance(f, ErrorBurst) and f.link == link.name]
     gate = [
-        ScheduleEvent(at_ns=to_wall_ns(t, scale, t0_ns), up=u)
+        ScheduleEvent(at_ns=t0_ns + scenario_to_wall_ns(t, scale), up=u)
         for t, u in gate_edges(link, cuts, scenario.clock.duration_ns)
     ]
     fwd_all, bwd_all = schedule_for_link(link, scale, t0_ns)
     fwd = [e for e in fwd_all if e.up is None] + gate
     bwd = [e for e in bwd_all if e.up is None] + gate
     for b in bursts:
-        start = to_wall_ns(b.at_ns, scale, t0_ns)
-        end = to_wall_ns(b.at_ns + b.for_ns, scale, t0_ns)
+        start = t0_ns + scenario_to_wall_ns(b.at_ns, scale)
+        end = t0_ns + scenario_to_wall_ns(b.at_ns + b.for_ns, scale)
         for lst, params in ((fwd, link.forward), (bwd, link.backward)):
             base = _ber_at(link, params.ber, b.at_ns + b.for_ns, lst is fwd)
             lst.append(ScheduleEvent(at_ns=start, changes={"ber": b.ber}))
@@ -70,8 +69,3 @@ def _ber_at(link: Link, ber: float, at_ns: int, forward: bool) -> float:
         if c.at_ns <= at_ns and "ber" in c.params and c.direction in ("both", "forward" if forward else "backward"):
             ber = config_changes(c.params).get("ber", ber)
     return ber
-
-
-def wall_of(scenario_ns: int, scale: float) -> int:
-    """Wall ns after the run's start at which scenario time ``scenario_ns`` falls."""
-    return round(Fraction(scenario_ns) / Fraction(scale))

@@ -8,11 +8,11 @@ physics and pass unscaled.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from fractions import Fraction
 
 from hilnet.errors import LinkError
 from hilnet.link.shaper import DirectionConfig, Medium, ScheduleEvent
 from hilnet.scenario.model import DirectionParams, GilbertElliott, Link
+from hilnet.units import scenario_to_wall_ns
 
 _SAME_NAME = frozenset(
     {
@@ -78,13 +78,6 @@ def direction_config_from_params(p: DirectionParams, *, up: bool = True) -> Dire
     )
 
 
-def to_wall_ns(scenario_ns: int, scale: float, t0_ns: int) -> int:
-    """Engine-clock ns at which scenario time ``scenario_ns`` falls (exact, rounded to the ns)."""
-    if not scale > 0:
-        raise LinkError(f"clock scale must be above 0, got {scale}")
-    return t0_ns + round(Fraction(scenario_ns) / Fraction(scale))
-
-
 def up_at_start(link: Link) -> bool:
     """Whether the link is up at scenario time 0 (no windows: up the whole run)."""
     return not link.windows or any(w.start_ns <= 0 < w.end_ns for w in link.windows)
@@ -115,11 +108,11 @@ def schedule_for_link(link: Link, scale: float, t0_ns: int) -> tuple[list[Schedu
     forward: list[ScheduleEvent] = []
     backward: list[ScheduleEvent] = []
     for at, up in gate:
-        wall = to_wall_ns(at, scale, t0_ns)
+        wall = t0_ns + scenario_to_wall_ns(at, scale)
         forward.append(ScheduleEvent(at_ns=wall, up=up))
         backward.append(ScheduleEvent(at_ns=wall, up=up))
     for change in link.changes:
-        wall = to_wall_ns(change.at_ns, scale, t0_ns)
+        wall = t0_ns + scenario_to_wall_ns(change.at_ns, scale)
         changes = config_changes(change.params)
         if change.direction in ("both", "forward"):
             forward.append(ScheduleEvent(at_ns=wall, changes=changes))

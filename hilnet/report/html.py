@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import html
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from pathlib import Path
 
 from hilnet.report.atomic import write_text
@@ -37,7 +37,7 @@ def _e(value: object) -> str:
 
 
 def _table(
-    headers: Sequence[str], rows: Iterable[tuple[Sequence[object], bool]], numeric: set[int] = frozenset()
+    headers: Sequence[str], rows: Iterable[tuple[Sequence[object], bool]], numeric: Set[int] = frozenset()
 ) -> str:
     """An HTML table; each row is (cells, bad) and a bad row is tinted."""
     out = ["<table><thead><tr>", *(f"<th>{_e(h)}</th>" for h in headers), "</tr></thead><tbody>"]
@@ -55,6 +55,9 @@ def _wall(ns: int) -> str:
     return f"{ns / 1e9:.6f}s"
 
 
+Row = tuple[Sequence[object], bool]  # a table row: its cells, and whether it is tinted as bad
+
+
 def render_html(
     scenario: Scenario,
     events: Iterable[Mapping],
@@ -65,6 +68,20 @@ def render_html(
 ) -> str:
     """The report page as text. ``timeline_png`` None: ``timeline_note`` says why there is no image."""
     events = list(events)
+    parts = [
+        *_head(scenario, report, meta),
+        *_expectations(report),
+        *_streams(report),
+        *_timeline(timeline_png, timeline_note),
+        *_bundles(report),
+        *_fidelity(report),
+        *_link_statistics(events),
+        "</body></html>\n",
+    ]
+    return "\n".join(parts)
+
+
+def _head(scenario: Scenario, report: CheckReport, meta: RunMeta) -> list[str]:
     verdict = "PASS" if report.passed else "FAIL"
     parts = [
         "<!DOCTYPE html>",
@@ -81,141 +98,112 @@ def render_html(
         f" · ended <b>{_e(report.end_reason)}</b> at scenario {_e(clock(report.end_ns))}"
         f" of {_e(clock(meta.duration_ns))} · run folder <code>{_e(meta.run_dir)}</code></p>"
     )
+    return parts
 
-    parts.append("<h2>Expectations</h2>")
-    parts.append(
+
+def _expectations(report: CheckReport) -> list[str]:
+    parts = [
+        "<h2>Expectations</h2>",
         _table(
             ("result", "expectation", "expected", "actual"),
             ((("PASS" if r.passed else "FAIL", r.name, r.expected, r.actual), not r.passed) for r in report.results),
-        )
-    )
+        ),
+    ]
     failures = [(r.name, f) for r in report.results for f in r.failures]
     if failures:
         parts.append('<ul class="fail">' + "".join(f"<li><b>{_e(n)}</b>: {_e(f)}</li>" for n, f in failures) + "</ul>")
+    return parts
 
-    parts.append("<h2>Traffic streams</h2>")
-    parts.append(
-        _table(
-            ("stream", "delivered", "median latency", "max latency", "median lateness vs plan"),
+
+def _streams(report: CheckReport) -> list[str]:
+    rows: list[Row] = [
+        (
             (
-                (
-                    (
-                        s.name,
-                        f"{s.delivered}/{s.injected}",
-                        duration(s.latency_p50_ns),
-                        duration(s.latency_max_ns),
-                        signed(s.lateness_p50_ns),
-                    ),
-                    s.delivered < s.injected,
-                )
-                for s in stream_stats(report)
+                s.name,
+                f"{s.delivered}/{s.injected}",
+                duration(s.latency_p50_ns),
+                duration(s.latency_max_ns),
+                signed(s.lateness_p50_ns),
             ),
-            numeric={2, 3, 4},
+            s.delivered < s.injected,
         )
-    )
+        for s in stream_stats(report)
+    ]
+    headers = ("stream", "delivered", "median latency", "max latency", "median lateness vs plan")
+    return ["<h2>Traffic streams</h2>", _table(headers, rows, numeric={2, 3, 4})]
 
-    parts.append("<h2>Timeline</h2>")
-    if timeline_png is not None:
-        data = base64.b64encode(timeline_png).decode("ascii")
-        parts.append(f'<img alt="timeline of links, faults and bundle paths" src="data:image/png;base64,{data}">')
-    else:
-        parts.append(f"<p>{_e(timeline_note or 'no timeline image')}</p>")
 
-    parts.append("<h2>Bundles</h2>")
-    rows = []
+def _timeline(timeline_png: bytes | None, timeline_note: str) -> list[str]:
+    if timeline_png is None:
+        return ["<h2>Timeline</h2>", f"<p>{_e(timeline_note or 'no timeline image')}</p>"]
+    data = base64.b64encode(timeline_png).decode("ascii")
+    return [
+        "<h2>Timeline</h2>",
+        f'<img alt="timeline of links, faults and bundle paths" src="data:image/png;base64,{data}">',
+    ]
+
+
+def _bundles(report: CheckReport) -> list[str]:
+    rows: list[Row] = []
     for b in report.bundles:
         last = b.last_seen
         seen = f"{last.event} at {last.node}, {clock(last.t_ns)}" if last else "-"
-        rows.append(
-            (
-                (
-                    b.tag,
-                    " → ".join(bundle_path(b)) or "-",
-                    clock(b.injected_ns),
-                    clock(b.delivered_ns) if b.delivered_ns is not None else "-",
-                    duration(b.latency_ns),
-                    clock(b.plan_arrival_ns) if b.plan_arrival_ns is not None else "-",
-                    signed(b.lateness_ns),
-                    b.fate
-                    + (f" ×{b.deliveries}" if b.deliveries > 1 else "")
-                    + (" (corrupt)" if b.intact is False else ""),
-                    seen,
-                ),
-                b.fate == "lost" or b.deliveries > 1 or b.intact is False,
-            )
+        fate = b.fate + (f" ×{b.deliveries}" if b.deliveries > 1 else "") + (" (corrupt)" if b.intact is False else "")
+        cells = (
+            b.tag,
+            " → ".join(bundle_path(b)) or "-",
+            clock(b.injected_ns),
+            clock(b.delivered_ns) if b.delivered_ns is not None else "-",
+            duration(b.latency_ns),
+            clock(b.plan_arrival_ns) if b.plan_arrival_ns is not None else "-",
+            signed(b.lateness_ns),
+            fate,
+            seen,
         )
-    parts.append(
-        _table(
-            ("tag", "path", "injected", "delivered", "latency", "plan arrival", "lateness", "fate", "last seen"),
-            rows,
-            numeric={4, 6},
-        )
-    )
+        rows.append((cells, b.fate == "lost" or b.deliveries > 1 or b.intact is False))
+    headers = ("tag", "path", "injected", "delivered", "latency", "plan arrival", "lateness", "fate", "last seen")
+    return ["<h2>Bundles</h2>", _table(headers, rows, numeric={4, 6})]
 
+
+def _fidelity(report: CheckReport) -> list[str]:
     f = report.fidelity
-    parts.append("<h2>Schedule fidelity</h2>")
-    parts.append(
+    parts = [
+        "<h2>Schedule fidelity</h2>",
         f"<p>{len(f.edges)} scripted link changes; |applied − intended| p50 {_e(duration(f.p50_ns))}, "
         f"p99 {_e(duration(f.p99_ns))}, max {_e(duration(f.max_ns))}. Times are wall time since the "
-        "run's start.</p>"
-    )
+        "run's start.</p>",
+    ]
     if f.edges:
-        parts.append(
-            _table(
-                ("link", "direction", "change", "intended", "applied", "error"),
-                (
-                    (
-                        (e.link, e.direction, e.what, _wall(e.intended_ns), _wall(e.applied_ns), signed(e.error_ns)),
-                        False,
-                    )
-                    for e in f.edges
-                ),
-                numeric={3, 4, 5},
-            )
-        )
+        rows: list[Row] = [
+            ((e.link, e.direction, e.what, _wall(e.intended_ns), _wall(e.applied_ns), signed(e.error_ns)), False)
+            for e in f.edges
+        ]
+        headers = ("link", "direction", "change", "intended", "applied", "error")
+        parts.append(_table(headers, rows, numeric={3, 4, 5}))
+    return parts
 
-    parts.append("<h2>Link statistics</h2>")
+
+def _link_statistics(events: list[Mapping]) -> list[str]:
     stats = link_stats(events)
     if not stats:
-        parts.append("<p>The log has no link statistics.</p>")
-    else:
-        rows = []
-        for ls in stats:
-            for d in ls.directions:
-                drops = ", ".join(f"{k} {v}" for k, v in sorted(d.drops.items())) or "none"
-                rows.append(
-                    (
-                        (
-                            ls.link,
-                            d.direction,
-                            _n(d.units_in),
-                            _n(d.bytes_in),
-                            _n(d.units_out),
-                            _n(d.bytes_out),
-                            _n(d.bits_flipped),
-                            drops,
-                        ),
-                        False,
-                    )
-                )
-        parts.append(
-            _table(
-                (
-                    "link",
-                    "direction",
-                    "units in",
-                    "bytes in",
-                    "units out",
-                    "bytes out",
-                    "bits flipped",
-                    "drops by reason",
-                ),
-                rows,
-                numeric={2, 3, 4, 5, 6},
+        return ["<h2>Link statistics</h2>", "<p>The log has no link statistics.</p>"]
+    rows: list[Row] = []
+    for ls in stats:
+        for d in ls.directions:
+            drops = ", ".join(f"{k} {v}" for k, v in sorted(d.drops.items())) or "none"
+            cells = (
+                ls.link,
+                d.direction,
+                _n(d.units_in),
+                _n(d.bytes_in),
+                _n(d.units_out),
+                _n(d.bytes_out),
+                _n(d.bits_flipped),
+                drops,
             )
-        )
-    parts.append("</body></html>\n")
-    return "\n".join(parts)
+            rows.append((cells, False))
+    headers = ("link", "direction", "units in", "bytes in", "units out", "bytes out", "bits flipped", "drops by reason")
+    return ["<h2>Link statistics</h2>", _table(headers, rows, numeric={2, 3, 4, 5, 6})]
 
 
 def _n(v: int | None) -> str:

@@ -26,7 +26,7 @@ def _x(text: object) -> str:
     return _NOT_XML.sub("\ufffd", str(text))
 
 
-def build_junit(report: CheckReport, meta: RunMeta) -> ET.ElementTree:
+def build_junit(report: CheckReport, meta: RunMeta) -> ET.ElementTree[ET.Element]:
     """The junit.xml document (``<testsuites>`` with one ``<testsuite>``)."""
     failures = sum(1 for r in report.results if not r.passed)
     seconds = f"{meta.wall_duration_ns / NS_PER_S:.3f}"

@@ -21,65 +21,18 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from hilnet.report.atomic import write_text
 from hilnet.report.figures import bundle_path, link_stats, stream_stats
 from hilnet.report.meta import RunMeta
-from hilnet.verdict import CheckReport
+from hilnet.verdict import BundleRecord, CheckReport
 
 FORMAT = 1
 
 
-def build_summary(report: CheckReport, events: Iterable[Mapping], meta: RunMeta) -> dict:
+def build_summary(report: CheckReport, events: Iterable[Mapping], meta: RunMeta) -> dict[str, Any]:
     """The summary.json document as plain JSON values."""
-    streams = {
-        s.name: {
-            "delivered": s.delivered,
-            "injected": s.injected,
-            "latency_p50_ns": s.latency_p50_ns,
-            "latency_max_ns": s.latency_max_ns,
-            "lateness_p50_ns": s.lateness_p50_ns,
-        }
-        for s in stream_stats(report)
-    }
-    bundles = []
-    for b in report.bundles:
-        last = b.last_seen
-        bundles.append(
-            {
-                "tag": b.tag,
-                "traffic": b.traffic,
-                "from": b.frm,
-                "to": b.to,
-                "key": b.key,
-                "size": b.size,
-                "injected_ns": b.injected_ns,
-                "delivered_ns": b.delivered_ns,
-                "deliveries": b.deliveries,
-                "latency_ns": b.latency_ns,
-                "plan_arrival_ns": b.plan_arrival_ns,
-                "lateness_ns": b.lateness_ns,
-                "fate": b.fate,
-                "intact": b.intact,
-                "stored_at": list(b.stored_at),
-                "path": list(bundle_path(b)),
-                "last_seen": None if last is None else {"node": last.node, "event": last.event, "t_ns": last.t_ns},
-            }
-        )
-    links = {
-        ls.link: {
-            d.direction: {
-                "units_in": d.units_in,
-                "bytes_in": d.bytes_in,
-                "units_out": d.units_out,
-                "bytes_out": d.bytes_out,
-                "bits_flipped": d.bits_flipped,
-                "drops": dict(d.drops),
-            }
-            for d in ls.directions
-        }
-        for ls in link_stats(events)
-    }
     f = report.fidelity
     return {
         "format": FORMAT,
@@ -101,10 +54,63 @@ def build_summary(report: CheckReport, events: Iterable[Mapping], meta: RunMeta)
             }
             for r in report.results
         ],
-        "streams": streams,
-        "bundles": bundles,
+        "streams": _streams(report),
+        "bundles": [_bundle(b) for b in report.bundles],
         "fidelity": {"edges": len(f.edges), "p50_ns": f.p50_ns, "p99_ns": f.p99_ns, "max_ns": f.max_ns},
-        "links": links,
+        "links": _links(events),
+    }
+
+
+def _streams(report: CheckReport) -> dict[str, dict[str, Any]]:
+    return {
+        s.name: {
+            "delivered": s.delivered,
+            "injected": s.injected,
+            "latency_p50_ns": s.latency_p50_ns,
+            "latency_max_ns": s.latency_max_ns,
+            "lateness_p50_ns": s.lateness_p50_ns,
+        }
+        for s in stream_stats(report)
+    }
+
+
+def _bundle(b: BundleRecord) -> dict[str, Any]:
+    last = b.last_seen
+    return {
+        "tag": b.tag,
+        "traffic": b.traffic,
+        "from": b.frm,
+        "to": b.to,
+        "key": b.key,
+        "size": b.size,
+        "injected_ns": b.injected_ns,
+        "delivered_ns": b.delivered_ns,
+        "deliveries": b.deliveries,
+        "latency_ns": b.latency_ns,
+        "plan_arrival_ns": b.plan_arrival_ns,
+        "lateness_ns": b.lateness_ns,
+        "fate": b.fate,
+        "intact": b.intact,
+        "stored_at": list(b.stored_at),
+        "path": list(bundle_path(b)),
+        "last_seen": None if last is None else {"node": last.node, "event": last.event, "t_ns": last.t_ns},
+    }
+
+
+def _links(events: Iterable[Mapping]) -> dict[str, dict[str, dict[str, Any]]]:
+    return {
+        ls.link: {
+            d.direction: {
+                "units_in": d.units_in,
+                "bytes_in": d.bytes_in,
+                "units_out": d.units_out,
+                "bytes_out": d.bytes_out,
+                "bits_flipped": d.bits_flipped,
+                "drops": dict(d.drops),
+            }
+            for d in ls.directions
+        }
+        for ls in link_stats(events)
     }
 
 

@@ -14,7 +14,7 @@ Rows, top to bottom: one lane per link, then one row per node.
   stream; a dot where it was delivered, a black x where it was last seen if it
   was lost. Lines of one stream are nudged apart vertically so they stay apart.
 
-matplotlib is imported inside :func:`draw_timeline` only: it is in the
+matplotlib is imported inside the drawing functions only: it is in the
 ``controller`` extra, and a board install must import hilnet.report without it.
 """
 
@@ -22,20 +22,28 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hilnet.report.atomic import write_bytes
 from hilnet.report.figures import bundle_points
-from hilnet.scenario.model import Crash, Cut, ErrorBurst, Scenario
+from hilnet.scenario.model import Crash, Cut, ErrorBurst, Link, Scenario
 from hilnet.units import format_duration, format_rate
 from hilnet.verdict import CheckReport
 
+if TYPE_CHECKING:  # matplotlib is optional at run time (see above)
+    from matplotlib.artist import Artist
+    from matplotlib.axes import Axes
+
 NS_PER_MIN = 60_000_000_000
+_M = 1 / NS_PER_MIN  # ns -> minutes, the figure's x unit
 _PLAN_UP = "#7fc97f"
 _ACTUAL_UP = "#1b5e20"
 _CUT = "#e41a1c"
 _BURST = "#ff7f00"
 _CHANGE = "#377eb8"
+_STREAM_COLOURS = ["#1f77b4", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#2ca02c", "#d62728"]
 
 
 def change_text(field: str, value: object) -> str:
@@ -130,80 +138,113 @@ def actual_up(events: Iterable[Mapping], end_ns: int) -> dict[str, list[tuple[in
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class _Rows:
+    """Where each lane sits: links on top, a gap, then nodes (matplotlib's y grows upwards, so count down)."""
+
+    links: list[str]
+    nodes: list[str]
+    gap: float  # between the link lanes and the node rows
+    rows: float
+    y_link: dict[str, float]
+    y_node: dict[str, float]
+
+
+def _rows(scenario: Scenario) -> _Rows:
+    links = [link.name for link in scenario.links]
+    nodes = [n.name for n in scenario.nodes]
+    gap = 0.5
+    rows = len(links) + len(nodes) + gap
+    y_link = {name: rows - i for i, name in enumerate(links)}
+    y_node = {name: rows - len(links) - gap - i for i, name in enumerate(nodes)}
+    return _Rows(links, nodes, gap, rows, y_link, y_node)
+
+
 def draw_timeline(scenario: Scenario, events: Iterable[Mapping], report: CheckReport) -> bytes:
     """The timeline as PNG bytes. Needs matplotlib (raises ImportError without it)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
 
     events = list(events)
-    end_ns = max(scenario.clock.duration_ns, report.end_ns)
-    m = 1 / NS_PER_MIN  # ns -> minutes
-    links = [link.name for link in scenario.links]
-    nodes = [n.name for n in scenario.nodes]
-    # y: links on top, a gap, then nodes; matplotlib's y grows upwards, so count down
-    gap = 0.5  # between the link lanes and the node rows
-    rows = len(links) + len(nodes) + gap
-    y_link = {name: rows - i for i, name in enumerate(links)}
-    y_node = {name: rows - len(links) - gap - i for i, name in enumerate(nodes)}
-
-    fig = Figure(figsize=(12, 1.6 + 0.55 * rows), dpi=100)
+    rows = _rows(scenario)
+    fig = Figure(figsize=(12, 1.6 + 0.55 * rows.rows), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     faults = fault_spans(scenario, events, report.end_ns)
     observed = actual_up(events, report.end_ns)
-
     for link in scenario.links:
-        y = y_link[link.name]
-        windows = [(w.start_ns, w.end_ns) for w in link.windows] or [(0, scenario.clock.duration_ns)]
-        ax.broken_barh([(a * m, (b - a) * m) for a, b in windows], (y - 0.25, 0.5), color=_PLAN_UP, zorder=2)
-        if link.name in observed:
+        _draw_link(ax, link, rows.y_link[link.name], scenario.clock.duration_ns, faults, observed)
+    _draw_nodes(ax, rows, faults)
+    colour = _draw_bundles(ax, report, rows.y_node)
+    _draw_frame(ax, scenario, report, rows)
+    handles = _legend(scenario, report, faults, observed, colour)
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def _draw_link(
+    ax: Axes,
+    link: Link,
+    y: float,
+    duration_ns: int,
+    faults: dict[str, dict[str, list[tuple[int, int]]]],
+    observed: dict[str, list[tuple[int, int]]],
+) -> None:
+    """One link lane: planned windows, observed up, cuts, error bursts and parameter changes."""
+    windows = [(w.start_ns, w.end_ns) for w in link.windows] or [(0, duration_ns)]
+    ax.broken_barh([(a * _M, (b - a) * _M) for a, b in windows], (y - 0.25, 0.5), color=_PLAN_UP, zorder=2)
+    if link.name in observed:
+        ax.broken_barh(
+            [(a * _M, max(b - a, 1) * _M) for a, b in observed[link.name]],
+            (y - 0.36, 0.08),
+            color=_ACTUAL_UP,
+            zorder=3,
+        )
+    for kind, colour, hatch in (("cut", _CUT, "//"), ("burst", _BURST, "..")):
+        for a, b in faults[kind].get(link.name, []):
             ax.broken_barh(
-                [(a * m, max(b - a, 1) * m) for a, b in observed[link.name]],
-                (y - 0.36, 0.08),
-                color=_ACTUAL_UP,
-                zorder=3,
-            )
-        for a, b in faults["cut"].get(link.name, []):
-            ax.broken_barh(
-                [(a * m, (b - a) * m)], (y - 0.4, 0.8), facecolor=_CUT, alpha=0.35, hatch="//", edgecolor=_CUT, zorder=4
-            )
-        for a, b in faults["burst"].get(link.name, []):
-            ax.broken_barh(
-                [(a * m, (b - a) * m)],
+                [(a * _M, (b - a) * _M)],
                 (y - 0.4, 0.8),
-                facecolor=_BURST,
+                facecolor=colour,
                 alpha=0.35,
-                hatch="..",
-                edgecolor=_BURST,
+                hatch=hatch,
+                edgecolor=colour,
                 zorder=4,
             )
-        for i, c in enumerate(link.changes):
-            ax.plot([c.at_ns * m], [y + 0.33], marker="D", color=_CHANGE, markersize=6, zorder=5, linestyle="")
-            text = ", ".join(change_text(k, v) for k, v in c.params.items())
-            if c.direction != "both":
-                text = f"{c.direction}: {text}"
-            # alternate label heights: changes minutes apart would print over each other
-            ax.annotate(
-                text,
-                (c.at_ns * m, y + 0.33),
-                xytext=(5, 1 + 8 * (i % 2)),
-                textcoords="offset points",
-                fontsize=7,
-                color=_CHANGE,
-                zorder=5,
-            )
+    for i, c in enumerate(link.changes):
+        ax.plot([c.at_ns * _M], [y + 0.33], marker="D", color=_CHANGE, markersize=6, zorder=5, linestyle="")
+        text = ", ".join(change_text(k, v) for k, v in c.params.items())
+        if c.direction != "both":
+            text = f"{c.direction}: {text}"
+        # alternate label heights: changes minutes apart would print over each other
+        ax.annotate(
+            text,
+            (c.at_ns * _M, y + 0.33),
+            xytext=(5, 1 + 8 * (i % 2)),
+            textcoords="offset points",
+            fontsize=7,
+            color=_CHANGE,
+            zorder=5,
+        )
 
-    for node in nodes:
-        ax.axhline(y_node[node], color="#cccccc", linewidth=0.8, zorder=1)
+
+def _draw_nodes(ax: Axes, rows: _Rows, faults: dict[str, dict[str, list[tuple[int, int]]]]) -> None:
+    """One row per node, with its crashes: a red X and the downtime shaded."""
+    for node in rows.nodes:
+        y = rows.y_node[node]
+        ax.axhline(y, color="#cccccc", linewidth=0.8, zorder=1)
         for a, b in faults["crash"].get(node, []):
-            ax.broken_barh([(a * m, max(b - a, 1) * m)], (y_node[node] - 0.3, 0.6), facecolor=_CUT, alpha=0.2, zorder=2)
-            ax.plot([a * m], [y_node[node]], marker="X", color=_CUT, markersize=11, zorder=6, linestyle="")
+            ax.broken_barh([(a * _M, max(b - a, 1) * _M)], (y - 0.3, 0.6), facecolor=_CUT, alpha=0.2, zorder=2)
+            ax.plot([a * _M], [y], marker="X", color=_CUT, markersize=11, zorder=6, linestyle="")
 
+
+def _draw_bundles(ax: Axes, report: CheckReport, y_node: dict[str, float]) -> dict[str, str]:
+    """Each bundle's path over the node rows; returns the colour of each traffic stream."""
     streams = list(dict.fromkeys(b.traffic for b in report.bundles))
-    cmap = ["#1f77b4", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#2ca02c", "#d62728"]
-    colour = {s: cmap[i % len(cmap)] for i, s in enumerate(streams)}
+    colour = {s: _STREAM_COLOURS[i % len(_STREAM_COLOURS)] for i, s in enumerate(streams)}
     seen_in_stream: dict[str, int] = {}
     for b in report.bundles:
         if b.key is None:
@@ -211,12 +252,12 @@ def draw_timeline(scenario: Scenario, events: Iterable[Mapping], report: CheckRe
         i = seen_in_stream[b.traffic] = seen_in_stream.get(b.traffic, -1) + 1
         nudge = ((i % 9) - 4) * 0.035
         pts = [(t, n) for t, n in bundle_points(b) if n in y_node]
-        xs = [t * m for t, _ in pts]
+        xs = [t * _M for t, _ in pts]
         ys = [y_node[n] + nudge for _, n in pts]
         ax.plot(xs, ys, color=colour[b.traffic], linewidth=1.1, alpha=0.8, zorder=7, drawstyle="default")
         if b.delivered_ns is not None and b.to in y_node:
             ax.plot(
-                [b.delivered_ns * m],
+                [b.delivered_ns * _M],
                 [y_node[b.to] + nudge],
                 marker="o",
                 markersize=4,
@@ -226,11 +267,17 @@ def draw_timeline(scenario: Scenario, events: Iterable[Mapping], report: CheckRe
             )
         elif b.fate == "lost" and pts:
             ax.plot([xs[-1]], [ys[-1]], marker="x", markersize=8, color="black", zorder=8, linestyle="")
+    return colour
 
-    ax.axvline(report.end_ns * m, color="#555555", linestyle="--", linewidth=1, zorder=1)
+
+def _draw_frame(ax: Axes, scenario: Scenario, report: CheckReport, rows: _Rows) -> None:
+    """The run's end, the lane labels, the axes and the title."""
+    end_ns = max(scenario.clock.duration_ns, report.end_ns)
+    links, nodes = rows.links, rows.nodes
+    ax.axvline(report.end_ns * _M, color="#555555", linestyle="--", linewidth=1, zorder=1)
     ax.annotate(
         f"run end ({report.end_reason})",
-        (report.end_ns * m, rows + 0.45),
+        (report.end_ns * _M, rows.rows + 0.45),
         fontsize=7,
         color="#555555",
         ha="right",
@@ -238,12 +285,12 @@ def draw_timeline(scenario: Scenario, events: Iterable[Mapping], report: CheckRe
         textcoords="offset points",
     )
     ax.set_yticks(
-        [y_link[n] for n in links] + [y_node[n] for n in nodes],
+        [rows.y_link[n] for n in links] + [rows.y_node[n] for n in nodes],
         [f"link {n}" for n in links] + [f"node {n}" for n in nodes],
     )
-    ax.axhline(rows - len(links) + (1 - gap) / 2, color="#999999", linewidth=0.6, zorder=1)  # links | nodes
-    ax.set_ylim(rows - len(links) - len(nodes) - gap + 0.3, rows + 0.7)
-    ax.set_xlim(0, end_ns * m * 1.01)
+    ax.axhline(rows.rows - len(links) + (1 - rows.gap) / 2, color="#999999", linewidth=0.6, zorder=1)  # links | nodes
+    ax.set_ylim(rows.rows - len(links) - len(nodes) - rows.gap + 0.3, rows.rows + 0.7)
+    ax.set_xlim(0, end_ns * _M * 1.01)
     ax.set_xlabel("scenario time (minutes)")
     ax.set_title(
         f"{scenario.name}: {'PASS' if report.passed else 'FAIL'}, "
@@ -252,7 +299,19 @@ def draw_timeline(scenario: Scenario, events: Iterable[Mapping], report: CheckRe
     ax.grid(axis="x", color="#eeeeee", zorder=0)
     ax.set_axisbelow(True)
 
-    handles = [Patch(color=_PLAN_UP, label="link up (plan)")]
+
+def _legend(
+    scenario: Scenario,
+    report: CheckReport,
+    faults: dict[str, dict[str, list[tuple[int, int]]]],
+    observed: dict[str, list[tuple[int, int]]],
+    colour: dict[str, str],
+) -> list[Artist]:
+    """Legend entries for what the figure shows, and only that."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles: list[Artist] = [Patch(color=_PLAN_UP, label="link up (plan)")]
     if observed:
         handles.append(Line2D([], [], color=_ACTUAL_UP, linewidth=3, label="link up (observed)"))
     if any(link.changes for link in scenario.links):
@@ -263,18 +322,14 @@ def draw_timeline(scenario: Scenario, events: Iterable[Mapping], report: CheckRe
         handles.append(Patch(facecolor=_BURST, alpha=0.35, hatch="..", edgecolor=_BURST, label="error burst"))
     if faults["crash"]:
         handles.append(Line2D([], [], color=_CUT, marker="X", linestyle="", markersize=9, label="agent crash"))
-    for s in streams:
+    for s, c in colour.items():
         d, n = report.streams.get(s, (0, 0))
-        handles.append(Line2D([], [], color=colour[s], label=f"{s} ({d}/{n} delivered)"))
+        handles.append(Line2D([], [], color=c, label=f"{s} ({d}/{n} delivered)"))
     if any(b.deliveries for b in report.bundles):
         handles.append(Line2D([], [], color="grey", marker="o", linestyle="", markersize=4, label="delivered"))
     if any(b.fate == "lost" for b in report.bundles):
         handles.append(Line2D([], [], color="black", marker="x", linestyle="", label="lost (last seen)"))
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+    return handles
 
 
 def write_timeline(path: str | Path, scenario: Scenario, events: Iterable[Mapping], report: CheckReport) -> Path:

@@ -30,7 +30,7 @@ from hilnet.errors import ContactPlanError
 from hilnet.scenario.model import Scenario
 from hilnet.scenario.overhead import efficiency
 from hilnet.scenario.plan import Plan
-from hilnet.units import format_duration
+from hilnet.units import format_duration, wall_to_scenario_ns
 
 NS_PER_S = 1_000_000_000
 _RELATIVE = re.compile(r"\+(\d+(?:\.\d+)?)")
@@ -176,25 +176,7 @@ def import_ion(text: str, scale: float = 1.0, source: str = "<ionrc>") -> str:
         if one_way:  # a hilnet link carries both ways; mirror the one direction given
             fwd = fwd or [IonLine(c.kind, c.start_s, c.end_s, a, b, c.value, c.line) for c in bwd]
             bwd = bwd or [IonLine(c.kind, c.start_s, c.end_s, b, a, c.value, c.line) for c in fwd]
-        spans_f = [(c.start_s, c.end_s) for c in fwd]
-        spans_b = [(c.start_s, c.end_s) for c in bwd]
-        if spans_f != spans_b:
-            first = next(
-                c
-                for c, d in zip(fwd + [None], bwd + [None])
-                if c is None or d is None or (c.start_s, c.end_s) != (d.start_s, d.end_s)
-            )
-            line = first.line if first else fwd[-1].line
-            raise ContactPlanError(
-                f"{source}:{line}: contacts {a}->{b} and {b}->{a} have different windows; "
-                "expected the same windows both ways (a hilnet link is up or down as a whole)"
-            )
-        for prev, cur in zip(fwd, fwd[1:]):
-            if cur.start_s < prev.end_s:
-                raise ContactPlanError(
-                    f"{source}:{cur.line}: contact {a}->{b} overlaps the one on line "
-                    f"{prev.line}; expected contacts one after another"
-                )
+        spans_f = _check_windows(fwd, bwd, a, b, source)
         last_end = max(last_end, fwd[-1].end_s)
         # per window: (rate bit/s, delay ns) in each direction
         steps = [(c.start_s, _params(c, ranges), _params(d, ranges)) for c, d in zip(fwd, bwd)]
@@ -205,20 +187,44 @@ def import_ion(text: str, scale: float = 1.0, source: str = "<ionrc>") -> str:
         out.append("    medium: ethernet  # ION rates are bundle bytes/s; raw rate chosen to give them back")
         _, f0, b0 = steps[0]
         out += _param_lines(f0, b0, f"node-{a}->node-{b}", f"node-{b}->node-{a}", "    ")
-        windows = ", ".join(f"{_time(s * scale)}-{_time(e * scale)}" for s, e in _joined(spans_f))
+        windows = ", ".join(f"{_scenario_time(s, scale)}-{_scenario_time(e, scale)}" for s, e in _joined(spans_f))
         out.append(f"    up: [{windows}]")
         changes = []
         cur_f, cur_b = f0, b0
         for start, pf, pb in steps[1:]:
             if (pf, pb) != (cur_f, cur_b):
                 items = _change_items(cur_f, cur_b, pf, pb, f"node-{a}->node-{b}", f"node-{b}->node-{a}")
-                changes.append(f"      - {{at: {_time(start * scale)}, {items}}}")
+                changes.append(f"      - {{at: {_scenario_time(start, scale)}, {items}}}")
                 cur_f, cur_b = pf, pb
         if changes:
             out.append("    changes:")
             out += changes
-    out.append(f"# the last contact ends at {_time(last_end * scale)}: clock.duration must be at least that")
+    out.append(f"# the last contact ends at {_scenario_time(last_end, scale)}: clock.duration must be at least that")
     return "\n".join(out) + "\n"
+
+
+def _check_windows(fwd: list[IonLine], bwd: list[IonLine], a: int, b: int, source: str) -> list[tuple[float, float]]:
+    """The windows of a node pair, the same both ways and one after another; else ContactPlanError."""
+    spans_f = [(c.start_s, c.end_s) for c in fwd]
+    spans_b = [(c.start_s, c.end_s) for c in bwd]
+    if spans_f != spans_b:
+        first = next(
+            c
+            for c, d in zip(fwd + [None], bwd + [None])
+            if c is None or d is None or (c.start_s, c.end_s) != (d.start_s, d.end_s)
+        )
+        line = first.line if first else fwd[-1].line
+        raise ContactPlanError(
+            f"{source}:{line}: contacts {a}->{b} and {b}->{a} have different windows; "
+            "expected the same windows both ways (a hilnet link is up or down as a whole)"
+        )
+    for prev, cur in zip(fwd, fwd[1:]):
+        if cur.start_s < prev.end_s:
+            raise ContactPlanError(
+                f"{source}:{cur.line}: contact {a}->{b} overlaps the one on line "
+                f"{prev.line}; expected contacts one after another"
+            )
+    return spans_f
 
 
 def _params(c: IonLine, ranges: list[IonLine]) -> tuple[int, int]:
@@ -245,6 +251,11 @@ def _joined(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
 
 def _time(seconds: float) -> str:
     return format_duration(round(seconds * NS_PER_S))
+
+
+def _scenario_time(wall_s: float, scale: float) -> str:
+    """An ION time (wall seconds) as the scenario duration it stands for at ``scale``."""
+    return format_duration(wall_to_scenario_ns(round(wall_s * NS_PER_S), scale))
 
 
 def _values(p: tuple[int, int]) -> dict[str, str]:

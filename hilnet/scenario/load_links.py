@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from dataclasses import replace
 from types import MappingProxyType
+from typing import Any, cast
 
 from yaml.nodes import Node, ScalarNode
 
 from hilnet.scenario.load_base import BuilderBase
-from hilnet.scenario.model import Change, DirectionParams, GilbertElliott, Link, Window
-from hilnet.units import format_duration, parse_baud, parse_duration, parse_fraction, parse_rate, parse_size
+from hilnet.scenario.model import Change, Direction, DirectionParams, GilbertElliott, Link, Medium, Window
+from hilnet.units import (
+    format_duration,
+    framing_bits_per_byte,
+    parse_baud,
+    parse_duration,
+    parse_fraction,
+    parse_rate,
+    parse_size,
+)
 
 PARAM_KEYS = (
     "delay",
@@ -27,8 +36,8 @@ PARAM_KEYS = (
 LINK_KEYS = ("ends", "medium", "up", "changes") + PARAM_KEYS
 CHANGE_KEYS = ("at", "delay", "jitter", "rate", "baud", "loss", "bit-error-rate", "queue", "queue-units")
 
-# UART character framings: start bit + data bits + parity + stop bits on the wire per byte.
-FRAMINGS = {"8N1": 10, "8N2": 11, "8E1": 11, "8O1": 11, "8E2": 12, "8O2": 12}
+# UART character framings a scenario may name, and the line bits per byte each costs.
+FRAMINGS = {name: framing_bits_per_byte(name) for name in ("8N1", "8N2", "8E1", "8O1", "8E2", "8O2")}
 DEFAULT_BAUD = 115200
 DEFAULT_ETHERNET_RATE = 100_000_000  # a Raspberry Pi 3B's NIC; say `rate:` for anything else
 
@@ -86,7 +95,8 @@ class LinkBuilder(BuilderBase):
         for direction, label in (("forward", f"{ends[0]}->{ends[1]}"), ("backward", f"{ends[1]}->{ends[0]}")):
             merged = {**shared, **overrides[direction]}
             params = _defaults(medium)
-            params = replace(params, **{f: v for f, (v, _n) in merged.items()})
+            # The values were read and checked key by key above; the model's types hold.
+            params = replace(params, **cast(dict[str, Any], {f: v for f, (v, _n) in merged.items()}))
             if params.jitter_ns > params.delay_ns and id(merged["jitter_ns"][1]) not in reported:
                 reported.add(id(merged["jitter_ns"][1]))
                 r.error(
@@ -107,7 +117,7 @@ class LinkBuilder(BuilderBase):
             name=name,
             a=ends[0],
             b=ends[1],
-            medium=medium,
+            medium=cast(Medium, medium),  # r.choice allowed only serial or ethernet
             forward=directions[0],
             backward=directions[1],
             windows=windows,
@@ -157,55 +167,62 @@ class LinkBuilder(BuilderBase):
         self, m: dict[str, tuple[ScalarNode, Node]], what: str, medium: str | None, keys: tuple[str, ...]
     ) -> dict[str, tuple[object, Node]]:
         """Direction parameters given in mapping ``m``: field name -> (value, node)."""
-        r = self.r
         out: dict[str, tuple[object, Node]] = {}
         for key, (knode, v) in m.items():
             if key not in keys or key in ("at", "ends", "medium", "up", "changes"):
                 continue
-            w = f"{what} {key}"
-            value: object = None
-            if key in ("delay", "jitter"):
-                value = r.unit(v, w, parse_duration, "a duration such as 120ms")
-            elif key == "rate":
-                if medium == "serial":
-                    r.error(
-                        knode,
-                        f"{what}: a serial link is paced by 'baud', not 'rate'; expected baud: "
-                        "115200 (a symbol rate: 8N1 moves baud/10 bytes per second)",
-                    )
-                    continue
-                value = r.unit(v, w, parse_rate, "a rate such as 10Mbit/s")
-            elif key == "baud":
-                if medium == "ethernet":
-                    r.error(
-                        knode,
-                        f"{what}: an ethernet link is paced by 'rate', not 'baud'; expected "
-                        "rate: 10Mbit/s (or medium: serial)",
-                    )
-                    continue
-                value = r.unit(v, w, parse_baud, "a baud rate such as 115200")
-            elif key == "framing":
-                if medium == "ethernet":
-                    r.error(knode, f"{what}: framing is a UART setting; expected it on a serial link only")
-                    continue
-                choice = r.choice(v, w, FRAMINGS)
-                value = FRAMINGS[choice] if choice else None
-            elif key in ("loss", "bit-error-rate"):
-                value = r.unit(v, w, parse_fraction, "a fraction such as 0.5% or 1e-6")
-            elif key == "loss-model":
-                value = self._loss_model(v, w)
-            elif key == "queue":
-                value = r.unit(v, w, parse_size, "a size such as 64KiB")
-                if value == 0:
-                    r.error(v, f"{w} is 0; expected a size above 0 such as 64KiB (omit it for no limit)")
-                    value = None
-            elif key == "queue-units":
-                value = r.integer(v, w, minimum=1)
-            elif key == "reorder":
-                value = r.boolean(v, w)
+            if self._wrong_medium(key, knode, what, medium):
+                continue
+            value = self._param(key, v, f"{what} {key}")
             if value is not None:
                 out[_FIELD[key]] = (value, v)
         return out
+
+    def _wrong_medium(self, key: str, knode: Node, what: str, medium: str | None) -> bool:
+        """Report (and say so) a parameter that the link's medium does not have."""
+        if key == "rate" and medium == "serial":
+            message = (
+                f"{what}: a serial link is paced by 'baud', not 'rate'; expected baud: "
+                "115200 (a symbol rate: 8N1 moves baud/10 bytes per second)"
+            )
+        elif key == "baud" and medium == "ethernet":
+            message = (
+                f"{what}: an ethernet link is paced by 'rate', not 'baud'; expected rate: 10Mbit/s (or medium: serial)"
+            )
+        elif key == "framing" and medium == "ethernet":
+            message = f"{what}: framing is a UART setting; expected it on a serial link only"
+        else:
+            return False
+        self.r.error(knode, message)
+        return True
+
+    def _param(self, key: str, v: Node, w: str) -> object | None:
+        """The value of parameter ``key`` at node ``v`` (None after reporting an error)."""
+        r = self.r
+        value: object = None
+        if key in ("delay", "jitter"):
+            value = r.unit(v, w, parse_duration, "a duration such as 120ms")
+        elif key == "rate":
+            value = r.unit(v, w, parse_rate, "a rate such as 10Mbit/s")
+        elif key == "baud":
+            value = r.unit(v, w, parse_baud, "a baud rate such as 115200")
+        elif key == "framing":
+            choice = r.choice(v, w, FRAMINGS)
+            value = FRAMINGS[choice] if choice else None
+        elif key in ("loss", "bit-error-rate"):
+            value = r.unit(v, w, parse_fraction, "a fraction such as 0.5% or 1e-6")
+        elif key == "loss-model":
+            value = self._loss_model(v, w)
+        elif key == "queue":
+            value = r.unit(v, w, parse_size, "a size such as 64KiB")
+            if value == 0:
+                r.error(v, f"{w} is 0; expected a size above 0 such as 64KiB (omit it for no limit)")
+                value = None
+        elif key == "queue-units":
+            value = r.integer(v, w, minimum=1)
+        elif key == "reorder":
+            value = r.boolean(v, w)
+        return value
 
     def _loss_model(self, node: Node, what: str) -> object | None:
         r = self.r
@@ -224,13 +241,14 @@ class LinkBuilder(BuilderBase):
                 values[key] = r.unit(g[key][1], f"{w} {key}", parse_fraction, "a probability such as 1%")
             else:
                 values[key] = default
-        if any(v is None for v in values.values()):
+        p, rr, good, bad = (values[k] for k in ("p", "r", "loss-good", "loss-bad"))
+        if p is None or rr is None or good is None or bad is None:
             return None
         for key in ("p", "r"):
             if values[key] == 0:
                 r.error(g[key][1], f"{w} {key} is 0; expected a probability above 0 (else the state never changes)")
                 return None
-        return GilbertElliott(p=values["p"], r=values["r"], loss_good=values["loss-good"], loss_bad=values["loss-bad"])
+        return GilbertElliott(p=p, r=rr, loss_good=good, loss_bad=bad)
 
     def _windows(self, node: Node, what: str) -> tuple[Window, ...]:
         r = self.r
@@ -311,7 +329,9 @@ class LinkBuilder(BuilderBase):
                 out.append(Change(at, "both", MappingProxyType({f: v for f, (v, _) in shared.items()})))
             for direction, params in per_dir.items():
                 if params:
-                    out.append(Change(at, direction, MappingProxyType({f: v for f, (v, _) in params.items()})))
+                    out.append(
+                        Change(at, cast(Direction, direction), MappingProxyType({f: v for f, (v, _) in params.items()}))
+                    )
         out.sort(key=lambda c: c.at_ns)
         return tuple(out)
 

@@ -24,11 +24,7 @@ _IPN = re.compile(r"ipn:(\d+)\.(\d+)")
 @dataclass(frozen=True, slots=True)
 class ClockSpec:
     scale: float  # scenario seconds per wall second (60: a scenario minute per wall second)
-    duration_ns: int  # scenario time the run lasts
-
-    def to_wall_ns(self, scenario_ns: int) -> int:
-        """Wall nanoseconds after the start at which scenario time ``scenario_ns`` falls."""
-        return round(scenario_ns / self.scale)
+    duration_ns: int  # scenario time the run lasts; hilnet.units.scenario_to_wall_ns converts to wall time
 
 
 @dataclass(frozen=True, slots=True)

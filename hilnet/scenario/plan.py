@@ -7,7 +7,7 @@ Pure: scenario in, :class:`Plan` out. The timeline lists every scripted action
 constant parameters inside a window; faults are unplanned, so they are not in it.
 
 Timebases. ``Plan.contacts`` is in *scenario* time throughout so that a router
-running on a ScaledClock can use it as is: start/end are scenario ns, ``owlt_ns``
+running on scenario time can use it as is: start/end are scenario ns, ``owlt_ns``
 is the physical delay times the scale, and ``rate`` is bytes per scenario second
 (wall goodput / scale). ``Plan.wall_contacts`` is the same plan in wall time
 (physical rate and delay), which is what ION or any agent on a plain clock sees.
@@ -29,7 +29,7 @@ from types import MappingProxyType
 from hilnet.scenario.contact import Contact
 from hilnet.scenario.model import Crash, Cut, DirectionParams, ErrorBurst, Link, Scenario, Window
 from hilnet.scenario.overhead import bundle_bytes, goodput_bytes_per_s
-from hilnet.units import format_duration, format_size
+from hilnet.units import format_duration, format_size, scenario_to_wall_ns, wall_to_scenario_ns
 
 NS_PER_S = 1_000_000_000
 FEW_ROUND_TRIPS = 3  # TCP handshake + TCPCL contact header + SESS_INIT before the first byte of data
@@ -123,7 +123,7 @@ def compile_plan(scenario: Scenario) -> Plan:
             for start, end, fwd, bwd in _segments(link, window):
                 for frm, to, params in ((link.a, link.b, fwd), (link.b, link.a, bwd)):
                     goodput = goodput_bytes_per_s(link.medium, params)
-                    wall = round((end - start) / scale)
+                    wall = scenario_to_wall_ns(end - start, scale)
                     capacities.append(
                         Capacity(link.name, frm, to, start, end, wall, goodput, int(goodput * wall // NS_PER_S))
                     )
@@ -134,15 +134,15 @@ def compile_plan(scenario: Scenario) -> Plan:
                             start,
                             end,
                             rate=max(1, int(goodput / scale)),
-                            owlt_ns=round(params.delay_ns * scale),
+                            owlt_ns=wall_to_scenario_ns(params.delay_ns, scale),
                         )
                     )
                     wall_contacts.append(
                         Contact(
                             frm,
                             to,
-                            round(start / scale),
-                            round(end / scale),
+                            scenario_to_wall_ns(start, scale),
+                            scenario_to_wall_ns(end, scale),
                             rate=max(1, int(goodput)),
                             owlt_ns=params.delay_ns,
                         )
@@ -230,7 +230,8 @@ def _actions(scenario: Scenario) -> tuple[Action, ...]:
                 raw.append((f.at_ns + f.for_ns, "burst-end", f.link, {}))
     raw.sort(key=lambda a: (a[0], _ORDER[a[1]], a[2], a[3].get("seq", 0)))
     return tuple(
-        Action(at, round(at / scale), kind, subject, MappingProxyType(details)) for at, kind, subject, details in raw
+        Action(at, scenario_to_wall_ns(at, scale), kind, subject, MappingProxyType(details))
+        for at, kind, subject, details in raw
     )
 
 
@@ -265,11 +266,11 @@ def _segments(link: Link, window: Window) -> list[tuple[int, int, DirectionParam
 
 def _check_round_trips(link: Link, window: Window, scale: float, warnings: list[str]) -> None:
     rtt = link.forward.delay_ns + link.forward.jitter_ns + link.backward.delay_ns + link.backward.jitter_ns
-    wall = window.length_ns / scale
+    wall = scenario_to_wall_ns(window.length_ns, scale)
     if rtt and wall < FEW_ROUND_TRIPS * rtt:
         warnings.append(
             f"link {link.name} window {format_duration(window.start_ns)}-{format_duration(window.end_ns)} "
-            f"lasts {format_duration(round(wall))} of wall time at scale {scale:g}, less than "
+            f"lasts {format_duration(wall)} of wall time at scale {scale:g}, less than "
             f"{FEW_ROUND_TRIPS} round trips ({format_duration(FEW_ROUND_TRIPS * rtt)}): a session may "
             "not even open in it"
         )

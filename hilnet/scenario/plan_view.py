@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from hilnet.scenario.plan import Plan
-from hilnet.units import format_duration, format_rate, format_size
+from hilnet.units import format_duration, format_rate, format_size, scenario_to_wall_ns
 
 
 def plan_to_json(plan: Plan) -> dict[str, Any]:
@@ -122,7 +122,7 @@ def render_plan(plan: Plan) -> str:
     """The plan as a readable text report: timeline, contacts with capacity, load, warnings."""
     out = [
         f"plan {plan.name}: {format_duration(plan.duration_ns)} of scenario time at scale {plan.scale:g} "
-        f"= {format_duration(round(plan.duration_ns / plan.scale))} of wall time",
+        f"= {format_duration(scenario_to_wall_ns(plan.duration_ns, plan.scale))} of wall time",
         "",
     ]
     out.append(f"timeline ({len(plan.actions)} actions)")

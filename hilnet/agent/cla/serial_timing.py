@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hilnet.units import BITS_PER_BYTE_8N1, check_bits_per_byte
+
 NS_PER_S = 1_000_000_000
-BITS_PER_BYTE = 10  # 8N1: start + 8 data + stop
 MAX_RTO_NS = 60 * NS_PER_S
 MAX_BACKOFF = 64
 
@@ -22,13 +23,12 @@ class LinkTiming:
     """Serialisation on one UART direction."""
 
     baud: int  # symbols/s (bits/s on the wire)
-    bits_per_byte: int = BITS_PER_BYTE  # start + data + parity + stop bits: 10 for 8N1, 11 for 8N2
+    bits_per_byte: int = BITS_PER_BYTE_8N1  # start + data + parity + stop bits: 10 for 8N1, 11 for 8N2
 
     def __post_init__(self) -> None:
         if self.baud <= 0:
             raise ValueError(f"baud must be above 0, got {self.baud}")
-        if not 7 <= self.bits_per_byte <= 12:
-            raise ValueError(f"bits per byte must be 7..12, got {self.bits_per_byte}")
+        check_bits_per_byte(self.bits_per_byte)  # UnitError, a ValueError
 
     @property
     def bytes_per_s(self) -> float:

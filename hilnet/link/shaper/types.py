@@ -12,7 +12,8 @@ from enum import Enum
 from types import MappingProxyType
 from typing import Any
 
-from hilnet.errors import LinkError
+from hilnet.errors import LinkError, UnitError
+from hilnet.units import check_bits_per_byte
 
 NS_PER_S = 1_000_000_000
 
@@ -99,8 +100,10 @@ class DirectionConfig:
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < least):
                 raise LinkError(f"{name} must be an integer >= {least} or None, got {v!r}")
-        if not 1 <= self.bits_per_byte <= 16:
-            raise LinkError(f"bits_per_byte must be 1..16 (8N1 is 10), got {self.bits_per_byte}")
+        try:
+            check_bits_per_byte(self.bits_per_byte)
+        except UnitError as e:
+            raise LinkError(f"bits_per_byte: {e}") from None
         probs = [("loss", self.loss), ("ber", self.ber)]
         if self.gilbert is not None:
             if len(self.gilbert) != 4:

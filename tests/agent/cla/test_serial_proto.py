@@ -32,8 +32,8 @@ def cfg(eid, **kw):
     return SerialConfig(eid, kw.pop("baud", BAUD), delay_ns=kw.pop("delay_ns", DELAY), **kw)
 
 
-def make_link(ber=0.0, seed=1, up=lambda t: True, **kw):
-    link = SimLink(cfg("ipn:1.0", **kw), cfg("ipn:2.0", **kw), delay_ns=DELAY, ber=ber, seed=seed, up=up)
+def make_link(ber=0.0, seed=1, outages=(), **kw):
+    link = SimLink(cfg("ipn:1.0", **kw), cfg("ipn:2.0", **kw), delay_ns=DELAY, ber=ber, seed=seed, outages=outages)
     link.run(10 * S, stop=lambda: link.a.session.up and link.b.session.up)
     assert link.a.session.up and link.b.session.up
     return link
@@ -82,7 +82,7 @@ def test_every_bundle_arrives_intact_and_once_through_bit_errors(ber, seed):
 
 def test_outage_mid_bundle_resumes_from_the_last_acked_segment():
     cut, back = 10 * S, 20 * S
-    link = make_link(up=lambda t: not cut <= t < back)
+    link = make_link(outages=[(cut, back)])
     data = payload(300 * 1024, 7)
     link.a.session.send_bundle("big", data)
     link.run(200 * S, stop=lambda: "big" in link.a.acked)
@@ -101,7 +101,7 @@ def test_outage_mid_bundle_resumes_from_the_last_acked_segment():
 
 def test_dead_link_is_noticed_within_a_few_round_trips():
     cut = 5 * S
-    link = make_link(up=lambda t: t < cut)
+    link = make_link(outages=[(cut, None)])
     link.a.session.send_bundle("x", payload(100_000, 1))
     link.run(30 * S, stop=lambda: not link.a.session.up and not link.b.session.up)
     rtt = 2 * DELAY + 91 * MS + 182 * MS  # propagation + a frame + an ack wait
@@ -143,7 +143,7 @@ def test_lost_final_ack_is_repeated_and_the_bundle_not_delivered_twice():
     r = link.b.session.receiver
     link.run(link.now_ns + 30 * S, stop=lambda: any(p.n_have == p.count - 1 for p in r.partials.values()))
     t = link.now_ns
-    link.ba.up = lambda now: not t <= now < t + 1 * S  # swallows the FINAL ack
+    link.ba.outage(t, t + 1 * S)  # swallows the FINAL ack
     link.run(link.now_ns + 30 * S, stop=lambda: "x" in link.a.acked)
     assert link.b.received == [data]
     assert link.b.session.stats["duplicate_segments"] >= 1
