@@ -1,7 +1,8 @@
 """Compile a :class:`Scenario` into what a run will do: a timeline, a contact plan, capacities.
 
 Pure: scenario in, :class:`Plan` out. The timeline lists every scripted action
-(link up/down/change, injections, faults) in scenario time and in wall time
+(link up/down/change, injections, faults; one type per kind, in
+:mod:`hilnet.scenario.actions`) in scenario time and in wall time
 (scenario / ``clock.scale``). The contact plan has one one-way
 :class:`~hilnet.scenario.contact.Contact` per link direction and stretch of
 constant parameters inside a window; faults are unplanned, so they are not in it.
@@ -25,8 +26,22 @@ import heapq
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import Any
 
+from hilnet.scenario.actions import (
+    KINDS,
+    Action,
+    BurstEnd,
+    BurstStart,
+    CrashAgent,
+    CutLink,
+    InjectBundle,
+    LinkChange,
+    LinkDown,
+    LinkUp,
+    RestartAgent,
+    RestoreLink,
+)
 from hilnet.scenario.contact import Contact
 from hilnet.scenario.model import Crash, Cut, DirectionParams, Fault, Link, Scenario, Window
 from hilnet.scenario.overhead import bundle_bytes, goodput_bytes_per_s
@@ -35,132 +50,8 @@ from hilnet.units import format_duration, format_size
 NS_PER_S = 1_000_000_000
 FEW_ROUND_TRIPS = 3  # TCP handshake + TCPCL contact header + SESS_INIT before the first byte of data
 
-KINDS = (
-    "link-down",
-    "cut",
-    "crash",
-    "burst-end",
-    "restore",
-    "restart",
-    "link-change",
-    "link-up",
-    "burst-start",
-    "inject",
-)
 # At one instant: take things down first, then change and bring up, then inject into the new state.
 _ORDER = {k: i for i, k in enumerate(KINDS)}
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Action:
-    """One scripted step; each kind is a subclass carrying its own fields.
-
-    ``subject`` is a link, node or traffic name, depending on the kind (each
-    subclass also names it: ``link``, ``node`` or ``traffic``).
-    """
-
-    kind: ClassVar[str] = ""  # one of KINDS
-    at_ns: int  # scenario time
-    wall_ns: int  # wall time since the run's start: at_ns / scale
-    subject: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _LinkAction(Action):
-    @property
-    def link(self) -> str:
-        return self.subject
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _NodeAction(Action):
-    @property
-    def node(self) -> str:
-        return self.subject
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LinkUp(_LinkAction):
-    """A window opens: scenario ns ``window_start_ns``-``window_end_ns``; both None for a link always up."""
-
-    kind: ClassVar[str] = "link-up"
-    window_start_ns: int | None = None
-    window_end_ns: int | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LinkDown(_LinkAction):
-    """A window closes (scenario ns span), or the link starts down at 0 (both None)."""
-
-    kind: ClassVar[str] = "link-down"
-    window_start_ns: int | None = None
-    window_end_ns: int | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LinkChange(_LinkAction):
-    """``params`` (DirectionParams field -> value) take effect in ``direction`` (both, forward, backward)."""
-
-    kind: ClassVar[str] = "link-change"
-    direction: str
-    params: Mapping[str, object]  # read-only
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class InjectBundle(Action):
-    """Bundle ``seq`` (0-based) of a traffic stream: ``size`` bytes from node ``frm`` to ``to``."""
-
-    kind: ClassVar[str] = "inject"
-    seq: int
-    frm: str
-    to: str
-    size: int  # payload bytes
-    lifetime_ns: int  # scenario time
-    priority: str  # bulk, normal or expedited
-
-    @property
-    def traffic(self) -> str:
-        return self.subject
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CutLink(_LinkAction):
-    """An unplanned cut of ``for_ns`` scenario ns."""
-
-    kind: ClassVar[str] = "cut"
-    for_ns: int
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RestoreLink(_LinkAction):
-    kind: ClassVar[str] = "restore"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CrashAgent(_NodeAction):
-    """``kill -9`` of a node's agent; it restarts after ``restart_after_ns`` scenario ns (None: never)."""
-
-    kind: ClassVar[str] = "crash"
-    restart_after_ns: int | None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RestartAgent(_NodeAction):
-    kind: ClassVar[str] = "restart"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BurstStart(_LinkAction):
-    """An error burst: bit error rate ``ber`` for ``for_ns`` scenario ns."""
-
-    kind: ClassVar[str] = "burst-start"
-    for_ns: int
-    ber: float
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BurstEnd(_LinkAction):
-    kind: ClassVar[str] = "burst-end"
 
 
 @dataclass(frozen=True, slots=True)

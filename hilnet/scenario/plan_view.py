@@ -8,17 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from hilnet.scenario.plan import (
-    Action,
-    BurstStart,
-    CrashAgent,
-    CutLink,
-    InjectBundle,
-    LinkChange,
-    LinkDown,
-    LinkUp,
-    Plan,
-)
+from hilnet.scenario.actions import Action, BurstStart, CrashAgent, CutLink, InjectBundle, LinkChange, LinkDown, LinkUp
+from hilnet.scenario.plan import Plan
 from hilnet.units import format_duration, format_rate, format_size
 
 

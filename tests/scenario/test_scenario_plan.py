@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from hilnet.scenario.actions import KINDS, BurstStart, CrashAgent, InjectBundle, LinkChange, LinkDown
 from hilnet.scenario.load import load_scenario_text
-from hilnet.scenario.plan import KINDS, BurstStart, CrashAgent, InjectBundle, LinkChange, LinkDown, compile_plan
+from hilnet.scenario.plan import compile_plan
 from hilnet.scenario.plan_view import plan_to_json, render_plan
 
 S = 10**9
