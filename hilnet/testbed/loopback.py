@@ -15,6 +15,7 @@ import os
 import random
 import socket
 
+from hilnet.agent.control import ClaConfig, HostPort, TcpclConfig
 from hilnet.errors import TestbedError
 from hilnet.scenario.model import Scenario
 from hilnet.testbed.base import LinkRuntime, NodeRuntime, pty_specs, serial_cla
@@ -89,9 +90,9 @@ class LoopbackTestbed:
         pty_dir = os.path.join(self.run_dir, "pty")
         os.makedirs(pty_dir, exist_ok=True)
         eid = {n.name: n.eid for n in sc.nodes}
-        clas: dict[str, list[dict]] = {n.name: [] for n in sc.nodes}
+        clas: dict[str, list[ClaConfig]] = {n.name: [] for n in sc.nodes}
         tcpcl_port: dict[str, int] = {}
-        tcpcl_peers: dict[str, dict[str, str]] = {n.name: {} for n in sc.nodes}
+        tcpcl_peers: dict[str, dict[str, HostPort]] = {n.name: {} for n in sc.nodes}
         ports = PortPool()
         try:
             for link in sc.links:
@@ -106,7 +107,7 @@ class LoopbackTestbed:
                     relay_a, relay_b = ports.take(), ports.take()
                     a_spec = f"tcp://127.0.0.1:{relay_a}?peer=127.0.0.1:{tcpcl_port[link.a]}"
                     b_spec = f"tcp://127.0.0.1:{relay_b}?peer=127.0.0.1:{tcpcl_port[link.b]}"
-                    tcpcl_peers[link.a][eid[link.b]] = f"127.0.0.1:{relay_a}"
+                    tcpcl_peers[link.a][eid[link.b]] = HostPort("127.0.0.1", relay_a)
                 self.links[link.name] = LinkRuntime(link.name, a_spec, b_spec)
         except OSError as e:
             raise TestbedError(f"loopback testbed: cannot allocate a port: {e}") from None
@@ -114,9 +115,7 @@ class LoopbackTestbed:
             ports.release()  # the engine and the agents bind them next
         for n in sc.nodes:
             if n.name in tcpcl_port:
-                clas[n.name].append(
-                    {"type": "tcpcl", "listen": f"127.0.0.1:{tcpcl_port[n.name]}", "peers": tcpcl_peers[n.name]}
-                )
+                clas[n.name].append(TcpclConfig(HostPort("127.0.0.1", tcpcl_port[n.name]), tcpcl_peers[n.name]))
             self.nodes[n.name] = NodeRuntime(
                 n.name, n.eid, (), tuple(clas[n.name]), os.path.join(self.run_dir, "stores", f"{n.name}.store")
             )
