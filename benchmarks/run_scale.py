@@ -36,7 +36,8 @@ import tempfile
 import textwrap
 import time
 
-from hilnet.controller.run import START_MARGIN_NS, Replay, RunOptions, run
+from hilnet.controller.run import START_MARGIN_NS, RunOptions, run
+from hilnet.controller.session import Session
 from hilnet.scenario.load import load_scenario
 from hilnet.scenario.plan import compile_plan
 from hilnet.testbed.netns import netns_available
@@ -108,7 +109,7 @@ def testbed_cycle(backend: str, n: int, work: str) -> tuple[float, float, int]:
     plan = compile_plan(scenario)
     run_dir = os.path.join(work, f"chain-{n}-{backend}")
     os.makedirs(run_dir)
-    replay = Replay(scenario, plan, run_dir, RunOptions(quiet=True), backend, "benchmark")
+    replay = Session(scenario, plan, run_dir, backend, "benchmark")
     t = time.perf_counter()
     try:
         replay.build()

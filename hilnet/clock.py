@@ -42,11 +42,27 @@ class Clock(Protocol):
         ...
 
 
+@runtime_checkable
+class WallClock(Clock, Protocol):
+    """A :class:`Clock` that can also tell the date: for names and stamps, never for timing."""
+
+    def wall_ns(self) -> int:
+        """The calendar time, ns since the Unix epoch (UTC); it may jump when the host's clock is set."""
+        ...
+
+
 class MonotonicClock:
-    """The host's monotonic clock (``time.monotonic_ns``); never jumps with NTP."""
+    """The host's monotonic clock (``time.monotonic_ns``); never jumps with NTP.
+
+    ``wall_ns()`` reads the host's calendar clock (``time.time_ns``) for run
+    folder names and the like; timing never uses it.
+    """
 
     def now_ns(self) -> int:
         return time.monotonic_ns()
+
+    def wall_ns(self) -> int:
+        return time.time_ns()
 
     def sleep_ns(self, duration_ns: int) -> None:
         self.sleep_until_ns(self.now_ns() + duration_ns)
@@ -86,15 +102,21 @@ class VirtualClock:
     ``advance()`` and ``set()`` move it by hand. Sleeping jumps straight to the
     deadline ("autojump", like trio's ``MockClock(autojump_threshold=0)``), so a
     test that sleeps through an hour-long contact window takes no real time.
-    Thread-safe, so a driver thread and a test can share it.
+    Thread-safe, so a driver thread and a test can share it. Its calendar
+    time (``wall_ns()``) is ``wall_start_ns`` plus the time it has moved.
     """
 
-    def __init__(self, start_ns: int = 0):
+    def __init__(self, start_ns: int = 0, wall_start_ns: int = 0):
         self._now = start_ns
+        self._start = start_ns
+        self._wall_start = wall_start_ns
         self._lock = threading.Lock()
 
     def now_ns(self) -> int:
         return self._now
+
+    def wall_ns(self) -> int:
+        return self._wall_start + self._now - self._start
 
     def advance(self, delta_ns: int) -> int:
         """Move forward by ``delta_ns`` (>= 0); returns the new time."""

@@ -1,1 +1,194 @@
-"""Who holds which bundle (filled in by the ledger/verdict split)."""
+"""Who holds which bundle: one account folded from a run's event records (pure).
+
+A :class:`Ledger` reads the records of events.jsonl (docs/run.md), one at a
+time with :meth:`Ledger.fold` (the live view, the controller's settle test)
+or a whole log with :meth:`Ledger.of` (the checks, ``hilnet report``): the
+same code either way, so a run is judged by the account it was watched with.
+
+What it keeps, per bundle id: the injection that made it (controller
+``inject``/``inject-failed``), the nodes storing it now (an agent's
+``stored`` adds the node; ``acked``, ``delivered``, ``expired`` and
+``deleted`` remove it), its deliveries, whether it expired, and every
+sighting of it in order. Records of the wrong shape are ignored, never an
+error: a log written by a broken run is still read. No I/O, no threads, no
+clock; times are the records' own ``t_ns`` (scenario ns).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+# Agent events that say where a bundle is (or was): a bundle's sightings.
+SIGHTING_EVENTS = frozenset(("stored", "forwarded", "acked", "delivered", "expired", "received", "refused", "dropped"))
+# Agent events after which the node no longer holds its copy.
+RELEASE_EVENTS = frozenset(("acked", "delivered", "expired", "deleted"))
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """A bundle at ``node`` for ``event`` at scenario time ``t_ns``."""
+
+    node: str
+    event: str
+    t_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Injection:
+    """One bundle the controller put in (or tried to): its ``inject`` or ``inject-failed`` record.
+
+    ``key`` is the bundle id the source agent gave it; None when the injection failed.
+    ``t_ns`` is the scenario time of the injection; ``size`` payload bytes.
+    """
+
+    tag: str  # "photos#3"
+    traffic: str
+    frm: str
+    to: str
+    size: int
+    sha256: str | None  # of the payload, hex
+    t_ns: int
+    key: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A ``delivered`` event: at ``node`` at scenario time ``t_ns``, payload SHA-256 as reported."""
+
+    node: str
+    t_ns: int
+    sha256: str | None
+
+
+def _str(v: object) -> str | None:
+    return v if isinstance(v, str) else None
+
+
+def _int(v: object, default: int = 0) -> int:
+    return v if isinstance(v, int) and not isinstance(v, bool) else default
+
+
+class Ledger:
+    """The bundles of one run: where each is, who holds it, how it ended."""
+
+    def __init__(self) -> None:
+        self._injections: dict[str, Injection] = {}  # tag -> injection, first-seen order
+        self._tag_of: dict[str, str] = {}  # bundle id -> tag
+        self._holders: dict[str, set[str]] = {}  # bundle id -> nodes storing it now
+        self._held: dict[str, set[str]] = {}  # node -> bundle ids it stores now
+        self._deliveries: dict[str, list[Delivery]] = {}
+        self._sightings: dict[str, list[Sighting]] = {}
+        self._expired: set[str] = set()
+        self.end_ns = 0  # latest scenario time of any record
+        self.end_reason = "unknown"  # the run-end record's reason
+        self.end_detail: str | None = None
+
+    @classmethod
+    def of(cls, records: Iterable[Mapping[str, object]]) -> Ledger:
+        """The ledger of a whole log, records in time order."""
+        ledger = cls()
+        for r in records:
+            ledger.fold(r)
+        return ledger
+
+    # -- folding ------------------------------------------------------------------------
+
+    def fold(self, record: Mapping[str, object]) -> None:
+        """Take one event record (as written to events.jsonl) into the account."""
+        t = _int(record.get("t_ns"))
+        self.end_ns = max(self.end_ns, t)
+        src, kind = record.get("src"), record.get("event")
+        if not isinstance(kind, str):
+            return
+        if src == "controller":
+            self._controller(record, kind, t)
+        elif src == "agent":
+            key = _str(record.get("bundle"))
+            if key is not None:
+                self._agent(key, _str(record.get("node")) or "?", kind, t, record)
+
+    def _controller(self, r: Mapping[str, object], kind: str, t: int) -> None:
+        if kind in ("inject", "inject-failed"):
+            tag = _str(r.get("tag"))
+            if tag is None:
+                return
+            key = _str(r.get("bundle"))
+            self._injections[tag] = Injection(
+                tag=tag,
+                traffic=_str(r.get("traffic")) or tag.split("#")[0],
+                frm=_str(r.get("frm")) or "?",
+                to=_str(r.get("to")) or "?",
+                size=_int(r.get("size")),
+                sha256=_str(r.get("sha256")),
+                t_ns=t,
+                key=key,
+            )
+            if key is not None:
+                self._tag_of[key] = tag
+        elif kind == "run-end":
+            self.end_reason = _str(r.get("reason")) or self.end_reason
+            self.end_detail = _str(r.get("detail"))
+        # A crash changes nothing here: a killed agent keeps its store on disk.
+
+    def _agent(self, key: str, node: str, kind: str, t: int, r: Mapping[str, object]) -> None:
+        if kind in SIGHTING_EVENTS:
+            self._sightings.setdefault(key, []).append(Sighting(node, kind, t))
+        if kind == "stored":
+            self._holders.setdefault(key, set()).add(node)
+            self._held.setdefault(node, set()).add(key)
+        elif kind in RELEASE_EVENTS:
+            self._holders.get(key, set()).discard(node)
+            self._held.get(node, set()).discard(key)
+        if kind == "delivered":
+            self._deliveries.setdefault(key, []).append(Delivery(node, t, _str(r.get("sha256"))))
+        elif kind == "expired":
+            self._expired.add(key)
+
+    # -- questions ----------------------------------------------------------------------
+
+    def injections(self) -> tuple[Injection, ...]:
+        """Every injection, failed ones too, in the order they were first recorded."""
+        return tuple(self._injections.values())
+
+    def injected(self) -> int:
+        """Bundles injected so far (failed injections not counted)."""
+        return len(self._tag_of)
+
+    def injection_of(self, key: str) -> Injection | None:
+        """The injection that made bundle ``key`` (None: not one of the controller's)."""
+        tag = self._tag_of.get(key)
+        return None if tag is None else self._injections.get(tag)
+
+    def holders(self, key: str) -> tuple[str, ...]:
+        """Nodes storing bundle ``key`` now, sorted."""
+        return tuple(sorted(self._holders.get(key, ())))
+
+    def held_by(self, node: str) -> int:
+        """How many bundles ``node`` stores now."""
+        return len(self._held.get(node, ()))
+
+    def deliveries(self, key: str) -> tuple[Delivery, ...]:
+        return tuple(self._deliveries.get(key, ()))
+
+    def delivered(self) -> int:
+        """Bundles delivered at least once (any bundle id, the controller's or not)."""
+        return len(self._deliveries)
+
+    def expired(self, key: str) -> bool:
+        return key in self._expired
+
+    def sightings(self, key: str) -> tuple[Sighting, ...]:
+        return tuple(self._sightings.get(key, ()))
+
+    def settled(self, total: int) -> bool:
+        """All ``total`` bundles injected, each delivered or expired, and no copy left in any store.
+
+        A bundle delivered but still held somewhere waits for an acknowledgement:
+        ending the run then would judge a store the agent is about to empty.
+        """
+        if len(self._tag_of) < total:
+            return False
+        return all(
+            (key in self._deliveries or key in self._expired) and not self._holders.get(key) for key in self._tag_of
+        )

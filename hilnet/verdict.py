@@ -1,7 +1,8 @@
 """The verdict of a run: what the checks produce and the reports read.
 
 Plain frozen values, no I/O and no knowledge of how they were computed, so
-that ``report/`` depends on this module and never on ``controller/``.
+that ``report/`` depends on this module and never on ``controller/``. A
+bundle's sightings are the ledger's (:class:`hilnet.ledger.Sighting`).
 Times are nanoseconds: scenario time for bundles, wall time for link edges.
 """
 
@@ -10,14 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-
-@dataclass(frozen=True, slots=True)
-class Sighting:
-    """A bundle at ``node`` for ``event`` at scenario time ``t_ns``."""
-
-    node: str
-    event: str
-    t_ns: int
+from hilnet.ledger import Sighting
 
 
 @dataclass(frozen=True, slots=True)

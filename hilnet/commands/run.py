@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from hilnet.controller.run import RunResult
 
 
 @click.command(name="run")
@@ -56,21 +61,18 @@ def command(scenario, backend, bench, out_dir, scale, seed, until_settled, junit
     progress = None
     view = None
     if not quiet and not json_out:
-        try:
-            from hilnet.report.console import LiveView
-            from hilnet.scenario.load import load_scenario
+        from hilnet.report.console import LiveView
+        from hilnet.scenario.load import load_scenario
 
-            view = LiveView(load_scenario(scenario), sys.stderr, sys.stderr.isatty())
-            progress = view.update
-        except ImportError:
-            view = None
+        view = LiveView(load_scenario(scenario), sys.stderr, sys.stderr.isatty())
+        progress = view.update
 
     def interrupted(signum, frame):  # SIGTERM tears down like Ctrl-C: nothing left behind
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupted)
-    result = run(scenario, options, progress=progress)
-    if view is not None and hasattr(view, "close"):
+    result = write_reports_of(run(scenario, options, progress=progress), options.junit)
+    if view is not None:
         view.close()
     if json_out:
         try:
@@ -79,16 +81,32 @@ def command(scenario, backend, bench, out_dir, scale, seed, until_settled, junit
         except OSError:
             json.dump({"exit": result.exit_code, "reason": result.reason}, sys.stdout)
     elif result.report is not None:
-        try:
-            from hilnet.report.console import print_summary
+        from hilnet.report.console import print_summary
 
-            print_summary(result.report, result.run_dir, sys.stdout)
-        except ImportError:
-            for r in result.report.results:
-                click.echo(f"{'PASS' if r.passed else 'FAIL'} {r.name}: expected {r.expected}, got {r.actual}")
-                for line in r.failures:
-                    click.echo(f"    {line}")
-            click.echo(f"run folder: {result.run_dir}")
+        print_summary(result.report, result.run_dir, sys.stdout)
     if result.exit_code == 2:
         click.echo(f"hilnet: error: {result.reason}", err=True)
     raise SystemExit(result.exit_code)
+
+
+def write_reports_of(result: RunResult, junit: str | None) -> RunResult:
+    """Write the run folder's reports; a folder that cannot take them (a full disk) makes the run exit 2.
+
+    The verdict is still printed then; only the folder is incomplete.
+    """
+    from hilnet.report import write_reports
+
+    if result.report is None:
+        return result
+    meta = {
+        "backend": result.backend,
+        "backend_reason": result.backend_reason,
+        "seed": result.scenario.seed,
+        "junit": junit,
+    }
+    try:
+        write_reports(result.run_dir, result.scenario, result.plan, result.events, result.report, meta)
+    except OSError as e:
+        detail = (result.detail + "; " if result.detail else "") + f"cannot write the reports: {e}"
+        return dataclasses.replace(result, exit_code=2, detail=detail)
+    return result

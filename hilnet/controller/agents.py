@@ -1,33 +1,61 @@
 """The controller's driver for one node agent process: start, command, crash, stop.
 
 ``hilnet agent --stdio`` runs as a subprocess (behind ``argv_prefix``: nothing,
-``ip netns exec NS``, or later ``ssh board``). A reader thread turns each line
-it writes into an event dict for ``on_event``; replies are matched to the
-commands that asked by id. Other DTN implementations can stand in later behind
-this same surface (start, configure, inject, events, crash, stop).
+``ip netns exec NS``, or later ``ssh board``). Commands go out as typed
+:class:`~hilnet.agent.control.Command` values (``encode_command``); a reader
+thread turns each line the agent writes into a typed
+:class:`~hilnet.agent.events.Event` (``parse_event``) for ``on_event``.
+Replies are matched by id to the command that asked: a caller either waits
+for its reply (:meth:`AgentProcess.call`) or leaves a callback that the
+reader thread runs when the reply comes (:meth:`AgentProcess.send`), so a
+run with hundreds of injections needs no thread per injection. Other DTN
+implementations can stand in later behind this same surface (start,
+configure, inject, events, crash, stop).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
-import json
 import os
 import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import IO, Any
 
+from hilnet.agent.protocol import Command, Error, Event, Ready, Reply, Shutdown, Time, encode_command, parse_event
 from hilnet.clock import Clock
-from hilnet.errors import AgentError
+from hilnet.errors import AgentError, ControlError
 
 READY_TIMEOUT_S = 20.0
 REPLY_TIMEOUT_S = 20.0
+NS_PER_S = 1_000_000_000
+
+# What a command's callback gets: the reply's result, or why there is none.
+Outcome = Mapping[str, Any] | AgentError
+OnReply = Callable[[Outcome], None]
+
+
+@dataclass
+class _Pending:
+    """A command sent and not yet answered."""
+
+    deadline_ns: int  # on the agent's driver clock; a callback past it gets "did not answer"
+    on_reply: OnReply | None  # None: a caller waits on ``done``
+    done: threading.Event = field(default_factory=threading.Event)
+    answer: Reply | Error | None = None
 
 
 class AgentProcess:
-    """One agent subprocess and its JSON-lines control channel."""
+    """One agent subprocess and its JSON-lines control channel.
+
+    ``on_event(node, event)`` gets every event but replies (errors too);
+    ``on_unreadable(node, message)`` gets a line that is not an event.
+    Both run on the reader thread, as do reply callbacks.
+    """
 
     def __init__(
         self,
@@ -35,16 +63,18 @@ class AgentProcess:
         argv_prefix: tuple[str, ...],
         log_path: str,
         clock: Clock,
-        on_event: Callable[[str, dict], None],
+        on_event: Callable[[str, Event], None],
+        on_unreadable: Callable[[str, str], None],
     ):
         self.name = name
         self.argv = [*argv_prefix, sys.executable, "-m", "hilnet", "agent", "--stdio"]
         self.log_path = log_path
         self.clock = clock
         self.on_event = on_event
-        self.proc: subprocess.Popen | None = None
+        self.on_unreadable = on_unreadable
+        self.proc: subprocess.Popen[bytes] | None = None
         self._ids = itertools.count(1)
-        self._waiting: dict[Any, list] = {}  # id -> [threading.Event, reply or None]
+        self._waiting: dict[int, _Pending] = {}
         self._lock = threading.Lock()
         self._ready = threading.Event()
         self._reader: threading.Thread | None = None
@@ -82,72 +112,105 @@ class AgentProcess:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def _read(self, proc: subprocess.Popen) -> None:
+    def _read(self, proc: subprocess.Popen[bytes]) -> None:
         if proc.stdout is None:  # started without a pipe: nothing to read
             return
         for raw in proc.stdout:
             try:
-                ev = json.loads(raw)
-            except ValueError:
-                self.on_event(
-                    self.name,
-                    {"event": "log", "level": "error", "message": f"unreadable line from agent: {raw[:200]!r}"},
-                )
+                ev = parse_event(raw)
+            except ControlError:
+                self.on_unreadable(self.name, f"unreadable line from agent: {raw[:200]!r}")
                 continue
-            if not isinstance(ev, dict):
-                continue
-            kind = ev.get("event")
-            if kind == "ready":
+            if isinstance(ev, Ready):
                 self._ready.set()
-            if kind in ("reply", "error") and ev.get("id") in self._waiting:
-                with self._lock:
-                    slot = self._waiting.get(ev["id"])
-                if slot is not None:
-                    slot[1] = ev
-                    slot[0].set()
-                if kind == "reply":
+            if isinstance(ev, (Reply, Error)) and isinstance(ev.id, int) and self._answer(ev.id, ev):
+                if isinstance(ev, Reply):
                     continue
             self.on_event(self.name, ev)
-        # EOF: wake everyone still waiting for this incarnation
+        # EOF: this incarnation answers nothing more
         with self._lock:
-            for slot in self._waiting.values():
-                slot[0].set()
+            waiting = list(self._waiting)
+        for cid in waiting:
+            self._answer(cid, None)
+
+    def _answer(self, cid: int, answer: Reply | Error | None) -> bool:
+        """Hand ``answer`` (None: none will come) to whoever waits for command ``cid``; False if nobody does."""
+        with self._lock:
+            slot = self._waiting.get(cid)
+            if slot is None:
+                return False
+            if slot.on_reply is not None:
+                del self._waiting[cid]
+        if slot.on_reply is not None:
+            slot.on_reply(self._outcome(cid, answer))
+        else:
+            slot.answer = answer
+            slot.done.set()
+        return True
+
+    def _outcome(self, cid: int, answer: Reply | Error | None) -> Outcome:
+        if answer is None:
+            state = "exited" if not self.alive() else "did not answer"
+            return AgentError(f"agent {self.name} {state} (command {cid}); see {self.log_path}")
+        if isinstance(answer, Error):
+            return AgentError(f"agent {self.name} refused {answer.cmd or 'a command'}: {answer.reason}")
+        return answer.result
 
     # -- commands ----------------------------------------------------------------
 
-    def send(self, cmd: dict) -> Any:
-        """Write one command; returns its id."""
+    def send(self, command: Command, on_reply: OnReply | None = None, timeout_s: float = REPLY_TIMEOUT_S) -> int:
+        """Write one command; returns its id.
+
+        With ``on_reply``, the reader thread calls it with the reply's result, or
+        with an :class:`AgentError` when the agent refuses, exits, or has not
+        answered ``timeout_s`` after sending (see :meth:`expire_overdue`).
+        Raises AgentError at once when the command cannot be written.
+        """
         cid = next(self._ids)
-        line = json.dumps({**cmd, "id": cid}, separators=(",", ":")) + "\n"
+        line = encode_command(dataclasses.replace(command, id=cid))
         with self._lock:
-            self._waiting[cid] = [threading.Event(), None]
-        if not self.alive():
-            raise AgentError(f"agent {self.name} is not running (exit status {self.returncode()})")
+            self._waiting[cid] = _Pending(self.clock.now_ns() + int(timeout_s * NS_PER_S), on_reply)
         try:
-            self.proc.stdin.write(line.encode())
-            self.proc.stdin.flush()
-        except (BrokenPipeError, ValueError, OSError):
-            raise AgentError(f"agent {self.name} closed its control channel; see {self.log_path}") from None
+            self._write(line)
+        except AgentError:
+            with self._lock:
+                self._waiting.pop(cid, None)
+            raise
         return cid
 
-    def wait_reply(self, cid: Any, timeout_s: float = REPLY_TIMEOUT_S) -> dict:
+    def _write(self, line: bytes) -> None:
+        stdin: IO[bytes] | None = self.proc.stdin if self.proc is not None else None
+        if stdin is None or not self.alive():
+            raise AgentError(f"agent {self.name} is not running (exit status {self.returncode()})")
+        try:
+            stdin.write(line)
+            stdin.flush()
+        except (BrokenPipeError, ValueError, OSError):
+            raise AgentError(f"agent {self.name} closed its control channel; see {self.log_path}") from None
+
+    def expire_overdue(self) -> None:
+        """Fail every callback command still unanswered past its deadline ("did not answer")."""
+        now = self.clock.now_ns()
+        with self._lock:
+            overdue = [cid for cid, s in self._waiting.items() if s.on_reply is not None and s.deadline_ns <= now]
+        for cid in overdue:
+            self._answer(cid, None)
+
+    def wait_reply(self, cid: int, timeout_s: float = REPLY_TIMEOUT_S) -> Mapping[str, Any]:
         with self._lock:
             slot = self._waiting.get(cid)
-        if slot is None:
+        if slot is None or slot.on_reply is not None:
             raise AgentError(f"agent {self.name}: no command {cid} pending")
-        slot[0].wait(timeout_s)
+        slot.done.wait(timeout_s)
         with self._lock:
             self._waiting.pop(cid, None)
-        reply = slot[1]
-        if reply is None:
-            state = "exited" if not self.alive() else "did not answer"
-            raise AgentError(f"agent {self.name} {state} (command {cid}); see {self.log_path}")
-        if reply.get("event") == "error":
-            raise AgentError(f"agent {self.name} refused {reply.get('cmd') or 'a command'}: {reply.get('reason')}")
-        return reply.get("result", {})
+        outcome = self._outcome(cid, slot.answer)
+        if isinstance(outcome, AgentError):
+            raise outcome
+        return outcome
 
-    def call(self, cmd: dict, timeout_s: float = REPLY_TIMEOUT_S) -> dict:
-        return self.wait_reply(self.send(cmd), timeout_s)
+    def call(self, command: Command, timeout_s: float = REPLY_TIMEOUT_S) -> Mapping[str, Any]:
+        return self.wait_reply(self.send(command), timeout_s)
 
     def clock_offset(self, samples: int = 5) -> tuple[int, int]:
         """(offset, uncertainty) of the agent's monotonic clock against ours, ns.
@@ -155,22 +218,24 @@ class AgentProcess:
         Offset = agent time - controller time at the same instant, taken from
         the sample with the shortest round trip; uncertainty is half of it.
         """
-        best = None
+        best: tuple[int, int] | None = None
         for _ in range(samples):
             t0 = self.clock.now_ns()
-            r = self.call({"cmd": "time"})
+            r = self.call(Time())
             t1 = self.clock.now_ns()
             rtt = t1 - t0
             offset = int(r["monotonic_ns"]) - (t0 + t1) // 2
             if best is None or rtt < best[1] * 2:
                 best = (offset, rtt // 2)
+        if best is None:
+            raise AgentError(f"agent {self.name}: no clock sample taken")
         return best
 
     # -- stopping ----------------------------------------------------------------
 
     def kill(self) -> None:
         """``kill -9``: the agent gets no chance to close anything."""
-        if self.alive():
+        if self.proc is not None and self.alive():
             self.exited_on_purpose = True
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
@@ -186,28 +251,33 @@ class AgentProcess:
         self.exited_on_purpose = True
         if self.alive():
             try:
-                self.send({"cmd": "shutdown"})
+                self.send(Shutdown())
             except AgentError:
                 pass
-            deadline = self.clock.now_ns() + int(timeout_s * 1e9)
+            deadline = self.clock.now_ns() + int(timeout_s * NS_PER_S)
             while self.alive() and self.clock.now_ns() < deadline:
                 self.clock.sleep_until_ns(self.clock.now_ns() + 20_000_000)
-            for sig in (signal.SIGTERM, signal.SIGKILL):
-                if not self.alive():
-                    break
-                try:
-                    os.killpg(self.proc.pid, sig)
-                except ProcessLookupError:
-                    break
-                try:
-                    self.proc.wait(2.0)
-                except subprocess.TimeoutExpired:
-                    pass
+            self._signal_until_gone(self.proc)
         self._close_pipes()
         if self._reader is not None:
             self._reader.join(2.0)
 
+    def _signal_until_gone(self, proc: subprocess.Popen[bytes]) -> None:
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            if not self.alive():
+                break
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                proc.wait(2.0)
+            except subprocess.TimeoutExpired:
+                pass
+
     def _close_pipes(self) -> None:
+        if self.proc is None:
+            return
         for f in (self.proc.stdin, self.proc.stdout):
             try:
                 if f:

@@ -1,8 +1,9 @@
 """The verdict of a run, computed from its event log alone (pure: no I/O).
 
-``check_run(scenario, plan, events)`` follows every injected bundle through
-the log (see docs/run.md for the record shapes) and judges the scenario's
-expectations:
+``check_run(scenario, plan, events)`` folds the log into a
+:class:`~hilnet.ledger.Ledger` (see docs/run.md for the record shapes), the
+same account the live view and the settle test keep, and judges the
+scenario's expectations:
 
 - delivered: all / a count / a fraction of the injected bundles, per stream too;
 - within: each delivery no later than ``within`` after its injection (scenario time);
@@ -20,14 +21,15 @@ schedule-fidelity figures ride along for the reports.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from hilnet.agent.router import earliest_arrival
+from hilnet.ledger import Injection, Ledger
 from hilnet.scenario.model import Scenario
 from hilnet.scenario.plan import Plan
 from hilnet.units import format_duration, scenario_to_wall_ns, wall_to_scenario_ns
-from hilnet.verdict import BundleRecord, CheckReport, CheckResult, EdgeTiming, Fidelity, Sighting
+from hilnet.verdict import BundleRecord, CheckReport, CheckResult, EdgeTiming, Fidelity
 
 # How a run-end record says the testbed broke or a person stopped the run.
 BROKEN_END_REASONS = ("error", "interrupted")
@@ -44,7 +46,7 @@ def _percentile(values: list[int], q: float) -> int | None:
     return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))]
 
 
-def fidelity_of(events: Iterable[Mapping]) -> Fidelity:
+def fidelity_of(events: Iterable[Mapping[str, Any]]) -> Fidelity:
     """Schedule fidelity: every link gate or parameter change, intended vs applied."""
     edges = []
     for e in events:
@@ -56,92 +58,20 @@ def fidelity_of(events: Iterable[Mapping]) -> Fidelity:
     return Fidelity(tuple(edges), _percentile(errors, 0.5), _percentile(errors, 0.99), max(errors) if errors else None)
 
 
-def check_run(scenario: Scenario, plan: Plan, events: Iterable[Mapping]) -> CheckReport:
+def check_run(scenario: Scenario, plan: Plan, events: Iterable[Mapping[str, Any]]) -> CheckReport:
     """Judge a run from its event log (records as written to events.jsonl)."""
     events = list(events)
-    scale = scenario.clock.scale
-    injected: dict[str, dict] = {}  # tag -> inject record
-    by_key: dict[str, str] = {}  # bundle key -> tag
-    deliveries: dict[str, list[dict]] = defaultdict(list)
-    sightings: dict[str, list[Sighting]] = defaultdict(list)
-    holding: dict[str, set[str]] = defaultdict(set)  # key -> nodes storing it now
-    expired: set[str] = set()
-    end_ns, end_reason, end_detail = 0, "unknown", None
-    for e in events:
-        kind = e.get("event")
-        t = int(e.get("t_ns", 0))
-        end_ns = max(end_ns, t)
-        src = e.get("src")
-        if src == "controller":
-            if kind in ("inject", "inject-failed"):
-                injected[e["tag"]] = e
-                if e.get("bundle"):
-                    by_key[e["bundle"]] = e["tag"]
-            elif kind == "run-end":
-                end_reason = e.get("reason", end_reason)
-                end_detail = e.get("detail")
-            elif kind == "crash":
-                # A killed agent keeps its store on disk: what it held is still held.
-                pass
-            continue
-        if src != "agent":
-            continue
-        key = e.get("bundle")
-        if key is None:
-            continue
-        node = e.get("node") or "?"
-        if kind in ("stored", "forwarded", "acked", "delivered", "expired", "received", "refused", "dropped"):
-            sightings[key].append(Sighting(node, kind, t))
-        if kind == "stored":
-            holding[key].add(node)
-        elif kind in ("acked", "delivered", "expired", "deleted"):
-            holding[key].discard(node)
-        if kind == "delivered":
-            deliveries[key].append(e)
-        elif kind == "expired":
-            expired.add(key)
-
-    bundles = []
-    for tag, inj in injected.items():
-        key = inj.get("bundle")
-        got = deliveries.get(key, []) if key else []
-        t_inj = int(inj.get("t_ns", 0))
-        oracle = None
-        route = earliest_arrival(
-            plan.wall_contacts,
-            inj["frm"],
-            inj["to"],
-            scenario_to_wall_ns(t_inj, scale),
-            int(inj["size"]) + BUNDLE_OVERHEAD_BYTES,
-        )
-        if route is not None:
-            oracle = wall_to_scenario_ns(route.arrival_ns, scale)
-        bundles.append(
-            BundleRecord(
-                tag=tag,
-                traffic=inj.get("traffic", tag.split("#")[0]),
-                frm=inj["frm"],
-                to=inj["to"],
-                key=key,
-                size=int(inj["size"]),
-                injected_ns=t_inj,
-                expected_sha256=inj.get("sha256", ""),
-                delivered_ns=int(got[0]["t_ns"]) if got else None,
-                deliveries=len(got),
-                intact=(all(d.get("sha256") == inj.get("sha256") for d in got) if got else None),
-                plan_arrival_ns=oracle,
-                expired=key in expired if key else False,
-                stored_at=tuple(sorted(holding.get(key, ()))) if key else (),
-                sightings=tuple(sightings.get(key, ())) if key else (),
-            )
-        )
-    bundles.sort(key=lambda b: (b.injected_ns, b.tag))
+    ledger = Ledger.of(events)
+    bundles = sorted(
+        (_bundle(ledger, inj, plan, scenario.clock.scale) for inj in ledger.injections()),
+        key=lambda b: (b.injected_ns, b.tag),
+    )
     streams: dict[str, tuple[int, int]] = {}
     for b in bundles:
         d, n = streams.get(b.traffic, (0, 0))
         streams[b.traffic] = (d + (1 if b.deliveries else 0), n + 1)
-    results = _judge(scenario, bundles, end_ns, end_reason)
-    if end_reason in BROKEN_END_REASONS:
+    results = _judge(scenario, bundles, ledger.end_ns, ledger.end_reason)
+    if ledger.end_reason in BROKEN_END_REASONS:
         # A run that broke judges nothing it did not get to do: it fails, whatever it delivered.
         results.insert(
             0,
@@ -149,11 +79,40 @@ def check_run(scenario: Scenario, plan: Plan, events: Iterable[Mapping]) -> Chec
                 "run",
                 False,
                 "the run completes",
-                end_reason,
-                (f"the run ended early ({end_reason}): {end_detail or 'no detail'}",),
+                ledger.end_reason,
+                (f"the run ended early ({ledger.end_reason}): {ledger.end_detail or 'no detail'}",),
             ),
         )
-    return CheckReport(tuple(results), tuple(bundles), fidelity_of(events), end_ns, end_reason, streams)
+    return CheckReport(tuple(results), tuple(bundles), fidelity_of(events), ledger.end_ns, ledger.end_reason, streams)
+
+
+def _bundle(ledger: Ledger, inj: Injection, plan: Plan, scale: float) -> BundleRecord:
+    """What the ledger knows of one injection, with the plan's earliest arrival beside it."""
+    key = inj.key
+    got = ledger.deliveries(key) if key else ()
+    oracle = None
+    route = earliest_arrival(
+        plan.wall_contacts, inj.frm, inj.to, scenario_to_wall_ns(inj.t_ns, scale), inj.size + BUNDLE_OVERHEAD_BYTES
+    )
+    if route is not None:
+        oracle = wall_to_scenario_ns(route.arrival_ns, scale)
+    return BundleRecord(
+        tag=inj.tag,
+        traffic=inj.traffic,
+        frm=inj.frm,
+        to=inj.to,
+        key=key,
+        size=inj.size,
+        injected_ns=inj.t_ns,
+        expected_sha256=inj.sha256 or "",
+        delivered_ns=got[0].t_ns if got else None,
+        deliveries=len(got),
+        intact=(all(d.sha256 == inj.sha256 for d in got) if got else None),
+        plan_arrival_ns=oracle,
+        expired=ledger.expired(key) if key else False,
+        stored_at=ledger.holders(key) if key else (),
+        sightings=ledger.sightings(key) if key else (),
+    )
 
 
 def _name(b: BundleRecord, scenario: Scenario) -> str:
@@ -178,76 +137,12 @@ def _where(b: BundleRecord) -> str:
 
 def _judge(scenario: Scenario, bundles: list[BundleRecord], end_ns: int, end_reason: str = "") -> list[CheckResult]:
     ex = scenario.expect
-    # The traffic section's count, not just what got injected: a run that ended
-    # before injecting everything must not pass "all" over what it did inject.
-    n = max(len(bundles), scenario.bundles_total())
     delivered = [b for b in bundles if b.deliveries]
-    results: list[CheckResult] = []
-    # delivered
-    if ex.delivered == "all":
-        want, want_text = n, f"all {n}"
-    elif isinstance(ex.delivered, float):
-        want = -(-int(round(ex.delivered * n * 1e9)) // 10**9)  # ceil without float noise
-        want_text = f">= {ex.delivered:.0%} ({want} of {n})"
-    else:
-        want, want_text = int(ex.delivered), f">= {ex.delivered}"
-    missing = [
-        f"{_name(b, scenario)} {_where(b)}; not delivered by {format_duration(end_ns)}"
-        for b in bundles
-        if not b.deliveries
-    ]
-    if n > len(bundles):
-        missing.append(
-            f"{n - len(bundles)} bundles of the traffic were never injected: the run ended "
-            f"({end_reason or 'unknown'}) at {format_duration(end_ns)}"
-        )
-    results.append(
-        CheckResult(
-            "delivered",
-            len(delivered) >= want,
-            want_text,
-            f"{len(delivered)} of {n}",
-            tuple(missing) if len(delivered) < want else (),
-        )
-    )
+    results = [_delivered(scenario, bundles, end_ns, end_reason)]
     if ex.within_ns is not None:
-        late = [
-            f"{_name(b, scenario)} took {format_duration(b.latency_ns)}, over {format_duration(ex.within_ns)}"
-            for b in delivered
-            if b.latency_ns > ex.within_ns
-        ]
-        worst = max((b.latency_ns for b in delivered), default=None)
-        results.append(
-            CheckResult(
-                "within",
-                not late,
-                f"<= {format_duration(ex.within_ns)}",
-                "max " + (format_duration(worst) if worst is not None else "n/a"),
-                tuple(late),
-            )
-        )
+        results.append(_within(scenario, delivered, ex.within_ns))
     if ex.within_plan is not None:
-        late = []
-        for b in delivered:
-            if b.plan_arrival_ns is None:
-                continue
-            if isinstance(ex.within_plan, float):
-                limit = b.injected_ns + ex.within_plan * max(1, b.plan_arrival_ns - b.injected_ns)
-                text = f"{ex.within_plan:g}x the plan's best latency"
-            else:
-                limit = b.plan_arrival_ns + ex.within_plan
-                text = f"plan's earliest arrival + {format_duration(ex.within_plan)}"
-            if b.delivered_ns > limit:
-                late.append(
-                    f"{_name(b, scenario)} arrived at {format_duration(b.delivered_ns)}; "
-                    f"the plan allowed {format_duration(b.plan_arrival_ns)}, limit {text}"
-                )
-        expected = (
-            f"<= {ex.within_plan:g}x plan"
-            if isinstance(ex.within_plan, float)
-            else f"<= plan + {format_duration(ex.within_plan)}"
-        )
-        results.append(CheckResult("within-plan", not late, expected, f"{len(late)} late", tuple(late)))
+        results.append(_within_plan(scenario, delivered, ex.within_plan))
     if ex.duplicates is not None:
         dups = sum(max(0, b.deliveries - 1) for b in bundles)
         lines = tuple(f"{_name(b, scenario)} delivered {b.deliveries} times" for b in bundles if b.deliveries > 1)
@@ -274,3 +169,66 @@ def _judge(scenario: Scenario, bundles: list[BundleRecord], end_ns: int, end_rea
         )
         results.append(CheckResult("lost", len(lost) <= ex.lost, f"<= {ex.lost}", str(len(lost)), lines))
     return results
+
+
+def _delivered(scenario: Scenario, bundles: list[BundleRecord], end_ns: int, end_reason: str) -> CheckResult:
+    ex = scenario.expect
+    # The traffic section's count, not just what got injected: a run that ended
+    # before injecting everything must not pass "all" over what it did inject.
+    n = max(len(bundles), scenario.bundles_total())
+    delivered = sum(1 for b in bundles if b.deliveries)
+    if ex.delivered == "all":
+        want, want_text = n, f"all {n}"
+    elif isinstance(ex.delivered, float):
+        want = -(-int(round(ex.delivered * n * 1e9)) // 10**9)  # ceil without float noise
+        want_text = f">= {ex.delivered:.0%} ({want} of {n})"
+    else:
+        want, want_text = int(ex.delivered), f">= {ex.delivered}"
+    missing = [
+        f"{_name(b, scenario)} {_where(b)}; not delivered by {format_duration(end_ns)}"
+        for b in bundles
+        if not b.deliveries
+    ]
+    if n > len(bundles):
+        missing.append(
+            f"{n - len(bundles)} bundles of the traffic were never injected: the run ended "
+            f"({end_reason or 'unknown'}) at {format_duration(end_ns)}"
+        )
+    return CheckResult(
+        "delivered", delivered >= want, want_text, f"{delivered} of {n}", tuple(missing) if delivered < want else ()
+    )
+
+
+def _within(scenario: Scenario, delivered: list[BundleRecord], within_ns: int) -> CheckResult:
+    latencies = [(b, b.latency_ns) for b in delivered if b.latency_ns is not None]
+    late = tuple(
+        f"{_name(b, scenario)} took {format_duration(lat)}, over {format_duration(within_ns)}"
+        for b, lat in latencies
+        if lat > within_ns
+    )
+    worst = max((lat for _, lat in latencies), default=None)
+    actual = "max " + (format_duration(worst) if worst is not None else "n/a")
+    return CheckResult("within", not late, f"<= {format_duration(within_ns)}", actual, late)
+
+
+def _within_plan(scenario: Scenario, delivered: list[BundleRecord], within_plan: float | int) -> CheckResult:
+    """``within_plan``: a float is a factor of the plan's best latency, an int a slack in ns over its arrival."""
+    late = []
+    for b in delivered:
+        if b.plan_arrival_ns is None or b.delivered_ns is None:
+            continue
+        if isinstance(within_plan, float):
+            limit: float = b.injected_ns + within_plan * max(1, b.plan_arrival_ns - b.injected_ns)
+            text = f"{within_plan:g}x the plan's best latency"
+        else:
+            limit = b.plan_arrival_ns + within_plan
+            text = f"plan's earliest arrival + {format_duration(within_plan)}"
+        if b.delivered_ns > limit:
+            late.append(
+                f"{_name(b, scenario)} arrived at {format_duration(b.delivered_ns)}; "
+                f"the plan allowed {format_duration(b.plan_arrival_ns)}, limit {text}"
+            )
+    expected = (
+        f"<= {within_plan:g}x plan" if isinstance(within_plan, float) else f"<= plan + {format_duration(within_plan)}"
+    )
+    return CheckResult("within-plan", not late, expected, f"{len(late)} late", tuple(late))

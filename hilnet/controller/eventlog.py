@@ -17,6 +17,7 @@ import json
 import os
 import threading
 from collections.abc import Callable
+from typing import TextIO
 
 from hilnet.clock import Clock
 from hilnet.units import wall_to_scenario_ns
@@ -33,7 +34,7 @@ class EventLog:
         self._records: list[dict] = []
         self._lock = threading.Lock()
         self.error: OSError | None = None  # the first failed write; nothing is written after it
-        self._file = open(path, "w", encoding="utf-8")
+        self._file: TextIO | None = open(path, "w", encoding="utf-8")
 
     def set_t0(self, t0_abs: int) -> None:
         with self._lock:
@@ -51,7 +52,7 @@ class EventLog:
                 self._emit(wall_abs, rec)
 
     def _emit(self, wall_abs: int, rec: dict) -> None:
-        wall = wall_abs - self._t0
+        wall = wall_abs - (self._t0 or 0)  # only called once t0 is set
         full = {"t_ns": wall_to_scenario_ns(wall, self.scale), "wall_ns": wall, **rec}
         self._records.append(full)
         if self._file is not None:
@@ -103,7 +104,8 @@ class EventLog:
     def _fail(self, e: OSError) -> None:
         self.error = e
         try:
-            self._file.close()
+            if self._file is not None:
+                self._file.close()
         except OSError:
             pass
         self._file = None

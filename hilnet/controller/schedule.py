@@ -67,5 +67,6 @@ def emulator_schedule(scenario: Scenario, link: Link, t0_ns: int) -> tuple[list[
 def _ber_at(link: Link, ber: float, at_ns: int, forward: bool) -> float:
     for c in link.changes:
         if c.at_ns <= at_ns and "ber" in c.params and c.direction in ("both", "forward" if forward else "backward"):
-            ber = config_changes(c.params).get("ber", ber)
+            changed = config_changes(c.params).get("ber", ber)
+            ber = float(changed) if isinstance(changed, (int, float)) else ber
     return ber

@@ -21,10 +21,12 @@ import threading
 from collections.abc import Mapping
 from typing import TextIO
 
+from hilnet.ledger import Ledger
 from hilnet.report.figures import stream_stats
 from hilnet.report.meta import RunMeta
 from hilnet.report.text import clock, duration, signed, table
 from hilnet.scenario.model import Scenario
+from hilnet.units import wall_to_scenario_ns
 from hilnet.verdict import CheckReport
 
 NS_PER_S = 1_000_000_000
@@ -65,15 +67,12 @@ class LiveView:
         self._last_redraw_ns: int | None = None
         self.t_ns = 0  # latest scenario time seen in a record
         self.total = scenario.bundles_total()
-        self.injected = 0
-        self.delivered: set[str] = set()
+        self.ledger = Ledger()  # who holds which bundle, from the same records
         self.ended: str | None = None
         self._link_dirs: dict[str, dict[str, bool]] = {link.name: {} for link in scenario.links}
         self._cut: set[str] = set()
         self._burst: set[str] = set()
         self._crashed: set[str] = set()
-        self._holding: dict[str, set[str]] = {n.name: set() for n in scenario.nodes}
-        self._injected_at: dict[str, tuple[str, int]] = {}  # bundle key -> (tag, scenario ns)
         self._pending: list[str] = []  # notable lines not yet printed (terminal mode)
         self._block_lines = 0  # lines of the block on screen now, to erase on redraw
         self._last_progress_ns: int | None = None
@@ -89,6 +88,7 @@ class LiveView:
             w = record.get("wall_ns")
             if isinstance(w, int):
                 self.wall_ns = max(self.wall_ns, w)
+            self.ledger.fold(record)
             src, kind = record.get("src"), record.get("event")
             if src == "link":
                 self._link_record(record, kind)
@@ -117,11 +117,7 @@ class LiveView:
 
     def _controller_record(self, r: Mapping, kind: object) -> None:
         link, node = r.get("link"), r.get("node")
-        if kind == "inject":
-            self.injected += 1
-            if isinstance(r.get("bundle"), str):
-                self._injected_at[r["bundle"]] = (str(r.get("tag")), int(r.get("t_ns", 0)))
-        elif kind == "inject-failed":
+        if kind == "inject-failed":
             self._notable(f"injection of {r.get('tag')} failed: {r.get('reason', 'no reason given')}", r)
         elif kind == "cut":
             self._cut.add(str(link))
@@ -150,20 +146,13 @@ class LiveView:
         key, node = r.get("bundle"), r.get("node")
         if not isinstance(key, str) or not isinstance(node, str):
             return
-        held = self._holding.setdefault(node, set())
-        if kind == "stored":
-            held.add(key)
-        elif kind in ("acked", "delivered", "expired", "deleted"):
-            held.discard(key)
+        made = self.ledger.injection_of(key)
+        tag = made.tag if made is not None else key
         if kind == "delivered":
-            first = key not in self.delivered
-            self.delivered.add(key)
-            tag, t0 = self._injected_at.get(key, (key, None))
-            after = f" after {duration(int(r.get('t_ns', 0)) - t0)}" if t0 is not None else ""
-            again = "" if first else " AGAIN (duplicate)"
+            after = f" after {duration(int(r.get('t_ns', 0)) - made.t_ns)}" if made is not None else ""
+            again = "" if len(self.ledger.deliveries(key)) == 1 else " AGAIN (duplicate)"
             self._notable(f"delivered {tag} at {node}{after}{again}", r)
         elif kind == "expired":
-            tag = self._injected_at.get(key, (key, 0))[0]
             self._notable(f"{tag} expired at {node}", r)
 
     def link_state(self, link: str) -> str:
@@ -185,7 +174,7 @@ class LiveView:
 
     def stored(self) -> dict[str, int]:
         """Bundles each node holds now, by the agents' events."""
-        return {n.name: len(self._holding.get(n.name, ())) for n in self.scenario.nodes}
+        return {n.name: self.ledger.held_by(n.name) for n in self.scenario.nodes}
 
     # -- output ---------------------------------------------------------------
 
@@ -227,7 +216,8 @@ class LiveView:
     def _scenario_now(self, now_ns: int) -> int:
         # wall_ns is negative while the testbed is built: the scenario clock has not started
         return min(
-            max(self.t_ns, round(max(0, now_ns) * self.scenario.clock.scale), 0), self.scenario.clock.duration_ns
+            max(self.t_ns, wall_to_scenario_ns(max(0, now_ns), self.scenario.clock.scale), 0),
+            self.scenario.clock.duration_ns,
         )
 
     def progress_line(self, now_ns: int) -> str:
@@ -237,7 +227,7 @@ class LiveView:
         stores = " ".join(f"{n}={c}" for n, c in self.stored().items())
         return (
             f"[{clock(t)}] {pct:3d}% of {clock(self.scenario.clock.duration_ns)}, wall {duration(max(0, now_ns))}: "
-            f"delivered {len(self.delivered)}/{self.total}, stored {stores}"
+            f"delivered {self.ledger.delivered()}/{self.total}, stored {stores}"
         )
 
     def block(self, now_ns: int) -> list[str]:
@@ -260,7 +250,7 @@ class LiveView:
             mark = f" {_RED}crashed{_RESET}" if n in self._crashed else ""
             stores.append(f"{n} {c}{mark}")
         lines.append("  stored     " + ", ".join(stores))
-        lines.append(f"  delivered  {len(self.delivered)} of {self.total} (injected {self.injected})")
+        lines.append(f"  delivered  {self.ledger.delivered()} of {self.total} (injected {self.ledger.injected()})")
         return lines
 
     def _redraw(self, now_ns: int) -> None:
@@ -290,8 +280,8 @@ def format_summary(report: CheckReport, meta: RunMeta) -> str:
     rows = [("PASS" if r.passed else "FAIL", r.name, r.expected, r.actual) for r in report.results]
     lines += table(("", "expectation", "expected", "actual"), rows)
     for r in report.results:
-        for f in r.failures:
-            lines.append(f"  FAIL {r.name}: {f}")
+        for failure in r.failures:
+            lines.append(f"  FAIL {r.name}: {failure}")
     streams = stream_stats(report)
     if streams:
         lines.append("")

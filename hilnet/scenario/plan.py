@@ -1,7 +1,8 @@
 """Compile a :class:`Scenario` into what a run will do: a timeline, a contact plan, capacities.
 
 Pure: scenario in, :class:`Plan` out. The timeline lists every scripted action
-(link up/down/change, injections, faults) in scenario time and in wall time
+(link up/down/change, injections, faults; one type per kind, in
+:mod:`hilnet.scenario.actions`) in scenario time and in wall time
 (scenario / ``clock.scale``). The contact plan has one one-way
 :class:`~hilnet.scenario.contact.Contact` per link direction and stretch of
 constant parameters inside a window; faults are unplanned, so they are not in it.
@@ -22,43 +23,35 @@ window is shorter than a few round trips.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
+from typing import Any
 
+from hilnet.scenario.actions import (
+    KINDS,
+    Action,
+    BurstEnd,
+    BurstStart,
+    CrashAgent,
+    CutLink,
+    InjectBundle,
+    LinkChange,
+    LinkDown,
+    LinkUp,
+    RestartAgent,
+    RestoreLink,
+)
 from hilnet.scenario.contact import Contact
-from hilnet.scenario.model import Crash, Cut, DirectionParams, ErrorBurst, Link, Scenario, Window
+from hilnet.scenario.model import Crash, Cut, DirectionParams, Fault, Link, Scenario, Window
 from hilnet.scenario.overhead import bundle_bytes, goodput_bytes_per_s
 from hilnet.units import format_duration, format_size, scenario_to_wall_ns, wall_to_scenario_ns
 
 NS_PER_S = 1_000_000_000
 FEW_ROUND_TRIPS = 3  # TCP handshake + TCPCL contact header + SESS_INIT before the first byte of data
 
-KINDS = (
-    "link-down",
-    "cut",
-    "crash",
-    "burst-end",
-    "restore",
-    "restart",
-    "link-change",
-    "link-up",
-    "burst-start",
-    "inject",
-)
 # At one instant: take things down first, then change and bring up, then inject into the new state.
 _ORDER = {k: i for i, k in enumerate(KINDS)}
-
-
-@dataclass(frozen=True, slots=True)
-class Action:
-    """One scripted step. ``subject`` is a link, node or traffic name, depending on ``kind``."""
-
-    at_ns: int  # scenario time
-    wall_ns: int  # wall time since the run's start: at_ns / scale
-    kind: str  # one of KINDS
-    subject: str
-    details: Mapping[str, object]  # read-only; see docs/scenario.md for each kind's keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,59 +177,74 @@ def _merged(windows: tuple[Window, ...]) -> tuple[Window, ...]:
 
 def _actions(scenario: Scenario) -> tuple[Action, ...]:
     scale = scenario.clock.scale
-    duration = scenario.clock.duration_ns
-    raw: list[tuple[int, str, str, dict[str, object]]] = []
+
+    def wall(at: int) -> int:
+        return scenario_to_wall_ns(at, scale)
+
+    out: list[Action] = []
     for link in scenario.links:
-        windows = _merged(link.windows)
-        if not windows:
-            raw.append((0, "link-up", link.name, {"window": "always"}))
-        elif windows[0].start_ns > 0:
-            raw.append((0, "link-down", link.name, {}))
-        for w in windows:
-            span = {"window_start_ns": w.start_ns, "window_end_ns": w.end_ns}
-            raw.append((w.start_ns, "link-up", link.name, span))
-            raw.append((w.end_ns, "link-down", link.name, span))
-        for c in link.changes:
-            raw.append((c.at_ns, "link-change", link.name, {"direction": c.direction, "params": dict(c.params)}))
+        out += _link_actions(link, wall)
     for t in scenario.traffic:
         for seq, at in enumerate(t.times_ns()):
-            raw.append(
-                (
-                    at,
-                    "inject",
-                    t.name,
-                    {
-                        "seq": seq,
-                        "from": t.frm,
-                        "to": t.to,
-                        "size": t.size,
-                        "lifetime_ns": t.lifetime_ns,
-                        "priority": t.priority,
-                    },
+            out.append(
+                InjectBundle(
+                    at_ns=at,
+                    wall_ns=wall(at),
+                    subject=t.name,
+                    seq=seq,
+                    frm=t.frm,
+                    to=t.to,
+                    size=t.size,
+                    lifetime_ns=t.lifetime_ns,
+                    priority=t.priority,
                 )
             )
     for f in scenario.faults:
-        if isinstance(f, Cut):
-            raw.append((f.at_ns, "cut", f.link, {"for_ns": f.for_ns}))
-            if f.at_ns + f.for_ns <= duration:
-                raw.append((f.at_ns + f.for_ns, "restore", f.link, {}))
-        elif isinstance(f, Crash):
-            raw.append((f.at_ns, "crash", f.node, {"restart_after_ns": f.restart_after_ns}))
-            if f.restart_after_ns is not None and f.at_ns + f.restart_after_ns <= duration:
-                raw.append((f.at_ns + f.restart_after_ns, "restart", f.node, {}))
-        elif isinstance(f, ErrorBurst):
-            raw.append((f.at_ns, "burst-start", f.link, {"for_ns": f.for_ns, "ber": f.ber}))
-            if f.at_ns + f.for_ns <= duration:
-                raw.append((f.at_ns + f.for_ns, "burst-end", f.link, {}))
-    raw.sort(key=lambda a: (a[0], _ORDER[a[1]], a[2], a[3].get("seq", 0)))
-    return tuple(
-        Action(at, scenario_to_wall_ns(at, scale), kind, subject, MappingProxyType(details))
-        for at, kind, subject, details in raw
-    )
+        out += _fault_actions(f, scenario.clock.duration_ns, wall)
+    out.sort(key=lambda a: (a.at_ns, _ORDER[a.kind], a.subject, a.seq if isinstance(a, InjectBundle) else 0))
+    return tuple(out)
+
+
+def _link_actions(link: Link, wall: Callable[[int], int]) -> list[Action]:
+    name = link.name
+    out: list[Action] = []
+    windows = _merged(link.windows)
+    if not windows:
+        out.append(LinkUp(at_ns=0, wall_ns=wall(0), subject=name))
+    elif windows[0].start_ns > 0:
+        out.append(LinkDown(at_ns=0, wall_ns=wall(0), subject=name))
+    for w in windows:
+        span = {"window_start_ns": w.start_ns, "window_end_ns": w.end_ns}
+        out.append(LinkUp(at_ns=w.start_ns, wall_ns=wall(w.start_ns), subject=name, **span))
+        out.append(LinkDown(at_ns=w.end_ns, wall_ns=wall(w.end_ns), subject=name, **span))
+    for c in link.changes:
+        params = MappingProxyType(dict(c.params))
+        out.append(LinkChange(at_ns=c.at_ns, wall_ns=wall(c.at_ns), subject=name, direction=c.direction, params=params))
+    return out
+
+
+def _fault_actions(f: Fault, duration_ns: int, wall: Callable[[int], int]) -> list[Action]:
+    """The fault's start, and its end when that falls within the run."""
+    at = f.at_ns
+    if isinstance(f, Crash):
+        crash = CrashAgent(at_ns=at, wall_ns=wall(at), subject=f.node, restart_after_ns=f.restart_after_ns)
+        if f.restart_after_ns is None or at + f.restart_after_ns > duration_ns:
+            return [crash]
+        end = at + f.restart_after_ns
+        return [crash, RestartAgent(at_ns=end, wall_ns=wall(end), subject=f.node)]
+    end = at + f.for_ns
+    if isinstance(f, Cut):
+        start: Action = CutLink(at_ns=at, wall_ns=wall(at), subject=f.link, for_ns=f.for_ns)
+        stop: Action = RestoreLink(at_ns=end, wall_ns=wall(end), subject=f.link)
+    else:
+        start = BurstStart(at_ns=at, wall_ns=wall(at), subject=f.link, for_ns=f.for_ns, ber=f.ber)
+        stop = BurstEnd(at_ns=end, wall_ns=wall(end), subject=f.link)
+    return [start, stop] if end <= duration_ns else [start]
 
 
 def _apply(params: DirectionParams, changes: Mapping[str, object]) -> DirectionParams:
-    return replace(params, **changes)
+    fields: dict[str, Any] = dict(changes)  # the loader checked each value against its field
+    return replace(params, **fields)
 
 
 def _segments(link: Link, window: Window) -> list[tuple[int, int, DirectionParams, DirectionParams]]:

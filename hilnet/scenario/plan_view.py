@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hilnet.scenario.actions import Action, BurstStart, CrashAgent, CutLink, InjectBundle, LinkChange, LinkDown, LinkUp
 from hilnet.scenario.plan import Plan
 from hilnet.units import format_duration, format_rate, format_size, scenario_to_wall_ns
 
@@ -35,7 +36,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
                 "wall_ns": a.wall_ns,
                 "kind": a.kind,
                 "subject": a.subject,
-                "details": _jsonable(dict(a.details)),
+                "details": _jsonable(action_details(a)),
             }
             for a in plan.actions
         ],
@@ -88,20 +89,46 @@ def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
     return out
 
 
-def _details(kind: str, d: dict[str, Any]) -> str:
-    if kind == "inject":
+def action_details(a: Action) -> dict[str, Any]:
+    """The kind-specific fields of ``a`` as ``hilnet plan --json`` names them (docs/scenario.md)."""
+    if isinstance(a, (LinkUp, LinkDown)):
+        if a.window_start_ns is None:
+            return {"window": "always"} if isinstance(a, LinkUp) else {}
+        return {"window_start_ns": a.window_start_ns, "window_end_ns": a.window_end_ns}
+    if isinstance(a, LinkChange):
+        return {"direction": a.direction, "params": dict(a.params)}
+    if isinstance(a, InjectBundle):
+        return {
+            "seq": a.seq,
+            "from": a.frm,
+            "to": a.to,
+            "size": a.size,
+            "lifetime_ns": a.lifetime_ns,
+            "priority": a.priority,
+        }
+    if isinstance(a, CutLink):
+        return {"for_ns": a.for_ns}
+    if isinstance(a, CrashAgent):
+        return {"restart_after_ns": a.restart_after_ns}
+    if isinstance(a, BurstStart):
+        return {"for_ns": a.for_ns, "ber": a.ber}
+    return {}  # restore, restart, burst-end: the kind says it all
+
+
+def _details(a: Action) -> str:
+    if isinstance(a, InjectBundle):
         return (
-            f"#{d['seq'] + 1} {d['from']}->{d['to']} {format_size(d['size'])} "
-            f"lifetime {format_duration(d['lifetime_ns'])} {d['priority']}"
+            f"#{a.seq + 1} {a.frm}->{a.to} {format_size(a.size)} lifetime {format_duration(a.lifetime_ns)} {a.priority}"
         )
-    if kind == "link-change":
-        params = ", ".join(f"{k}={_show(k, v)}" for k, v in d["params"].items())
-        return f"{d['direction']}: {params}"
-    if kind in ("cut", "burst-start"):
-        text = f"for {format_duration(d['for_ns'])}"
-        return text + (f", bit-error-rate {d['ber']:g}" if "ber" in d else "")
-    if kind == "crash":
-        after = d["restart_after_ns"]
+    if isinstance(a, LinkChange):
+        params = ", ".join(f"{k}={_show(k, v)}" for k, v in a.params.items())
+        return f"{a.direction}: {params}"
+    if isinstance(a, CutLink):
+        return f"for {format_duration(a.for_ns)}"
+    if isinstance(a, BurstStart):
+        return f"for {format_duration(a.for_ns)}, bit-error-rate {a.ber:g}"
+    if isinstance(a, CrashAgent):
+        after = a.restart_after_ns
         return "no restart" if after is None else f"restart after {format_duration(after)}"
     return ""
 
@@ -128,10 +155,7 @@ def render_plan(plan: Plan) -> str:
     out.append(f"timeline ({len(plan.actions)} actions)")
     out += _table(
         ["scenario", "wall", "action", "subject", "details"],
-        [
-            [format_duration(a.at_ns), format_duration(a.wall_ns), a.kind, a.subject, _details(a.kind, dict(a.details))]
-            for a in plan.actions
-        ],
+        [[format_duration(a.at_ns), format_duration(a.wall_ns), a.kind, a.subject, _details(a)] for a in plan.actions],
     )
     out += ["", f"contacts ({len(plan.contacts)}, one-way; capacity after framing overhead, in wall time)"]
     out += _table(

@@ -10,8 +10,9 @@ specs, :mod:`hilnet.link.endpoints`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
+from hilnet.agent.protocol import ClaConfig, SerialConfig
 from hilnet.scenario.model import Scenario
 
 
@@ -20,7 +21,7 @@ class NodeRuntime:
     name: str
     eid: str
     argv_prefix: tuple[str, ...]  # prepended to the agent command (e.g. ip netns exec NS)
-    clas: tuple[dict[str, Any], ...]  # CLA entries of the configure command (docs/control.md)
+    clas: tuple[ClaConfig, ...]  # CLA settings of the configure command (docs/control.md)
     store_path: str
 
 
@@ -57,9 +58,7 @@ def pty_specs(link, pty_dir: str) -> tuple[str, str, str, str]:
     return f"pty://{a_path}", f"pty://{b_path}", a_path, b_path
 
 
-def serial_cla(port: str, params, peer_eid: str) -> dict[str, Any]:
-    """The serial CLA entry for the end that sends with ``params`` (DirectionParams)."""
-    cla = {"type": "serial", "port": port, "baud": params.baud, "peer": peer_eid, "delay_hint_ns": params.delay_ns}
-    if params.bits_per_byte and params.bits_per_byte != 10:
-        cla["bits_per_byte"] = params.bits_per_byte  # 8N2 and friends: pace as the line does
-    return cla
+def serial_cla(port: str, params, peer_eid: str) -> SerialConfig:
+    """The serial CLA settings for the end that sends with ``params`` (DirectionParams)."""
+    # 8N2 and friends: the CLA paces as the line does
+    return SerialConfig(port, params.baud, peer_eid, params.delay_ns, params.bits_per_byte or 10)

@@ -15,6 +15,7 @@ import os
 import random
 import socket
 
+from hilnet.agent.protocol import ClaConfig, HostPort, TcpclConfig
 from hilnet.errors import TestbedError
 from hilnet.scenario.model import Scenario
 from hilnet.testbed.base import LinkRuntime, NodeRuntime, pty_specs, serial_cla
@@ -89,9 +90,9 @@ class LoopbackTestbed:
         pty_dir = os.path.join(self.run_dir, "pty")
         os.makedirs(pty_dir, exist_ok=True)
         eid = {n.name: n.eid for n in sc.nodes}
-        clas: dict[str, list[dict]] = {n.name: [] for n in sc.nodes}
+        clas: dict[str, list[ClaConfig]] = {n.name: [] for n in sc.nodes}
         tcpcl_port: dict[str, int] = {}
-        tcpcl_peers: dict[str, dict[str, str]] = {n.name: {} for n in sc.nodes}
+        tcpcl_peers: dict[str, dict[str, HostPort]] = {n.name: {} for n in sc.nodes}
         ports = PortPool()
         try:
             for link in sc.links:
@@ -106,24 +107,18 @@ class LoopbackTestbed:
                     relay_a, relay_b = ports.take(), ports.take()
                     a_spec = f"tcp://127.0.0.1:{relay_a}?peer=127.0.0.1:{tcpcl_port[link.a]}"
                     b_spec = f"tcp://127.0.0.1:{relay_b}?peer=127.0.0.1:{tcpcl_port[link.b]}"
-                    tcpcl_peers[link.a][eid[link.b]] = f"127.0.0.1:{relay_a}"
+                    tcpcl_peers[link.a][eid[link.b]] = HostPort("127.0.0.1", relay_a)
                 self.links[link.name] = LinkRuntime(link.name, a_spec, b_spec)
         except OSError as e:
             raise TestbedError(f"loopback testbed: cannot allocate a port: {e}") from None
         finally:
             ports.release()  # the engine and the agents bind them next
         for node in sc.nodes:
-            if node.name in tcpcl_port:
-                clas[node.name].append(
-                    {"type": "tcpcl", "listen": f"127.0.0.1:{tcpcl_port[node.name]}", "peers": tcpcl_peers[node.name]}
-                )
-            self.nodes[node.name] = NodeRuntime(
-                node.name,
-                node.eid,
-                (),
-                tuple(clas[node.name]),
-                os.path.join(self.run_dir, "stores", f"{node.name}.store"),
-            )
+            name = node.name
+            if name in tcpcl_port:
+                clas[name].append(TcpclConfig(HostPort("127.0.0.1", tcpcl_port[name]), tcpcl_peers[name]))
+            store = os.path.join(self.run_dir, "stores", f"{name}.store")
+            self.nodes[name] = NodeRuntime(name, node.eid, (), tuple(clas[name]), store)
 
     def teardown(self) -> list[str]:
         return []  # the processes and ptys belong to the controller and the engine

@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 
+from hilnet.agent.protocol import ClaConfig, HostPort, TcpclConfig
 from hilnet.errors import TestbedError
 from hilnet.scenario.model import Scenario
 from hilnet.testbed.base import LinkRuntime, NodeRuntime, pty_specs, serial_cla
@@ -130,8 +131,8 @@ class NetnsTestbed:
         eid = {n.name: n.eid for n in sc.nodes}
         pty_dir = os.path.join(self.run_dir, "pty")
         os.makedirs(pty_dir, exist_ok=True)
-        clas: dict[str, list[dict]] = {n.name: [] for n in sc.nodes}
-        peers: dict[str, dict[str, str]] = {n.name: {} for n in sc.nodes}
+        clas: dict[str, list[ClaConfig]] = {n.name: [] for n in sc.nodes}
+        peers: dict[str, dict[str, HostPort]] = {n.name: {} for n in sc.nodes}
         ethernet_nodes: set[str] = set()
         try:
             for i, n in enumerate(sc.nodes):
@@ -162,14 +163,14 @@ class NetnsTestbed:
                     self._offloads_off(ns, inner)
                     specs.append(f"eth://{outer}")
                     ethernet_nodes.add(node)
-                peers[link.a][eid[link.b]] = f"10.77.{k}.2:{TCPCL_PORT}"
+                peers[link.a][eid[link.b]] = HostPort(f"10.77.{k}.2", TCPCL_PORT)
                 self.links[link.name] = LinkRuntime(link.name, specs[0], specs[1])
         except BaseException:
             self.teardown()
             raise
         for n in sc.nodes:
             if n.name in ethernet_nodes:
-                clas[n.name].append({"type": "tcpcl", "listen": f"0.0.0.0:{TCPCL_PORT}", "peers": peers[n.name]})
+                clas[n.name].append(TcpclConfig(HostPort("0.0.0.0", TCPCL_PORT), peers[n.name]))
             self.nodes[n.name] = NodeRuntime(
                 n.name,
                 n.eid,

@@ -180,50 +180,64 @@ class LeakWatch:
         assert not problems, "the run left behind: " + "; ".join(problems)
 
     def _problems(self, run_dir: Path, controller_pids: set[int]) -> list[str]:
-        problems = []
         evs = events(run_dir)
-        built = [e for e in evs if e.get("src") == "controller" and e.get("event") == "testbed"]
-        named_ns, named_ifs = set(), set()
-        for tb in built:
-            for node in tb["nodes"].values():
-                prefix = node["argv_prefix"]
-                if prefix[:3] == ["ip", "netns", "exec"]:
-                    named_ns.add(prefix[3])
-            for specs in tb["links"].values():
-                named_ifs.update(s[len("eth://") :] for s in specs if s.startswith("eth://"))
-        if _NETNS[0]:
-            ns_now, links_now = _netns_names(), _link_names()
-            for ns in named_ns & ns_now:
-                problems.append(f"network namespace {ns}")
-            for ifname in named_ifs & links_now:
-                problems.append(f"interface {ifname}")
-            # Also what it may have built before it could say so (a build that failed).
-            for ns in sorted((ns_now - self.netns_before) - named_ns):
-                if ns.startswith("hn") and _orphaned(ns, controller_pids) and ns in _netns_names():
-                    problems.append(f"network namespace {ns} (unnamed)")
-            for ifname in sorted((links_now - self.links_before) - named_ifs):
-                if ifname.startswith(("hn", "hx")) and _orphaned(ifname, controller_pids) and ifname in _link_names():
-                    problems.append(f"interface {ifname} (unnamed)")
+        problems = self._netns_problems(evs, controller_pids) if _NETNS[0] else []
         pty_dir = run_dir / "pty"
         if pty_dir.is_dir():
             left = sorted(p.name for p in pty_dir.iterdir())
             if left:
                 problems.append(f"pty links {left}")
-        for e in evs:
-            if e.get("src") == "agent" and e.get("event") == "ready" and isinstance(e.get("pid"), int):
-                pid = e["pid"]
-                if "hilnet" in _cmdline(pid) and _state(pid) not in ("Z", ""):
-                    problems.append(f"agent {e.get('node')} pid {pid}")
-        needle = str(run_dir.resolve())
-        for entry in os.listdir("/proc"):
-            if (
-                entry.isdigit()
-                and int(entry) != os.getpid()
-                and needle in _cmdline(int(entry))
-                and _state(int(entry)) != "Z"
-            ):
-                problems.append(f"process {entry}: {_cmdline(int(entry))[:200]}")
+        return problems + _process_problems(run_dir, evs)
+
+    def _netns_problems(self, evs: list[dict], controller_pids: set[int]) -> list[str]:
+        problems = []
+        named_ns, named_ifs = _named(evs)
+        ns_now, links_now = _netns_names(), _link_names()
+        for ns in named_ns & ns_now:
+            problems.append(f"network namespace {ns}")
+        for ifname in named_ifs & links_now:
+            problems.append(f"interface {ifname}")
+        # Also what it may have built before it could say so (a build that failed).
+        for ns in sorted((ns_now - self.netns_before) - named_ns):
+            if ns.startswith("hn") and _orphaned(ns, controller_pids) and ns in _netns_names():
+                problems.append(f"network namespace {ns} (unnamed)")
+        for ifname in sorted((links_now - self.links_before) - named_ifs):
+            if ifname.startswith(("hn", "hx")) and _orphaned(ifname, controller_pids) and ifname in _link_names():
+                problems.append(f"interface {ifname} (unnamed)")
         return problems
+
+
+def _named(evs: list[dict]) -> tuple[set[str], set[str]]:
+    """(namespaces, interfaces) the run's ``testbed`` records say it built."""
+    named_ns, named_ifs = set(), set()
+    for tb in (e for e in evs if e.get("src") == "controller" and e.get("event") == "testbed"):
+        for node in tb["nodes"].values():
+            prefix = node["argv_prefix"]
+            if prefix[:3] == ["ip", "netns", "exec"]:
+                named_ns.add(prefix[3])
+        for specs in tb["links"].values():
+            named_ifs.update(s[len("eth://") :] for s in specs if s.startswith("eth://"))
+    return named_ns, named_ifs
+
+
+def _process_problems(run_dir: Path, evs: list[dict]) -> list[str]:
+    """Agents that announced themselves and still run, and any process naming the run folder."""
+    problems = []
+    for e in evs:
+        if e.get("src") == "agent" and e.get("event") == "ready" and isinstance(e.get("pid"), int):
+            pid = e["pid"]
+            if "hilnet" in _cmdline(pid) and _state(pid) not in ("Z", ""):
+                problems.append(f"agent {e.get('node')} pid {pid}")
+    needle = str(run_dir.resolve())
+    for entry in os.listdir("/proc"):
+        if (
+            entry.isdigit()
+            and int(entry) != os.getpid()
+            and needle in _cmdline(int(entry))
+            and _state(int(entry)) != "Z"
+        ):
+            problems.append(f"process {entry}: {_cmdline(int(entry))[:200]}")
+    return problems
 
 
 def interrupt(proc: subprocess.Popen) -> None:

@@ -64,7 +64,7 @@ def test_view_tracks_state():
         view.update(e)
     assert view.link_state("a-r") == "down" and view.link_state("r-b") == "up"
     assert view.stored() == {"a": 1, "r": 0, "b": 0}  # t#3, injected at 13m, waits for the window at 15m
-    assert len(view.delivered) == 2  # t#0, t#1; t#2 was lost on the way
+    assert view.ledger.delivered() == 2  # t#0, t#1; t#2 was lost on the way
 
 
 def test_planned_state_before_any_link_record():

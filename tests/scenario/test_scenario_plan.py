@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hilnet.scenario.actions import KINDS, BurstStart, CrashAgent, InjectBundle, LinkChange, LinkDown
 from hilnet.scenario.load import load_scenario_text
 from hilnet.scenario.plan import compile_plan
 from hilnet.scenario.plan_view import plan_to_json, render_plan
@@ -94,11 +95,11 @@ def test_timeline_is_ordered_with_wall_times() -> None:
         (3660, "burst-end", "iss-tdrs"),
         (5100, "link-down", "iss-tdrs"),
     ]
-    injects = [a for a in plan.actions if a.kind == "inject"]
-    assert [a.details["seq"] for a in injects] == list(range(9))
-    assert injects[-1].at_ns == 82 * M and injects[-1].details["size"] == 300 * 1024
-    change = next(a for a in plan.actions if a.kind == "link-change")
-    assert dict(change.details) == {"direction": "both", "params": {"rate_bps": 2_000_000, "delay_ns": 250_000_000}}
+    injects = [a for a in plan.actions if isinstance(a, InjectBundle)]
+    assert [a.seq for a in injects] == list(range(9))
+    assert injects[-1].at_ns == 82 * M and injects[-1].size == 300 * 1024
+    change = next(a for a in plan.actions if isinstance(a, LinkChange))
+    assert (change.direction, dict(change.params)) == ("both", {"rate_bps": 2_000_000, "delay_ns": 250_000_000})
 
 
 def test_same_instant_goes_down_before_up_and_injects_last() -> None:
@@ -180,3 +181,17 @@ def test_views_hold_the_same_facts() -> None:
     assert "38m       38s    link-down    iss-tdrs" in text
     assert "iss   tdrs  iss-tdrs  0s-38m           38s   10.9KiB/s   120ms  414.2KiB" in text
     assert "  ! link iss-tdrs iss->tdrs: traffic offers" in text
+
+
+def test_each_action_kind_is_its_own_type() -> None:
+    text = SAMPLE.replace("up: [0m-38m, 47m-85m]", "up: [10m-38m]")
+    plan = compile_plan(load_scenario_text(text))
+    by_kind = {type(a).kind: type(a) for a in plan.actions}
+    assert set(by_kind) == set(KINDS)
+    crash = next(a for a in plan.actions if isinstance(a, CrashAgent))
+    assert (crash.node, crash.restart_after_ns) == ("tdrs", 30 * S)
+    burst = next(a for a in plan.actions if isinstance(a, BurstStart))
+    assert (burst.link, burst.for_ns, burst.ber) == ("iss-tdrs", 60 * S, 1e-3)
+    first = plan.actions[0]
+    assert isinstance(first, LinkDown) and first.window_start_ns is None
+    assert plan_to_json(plan)["actions"][0]["details"] == {}

@@ -7,7 +7,7 @@ import pytest
 from hilnet.agent.cla.serial_proto import SerialConfig
 from hilnet.agent.cla.serial_sim import Channel
 from hilnet.agent.cla.serial_timing import LinkTiming
-from hilnet.agent.control import parse_command
+from hilnet.agent.protocol import parse_command
 from hilnet.errors import ControlError, LinkError, UnitError
 from hilnet.link.shaper import Direction, DirectionConfig, Medium, ScheduleEvent
 
