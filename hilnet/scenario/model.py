@@ -9,16 +9,15 @@ endpoints, fault targets), so code that reads a :class:`Scenario` can trust it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Literal
+
+from hilnet.bundle.eid import ipn_numbers
 
 Medium = Literal["serial", "ethernet"]
 Direction = Literal["both", "forward", "backward"]
 Priority = Literal["bulk", "normal", "expedited"]
-
-_IPN = re.compile(r"ipn:(\d+)\.(\d+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +38,8 @@ class Node:
     @property
     def node_number(self) -> int | None:
         """The ipn node number, or None for a dtn:// node."""
-        m = _IPN.fullmatch(self.eid)
-        return int(m.group(1)) if m else None
+        numbers = ipn_numbers(self.eid)
+        return numbers[0] if numbers else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +52,7 @@ class GilbertElliott:
     loss_bad: float = 1.0  # loss probability while in the bad state
 
 
-LossModel = Union[Literal["bernoulli"], GilbertElliott]
+LossModel = Literal["bernoulli"] | GilbertElliott
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +169,7 @@ class ErrorBurst:
     ber: float
 
 
-Fault = Union[Cut, Crash, ErrorBurst]
+Fault = Cut | Crash | ErrorBurst
 
 
 @dataclass(frozen=True, slots=True)

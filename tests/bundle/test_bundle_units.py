@@ -100,6 +100,12 @@ def test_eid_text_round_trip(text):
         "http://x/",
         "",
         "ipn:1.0 ",
+        # canonical decimal only (RFC 9758): one spelling per EID
+        "ipn:01.0",
+        "ipn:1.00",
+        "ipn:00.0",
+        "ipn:\u0661.0",
+        "ipn:+1.0",
     ],
 )
 def test_eid_text_rejected(text):
