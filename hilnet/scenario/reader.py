@@ -178,7 +178,7 @@ class Reader:
                 self.error(node, f"{what} is {describe(node)}; expected {expected}")
             return None
         if not value > 0 or value == float("inf"):
-            self.error(node, f"{what} is {node.value}; expected {expected}")  # type: ignore[union-attr]
+            self.error(node, f"{what} is {node.value}; expected {expected}")
             return None
         return float(value)
 
