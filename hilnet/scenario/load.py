@@ -26,7 +26,6 @@ from hilnet.scenario.model import ClockSpec, Expect, Scenario
 from hilnet.scenario.model import Node as ScenarioNode
 from hilnet.scenario.reader import Reader, describe
 from hilnet.scenario.yamltree import MAX_BYTES, compose, read_file
-from hilnet.units import parse_duration
 
 FORMAT_VERSION = 1
 
@@ -138,10 +137,7 @@ class _Builder(LinkBuilder, EventBuilder):
             scale = self.r.positive_number(m["scale"][1], "clock.scale (scenario seconds per wall second)") or 1.0
         duration = None
         if "duration" in m:
-            duration = self.r.unit(m["duration"][1], "clock.duration", parse_duration, "a duration such as 95m")
-            if duration == 0:
-                self.r.error(m["duration"][1], "clock.duration is 0; expected a duration above 0 such as 95m")
-                duration = None
+            duration = self._span(m["duration"][1], "clock.duration", "a duration", "95m")
         return ClockSpec(scale=scale, duration_ns=duration) if duration else None
 
     def _nodes(self, node: Node) -> tuple[ScenarioNode, ...]:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from types import MappingProxyType
+from typing import Literal
 
 from yaml.nodes import Node, ScalarNode
 
 from hilnet.scenario.load_base import BuilderBase
-from hilnet.scenario.model import Change, DirectionParams, GilbertElliott, Link, Window
+from hilnet.scenario.model import Change, Direction, DirectionParams, GilbertElliott, Link, Medium, Window
+from hilnet.scenario.reader import MappingEntries
 from hilnet.units import format_duration, parse_baud, parse_duration, parse_fraction, parse_rate, parse_size
 
 PARAM_KEYS = (
@@ -31,6 +32,8 @@ CHANGE_KEYS = ("at", "delay", "jitter", "rate", "baud", "loss", "bit-error-rate"
 FRAMINGS = {"8N1": 10, "8N2": 11, "8E1": 11, "8O1": 11, "8E2": 12, "8O2": 12}
 DEFAULT_BAUD = 115200
 DEFAULT_ETHERNET_RATE = 100_000_000  # a Raspberry Pi 3B's NIC; say `rate:` for anything else
+MEDIA: tuple[Medium, ...] = ("serial", "ethernet")
+_BERNOULLI: tuple[Literal["bernoulli"]] = ("bernoulli",)
 
 # YAML key -> DirectionParams field
 _FIELD = {
@@ -66,9 +69,9 @@ class LinkBuilder(BuilderBase):
         if m is None:
             return None
         ends = self._ends(m["ends"][1], what) if "ends" in m else None
-        medium = r.choice(m["medium"][1], f"{what} medium", ("serial", "ethernet")) if "medium" in m else None
+        medium = r.choice(m["medium"][1], f"{what} medium", MEDIA) if "medium" in m else None
         shared = self._params(m, what, medium, PARAM_KEYS)
-        overrides: dict[str, dict[str, tuple[object, Node]]] = {"forward": {}, "backward": {}}
+        overrides: dict[Direction, dict[str, tuple[object, Node]]] = {"forward": {}, "backward": {}}
         for key, (knode, vnode) in m.items():
             if "->" not in key:
                 continue
@@ -83,10 +86,13 @@ class LinkBuilder(BuilderBase):
             return None
         directions = []
         reported: set[int] = set()  # a shared jitter is one mistake, not one per direction
-        for direction, label in (("forward", f"{ends[0]}->{ends[1]}"), ("backward", f"{ends[1]}->{ends[0]}")):
+        labels: tuple[tuple[Direction, str], ...] = (
+            ("forward", f"{ends[0]}->{ends[1]}"),
+            ("backward", f"{ends[1]}->{ends[0]}"),
+        )
+        for direction, label in labels:
             merged = {**shared, **overrides[direction]}
-            params = _defaults(medium)
-            params = replace(params, **{f: v for f, (v, _n) in merged.items()})
+            params = _defaults(medium).updated({f: v for f, (v, _n) in merged.items()})
             if params.jitter_ns > params.delay_ns and id(merged["jitter_ns"][1]) not in reported:
                 reported.add(id(merged["jitter_ns"][1]))
                 r.error(
@@ -137,7 +143,8 @@ class LinkBuilder(BuilderBase):
             return None
         return names[0], names[1]
 
-    def _direction(self, knode: Node, key: str, ends: tuple[str, str] | None, what: str) -> str | None:
+    def _direction(self, knode: Node, key: str, ends: tuple[str, str] | None, what: str) -> Direction | None:
+        """Which direction a ``a->b`` key names; None (reported) when it names no end of the link."""
         frm, _, to = (part.strip() for part in key.partition("->"))
         if ends is None:
             return None
@@ -154,63 +161,72 @@ class LinkBuilder(BuilderBase):
         return None
 
     def _params(
-        self, m: dict[str, tuple[ScalarNode, Node]], what: str, medium: str | None, keys: tuple[str, ...]
+        self, m: MappingEntries, what: str, medium: Medium | None, keys: tuple[str, ...]
     ) -> dict[str, tuple[object, Node]]:
         """Direction parameters given in mapping ``m``: field name -> (value, node)."""
-        r = self.r
         out: dict[str, tuple[object, Node]] = {}
         for key, (knode, v) in m.items():
             if key not in keys or key in ("at", "ends", "medium", "up", "changes"):
                 continue
-            w = f"{what} {key}"
-            value: object = None
-            if key in ("delay", "jitter"):
-                value = r.unit(v, w, parse_duration, "a duration such as 120ms")
-            elif key == "rate":
-                if medium == "serial":
-                    r.error(
-                        knode,
-                        f"{what}: a serial link is paced by 'baud', not 'rate'; expected baud: "
-                        "115200 (a symbol rate: 8N1 moves baud/10 bytes per second)",
-                    )
-                    continue
-                value = r.unit(v, w, parse_rate, "a rate such as 10Mbit/s")
-            elif key == "baud":
-                if medium == "ethernet":
-                    r.error(
-                        knode,
-                        f"{what}: an ethernet link is paced by 'rate', not 'baud'; expected "
-                        "rate: 10Mbit/s (or medium: serial)",
-                    )
-                    continue
-                value = r.unit(v, w, parse_baud, "a baud rate such as 115200")
-            elif key == "framing":
-                if medium == "ethernet":
-                    r.error(knode, f"{what}: framing is a UART setting; expected it on a serial link only")
-                    continue
-                choice = r.choice(v, w, FRAMINGS)
-                value = FRAMINGS[choice] if choice else None
-            elif key in ("loss", "bit-error-rate"):
-                value = r.unit(v, w, parse_fraction, "a fraction such as 0.5% or 1e-6")
-            elif key == "loss-model":
-                value = self._loss_model(v, w)
-            elif key == "queue":
-                value = r.unit(v, w, parse_size, "a size such as 64KiB")
-                if value == 0:
-                    r.error(v, f"{w} is 0; expected a size above 0 such as 64KiB (omit it for no limit)")
-                    value = None
-            elif key == "queue-units":
-                value = r.integer(v, w, minimum=1)
-            elif key == "reorder":
-                value = r.boolean(v, w)
+            value = self._param(key, knode, v, what, medium)
             if value is not None:
                 out[_FIELD[key]] = (value, v)
         return out
 
-    def _loss_model(self, node: Node, what: str) -> object | None:
+    def _param(self, key: str, knode: Node, v: Node, what: str, medium: Medium | None) -> object | None:
+        """The value of parameter ``key``; None (reported) when it is wrong or does not apply."""
+        r = self.r
+        w = f"{what} {key}"
+        if key in ("delay", "jitter"):
+            return r.unit(v, w, parse_duration, "a duration such as 120ms")
+        if key in ("rate", "baud", "framing"):
+            return self._pacing(key, knode, v, what, medium)
+        if key in ("loss", "bit-error-rate"):
+            return r.unit(v, w, parse_fraction, "a fraction such as 0.5% or 1e-6")
+        if key == "loss-model":
+            return self._loss_model(v, w)
+        if key == "queue":
+            queue = r.unit(v, w, parse_size, "a size such as 64KiB")
+            if queue == 0:
+                r.error(v, f"{w} is 0; expected a size above 0 such as 64KiB (omit it for no limit)")
+                return None
+            return queue
+        if key == "queue-units":
+            return r.integer(v, w, minimum=1)
+        if key == "reorder":
+            return r.boolean(v, w)
+        return None
+
+    def _pacing(self, key: str, knode: Node, v: Node, what: str, medium: Medium | None) -> int | None:
+        """``rate`` (ethernet), ``baud`` or ``framing`` (serial); the wrong one for the medium is reported."""
+        r = self.r
+        w = f"{what} {key}"
+        if key == "rate":
+            if medium == "serial":
+                r.error(
+                    knode,
+                    f"{what}: a serial link is paced by 'baud', not 'rate'; expected baud: "
+                    "115200 (a symbol rate: 8N1 moves baud/10 bytes per second)",
+                )
+                return None
+            return r.unit(v, w, parse_rate, "a rate such as 10Mbit/s")
+        if medium == "ethernet":
+            r.error(
+                knode,
+                f"{what}: an ethernet link is paced by 'rate', not 'baud'; expected rate: 10Mbit/s (or medium: serial)"
+                if key == "baud"
+                else f"{what}: framing is a UART setting; expected it on a serial link only",
+            )
+            return None
+        if key == "baud":
+            return r.unit(v, w, parse_baud, "a baud rate such as 115200")
+        choice = r.choice(v, w, FRAMINGS)
+        return FRAMINGS[choice] if choice else None
+
+    def _loss_model(self, node: Node, what: str) -> Literal["bernoulli"] | GilbertElliott | None:
         r = self.r
         if isinstance(node, ScalarNode):
-            return r.choice(node, what, ("bernoulli",))
+            return r.choice(node, what, _BERNOULLI)
         m = r.mapping(node, what, ("gilbert-elliott",), required=("gilbert-elliott",))
         if not m or "gilbert-elliott" not in m:
             return None
@@ -218,19 +234,20 @@ class LinkBuilder(BuilderBase):
         g = r.mapping(m["gilbert-elliott"][1], w, ("p", "r", "loss-good", "loss-bad"), required=("p", "r"))
         if g is None or "p" not in g or "r" not in g:
             return None
-        values = {}
+        values: dict[str, float | None] = {}
         for key, default in (("p", None), ("r", None), ("loss-good", 0.0), ("loss-bad", 1.0)):
             if key in g:
                 values[key] = r.unit(g[key][1], f"{w} {key}", parse_fraction, "a probability such as 1%")
             else:
                 values[key] = default
-        if any(v is None for v in values.values()):
+        p, rr, good, bad = values["p"], values["r"], values["loss-good"], values["loss-bad"]
+        if p is None or rr is None or good is None or bad is None:
             return None
         for key in ("p", "r"):
             if values[key] == 0:
                 r.error(g[key][1], f"{w} {key} is 0; expected a probability above 0 (else the state never changes)")
                 return None
-        return GilbertElliott(p=values["p"], r=values["r"], loss_good=values["loss-good"], loss_bad=values["loss-bad"])
+        return GilbertElliott(p=p, r=rr, loss_good=good, loss_bad=bad)
 
     def _windows(self, node: Node, what: str) -> tuple[Window, ...]:
         r = self.r
@@ -278,7 +295,9 @@ class LinkBuilder(BuilderBase):
                 )
         return tuple(w for w, _ in parsed)
 
-    def _changes(self, node: Node, what: str, medium: str | None, ends: tuple[str, str] | None) -> tuple[Change, ...]:
+    def _changes(
+        self, node: Node, what: str, medium: Medium | None, ends: tuple[str, str] | None
+    ) -> tuple[Change, ...]:
         r = self.r
         items = r.sequence(node, f"{what} changes", "changes such as {at: 40m, rate: 2Mbit/s}")
         if items is None:
@@ -290,7 +309,7 @@ class LinkBuilder(BuilderBase):
                 continue
             at = self._time(m["at"][1], f"{what} change at")
             shared = self._params(m, f"{what} change", medium, CHANGE_KEYS)
-            per_dir: dict[str, dict[str, tuple[object, Node]]] = {}
+            per_dir: dict[Direction, dict[str, tuple[object, Node]]] = {}
             for key, (knode, vnode) in m.items():
                 if "->" not in key:
                     continue
@@ -321,7 +340,7 @@ def _sub(node: Node, text: str) -> ScalarNode:
     return ScalarNode("tag:yaml.org,2002:str", text.strip(), node.start_mark, node.end_mark)
 
 
-def _defaults(medium: str) -> DirectionParams:
+def _defaults(medium: Medium) -> DirectionParams:
     if medium == "serial":
         return DirectionParams(baud=DEFAULT_BAUD, bits_per_byte=FRAMINGS["8N1"])
     return DirectionParams(rate_bps=DEFAULT_ETHERNET_RATE)

@@ -10,8 +10,8 @@ endpoints, fault targets), so code that reads a :class:`Scenario` can trust it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 from hilnet.bundle.eid import ipn_numbers
 
@@ -70,6 +70,14 @@ class DirectionParams:
     queue_bytes: int | None = None  # tail-drop limit of the queue before serialisation
     queue_units: int | None = None  # same, counted in frames / serial chunks
     reorder: bool = False  # with jitter, may units overtake each other?
+
+    def updated(self, fields: Mapping[str, Any]) -> DirectionParams:
+        """A copy with the named fields set, such as a :class:`Change`'s ``params``.
+
+        ``fields`` maps field names to values of the field's type (the loader
+        checked them); a name that is not a field raises TypeError.
+        """
+        return replace(self, **fields)
 
     @property
     def wire_bytes_per_s(self) -> float:
