@@ -78,6 +78,11 @@ class Eid:
         return Eid(EidScheme.DTN, f"//{node}/")
 
     @property
+    def node_number(self) -> int | None:
+        """The ipn node number; None for a dtn EID."""
+        return self.ssp[0] if isinstance(self.ssp, tuple) else None
+
+    @property
     def is_node_id(self) -> bool:
         """True when this EID may serve as a node ID (service 0, empty demux)."""
         return not self.is_null and self.node_id == self

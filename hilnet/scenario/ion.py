@@ -26,6 +26,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from hilnet.bundle.eid import parse_eid
 from hilnet.errors import ContactPlanError
 from hilnet.scenario.model import Scenario
 from hilnet.scenario.overhead import efficiency
@@ -41,7 +42,7 @@ _RELATIVE = re.compile(r"\+(\d+(?:\.\d+)?)")
 
 def export_ion(scenario: Scenario, plan: Plan) -> str:
     """ION ``a contact`` / ``a range`` lines for ``plan`` (compiled from ``scenario``), wall time."""
-    numbers = {n.name: n.node_number for n in scenario.nodes}
+    numbers = {n.name: parse_eid(n.eid).node_number for n in scenario.nodes}
     lines = [
         f"# ION contact plan of scenario {scenario.name}, written by hilnet",
         f"# wall time: scenario times / scale {scenario.clock.scale:g}; rates are bundle bytes/s after "

@@ -13,8 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from hilnet.bundle.eid import ipn_numbers
-
 Medium = Literal["serial", "ethernet"]
 Direction = Literal["both", "forward", "backward"]
 Priority = Literal["bulk", "normal", "expedited"]
@@ -33,13 +31,7 @@ class ClockSpec:
 @dataclass(frozen=True, slots=True)
 class Node:
     name: str
-    eid: str  # node id: ``ipn:N.0`` or ``dtn://name/``
-
-    @property
-    def node_number(self) -> int | None:
-        """The ipn node number, or None for a dtn:// node."""
-        numbers = ipn_numbers(self.eid)
-        return numbers[0] if numbers else None
+    eid: str  # node id: ``ipn:N.0`` or ``dtn://name/`` (read it with hilnet.bundle.eid.parse_eid)
 
 
 @dataclass(frozen=True, slots=True)

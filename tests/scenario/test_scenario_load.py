@@ -322,7 +322,7 @@ def test_a_good_scenario_becomes_the_model() -> None:
     s = load_scenario_text(GOOD, "good.yaml")
     assert s.name == "good" and s.version == 1 and s.seed == 0 and s.source == "good.yaml"
     assert s.clock.scale == 60.0 and s.clock.duration_ns == 95 * 60 * 10**9
-    assert [n.node_number for n in s.nodes] == [1, 2, None]
+    assert [parse_eid(n.eid).node_number for n in s.nodes] == [1, 2, None]
     serial = s.link("iss-relay")
     assert (serial.a, serial.b, serial.medium) == ("iss", "relay", "serial")
     assert serial.forward.baud == 57600 and serial.forward.bits_per_byte == 11 and serial.forward.rate_bps is None
