@@ -44,13 +44,6 @@ def bundle_problem(bundle: Bundle) -> tuple[str, int] | None:
     block's byte offset). The primary block is checked first, then the blocks
     in order, then the bundle age that an unknown creation time asks for.
     """
-    problem = _primary_problem(bundle) or _blocks_problem(bundle)
-    if problem is None and bundle.primary.creation_ms == 0 and bundle.block(BlockType.BUNDLE_AGE) is None:
-        return "creation time 0 (unknown) requires a bundle age block", 0
-    return problem
-
-
-def _primary_problem(bundle: Bundle) -> tuple[str, int] | None:
     p = bundle.primary
     flags = int(p.flags)  # plain int: IntFlag operators are slow in a hot path
     if p.version != BP_VERSION:
@@ -61,31 +54,43 @@ def _primary_problem(bundle: Bundle) -> tuple[str, int] | None:
             return f"{name} must be 0..2^64-1, is {v}", 0
     if not bundle.blocks:
         return "a bundle needs a payload block", 0
-    if flags & _IS_FRAGMENT:
-        if p.fragment_offset is None or p.total_adu_length is None:
-            return "a fragment needs fragment_offset and total_adu_length", 0
-        if not (0 <= p.fragment_offset <= UINT64_MAX and 0 <= p.total_adu_length <= UINT64_MAX):
-            return "fragment offset and ADU length must be 0..2^64-1", 0
-        if p.fragment_offset + len(bundle.blocks[-1].data) > p.total_adu_length:
-            return (
-                f"fragment [{p.fragment_offset}+{len(bundle.blocks[-1].data)}] runs past "
-                f"the ADU length {p.total_adu_length}"
-            ), len(bundle.blocks)
-    elif p.fragment_offset is not None or p.total_adu_length is not None:
-        return "fragment_offset and total_adu_length need the IS_FRAGMENT flag", 0
+    if flags & _IS_FRAGMENT or p.fragment_offset is not None or p.total_adu_length is not None:
+        problem = _fragment_problem(bundle, flags)
+        if problem is not None:
+            return problem
     if flags & _ADMIN_RECORD and flags & _REPORT_FLAGS:
         return "an administrative record must not request status reports", 0
-    if p.source.is_null and (not flags & _MUST_NOT_FRAGMENT or flags & _REPORT_FLAGS):
+    anonymous = p.source.is_null
+    if anonymous and (not flags & _MUST_NOT_FRAGMENT or flags & _REPORT_FLAGS):
         return "a bundle from dtn:none must be MUST_NOT_FRAGMENT and request no status reports", 0
+    problem = _blocks_problem(bundle.blocks, flags & _ADMIN_RECORD or anonymous)
+    if problem is None and p.creation_ms == 0 and bundle.block(BlockType.BUNDLE_AGE) is None:
+        return "creation time 0 (unknown) requires a bundle age block", 0
+    return problem
+
+
+def _fragment_problem(bundle: Bundle, flags: int) -> tuple[str, int] | None:
+    p = bundle.primary
+    if not flags & _IS_FRAGMENT:
+        return "fragment_offset and total_adu_length need the IS_FRAGMENT flag", 0
+    if p.fragment_offset is None or p.total_adu_length is None:
+        return "a fragment needs fragment_offset and total_adu_length", 0
+    if not (0 <= p.fragment_offset <= UINT64_MAX and 0 <= p.total_adu_length <= UINT64_MAX):
+        return "fragment offset and ADU length must be 0..2^64-1", 0
+    if p.fragment_offset + len(bundle.blocks[-1].data) > p.total_adu_length:
+        return (
+            f"fragment [{p.fragment_offset}+{len(bundle.blocks[-1].data)}] runs past "
+            f"the ADU length {p.total_adu_length}"
+        ), len(bundle.blocks)
     return None
 
 
-def _blocks_problem(bundle: Bundle) -> tuple[str, int] | None:
-    no_reports = int(bundle.primary.flags) & _ADMIN_RECORD or bundle.primary.source.is_null
+def _blocks_problem(blocks: tuple[CanonicalBlock, ...], no_reports: int) -> tuple[str, int] | None:
+    """``no_reports`` is true (non-zero) for an administrative record or an anonymous bundle: no block may ask for reports."""
     seen_numbers: set[int] = set()
     seen_types: set[int] = set()
-    last = len(bundle.blocks)
-    for i, b in enumerate(bundle.blocks, start=1):
+    last = len(blocks)
+    for i, b in enumerate(blocks, start=1):
         if b.block_type == BlockType.PAYLOAD:
             if i != last:
                 return "the payload block must be the last block", i
