@@ -6,21 +6,16 @@ A node's id is its EID with the service part cleared: ``ipn:2.7`` and
 ``ipn:2.0`` are the same node, as are ``dtn://gs/photos`` and ``dtn://gs/``
 (RFC 9171 section 4.2.5.2 and 4.2.5.1.1).
 
-This is only the mapping; full EID parsing lives in the bundle codec.
+This is only the mapping; EID text is read by :func:`hilnet.bundle.eid.parse_eid`.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 
+from hilnet.bundle.eid import parse_eid
 from hilnet.errors import InputError
-
-_IPN = re.compile(r"ipn:(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
-_DTN = re.compile(r"dtn://([^/\s]+)/\S*")
-# CBOR unsigned integers, which is what an ipn node or service number is on the wire
-_U64_MAX = 2**64 - 1
 
 
 def node_id(eid: str) -> str:
@@ -31,15 +26,10 @@ def node_id(eid: str) -> str:
     """
     if not isinstance(eid, str):
         raise InputError(f"an EID must be a string, got {type(eid).__name__}")
-    m = _IPN.fullmatch(eid)
-    if m:
-        if int(m.group(1)) > _U64_MAX or int(m.group(2)) > _U64_MAX:
-            raise InputError(f"{eid!r}: ipn node and service numbers must fit in 64 bits")
-        return f"ipn:{m.group(1)}.0"
-    m = _DTN.fullmatch(eid)
-    if m:
-        return f"dtn://{m.group(1)}/"
-    raise InputError(f"{eid!r} is not an ipn:N.S or dtn://node/ EID")
+    parsed = parse_eid(eid)
+    if parsed.is_null:
+        raise InputError(f"{eid!r} is not an ipn:N.S or dtn://node/ EID")
+    return str(parsed.node_id)
 
 
 class NodeMap(Mapping[str, str]):

@@ -1,4 +1,4 @@
-"""BPv7 (RFC 9171): endpoint ids, CRCs, blocks, the codec, fragments and admin records. No I/O.
+"""BPv7 (RFC 9171): endpoint ids, CRCs, blocks and their rules, the codec, fragments and admin records. No I/O.
 
 The names most callers need are re-exported here::
 

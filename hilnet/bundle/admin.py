@@ -81,7 +81,7 @@ def encode_status_report(report: StatusReport) -> bytes:
     """The administrative record ``[1, report]`` as CBOR bytes (a bundle payload)."""
     s = report.subject
     fragment = s.fragment_offset is not None
-    if fragment and s.fragment_length is None:
+    if s.fragment_offset is not None and s.fragment_length is None:
         raise BundleEncodeError("a fragment subject needs both fragment offset and length")
     for item in (report.received, report.forwarded, report.delivered, report.deleted):
         if item.time_ms is not None and not item.asserted:
@@ -98,7 +98,7 @@ def encode_status_report(report: StatusReport) -> bytes:
         s.source.to_cbor(),
         b"\x82" + cbor.uint(s.creation_ms) + cbor.uint(s.sequence),
     ]
-    if fragment:
+    if s.fragment_offset is not None and s.fragment_length is not None:
         parts.append(cbor.uint(s.fragment_offset) + cbor.uint(s.fragment_length))
     return b"".join(parts)
 
@@ -127,6 +127,7 @@ def decode_admin_record(data: bytes) -> StatusReport | UnknownRecord:
     end = len(data)
     pos = cbor.read_array_of(data, 0, end, 2, "administrative record")
     record_type, pos = cbor.read_uint(data, pos, end, "record type")
+    report: StatusReport | UnknownRecord
     if record_type != STATUS_REPORT:
         stop = cbor.skip_item(data, pos, end)
         report = UnknownRecord(record_type, data[pos:stop])
@@ -146,10 +147,10 @@ def _read_status_report(data: bytes, pos: int, end: int) -> tuple[StatusReport, 
     count, pos = cbor.read_array(data, pos, end, "status information")
     if count < 4:
         raise BlockError(f"status information needs at least 4 items, has {count}", info_at)
-    items = []
-    for name in ("received", "forwarded", "delivered", "deleted"):
-        item, pos = _read_item(data, pos, end, f"'{name}' status")
-        items.append(item)
+    received, pos = _read_item(data, pos, end, "'received' status")
+    forwarded, pos = _read_item(data, pos, end, "'forwarded' status")
+    delivered, pos = _read_item(data, pos, end, "'delivered' status")
+    deleted, pos = _read_item(data, pos, end, "'deleted' status")
     for _ in range(count - 4):  # later specifications may add assertions: step over them
         pos = cbor.skip_item(data, pos, end)
     reason_at = pos
@@ -167,7 +168,7 @@ def _read_status_report(data: bytes, pos: int, end: int) -> tuple[StatusReport, 
         offset, pos = cbor.read_uint(data, pos, end, "subject fragment offset")
         length, pos = cbor.read_uint(data, pos, end, "subject fragment length")
     subject = BundleId(source, creation, sequence, offset, length)
-    return StatusReport(subject, *items, reason=reason), pos
+    return StatusReport(subject, received, forwarded, delivered, deleted, reason), pos
 
 
 def status_report_for(

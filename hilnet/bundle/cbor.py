@@ -41,6 +41,12 @@ _U64 = Struct(">Q")
 MAX_DEPTH = 16
 
 
+# Heads with additional information 25, 26 and 27: how the argument is read, how
+# many bytes the head takes, and the smallest argument that needs that width
+# (RFC 8949 section 4.2.1: anything smaller must use a shorter head).
+_WIDE_HEADS = ((_U16.unpack_from, 3, 0x100), (_U32.unpack_from, 5, 0x10000), (_U64.unpack_from, 9, 0x1_0000_0000))
+
+
 def read_head(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
     """Read one item head at ``pos``: ``(major, argument, next_pos)``.
 
@@ -61,27 +67,14 @@ def read_head(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
         if arg < 24 and major != SIMPLE:
             raise CborError("integer not in its shortest form", pos)
         return major, arg, pos + 2
-    if ai == 25:
-        if pos + 3 > end:
+    if ai < 28:
+        unpack, size, smallest = _WIDE_HEADS[ai - 25]
+        if pos + size > end:
             raise CborError("truncated inside an item head", end)
-        arg = _U16.unpack_from(data, pos + 1)[0]
-        if arg < 0x100 and major != SIMPLE:
+        arg = unpack(data, pos + 1)[0]
+        if arg < smallest and major != SIMPLE:
             raise CborError("integer not in its shortest form", pos)
-        return major, arg, pos + 3
-    if ai == 26:
-        if pos + 5 > end:
-            raise CborError("truncated inside an item head", end)
-        arg = _U32.unpack_from(data, pos + 1)[0]
-        if arg < 0x10000 and major != SIMPLE:
-            raise CborError("integer not in its shortest form", pos)
-        return major, arg, pos + 5
-    if ai == 27:
-        if pos + 9 > end:
-            raise CborError("truncated inside an item head", end)
-        arg = _U64.unpack_from(data, pos + 1)[0]
-        if arg < 0x1_0000_0000 and major != SIMPLE:
-            raise CborError("integer not in its shortest form", pos)
-        return major, arg, pos + 9
+        return major, arg, pos + size
     if ai == 31:
         if major in (UINT, NEGINT, TAG):
             raise CborError(f"indefinite length is not allowed for a {MAJOR_NAMES[major]}", pos)

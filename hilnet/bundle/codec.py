@@ -21,11 +21,11 @@ from hilnet.bundle.blocks import (
     BundleFlag,
     CanonicalBlock,
     PrimaryBlock,
-    bundle_problem,
     read_hop_count_item,
 )
 from hilnet.bundle.crc import CRC_SIZE, ZERO_FIELD, CrcType, block_crc, check_value
 from hilnet.bundle.eid import read_eid
+from hilnet.bundle.rules import bundle_problem
 from hilnet.errors import BlockError, BundleEncodeError, CborError, CrcError, LimitError, VersionError
 
 #: default bound on an encoded bundle, bytes
@@ -34,8 +34,8 @@ DEFAULT_MAX_SIZE = 64 * 1024 * 1024
 DEFAULT_MAX_BLOCKS = 256
 
 _CRC_TYPES = (CrcType.NONE, CrcType.CRC16, CrcType.CRC32C)
-_BLOCK_FLAGS = {}  # cache: int -> BlockFlag; IntFlag construction is slow and values repeat
-_BUNDLE_FLAGS = {}
+_BLOCK_FLAGS: dict[int, BlockFlag] = {}  # cache: IntFlag construction is slow and values repeat
+_BUNDLE_FLAGS: dict[int, BundleFlag] = {}
 
 
 def _block_flag(v: int) -> BlockFlag:
@@ -84,6 +84,8 @@ def _primary_parts(p: PrimaryBlock) -> list[bytes]:
         cbor.uint(p.lifetime_ms),
     ]
     if fragment:
+        if p.fragment_offset is None or p.total_adu_length is None:
+            raise BundleEncodeError("a fragment needs fragment_offset and total_adu_length")
         fields.append(cbor.uint(p.fragment_offset) + cbor.uint(p.total_adu_length))
     return _with_crc(p.crc_type, [b"".join(fields)])
 
@@ -291,7 +293,7 @@ def decode_bundle(
     mv = memoryview(data)
     primary, pos = _read_primary(data, mv, 1, end, check_crc)
     offsets = [1]
-    blocks = []
+    blocks: list[CanonicalBlock] = []
     while True:
         if pos >= end:
             raise CborError("truncated: the bundle ends without its break (0xff)", pos)

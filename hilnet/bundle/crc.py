@@ -18,7 +18,7 @@ table-driven Python loop but ~200x slower than ``fastcrc``.
 from __future__ import annotations
 
 import binascii
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from enum import IntEnum
 
 from crc32c import crc32c as _crc32c
@@ -32,13 +32,16 @@ class CrcType(IntEnum):
     CRC32C = 2
 
 
-#: bytes of the CRC value per CRC type
-CRC_SIZE = {CrcType.NONE: 0, CrcType.CRC16: 2, CrcType.CRC32C: 4}
+#: what the CRC functions read: any bytes-like object, so a block is checked without a copy
+BytesLike = bytes | bytearray | memoryview
+
+#: bytes of the CRC value per CRC type (keyed by the type code: a decoder holds a plain int)
+CRC_SIZE: dict[int, int] = {CrcType.NONE: 0, CrcType.CRC16: 2, CrcType.CRC32C: 4}
 
 # The CBOR byte-string head plus zeroed value that stands in for the CRC
 # while it is computed (section 4.2.2: "temporarily populated with all bytes
 # set to zero"): 0x42 = byte string of 2, 0x44 = byte string of 4.
-ZERO_FIELD = {CrcType.CRC16: b"\x42\x00\x00", CrcType.CRC32C: b"\x44\x00\x00\x00\x00"}
+ZERO_FIELD: dict[int, bytes] = {CrcType.CRC16: b"\x42\x00\x00", CrcType.CRC32C: b"\x44\x00\x00\x00\x00"}
 
 REVERSED_BITS = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
 
@@ -47,7 +50,7 @@ def _reverse16(value: int) -> int:
     return REVERSED_BITS[value & 0xFF] << 8 | REVERSED_BITS[value >> 8]
 
 
-def crc16_x25_stdlib(data: bytes, value: int = 0) -> int:
+def crc16_x25_stdlib(data: BytesLike, value: int = 0) -> int:
     """CRC-16/X.25 of ``data`` with the standard library only.
 
     ``value`` is a previous result to continue from (0 to start), so
@@ -62,7 +65,7 @@ def crc16_x25_stdlib(data: bytes, value: int = 0) -> int:
 try:
     from fastcrc.crc16 import ibm_sdlc as _ibm_sdlc
 
-    def crc16_x25(data: bytes, value: int = 0) -> int:
+    def crc16_x25(data: BytesLike, value: int = 0) -> int:
         """CRC-16/X.25 of ``data`` (bytes-like), continuing from ``value``."""
         # fastcrc's `initial` is a finished CRC to continue from; 0 would not
         # mean "start", so leave it out for a fresh CRC.
@@ -74,17 +77,17 @@ except ImportError:  # pragma: no cover - exercised by forcing the fallback in t
     CRC16_IMPLEMENTATION = "binascii"
 
 
-def crc32c(data: bytes, value: int = 0) -> int:
+def crc32c(data: BytesLike, value: int = 0) -> int:
     """CRC-32C of ``data`` (bytes-like), continuing from ``value`` (0 to start)."""
     return _crc32c(data, value)
 
 
-def _continue_from_zero(crc_type: CrcType):
+def _continue_from_zero(crc_type: int) -> Callable[[BytesLike, int], int]:
     # A fresh CRC-16/X.25 over b"" is 0x0000, so 0 serves as "start" for both.
     return crc16_x25 if crc_type == CrcType.CRC16 else crc32c
 
 
-def block_crc(crc_type: CrcType, parts: Iterable[bytes]) -> bytes:
+def block_crc(crc_type: int, parts: Iterable[bytes]) -> bytes:
     """The CRC field value (2 or 4 bytes, big-endian) over ``parts`` joined.
 
     ``parts`` must already end with the zeroed CRC field (``ZERO_FIELD``).
@@ -97,8 +100,10 @@ def block_crc(crc_type: CrcType, parts: Iterable[bytes]) -> bytes:
     return value.to_bytes(CRC_SIZE[crc_type], "big")
 
 
-def check_value(crc_type: CrcType, block: memoryview | bytes, crc_value_at: int) -> bytes:
+def check_value(crc_type: int, block: memoryview | bytes, crc_value_at: int) -> bytes:
     """The CRC that ``block`` should carry, given its CRC value starts at ``crc_value_at``.
+
+    ``crc_type`` is a :class:`CrcType` code, 1 or 2 (a plain int from the decoder).
 
     ``block`` is the whole encoded block including its CRC field; the value
     bytes after ``crc_value_at`` are treated as zeros, as section 4.2.2 says.

@@ -30,7 +30,12 @@ class EidScheme(IntEnum):
 _NODE_NAME = r"(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})+"
 # demux = *VCHAR (visible US-ASCII, 0x21-0x7E)
 _DTN_SSP = re.compile(rf"//({_NODE_NAME})/([\x21-\x7e]*)")
-_IPN = re.compile(r"ipn:([0-9]+)\.([0-9]+)")
+# RFC 9171 4.2.5.1.2 writes ipn numbers as 1*DIGIT; RFC 9758, which updates the ipn
+# scheme, narrows each to canonical decimal: "0", or 1-9 followed by digits. Refusing
+# leading zeros keeps text and CBOR one to one (str(parse_eid(s)) == s), so two
+# spellings (ipn:01.0, ipn:1.0) can never name one node in a scenario or a node map.
+# [0-9] rather than \d, which also matches other scripts' digits (and int() reads them).
+_IPN = re.compile(r"ipn:(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,12 +69,18 @@ class Eid:
     @property
     def node_id(self) -> Eid:
         """The administrative endpoint of this EID's node (``ipn:N.0``, ``dtn://node/``)."""
-        if self.scheme == EidScheme.IPN:
-            return Eid(EidScheme.IPN, (self.ssp[0], 0))
+        ssp = self.ssp
+        if isinstance(ssp, tuple):
+            return Eid(EidScheme.IPN, (ssp[0], 0))
         if self.is_null:
             return self
-        node = self.ssp[2:].split("/", 1)[0]
+        node = ssp[2:].split("/", 1)[0]
         return Eid(EidScheme.DTN, f"//{node}/")
+
+    @property
+    def node_number(self) -> int | None:
+        """The ipn node number; None for a dtn EID."""
+        return self.ssp[0] if isinstance(self.ssp, tuple) else None
 
     @property
     def is_node_id(self) -> bool:
@@ -79,34 +90,42 @@ class Eid:
     @property
     def is_singleton(self) -> bool:
         """False for ``dtn:none`` and for dtn EIDs whose demux starts with ``~``."""
-        if self.scheme == EidScheme.IPN:
+        ssp = self.ssp
+        if isinstance(ssp, tuple):
             return True
         if self.is_null:
             return False
-        return not self.ssp[2:].split("/", 1)[1].startswith("~")
+        return not ssp[2:].split("/", 1)[1].startswith("~")
 
     def __lt__(self, other: Eid) -> bool:
         if not isinstance(other, Eid):
             return NotImplemented
         if self.scheme != other.scheme:
             return self.scheme < other.scheme
-        return self.ssp < other.ssp
+        a, b = self.ssp, other.ssp
+        if isinstance(a, tuple) and isinstance(b, tuple):
+            return a < b
+        if isinstance(a, str) and isinstance(b, str):
+            return a < b
+        return NotImplemented
 
     def __str__(self) -> str:
-        if self.scheme == EidScheme.IPN:
-            return f"ipn:{self.ssp[0]}.{self.ssp[1]}"
-        return f"dtn:{self.ssp}"
+        ssp = self.ssp
+        if isinstance(ssp, tuple):
+            return f"ipn:{ssp[0]}.{ssp[1]}"
+        return f"dtn:{ssp}"
 
     def __repr__(self) -> str:
         return f"Eid({str(self)!r})"
 
     def to_cbor(self) -> bytes:
         """The deterministic CBOR encoding of this EID."""
-        if self.scheme == EidScheme.IPN:
-            return b"\x82\x02\x82" + cbor.uint(self.ssp[0]) + cbor.uint(self.ssp[1])
+        ssp = self.ssp
+        if isinstance(ssp, tuple):
+            return b"\x82\x02\x82" + cbor.uint(ssp[0]) + cbor.uint(ssp[1])
         if self.is_null:
             return b"\x82\x01\x00"
-        return b"\x82\x01" + cbor.text(self.ssp)
+        return b"\x82\x01" + cbor.text(ssp)
 
 
 NULL_EID = Eid(EidScheme.DTN, "none")
@@ -119,17 +138,29 @@ def _small_ipn(node: int, service: int) -> Eid:
     return _SMALL_IPN[node][service]
 
 
+def ipn_numbers(text: str) -> tuple[int, int] | None:
+    """The node and service numbers of ``text`` when it is written as an ipn EID, else None.
+
+    Checks the syntax only (decimal digits without leading zeros); the numbers
+    are not bounded, so a caller can name one that is out of range.
+    :func:`parse_eid` is the full check.
+    """
+    m = _IPN.fullmatch(text)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
 def parse_eid(text: str) -> Eid:
     """Read ``ipn:N.M``, ``dtn://node/service`` or ``dtn:none``.
 
+    The one reader of EID text in hilnet: the scenario loader, the agent's node
+    map and the control protocol all accept exactly what it accepts.
     Raises :class:`~hilnet.errors.InputError` naming what was wrong.
     """
     if not isinstance(text, str):
         raise InputError(f"an endpoint id must be text, got {text!r}")
-    m = _IPN.fullmatch(text)
-    if m:
-        node, service = int(m.group(1)), int(m.group(2))
-        return Eid.ipn(node, service)
+    numbers = ipn_numbers(text)
+    if numbers is not None:
+        return Eid.ipn(*numbers)
     if text == "dtn:none":
         return NULL_EID
     if text.startswith("dtn:"):
@@ -137,7 +168,9 @@ def parse_eid(text: str) -> Eid:
             return Eid(EidScheme.DTN, text[4:])
         raise InputError(f"{text!r} is not a dtn endpoint id: expected dtn://node/service or dtn:none")
     if text.startswith("ipn:"):
-        raise InputError(f"{text!r} is not an ipn endpoint id: expected ipn:NODE.SERVICE with decimal numbers")
+        raise InputError(
+            f"{text!r} is not an ipn endpoint id: expected ipn:NODE.SERVICE, decimal numbers without leading zeros"
+        )
     raise InputError(f"{text!r} is not an endpoint id: expected ipn:NODE.SERVICE, dtn://node/service or dtn:none")
 
 

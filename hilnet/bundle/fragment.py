@@ -33,7 +33,7 @@ def fragment(bundle: Bundle, max_payload: int) -> list[Bundle]:
     if p.flags & BundleFlag.MUST_NOT_FRAGMENT:
         raise FragmentError(f"bundle {bundle.id} must not be fragmented")
     if p.is_fragment:
-        base, total = p.fragment_offset, p.total_adu_length
+        base, total = _extent(bundle)
     else:
         base, total = 0, len(payload)
     extensions = bundle.extension_blocks
@@ -47,7 +47,7 @@ def fragment(bundle: Bundle, max_payload: int) -> list[Bundle]:
     )
     pb = bundle.payload_block
     flags = p.flags | BundleFlag.IS_FRAGMENT
-    out = []
+    out: list[Bundle] = []
     for start in range(0, len(payload), max_payload):
         offset = base + start
         primary = replace(p, flags=flags, fragment_offset=offset, total_adu_length=total)
@@ -63,9 +63,9 @@ def missing_extents(fragments: Iterable[Bundle]) -> list[tuple[int, int]]:
     if not frags:
         return []
     total = _total(frags)
-    gaps, covered = [], 0
-    for f in sorted(frags, key=lambda f: f.primary.fragment_offset):
-        start = f.primary.fragment_offset
+    gaps: list[tuple[int, int]] = []
+    covered = 0
+    for start, f in sorted(((_extent(f)[0], f) for f in frags), key=lambda pair: pair[0]):
         if start > covered:
             gaps.append((covered, start))
         covered = max(covered, start + len(f.payload))
@@ -74,20 +74,26 @@ def missing_extents(fragments: Iterable[Bundle]) -> list[tuple[int, int]]:
     return gaps
 
 
+def _extent(f: Bundle) -> tuple[int, int]:
+    """``(fragment offset, total ADU length)`` of fragment ``f``, in bytes."""
+    p = f.primary
+    if not p.is_fragment:
+        raise FragmentError(f"bundle {f.id} is not a fragment")
+    if p.fragment_offset is None or p.total_adu_length is None:
+        raise FragmentError(f"bundle {f.id} is flagged a fragment but lacks its offset or ADU length")
+    return p.fragment_offset, p.total_adu_length
+
+
 def _total(frags: list[Bundle]) -> int:
-    first = frags[0]
-    whole = first.id.whole
-    total = first.primary.total_adu_length
+    whole = frags[0].id.whole
+    total = frags[0].primary.total_adu_length
     for f in frags:
-        if not f.primary.is_fragment:
-            raise FragmentError(f"bundle {f.id} is not a fragment")
+        _, length = _extent(f)
         if f.id.whole != whole:
             raise FragmentError(f"fragment {f.id} belongs to another bundle than {whole}")
-        if f.primary.total_adu_length != total:
-            raise FragmentError(
-                f"fragment {f.id} says the ADU is {f.primary.total_adu_length} bytes, others say {total}"
-            )
-    return total
+        if length != total:
+            raise FragmentError(f"fragment {f.id} says the ADU is {length} bytes, others say {total}")
+    return length  # the same for every fragment, as just checked
 
 
 def reassemble(fragments: Iterable[Bundle]) -> Bundle:
@@ -105,11 +111,10 @@ def reassemble(fragments: Iterable[Bundle]) -> Bundle:
     if gaps:
         text = ", ".join(f"{a}..{b}" for a, b in gaps[:5])
         raise FragmentError(f"bundle {frags[0].id.whole}: ADU bytes missing at {text}")
-    total = frags[0].primary.total_adu_length
-    adu = bytearray(total)
+    adu = bytearray(_extent(frags[0])[1])
     for f in frags:
         # material extents may overlap; RFC 9171 says they carry the same bytes
-        off = f.primary.fragment_offset
+        off = _extent(f)[0]
         adu[off : off + len(f.payload)] = f.payload
     first = next(f for f in frags if f.primary.fragment_offset == 0)
     p = first.primary

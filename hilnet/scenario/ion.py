@@ -26,6 +26,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from hilnet.bundle.eid import parse_eid
 from hilnet.errors import ContactPlanError
 from hilnet.scenario.model import Scenario
 from hilnet.scenario.overhead import efficiency
@@ -41,7 +42,7 @@ _RELATIVE = re.compile(r"\+(\d+(?:\.\d+)?)")
 
 def export_ion(scenario: Scenario, plan: Plan) -> str:
     """ION ``a contact`` / ``a range`` lines for ``plan`` (compiled from ``scenario``), wall time."""
-    numbers = {n.name: n.node_number for n in scenario.nodes}
+    numbers = {n.name: parse_eid(n.eid).node_number for n in scenario.nodes}
     lines = [
         f"# ION contact plan of scenario {scenario.name}, written by hilnet",
         f"# wall time: scenario times / scale {scenario.clock.scale:g}; rates are bundle bytes/s after "
@@ -170,44 +171,24 @@ def import_ion(text: str, scale: float = 1.0, source: str = "<ionrc>") -> str:
     out.append("links:")
     last_end = 0.0
     for (a, b), by_dir in sorted(pairs.items()):
-        fwd = sorted(by_dir.get((a, b), []), key=lambda c: c.start_s)
-        bwd = sorted(by_dir.get((b, a), []), key=lambda c: c.start_s)
-        one_way = not fwd or not bwd
-        if one_way:  # a hilnet link carries both ways; mirror the one direction given
-            fwd = fwd or [IonLine(c.kind, c.start_s, c.end_s, a, b, c.value, c.line) for c in bwd]
-            bwd = bwd or [IonLine(c.kind, c.start_s, c.end_s, b, a, c.value, c.line) for c in fwd]
-        spans_f = _check_windows(fwd, bwd, a, b, source)
+        fwd, bwd, one_way = _both_ways(a, b, by_dir, source)
         last_end = max(last_end, fwd[-1].end_s)
-        # per window: (rate bit/s, delay ns) in each direction
-        steps = [(c.start_s, _params(c, ranges), _params(d, ranges)) for c, d in zip(fwd, bwd)]
-        out.append(f"  node-{a}-node-{b}:")
-        if one_way:
-            out.append("    # ION gave contacts one way only; the same windows are used both ways")
-        out.append(f"    ends: [node-{a}, node-{b}]")
-        out.append("    medium: ethernet  # ION rates are bundle bytes/s; raw rate chosen to give them back")
-        _, f0, b0 = steps[0]
-        out += _param_lines(f0, b0, f"node-{a}->node-{b}", f"node-{b}->node-{a}", "    ")
-        windows = ", ".join(f"{_scenario_time(s, scale)}-{_scenario_time(e, scale)}" for s, e in _joined(spans_f))
-        out.append(f"    up: [{windows}]")
-        changes = []
-        cur_f, cur_b = f0, b0
-        for start, pf, pb in steps[1:]:
-            if (pf, pb) != (cur_f, cur_b):
-                items = _change_items(cur_f, cur_b, pf, pb, f"node-{a}->node-{b}", f"node-{b}->node-{a}")
-                changes.append(f"      - {{at: {_scenario_time(start, scale)}, {items}}}")
-                cur_f, cur_b = pf, pb
-        if changes:
-            out.append("    changes:")
-            out += changes
+        out += _link_lines(a, b, fwd, bwd, one_way, ranges, scale)
     out.append(f"# the last contact ends at {_scenario_time(last_end, scale)}: clock.duration must be at least that")
     return "\n".join(out) + "\n"
 
 
-def _check_windows(fwd: list[IonLine], bwd: list[IonLine], a: int, b: int, source: str) -> list[tuple[float, float]]:
-    """The windows of a node pair, the same both ways and one after another; else ContactPlanError."""
-    spans_f = [(c.start_s, c.end_s) for c in fwd]
-    spans_b = [(c.start_s, c.end_s) for c in bwd]
-    if spans_f != spans_b:
+def _both_ways(
+    a: int, b: int, by_dir: dict[tuple[int, int], list[IonLine]], source: str
+) -> tuple[list[IonLine], list[IonLine], bool]:
+    """The contacts a->b and b->a in time order, which must share their windows; and whether ION gave one way only."""
+    fwd = sorted(by_dir.get((a, b), []), key=lambda c: c.start_s)
+    bwd = sorted(by_dir.get((b, a), []), key=lambda c: c.start_s)
+    one_way = not fwd or not bwd
+    if one_way:  # a hilnet link carries both ways; mirror the one direction given
+        fwd = fwd or [IonLine(c.kind, c.start_s, c.end_s, a, b, c.value, c.line) for c in bwd]
+        bwd = bwd or [IonLine(c.kind, c.start_s, c.end_s, b, a, c.value, c.line) for c in fwd]
+    if [(c.start_s, c.end_s) for c in fwd] != [(c.start_s, c.end_s) for c in bwd]:
         first = next(
             c
             for c, d in zip(fwd + [None], bwd + [None])
@@ -224,7 +205,39 @@ def _check_windows(fwd: list[IonLine], bwd: list[IonLine], a: int, b: int, sourc
                 f"{source}:{cur.line}: contact {a}->{b} overlaps the one on line "
                 f"{prev.line}; expected contacts one after another"
             )
-    return spans_f
+    return fwd, bwd, one_way
+
+
+def _link_lines(
+    a: int, b: int, fwd: list[IonLine], bwd: list[IonLine], one_way: bool, ranges: list[IonLine], scale: float
+) -> list[str]:
+    """The scenario YAML of link node-a-node-b: parameters of its first window, windows, then changes."""
+    # per window: (rate bit/s, delay ns) in each direction
+    steps = [(c.start_s, _params(c, ranges), _params(d, ranges)) for c, d in zip(fwd, bwd)]
+    fname, bname = f"node-{a}->node-{b}", f"node-{b}->node-{a}"
+    out = [f"  node-{a}-node-{b}:"]
+    if one_way:
+        out.append("    # ION gave contacts one way only; the same windows are used both ways")
+    out.append(f"    ends: [node-{a}, node-{b}]")
+    out.append("    medium: ethernet  # ION rates are bundle bytes/s; raw rate chosen to give them back")
+    _, f0, b0 = steps[0]
+    out += _param_lines(f0, b0, fname, bname, "    ")
+    windows = ", ".join(
+        f"{_scenario_time(s, scale)}-{_scenario_time(e, scale)}"
+        for s, e in _joined([(c.start_s, c.end_s) for c in fwd])
+    )
+    out.append(f"    up: [{windows}]")
+    changes = []
+    cur_f, cur_b = f0, b0
+    for start, pf, pb in steps[1:]:
+        if (pf, pb) != (cur_f, cur_b):
+            items = _change_items(cur_f, cur_b, pf, pb, fname, bname)
+            changes.append(f"      - {{at: {_scenario_time(start, scale)}, {items}}}")
+            cur_f, cur_b = pf, pb
+    if changes:
+        out.append("    changes:")
+        out += changes
+    return out
 
 
 def _params(c: IonLine, ranges: list[IonLine]) -> tuple[int, int]:

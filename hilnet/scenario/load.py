@@ -14,27 +14,22 @@ read the other sections into the same error list.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 from yaml.nodes import MappingNode, Node
 
-from hilnet.errors import ScenarioError, ScenarioErrors
+from hilnet.bundle.eid import Eid, EidScheme, ipn_numbers, parse_eid
+from hilnet.errors import InputError, ScenarioError, ScenarioErrors
 from hilnet.scenario.load_events import EventBuilder
 from hilnet.scenario.load_links import LinkBuilder
 from hilnet.scenario.model import ClockSpec, Expect, Scenario
 from hilnet.scenario.model import Node as ScenarioNode
 from hilnet.scenario.reader import Reader, describe
 from hilnet.scenario.yamltree import MAX_BYTES, compose, read_file
-from hilnet.units import parse_duration
 
 FORMAT_VERSION = 1
 
 TOP_KEYS = ("hilnet", "name", "description", "seed", "clock", "nodes", "links", "traffic", "faults", "expect")
-
-_IPN_EID = re.compile(r"ipn:(0|[1-9]\d*)\.(0|[1-9]\d*)")
-# RFC 9171 4.2.5.1.1: dtn://node-name/demux, node-name a URI reg-name; a node id has an empty demux.
-_DTN_EID = re.compile(r"dtn://([A-Za-z0-9._~!$&'()*+,;=-]|%[0-9A-Fa-f]{2})+/")
 
 
 def load_scenario(path: str | os.PathLike[str]) -> Scenario:
@@ -142,10 +137,7 @@ class _Builder(LinkBuilder, EventBuilder):
             scale = self.r.positive_number(m["scale"][1], "clock.scale (scenario seconds per wall second)") or 1.0
         duration = None
         if "duration" in m:
-            duration = self.r.unit(m["duration"][1], "clock.duration", parse_duration, "a duration such as 95m")
-            if duration == 0:
-                self.r.error(m["duration"][1], "clock.duration is 0; expected a duration above 0 such as 95m")
-                duration = None
+            duration = self._span(m["duration"][1], "clock.duration", "a duration", "95m")
         return ClockSpec(scale=scale, duration_ns=duration) if duration else None
 
     def _nodes(self, node: Node) -> tuple[ScenarioNode, ...]:
@@ -181,9 +173,11 @@ class _Builder(LinkBuilder, EventBuilder):
 
 
 def _valid_eid(node: Node, eid: str, name: str, r: Reader) -> bool:
-    ipn = _IPN_EID.fullmatch(eid)
-    if ipn:
-        number, service = int(ipn.group(1)), int(ipn.group(2))
+    """Whether ``eid`` is a node id, recording why not; the syntax is :func:`parse_eid`'s."""
+    ipn = ipn_numbers(eid)
+    if ipn is not None:
+        # Range checked here rather than by parse_eid so that the message can name the number.
+        number, service = ipn
         if number == 0 or number >= 2**64:
             r.error(
                 node,
@@ -198,10 +192,12 @@ def _valid_eid(node: Node, eid: str, name: str, r: Reader) -> bool:
             )
             return False
         return True
-    if eid.startswith("dtn:"):
-        if _DTN_EID.fullmatch(eid):
+    dtn = _dtn_eid(eid)
+    if dtn is not None:
+        # RFC 9171 4.2.5.1.1: a node id is dtn://node-name/ with an empty demux.
+        if dtn.is_node_id:
             return True
-        if re.fullmatch(r"dtn://[^/]+/.+", eid):
+        if not dtn.is_null:
             r.error(
                 node,
                 f"node {name!r} eid {eid} has a demux after the node name; expected "
@@ -214,3 +210,11 @@ def _valid_eid(node: Node, eid: str, name: str, r: Reader) -> bool:
         "or dtn://name/ (such as dtn://iss/)",
     )
     return False
+
+
+def _dtn_eid(text: str) -> Eid | None:
+    try:
+        eid = parse_eid(text)
+    except InputError:
+        return None
+    return eid if eid.scheme == EidScheme.DTN else None

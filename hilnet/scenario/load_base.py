@@ -37,6 +37,14 @@ class BuilderBase:
             return None
         return name
 
+    def _span(self, node: Node, what: str, noun: str, example: str) -> int | None:
+        """A duration above 0, in ns; ``noun`` and ``example`` word the messages ("a period", "10m")."""
+        value = self.r.unit(node, what, parse_duration, f"{noun} such as {example}")
+        if value == 0:
+            self.r.error(node, f"{what} is 0; expected {noun} above 0 such as {example}")
+            return None
+        return value
+
     def _time(self, node: Node, what: str) -> int | None:
         """A scenario time, checked against clock.duration."""
         t = self.r.unit(node, what, parse_duration, "a scenario time such as 40m")

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from types import MappingProxyType
-from typing import Any, cast
+from typing import Literal
 
 from yaml.nodes import Node, ScalarNode
 
 from hilnet.scenario.load_base import BuilderBase
 from hilnet.scenario.model import Change, Direction, DirectionParams, GilbertElliott, Link, Medium, Window
+from hilnet.scenario.reader import MappingEntries
 from hilnet.units import (
     format_duration,
     framing_bits_per_byte,
@@ -40,6 +40,8 @@ CHANGE_KEYS = ("at", "delay", "jitter", "rate", "baud", "loss", "bit-error-rate"
 FRAMINGS = {name: framing_bits_per_byte(name) for name in ("8N1", "8N2", "8E1", "8O1", "8E2", "8O2")}
 DEFAULT_BAUD = 115200
 DEFAULT_ETHERNET_RATE = 100_000_000  # a Raspberry Pi 3B's NIC; say `rate:` for anything else
+MEDIA: tuple[Medium, ...] = ("serial", "ethernet")
+_BERNOULLI: tuple[Literal["bernoulli"]] = ("bernoulli",)
 
 # YAML key -> DirectionParams field
 _FIELD = {
@@ -75,9 +77,9 @@ class LinkBuilder(BuilderBase):
         if m is None:
             return None
         ends = self._ends(m["ends"][1], what) if "ends" in m else None
-        medium = r.choice(m["medium"][1], f"{what} medium", ("serial", "ethernet")) if "medium" in m else None
+        medium = r.choice(m["medium"][1], f"{what} medium", MEDIA) if "medium" in m else None
         shared = self._params(m, what, medium, PARAM_KEYS)
-        overrides: dict[str, dict[str, tuple[object, Node]]] = {"forward": {}, "backward": {}}
+        overrides: dict[Direction, dict[str, tuple[object, Node]]] = {"forward": {}, "backward": {}}
         for key, (knode, vnode) in m.items():
             if "->" not in key:
                 continue
@@ -92,11 +94,13 @@ class LinkBuilder(BuilderBase):
             return None
         directions = []
         reported: set[int] = set()  # a shared jitter is one mistake, not one per direction
-        for direction, label in (("forward", f"{ends[0]}->{ends[1]}"), ("backward", f"{ends[1]}->{ends[0]}")):
+        labels: tuple[tuple[Direction, str], ...] = (
+            ("forward", f"{ends[0]}->{ends[1]}"),
+            ("backward", f"{ends[1]}->{ends[0]}"),
+        )
+        for direction, label in labels:
             merged = {**shared, **overrides[direction]}
-            params = _defaults(medium)
-            # The values were read and checked key by key above; the model's types hold.
-            params = replace(params, **cast(dict[str, Any], {f: v for f, (v, _n) in merged.items()}))
+            params = _defaults(medium).updated({f: v for f, (v, _n) in merged.items()})
             if params.jitter_ns > params.delay_ns and id(merged["jitter_ns"][1]) not in reported:
                 reported.add(id(merged["jitter_ns"][1]))
                 r.error(
@@ -117,7 +121,7 @@ class LinkBuilder(BuilderBase):
             name=name,
             a=ends[0],
             b=ends[1],
-            medium=cast(Medium, medium),  # r.choice allowed only serial or ethernet
+            medium=medium,
             forward=directions[0],
             backward=directions[1],
             windows=windows,
@@ -147,7 +151,8 @@ class LinkBuilder(BuilderBase):
             return None
         return names[0], names[1]
 
-    def _direction(self, knode: Node, key: str, ends: tuple[str, str] | None, what: str) -> str | None:
+    def _direction(self, knode: Node, key: str, ends: tuple[str, str] | None, what: str) -> Direction | None:
+        """Which direction a ``a->b`` key names; None (reported) when it names no end of the link."""
         frm, _, to = (part.strip() for part in key.partition("->"))
         if ends is None:
             return None
@@ -164,70 +169,72 @@ class LinkBuilder(BuilderBase):
         return None
 
     def _params(
-        self, m: dict[str, tuple[ScalarNode, Node]], what: str, medium: str | None, keys: tuple[str, ...]
+        self, m: MappingEntries, what: str, medium: Medium | None, keys: tuple[str, ...]
     ) -> dict[str, tuple[object, Node]]:
         """Direction parameters given in mapping ``m``: field name -> (value, node)."""
         out: dict[str, tuple[object, Node]] = {}
         for key, (knode, v) in m.items():
             if key not in keys or key in ("at", "ends", "medium", "up", "changes"):
                 continue
-            if self._wrong_medium(key, knode, what, medium):
-                continue
-            value = self._param(key, v, f"{what} {key}")
+            value = self._param(key, knode, v, what, medium)
             if value is not None:
                 out[_FIELD[key]] = (value, v)
         return out
 
-    def _wrong_medium(self, key: str, knode: Node, what: str, medium: str | None) -> bool:
-        """Report (and say so) a parameter that the link's medium does not have."""
-        if key == "rate" and medium == "serial":
-            message = (
-                f"{what}: a serial link is paced by 'baud', not 'rate'; expected baud: "
-                "115200 (a symbol rate: 8N1 moves baud/10 bytes per second)"
-            )
-        elif key == "baud" and medium == "ethernet":
-            message = (
-                f"{what}: an ethernet link is paced by 'rate', not 'baud'; expected rate: 10Mbit/s (or medium: serial)"
-            )
-        elif key == "framing" and medium == "ethernet":
-            message = f"{what}: framing is a UART setting; expected it on a serial link only"
-        else:
-            return False
-        self.r.error(knode, message)
-        return True
-
-    def _param(self, key: str, v: Node, w: str) -> object | None:
-        """The value of parameter ``key`` at node ``v`` (None after reporting an error)."""
+    def _param(self, key: str, knode: Node, v: Node, what: str, medium: Medium | None) -> object | None:
+        """The value of parameter ``key``; None (reported) when it is wrong or does not apply."""
         r = self.r
-        value: object = None
+        w = f"{what} {key}"
         if key in ("delay", "jitter"):
-            value = r.unit(v, w, parse_duration, "a duration such as 120ms")
-        elif key == "rate":
-            value = r.unit(v, w, parse_rate, "a rate such as 10Mbit/s")
-        elif key == "baud":
-            value = r.unit(v, w, parse_baud, "a baud rate such as 115200")
-        elif key == "framing":
-            choice = r.choice(v, w, FRAMINGS)
-            value = FRAMINGS[choice] if choice else None
-        elif key in ("loss", "bit-error-rate"):
-            value = r.unit(v, w, parse_fraction, "a fraction such as 0.5% or 1e-6")
-        elif key == "loss-model":
-            value = self._loss_model(v, w)
-        elif key == "queue":
-            value = r.unit(v, w, parse_size, "a size such as 64KiB")
-            if value == 0:
+            return r.unit(v, w, parse_duration, "a duration such as 120ms")
+        if key in ("rate", "baud", "framing"):
+            return self._pacing(key, knode, v, what, medium)
+        if key in ("loss", "bit-error-rate"):
+            return r.unit(v, w, parse_fraction, "a fraction such as 0.5% or 1e-6")
+        if key == "loss-model":
+            return self._loss_model(v, w)
+        if key == "queue":
+            queue = r.unit(v, w, parse_size, "a size such as 64KiB")
+            if queue == 0:
                 r.error(v, f"{w} is 0; expected a size above 0 such as 64KiB (omit it for no limit)")
-                value = None
-        elif key == "queue-units":
-            value = r.integer(v, w, minimum=1)
-        elif key == "reorder":
-            value = r.boolean(v, w)
-        return value
+                return None
+            return queue
+        if key == "queue-units":
+            return r.integer(v, w, minimum=1)
+        if key == "reorder":
+            return r.boolean(v, w)
+        return None
 
-    def _loss_model(self, node: Node, what: str) -> object | None:
+    def _pacing(self, key: str, knode: Node, v: Node, what: str, medium: Medium | None) -> int | None:
+        """``rate`` (ethernet), ``baud`` or ``framing`` (serial); the wrong one for the medium is reported."""
+        r = self.r
+        w = f"{what} {key}"
+        if key == "rate":
+            if medium == "serial":
+                r.error(
+                    knode,
+                    f"{what}: a serial link is paced by 'baud', not 'rate'; expected baud: "
+                    "115200 (a symbol rate: 8N1 moves baud/10 bytes per second)",
+                )
+                return None
+            return r.unit(v, w, parse_rate, "a rate such as 10Mbit/s")
+        if medium == "ethernet":
+            r.error(
+                knode,
+                f"{what}: an ethernet link is paced by 'rate', not 'baud'; expected rate: 10Mbit/s (or medium: serial)"
+                if key == "baud"
+                else f"{what}: framing is a UART setting; expected it on a serial link only",
+            )
+            return None
+        if key == "baud":
+            return r.unit(v, w, parse_baud, "a baud rate such as 115200")
+        choice = r.choice(v, w, FRAMINGS)
+        return FRAMINGS[choice] if choice else None
+
+    def _loss_model(self, node: Node, what: str) -> Literal["bernoulli"] | GilbertElliott | None:
         r = self.r
         if isinstance(node, ScalarNode):
-            return r.choice(node, what, ("bernoulli",))
+            return r.choice(node, what, _BERNOULLI)
         m = r.mapping(node, what, ("gilbert-elliott",), required=("gilbert-elliott",))
         if not m or "gilbert-elliott" not in m:
             return None
@@ -235,13 +242,13 @@ class LinkBuilder(BuilderBase):
         g = r.mapping(m["gilbert-elliott"][1], w, ("p", "r", "loss-good", "loss-bad"), required=("p", "r"))
         if g is None or "p" not in g or "r" not in g:
             return None
-        values = {}
+        values: dict[str, float | None] = {}
         for key, default in (("p", None), ("r", None), ("loss-good", 0.0), ("loss-bad", 1.0)):
             if key in g:
                 values[key] = r.unit(g[key][1], f"{w} {key}", parse_fraction, "a probability such as 1%")
             else:
                 values[key] = default
-        p, rr, good, bad = (values[k] for k in ("p", "r", "loss-good", "loss-bad"))
+        p, rr, good, bad = values["p"], values["r"], values["loss-good"], values["loss-bad"]
         if p is None or rr is None or good is None or bad is None:
             return None
         for key in ("p", "r"):
@@ -296,7 +303,9 @@ class LinkBuilder(BuilderBase):
                 )
         return tuple(w for w, _ in parsed)
 
-    def _changes(self, node: Node, what: str, medium: str | None, ends: tuple[str, str] | None) -> tuple[Change, ...]:
+    def _changes(
+        self, node: Node, what: str, medium: Medium | None, ends: tuple[str, str] | None
+    ) -> tuple[Change, ...]:
         r = self.r
         items = r.sequence(node, f"{what} changes", "changes such as {at: 40m, rate: 2Mbit/s}")
         if items is None:
@@ -308,7 +317,7 @@ class LinkBuilder(BuilderBase):
                 continue
             at = self._time(m["at"][1], f"{what} change at")
             shared = self._params(m, f"{what} change", medium, CHANGE_KEYS)
-            per_dir: dict[str, dict[str, tuple[object, Node]]] = {}
+            per_dir: dict[Direction, dict[str, tuple[object, Node]]] = {}
             for key, (knode, vnode) in m.items():
                 if "->" not in key:
                     continue
@@ -329,9 +338,7 @@ class LinkBuilder(BuilderBase):
                 out.append(Change(at, "both", MappingProxyType({f: v for f, (v, _) in shared.items()})))
             for direction, params in per_dir.items():
                 if params:
-                    out.append(
-                        Change(at, cast(Direction, direction), MappingProxyType({f: v for f, (v, _) in params.items()}))
-                    )
+                    out.append(Change(at, direction, MappingProxyType({f: v for f, (v, _) in params.items()})))
         out.sort(key=lambda c: c.at_ns)
         return tuple(out)
 
@@ -341,7 +348,7 @@ def _sub(node: Node, text: str) -> ScalarNode:
     return ScalarNode("tag:yaml.org,2002:str", text.strip(), node.start_mark, node.end_mark)
 
 
-def _defaults(medium: str) -> DirectionParams:
+def _defaults(medium: Medium) -> DirectionParams:
     if medium == "serial":
         return DirectionParams(baud=DEFAULT_BAUD, bits_per_byte=FRAMINGS["8N1"])
     return DirectionParams(rate_bps=DEFAULT_ETHERNET_RATE)

@@ -9,16 +9,13 @@ endpoints, fault targets), so code that reads a :class:`Scenario` can trust it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Literal, Union
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 Medium = Literal["serial", "ethernet"]
 Direction = Literal["both", "forward", "backward"]
 Priority = Literal["bulk", "normal", "expedited"]
-
-_IPN = re.compile(r"ipn:(\d+)\.(\d+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,13 +27,7 @@ class ClockSpec:
 @dataclass(frozen=True, slots=True)
 class Node:
     name: str
-    eid: str  # node id: ``ipn:N.0`` or ``dtn://name/``
-
-    @property
-    def node_number(self) -> int | None:
-        """The ipn node number, or None for a dtn:// node."""
-        m = _IPN.fullmatch(self.eid)
-        return int(m.group(1)) if m else None
+    eid: str  # node id: ``ipn:N.0`` or ``dtn://name/`` (read it with hilnet.bundle.eid.parse_eid)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +40,7 @@ class GilbertElliott:
     loss_bad: float = 1.0  # loss probability while in the bad state
 
 
-LossModel = Union[Literal["bernoulli"], GilbertElliott]
+LossModel = Literal["bernoulli"] | GilbertElliott
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +58,14 @@ class DirectionParams:
     queue_bytes: int | None = None  # tail-drop limit of the queue before serialisation
     queue_units: int | None = None  # same, counted in frames / serial chunks
     reorder: bool = False  # with jitter, may units overtake each other?
+
+    def updated(self, fields: Mapping[str, Any]) -> DirectionParams:
+        """A copy with the named fields set, such as a :class:`Change`'s ``params``.
+
+        ``fields`` maps field names to values of the field's type (the loader
+        checked them); a name that is not a field raises TypeError.
+        """
+        return replace(self, **fields)
 
     @property
     def wire_bytes_per_s(self) -> float:
@@ -166,7 +165,7 @@ class ErrorBurst:
     ber: float
 
 
-Fault = Union[Cut, Crash, ErrorBurst]
+Fault = Cut | Crash | ErrorBurst
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,10 @@ from hilnet.errors import ScenarioError, UnitError
 from hilnet.scenario.yamltree import REFUSED_TAG, scalar_value
 
 T = TypeVar("T")
+S = TypeVar("S", bound=str)
+
+#: a mapping as :meth:`Reader.mapping` returns it: key -> (key node, value node)
+MappingEntries = dict[str, tuple[ScalarNode, Node]]
 
 
 def describe(node: Node) -> str:
@@ -59,7 +63,7 @@ class Reader:
         keys: Iterable[str],
         required: Iterable[str] = (),
         extra: Callable[[str], bool] | None = None,
-    ) -> dict[str, tuple[ScalarNode, Node]] | None:
+    ) -> MappingEntries | None:
         """Read a mapping whose keys must be among ``keys`` (or pass ``extra``).
 
         Returns key -> (key node, value node). Unknown keys get a did-you-mean;
@@ -140,18 +144,20 @@ class Reader:
             return None
         return value
 
-    def choice(self, node: Node, what: str, choices: Iterable[str]) -> str | None:
-        choices = list(choices)
-        expected = " or ".join(choices)
+    def choice(self, node: Node, what: str, choices: Iterable[S]) -> S | None:
+        """One of ``choices``, typed as they are (a Literal tuple gives that Literal)."""
+        options = list(choices)
+        expected = " or ".join(options)
         value = self.text(node, what, expected)
         if value is None:
             return None
-        if value not in choices:
-            close = difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            self.error(node, f"{what} is {value!r}{hint}; expected {expected}")
-            return None
-        return value
+        for option in options:
+            if option == value:
+                return option
+        close = difflib.get_close_matches(value, options, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        self.error(node, f"{what} is {value!r}{hint}; expected {expected}")
+        return None
 
     def integer(self, node: Node, what: str, minimum: int | None = None) -> int | None:
         expected = "a whole number" + (f" >= {minimum}" if minimum is not None else "")
@@ -178,7 +184,7 @@ class Reader:
                 self.error(node, f"{what} is {describe(node)}; expected {expected}")
             return None
         if not value > 0 or value == float("inf"):
-            self.error(node, f"{what} is {node.value}; expected {expected}")  # type: ignore[union-attr]
+            self.error(node, f"{what} is {node.value}; expected {expected}")
             return None
         return float(value)
 

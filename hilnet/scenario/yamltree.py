@@ -16,6 +16,7 @@ and column) so that a caller can report all of them at once.
 from __future__ import annotations
 
 import os
+from typing import Any, Protocol, cast
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -93,10 +94,23 @@ def decode(data: bytes, filename: str) -> str:
     return text.removeprefix("\ufeff")
 
 
-def _at(mark: yaml.Mark | None, filename: str, message: str) -> ScenarioError:
+class _Mark(Protocol):
+    """A place in the text: PyYAML's ``Mark``, or libyaml's, which has the same fields."""
+
+    line: int  # 0-based
+    column: int  # 0-based
+
+
+def _at(mark: _Mark | None, filename: str, message: str) -> ScenarioError:
     if mark is None:
         return ScenarioError(message, filename, 0, 0)
     return ScenarioError(message, filename, mark.line + 1, mark.column + 1)
+
+
+def _marks(ev: yaml.Event) -> tuple[yaml.Mark | None, yaml.Mark | None]:
+    # libyaml's events carry its own Mark type and the node stubs name only PyYAML's;
+    # both have the line and column that readers use, so nodes keep them as they are.
+    return cast("yaml.Mark | None", ev.start_mark), cast("yaml.Mark | None", ev.end_mark)
 
 
 def compose(text: str, filename: str) -> tuple[Node | None, list[ScenarioError]]:
@@ -105,7 +119,6 @@ def compose(text: str, filename: str) -> tuple[Node | None, list[ScenarioError]]
     A syntax error ends parsing (its error is returned with whatever came
     before); refused aliases and duplicate keys are reported and parsing goes on.
     """
-    errors: list[ScenarioError] = []
     if "\x00" in text:
         pos = text.index("\x00")
         line = text.count("\n", 0, pos) + 1
@@ -114,76 +127,10 @@ def compose(text: str, filename: str) -> tuple[Node | None, list[ScenarioError]]
             ScenarioError("NUL character: this is binary data; expected a YAML scenario file", filename, line, col)
         ]
     loader = _Loader(text)
-    root: Node | None = None
-    # Each open collection: [node, items]; mapping items alternate key, value.
-    stack: list[tuple[Node, list[Node]]] = []
-    count = 0
-    documents = 0
-    aliases = 0
+    composer = _Composer(loader, filename)
+    errors = composer.errors
     try:
-        while loader.check_event():
-            ev = loader.get_event()
-            node: Node | None = None
-            if isinstance(ev, yaml.DocumentStartEvent):
-                documents += 1
-                if documents > 1:
-                    errors.append(
-                        _at(ev.start_mark, filename, "a second YAML document (---); expected one scenario per file")
-                    )
-                    break
-                continue
-            if isinstance(ev, yaml.AliasEvent):
-                aliases += 1
-                if aliases == 1:  # one is enough to say why; a bomb has thousands
-                    errors.append(
-                        _at(
-                            ev.start_mark,
-                            filename,
-                            f"alias *{ev.anchor} is not allowed; expected the value written out "
-                            "(aliases are refused so a file cannot expand without bound)",
-                        )
-                    )
-                node = ScalarNode(REFUSED_TAG, "", ev.start_mark, ev.end_mark)
-            elif isinstance(ev, yaml.ScalarEvent):
-                tag = ev.tag
-                if tag is None or tag == "!":
-                    tag = loader.resolve(ScalarNode, ev.value, ev.implicit)
-                node = ScalarNode(tag, ev.value, ev.start_mark, ev.end_mark, style=ev.style)
-            elif isinstance(ev, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
-                is_seq = isinstance(ev, yaml.SequenceStartEvent)
-                kind = SequenceNode if is_seq else MappingNode
-                tag = ev.tag
-                if tag is None or tag == "!":
-                    tag = loader.resolve(kind, None, ev.implicit)
-                if not _check_tag(tag, ev, filename, errors):
-                    tag = REFUSED_TAG
-                stack.append((kind(tag, [], ev.start_mark, ev.end_mark, flow_style=ev.flow_style), []))
-                count += 1
-                if count > MAX_NODES:
-                    raise _TooBig(ev.start_mark)
-                continue
-            elif isinstance(ev, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
-                node, items = stack.pop()
-                node.end_mark = ev.end_mark
-                if isinstance(node, SequenceNode):
-                    node.value = items
-                else:
-                    node.value = list(zip(items[0::2], items[1::2]))
-                    _check_duplicates(node, filename, errors)
-            else:
-                continue  # stream / document end
-            if isinstance(node, ScalarNode) and node.tag != REFUSED_TAG:
-                if not _check_tag(node.tag, ev, filename, errors):
-                    node.tag = REFUSED_TAG
-                count += 1
-                if count > MAX_NODES:
-                    raise _TooBig(ev.start_mark)
-            if stack:
-                stack[-1][1].append(node)
-            else:
-                root = node
-            if len(errors) >= MAX_ERRORS:
-                break
+        composer.run()
     except _TooBig as e:
         errors.append(_at(e.mark, filename, f"more than {MAX_NODES} YAML nodes; expected a scenario of sensible size"))
         return None, errors
@@ -192,33 +139,128 @@ def compose(text: str, filename: str) -> tuple[Node | None, list[ScenarioError]]
         errors.append(_at(e.problem_mark or e.context_mark, filename, f"YAML syntax: {what}"))
         return None, errors
     except yaml.YAMLError as e:  # ReaderError: a control character
-        pos = getattr(e, "position", 0)
-        line = text.count("\n", 0, pos) + 1
-        col = pos - (text.rfind("\n", 0, pos) + 1) + 1
-        reason = getattr(e, "reason", "unreadable")
-        errors.append(
-            ScenarioError(f"YAML cannot read this text ({reason}); expected a YAML scenario file", filename, line, col)
-        )
+        errors.append(_unreadable(text, e, filename))
         return None, errors
     finally:
         loader.dispose()
-    return root, errors
+    return composer.root, errors
+
+
+def _unreadable(text: str, e: yaml.YAMLError, filename: str) -> ScenarioError:
+    pos = getattr(e, "position", 0)
+    line = text.count("\n", 0, pos) + 1
+    col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+    reason = getattr(e, "reason", "unreadable")
+    return ScenarioError(f"YAML cannot read this text ({reason}); expected a YAML scenario file", filename, line, col)
+
+
+class _Composer:
+    """Builds the node tree from libyaml's events, collecting errors as it goes (see :func:`compose`)."""
+
+    def __init__(self, loader: Any, filename: str):
+        self.loader = loader
+        self.filename = filename
+        self.errors: list[ScenarioError] = []
+        self.root: Node | None = None
+        # Each open collection: (node, items); mapping items alternate key, value.
+        self.stack: list[tuple[SequenceNode | MappingNode, list[Node]]] = []
+        self.count = 0  # nodes so far, against MAX_NODES
+        self.documents = 0
+        self.aliases = 0
+
+    def run(self) -> None:
+        """Read every event; raises _TooBig or PyYAML's errors, which compose() reports."""
+        while self.loader.check_event():
+            ev = self.loader.get_event()
+            if isinstance(ev, yaml.DocumentStartEvent):
+                self.documents += 1
+                if self.documents > 1:
+                    self._error(ev, "a second YAML document (---); expected one scenario per file")
+                    return
+            elif isinstance(ev, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+                self._open(ev)
+            else:
+                node = self._node(ev)
+                if node is None:
+                    continue  # stream / document end
+                if self.stack:
+                    self.stack[-1][1].append(node)
+                else:
+                    self.root = node
+                if len(self.errors) >= MAX_ERRORS:
+                    return
+
+    def _node(self, ev: yaml.Event) -> Node | None:
+        """The node that ``ev`` completes, or None."""
+        if isinstance(ev, yaml.AliasEvent):
+            return self._alias(ev)
+        if isinstance(ev, yaml.ScalarEvent):
+            return self._scalar(ev)
+        if isinstance(ev, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            return self._close(ev)
+        return None
+
+    def _error(self, ev: yaml.Event, message: str) -> None:
+        self.errors.append(_at(ev.start_mark, self.filename, message))
+
+    def _counted(self, ev: yaml.Event) -> None:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise _TooBig(ev.start_mark)
+
+    def _tag(self, tag: str, ev: yaml.Event) -> str:
+        """``tag``, or REFUSED_TAG (reported) when it is not a standard tag."""
+        if tag not in _STANDARD_TAGS:
+            self._error(ev, f"YAML tag {tag!r} is not allowed; expected plain values")
+            return REFUSED_TAG
+        return tag
+
+    def _alias(self, ev: yaml.AliasEvent) -> Node:
+        self.aliases += 1
+        if self.aliases == 1:  # one is enough to say why; a bomb has thousands
+            self._error(
+                ev,
+                f"alias *{ev.anchor} is not allowed; expected the value written out "
+                "(aliases are refused so a file cannot expand without bound)",
+            )
+        return ScalarNode(REFUSED_TAG, "", *_marks(ev))
+
+    def _scalar(self, ev: yaml.ScalarEvent) -> Node:
+        tag = ev.tag
+        if tag is None or tag == "!":
+            tag = self.loader.resolve(ScalarNode, ev.value, ev.implicit)
+        node = ScalarNode(self._tag(tag, ev), ev.value, *_marks(ev), style=ev.style)
+        self._counted(ev)
+        return node
+
+    def _open(self, ev: yaml.SequenceStartEvent | yaml.MappingStartEvent) -> None:
+        kind: type[SequenceNode] | type[MappingNode] = (
+            SequenceNode if isinstance(ev, yaml.SequenceStartEvent) else MappingNode
+        )
+        tag = ev.tag
+        if tag is None or tag == "!":
+            tag = self.loader.resolve(kind, None, ev.implicit)
+        self.stack.append((kind(self._tag(tag, ev), [], *_marks(ev), flow_style=ev.flow_style), []))
+        self._counted(ev)
+
+    def _close(self, ev: yaml.SequenceEndEvent | yaml.MappingEndEvent) -> Node:
+        node, items = self.stack.pop()
+        node.end_mark = _marks(ev)[1]
+        if isinstance(node, SequenceNode):
+            node.value = items
+        else:
+            node.value = list(zip(items[0::2], items[1::2]))
+            _check_duplicates(node, self.filename, self.errors)
+        return node
 
 
 class _TooBig(Exception):
-    def __init__(self, mark: yaml.Mark):
+    def __init__(self, mark: _Mark | None):
         self.mark = mark
 
 
-def _check_tag(tag: str, ev: yaml.Event, filename: str, errors: list[ScenarioError]) -> bool:
-    if tag not in _STANDARD_TAGS:
-        errors.append(_at(ev.start_mark, filename, f"YAML tag {tag!r} is not allowed; expected plain values"))
-        return False
-    return True
-
-
 def _check_duplicates(node: MappingNode, filename: str, errors: list[ScenarioError]) -> None:
-    seen: dict[str, yaml.Mark] = {}
+    seen: dict[str, _Mark] = {}
     for key, _value in node.value:
         if not isinstance(key, ScalarNode):
             continue  # the loader reports non-scalar keys where it knows what was expected

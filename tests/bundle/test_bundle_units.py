@@ -28,7 +28,6 @@ from hilnet.bundle.blocks import (
     dtn_ms_from_unix_ns,
     hop_count,
     previous_node,
-    process_unknown_blocks,
     set_bundle_age,
     set_hop_count,
     set_previous_node,
@@ -39,6 +38,7 @@ from hilnet.bundle.crc import CrcType, crc16_x25, crc16_x25_stdlib, crc32c
 from hilnet.bundle.eid import NULL_EID, Eid, parse_eid
 from hilnet.bundle.fragment import fragment, missing_extents, reassemble
 from hilnet.bundle.make import make_bundle
+from hilnet.bundle.rules import process_unknown_blocks
 from hilnet.errors import BlockError, BundleDecodeError, BundleEncodeError, FragmentError, InputError
 
 
@@ -100,6 +100,12 @@ def test_eid_text_round_trip(text):
         "http://x/",
         "",
         "ipn:1.0 ",
+        # canonical decimal only (RFC 9758): one spelling per EID
+        "ipn:01.0",
+        "ipn:1.00",
+        "ipn:00.0",
+        "ipn:\u0661.0",
+        "ipn:+1.0",
     ],
 )
 def test_eid_text_rejected(text):

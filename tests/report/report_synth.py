@@ -133,7 +133,7 @@ def synth_events(
                 tag=tag,
             )
             t = t0
-            for hop, (a, b, link) in enumerate(zip(route.path, route.path[1:], route.links)):
+            for a, b, link in zip(route.path, route.path[1:], route.links):
                 start = _up_at(scenario, link, t)
                 if start is None:
                     break  # stays stored at a: the run ends with it there

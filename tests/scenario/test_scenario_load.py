@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hilnet.errors import ScenarioError, ScenarioErrors
+from hilnet.bundle.eid import parse_eid
+from hilnet.errors import InputError, ScenarioError, ScenarioErrors
 from hilnet.scenario.load import load_scenario, load_scenario_text
 
 HEAD = "hilnet: 1\nclock: {scale: 60, duration: 95m}\nnodes:\n  iss: {eid: ipn:1.0}\n  gs: {eid: ipn:2.0}\n"
@@ -267,6 +268,24 @@ def test_all_errors_of_a_file_come_together_in_file_order() -> None:
     assert [(e.line, e.col) for e in info.value.errors] == [(10, 5), (11, 10), (13, 21)]
 
 
+@pytest.mark.parametrize(
+    "eid", ["ipn:1.0", "ipn:10.0", "ipn:01.0", "ipn:1.00", "ipn:\u0661.0", "dtn://iss/", "dtn://no de/", "dtn:none"]
+)
+def test_node_eids_follow_the_bundle_parser(eid: str) -> None:
+    """A node eid is accepted exactly when the bundle codec reads it as a node id."""
+    try:
+        expected = parse_eid(eid).is_node_id
+    except InputError:
+        expected = False
+    text = f"hilnet: 1\nclock: {{duration: 95m}}\nnodes:\n  iss: {{eid: '{eid}'}}\n"
+    try:
+        loaded = load_scenario_text(text, "s.yaml").nodes[0].eid == eid
+    except ScenarioErrors as e:
+        assert "is not a node endpoint id" in str(e)
+        loaded = False
+    assert loaded == expected
+
+
 GOOD = (
     HEAD
     + """\
@@ -303,7 +322,7 @@ def test_a_good_scenario_becomes_the_model() -> None:
     s = load_scenario_text(GOOD, "good.yaml")
     assert s.name == "good" and s.version == 1 and s.seed == 0 and s.source == "good.yaml"
     assert s.clock.scale == 60.0 and s.clock.duration_ns == 95 * 60 * 10**9
-    assert [n.node_number for n in s.nodes] == [1, 2, None]
+    assert [parse_eid(n.eid).node_number for n in s.nodes] == [1, 2, None]
     serial = s.link("iss-relay")
     assert (serial.a, serial.b, serial.medium) == ("iss", "relay", "serial")
     assert serial.forward.baud == 57600 and serial.forward.bits_per_byte == 11 and serial.forward.rate_bps is None
