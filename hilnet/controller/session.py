@@ -285,6 +285,11 @@ class Session:
         for name, proc in self.agents.items():
             if not proc.exited_on_purpose and proc.proc is not None and not proc.alive():
                 self.failure = f"agent {name} exited on its own (status {proc.returncode()}); see {proc.log_path}"
+        # A link event the controller could not take (its log or live view
+        # raised) stops the engine: the run cannot be judged without it.
+        link_failure = self.engine.failure if self.engine is not None else None
+        if link_failure is not None and not self.failure:
+            self.failure = str(link_failure)
         if self.failure:
             raise TestbedError(self.failure)
 
