@@ -62,7 +62,7 @@ class MonotonicClock:
         return time.monotonic_ns()
 
     def wall_ns(self) -> int:
-        return time.time_ns()
+        return realtime_ns()
 
     def sleep_ns(self, duration_ns: int) -> None:
         self.sleep_until_ns(self.now_ns() + duration_ns)

@@ -6,7 +6,6 @@ import datetime as dt
 import hashlib
 import json
 import sys
-import time
 
 import click
 
@@ -25,6 +24,7 @@ from hilnet.bundle.blocks import (
 from hilnet.bundle.codec import DEFAULT_MAX_SIZE, decode_bundle, encode_block, encode_bundle, encode_primary_block
 from hilnet.bundle.crc import CRC_SIZE, CrcType
 from hilnet.bundle.make import make_bundle
+from hilnet.clock import realtime_ns
 from hilnet.errors import BundleError, InputError
 from hilnet.units import format_duration, parse_duration, parse_size
 
@@ -272,8 +272,8 @@ def make(source, dest, payload_file, size, lifetime, crc, seq, report_to, hop_li
         raise InputError(f"lifetime {lifetime!r} is not a whole number of milliseconds")
     if out is None and sys.stdout.isatty():
         raise click.UsageError("refusing to write a binary bundle to a terminal; use --out FILE or a pipe")
-    # The CLI is where wall-clock time may be read (library code takes it as an argument).
-    creation_ms = dtn_ms_from_unix_ns(time.time_ns())
+    # Library code takes the wall clock as an argument; the CLI reads it here.
+    creation_ms = dtn_ms_from_unix_ns(realtime_ns())
     bundle = make_bundle(
         source,
         dest,
