@@ -29,11 +29,12 @@ from hilnet.agent.store_ops import (
     Delete,
     DeleteOne,
     Expire,
+    MarkForwarded,
     PruneDeletions,
     Put,
     PutAll,
     Quota,
-    Update,
+    SetNextHop,
     WriteOp,
 )
 from hilnet.agent.store_reader import StoreReader
@@ -42,9 +43,6 @@ from hilnet.agent.store_writer import StoreWriter
 from hilnet.clock import Clock, MonotonicClock
 
 T = TypeVar("T")
-
-_SET_NEXT_HOP = "UPDATE bundle SET next_hop=? WHERE key=?"
-_MARK_FORWARDED = "UPDATE bundle SET forwarded_to=?, forwarded_at_ns=? WHERE key=?"
 
 
 class BundleStore(StoreReader):
@@ -136,11 +134,11 @@ class BundleStore(StoreReader):
 
     def set_next_hop(self, key: str, next_hop: str | None) -> bool:
         """Route ``key`` via ``next_hop`` (None: unrouted); False if not stored."""
-        return self._writer.call(Update(_SET_NEXT_HOP, (next_hop, key)))
+        return self._writer.call(SetNextHop(key, next_hop))
 
     def mark_forwarded(self, key: str, next_hop: str) -> bool:
         """Record that ``key`` was handed to ``next_hop`` now; False if not stored."""
-        return self._writer.call(Update(_MARK_FORWARDED, (next_hop, self.clock.now_ns(), key)))
+        return self._writer.call(MarkForwarded(key, next_hop, self.clock.now_ns()))
 
     def prune_deletions(self, upto: int) -> int:
         """Drop journal rows with id <= ``upto`` once a checker has read them; returns how many."""
@@ -178,7 +176,7 @@ class BundleStore(StoreReader):
 
     def set_next_hop_async(self, key: str, next_hop: str | None) -> asyncio.Future[bool]:
         """:meth:`set_next_hop` for the event loop."""
-        return self._async(Update(_SET_NEXT_HOP, (next_hop, key)))
+        return self._async(SetNextHop(key, next_hop))
 
     def _async(self, op: WriteOp[T]) -> asyncio.Future[T]:
         return asyncio.wrap_future(self._writer.submit(op), loop=asyncio.get_running_loop())

@@ -50,20 +50,38 @@ class Transaction:
         self.used = used
         self.quota = quota
 
-    def insert(self, p: PreparedPut) -> StoredBundle:
-        """Insert one bundle after checking the quota; raises StoreFullError or DuplicateBundleError."""
+    def refuse(self, p: PreparedPut, count: int, used: int, stored: bool | None) -> None:
+        """Raise what a put of ``p`` meets with ``count`` bundles and ``used`` bytes stored, if anything.
+
+        ``stored``: whether ``p``'s key is stored; None: look it up only when the
+        store is full (otherwise the INSERT's UNIQUE constraint tells).
+        """
         r, size, q = p.req, len(p.data), self.quota
-        over_bundles = q.max_bundles is not None and self.count + 1 > q.max_bundles
-        over_bytes = q.max_bytes is not None and self.used + size > q.max_bytes
+        over_bundles = q.max_bundles is not None and count + 1 > q.max_bundles
+        over_bytes = q.max_bytes is not None and used + size > q.max_bytes
+        if stored is None and (over_bundles or over_bytes):
+            stored = self.db.execute("SELECT 1 FROM bundle WHERE key=?", (r.key,)).fetchone() is not None
         # A duplicate is reported as such even when full: the sender may take it as an ack.
-        if (over_bundles or over_bytes) and self.db.execute("SELECT 1 FROM bundle WHERE key=?", (r.key,)).fetchone():
+        if stored:
             raise DuplicateBundleError(f"bundle {r.key!r} is already stored")
         if over_bundles:
-            raise StoreFullError(f"store full: {self.count} of {q.max_bundles} bundles, {r.key!r} refused")
+            raise StoreFullError(f"store full: {count} of {q.max_bundles} bundles, {r.key!r} refused")
         if over_bytes:
-            raise StoreFullError(
-                f"store full: {self.used} of {q.max_bytes} bytes used, {r.key!r} of {size} bytes refused"
-            )
+            raise StoreFullError(f"store full: {used} of {q.max_bytes} bytes used, {r.key!r} of {size} bytes refused")
+
+    def stored_keys(self, keys: Sequence[str]) -> set[str]:
+        """Those of ``keys`` that are stored."""
+        found: set[str] = set()
+        for i in range(0, len(keys), _MAX_PARAMS):
+            chunk = tuple(keys[i : i + _MAX_PARAMS])
+            marks = ",".join("?" * len(chunk))
+            found.update(k for (k,) in self.db.execute(f"SELECT key FROM bundle WHERE key IN ({marks})", chunk))
+        return found
+
+    def insert(self, p: PreparedPut) -> StoredBundle:
+        """Insert one bundle after checking the quota; raises StoreFullError or DuplicateBundleError."""
+        self.refuse(p, self.count, self.used, None)
+        r, size = p.req, len(p.data)
         try:
             seq = self.db.execute(
                 "INSERT INTO bundle (key, size, sha256, source, destination, priority,"
@@ -144,6 +162,8 @@ class WriteOp(Generic[T]):
 
 @dataclass(frozen=True, slots=True)
 class Put(WriteOp[StoredBundle]):
+    """Store one bundle; answers what the store knows of it."""
+
     item: PreparedPut
     cancellable: ClassVar[bool] = True
 
@@ -157,7 +177,7 @@ class Put(WriteOp[StoredBundle]):
 
 @dataclass(frozen=True, slots=True)
 class PutAll(WriteOp[list[StoredBundle]]):
-    """Store every item or none of them (a savepoint inside the batch's transaction)."""
+    """Store every item or none of them."""
 
     items: tuple[PreparedPut, ...]
     cancellable: ClassVar[bool] = True
@@ -167,17 +187,15 @@ class PutAll(WriteOp[list[StoredBundle]]):
         return sum(len(p.data) for p in self.items)
 
     def apply(self, tx: Transaction) -> list[StoredBundle]:
+        # Every refusal is found before the first INSERT, so nothing needs undoing: a
+        # savepoint would do, but it copies every page the puts touch to a sub-journal.
+        seen = tx.stored_keys([p.req.key for p in self.items])
         count, used = tx.count, tx.used
-        tx.db.execute("SAVEPOINT put_all")
-        try:
-            out = [tx.insert(p) for p in self.items]
-        except (StoreFullError, DuplicateBundleError):
-            tx.db.execute("ROLLBACK TO put_all")
-            tx.db.execute("RELEASE put_all")
-            tx.count, tx.used = count, used
-            raise
-        tx.db.execute("RELEASE put_all")
-        return out
+        for p in self.items:
+            tx.refuse(p, count, used, p.req.key in seen)
+            seen.add(p.req.key)
+            count, used = count + 1, used + len(p.data)
+        return [tx.insert(p) for p in self.items]
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,14 +241,27 @@ class Expire(WriteOp[list[StoredBundle]]):
 
 
 @dataclass(frozen=True, slots=True)
-class Update(WriteOp[bool]):
-    """Change columns of one stored bundle (``sql`` ends ``WHERE key=?``); answers whether it was stored."""
+class SetNextHop(WriteOp[bool]):
+    """Route ``key`` via ``next_hop`` (None: unrouted); answers whether it is stored."""
 
-    sql: str
-    args: tuple
+    key: str
+    next_hop: str | None
 
     def apply(self, tx: Transaction) -> bool:
-        return tx.db.execute(self.sql, self.args).rowcount > 0
+        return tx.db.execute("UPDATE bundle SET next_hop=? WHERE key=?", (self.next_hop, self.key)).rowcount > 0
+
+
+@dataclass(frozen=True, slots=True)
+class MarkForwarded(WriteOp[bool]):
+    """Record that ``key`` was handed to ``next_hop`` at ``at_ns``; answers whether it is stored."""
+
+    key: str
+    next_hop: str
+    at_ns: int
+
+    def apply(self, tx: Transaction) -> bool:
+        sql = "UPDATE bundle SET forwarded_to=?, forwarded_at_ns=? WHERE key=?"
+        return tx.db.execute(sql, (self.next_hop, self.at_ns, self.key)).rowcount > 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,8 +277,8 @@ class PruneDeletions(WriteOp[int]):
 def apply_all(tx: Transaction, ops: Sequence[WriteOp[Any]]) -> list[object]:
     """Apply ``ops`` in order inside ``tx``; each answer is a value or its refusal.
 
-    A run of consecutive deletions is made as one DELETE per reason (deleting one
-    key per statement cost the agent's acknowledgement path most of its time).
+    A run of consecutive deletions is made as one DELETE per reason: the agent
+    deletes one key at a time, as peers acknowledge, and a batch holds many.
     """
     out: list[object] = []
     i = 0

@@ -30,12 +30,30 @@ class StoreReader:
 
     def _read(self, sql: str, args: tuple = ()) -> list[tuple]:
         with self._rlock:
-            if self._rdb is None:
-                raise StoreError(f"{self.path}: store is closed")
             try:
-                return self._rdb.execute(sql, args).fetchall()
+                return self._connection().execute(sql, args).fetchall()
             except sqlite3.Error as exc:
                 raise store_error(self.path, exc) from exc
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._rdb is None:
+            raise StoreError(f"{self.path}: store is closed")
+        return self._rdb
+
+    def _verify_payloads(self) -> None:
+        """Re-hash every payload in one pass (one statement, rows read one at a time)."""
+        with self._rlock:  # held for the whole scan: a deep check is for tools and tests, not the agent
+            rows = self._connection().cursor()
+            try:
+                for key, data, sha in rows.execute(
+                    "SELECT b.key, p.data, b.sha256 FROM bundle b JOIN payload p USING (seq)"
+                ):
+                    if hashlib.sha256(data).digest() != sha:
+                        raise StoreError(f"{self.path}: bundle {key!r} is corrupt (SHA-256 mismatch)")
+            except sqlite3.Error as exc:
+                raise store_error(self.path, exc) from exc
+            finally:
+                rows.close()  # ends the read transaction even when the scan stopped early
 
     def _close_reader(self) -> None:
         with self._rlock:
@@ -86,8 +104,7 @@ class StoreReader:
         if bad:
             raise StoreError(f"{self.path}: bundles missing or truncated payloads: {bad}")
         if deep:
-            for (key,) in self._read("SELECT key FROM bundle"):
-                self.get(key)
+            self._verify_payloads()
 
     # Last in the class: below it, ``list`` in an annotation would name this method.
     def list(

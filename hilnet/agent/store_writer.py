@@ -15,10 +15,10 @@ Who commits: the writer's thread, for what asynchronous callers queue
 (:meth:`StoreWriter.submit`; the agent's event loop never touches the disk). A
 blocking caller (:meth:`StoreWriter.call`) that finds no commit under way takes
 the writer's turn and commits the batch holding its write itself: handing a
-lone write to the thread and back cost two thread wake-ups per write, a quarter
+lone write to the thread and back costs two thread wake-ups per write, a fifth
 of the single durable puts/s that benchmarks/store.py measures. Either way one
-committer at a time holds the turn, and batches are taken from the one queue in
-arrival order.
+committer at a time holds the turn and the one write connection, and batches
+are taken from the one queue in arrival order.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import sqlite3
 import threading
 from collections import deque
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from hilnet.agent.store_ops import Quota, Transaction, WriteOp, apply_all
 from hilnet.agent.store_schema import store_error
@@ -93,11 +93,23 @@ class StoreWriter:
 
     def call(self, op: WriteOp[T]) -> T:
         """Make ``op`` and return its answer once committed (blocking; see the module docstring)."""
-        fut: Future[T] = Future()
+        fut: Future[T] | None = None
         with self._mutex:
-            self._enqueue(op, fut)
+            if self._busy or self._queue:
+                fut = Future()
+                self._enqueue(op, fut)
+            elif self._closed:
+                raise StoreError(f"{self.path}: store is closed")
             lead = not self._busy
             self._busy = True
+        if fut is None:  # nothing else to batch with: no queue, no future
+            try:
+                answer = self._answers([op])[0]
+            finally:
+                self._give_turn_back()
+            if isinstance(answer, BaseException):
+                raise answer
+            return cast(T, answer)
         if lead:
             self._commit_until(fut)
         return fut.result()
@@ -139,10 +151,13 @@ class StoreWriter:
                     batch = self._take()
                 self._commit(batch)
         finally:
-            with self._mutex:
-                self._busy = False
-                if self._queue or self._closed:
-                    self._wake.notify()  # the thread takes over what others queued meanwhile
+            self._give_turn_back()
+
+    def _give_turn_back(self) -> None:
+        with self._mutex:
+            self._busy = False
+            if self._queue or self._closed:
+                self._wake.notify()  # the thread takes over what others queued meanwhile
 
     def _take(self) -> list[_Queued]:
         batch: list[_Queued] = []
