@@ -23,8 +23,8 @@ import tempfile
 import threading
 import time
 
-from hilnet.agent.group_commit import GroupCommitter
-from hilnet.agent.store import BundleStore, PutRequest
+from hilnet.agent.store import BundleStore
+from hilnet.agent.store_schema import PutRequest
 
 TARGET_GROUP_PUTS_PER_S = 5_000
 COLS = {"source": "ipn:1.0", "destination": "ipn:4.0", "priority": 1, "expires_at_ns": 10**18}
@@ -64,11 +64,11 @@ def store_many(path: str, payload: bytes, n: int, batch: int) -> float:
 
 def store_group_threads(path: str, payload: bytes, n: int, threads: int) -> tuple[float, float]:
     """(puts/s, mean batch) with ``threads`` threads each doing blocking durable puts."""
-    with BundleStore(path) as s, GroupCommitter(s) as gc:
+    with BundleStore(path) as s:
 
         def worker(w: int) -> None:
             for i in range(w, n, threads):
-                gc.put(f"k{i}", payload, **COLS)
+                s.put(f"k{i}", payload, **COLS)
 
         ts = [threading.Thread(target=worker, args=(w,)) for w in range(threads)]
         t0 = time.perf_counter()
@@ -76,23 +76,23 @@ def store_group_threads(path: str, payload: bytes, n: int, threads: int) -> tupl
             t.start()
         for t in ts:
             t.join()
-        return n / (time.perf_counter() - t0), n / gc.commits
+        return n / (time.perf_counter() - t0), n / s.commits
 
 
 def store_group_asyncio(path: str, payload: bytes, n: int, tasks: int) -> tuple[float, float]:
     """(puts/s, mean batch) with ``tasks`` asyncio tasks each awaiting durable puts."""
 
-    async def main(gc: GroupCommitter) -> None:
+    async def main(s: BundleStore) -> None:
         async def task(w: int) -> None:
             for i in range(w, n, tasks):
-                await gc.put_async(f"k{i}", payload, **COLS)
+                await s.put_async(f"k{i}", payload, **COLS)
 
         await asyncio.gather(*(task(w) for w in range(tasks)))
 
-    with BundleStore(path) as s, GroupCommitter(s) as gc:
+    with BundleStore(path) as s:
         t0 = time.perf_counter()
-        asyncio.run(main(gc))
-        return n / (time.perf_counter() - t0), n / gc.commits
+        asyncio.run(main(s))
+        return n / (time.perf_counter() - t0), n / s.commits
 
 
 def recovery(path: str, payload_size: int, n: int) -> dict[str, float]:
@@ -173,16 +173,16 @@ def main() -> None:
             ),
             ("store put_many, 64 per commit", store_many(db(), payload, args.puts, 64), 64),
             ("store put_many, 512 per commit", store_many(db(), payload, args.puts, 512), 512),
-            ("GroupCommitter, 8 threads", *store_group_threads(db(), payload, args.puts, 8)),
-            ("GroupCommitter, 64 threads", *store_group_threads(db(), payload, args.puts, 64)),
-            ("GroupCommitter, 256 asyncio tasks", *store_group_asyncio(db(), payload, args.puts, 256)),
+            ("group commit, 8 threads", *store_group_threads(db(), payload, args.puts, 8)),
+            ("group commit, 64 threads", *store_group_threads(db(), payload, args.puts, 64)),
+            ("group commit, 256 asyncio tasks (put_async)", *store_group_asyncio(db(), payload, args.puts, 256)),
         ]
         base = rows[0][1]
         print(f"\n{'durable puts':<48}{'puts/s':>10}{'x baseline':>13}{'batch':>8}")
         for name, rate, batch in rows:
             b = "" if batch is None else f"{batch:.1f}"
             print(f"{name:<48}{rate:>10,.0f}{rate / base:>13.2f}{b:>8}")
-        best_group = max(r for n, r, _ in rows if n.startswith("GroupCommitter"))
+        best_group = max(r for n, r, _ in rows if n.startswith("group commit"))
         verdict = "met" if best_group >= TARGET_GROUP_PUTS_PER_S else "NOT met"
         print(
             f"target >= {TARGET_GROUP_PUTS_PER_S:,} durable puts/s with group commit "

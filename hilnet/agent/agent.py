@@ -27,7 +27,6 @@ scenario start). Bundle creation and expiry use DTN time from ``realtime``.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -40,10 +39,8 @@ from hilnet.agent import protocol as ev
 from hilnet.agent.cla import build_cla
 from hilnet.agent.cla.base import ConvergenceLayer
 from hilnet.agent.config import AgentConfig
-from hilnet.agent.deleter import BatchDeleter
 from hilnet.agent.delivery import Deliver, LocalDelivery
 from hilnet.agent.forwarder import Forwarder
-from hilnet.agent.group_commit import GroupCommitter
 from hilnet.agent.intake import (
     CreationCounter,
     age_at_arrival_ms,
@@ -56,7 +53,8 @@ from hilnet.agent.intake import (
 from hilnet.agent.nodes import NodeMap, node_id
 from hilnet.agent.payload import payload_for
 from hilnet.agent.router import Router
-from hilnet.agent.store import BundleStore, StoredBundle
+from hilnet.agent.store import BundleStore
+from hilnet.agent.store_schema import StoredBundle
 from hilnet.bundle.blocks import Bundle, PrimaryBlock, unix_ns_from_dtn_ms
 from hilnet.bundle.codec import decode_bundle, encode_bundle
 from hilnet.bundle.eid import parse_eid
@@ -77,9 +75,7 @@ class Agent:
     """
 
     store: BundleStore
-    committer: GroupCommitter
     router: Router
-    _deleter: BatchDeleter
 
     def __init__(
         self,
@@ -122,11 +118,7 @@ class Agent:
             self.config = cfg = replace(cfg, epoch_ns=self.clock.now_ns())
         os.makedirs(os.path.dirname(os.path.abspath(cfg.store_path)), exist_ok=True)
         self.store = BundleStore(cfg.store_path, cfg.quota_bytes, cfg.quota_bundles, clock=self.clock)
-        self._opened.callback(self.store.close)
-        self.committer = GroupCommitter(self.store)
-        self._opened.callback(self.committer.close)
-        self._deleter = BatchDeleter(self.store, asyncio.get_running_loop())
-        self._opened.callback(self._deleter.close)  # commits the deletions already queued
+        self._opened.callback(self.store.close)  # commits the writes already queued (deletions of delivered bundles)
         delivered = set()
         for _, d in self.store.deletions():
             if d.reason == "delivered":
@@ -139,14 +131,13 @@ class Agent:
             self,
             store=self.store,
             router=self.router,
-            deleter=self._deleter,
             nodes=self.nodes,
             local_eid=self.eid,
             max_bundle_size=cfg.max_bundle_size,
         )
         for sb in self.store.list(order="arrival"):
             forwarder.track(sb)
-        self.delivery.start(self.store, self._deleter, forwarder, delivered)
+        self.delivery.start(self.store, forwarder, delivered)
         self.forwarder = forwarder
         for spec in cfg.clas:
             cla = build_cla(spec, node_id=self.eid, clock=self.clock)
@@ -204,7 +195,7 @@ class Agent:
         data = encode_bundle(bundle)
         key = bundle_key(bundle.id)
         try:
-            sb = await self.committer.put_async(
+            sb = await self.store.put_async(
                 key,
                 data,
                 source=str(src),
@@ -246,7 +237,7 @@ class Agent:
         data = encode_bundle(arrived_copy(bundle, parse_eid(self.eid)))
         age_ms = age_at_arrival_ms(bundle)
         try:
-            sb = await self.committer.put_async(
+            sb = await self.store.put_async(
                 key,
                 data,
                 source=str(p.source),

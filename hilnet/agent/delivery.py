@@ -11,14 +11,15 @@ restart so that a copy arriving later is a duplicate.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections.abc import Callable
 
 from hilnet.agent import protocol as ev
-from hilnet.agent.deleter import BatchDeleter
 from hilnet.agent.forwarder import Forwarder
-from hilnet.agent.store import BundleStore, StoredBundle
+from hilnet.agent.store import BundleStore
+from hilnet.agent.store_schema import StoredBundle
 from hilnet.bundle.codec import decode_bundle
 
 log = logging.getLogger("hilnet.agent")
@@ -33,12 +34,11 @@ class LocalDelivery:
     """Delivers one agent's bundles for its own node, or holds them. Use from one asyncio loop.
 
     Applications may :meth:`subscribe` from the start; bundles are delivered
-    once :meth:`start` gave the store, the deleter and the forwarder.
+    once :meth:`start` gave the store and the forwarder.
     ``emit(cls, **fields)`` reports an event.
     """
 
     store: BundleStore
-    _deleter: BatchDeleter
     _forwarder: Forwarder
 
     def __init__(self, emit: Callable[..., None]):
@@ -47,10 +47,9 @@ class LocalDelivery:
         self._delivered: set[str] = set()
         self._started = False
 
-    def start(self, store: BundleStore, deleter: BatchDeleter, forwarder: Forwarder, delivered: set[str]) -> None:
+    def start(self, store: BundleStore, forwarder: Forwarder, delivered: set[str]) -> None:
         """Deliver through these; ``delivered`` are the keys the store's journal says were delivered."""
         self.store = store
-        self._deleter = deleter
         self._forwarder = forwarder
         self._delivered = delivered
         self._started = True
@@ -90,7 +89,7 @@ class LocalDelivery:
             forwarder.hold(key)
             sb = forwarder.tracked(key)
             if sb is not None and sb.next_hop != LOCAL:
-                self.store.set_next_hop(key, LOCAL)  # held until an application registers
+                self._mark_held(key)
             return False
         # Durable first, then told: a crash in between loses an event, never duplicates
         # one. The deletion is batched with others (one fsync); until it commits the
@@ -98,14 +97,24 @@ class LocalDelivery:
         forwarder.forget(key)
         self._delivered.add(key)
 
-        def told(ok: bool | BaseException) -> None:
-            if isinstance(ok, BaseException):
-                self._not_delivered(key, ok)
+        def told(deleted: asyncio.Future[bool]) -> None:
+            error = deleted.exception()
+            if error is not None:
+                self._not_delivered(key, error)
             else:
                 self._tell(key, dest, payload, source)
 
-        self._deleter.delete(key, "delivered", told)
+        self.store.delete_async(key, "delivered").add_done_callback(told)
         return True
+
+    def _mark_held(self, key: str) -> None:
+        """Record in the store that ``key`` waits for an application (committed off the loop)."""
+
+        def done(marked: asyncio.Future[bool]) -> None:
+            if marked.exception() is not None:
+                self._emit(ev.Log, level="warning", message=f"holding {key}: {marked.exception()}")
+
+        self.store.set_next_hop_async(key, LOCAL).add_done_callback(done)
 
     def _not_delivered(self, key: str, error: BaseException) -> None:
         self._delivered.discard(key)

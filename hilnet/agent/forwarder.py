@@ -25,10 +25,10 @@ from typing import Any, Protocol
 
 from hilnet.agent import protocol as ev
 from hilnet.agent.cla.base import ConvergenceLayer
-from hilnet.agent.deleter import BatchDeleter
 from hilnet.agent.nodes import NodeMap, node_id
 from hilnet.agent.router import Decision, Route, Router
-from hilnet.agent.store import BundleStore, StoredBundle
+from hilnet.agent.store import BundleStore
+from hilnet.agent.store_schema import StoredBundle
 from hilnet.bundle.blocks import set_bundle_age
 from hilnet.bundle.codec import decode_bundle, encode_bundle
 from hilnet.clock import Clock
@@ -90,7 +90,6 @@ class Forwarder:
         *,
         store: BundleStore,
         router: Router,
-        deleter: BatchDeleter,
         nodes: NodeMap,
         local_eid: str,
         max_bundle_size: int,
@@ -100,7 +99,6 @@ class Forwarder:
         self.owner = owner
         self.store = store
         self.router = router
-        self._deleter = deleter
         self._nodes = nodes
         self._local_eid = local_eid
         self._max_bundle_size = max_bundle_size
@@ -195,12 +193,25 @@ class Forwarder:
         if not self._expiry or self._expiry[0][0] > now_unix:
             return
         while self._expiry and self._expiry[0][0] <= now_unix:
-            heapq.heappop(self._expiry)
-        for sb in self.store.expire(now_unix):
-            self._index.pop(sb.key, None)
-            self._held.pop(sb.key, None)
-            self._unbook(sb.key)
+            _, key = heapq.heappop(self._expiry)
+            sb = self._index.get(key)
+            if sb is not None and sb.expires_at_ns <= now_unix:  # not a later copy of the key
+                self._drop_expired(key)  # at once: this pass must not route it
+        # The deletion commits on the store's writer, off the loop; the events follow once it is durable.
+        self.store.expire_async(now_unix).add_done_callback(self._expired)
+
+    def _expired(self, deleted: asyncio.Future[list[StoredBundle]]) -> None:
+        if deleted.exception() is not None:
+            self.owner.emit(ev.Log, level="error", message=f"expiring bundles: {deleted.exception()}")
+            return
+        for sb in deleted.result():
+            self._drop_expired(sb.key)
             self.owner.emit(ev.Expired, bundle=sb.key)
+
+    def _drop_expired(self, key: str) -> None:
+        self._index.pop(key, None)
+        self._held.pop(key, None)
+        self._unbook(key)
 
     def _forward_pass(self) -> int:
         """Route what changed, start every send that can start now; returns ns until the next look.
@@ -344,7 +355,7 @@ class Forwarder:
             self._release_slot(peer, sb.size)
             slot = False
             self._bookings.pop(key, None)  # the volume it booked is used: keep it booked
-            gone = await self._deleter.delete_async(key, f"acked by {peer}")
+            gone = await self.store.delete_async(key, f"acked by {peer}")
             acked = True
             self._index.pop(key, None)
             if gone:

@@ -6,19 +6,21 @@ Keys are ``b<n>`` from ``n = FIRST`` upwards; each payload is derived from its k
 (:func:`payload_for`), so the test can check the exact bytes without being told them.
 After a put returns it prints ``P <key>``; every 7th bundle is then deleted with
 reason ``test`` and ``D <key>`` printed once that returned. MODE is ``single``
-(one put per transaction), ``many`` (put_many batches) or ``group`` (four threads
-through a GroupCommitter). Output is flushed line by line: a printed line is a
-promise the store must keep after SIGKILL.
+(one put per transaction), ``many`` (put_many batches), ``group`` (four threads
+whose blocking puts share commits) or ``async`` (asyncio tasks awaiting
+``put_async`` / ``delete_async``, as the agent does). Output is flushed line by
+line: a printed line is a promise the store must keep after SIGKILL.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import sys
 import threading
 
-from hilnet.agent.group_commit import GroupCommitter
-from hilnet.agent.store import BundleStore, PutRequest
+from hilnet.agent.store import BundleStore
+from hilnet.agent.store_schema import PutRequest
 
 
 def payload_for(key: str) -> bytes:
@@ -68,13 +70,12 @@ def main() -> None:
                 after_put(store, k)
             n, size = n + size, size % 20 + 1
     elif mode == "group":
-        committer = GroupCommitter(store)
 
         def worker(w: int) -> None:
             n = first + w
             while True:
                 key = f"b{n}"
-                committer.put(key, payload_for(key), **columns_for(key))
+                store.put(key, payload_for(key), **columns_for(key))
                 after_put(store, key)
                 n += 4
 
@@ -83,8 +84,25 @@ def main() -> None:
             t.start()
         for t in threads:
             t.join()
+    elif mode == "async":
+        asyncio.run(async_writers(store, first, tasks=16))
     else:
         raise SystemExit(f"unknown mode {mode!r}")
+
+
+async def async_writers(store: BundleStore, first: int, tasks: int) -> None:
+    async def task(w: int) -> None:
+        n = first + w
+        while True:
+            key = f"b{n}"
+            await store.put_async(key, payload_for(key), **columns_for(key))
+            say("P", key)
+            if n % 7 == 0:
+                await store.delete_async(key, "test")
+                say("D", key)
+            n += tasks
+
+    await asyncio.gather(*(task(w) for w in range(tasks)))
 
 
 if __name__ == "__main__":

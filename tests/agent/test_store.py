@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from hilnet.agent.group_commit import GroupCommitter
-from hilnet.agent.store import BundleStore, PutRequest
+from hilnet.agent.store import BundleStore
+from hilnet.agent.store_schema import PutRequest
 from hilnet.clock import VirtualClock
 from hilnet.errors import DuplicateBundleError, StoreError, StoreFullError
 
@@ -215,15 +215,19 @@ def test_closed_store_raises(tmp_path):
 
 def test_disk_full_refuses_the_put_and_keeps_the_store_usable(store):
     put(store, "small", b"s" * 100)
-    pages = store._db.execute("PRAGMA page_count").fetchone()[0]
-    store._db.execute(f"PRAGMA max_page_count={pages + 2}")  # SQLITE_FULL, as a full disk gives
+    db = store._writer._db  # the write connection: max_page_count is per connection
+    pages = db.execute("PRAGMA page_count").fetchone()[0]
+    db.execute(f"PRAGMA max_page_count={pages + 2}")  # SQLITE_FULL, as a full disk gives
     with pytest.raises(StoreFullError, match="disk full"):
         put(store, "big", b"b" * 100_000)
-    with pytest.raises(StoreFullError, match="disk full"):  # and through group commit
-        with GroupCommitter(store) as gc:
-            gc.put("big", b"b" * 100_000, **COLS)
+
+    async def through_the_loop():
+        return await store.put_async("big", b"b" * 100_000, **COLS)
+
+    with pytest.raises(StoreFullError, match="disk full"):  # and from the event loop, through the writer's thread
+        asyncio.run(through_the_loop())
     assert store.count() == 1 and store.bytes_used() == 100 and "big" not in store
-    store._db.execute("PRAGMA max_page_count=1073741823")
+    db.execute("PRAGMA max_page_count=1073741823")
     put(store, "big", b"b" * 100_000)
     assert store.get("big") == b"b" * 100_000 and store.count() == 2
 
@@ -250,15 +254,15 @@ def test_totals_stay_exact_under_concurrent_puts_and_deletes(tmp_path):
         assert totals[0] == 4 * 40 and len(s.deletions()) == 4 * 20
 
 
-def test_group_committer_batches_threads_and_answers_each(tmp_path):
-    with BundleStore(tmp_path / "s.db", quota_bundles=150) as s, GroupCommitter(s) as gc:
+def test_group_commit_batches_threads_and_answers_each(tmp_path):
+    with BundleStore(tmp_path / "s.db", quota_bundles=150) as s:
         results, errors = {}, {}
 
         def worker(w):
             for i in range(40):
                 key = f"w{w}-{i}"
                 try:
-                    results[key] = gc.put(key, key.encode(), **COLS)
+                    results[key] = put(s, key, key.encode())
                 except StoreFullError as exc:
                     errors[key] = exc
 
@@ -268,23 +272,23 @@ def test_group_committer_batches_threads_and_answers_each(tmp_path):
         for t in threads:
             t.join()
         assert len(results) == 150 and len(errors) == 50  # refusals are per put, not per batch
-        assert gc.commits < 150  # several puts shared a commit
+        assert s.commits < 150  # several puts shared a commit
         assert all(s.get(k) == k.encode() for k in results)
         assert not any(k in s for k in errors)
         with pytest.raises(DuplicateBundleError):
-            gc.put(next(iter(results)), b"again", **COLS)
-    with pytest.raises(StoreError):
-        gc.submit("late", b"", **COLS)
+            put(s, next(iter(results)), b"again")
+    with pytest.raises(StoreError, match="closed"):
+        put(s, "late", b"")
 
 
-def test_group_committer_serves_asyncio_tasks(tmp_path):
-    async def main(gc):
-        return await asyncio.gather(*(gc.put_async(f"t{i}", b"p%d" % i, **COLS) for i in range(200)))
+def test_group_commit_serves_asyncio_tasks(tmp_path):
+    async def main(s):
+        return await asyncio.gather(*(s.put_async(f"t{i}", b"p%d" % i, **COLS) for i in range(200)))
 
-    with BundleStore(tmp_path / "s.db") as s, GroupCommitter(s) as gc:
-        stored = asyncio.run(main(gc))
+    with BundleStore(tmp_path / "s.db") as s:
+        stored = asyncio.run(main(s))
         assert [b.key for b in stored] == [f"t{i}" for i in range(200)]
-        assert gc.commits < 200 and s.count() == 200
+        assert s.commits < 200 and s.count() == 200
         assert s.get("t199") == b"p199"
 
 
@@ -299,7 +303,7 @@ def _check_store(path, promised, deleted, first, last, mode):
         lost = promised - present.keys() - journaled
         assert not lost, f"{mode}: keys printed as stored are gone: {sorted(lost)[:5]}"
         assert not deleted & present.keys(), f"{mode}: deleted keys came back"
-        for key, b in present.items():
+        for key in present:
             n = int(key[1:])
             if first <= n < last:  # this run's bundles, printed or not, must be exact
                 assert s.get(key) == writer.payload_for(key), f"{mode}: {key} corrupt"
@@ -311,11 +315,11 @@ def test_kill_minus_9_at_random_moments_loses_nothing(tmp_path):
     announced, with the exact bytes, and every deletion it announced journaled."""
     path = tmp_path / "killed.db"
     rng = random.Random(int.from_bytes(os.urandom(4)))
-    modes = ["single", "many", "group"]
+    modes = ["single", "many", "group", "async"]
     promised, deleted, known = set(), set(), set()
     runs, total_lines, deadline = 0, 0, time.monotonic() + 17
     while runs < 50 and time.monotonic() < deadline:
-        mode, first = modes[runs % 3], runs * 1_000_000
+        mode, first = modes[runs % len(modes)], runs * 1_000_000
         proc = subprocess.Popen(
             [sys.executable, str(WRITER), str(path), str(first), mode], stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
