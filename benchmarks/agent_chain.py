@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
 import random
@@ -39,6 +40,7 @@ import tempfile
 import threading
 import time
 
+from hilnet.agent.protocol import Event, Inject, event_json, parse_command
 from hilnet.agent.store import BundleStore
 from hilnet.clock import MonotonicClock
 from hilnet.controller.agents import AgentProcess
@@ -64,7 +66,8 @@ class Recorder:
         self.last_wall: dict[tuple[str, str], float] = {}
         self.problems: list[dict] = []
 
-    def __call__(self, node: str, ev: dict) -> None:
+    def __call__(self, node: str, event: Event) -> None:
+        ev = event_json(event)
         kind = ev.get("event")
         k = (node, kind)
         with self.cond:
@@ -77,6 +80,10 @@ class Recorder:
             if kind in ("error", "refused", "rejected") or (kind == "log" and ev.get("level") == "error"):
                 self.problems.append(ev)
             self.cond.notify_all()
+
+    def unreadable(self, node: str, message: str) -> None:
+        with self.cond:
+            self.problems.append({"event": "log", "level": "error", "message": message, "node": node})
 
     def wait(self, node: str, kind: str, n: int, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
@@ -93,7 +100,7 @@ PROFILE_DIR: str | None = None  # --profile: run each agent under cProfile, one 
 
 
 def start_agent(name: str, tmp: str, rec: Recorder) -> AgentProcess:
-    a = AgentProcess(name, (), os.path.join(tmp, f"{name}.log"), MonotonicClock(), rec)
+    a = AgentProcess(name, (), os.path.join(tmp, f"{name}.log"), MonotonicClock(), rec, rec.unreadable)
     if PROFILE_DIR:
         os.makedirs(PROFILE_DIR, exist_ok=True)
         out = os.path.join(PROFILE_DIR, f"{os.path.basename(tmp)}-{name}.prof")
@@ -104,24 +111,20 @@ def start_agent(name: str, tmp: str, rec: Recorder) -> AgentProcess:
 
 
 def configure(agent: AgentProcess, name: str, eid: str, tmp: str, clas: list, routes: dict) -> None:
-    agent.call(
-        {
-            "cmd": "configure",
-            "node": name,
-            "eid": eid,
-            "store": {"path": os.path.join(tmp, f"{name}.store")},
-            "clas": clas,
-            "routes": routes,
-        }
-    )
+    fields = {
+        "cmd": "configure",
+        "node": name,
+        "eid": eid,
+        "store": {"path": os.path.join(tmp, f"{name}.store")},
+        "clas": clas,
+        "routes": routes,
+    }
+    agent.call(parse_command(json.dumps(fields)))
 
 
 def inject_many(agent: AgentProcess, n: int, dest: str, size: int) -> None:
     """Pipelined: write every inject, then collect the replies."""
-    ids = [
-        agent.send({"cmd": "inject", "dest": dest, "size": size, "seed": i, "lifetime_ns": LIFETIME_NS})
-        for i in range(n)
-    ]
+    ids = [agent.send(Inject(dest=dest, size=size, seed=i, lifetime_ns=LIFETIME_NS)) for i in range(n)]
     for cid in ids:
         agent.wait_reply(cid, timeout_s=300)
 
@@ -260,7 +263,7 @@ def serial_agents(baud: int, size: int, tmp: str) -> float:
         )
         if not rec.wait("a", "session-up", 1, 30):
             raise SystemExit(f"serial {baud}: session did not come up")
-        a.call({"cmd": "inject", "dest": "ipn:2.0", "size": size, "seed": 1, "lifetime_ns": LIFETIME_NS})
+        a.call(Inject(dest="ipn:2.0", size=size, seed=1, lifetime_ns=LIFETIME_NS))
         if not rec.wait("a", "acked", 1, 600):
             raise SystemExit(f"serial {baud}: not acknowledged")
         return (rec.last[("a", "acked")] - rec.first[("a", "forwarded")]) / 1e9

@@ -7,15 +7,23 @@ node, waits on conditions over them, and stops every agent it started.
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
+from hilnet.agent.protocol import Command, Event, event_json, parse_command
 from hilnet.clock import MonotonicClock
 from hilnet.controller.agents import AgentProcess
 
 MS = 1_000_000
+
+
+def command(fields: Mapping[str, Any]) -> Command:
+    """The typed command a test writes as a dict, read by the agent's own parser (so it is checked)."""
+    return parse_command(json.dumps(fields))
 
 
 def free_port() -> int:
@@ -34,20 +42,27 @@ class Procs:
         self.events: dict[str, list[dict]] = {}
         self._lock = threading.Lock()
 
-    def _on_event(self, name: str, ev: dict) -> None:
+    def _on_event(self, name: str, ev: Event) -> None:
         with self._lock:
-            self.events.setdefault(name, []).append(ev)
+            self.events.setdefault(name, []).append(event_json(ev))
+
+    def _on_unreadable(self, name: str, message: str) -> None:
+        with self._lock:
+            self.events.setdefault(name, []).append({"event": "log", "level": "error", "message": message})
 
     def start(self, name: str) -> AgentProcess:
         proc = self.agents.get(name)
         if proc is None:
-            proc = AgentProcess(name, (), str(self.tmp / "logs" / f"{name}.log"), MonotonicClock(), self._on_event)
+            log = str(self.tmp / "logs" / f"{name}.log")
+            proc = AgentProcess(name, (), log, MonotonicClock(), self._on_event, self._on_unreadable)
             self.agents[name] = proc
         proc.start()
         proc.wait_ready()
         return proc
 
-    def configure(self, name: str, eid: str, clas: list[dict], routes: dict | None = None, **extra) -> dict:
+    def configure(
+        self, name: str, eid: str, clas: list[dict], routes: dict | None = None, **extra: Any
+    ) -> Mapping[str, Any]:
         cmd = {
             "cmd": "configure",
             "node": name,
@@ -57,7 +72,11 @@ class Procs:
             "routes": routes or {},
             **extra,
         }
-        return self.agents[name].call(cmd)
+        return self.call(name, cmd)
+
+    def call(self, name: str, fields: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Send the command ``fields`` describe to agent ``name``; its reply's result."""
+        return self.agents[name].call(command(fields))
 
     def of(self, name: str, kind: str) -> list[dict]:
         with self._lock:
@@ -81,7 +100,7 @@ class Procs:
             time.sleep(0.01)
 
     def status(self, name: str) -> dict:
-        return self.agents[name].call({"cmd": "status"})
+        return self.call(name, {"cmd": "status"})
 
     def stop_all(self) -> None:
         for proc in self.agents.values():

@@ -136,7 +136,7 @@ def agent(tmp_path):
             ],
         )  # no routes: what it stores, it keeps
         for i in range(STORED):
-            procs.agents["a"].call({"cmd": "inject", "dest": "ipn:8.0", "size": 1000 + i, "seed": i})
+            procs.call("a", {"cmd": "inject", "dest": "ipn:8.0", "size": 1000 + i, "seed": i})
         assert procs.status("a")["stored"] == STORED
         yield procs, ports, master
     finally:

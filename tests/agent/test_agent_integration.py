@@ -34,8 +34,8 @@ def inject_all(procs: Procs, name: str, dest: str, sizes: list[int], seed0: int)
     """Inject one bundle per size; returns bundle key -> expected payload sha256."""
     expected = {}
     for i, size in enumerate(sizes):
-        r = procs.agents[name].call(
-            {"cmd": "inject", "dest": dest, "size": size, "seed": seed0 + i, "lifetime_ns": 600_000 * MS}
+        r = procs.call(
+            name, {"cmd": "inject", "dest": dest, "size": size, "seed": seed0 + i, "lifetime_ns": 600_000 * MS}
         )
         expected[r["bundle"]] = payload_sha256(seed0 + i, size)
     return expected
