@@ -12,6 +12,7 @@ from hilnet.controller.sequencer import Sequencer
 from hilnet.errors import TestbedError
 from hilnet.scenario.actions import BurstStart, CrashAgent, InjectBundle, RestartAgent
 from hilnet.scenario.load import load_scenario_text
+from hilnet.scenario.model import Scenario
 from hilnet.scenario.plan import Plan, compile_plan
 from hilnet.units import scenario_to_wall_ns
 
@@ -59,10 +60,14 @@ class FakeTestbed:
         return self.settle_after is not None and injected >= self.settle_after
 
 
-def iss_plan(faults: str = MORE_FAULTS) -> Plan:
+def iss_scenario(faults: str = MORE_FAULTS) -> Scenario:
     text = ISS.read_text()
     assert CUT in text
-    return compile_plan(load_scenario_text(text.replace(CUT, CUT + faults), str(ISS)))
+    return load_scenario_text(text.replace(CUT, CUT + faults), str(ISS))
+
+
+def iss_plan(faults: str = MORE_FAULTS) -> Plan:
+    return compile_plan(iss_scenario(faults))
 
 
 def test_iss_plan_replays_every_action_in_order_at_its_instant() -> None:
@@ -134,3 +139,69 @@ def test_stop_interrupts_the_replay() -> None:
     fake.on_inject = stop_at_third
     assert seq.run() == "interrupted"
     assert [k for _, k, _ in fake.done] == ["inject"] * 3
+
+
+def _udp_specs() -> tuple[str, str]:
+    """Two loopback UDP endpoint specs whose ports were free a moment ago (the engine only needs to open them)."""
+    import socket
+
+    ports = []
+    for _ in range(2):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    return tuple(f"udp://127.0.0.1:{p}?peer=127.0.0.1:9" for p in ports)  # type: ignore[return-value]
+
+
+def test_iss_link_script_is_applied_at_its_exact_instants() -> None:
+    """The other half of a replay: the emulator's copy of the plan (windows, changes, the cut, the burst).
+
+    Every link of the ISS story runs in a real engine on the same VirtualClock,
+    stepped to each scripted instant: every gate edge and parameter change is
+    applied at exactly ``t0`` plus its wall time, and at no other instant than
+    those the plan's link actions name."""
+    from hilnet.controller.schedule import emulator_schedule
+    from hilnet.link.engine import Engine
+    from hilnet.link.params import direction_config_from_params
+    from hilnet.scenario.actions import BurstEnd, CutLink, LinkChange, LinkDown, LinkUp, RestoreLink
+
+    scenario = iss_scenario()
+    plan = compile_plan(scenario)
+    end = T0 + scenario_to_wall_ns(plan.duration_ns, plan.scale)
+    clock = VirtualClock(T0 - S)
+    events: list[dict[str, object]] = []
+    engine = Engine(clock, on_event=events.append)
+    instants: set[int] = set()
+    started = time.perf_counter()
+    try:
+        for link in scenario.links:
+            fwd, bwd = emulator_schedule(scenario, link, T0)
+            instants |= {e.at_ns for e in fwd + bwd if e.at_ns <= end}  # a run stops at its end
+            engine.add_link(
+                link.name,
+                *_udp_specs(),
+                ab=direction_config_from_params(link.forward, up=False),
+                ba=direction_config_from_params(link.backward, up=False),
+                schedule_ab=fwd,
+                schedule_ba=bwd,
+            )
+        engine.run_once()
+        for t in sorted(instants):
+            clock.set(t)
+            engine.run_once()
+    finally:
+        engine.close()
+    assert time.perf_counter() - started < 2.0
+
+    edges = [e for e in events if e["event"] in ("up", "down", "change")]
+    assert len(edges) >= 30, f"the engine applied only {len(edges)} edges"
+    late = [e for e in edges if e["applied_ns"] != e["at_ns"]]
+    assert not late, f"applied off their instant: {late[:3]}"
+    link_kinds = (LinkUp, LinkDown, LinkChange, CutLink, RestoreLink, BurstStart, BurstEnd)
+    for link in scenario.links:
+        applied = {e["at_ns"] for e in edges if e["link"] == link.name}
+        planned = {T0 + a.wall_ns for a in plan.actions if isinstance(a, link_kinds) and a.subject == link.name}
+        assert applied <= planned, f"{link.name}: applied at instants the plan does not name"
+        # Every instant the plan names changes something, except a link's first
+        # 'down' at 0 (its gates start closed) and the end of the run.
+        assert planned - applied <= {T0, end}, link.name
