@@ -67,18 +67,16 @@ class Recorder:
         self.problems: list[dict] = []
 
     def __call__(self, node: str, event: Event) -> None:
-        ev = event_json(event)
-        kind = ev.get("event")
+        kind = event.kind
         k = (node, kind)
         with self.cond:
             self.counts[k] = self.counts.get(k, 0) + 1
-            t = ev.get("t_ns")
-            if t is not None:
-                self.first.setdefault(k, t)
-                self.last[k] = t
+            t = event.t_ns
+            self.first.setdefault(k, t)
+            self.last[k] = t
             self.last_wall[k] = time.perf_counter()
-            if kind in ("error", "refused", "rejected") or (kind == "log" and ev.get("level") == "error"):
-                self.problems.append(ev)
+            if kind in ("error", "refused", "rejected") or (kind == "log" and getattr(event, "level", "") == "error"):
+                self.problems.append(event_json(event))
             self.cond.notify_all()
 
     def unreadable(self, node: str, message: str) -> None:

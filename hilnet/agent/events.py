@@ -9,8 +9,9 @@ reads one back, as strictly as commands are read.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field, fields
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 from hilnet.agent.jsonlines import PROTOCOL_VERSION, FieldReader, Id, dump_line, load_line
 from hilnet.errors import ControlError
@@ -238,10 +239,10 @@ _EVENT_TYPES: dict[str, tuple[Any, str]] = {
 def event_json(event: Event) -> dict[str, Any]:
     """The JSON object of ``event`` (None-valued optional fields left out)."""
     d: dict[str, Any] = {"event": event.kind}
-    for f in fields(event):
-        v = getattr(event, f.name)
-        if v is not None or f.name == "node":
-            d[f.name] = v
+    for name, _required, _check, _want in _rules(type(event)):
+        v = getattr(event, name)
+        if v is not None or name == "node":
+            d[name] = v
     return d
 
 
@@ -257,17 +258,45 @@ def parse_event(line: bytes | str) -> Event:
     cls = EVENTS.get(kind)
     if cls is None:
         raise ControlError(f"unknown event {kind!r}")
+    # The controller reads every line every agent writes: check the common,
+    # well-formed case in one pass over precomputed field rules, and only on
+    # a mismatch walk the fields again to say exactly what is wrong.
+    values: dict[str, Any] = {}
+    for name, required, check, _want in _rules(cls):
+        if name in obj:
+            v = obj[name]
+            if not check(v):
+                _explain(obj, kind, cls)
+            values[name] = v
+        elif required:
+            _explain(obj, kind, cls)
+    if len(values) + 1 != len(obj):  # a field the event does not have
+        _explain(obj, kind, cls)
+    return cls(**values)
+
+
+_Rules = tuple[tuple[str, bool, Callable[[Any], bool], str], ...]
+_RULES: dict[type[Event], _Rules] = {}
+
+
+def _rules(cls: type[Event]) -> _Rules:
+    """(field, required, type check, what it expects) of each field of ``cls``, worked out once."""
+    rules = _RULES.get(cls)
+    if rules is None:
+        rules = tuple(
+            (f.name, f.default is f.default_factory is MISSING, *_EVENT_TYPES[str(f.type)]) for f in fields(cls)
+        )
+        _RULES[cls] = rules
+    return rules
+
+
+def _explain(obj: dict[str, Any], kind: str, cls: type[Event]) -> NoReturn:
+    """Raise the ControlError that names the first field of ``obj`` that breaks ``cls``."""
     o = FieldReader(obj, f"{kind}: ", "")
     o.seen.add("event")
-    values: dict[str, Any] = {}
-    for f in fields(cls):
-        required = f.default is f.default_factory is MISSING
-        v = o.get(f.name, required)
-        if f.name not in obj:
-            continue
-        check, want = _EVENT_TYPES[str(f.type)]
-        if not check(v):
-            raise o.bad(f.name, want, v)
-        values[f.name] = v
+    for name, required, check, want in _rules(cls):
+        v = o.get(name, required)
+        if name in obj and not check(v):
+            raise o.bad(name, want, v)
     o.finish()
-    return cls(**values)
+    raise ControlError(f"{kind}: does not match its event")  # unreachable while the rules agree

@@ -137,11 +137,13 @@ def _no_constants(name: str) -> Any:
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in out:
-            raise ControlError(f"duplicate key {k!r}")
-        out[k] = v
+    out = dict(pairs)  # in C; a key given twice shows as a shorter dict
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for k, _ in pairs:
+            if k in seen:
+                raise ControlError(f"duplicate key {k!r}")
+            seen.add(k)
     return out
 
 

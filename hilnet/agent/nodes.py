@@ -12,12 +12,16 @@ This is only the mapping; EID text is read by :func:`hilnet.bundle.eid.parse_eid
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from functools import lru_cache
 from types import MappingProxyType
 
 from hilnet.bundle.eid import parse_eid
 from hilnet.errors import InputError
 
 
+# Agents look up the same few EIDs for every bundle (source, destination,
+# previous node); a bounded cache keeps the full parse off that path.
+@lru_cache(maxsize=4096)
 def node_id(eid: str) -> str:
     """The node id of ``eid``: ``ipn:N.S`` -> ``ipn:N.0``, ``dtn://n/...`` -> ``dtn://n/``.
 

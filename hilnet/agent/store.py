@@ -179,7 +179,7 @@ class BundleStore(StoreReader):
         return self._async(SetNextHop(key, next_hop))
 
     def _async(self, op: WriteOp[T]) -> asyncio.Future[T]:
-        return asyncio.wrap_future(self._writer.submit(op), loop=asyncio.get_running_loop())
+        return self._writer.submit_async(op, asyncio.get_running_loop())
 
     # -- lifecycle ------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ are taken from the one queue in arrival order.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 from collections import deque
@@ -36,9 +37,11 @@ from hilnet.errors import StoreError
 
 T = TypeVar("T")
 
-_Queued = tuple[WriteOp[Any], Future[Any]]
+# Who hears a write's answer: a blocking caller's Future, or an event loop's future.
+_Answer = Future[Any] | asyncio.Future[Any]
+_Queued = tuple[WriteOp[Any], _Answer]
 # An operation taken into a batch, with the future to answer (None: its caller gave up).
-_Taken = tuple[WriteOp[Any], Future[Any] | None]
+_Taken = tuple[WriteOp[Any], _Answer | None]
 
 
 class StoreWriter:
@@ -85,11 +88,24 @@ class StoreWriter:
     def submit(self, op: WriteOp[T]) -> Future[T]:
         """Queue ``op`` for the writer's thread; the future resolves after the commit that holds it."""
         fut: Future[T] = Future()
+        self._submit(op, fut)
+        return fut
+
+    def submit_async(self, op: WriteOp[T], loop: asyncio.AbstractEventLoop) -> asyncio.Future[T]:
+        """:meth:`submit` for an event loop: a future of ``loop``, resolved on it.
+
+        The answers of one commit reach each loop in one hand-over (one wake-up
+        of the loop, not one per write). Cancelling the future before its batch
+        is taken drops a cancellable write, as with :meth:`submit`."""
+        fut: asyncio.Future[T] = loop.create_future()
+        self._submit(op, fut)
+        return fut
+
+    def _submit(self, op: WriteOp[Any], fut: _Answer) -> None:
         with self._mutex:
             self._enqueue(op, fut)
             if not self._busy:
                 self._wake.notify()
-        return fut
 
     def call(self, op: WriteOp[T]) -> T:
         """Make ``op`` and return its answer once committed (blocking; see the module docstring)."""
@@ -126,7 +142,7 @@ class StoreWriter:
 
     # -- the turn -----------------------------------------------------------------
 
-    def _enqueue(self, op: WriteOp[Any], fut: Future[Any]) -> None:
+    def _enqueue(self, op: WriteOp[Any], fut: _Answer) -> None:
         if self._closed:
             raise StoreError(f"{self.path}: store is closed")
         self._queue.append((op, fut))
@@ -173,18 +189,27 @@ class StoreWriter:
     def _commit(self, batch: list[_Queued]) -> None:
         taken: list[_Taken] = []
         for op, fut in batch:
-            if fut.set_running_or_notify_cancel():
+            if _still_wanted(fut):
                 taken.append((op, fut))
             elif not op.cancellable:
                 taken.append((op, None))  # a deletion is made even if nobody waits for its answer
-        if taken:
-            for (_, answer_to), res in zip(taken, self._answers([op for op, _ in taken])):
-                if answer_to is None:
-                    continue
-                if isinstance(res, BaseException):
-                    answer_to.set_exception(res)
-                else:
-                    answer_to.set_result(res)
+        if not taken:
+            return
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], object]]] = {}
+        for (_, answer_to), res in zip(taken, self._answers([op for op, _ in taken])):
+            if answer_to is None:
+                continue
+            if isinstance(answer_to, asyncio.Future):
+                by_loop.setdefault(answer_to.get_loop(), []).append((answer_to, res))
+            elif isinstance(res, BaseException):
+                answer_to.set_exception(res)
+            else:
+                answer_to.set_result(res)
+        for loop, answers in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle, answers)
+            except RuntimeError:
+                pass  # the loop is closed: nobody is left to hear the answers
 
     def _answers(self, ops: list[WriteOp[Any]]) -> list[object]:
         """Commit ``ops`` together; one answer (a value or an exception) per op."""
@@ -224,3 +249,23 @@ class StoreWriter:
 
 def _one(result: list[object] | StoreError) -> object:
     return result if isinstance(result, StoreError) else result[0]
+
+
+def _still_wanted(fut: _Answer) -> bool:
+    """Whether a write's caller still waits for it (and, for a blocking caller, mark it running)."""
+    if isinstance(fut, asyncio.Future):
+        # Read from the writer's thread: at worst a cancel that lands right
+        # after this read finds the write made, as a cancel after the batch does.
+        return not fut.cancelled()
+    return fut.set_running_or_notify_cancel()
+
+
+def _settle(answers: list[tuple[asyncio.Future[Any], object]]) -> None:
+    """On the loop: hand each future its answer, unless its caller cancelled it meanwhile."""
+    for fut, res in answers:
+        if fut.done():
+            continue
+        if isinstance(res, BaseException):
+            fut.set_exception(res)
+        else:
+            fut.set_result(res)
