@@ -12,12 +12,21 @@ scenario's scale by :func:`hilnet.units.scenario_to_wall_ns` and its inverse.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
+from types import ModuleType
 from typing import Protocol, runtime_checkable
 
 NS_PER_S = 1_000_000_000
+
+
+def _asyncio() -> ModuleType:
+    # Imported on first use: asyncio costs ~15 ms to import, and processes that
+    # only need a clock (the offload helper run once per veth, the link
+    # emulator's endpoints) never wait on an event loop.
+    import asyncio
+
+    return asyncio
 
 
 def realtime_ns() -> int:
@@ -79,7 +88,7 @@ class MonotonicClock:
             left = deadline_ns - time.monotonic_ns()
             if left <= 0:
                 return
-            await asyncio.sleep(left / NS_PER_S)
+            await _asyncio().sleep(left / NS_PER_S)
 
     @staticmethod
     def realtime_offset_ns() -> int:
@@ -143,4 +152,4 @@ class VirtualClock:
 
     async def wait_until_ns(self, deadline_ns: int) -> None:
         self.sleep_until_ns(deadline_ns)
-        await asyncio.sleep(0)  # let other tasks run, as a real wait would
+        await _asyncio().sleep(0)  # let other tasks run, as a real wait would
