@@ -314,3 +314,13 @@ def test_overlapping_contacts_one_way_are_refused() -> None:
 def test_no_contacts() -> None:
     with pytest.raises(ContactPlanError, match="no 'a contact' lines"):
         import_ion("s\nm horizon +0\n", source="x")
+
+
+def test_the_epoch_travels_with_the_plan() -> None:
+    s = load_scenario_text(
+        SCENARIO.replace("clock: {scale: 1, duration: 1h}", 'clock: {duration: 1h, epoch: "2030-05-01T00:00:00Z"}')
+    )
+    exported = export_ion(s, compile_plan(s))
+    assert "# +0 is the scenario's clock.epoch 2030-05-01T00:00:00Z (UTC)" in exported.splitlines()
+    back = load_scenario_text(import_ion(exported, source="e", epoch=s.clock.epoch).text)
+    assert back.clock.epoch_unix_ns == s.clock.epoch_unix_ns

@@ -1,9 +1,9 @@
 """Round trip, as a property: export any scenario's contact plan for ION, import it, and the
 same links, windows per direction, rates and delays come back.
 
-Scenarios are generated: 2-4 nodes, serial and ethernet links, shared or per-direction
-(one-way, asymmetric) windows, per-direction rates and delays, timed changes. Times are
-whole seconds and delays whole seconds, since an ION contact plan counts in seconds
+Scenarios are generated: clock scales 1, 4 and 60, 2-4 nodes, serial and ethernet links,
+shared or per-direction (one-way, asymmetric) windows, per-direction rates and delays,
+timed changes. Times fall on whole wall seconds and delays are whole seconds, since an ION contact plan counts in seconds
 (export narrows anything finer, which its own test covers). The comparison is the
 contact plan both scenarios compile to, keyed by ipn node numbers, with touching
 contacts of equal rate and delay joined (a change that leaves them equal splits a
@@ -27,11 +27,12 @@ BAUDS = ["9600", "57600", "115200"]
 
 
 @st.composite
-def _windows(draw: st.DrawFn, allow_none: bool) -> list[tuple[int, int]]:
+def _windows(draw: st.DrawFn, allow_none: bool, scale: int) -> list[tuple[int, int]]:
+    """Windows in scenario seconds, on whole wall seconds at ``scale``."""
     cuts = sorted(draw(st.sets(st.integers(0, DURATION_S), min_size=0 if allow_none else 2, max_size=6)))
     if len(cuts) % 2:
         cuts = cuts[:-1]
-    return [(cuts[i], cuts[i + 1]) for i in range(0, len(cuts), 2)]
+    return [(cuts[i] * scale, cuts[i + 1] * scale) for i in range(0, len(cuts), 2)]
 
 
 def _up(windows: list[tuple[int, int]]) -> str:
@@ -39,7 +40,7 @@ def _up(windows: list[tuple[int, int]]) -> str:
 
 
 @st.composite
-def _link(draw: st.DrawFn, a: str, b: str) -> list[str]:
+def _link(draw: st.DrawFn, a: str, b: str, scale: int) -> list[str]:
     medium = draw(st.sampled_from(["serial", "ethernet"]))
     pace = "baud" if medium == "serial" else "rate"
     values = BAUDS if medium == "serial" else RATES
@@ -48,10 +49,10 @@ def _link(draw: st.DrawFn, a: str, b: str) -> list[str]:
     shape = draw(st.sampled_from(["always", "shared", "per-direction", "one-way"]))
     blocks: dict[str, list[str]] = {f"{a}->{b}": [], f"{b}->{a}": []}
     if shape == "shared":
-        out.append(f"    up: {_up(draw(_windows(False)))}")
+        out.append(f"    up: {_up(draw(_windows(False, scale)))}")
     elif shape in ("per-direction", "one-way"):
-        fwd = draw(_windows(False))
-        bwd = [] if shape == "one-way" else draw(_windows(True))
+        fwd = draw(_windows(False, scale))
+        bwd = [] if shape == "one-way" else draw(_windows(True, scale))
         blocks[f"{a}->{b}"].append(f"up: {_up(fwd)}")
         blocks[f"{b}->{a}"].append(f"up: {_up(bwd)}")
     for name in blocks:
@@ -67,6 +68,7 @@ def _link(draw: st.DrawFn, a: str, b: str) -> list[str]:
         key = draw(st.sampled_from([pace, "delay"]))
         value = draw(st.sampled_from(values)) if key == pace else f"{draw(st.integers(0, 3))}s"
         target = draw(st.sampled_from(["", f"{a}->{b}", f"{b}->{a}"]))
+        at *= scale
         changes.append(
             f"{{at: {at}s, {key}: {value}}}" if not target else f"{{at: {at}s, {target}: {{{key}: {value}}}}}"
         )
@@ -76,19 +78,21 @@ def _link(draw: st.DrawFn, a: str, b: str) -> list[str]:
 
 
 @st.composite
-def scenarios(draw: st.DrawFn) -> str:
+def scenarios(draw: st.DrawFn) -> tuple[str, int]:
+    """(scenario text, its clock.scale)."""
+    scale = draw(st.sampled_from([1, 4, 60]))
     n = draw(st.integers(2, 4))
     pairs = [(i, j) for i in range(1, n + 1) for j in range(i + 1, n + 1)]
     chosen = draw(st.lists(st.sampled_from(pairs), min_size=1, max_size=len(pairs), unique=True))
-    lines = ["hilnet: 1", f"clock: {{duration: {DURATION_S}s}}", "nodes:"]
+    lines = ["hilnet: 1", f"clock: {{scale: {scale}, duration: {DURATION_S * scale}s}}", "nodes:"]
     # node numbers need not follow the names: n1 may be ipn:3.0
     numbers = draw(st.permutations(list(range(1, n + 1))))
     lines += [f"  n{i}: {{eid: ipn:{numbers[i - 1]}.0}}" for i in range(1, n + 1)]
     lines.append("links:")
     for i, j in chosen:
         ends = (f"n{i}", f"n{j}") if draw(st.booleans()) else (f"n{j}", f"n{i}")
-        lines += draw(_link(*ends))
-    return "\n".join(lines) + "\n"
+        lines += draw(_link(*ends, scale))
+    return "\n".join(lines) + "\n", scale
 
 
 def _contacts(s: Scenario) -> list[tuple[int, int, int, int, int, int]]:
@@ -110,10 +114,12 @@ def _contacts(s: Scenario) -> list[tuple[int, int, int, int, int, int]]:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios())
-def test_export_then_import_gives_back_the_same_plan(text: str) -> None:
+def test_export_then_import_gives_back_the_same_plan(generated: tuple[str, int]) -> None:
+    text, scale = generated
     original = load_scenario_text(text, "gen.yaml")
     ionrc = export_ion(original, compile_plan(original))
-    back = load_scenario_text(import_ion(ionrc, source="gen.ionrc").text, "back.yaml")
+    back = load_scenario_text(import_ion(ionrc, scale=scale, source="gen.ionrc").text, "back.yaml")
+    assert back.clock.scale == scale
     assert _contacts(back) == _contacts(original)
     # and the same links: one per node pair that has a contact either way
     pairs = {tuple(sorted(c[:2])) for c in _contacts(original)}
