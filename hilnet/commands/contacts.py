@@ -7,7 +7,8 @@ from typing import IO
 import click
 
 from hilnet.errors import ContactPlanError
-from hilnet.scenario.ion import export_ion, import_ion
+from hilnet.scenario.ion import export_ion
+from hilnet.scenario.ion_import import import_ion
 from hilnet.scenario.load import load_scenario
 from hilnet.scenario.plan import compile_plan
 
@@ -35,10 +36,16 @@ def export(file: str, output: IO[str]) -> None:
     type=click.FloatRange(min=0, min_open=True),
     default=1.0,
     show_default=True,
-    help="Multiply ION's (wall) times by this to get scenario times.",
+    help="Multiply ION's (wall) times by this to get scenario times; also the scenario's clock.scale.",
 )
-def import_(ionrc: IO[bytes], scale: float) -> None:
-    """Turn IONRC's 'a contact' / 'a range' lines into scenario nodes: and links: (YAML on stdout)."""
+@click.option(
+    "--epoch",
+    metavar="UTC",
+    help="The UTC time (ISO 8601, 2024-03-01T12:00:00Z) that is scenario time 0 and ION's start; "
+    "default: the earliest absolute time in the file.",
+)
+def import_(ionrc: IO[bytes], scale: float, epoch: str | None) -> None:
+    """Turn IONRC's contacts and ranges into a scenario (YAML on stdout); notes on what was skipped go to stderr."""
     data = ionrc.read(MAX_IONRC_BYTES + 1)
     name = getattr(ionrc, "name", "<ionrc>")
     if len(data) > MAX_IONRC_BYTES:
@@ -47,4 +54,7 @@ def import_(ionrc: IO[bytes], scale: float) -> None:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise ContactPlanError(f"{name}: byte {e.start} is not UTF-8 text; expected an ionrc file") from None
-    click.echo(import_ion(text, scale=scale, source=name), nl=False)
+    imported = import_ion(text, scale=scale, source=name, epoch=epoch)
+    for note in imported.notes:
+        click.echo(f"hilnet: note: {note}", err=True)
+    click.echo(imported.text, nl=False)

@@ -2,6 +2,14 @@
 
 The agents are told the windows (the contact plan) but not the faults; the
 emulator gets both. The gate is up when a window is open and no cut is active.
+
+One-way windows: the emulator's gates follow ``link.windows``, when *either*
+direction is up. A direction's own windows say when it carries bundles, and
+the contact plan (which agents route by) holds exactly those; the other way
+stays open as the return path that every convergence layer hilnet runs needs
+(TCP's handshake and ACKs, TCPCL's XFER_ACK, the serial CL's acknowledgements).
+Closing it would not make the link one-way but dead: no acknowledgement, no
+bundle ever leaves the sender's store. docs/scenario.md, "One-way windows".
 """
 
 from __future__ import annotations

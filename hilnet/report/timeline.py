@@ -2,7 +2,8 @@
 
 Rows, top to bottom: one lane per link, then one row per node.
 
-- Link lane: the scenario's up windows as green bars (the plan); under them a
+- Link lane: the scenario's up windows as green bars (the plan; a link with
+  one-way windows shows a->b in the lane's upper half, b->a in its lower); under them a
   thin dark line where the emulator reported the link actually up (both
   directions); parameter changes as diamonds; cuts shaded red and error bursts
   shaded orange (from the controller's records, or the scenario's faults when
@@ -138,6 +139,21 @@ def actual_up(events: Iterable[Mapping], end_ns: int) -> dict[str, list[tuple[in
     return out
 
 
+def plan_bars(link: Link, duration_ns: int) -> list[tuple[float, float, list[tuple[int, int]], str | None]]:
+    """A link lane's planned windows: (bottom, height) relative to the lane's centre, spans (scenario ns), label.
+
+    One bar across the lane; with one-way windows, a->b in the upper half and b->a in
+    the lower, each labelled.
+    """
+    if link.directed is None:
+        return [(-0.25, 0.5, [(w.start_ns, w.end_ns) for w in link.windows] or [(0, duration_ns)], None)]
+    fwd, bwd = link.directed
+    return [
+        (0.01, 0.24, [(w.start_ns, w.end_ns) for w in fwd], f"{link.a}->{link.b}"),
+        (-0.25, 0.24, [(w.start_ns, w.end_ns) for w in bwd], f"{link.b}->{link.a}"),
+    ]
+
+
 @dataclass(frozen=True, slots=True)
 class _Rows:
     """Where each lane sits: links on top, a gap, then nodes (matplotlib's y grows upwards, so count down)."""
@@ -194,8 +210,12 @@ def _draw_link(
     observed: dict[str, list[tuple[int, int]]],
 ) -> None:
     """One link lane: planned windows, observed up, cuts, error bursts and parameter changes."""
-    windows = [(w.start_ns, w.end_ns) for w in link.windows] or [(0, duration_ns)]
-    ax.broken_barh([(a * _M, (b - a) * _M) for a, b in windows], (y - 0.25, 0.5), color=_PLAN_UP, zorder=2)
+    for bottom, height, spans, label in plan_bars(link, duration_ns):
+        ax.broken_barh([(a * _M, (b - a) * _M) for a, b in spans], (y + bottom, height), color=_PLAN_UP, zorder=2)
+        if label:
+            ax.annotate(
+                label, (0, y + bottom + height / 2), xytext=(2, 0), textcoords="offset points", fontsize=6, va="center"
+            )
     if link.name in observed:
         ax.broken_barh(
             [(a * _M, max(b - a, 1) * _M) for a, b in observed[link.name]],

@@ -59,11 +59,16 @@ class _NodeAction(Action):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LinkUp(_LinkAction):
-    """A window opens: scenario ns ``window_start_ns``-``window_end_ns``; both None for a link always up."""
+    """A window opens: scenario ns ``window_start_ns``-``window_end_ns``; both None for a link always up.
+
+    ``direction`` is ``both``, or ``forward`` (a->b) / ``backward`` (b->a) on a
+    link whose directions have windows of their own (one-way windows).
+    """
 
     kind: ClassVar[str] = "link-up"
     window_start_ns: int | None = None
     window_end_ns: int | None = None
+    direction: str = "both"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,6 +78,7 @@ class LinkDown(_LinkAction):
     kind: ClassVar[str] = "link-down"
     window_start_ns: int | None = None
     window_end_ns: int | None = None
+    direction: str = "both"  # as LinkUp's
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -20,6 +20,7 @@ from yaml.nodes import MappingNode, Node
 
 from hilnet.bundle.eid import Eid, EidScheme, ipn_numbers, parse_eid
 from hilnet.errors import InputError, ScenarioError, ScenarioErrors
+from hilnet.scenario.epoch import parse_utc
 from hilnet.scenario.load_events import EventBuilder
 from hilnet.scenario.load_links import LinkBuilder
 from hilnet.scenario.model import ClockSpec, Expect, Scenario
@@ -129,7 +130,7 @@ class _Builder(LinkBuilder, EventBuilder):
         )
 
     def _clock(self, node: Node) -> ClockSpec | None:
-        m = self.r.mapping(node, "clock", ("scale", "duration"), required=("duration",))
+        m = self.r.mapping(node, "clock", ("scale", "duration", "epoch"), required=("duration",))
         if m is None:
             return None
         scale = 1.0
@@ -138,7 +139,28 @@ class _Builder(LinkBuilder, EventBuilder):
         duration = None
         if "duration" in m:
             duration = self._span(m["duration"][1], "clock.duration", "a duration", "95m")
-        return ClockSpec(scale=scale, duration_ns=duration) if duration else None
+        epoch = self._epoch(m["epoch"][1]) if "epoch" in m else None
+        if not duration:
+            return None
+        return ClockSpec(
+            scale=scale,
+            duration_ns=duration,
+            epoch=epoch[0] if epoch else None,
+            epoch_unix_ns=epoch[1] if epoch else None,
+        )
+
+    def _epoch(self, node: Node) -> tuple[str, int] | None:
+        """clock.epoch: (the text as written, ns since the Unix epoch); a UTC ISO 8601 instant."""
+        expected = "a UTC time in ISO 8601 such as 2024-03-01T12:00:00Z"
+        if self.r.scalar(node, "clock.epoch", expected) is None:
+            return None
+        # The raw text, not YAML's reading: an unquoted timestamp would otherwise lose its zone.
+        text = str(node.value).strip()
+        parsed = parse_utc(text)
+        if parsed is None:
+            self.r.error(node, f"clock.epoch {text!r} is not a UTC ISO 8601 time; expected {expected}")
+            return None
+        return text, parsed
 
     def _nodes(self, node: Node) -> tuple[ScenarioNode, ...]:
         r = self.r

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 Medium = Literal["serial", "ethernet"]
 Direction = Literal["both", "forward", "backward"]
+OneWay = Literal["forward", "backward"]
 Priority = Literal["bulk", "normal", "expedited"]
 
 
@@ -22,6 +23,8 @@ Priority = Literal["bulk", "normal", "expedited"]
 class ClockSpec:
     scale: float  # scenario seconds per wall second (60: a scenario minute per wall second)
     duration_ns: int  # scenario time the run lasts; hilnet.units.scenario_to_wall_ns converts to wall time
+    epoch: str | None = None  # UTC instant of scenario time 0 (ISO 8601, "2024-03-01T12:00:00Z"), if given
+    epoch_unix_ns: int | None = None  # the same instant, ns since the Unix epoch
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +105,11 @@ class Link:
     medium: Medium
     forward: DirectionParams  # a -> b
     backward: DirectionParams  # b -> a
-    windows: tuple[Window, ...] = ()  # empty: up the whole run
+    windows: tuple[Window, ...] = ()  # when the link is up in either direction (sorted); empty: up the whole run
     changes: tuple[Change, ...] = ()  # sorted by at_ns
+    # Per-direction windows (forward, backward) when a direction has its own ``up:``:
+    # when each direction carries bundles; () never. None: both follow ``windows``.
+    directed: tuple[tuple[Window, ...], tuple[Window, ...]] | None = None
 
     def direction(self, frm: str) -> DirectionParams:
         """Parameters of the direction that leaves node ``frm``."""
@@ -115,6 +121,17 @@ class Link:
 
     def other(self, node: str) -> str:
         return self.b if node == self.a else self.a
+
+    @property
+    def one_way(self) -> bool:
+        """Whether the two directions have windows of their own (see ``directed``)."""
+        return self.directed is not None
+
+    def windows_of(self, direction: OneWay) -> tuple[Window, ...] | None:
+        """When ``direction`` (forward a->b, backward b->a) carries bundles; None: the whole run."""
+        if self.directed is None:
+            return self.windows or None
+        return self.directed[0] if direction == "forward" else self.directed[1]
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,8 @@ Pure: scenario in, :class:`Plan` out. The timeline lists every scripted action
 :mod:`hilnet.scenario.actions`) in scenario time and in wall time
 (scenario / ``clock.scale``). The contact plan has one one-way
 :class:`~hilnet.scenario.contact.Contact` per link direction and stretch of
-constant parameters inside a window; faults are unplanned, so they are not in it.
+constant parameters inside one of that direction's windows (a link with one-way
+windows has its own per direction); faults are unplanned, so they are not in it.
 
 Timebases. ``Plan.contacts`` is in *scenario* time throughout so that a router
 running on scenario time can use it as is: start/end are scenario ns, ``owlt_ns``
@@ -43,7 +44,7 @@ from hilnet.scenario.actions import (
     RestoreLink,
 )
 from hilnet.scenario.contact import Contact
-from hilnet.scenario.model import Crash, Cut, DirectionParams, Fault, Link, Scenario, Window
+from hilnet.scenario.model import Crash, Cut, DirectionParams, Fault, Link, OneWay, Scenario, Window
 from hilnet.scenario.overhead import bundle_bytes, goodput_bytes_per_s
 from hilnet.units import format_duration, format_size, scenario_to_wall_ns, wall_to_scenario_ns
 
@@ -113,33 +114,10 @@ def compile_plan(scenario: Scenario) -> Plan:
     for link in scenario.links:
         for window in _merged(link.windows) or (Window(0, duration),):
             _check_round_trips(link, window, scale, warnings)
-            for start, end, fwd, bwd in _segments(link, window):
-                for frm, to, params in ((link.a, link.b, fwd), (link.b, link.a, bwd)):
-                    goodput = goodput_bytes_per_s(link.medium, params)
-                    wall = scenario_to_wall_ns(end - start, scale)
-                    capacities.append(
-                        Capacity(link.name, frm, to, start, end, wall, goodput, int(goodput * wall // NS_PER_S))
-                    )
-                    contacts.append(
-                        Contact(
-                            frm,
-                            to,
-                            start,
-                            end,
-                            rate=max(1, int(goodput / scale)),
-                            owlt_ns=wall_to_scenario_ns(params.delay_ns, scale),
-                        )
-                    )
-                    wall_contacts.append(
-                        Contact(
-                            frm,
-                            to,
-                            scenario_to_wall_ns(start, scale),
-                            scenario_to_wall_ns(end, scale),
-                            rate=max(1, int(goodput)),
-                            owlt_ns=params.delay_ns,
-                        )
-                    )
+        for contact, wall_contact, cap in _link_contacts(link, scale, duration):
+            contacts.append(contact)
+            wall_contacts.append(wall_contact)
+            capacities.append(cap)
     routes = _routes(scenario, warnings)
     loads = _loads(scenario, routes, capacities, warnings)
     if scenario.expect.within_ns is not None and scenario.expect.within_ns > duration:
@@ -159,6 +137,39 @@ def compile_plan(scenario: Scenario) -> Plan:
         routes=tuple(routes),
         warnings=tuple(warnings),
     )
+
+
+def _link_contacts(link: Link, scale: float, duration: int) -> list[tuple[Contact, Contact, Capacity]]:
+    """(scenario-time contact, wall-time contact, capacity) of each direction's windows, in time order.
+
+    At one instant a->b comes before b->a, so a link's contacts read as its windows do.
+    """
+    found = []
+    for order, (direction, frm, to) in enumerate(_ways(link)):
+        spans = link.windows_of(direction)
+        for window in _merged(spans) if spans is not None else (Window(0, duration),):
+            for start, end, params in _segments(link, window, direction):
+                goodput = goodput_bytes_per_s(link.medium, params)
+                wall = scenario_to_wall_ns(end - start, scale)
+                cap = Capacity(link.name, frm, to, start, end, wall, goodput, int(goodput * wall // NS_PER_S))
+                contact = Contact(
+                    frm,
+                    to,
+                    start,
+                    end,
+                    rate=max(1, int(goodput / scale)),
+                    owlt_ns=wall_to_scenario_ns(params.delay_ns, scale),
+                )
+                wall_contact = Contact(
+                    frm,
+                    to,
+                    scenario_to_wall_ns(start, scale),
+                    scenario_to_wall_ns(end, scale),
+                    rate=max(1, int(goodput)),
+                    owlt_ns=params.delay_ns,
+                )
+                found.append(((start, order), (contact, wall_contact, cap)))
+    return [item for _, item in sorted(found, key=lambda f: f[0])]
 
 
 # -- timeline --------------------------------------------------------------------
@@ -205,21 +216,41 @@ def _actions(scenario: Scenario) -> tuple[Action, ...]:
     return tuple(out)
 
 
+def _ways(link: Link) -> tuple[tuple[OneWay, str, str], ...]:
+    """(direction, from, to) of both directions of ``link``."""
+    return (("forward", link.a, link.b), ("backward", link.b, link.a))
+
+
 def _link_actions(link: Link, wall: Callable[[int], int]) -> list[Action]:
+    if link.directed is None:
+        out = _gate_actions(link.name, "both", _merged(link.windows) or None, wall)
+    else:
+        out = _gate_actions(link.name, "forward", _merged(link.directed[0]), wall)
+        out += _gate_actions(link.name, "backward", _merged(link.directed[1]), wall)
     name = link.name
-    out: list[Action] = []
-    windows = _merged(link.windows)
-    if not windows:
-        out.append(LinkUp(at_ns=0, wall_ns=wall(0), subject=name))
-    elif windows[0].start_ns > 0:
-        out.append(LinkDown(at_ns=0, wall_ns=wall(0), subject=name))
-    for w in windows:
-        span = {"window_start_ns": w.start_ns, "window_end_ns": w.end_ns}
-        out.append(LinkUp(at_ns=w.start_ns, wall_ns=wall(w.start_ns), subject=name, **span))
-        out.append(LinkDown(at_ns=w.end_ns, wall_ns=wall(w.end_ns), subject=name, **span))
     for c in link.changes:
         params = MappingProxyType(dict(c.params))
         out.append(LinkChange(at_ns=c.at_ns, wall_ns=wall(c.at_ns), subject=name, direction=c.direction, params=params))
+    return out
+
+
+def _gate_actions(
+    name: str, direction: str, windows: tuple[Window, ...] | None, wall: Callable[[int], int]
+) -> list[Action]:
+    """Up and down of one direction (or ``both``): None is up the whole run, () never up."""
+    if windows is None:
+        return [LinkUp(at_ns=0, wall_ns=wall(0), subject=name, direction=direction)]
+    out: list[Action] = []
+    if not windows or windows[0].start_ns > 0:
+        out.append(LinkDown(at_ns=0, wall_ns=wall(0), subject=name, direction=direction))
+    for w in windows:
+        s, e = w.start_ns, w.end_ns
+        out.append(
+            LinkUp(at_ns=s, wall_ns=wall(s), subject=name, window_start_ns=s, window_end_ns=e, direction=direction)
+        )
+        out.append(
+            LinkDown(at_ns=e, wall_ns=wall(e), subject=name, window_start_ns=s, window_end_ns=e, direction=direction)
+        )
     return out
 
 
@@ -247,28 +278,26 @@ def _apply(params: DirectionParams, changes: Mapping[str, object]) -> DirectionP
     return replace(params, **fields)
 
 
-def _segments(link: Link, window: Window) -> list[tuple[int, int, DirectionParams, DirectionParams]]:
-    """Stretches of ``window`` with constant parameters: (start, end, forward, backward)."""
-    fwd, bwd = link.forward, link.backward
-    for c in link.changes:
+def _segments(link: Link, window: Window, direction: OneWay) -> list[tuple[int, int, DirectionParams]]:
+    """Stretches of ``window`` with constant parameters in ``direction``: (start, end, params).
+
+    A change of the other direction only does not split the stretch.
+    """
+    params = link.forward if direction == "forward" else link.backward
+    mine = [c for c in link.changes if c.direction in ("both", direction)]
+    for c in mine:
         if c.at_ns <= window.start_ns:
-            if c.direction in ("both", "forward"):
-                fwd = _apply(fwd, c.params)
-            if c.direction in ("both", "backward"):
-                bwd = _apply(bwd, c.params)
+            params = _apply(params, c.params)
     out = []
     start = window.start_ns
-    for c in link.changes:
+    for c in mine:
         if not window.start_ns < c.at_ns < window.end_ns:
             continue
         if c.at_ns > start:
-            out.append((start, c.at_ns, fwd, bwd))
+            out.append((start, c.at_ns, params))
             start = c.at_ns
-        if c.direction in ("both", "forward"):
-            fwd = _apply(fwd, c.params)
-        if c.direction in ("both", "backward"):
-            bwd = _apply(bwd, c.params)
-    out.append((start, window.end_ns, fwd, bwd))
+        params = _apply(params, c.params)
+    out.append((start, window.end_ns, params))
     return out
 
 
@@ -291,8 +320,9 @@ def _routes(scenario: Scenario, warnings: list[str]) -> list[Route]:
     """Fewest hops, then least delay, then names: deterministic and what a static route would pick."""
     adjacency: dict[str, list[tuple[str, Link]]] = {}
     for link in scenario.links:
-        adjacency.setdefault(link.a, []).append((link.b, link))
-        adjacency.setdefault(link.b, []).append((link.a, link))
+        for direction, frm, to in _ways(link):
+            if link.windows_of(direction) != ():  # a direction never up carries nothing
+                adjacency.setdefault(frm, []).append((to, link))
     routes = []
     for t in scenario.traffic:
         best: dict[str, tuple[int, int]] = {t.frm: (0, 0)}

@@ -92,9 +92,10 @@ def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
 def action_details(a: Action) -> dict[str, Any]:
     """The kind-specific fields of ``a`` as ``hilnet plan --json`` names them (docs/scenario.md)."""
     if isinstance(a, (LinkUp, LinkDown)):
+        way = {} if a.direction == "both" else {"direction": a.direction}
         if a.window_start_ns is None:
-            return {"window": "always"} if isinstance(a, LinkUp) else {}
-        return {"window_start_ns": a.window_start_ns, "window_end_ns": a.window_end_ns}
+            return {"window": "always", **way} if isinstance(a, LinkUp) else way
+        return {"window_start_ns": a.window_start_ns, "window_end_ns": a.window_end_ns, **way}
     if isinstance(a, LinkChange):
         return {"direction": a.direction, "params": dict(a.params)}
     if isinstance(a, InjectBundle):
@@ -123,6 +124,8 @@ def _details(a: Action) -> str:
     if isinstance(a, LinkChange):
         params = ", ".join(f"{k}={_show(k, v)}" for k, v in a.params.items())
         return f"{a.direction}: {params}"
+    if isinstance(a, (LinkUp, LinkDown)) and a.direction != "both":
+        return f"{a.direction} only"
     if isinstance(a, CutLink):
         return f"for {format_duration(a.for_ns)}"
     if isinstance(a, BurstStart):
