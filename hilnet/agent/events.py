@@ -154,16 +154,6 @@ class Dropped(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Deleted(Event):
-    """A bundle left the store for ``reason`` ("acked", "delivered", ...)."""
-
-    kind: ClassVar[str] = "deleted"
-    bundle: str
-    reason: str
-    tag: str | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class SessionUp(Event):
     """A CLA session to ``peer`` can carry bundles."""
 
@@ -217,7 +207,6 @@ EVENTS: dict[str, type[Event]] = {
         Expired,
         Refused,
         Dropped,
-        Deleted,
         SessionUp,
         SessionDown,
         Rejected,
