@@ -20,7 +20,7 @@ from hilnet.errors import HilnetError
 
 # name -> (module, help line); the help line is here so --help imports nothing.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "validate": ("hilnet.commands.validate", "Check scenario files; report every error as FILE:LINE:COL."),
+    "validate": ("hilnet.commands.validate", "Check scenario files; report every error in a file as FILE:LINE:COL."),
     "plan": ("hilnet.commands.plan", "Show what a scenario run would do: actions, contacts, capacity."),
     "contacts": ("hilnet.commands.contacts", "Export or import ION contact plans."),
     "link": ("hilnet.commands.link", "Run one emulated link standalone between two endpoints."),

@@ -7,8 +7,8 @@ same code either way, so a run is judged by the account it was watched with.
 
 What it keeps, per bundle id: the injection that made it (controller
 ``inject``/``inject-failed``), the nodes storing it now (an agent's
-``stored`` adds the node; ``acked``, ``delivered``, ``expired`` and
-``deleted`` remove it), its deliveries, whether it expired, and every
+``stored`` adds the node; ``acked``, ``delivered`` and ``expired`` remove
+it: a bundle leaves a store only for one of those, and that event says so), its deliveries, whether it expired, and every
 sighting of it in order. Records of the wrong shape are ignored, never an
 error: a log written by a broken run is still read. No I/O, no threads, no
 clock; times are the records' own ``t_ns`` (scenario ns).
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 # Agent events that say where a bundle is (or was): a bundle's sightings.
 SIGHTING_EVENTS = frozenset(("stored", "forwarded", "acked", "delivered", "expired", "received", "refused", "dropped"))
 # Agent events after which the node no longer holds its copy.
-RELEASE_EVENTS = frozenset(("acked", "delivered", "expired", "deleted"))
+RELEASE_EVENTS = frozenset(("acked", "delivered", "expired"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,6 @@ LOG = [
     agent(13, "b", "received"),
     agent(14, "b", "stored"),
     agent(15, "a", "acked", by="b"),
-    agent(16, "a", "deleted", reason="acked"),
     agent(20, "b", "forwarded", to="c"),
     agent(21, "c", "delivered", sha256="ab"),
     {"t_ns": 30, "src": "link", "event": "drop", "link": "b-c"},

@@ -155,16 +155,6 @@ class Dropped(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Deleted(Event):
-    """A bundle left the store for ``reason`` ("acked", "delivered", ...)."""
-
-    kind: ClassVar[str] = "deleted"
-    bundle: str
-    reason: str
-    tag: str | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class SessionUp(Event):
     """A CLA session to ``peer`` can carry bundles."""
 
@@ -218,7 +208,6 @@ EVENTS: dict[str, type[Event]] = {
         Expired,
         Refused,
         Dropped,
-        Deleted,
         SessionUp,
         SessionDown,
         Rejected,

@@ -34,7 +34,6 @@ from hilnet.agent.control import (
 from hilnet.agent.events import (
     EVENTS,
     Acked,
-    Deleted,
     Delivered,
     Dropped,
     Error,
@@ -94,7 +93,6 @@ __all__ = [
     "Expired",
     "Refused",
     "Dropped",
-    "Deleted",
     "SessionUp",
     "SessionDown",
     "Rejected",

@@ -60,6 +60,10 @@ class ControlSession:
 
     def parse(self, line: bytes) -> ev.Command | None:
         """The command on ``line``; None (after an error event) if there is none."""
+        if isinstance(line, _Oversize):
+            oversize = ControlError(f"line is longer than {ev.MAX_LINE} bytes")
+            self.send_event(ev.error_for(line, oversize, t_ns=self._now(), node=self._node()))
+            return None
         if not line.strip():
             return None
         try:
@@ -164,18 +168,34 @@ def _stderr_write(data: bytes) -> None:
     sys.stderr.write(data.decode())
 
 
+class _Oversize(bytes):
+    """The first bytes of a line longer than the limit; the rest was read and discarded."""
+
+
 async def _read_lines(reader: asyncio.StreamReader, limit: int) -> AsyncIterator[bytes]:
+    """The lines ``reader`` brings; a line over ``limit`` comes as one :class:`_Oversize` head.
+
+    An oversize line is never held whole: its head is kept for the error's
+    excerpt and the rest is discarded as it arrives, so a 100 MiB line costs
+    ``limit`` bytes of memory and yields one error, not one per chunk.
+    """
+    discarding = False
     while True:
         try:
             line = await reader.readuntil(b"\n")
         except asyncio.IncompleteReadError as e:
-            if e.partial:
+            if e.partial and not discarding:
                 yield e.partial
             return
         except asyncio.LimitOverrunError as e:
-            # Discard the oversized line; report it and keep reading commands.
-            await reader.readexactly(e.consumed)
-            yield b'{"oversize": true}' + b" " * (limit + 1)
+            chunk = await reader.readexactly(e.consumed)
+            if not discarding:
+                discarding = True
+                # 4 bytes per character at most in UTF-8: enough for the excerpt.
+                yield _Oversize(chunk[: 4 * ev.LINE_EXCERPT])
+            continue
+        if discarding:  # the tail of the oversize line, up to its newline
+            discarding = False
             continue
         yield line
 
@@ -328,6 +348,8 @@ class _AppClient:
 
 
 def _maybe_subscribe(line: bytes) -> dict[str, Any] | None:
+    if isinstance(line, _Oversize):
+        return None
     try:
         obj = json.loads(line)
     except ValueError:

@@ -34,7 +34,7 @@ from hilnet.errors import InputError
     "store_path",
     type=click.Path(dir_okay=False),
     default=None,
-    help="Store file when the configuration names none [default: ./NODE.store].",
+    help="Store file when the configuration names none [default: NODE.store beside the --config file; with --stdio: ./hilnet-agent.store].",
 )
 @click.option("-v", "--verbose", count=True, help="More log lines on stderr.")
 def command(

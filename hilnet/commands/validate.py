@@ -15,8 +15,9 @@ from hilnet.scenario.load import load_scenario
 def command(files: tuple[str, ...]) -> None:
     """Check scenario FILES; print one ok line per valid file.
 
-    Every error of every file is printed as FILE:LINE:COL: message on stderr;
-    the exit status is 2 when any file has an error.
+    Every error in every file is printed as FILE:LINE:COL: message on stderr
+    (a file that cannot be read at all as FILE: why); the exit status is 2
+    when any file has an error.
     """
     failed = False
     for path in files:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hilnet.scenario.actions import KINDS, BurstStart, CrashAgent, InjectBundle, LinkChange, LinkDown
 from hilnet.scenario.load import load_scenario_text
+from hilnet.scenario.overhead import BUNDLE_OVERHEAD
 from hilnet.scenario.plan import compile_plan
 from hilnet.scenario.plan_view import plan_to_json, render_plan
 
@@ -126,7 +127,7 @@ def test_same_instant_goes_down_before_up_and_injects_last() -> None:
 def test_warns_when_traffic_cannot_fit() -> None:
     plan = compile_plan(load_scenario_text(SAMPLE))
     load = next(lo for lo in plan.loads if lo.link == "iss-tdrs")
-    assert load.bundles == 9 and load.offered_bytes == 9 * (300 * 1024 + 64)
+    assert load.bundles == 9 and load.offered_bytes == 9 * (300 * 1024 + BUNDLE_OVERHEAD)
     # from the first injection at 2m: 36 of the first window's 38 minutes, and all of the second
     assert load.capacity_bytes == 424_092 * 36 // 38 + 424_092
     assert plan.warnings == (
