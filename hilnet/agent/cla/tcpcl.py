@@ -21,6 +21,15 @@ time with the injected clock and talks to the agent through the
   reconnecting with binary exponential backoff (RFC 9174 4.1) after a failure
   or an ended session. Any peer may also connect to our listener.
 
+- Classes of service (docs/cla.md): RFC 9174 does not interleave transfers
+  inside a session but lets two nodes hold several sessions. A connector
+  keeps two per peer (``expedited_session``): bulk and standard bundles go
+  on the oldest session up, and an expedited bundle on the youngest one that
+  carries nothing of a lower class, so it starts at once instead of after
+  the bulk transfer being segmented. Within a session, transfers that have
+  not begun wait by rank. The passive side needs no configuration: it
+  applies the same rule to the sessions it accepted.
+
 No TLS (CAN_TLS = 0); see the session module for the other policy choices.
 """
 
@@ -31,7 +40,7 @@ import logging
 import socket
 from collections.abc import Mapping
 
-from hilnet.agent.cla.base import deliver_to_sink
+from hilnet.agent.cla.base import BundleSink, deliver_to_sink
 from hilnet.agent.cla.tcp_base import TcpClaBase
 from hilnet.agent.cla.tcpcl_events import (
     NS_PER_S,
@@ -47,6 +56,7 @@ from hilnet.agent.cla.tcpcl_events import (
 )
 from hilnet.agent.cla.tcpcl_messages import DEFAULT_PORT, RefuseReason, TermReason, reason_name
 from hilnet.agent.cla.tcpcl_session import TcpclSession
+from hilnet.bundle.cos import DEFAULT_RANK, Priority, class_of_rank
 from hilnet.clock import Clock
 from hilnet.errors import ClaError, StoreFullError, TransferRefusedError
 
@@ -77,6 +87,7 @@ class _Conn:
         self.was_up = False
         self.end_reason = ""
         self._pending: dict[int, asyncio.Future[None]] = {}
+        self._ranks: dict[int, int] = {}  # ticket -> rank of every transfer not finished
         self._wake = asyncio.Event()  # output is waiting
         self._kick = asyncio.Event()  # a deadline moved earlier
         self._sleeping_until: int | None = None
@@ -84,15 +95,21 @@ class _Conn:
 
     # --- agent side -----------------------------------------------------------
 
-    async def send(self, data: bytes) -> None:
-        tid = self.session.start_transfer(data, self.cla.clock.now_ns())
+    async def send(self, data: bytes, rank: int) -> None:
+        tid = self.session.start_transfer(data, self.cla.clock.now_ns(), rank)
         fut = asyncio.get_running_loop().create_future()
         self._pending[tid] = fut
+        self._ranks[tid] = rank
         self._poke()
         try:
             await fut
         finally:
             self._pending.pop(tid, None)
+            self._ranks.pop(tid, None)
+
+    def carries_below(self, klass: Priority) -> bool:
+        """Whether a transfer of a class below ``klass`` is queued or under way here."""
+        return any(class_of_rank(r) < klass for r in self._ranks.values())
 
     def terminate(self) -> None:
         self._handle(self.session.terminate(TermReason.UNKNOWN, self.cla.clock.now_ns()))
@@ -291,6 +308,7 @@ class TcpclCla(TcpClaBase):
         reconnect_min_s: float = 0.25,
         reconnect_max_s: float = 10.0,
         handshake_timeout_s: float = 10.0,
+        expedited_session: bool = True,
     ):
         super().__init__(
             node_id, listen, peers, clock, name, reconnect_min_s, reconnect_max_s, connect_timeout_s=handshake_timeout_s
@@ -304,18 +322,32 @@ class TcpclCla(TcpClaBase):
             handshake_timeout_ns=int(handshake_timeout_s * NS_PER_S),
         )
         self._conns: set[_Conn] = set()
-        self._up: dict[str, list[_Conn]] = {}
+        self._up: dict[str, list[_Conn]] = {}  # peer -> sessions up, oldest first
+        self.expedited_session = expedited_session
+
+    async def start(self, sink: BundleSink) -> None:
+        await super().start(sink)
+        if self.expedited_session:
+            for peer, addr in self.peers.items():
+                self._spawn(self._connector(peer, addr))  # the second session, for expedited bundles
 
     def peers_up(self) -> set[str]:
         return {peer for peer, conns in self._up.items() if any(c.session.established for c in conns)}
 
-    async def send(self, peer: str, data: bytes) -> None:
-        """Send one bundle to ``peer``; returns when its final XFER_ACK arrived."""
-        for conn in self._up.get(peer, ()):
-            if conn.session.established:
-                await conn.send(data)
-                return
-        raise ClaError(f"no TCPCL session to {peer}")
+    async def send(self, peer: str, data: bytes, *, rank: int = DEFAULT_RANK) -> None:
+        """Send one bundle to ``peer``; returns when its final XFER_ACK arrived.
+
+        ``rank`` (class of service) picks the session, see the module docstring.
+        """
+        conns = [c for c in self._up.get(peer, ()) if c.session.established]
+        if not conns:
+            raise ClaError(f"no TCPCL session to {peer}")
+        conn = conns[0]
+        klass = class_of_rank(rank)
+        if klass is Priority.EXPEDITED:
+            free = [c for c in conns if not c.carries_below(klass)]
+            conn = free[-1] if free else conns[-1]
+        await conn.send(data, rank)
 
     # --- internals -------------------------------------------------------------
 
