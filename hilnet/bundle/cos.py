@@ -61,6 +61,19 @@ class Priority(IntEnum):
     EXPEDITED = 2
 
 
+def _problem(flags: int, priority: int, ordinal: int, label: int) -> tuple[str, int] | None:
+    """The first out-of-range field as (message, field index), or None."""
+    if not 0 <= flags <= MAX_QOS_FLAGS:
+        return f"QoS flags must be 0..{MAX_QOS_FLAGS}, are {flags}", 0
+    if not 0 <= priority <= 2:
+        return f"class of service must be 0 (bulk), 1 (standard) or 2 (expedited), is {priority}", 1
+    if not 0 <= ordinal <= MAX_ORDINAL:
+        return f"ordinal must be 0..{MAX_ORDINAL}, is {ordinal}", 2
+    if not 0 <= label <= MAX_DATA_LABEL:
+        return f"data label must be 0..{MAX_DATA_LABEL}, is {label}", 3
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class ClassOfService:
     """The content of a type-193 block. ``ordinal`` matters only for expedited bundles."""
@@ -95,19 +108,6 @@ def class_of_rank(rank: int) -> Priority:
 
 
 DEFAULT_RANK = DEFAULT_COS.rank
-
-
-def _problem(flags: int, priority: int, ordinal: int, label: int) -> tuple[str, int] | None:
-    """The first out-of-range field as (message, field index), or None."""
-    if not 0 <= flags <= MAX_QOS_FLAGS:
-        return f"QoS flags must be 0..{MAX_QOS_FLAGS}, are {flags}", 0
-    if not 0 <= priority <= 2:
-        return f"class of service must be 0 (bulk), 1 (standard) or 2 (expedited), is {priority}", 1
-    if not 0 <= ordinal <= MAX_ORDINAL:
-        return f"ordinal must be 0..{MAX_ORDINAL}, is {ordinal}", 2
-    if not 0 <= label <= MAX_DATA_LABEL:
-        return f"data label must be 0..{MAX_DATA_LABEL}, is {label}", 3
-    return None
 
 
 def encode_cos(cos: ClassOfService) -> bytes:

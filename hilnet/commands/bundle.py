@@ -15,6 +15,7 @@ from hilnet.bundle.blocks import (
     BlockType,
     Bundle,
     BundleFlag,
+    CanonicalBlock,
     bundle_age_ms,
     dtn_ms_from_unix_ns,
     hop_count,
@@ -65,6 +66,25 @@ def _type_name(code: int) -> str:
         return f"UNKNOWN_{code}"
 
 
+def _content(bundle: Bundle, b: CanonicalBlock) -> dict:
+    """What ``show`` says about the content of block ``b``."""
+    if b.block_type == BlockType.HOP_COUNT:
+        hc = hop_count(bundle)
+        return {} if hc is None else {"hop_limit": hc.limit, "hop_count": hc.count}
+    if b.block_type == BlockType.BUNDLE_AGE:
+        return {"age_ms": bundle_age_ms(bundle)}
+    if b.block_type == BlockType.PREVIOUS_NODE:
+        return {"previous_node": str(previous_node(bundle))}
+    if b.block_type == BlockType.QUALITY_OF_SERVICE:
+        cos = class_of_service(bundle)
+        return {"class": cos.priority.name.lower(), "ordinal": cos.ordinal, "qos_flags": cos.flags} | {
+            "data_label": cos.data_label
+        }
+    if b.block_type == BlockType.PAYLOAD:
+        return {"sha256": hashlib.sha256(b.data).hexdigest()}
+    return {"content": _generic_cbor(b.data)}
+
+
 def describe(bundle: Bundle, size: int) -> dict:
     """The JSON-able description of a decoded bundle that ``show --json`` prints."""
     p = bundle.primary
@@ -80,24 +100,7 @@ def describe(bundle: Bundle, size: int) -> dict:
             "crc": _crc_hex(encode_block(b), b.crc_type),
             "length": len(b.data),
         }
-        if b.block_type == BlockType.HOP_COUNT:
-            hc = hop_count(bundle)
-            if hc is not None:  # the block is there; None only if it is absent
-                entry.update(hop_limit=hc.limit, hop_count=hc.count)
-        elif b.block_type == BlockType.BUNDLE_AGE:
-            entry["age_ms"] = bundle_age_ms(bundle)
-        elif b.block_type == BlockType.PREVIOUS_NODE:
-            entry["previous_node"] = str(previous_node(bundle))
-        elif b.block_type == BlockType.QUALITY_OF_SERVICE:
-            cos = class_of_service(bundle)
-            entry.update(
-                {"class": cos.priority.name.lower(), "ordinal": cos.ordinal, "qos_flags": cos.flags}
-                | {"data_label": cos.data_label}
-            )
-        elif b.block_type == BlockType.PAYLOAD:
-            entry["sha256"] = hashlib.sha256(b.data).hexdigest()
-        else:
-            entry["content"] = _generic_cbor(b.data)
+        entry.update(_content(bundle, b))
         blocks.append(entry)
     out = {
         "size": size,

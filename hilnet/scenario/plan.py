@@ -376,7 +376,8 @@ def _loads(scenario: Scenario, routes: list[Route], capacities: list[Capacity], 
             warnings.append(
                 f"link {link_name} {frm}->{to}: traffic offers {format_size(nbytes)} in {bundles} "
                 f"bundles but its windows carry {format_size(cap)} from the first injection at "
-                f"{format_duration(first)} (scale {scenario.clock.scale:g}): it cannot all fit ({short})"
+                f"{format_duration(first)} (scale {scenario.clock.scale:g}): it cannot all fit"
+                + (f" ({short})" if len(by_class) > 1 else "")  # with one class, that is the whole story
             )
     return loads
 

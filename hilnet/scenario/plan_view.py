@@ -198,8 +198,20 @@ def render_plan(plan: Plan) -> str:
             for lo in plan.loads
         ],
     )
-    out += ["", "load per class of service (a class has what the classes above it leave, as ION's CGR books it)"]
-    out += _table(
+    out += _class_loads(plan)
+    out.append("")
+    if plan.warnings:
+        out.append(f"warnings ({len(plan.warnings)})")
+        out += [f"  ! {w}" for w in plan.warnings]
+    else:
+        out.append("no warnings: the traffic fits its windows")
+    return "\n".join(out)
+
+
+def _class_loads(plan: Plan) -> list[str]:
+    """The per-class load table of :func:`render_plan`."""
+    out = ["", "load per class of service (a class has what the classes above it leave, as ION's CGR books it)"]
+    return out + _table(
         ["link", "direction", "class", "offered", "capacity left", "use"],
         [
             [
@@ -214,10 +226,3 @@ def render_plan(plan: Plan) -> str:
             for c in lo.by_class
         ],
     )
-    out.append("")
-    if plan.warnings:
-        out.append(f"warnings ({len(plan.warnings)})")
-        out += [f"  ! {w}" for w in plan.warnings]
-    else:
-        out.append("no warnings: the traffic fits its windows")
-    return "\n".join(out)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
-from agent_test_fakes import S, FakeCla, Node, PairCla
+from agent_test_fakes import Node, PairCla, S, connect
 from test_agent_core import REAL0, T0, bundle, cfg, run
 
 from hilnet.agent.intake import bundle_key
@@ -99,19 +99,14 @@ def test_a_relay_sends_by_the_class_in_each_bundles_block(tmp_path):
 
 def test_submitted_bundles_carry_their_class_to_the_next_node(tmp_path):
     async def main():
-        a = await Node(VirtualClock(T0), REAL0).configure(cfg(tmp_path, node="a", eid="ipn:1.0"), fake=False)
-        b = await Node(VirtualClock(T0), REAL0).configure(
-            cfg(tmp_path, node="b", eid="ipn:2.0", routes={"*": "ipn:3.0"}), fake=False
+        a = await Node(VirtualClock(T0), REAL0).configure(
+            cfg(tmp_path, node="a", eid="ipn:1.0", routes={"*": "ipn:2.0"}), fake=False
         )
-        pa, pb = PairCla("pair", "ipn:1.0"), PairCla("pair", "ipn:2.0")
-        pa.other, pb.other = pb, pa
-        for node, cla in ((a, pa), (b, pb)):
-            await cla.start(node.agent)
-            node.agent.clas.append(cla)
-        out = FakeCla()
-        await out.start(b.agent)
-        b.agent.clas.append(out)
-        a.agent.router.static_routes["*"] = "ipn:2.0"
+        b = await Node(VirtualClock(T0), REAL0).configure(
+            cfg(tmp_path, node="b", eid="ipn:2.0", routes={"*": "ipn:3.0"})
+        )
+        connect(a.agent, PairCla("pair", "ipn:1.0"), b.agent, PairCla("pair", "ipn:2.0"))
+        out = b.cla
         try:
             key = await a.agent.submit("ipn:3.1", b"tweet", 3600 * S, cos=ClassOfService(Priority.EXPEDITED, 9))
             await b.until(lambda: b.agent.store.contains(key))

@@ -80,11 +80,11 @@ def test_block_round_trips(cos):
         (b"\x84\x00\x03\x07\x00", BlockError, 2, "class of service must be 0"),
         (b"\x84\x00\x02\x18\xff\x00", BlockError, 3, "ordinal must be 0..254"),
         (b"\x84\x19\x01\x00\x01\x00\x00", BlockError, 1, "QoS flags must be 0..255"),
-        (b"\x84\x00\x02\x07\x1b\x00\x00\x00\x01\x00\x00\x00\x00", BlockError, 5, "data label"),
+        (b"\x84\x00\x02\x07\x1b\x00\x00\x00\x01\x00\x00\x00\x00", BlockError, 4, "data label"),
         (b"\x84\x00\x22\x07\x00", CborError, 2, "class of service"),  # a negative integer
-        (b"\x84\x00\x02\x07", CborError, 5, "truncated"),
+        (b"\x84\x00\x02\x07", CborError, 4, "truncated"),
         (b"\x9f\x00\x02\x07\x00\xff", CborError, 0, "definite"),
-        (b"\x84\x00\x02\x07\x00\x00", CborError, 6, "trailing"),
+        (b"\x84\x00\x02\x07\x00\x00", CborError, 5, "trailing"),
     ],
 )
 def test_mutated_block_data_is_refused_at_its_byte(data, error, offset, words):

@@ -42,12 +42,12 @@ def _report(**bad):
 def test_each_bundle_knows_its_class_from_the_log():
     _, _, report = _report()
     by_tag = {b.tag: (b.priority, b.ordinal) for b in report.bundles}
-    assert by_tag["tweets#1"] == ("expedited", 5) and by_tag["photos#2"] == ("bulk", 0)
-    assert by_tag["notes#1"] == ("normal", 0)
+    assert by_tag["tweets#0"] == ("expedited", 5) and by_tag["photos#1"] == ("bulk", 0)
+    assert by_tag["notes#0"] == ("normal", 0)
 
 
 def test_class_rows_follow_the_stream_rows_most_urgent_first():
-    _, _, report = _report(lose={"photos#2"})
+    _, _, report = _report(lose={"photos#1"})
     rows = stream_table(report)
     assert [(name, s.priority) for name, s in rows] == [
         ("tweets", "expedited"),

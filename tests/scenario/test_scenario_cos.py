@@ -37,10 +37,10 @@ def test_ordinal_is_read_and_reaches_the_inject_actions():
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
-        ("{name: t, from: a, to: b, size: 4B, priority: expedited, ordinal: 255}", "s.yaml:7:71: traffic 't' ordinal is 255; expected a whole number from 0 to 254"),
-        ("{name: t, from: a, to: b, size: 4B, priority: bulk, ordinal: 3}", "s.yaml:7:66: traffic 't' ordinal orders expedited traffic only"),
-        ("{name: t, from: a, to: b, size: 4B, ordinal: 3}", "s.yaml:7:50: traffic 't' ordinal orders expedited traffic only"),
-        ("{name: t, from: a, to: b, size: 4B, priority: expedited, ordinal: -1}", "s.yaml:7:71: traffic 't' ordinal is -1; expected a whole number >= 0"),
+        ("{name: t, from: a, to: b, size: 4B, priority: expedited, ordinal: 255}", "s.yaml:8:71: traffic 't' ordinal is 255; expected a whole number from 0 to 254"),
+        ("{name: t, from: a, to: b, size: 4B, priority: bulk, ordinal: 3}", "s.yaml:8:66: traffic 't' ordinal orders expedited traffic only"),
+        ("{name: t, from: a, to: b, size: 4B, ordinal: 3}", "s.yaml:8:50: traffic 't' ordinal orders expedited traffic only"),
+        ("{name: t, from: a, to: b, size: 4B, priority: expedited, ordinal: -1}", "s.yaml:8:71: traffic 't' ordinal is -1; expected a whole number >= 0"),
         ("{name: t, from: a, to: b, size: 4B, priority: expedited, ordinal: high}", "traffic 't' ordinal is"),
     ],
 )  # fmt: skip

@@ -15,8 +15,9 @@ has one to send, so an expedited bundle queued behind a bulk transfer that is
 half sent goes next, segment by segment, and the bulk transfer then resumes at
 its next unsent segment: the segments it already sent stay in flight and are
 acked as usual, so no byte goes twice. A queued transfer that outranks every
-active one becomes active even when ``max_active`` are; that bounds the active
-set by ``max_active`` plus the number of distinct ranks.
+active transfer still sending new segments becomes active even when
+``max_active`` are (the transfers it adds have all their segments sent, and
+leave at their final ack).
 """
 
 from __future__ import annotations
@@ -176,15 +177,16 @@ class Sender:
 
     def _candidates(self, ranked: list[OutgoingTransfer]) -> Iterator[OutgoingTransfer]:
         """Active transfers and those allowed to start, best first (rank, then age)."""
-        top = ranked[0].rank if ranked else None
+        # the lowest rank still putting new segments on the line: what a pre-emptor displaces
+        floor = min((t.rank for t in ranked if t.next_new < t.count), default=None)
         room = self.max_active - len(self.active)
         startable = []
         for t in self.queued:
             if room > 0:
                 startable.append(t)
                 room -= 1
-            elif top is None or t.rank > top:
-                startable.append(t)  # pre-emption: it outranks everything on the line
+            elif floor is not None and t.rank > floor:
+                startable.append(t)  # pre-emption: it outranks a transfer still sending
             else:
                 break  # queued is sorted: nothing behind may start either
         yield from sorted([*ranked, *startable], key=lambda t: t.sort_key)

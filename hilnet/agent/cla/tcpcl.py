@@ -21,14 +21,11 @@ time with the injected clock and talks to the agent through the
   reconnecting with binary exponential backoff (RFC 9174 4.1) after a failure
   or an ended session. Any peer may also connect to our listener.
 
-- Classes of service (docs/cla.md): RFC 9174 does not interleave transfers
-  inside a session but lets two nodes hold several sessions. A connector
-  keeps two per peer (``expedited_session``): bulk and standard bundles go
-  on the oldest session up, and an expedited bundle on the youngest one that
-  carries nothing of a lower class, so it starts at once instead of after
-  the bulk transfer being segmented. Within a session, transfers that have
-  not begun wait by rank. The passive side needs no configuration: it
-  applies the same rule to the sessions it accepted.
+- Classes of service (docs/cla.md): a connector keeps two sessions per peer
+  (``expedited_session``); bulk and standard bundles go on the oldest session
+  up, an expedited one on the youngest that carries nothing of a lower class,
+  so it need not wait for a bulk transfer to end. The listening side applies
+  the same rule to the sessions it accepted.
 
 No TLS (CAN_TLS = 0); see the session module for the other policy choices.
 """
@@ -246,27 +243,26 @@ class _Conn:
                 self.peer = ev.peer_node_id or f"tcpcl://{self.address}"
                 self.was_up = True
                 self.cla.stats["sessions_up"] += 1
-                self.cla._register(self)
-                self.cla.sink.session_changed(
-                    self.cla.name,
-                    self.peer,
-                    True,
-                    {
-                        "address": self.address,
-                        "active": self.session.active,
-                        "keepalive_s": ev.params.keepalive_s,
-                        "peer_segment_mru": ev.params.peer_segment_mru,
-                        "peer_transfer_mru": ev.params.peer_transfer_mru,
-                        "tls": False,
-                    },
-                )
+                if self.cla._register(self):  # the agent hears of a peer, not of each of its sessions
+                    self.cla.sink.session_changed(
+                        self.cla.name,
+                        self.peer,
+                        True,
+                        {
+                            "address": self.address,
+                            "active": self.session.active,
+                            "keepalive_s": ev.params.keepalive_s,
+                            "peer_segment_mru": ev.params.peer_segment_mru,
+                            "peer_transfer_mru": ev.params.peer_transfer_mru,
+                            "tls": False,
+                        },
+                    )
             elif isinstance(ev, SessionEnded):
                 self.end_reason = ev.reason
                 self.cla.stats["sessions_ended_clean" if ev.clean else "sessions_failed"] += 1
                 for tid in list(self._pending):
                     self._resolve(tid, ClaError(f"TCPCL session to {self.peer} ended: {ev.reason}"))
-                if self.was_up:
-                    self.cla._unregister(self)
+                if self.was_up and self.cla._unregister(self):
                     self.cla.sink.session_changed(
                         self.cla.name, self.peer or self.address, False, {"reason": ev.reason, "clean": ev.clean}
                     )
@@ -383,14 +379,20 @@ class TcpclCla(TcpClaBase):
         await self._run(conn)
         return conn.was_up  # only a session that came up resets the backoff
 
-    def _register(self, conn: _Conn) -> None:
+    def _register(self, conn: _Conn) -> bool:
+        """Add an established session; True if it is the peer's first (the peer just came up)."""
         if conn.peer is None:  # SessionUp names the peer first; without it there is nobody to send to
             raise ClaError("tcpcl: a session came up without a peer node id")
-        self._up.setdefault(conn.peer, []).append(conn)
+        conns = self._up.setdefault(conn.peer, [])
+        conns.append(conn)
+        return len(conns) == 1
 
-    def _unregister(self, conn: _Conn) -> None:
+    def _unregister(self, conn: _Conn) -> bool:
+        """Remove a session; True if it was the peer's last (the peer is gone)."""
         conns = self._up.get(conn.peer or "", [])
-        if conn in conns:
-            conns.remove(conn)
+        if conn not in conns:
+            return False
+        conns.remove(conn)
         if not conns:
             self._up.pop(conn.peer or "", None)
+        return not conns

@@ -57,7 +57,7 @@ def test_expedited_bundle_overtakes_a_half_sent_bulk_transfer():
     bound = segment_ns + a.lead_ns + own_ns + DELAY
     latency = arrived - submitted
     assert latency <= bound, f"tweet took {latency / MS:.1f} ms, bound {bound / MS:.1f} ms"
-    assert bound < 400 * MS  # "a few hundred ms" at 115200 baud
+    assert bound < 500 * MS  # "a few hundred ms" at 115200 baud
     # The bulk transfer was still under way when the tweet arrived: it was overtaken, not waited for.
     assert bulk not in link.b.received
 

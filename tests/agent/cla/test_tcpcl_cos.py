@@ -14,8 +14,11 @@ import random
 import socket
 import time
 
+import pytest
+
 from hilnet.agent.cla.tcpcl import TcpclCla
 from hilnet.bundle.cos import Priority, rank_of
+from hilnet.link.endpoints import tcp as tcp_endpoint
 from hilnet.link.engine import Engine
 from hilnet.link.shaper import DirectionConfig
 
@@ -23,6 +26,7 @@ MS = 1_000_000
 RATE = 2_000_000
 DELAY = 250 * MS
 QUEUE = 16 * 1024
+UNIT = 1448  # bytes the relay reads per unit: one TCP segment on a 1500-byte MTU
 BULK = rank_of(Priority.BULK)
 EXPEDITED = rank_of(Priority.EXPEDITED)
 
@@ -102,10 +106,17 @@ def _run(expedited_session: bool) -> tuple[float, list[bytes], bytes, bytes, int
     return latency, received, bulk, tweet, sessions
 
 
+@pytest.fixture(autouse=True)
+def packet_sized_units(monkeypatch):
+    """The relay reads (and the line carries) one TCP segment's worth at a time, as a router
+    forwards packets; its default 64 KiB reads would put 2 x 262 ms of bulk ahead of anything."""
+    monkeypatch.setattr(tcp_endpoint, "READ_SIZE", UNIT)
+
+
 def test_expedited_bundle_starts_on_its_own_session_while_bulk_is_under_way():
     latency, received, bulk, tweet, sessions = _run(expedited_session=True)
     assert sessions == 2
-    queue_s = QUEUE * 8 / RATE  # what waits at the bottleneck ahead of the tweet, at most
+    queue_s = (QUEUE + UNIT) * 8 / RATE  # what waits at the bottleneck ahead of the tweet, at most
     own_s = (400 + 200) * 8 / RATE  # the bundle with TCPCL, TCP/IP headers
     # plus one-way delay, and a little for the relay's polling and two event loops
     bound = queue_s + own_s + DELAY / 1e9 + 0.15
