@@ -181,3 +181,12 @@ def test_wireshark_shows_the_block_without_marking_the_bundle_malformed(tmp_path
         assert row["bpv7.canonical.type_code"] == [str(x.block_type) for x in b.blocks]
         assert "193" in row["bpv7.canonical.type_code"]
         assert row["bpv7.crc_status"] == ["1"] * (1 + len(b.blocks))
+
+
+def test_every_fragment_keeps_the_class():
+    from hilnet.bundle.fragment import fragment
+
+    whole = make_bundle("ipn:1.0", "ipn:5.0", bytes(5000), 60_000, creation_ms=9, cos=ClassOfService(Priority.BULK))
+    parts = fragment(whole, 2000)
+    assert len(parts) >= 3
+    assert all(class_of_service(decode_bundle(encode_bundle(p))).priority is Priority.BULK for p in parts)
