@@ -50,6 +50,8 @@ class Injection:
     sha256: str | None  # of the payload, hex
     t_ns: int
     key: str | None
+    priority: str = "normal"  # class of service: bulk, normal or expedited
+    ordinal: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +125,8 @@ class Ledger:
                 sha256=_str(r.get("sha256")),
                 t_ns=t,
                 key=key,
+                priority=_str(r.get("priority")) or "normal",
+                ordinal=_int(r.get("ordinal")),
             )
             if key is not None:
                 self._tag_of[key] = tag

@@ -33,6 +33,8 @@ class BundleRecord:
     expired: bool = False
     stored_at: tuple[str, ...] = ()  # nodes holding it at the end of the run
     sightings: tuple[Sighting, ...] = ()
+    priority: str = "normal"  # class of service: bulk, normal or expedited
+    ordinal: int = 0  # order inside expedited, higher first
 
     @property
     def latency_ns(self) -> int | None:

@@ -55,8 +55,9 @@ from hilnet.agent.payload import payload_for
 from hilnet.agent.router import Router
 from hilnet.agent.store import BundleStore
 from hilnet.agent.store_schema import StoredBundle
-from hilnet.bundle.blocks import Bundle, PrimaryBlock, unix_ns_from_dtn_ms
+from hilnet.bundle.blocks import Bundle, unix_ns_from_dtn_ms
 from hilnet.bundle.codec import decode_bundle, encode_bundle
+from hilnet.bundle.cos import DEFAULT_COS, ClassOfService, class_of_service
 from hilnet.bundle.eid import parse_eid
 from hilnet.clock import Clock, MonotonicClock
 from hilnet.clock import realtime_ns as system_realtime_ns
@@ -182,15 +183,19 @@ class Agent:
         payload: bytes,
         lifetime_ns: int,
         *,
-        priority: int = 1,
+        cos: ClassOfService = DEFAULT_COS,
         source: str | None = None,
         tag: str | None = None,
     ) -> str:
-        """Create a bundle from a local application and store it; returns its key."""
+        """Create a bundle from a local application and store it; returns its key.
+
+        ``cos`` (class and ordinal) goes into the bundle's type-193 block and orders it at every hop.
+        """
         forwarder = self._running()
         dest_eid, src = parse_eid(dest), parse_eid(source or self.eid)
         hop_limit = self._configured().hop_limit
-        bundle = new_bundle(src, dest_eid, payload, self._creation.next(self.realtime_ns()), lifetime_ns, hop_limit)
+        creation = self._creation.next(self.realtime_ns())
+        bundle = new_bundle(src, dest_eid, payload, creation, lifetime_ns, hop_limit, cos)
         primary = bundle.primary
         data = encode_bundle(bundle)
         key = bundle_key(bundle.id)
@@ -200,7 +205,7 @@ class Agent:
                 data,
                 source=str(src),
                 destination=str(dest_eid),
-                priority=priority,
+                priority=cos.rank,
                 expires_at_ns=unix_ns_from_dtn_ms(primary.expires_ms),
                 meta={"tag": tag} if tag else None,
             )
@@ -214,10 +219,17 @@ class Agent:
         return key
 
     async def inject(
-        self, dest: str, size: int, seed: int, lifetime_ns: int, *, priority: int = 1, tag: str | None = None
+        self,
+        dest: str,
+        size: int,
+        seed: int,
+        lifetime_ns: int,
+        *,
+        cos: ClassOfService = DEFAULT_COS,
+        tag: str | None = None,
     ) -> str:
         """Like :meth:`submit` with the deterministic payload ``payload_for(seed, size)``."""
-        return await self.submit(dest, payload_for(seed, size), lifetime_ns, priority=priority, tag=tag)
+        return await self.submit(dest, payload_for(seed, size), lifetime_ns, cos=cos, tag=tag)
 
     def subscribe(self, endpoint: str, deliver: Deliver) -> Callable[[], None]:
         """Hand bundles for ``endpoint`` to ``deliver(key, payload)``; returns an unsubscribe."""
@@ -242,7 +254,7 @@ class Agent:
                 data,
                 source=str(p.source),
                 destination=str(p.destination),
-                priority=_priority(p),
+                priority=_rank(bundle),
                 expires_at_ns=expires_unix,
                 # the age at arrival: each send adds the time spent here (RFC 9171 5.4 step 4)
                 meta={"age_ms": age_ms} if age_ms is not None else None,
@@ -373,8 +385,12 @@ async def _stop_cla(cla: ConvergenceLayer) -> None:
         log.warning("stopping %s: %s", cla.name, e)
 
 
-def _priority(p: PrimaryBlock) -> int:
-    return 1  # BPv7 dropped the BPv6 priority bits; extension-block priorities come later
+def _rank(bundle: Bundle) -> int:
+    """The store's priority of a received bundle: its class-of-service rank (standard without a block).
+
+    The codec checked the block on decode, so reading it cannot fail here.
+    """
+    return class_of_service(bundle).rank
 
 
 def _plain(detail: Mapping[str, Any]) -> dict[str, Any]:

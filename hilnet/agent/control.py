@@ -21,6 +21,7 @@ from hilnet.agent.cla_config import ClaConfig, cla_json, read_cla
 from hilnet.agent.events import Error, Reply
 from hilnet.agent.jsonlines import LINE_EXCERPT, MAX_LINE, PROTOCOL_VERSION, FieldReader, Id, dump_line, load_line
 from hilnet.agent.nodes import NodeMap
+from hilnet.bundle.cos import MAX_ORDINAL
 from hilnet.errors import ControlError, InputError
 from hilnet.scenario.contact import Contact
 
@@ -95,7 +96,9 @@ class Inject(Command):
     Exactly one of ``size`` (with ``seed``: the payload is
     :func:`hilnet.agent.payload.payload_for` ``(seed, size)``) and ``payload``
     (sent as ``payload_b64``). ``lifetime_ns`` None: the agent's default.
-    ``priority`` 0 bulk, 1 normal, 2 expedited. ``tag`` is the controller's name.
+    ``priority`` 0 bulk, 1 normal, 2 expedited, and ``ordinal`` (0..254, higher
+    first) orders expedited bundles: both go into the bundle's class-of-service
+    block (type 193, as ION). ``tag`` is the controller's name.
     """
 
     cmd: ClassVar[str] = "inject"
@@ -105,6 +108,7 @@ class Inject(Command):
     seed: int = 0
     lifetime_ns: int | None = None
     priority: int = 1
+    ordinal: int = 0
     tag: str | None = None
 
 
@@ -208,6 +212,9 @@ def _inject(o: FieldReader) -> dict[str, Any]:
     priority = o.optional_integer("priority", min=0)
     if priority is not None and priority > 2:
         raise o.bad("priority", "0, 1 or 2", priority)
+    ordinal = o.optional_integer("ordinal", min=0)
+    if ordinal is not None and ordinal > MAX_ORDINAL:
+        raise o.bad("ordinal", f"0..{MAX_ORDINAL}", ordinal)
     return dict(
         dest=dest,
         size=size,
@@ -215,6 +222,7 @@ def _inject(o: FieldReader) -> dict[str, Any]:
         seed=seed or 0,
         lifetime_ns=o.optional_integer("lifetime_ns", min=1),
         priority=1 if priority is None else priority,
+        ordinal=ordinal or 0,
         tag=o.optional_string("tag"),
     )
 
@@ -269,6 +277,8 @@ def _inject_json(c: Inject) -> dict[str, Any]:
     else:
         d |= {"size": c.size, "seed": c.seed}
     d["priority"] = c.priority
+    if c.ordinal:
+        d["ordinal"] = c.ordinal
     if c.lifetime_ns is not None:
         d["lifetime_ns"] = c.lifetime_ns
     if c.tag is not None:

@@ -11,6 +11,14 @@ back to the agent (:meth:`ForwarderOwner.deliver_local`): delivery is the agent'
 What the forwarder needs of the agent is one small interface,
 :class:`ForwarderOwner`; the rest it is given as plain values.
 
+Classes of service: a stored bundle's ``priority`` is its rank
+(:mod:`hilnet.bundle.cos`: class, then ordinal inside expedited), read from its
+type-193 block on every node, relays included. Each peer's queue is ordered by
+rank, then arrival; the router books volume per class; and the rank goes down
+to the CLA with each send, so a CLA can put an expedited bundle ahead of bulk
+ones already handed to it (the forwarder keeps up to
+:data:`MAX_INFLIGHT_PER_PEER` bundles in a CLA's hands).
+
 Time: ``owner.plan_now()`` is ns of plan time (the contact plan's);
 ``owner.realtime_ns()`` is unix ns, the clock of bundle expiry.
 """
@@ -31,6 +39,7 @@ from hilnet.agent.store import BundleStore
 from hilnet.agent.store_schema import StoredBundle
 from hilnet.bundle.blocks import set_bundle_age
 from hilnet.bundle.codec import decode_bundle, encode_bundle
+from hilnet.bundle.cos import class_of_rank
 from hilnet.clock import Clock
 from hilnet.errors import ClaError, HilnetError
 
@@ -103,7 +112,7 @@ class Forwarder:
         self._local_eid = local_eid
         self._max_bundle_size = max_bundle_size
         self.inflight: dict[str, str] = {}  # bundle key -> peer
-        self._bookings: dict[str, tuple[Route, int]] = {}  # bundle key -> (route, size) booked in the router
+        self._bookings: dict[str, tuple[Route, int, int]] = {}  # bundle key -> (route, size, class) booked
         # The forwarder's view of the store, so that a pass looks only at what changed
         # (listing the store on every wake made forwarding O(n^2) in stored bundles).
         self._index: dict[str, StoredBundle] = {}  # every stored bundle not being delivered
@@ -249,10 +258,12 @@ class Forwarder:
         """
         self._unbook(sb.key)
         expires_plan = plan_now + (sb.expires_at_ns - now_unix)
-        decision = self.router.route(self._nodes.name_or_eid(sb.destination), plan_now, sb.size, expires_plan)
+        klass = int(class_of_rank(sb.priority))
+        dest = self._nodes.name_or_eid(sb.destination)
+        decision = self.router.route(dest, plan_now, sb.size, expires_plan, priority=klass)
         if decision.route is not None:
-            self.router.book(decision.route, sb.size)
-            self._bookings[sb.key] = (decision.route, sb.size)
+            self.router.book(decision.route, sb.size, klass)
+            self._bookings[sb.key] = (decision.route, sb.size, klass)
         return decision
 
     def _unbook(self, key: str) -> None:
@@ -336,7 +347,7 @@ class Forwarder:
                 data = self._aged(data, int(sb.meta["age_ms"]), sb.stored_at_ns)
             self.owner.emit(ev.Forwarded, bundle=key, to=peer, cla=cla.name, size=len(data))
             try:
-                await cla.send(peer, data)
+                await cla.send(peer, data, rank=sb.priority)
             except (TimeoutError, ClaError, OSError) as e:
                 self._unbook(key)  # its volume is free again for the next routing
                 self.owner.counters["send-failed"] += 1

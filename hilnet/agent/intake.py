@@ -24,6 +24,7 @@ from hilnet.bundle.blocks import (
     set_previous_node,
     unix_ns_from_dtn_ms,
 )
+from hilnet.bundle.cos import ClassOfService, set_class_of_service
 from hilnet.bundle.eid import Eid
 from hilnet.errors import BundleDecodeError
 
@@ -59,9 +60,19 @@ class CreationCounter:
 
 
 def new_bundle(
-    source: Eid, dest: Eid, payload: bytes, creation: tuple[int, int], lifetime_ns: int, hop_limit: int
+    source: Eid,
+    dest: Eid,
+    payload: bytes,
+    creation: tuple[int, int],
+    lifetime_ns: int,
+    hop_limit: int,
+    cos: ClassOfService,
 ) -> Bundle:
-    """A bundle a local application sends: ``creation`` from :class:`CreationCounter`, lifetime >= 1 ms."""
+    """A bundle a local application sends: ``creation`` from :class:`CreationCounter`, lifetime >= 1 ms.
+
+    It always carries its class of service in a type-193 block, as ION's bundles
+    do, so every hop (ION's included) queues it by class.
+    """
     primary = PrimaryBlock(
         destination=dest,
         source=source,
@@ -71,7 +82,8 @@ def new_bundle(
         lifetime_ms=max(1, lifetime_ns // 1_000_000),
         flags=BundleFlag.NONE,
     )
-    return set_hop_count(Bundle(primary, (CanonicalBlock(BlockType.PAYLOAD, 1, payload),)), hop_limit, 0)
+    bundle = set_hop_count(Bundle(primary, (CanonicalBlock(BlockType.PAYLOAD, 1, payload),)), hop_limit, 0)
+    return set_class_of_service(bundle, cos)
 
 
 def expiry_of(bundle: Bundle, now_unix_ns: int) -> int:

@@ -1,24 +1,21 @@
 """Contact graph routing (CGR) over a contact plan, and static routes. Pure: no I/O.
 
 The plan is a set of one-way :class:`~hilnet.scenario.contact.Contact` values
-between scenario node names. A bundle of ``size`` bytes that is at node ``u``
-at time ``t`` can take contact ``c`` (``c.frm == u``) when
-
-    start  = max(t, c.start_ns + transmit(booked[c]))   # queue ahead of it, see below
-    done   = start + transmit(size)                     # transmit(n) = ceil(n * 1e9 / rate) ns
-    usable = start < c.end_ns and done <= c.end_ns and booked[c] + size <= c.volume
-
-and then reaches ``c.to`` at ``done + c.owlt_ns``: the whole bundle must have
-arrived before a relay may forward it (store and forward, no cut-through).
-This is the usual CGR formulation (RFC 9171 leaves routing open). Arrival
-through a contact never gets earlier when the bundle reaches ``c.frm`` later
-(waiting is always allowed), so Dijkstra on arrival time finds the earliest
-arrival exactly.
+between scenario node names; :mod:`hilnet.agent.cgr` finds the earliest arrival
+through it (the usual CGR formulation; RFC 9171 leaves routing open).
 
 Bookings model the contact's remaining volume: bytes already booked on a
 contact are assumed to go first, from its start. That is conservative when a
 booked bundle will in fact reach the contact late; the volume check alone
 would be optimistic in the opposite case.
+
+Bookings are per class of service, as ION's CGR books them (ipnfw.c reserves a
+routed bundle's size from the contact's ``mtv[p]`` for its priority ``p`` and
+every lower one; libcgr.c checks ``mtv[p]`` alone). So a bundle of class ``k``
+sees as booked what bundles of class ``k`` and above booked: a bulk bundle is
+not routed into volume the plan already promises to higher classes, and an
+expedited bundle queues only behind expedited ones, as the forwarder and the
+CLAs send it.
 
 :class:`Router` is one node's view: the plan, bookings, contacts found down
 although the plan said up, and static next-hop routes (``dest -> next hop``,
@@ -29,45 +26,20 @@ routed over it is re-routed or waits; the router never drops a bundle.
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from hilnet.agent.cgr import Route, earliest_arrival, index_by_source, route_arrival, search, transmit_ns
 from hilnet.scenario.contact import Contact
 
-NS_PER_S = 1_000_000_000
+__all__ = ["Decision", "Route", "Router", "earliest_arrival", "route_arrival", "transmit_ns"]
+
+#: classes of service, lowest first: 0 bulk, 1 standard, 2 expedited (hilnet.bundle.cos.Priority)
+CLASSES = (0, 1, 2)
+STANDARD = 1
 
 #: Static route key that matches every destination without its own route.
 DEFAULT_ROUTE = "*"
-
-
-def transmit_ns(size_bytes: int, rate: int) -> int:
-    """Time to put ``size_bytes`` on a contact of ``rate`` bytes/s, ns, rounded up."""
-    return -(-size_bytes * NS_PER_S // rate)
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    """A path through the contact plan and when the bundle gets to its end.
-
-    ``hops`` are the contacts in order (empty when source is the destination);
-    ``next_hop`` is the receiving node of the first hop (the destination itself
-    for an empty route); ``first_send_ns`` is when transmission on the first hop
-    is computed to start (after any booked bytes ahead of it); ``arrival_ns`` is
-    when the last byte reaches the destination. Times in ns, plan time.
-    """
-
-    hops: tuple[Contact, ...]
-    arrival_ns: int
-    next_hop: str
-    first_send_ns: int
-
-    @property
-    def nodes(self) -> tuple[str, ...]:
-        """Every node on the route, source first."""
-        if not self.hops:
-            return (self.next_hop,)
-        return (self.hops[0].frm,) + tuple(c.to for c in self.hops)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,124 +60,10 @@ class Decision:
     route: Route | None = None
 
 
-def _hop(c: Contact, t_ns: int, size: int, booked: int) -> tuple[int, int] | None:
-    """(start of transmission, arrival at c.to) for a bundle at c.frm at t_ns; None if unusable."""
-    if c.rate <= 0 or booked + size > c.volume:
-        return None
-    start = max(t_ns, c.start_ns + transmit_ns(booked, c.rate) if booked else c.start_ns)
-    if start >= c.end_ns:
-        return None
-    done = start + transmit_ns(size, c.rate)
-    if done > c.end_ns:
-        return None
-    return start, done + c.owlt_ns
-
-
-def route_arrival(
-    hops: Sequence[Contact], t0_ns: int, size_bytes: int, booked: Mapping[Contact, int] | None = None
-) -> int | None:
-    """Arrival time, ns, of a bundle that leaves ``hops[0].frm`` at ``t0_ns`` along ``hops``.
-
-    None when a hop is unusable or the hops do not chain. The per-path rule that
-    :func:`earliest_arrival` optimises; also the checks' way to price a path.
-    """
-    booked = booked or {}
-    t = t0_ns
-    for i, c in enumerate(hops):
-        if i and hops[i - 1].to != c.frm:
-            return None
-        times = _hop(c, t, size_bytes, booked.get(c, 0))
-        if times is None:
-            return None
-        t = times[1]
-    return t
-
-
-def _index(contacts: Iterable[Contact]) -> dict[str, list[Contact]]:
-    out: dict[str, list[Contact]] = {}
-    for c in contacts:
-        out.setdefault(c.frm, []).append(c)
-    for cs in out.values():
-        cs.sort(key=lambda c: (c.start_ns, c.end_ns, c.to))
-    return out
-
-
-def _dijkstra(
-    out: Mapping[str, Sequence[Contact]],
-    source: str,
-    dest: str,
-    t0_ns: int,
-    size: int,
-    deadline_ns: int | None,
-    booked: Mapping[Contact, int],
-    usable: Callable[[Contact], bool] | None,
-) -> Route | None:
-    if deadline_ns is not None and t0_ns > deadline_ns:
-        return None
-    if source == dest:
-        return Route((), t0_ns, dest, t0_ns)
-    best: dict[str, int] = {source: t0_ns}
-    # node -> (contact that reached it, transmission start on that contact)
-    via: dict[str, tuple[Contact, int]] = {}
-    done: set[str] = set()
-    # (arrival, hops, tie-break counter, node); hops and counter only make the order deterministic
-    heap: list[tuple[int, int, int, str]] = [(t0_ns, 0, 0, source)]
-    counter = 1
-    while heap:
-        t, nhops, _, u = heapq.heappop(heap)
-        if u in done:
-            continue
-        done.add(u)
-        if u == dest:
-            break
-        for c in out.get(u, ()):
-            if c.to in done or c.end_ns <= t or (usable is not None and not usable(c)):
-                continue
-            times = _hop(c, t, size, booked.get(c, 0))
-            if times is None:
-                continue
-            start, arrival = times
-            if deadline_ns is not None and arrival > deadline_ns:
-                continue
-            if arrival < best.get(c.to, arrival + 1):
-                best[c.to] = arrival
-                via[c.to] = (c, start)
-                heapq.heappush(heap, (arrival, nhops + 1, counter, c.to))
-                counter += 1
-    if dest not in done:
-        return None
-    hops: list[Contact] = []
-    node = dest
-    first_send = t0_ns
-    while node != source:
-        c, first_send = via[node]
-        hops.append(c)
-        node = c.frm
-    hops.reverse()
-    return Route(tuple(hops), best[dest], hops[0].to, first_send)
-
-
-def earliest_arrival(
-    contacts: Iterable[Contact],
-    source: str,
-    dest: str,
-    t0_ns: int,
-    size_bytes: int,
-    *,
-    deadline_ns: int | None = None,
-    booked: Mapping[Contact, int] | None = None,
-) -> Route | None:
-    """The route from ``source`` (at ``t0_ns``) that reaches ``dest`` first, or None.
-
-    ``size_bytes`` decides transmit times and whether a contact's volume (less
-    its ``booked`` bytes) can carry the bundle; ``deadline_ns`` (the bundle's
-    expiry) bounds the arrival, inclusive. With ``booked=None`` this is the
-    bundle "as if alone", the oracle the run checks compare deliveries to.
-    Times ns, sizes bytes, rates bytes/s.
-    """
-    if size_bytes < 0:
-        raise ValueError(f"size must be >= 0 bytes, got {size_bytes}")
-    return _dijkstra(_index(contacts), source, dest, t0_ns, size_bytes, deadline_ns, booked or {}, None)
+def _klass(priority: int) -> int:
+    if priority not in CLASSES:
+        raise ValueError(f"class of service must be 0, 1 or 2, got {priority}")
+    return priority
 
 
 class Router:
@@ -225,8 +83,10 @@ class Router:
         self.node = node
         self.contacts: tuple[Contact, ...] = tuple(contacts)
         self.static_routes: dict[str, str] = dict(static_routes or {})
-        self._out = _index(self.contacts)
-        self._booked: dict[Contact, int] = {}
+        self._out = index_by_source(self.contacts)
+        # _claimed[k][c]: bytes of contact c claimed against class k, i.e. booked by
+        # bundles of class k or above (ION's mtv[k] reductions)
+        self._claimed: tuple[dict[Contact, int], ...] = tuple({} for _ in CLASSES)
         # (frm, to) -> excluded until this plan time (ns), or None: until link_up()
         self._down: dict[tuple[str, str], int | None] = {}
 
@@ -240,10 +100,13 @@ class Router:
         expires_at_ns: int,
         *,
         excluded: frozenset[str] = frozenset(),
+        priority: int = STANDARD,
     ) -> Decision:
         """Where to send a bundle of ``size`` bytes for ``dest_node`` that expires at ``expires_at_ns``.
 
-        The plan (with bookings and failed contacts) comes first; without a
+        ``priority`` is its class of service (0 bulk, 1 standard, 2 expedited):
+        it sees the bookings of its class and above. The plan (with bookings
+        and failed contacts) comes first; without a
         plan route, the static route for ``dest_node``, then the default
         ``"*"``. ``excluded`` nodes are never used as next hop or relay (the
         previous hop, a neighbour that refused the bundle). A bundle for this
@@ -260,7 +123,8 @@ class Router:
         def usable(c: Contact) -> bool:
             return c.to not in excluded and not self._excluded(c)
 
-        route = _dijkstra(self._out, self.node, dest_node, now_ns, size, expires_at_ns, self._booked, usable)
+        claimed = self._claimed[_klass(priority)]
+        route = search(self._out, self.node, dest_node, now_ns, size, expires_at_ns, claimed, usable)
         if route is not None:
             send_at = max(now_ns, route.hops[0].start_ns)
             return Decision(route.next_hop, send_at, route.arrival_ns, "contact plan", route)
@@ -268,7 +132,8 @@ class Router:
         static = self._static(dest_node, now_ns, excluded)
         if static is not None:
             return static
-        return Decision(None, None, None, self._why_not(dest_node, now_ns, size, expires_at_ns, excluded))
+        why = self._why_not(dest_node, now_ns, size, expires_at_ns, excluded, claimed)
+        return Decision(None, None, None, why)
 
     def _static(self, dest_node: str, now_ns: int, excluded: frozenset[str]) -> Decision | None:
         if dest_node in self.static_routes:
@@ -285,17 +150,25 @@ class Router:
             return Decision(None, None, None, f"{kind} next hop {hop} is down")
         return Decision(hop, now_ns, None, kind)
 
-    def _why_not(self, dest: str, now_ns: int, size: int, expires_at_ns: int, excluded: frozenset[str]) -> str:
+    def _why_not(
+        self,
+        dest: str,
+        now_ns: int,
+        size: int,
+        expires_at_ns: int,
+        excluded: frozenset[str],
+        claimed: Mapping[Contact, int],
+    ) -> str:
         if not self.contacts:
             return f"no contact plan and no static route to {dest}"
-        unbounded = _dijkstra(
+        unbounded = search(
             self._out,
             self.node,
             dest,
             now_ns,
             size,
             None,
-            self._booked,
+            claimed,
             lambda c: c.to not in excluded and not self._excluded(c),
         )
         if unbounded is not None:
@@ -308,28 +181,34 @@ class Router:
 
     # -- bookings -------------------------------------------------------------
 
-    def book(self, route: Route, size: int) -> None:
-        """Reserve ``size`` bytes on every contact of ``route`` (the bundle was routed over it)."""
-        for c in route.hops:
-            self._booked[c] = self._booked.get(c, 0) + size
+    def book(self, route: Route, size: int, priority: int = STANDARD) -> None:
+        """Reserve ``size`` bytes on every contact of ``route`` for a bundle of class ``priority``.
 
-    def release(self, route: Route, size: int) -> None:
+        As ION: the bytes are claimed against that class and every lower one.
+        """
+        for claimed in self._claimed[: _klass(priority) + 1]:
+            for c in route.hops:
+                claimed[c] = claimed.get(c, 0) + size
+
+    def release(self, route: Route, size: int, priority: int = STANDARD) -> None:
         """Undo :meth:`book` (the bundle expired, was refused, or is being re-routed)."""
-        for c in route.hops:
-            left = self._booked.get(c, 0) - size
-            if left > 0:
-                self._booked[c] = left
-            else:
-                self._booked.pop(c, None)
+        for claimed in self._claimed[: _klass(priority) + 1]:
+            for c in route.hops:
+                left = claimed.get(c, 0) - size
+                if left > 0:
+                    claimed[c] = left
+                else:
+                    claimed.pop(c, None)
 
-    def booked(self, contact: Contact) -> int:
-        """Bytes booked on ``contact``."""
-        return self._booked.get(contact, 0)
+    def booked(self, contact: Contact, priority: int = 0) -> int:
+        """Bytes of ``contact`` a bundle of class ``priority`` finds booked (the default: all bookings)."""
+        return self._claimed[_klass(priority)].get(contact, 0)
 
     def forget_past(self, now_ns: int) -> None:
         """Drop bookings on contacts that ended by ``now_ns`` (housekeeping; they can carry nothing)."""
-        for c in [c for c in self._booked if c.end_ns <= now_ns]:
-            del self._booked[c]
+        for claimed in self._claimed:
+            for c in [c for c in claimed if c.end_ns <= now_ns]:
+                del claimed[c]
 
     # -- link state -------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from hilnet import __version__
 from hilnet.agent import protocol as ev
 from hilnet.agent.agent import Agent
 from hilnet.agent.config import AgentConfig, config_from_command
+from hilnet.bundle.cos import ClassOfService, Priority
 from hilnet.errors import ControlError, HilnetError, StoreFullError
 
 log = logging.getLogger("hilnet.agent")
@@ -123,12 +124,16 @@ class ControlSession:
         lifetime = cmd.lifetime_ns or DEFAULT_LIFETIME_NS
         try:
             if cmd.payload is not None:
-                return await self.agent.submit(cmd.dest, cmd.payload, lifetime, priority=cmd.priority, tag=cmd.tag)
-            return await self.agent.inject(
-                cmd.dest, cmd.size or 0, cmd.seed, lifetime, priority=cmd.priority, tag=cmd.tag
-            )
+                return await self.agent.submit(cmd.dest, cmd.payload, lifetime, cos=_cos(cmd), tag=cmd.tag)
+            return await self.agent.inject(cmd.dest, cmd.size or 0, cmd.seed, lifetime, cos=_cos(cmd), tag=cmd.tag)
         except StoreFullError as e:
             raise HilnetError(f"refused: {e}") from None
+
+
+def _cos(cmd: ev.Inject) -> ClassOfService:
+    """The class of service an inject asks for (the ordinal counts for expedited only, as in ION)."""
+    priority = Priority(cmd.priority)
+    return ClassOfService(priority, cmd.ordinal if priority is Priority.EXPEDITED else 0)
 
 
 def _stdout_writer() -> Callable[[bytes], None]:

@@ -23,6 +23,7 @@ from hilnet.bundle.blocks import (
     set_previous_node,
 )
 from hilnet.bundle.codec import DEFAULT_MAX_SIZE, decode_bundle, encode_bundle
+from hilnet.bundle.cos import ClassOfService, Priority, class_of_service, set_class_of_service
 from hilnet.bundle.crc import CrcType
 from hilnet.bundle.eid import NULL_EID, Eid, parse_eid
 from hilnet.bundle.fragment import fragment, reassemble
@@ -35,16 +36,19 @@ __all__ = [
     "BundleFlag",
     "BundleId",
     "CanonicalBlock",
+    "ClassOfService",
     "CrcType",
     "DEFAULT_MAX_SIZE",
     "Eid",
     "HopCount",
     "NULL_EID",
     "PrimaryBlock",
+    "Priority",
     "ReasonCode",
     "StatusItem",
     "StatusReport",
     "bundle_age_ms",
+    "class_of_service",
     "decode_admin_record",
     "decode_bundle",
     "encode_bundle",
@@ -56,6 +60,7 @@ __all__ = [
     "previous_node",
     "reassemble",
     "set_bundle_age",
+    "set_class_of_service",
     "set_hop_count",
     "set_previous_node",
 ]

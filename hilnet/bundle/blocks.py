@@ -91,7 +91,7 @@ class BlockFlag(IntFlag):
 
 
 class BlockType(IntEnum):
-    """Block type codes (section 9.1; 11 and 12 are BPSec's, RFC 9172)."""
+    """Block type codes (section 9.1; 11 and 12 are BPSec's, RFC 9172; 193 is ION's, private use)."""
 
     PAYLOAD = 1
     PREVIOUS_NODE = 6
@@ -99,10 +99,19 @@ class BlockType(IntEnum):
     HOP_COUNT = 10
     BLOCK_INTEGRITY = 11
     BLOCK_CONFIDENTIALITY = 12
+    QUALITY_OF_SERVICE = 193  # ION's class-of-service block (hilnet.bundle.cos)
 
 
 #: extension block types this codec understands (reads and checks the content of)
-UNDERSTOOD_TYPES = frozenset({BlockType.PAYLOAD, BlockType.PREVIOUS_NODE, BlockType.BUNDLE_AGE, BlockType.HOP_COUNT})
+UNDERSTOOD_TYPES = frozenset(
+    {
+        BlockType.PAYLOAD,
+        BlockType.PREVIOUS_NODE,
+        BlockType.BUNDLE_AGE,
+        BlockType.HOP_COUNT,
+        BlockType.QUALITY_OF_SERVICE,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from hilnet.bundle.blocks import (
     PrimaryBlock,
     read_hop_count_item,
 )
+from hilnet.bundle.cos import read_cos_item
 from hilnet.bundle.crc import CRC_SIZE, ZERO_FIELD, CrcType, block_crc, check_value
 from hilnet.bundle.eid import read_eid
 from hilnet.bundle.rules import bundle_problem
@@ -257,6 +258,8 @@ def _read_block(
         _, at = cbor.read_uint(data, dstart, dstop, "bundle age")
     elif block_type == BlockType.PREVIOUS_NODE:
         _, at = read_eid(data, dstart, dstop, "previous node")
+    elif block_type == BlockType.QUALITY_OF_SERVICE:
+        _, at = read_cos_item(data, dstart, dstop)
     else:
         at = dstop
     if at != dstop:

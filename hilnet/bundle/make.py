@@ -12,6 +12,7 @@ from hilnet.bundle.blocks import (
     set_bundle_age,
     set_hop_count,
 )
+from hilnet.bundle.cos import ClassOfService, set_class_of_service
 from hilnet.bundle.crc import CrcType
 from hilnet.bundle.eid import NULL_EID, Eid, parse_eid
 
@@ -33,6 +34,7 @@ def make_bundle(
     report_to: Eid | str = NULL_EID,
     hop_limit: int | None = None,
     payload_flags: BlockFlag = BlockFlag.NONE,
+    cos: ClassOfService | None = None,
 ) -> Bundle:
     """A whole (unfragmented) bundle carrying ``payload``.
 
@@ -40,7 +42,9 @@ def make_bundle(
     creating node has no trustworthy clock: creation time 0 and a Bundle Age
     block of 0 ms, as RFC 9171 section 4.2.7 recommends (nothing here reads
     the wall clock; callers that have one pass it). ``crc`` applies to every
-    block. ``hop_limit`` (1..255) adds a Hop Count block at count 0. An
+    block. ``hop_limit`` (1..255) adds a Hop Count block at count 0. ``cos``
+    adds ION's class-of-service block (type 193); without it the bundle is
+    standard. An
     anonymous bundle (source ``dtn:none``) gets MUST_NOT_FRAGMENT as the RFC
     requires.
     """
@@ -55,4 +59,6 @@ def make_bundle(
         bundle = set_bundle_age(bundle, 0)
     if hop_limit is not None:
         bundle = set_hop_count(bundle, hop_limit, 0)
+    if cos is not None:
+        bundle = set_class_of_service(bundle, cos)
     return bundle

@@ -24,8 +24,8 @@ from hilnet.bundle.blocks import (
 
 __all__ = ["UnknownBlockVerdict", "bundle_problem", "process_unknown_blocks"]
 
-# at most one of each of these per bundle (sections 4.4.1-4.4.3)
-_SINGLETON_TYPES = (BlockType.PREVIOUS_NODE, BlockType.BUNDLE_AGE, BlockType.HOP_COUNT)
+# at most one of each of these per bundle (sections 4.4.1-4.4.3; one class of service, as ION parses it)
+_SINGLETON_TYPES = (BlockType.PREVIOUS_NODE, BlockType.BUNDLE_AGE, BlockType.HOP_COUNT, BlockType.QUALITY_OF_SERVICE)
 
 # plain ints for the hot path: IntFlag operators cost a microsecond each
 _IS_FRAGMENT = int(BundleFlag.IS_FRAGMENT)

@@ -15,6 +15,7 @@ from hilnet.bundle.blocks import (
     BlockType,
     Bundle,
     BundleFlag,
+    CanonicalBlock,
     bundle_age_ms,
     dtn_ms_from_unix_ns,
     hop_count,
@@ -22,6 +23,7 @@ from hilnet.bundle.blocks import (
     unix_ns_from_dtn_ms,
 )
 from hilnet.bundle.codec import DEFAULT_MAX_SIZE, decode_bundle, encode_block, encode_bundle, encode_primary_block
+from hilnet.bundle.cos import MAX_ORDINAL, ClassOfService, Priority, class_of_service
 from hilnet.bundle.crc import CRC_SIZE, CrcType
 from hilnet.bundle.make import make_bundle
 from hilnet.clock import realtime_ns
@@ -29,6 +31,13 @@ from hilnet.errors import BundleError, InputError
 from hilnet.units import format_duration, parse_duration, parse_size
 
 _CRC_CHOICES = {"16": CrcType.CRC16, "32": CrcType.CRC32C, "none": CrcType.NONE}
+# the class names of the scenario language, and ION's
+_CLASS_CHOICES = {
+    "bulk": Priority.BULK,
+    "normal": Priority.STANDARD,
+    "standard": Priority.STANDARD,
+    "expedited": Priority.EXPEDITED,
+}
 
 
 def _flag_names(flag_type, value: int) -> list[str]:
@@ -57,6 +66,25 @@ def _type_name(code: int) -> str:
         return f"UNKNOWN_{code}"
 
 
+def _content(bundle: Bundle, b: CanonicalBlock) -> dict:
+    """What ``show`` says about the content of block ``b``."""
+    if b.block_type == BlockType.HOP_COUNT:
+        hc = hop_count(bundle)
+        return {} if hc is None else {"hop_limit": hc.limit, "hop_count": hc.count}
+    if b.block_type == BlockType.BUNDLE_AGE:
+        return {"age_ms": bundle_age_ms(bundle)}
+    if b.block_type == BlockType.PREVIOUS_NODE:
+        return {"previous_node": str(previous_node(bundle))}
+    if b.block_type == BlockType.QUALITY_OF_SERVICE:
+        cos = class_of_service(bundle)
+        return {"class": cos.priority.name.lower(), "ordinal": cos.ordinal, "qos_flags": cos.flags} | {
+            "data_label": cos.data_label
+        }
+    if b.block_type == BlockType.PAYLOAD:
+        return {"sha256": hashlib.sha256(b.data).hexdigest()}
+    return {"content": _generic_cbor(b.data)}
+
+
 def describe(bundle: Bundle, size: int) -> dict:
     """The JSON-able description of a decoded bundle that ``show --json`` prints."""
     p = bundle.primary
@@ -72,18 +100,7 @@ def describe(bundle: Bundle, size: int) -> dict:
             "crc": _crc_hex(encode_block(b), b.crc_type),
             "length": len(b.data),
         }
-        if b.block_type == BlockType.HOP_COUNT:
-            hc = hop_count(bundle)
-            if hc is not None:  # the block is there; None only if it is absent
-                entry.update(hop_limit=hc.limit, hop_count=hc.count)
-        elif b.block_type == BlockType.BUNDLE_AGE:
-            entry["age_ms"] = bundle_age_ms(bundle)
-        elif b.block_type == BlockType.PREVIOUS_NODE:
-            entry["previous_node"] = str(previous_node(bundle))
-        elif b.block_type == BlockType.PAYLOAD:
-            entry["sha256"] = hashlib.sha256(b.data).hexdigest()
-        else:
-            entry["content"] = _generic_cbor(b.data)
+        entry.update(_content(bundle, b))
         blocks.append(entry)
     out = {
         "size": size,
@@ -103,6 +120,8 @@ def describe(bundle: Bundle, size: int) -> dict:
         "total_adu_length": p.total_adu_length,
         "payload_length": len(bundle.payload),
         "payload_sha256": hashlib.sha256(bundle.payload).hexdigest(),
+        # what the bundle asks for: standard unless a type-193 block says otherwise
+        "class_of_service": class_of_service(bundle).priority.name.lower(),
         "blocks": blocks,
     }
     if p.is_admin_record:
@@ -193,6 +212,7 @@ def _text(d: dict) -> str:
         f"  created     {d['creation_time'] or 'unknown'} (DTN {d['creation_ms']} ms), sequence {d['sequence']}",
         f"  lifetime    {format_duration(d['lifetime_ms'] * 1_000_000)} ({d['lifetime_ms']} ms)",
         f"  crc         {d['crc_type']}" + (f" 0x{d['crc']}" if d["crc"] else ""),
+        f"  class       {d['class_of_service']}",
     ]
     if d["fragment_offset"] is not None:
         lines.append(f"  fragment    offset {d['fragment_offset']} of {d['total_adu_length']} bytes")
@@ -202,7 +222,8 @@ def _text(d: dict) -> str:
         line = (
             f"block {b['number']}: {b['type_name']} (type {b['type']}), {b['length']} bytes, flags {flags}, crc {crc}"
         )
-        extra = {k: b[k] for k in ("hop_limit", "hop_count", "age_ms", "previous_node", "sha256") if k in b}
+        keys = ("hop_limit", "hop_count", "age_ms", "previous_node", "class", "ordinal", "qos_flags", "data_label")
+        extra = {k: b[k] for k in (*keys, "sha256") if k in b}
         if "content" in b:
             extra["content"] = json.dumps(b["content"])
         if extra:
@@ -256,11 +277,25 @@ def show(file, as_json: bool, max_size: str, no_crc_check: bool) -> None:
 @click.option("--seq", default=0, show_default=True, type=click.IntRange(0), help="Creation sequence number.")
 @click.option("--report-to", default="dtn:none", show_default=True, help="Report-to EID.")
 @click.option("--hop-limit", type=click.IntRange(1, 255), help="Add a Hop Count block with this limit.")
+@click.option(
+    "--class",
+    "klass",
+    type=click.Choice(list(_CLASS_CHOICES)),
+    help="Add a class-of-service block (type 193, as ION) with this class; without it the bundle is standard.",
+)
+@click.option(
+    "--ordinal",
+    type=click.IntRange(0, MAX_ORDINAL),
+    help="Order among expedited bundles, 0..254 (higher first); needs --class expedited.",
+)
 @click.option("--out", "out", type=click.Path(dir_okay=False, writable=True), help="Write here instead of stdout.")
-def make(source, dest, payload_file, size, lifetime, crc, seq, report_to, hop_limit, out) -> None:
+def make(source, dest, payload_file, size, lifetime, crc, seq, report_to, hop_limit, klass, ordinal, out) -> None:
     """Write one bundle (to --out, or to stdout when it is not a terminal)."""
     if (payload_file is None) == (size is None):
         raise click.UsageError("give exactly one of --payload FILE and --size N")
+    if ordinal is not None and klass != "expedited":
+        raise click.UsageError("--ordinal orders expedited bundles only; give --class expedited with it")
+    cos = None if klass is None else ClassOfService(_CLASS_CHOICES[klass], ordinal or 0)
     if payload_file is not None:
         payload = payload_file.read()
     else:
@@ -284,6 +319,7 @@ def make(source, dest, payload_file, size, lifetime, crc, seq, report_to, hop_li
         _CRC_CHOICES[crc],
         report_to=report_to,
         hop_limit=hop_limit,
+        cos=cos,
     )
     data = encode_bundle(bundle)
     if out is None:

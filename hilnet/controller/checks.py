@@ -112,6 +112,8 @@ def _bundle(ledger: Ledger, inj: Injection, plan: Plan, scale: float) -> BundleR
         expired=ledger.expired(key) if key else False,
         stored_at=ledger.holders(key) if key else (),
         sightings=ledger.sightings(key) if key else (),
+        priority=inj.priority,
+        ordinal=inj.ordinal,
     )
 
 

@@ -240,6 +240,8 @@ class Session:
             "size": action.size,
             "sha256": payload_sha256(seed, action.size),
             "lifetime_ns": action.lifetime_ns,
+            "priority": action.priority,  # the class of service, for the reports' per-class rows
+            "ordinal": action.ordinal,
         }
         command = Inject(
             dest=self.scenario.node(action.to).eid,
@@ -247,6 +249,7 @@ class Session:
             seed=seed,
             lifetime_ns=max(1_000_000, scenario_to_wall_ns(action.lifetime_ns, self.scenario.clock.scale)),
             priority=PRIORITY.get(action.priority, 1),
+            ordinal=action.ordinal,
             tag=tag,
         )
         at = self.clock.now_ns()

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import TextIO
 
 from hilnet.ledger import Ledger
-from hilnet.report.figures import stream_stats
+from hilnet.report.figures import STREAM_HEADERS, stream_table
 from hilnet.report.meta import RunMeta
 from hilnet.report.text import clock, duration, signed, table
 from hilnet.scenario.model import Scenario
@@ -282,20 +282,21 @@ def format_summary(report: CheckReport, meta: RunMeta) -> str:
     for r in report.results:
         for failure in r.failures:
             lines.append(f"  FAIL {r.name}: {failure}")
-    streams = stream_stats(report)
+    streams = stream_table(report)
     if streams:
         lines.append("")
         lines += table(
-            ("stream", "delivered", "median latency", "max latency", "median lateness vs plan"),
+            STREAM_HEADERS,
             [
                 (
-                    s.name,
+                    name,
+                    s.priority,
                     f"{s.delivered}/{s.injected}",
                     duration(s.latency_p50_ns),
                     duration(s.latency_max_ns),
                     signed(s.lateness_p50_ns),
                 )
-                for s in streams
+                for name, s in streams
             ],
         )
     f = report.fidelity

@@ -1,7 +1,8 @@
 """Figures every report shows, derived once from the verdict and the log.
 
-Per traffic stream: delivered of injected, median and max latency, median
-lateness against the contact plan's earliest arrival. Per bundle: the nodes it
+Per traffic stream, and per class of service (bulk, normal, expedited: the
+same figures over every bundle of the class): delivered of injected, median
+and max latency, median lateness against the contact plan's earliest arrival. Per bundle: the nodes it
 went through. Per link: the last counters the controller recorded (or, if it
 never wrote any, the drops the link itself reported). All times scenario ns.
 """
@@ -15,15 +16,33 @@ from statistics import median_low
 
 from hilnet.verdict import BundleRecord, CheckReport
 
+#: classes of service, most urgent first: the order of the per-class rows
+CLASSES = ("expedited", "normal", "bulk")
+
 
 @dataclass(frozen=True, slots=True)
 class StreamStats:
-    name: str
+    name: str  # the stream's name, or the class's for a per-class row
     delivered: int
     injected: int
     latency_p50_ns: int | None  # median (lower middle) of the delivered bundles' latency
     latency_max_ns: int | None
     lateness_p50_ns: int | None  # median delivery minus plan's earliest arrival
+    priority: str = "normal"  # the class of service of the stream (of the row's bundles)
+
+
+def _stats(name: str, bundles: list[BundleRecord], delivered: int, injected: int, priority: str) -> StreamStats:
+    lat = [b.latency_ns for b in bundles if b.latency_ns is not None]
+    late = [b.lateness_ns for b in bundles if b.lateness_ns is not None]
+    return StreamStats(
+        name,
+        delivered,
+        injected,
+        median_low(lat) if lat else None,
+        max(lat) if lat else None,
+        median_low(late) if late else None,
+        priority,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,20 +72,33 @@ def stream_stats(report: CheckReport) -> tuple[StreamStats, ...]:
         by_stream.setdefault(b.traffic, []).append(b)
     rows = []
     for name, bundles in by_stream.items():
-        lat = [b.latency_ns for b in bundles if b.latency_ns is not None]
-        late = [b.lateness_ns for b in bundles if b.lateness_ns is not None]
         delivered, injected = report.streams.get(name, (sum(1 for b in bundles if b.deliveries), len(bundles)))
-        rows.append(
-            StreamStats(
-                name,
-                delivered,
-                injected,
-                median_low(lat) if lat else None,
-                max(lat) if lat else None,
-                median_low(late) if late else None,
-            )
-        )
+        rows.append(_stats(name, bundles, delivered, injected, bundles[0].priority))
     return tuple(rows)
+
+
+def class_stats(report: CheckReport) -> tuple[StreamStats, ...]:
+    """One row per class of service that has bundles, most urgent first (name = priority = the class)."""
+    by_class: dict[str, list[BundleRecord]] = {}
+    for b in report.bundles:
+        by_class.setdefault(b.priority, []).append(b)
+    order = [c for c in CLASSES if c in by_class] + sorted(c for c in by_class if c not in CLASSES)
+    rows = []
+    for c in order:
+        bundles = by_class[c]
+        rows.append(_stats(c, bundles, sum(1 for b in bundles if b.deliveries), len(bundles), c))
+    return tuple(rows)
+
+
+#: the stream column of a per-class row
+ALL_STREAMS = "(all)"
+#: the stream table's columns, as every report prints them
+STREAM_HEADERS = ("stream", "class", "delivered", "median latency", "max latency", "median lateness vs plan")
+
+
+def stream_table(report: CheckReport) -> tuple[tuple[str, StreamStats], ...]:
+    """The stream table's rows as (stream column, figures): each stream, then each class over all streams."""
+    return tuple((s.name, s) for s in stream_stats(report)) + tuple((ALL_STREAMS, c) for c in class_stats(report))
 
 
 # Sightings that say where a bundle *is*. "acked" is logged by the sender after

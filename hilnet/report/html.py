@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence, Set
 from pathlib import Path
 
 from hilnet.report.atomic import write_text
-from hilnet.report.figures import bundle_path, link_stats, stream_stats
+from hilnet.report.figures import STREAM_HEADERS, bundle_path, link_stats, stream_table
 from hilnet.report.meta import RunMeta
 from hilnet.report.text import clock, duration, signed
 from hilnet.scenario.model import Scenario
@@ -119,7 +119,8 @@ def _streams(report: CheckReport) -> list[str]:
     rows: list[Row] = [
         (
             (
-                s.name,
+                name,
+                s.priority,
                 f"{s.delivered}/{s.injected}",
                 duration(s.latency_p50_ns),
                 duration(s.latency_max_ns),
@@ -127,10 +128,9 @@ def _streams(report: CheckReport) -> list[str]:
             ),
             s.delivered < s.injected,
         )
-        for s in stream_stats(report)
+        for name, s in stream_table(report)
     ]
-    headers = ("stream", "delivered", "median latency", "max latency", "median lateness vs plan")
-    return ["<h2>Traffic streams</h2>", _table(headers, rows, numeric={2, 3, 4})]
+    return ["<h2>Traffic streams</h2>", _table(STREAM_HEADERS, rows, numeric={3, 4, 5})]
 
 
 def _timeline(timeline_png: bytes | None, timeline_note: str) -> list[str]:

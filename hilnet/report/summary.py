@@ -5,8 +5,10 @@ Shape (format 1)::
     {"format": 1, "scenario": NAME, "passed": BOOL, "seed": INT|null, "backend": STR|null,
      "run_dir": PATH, "end_reason": "settled"|..., "end_ns": INT, "wall_duration_ns": INT,
      "results":  [{"name", "passed", "expected", "actual", "failures": [STR]}],
-     "streams":  {NAME: {"delivered", "injected", "latency_p50_ns", "latency_max_ns", "lateness_p50_ns"}},
-     "bundles":  [{"tag", "traffic", "from", "to", "key", "size", "injected_ns", "delivered_ns",
+     "streams":  {NAME: {"priority", "delivered", "injected", "latency_p50_ns", "latency_max_ns",
+                         "lateness_p50_ns"}},
+     "classes":  {"expedited"|"normal"|"bulk": {the same figures over every bundle of the class}},
+     "bundles":  [{"tag", "traffic", "priority", "from", "to", "key", "size", "injected_ns", "delivered_ns",
                    "deliveries", "latency_ns", "plan_arrival_ns", "lateness_ns", "fate", "intact",
                    "stored_at", "path", "last_seen": {"node", "event", "t_ns"}|null}],
      "fidelity": {"edges": INT, "p50_ns", "p99_ns", "max_ns"},
@@ -24,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from hilnet.report.atomic import write_text
-from hilnet.report.figures import bundle_path, link_stats, stream_stats
+from hilnet.report.figures import StreamStats, bundle_path, class_stats, link_stats, stream_stats
 from hilnet.report.meta import RunMeta
 from hilnet.verdict import BundleRecord, CheckReport
 
@@ -54,23 +56,22 @@ def build_summary(report: CheckReport, events: Iterable[Mapping], meta: RunMeta)
             }
             for r in report.results
         ],
-        "streams": _streams(report),
+        "streams": {s.name: _figures(s) for s in stream_stats(report)},
+        "classes": {s.name: _figures(s) for s in class_stats(report)},
         "bundles": [_bundle(b) for b in report.bundles],
         "fidelity": {"edges": len(f.edges), "p50_ns": f.p50_ns, "p99_ns": f.p99_ns, "max_ns": f.max_ns},
         "links": _links(events),
     }
 
 
-def _streams(report: CheckReport) -> dict[str, dict[str, Any]]:
+def _figures(s: StreamStats) -> dict[str, Any]:
     return {
-        s.name: {
-            "delivered": s.delivered,
-            "injected": s.injected,
-            "latency_p50_ns": s.latency_p50_ns,
-            "latency_max_ns": s.latency_max_ns,
-            "lateness_p50_ns": s.lateness_p50_ns,
-        }
-        for s in stream_stats(report)
+        "priority": s.priority,
+        "delivered": s.delivered,
+        "injected": s.injected,
+        "latency_p50_ns": s.latency_p50_ns,
+        "latency_max_ns": s.latency_max_ns,
+        "lateness_p50_ns": s.lateness_p50_ns,
     }
 
 
@@ -79,6 +80,7 @@ def _bundle(b: BundleRecord) -> dict[str, Any]:
     return {
         "tag": b.tag,
         "traffic": b.traffic,
+        "priority": b.priority,
         "from": b.frm,
         "to": b.to,
         "key": b.key,

@@ -45,6 +45,8 @@ _CUT = "#e41a1c"
 _BURST = "#ff7f00"
 _CHANGE = "#377eb8"
 _STREAM_COLOURS = ["#1f77b4", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#2ca02c", "#d62728"]
+# A bundle's line has the colour of its class of service: urgent traffic stands out.
+_CLASS_COLOURS = {"expedited": "#d62728", "normal": "#1f77b4", "bulk": "#8c564b"}
 
 
 def change_text(field: str, value: object) -> str:
@@ -262,9 +264,11 @@ def _draw_nodes(ax: Axes, rows: _Rows, faults: dict[str, dict[str, list[tuple[in
 
 
 def _draw_bundles(ax: Axes, report: CheckReport, y_node: dict[str, float]) -> dict[str, str]:
-    """Each bundle's path over the node rows; returns the colour of each traffic stream."""
-    streams = list(dict.fromkeys(b.traffic for b in report.bundles))
-    colour = {s: _STREAM_COLOURS[i % len(_STREAM_COLOURS)] for i, s in enumerate(streams)}
+    """Each bundle's path over the node rows, coloured by class; returns the colour of each traffic stream."""
+    streams = {b.traffic: b.priority for b in report.bundles}
+    colour = {
+        s: _CLASS_COLOURS.get(p, _STREAM_COLOURS[i % len(_STREAM_COLOURS)]) for i, (s, p) in enumerate(streams.items())
+    }
     seen_in_stream: dict[str, int] = {}
     for b in report.bundles:
         if b.key is None:
@@ -342,9 +346,10 @@ def _legend(
         handles.append(Patch(facecolor=_BURST, alpha=0.35, hatch="..", edgecolor=_BURST, label="error burst"))
     if faults["crash"]:
         handles.append(Line2D([], [], color=_CUT, marker="X", linestyle="", markersize=9, label="agent crash"))
+    classes = {b.traffic: b.priority for b in report.bundles}
     for s, c in colour.items():
         d, n = report.streams.get(s, (0, 0))
-        handles.append(Line2D([], [], color=c, label=f"{s} ({d}/{n} delivered)"))
+        handles.append(Line2D([], [], color=c, label=f"{s}, {classes.get(s, 'normal')} ({d}/{n} delivered)"))
     if any(b.deliveries for b in report.bundles):
         handles.append(Line2D([], [], color="grey", marker="o", linestyle="", markersize=4, label="delivered"))
     if any(b.fate == "lost" for b in report.bundles):

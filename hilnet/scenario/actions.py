@@ -101,6 +101,7 @@ class InjectBundle(Action):
     size: int  # payload bytes
     lifetime_ns: int  # scenario time
     priority: str  # bulk, normal or expedited
+    ordinal: int = 0  # 0..254 inside expedited, higher first
 
     @property
     def traffic(self) -> str:

@@ -12,7 +12,8 @@ from hilnet.scenario.model import Crash, Cut, ErrorBurst, Expect, Fault, Link, P
 from hilnet.scenario.reader import MappingEntries, describe, did_you_mean, is_name
 from hilnet.units import format_duration, parse_duration, parse_fraction, parse_size
 
-TRAFFIC_KEYS = ("name", "from", "to", "start", "every", "count", "size", "lifetime", "priority")
+TRAFFIC_KEYS = ("name", "from", "to", "start", "every", "count", "size", "lifetime", "priority", "ordinal")
+MAX_ORDINAL = 254  # the class-of-service block's limit (ION: 0..254, higher first)
 FAULT_KEYS = ("at", "cut", "crash", "error-burst", "for", "restart-after", "bit-error-rate")
 EXPECT_KEYS = ("delivered", "within", "within-plan", "duplicates", "intact", "lost")
 FAULT_KINDS = ("cut", "crash", "error-burst")
@@ -59,6 +60,7 @@ class EventBuilder(BuilderBase):
         priority: Priority = "normal"
         if "priority" in m:
             priority = r.choice(m["priority"][1], f"{what} priority", PRIORITIES) or "normal"
+        ordinal = self._ordinal(m, what, priority)
         if start is None or self.duration is None:
             return None
         count = self._injections(m, what, start, self.duration, every, count)
@@ -74,7 +76,24 @@ class EventBuilder(BuilderBase):
             size=size,
             lifetime_ns=lifetime,
             priority=priority,
+            ordinal=ordinal,
         )
+
+    def _ordinal(self, m: MappingEntries, what: str, priority: Priority) -> int:
+        """The traffic's ordinal (0 when absent or wrong; errors recorded)."""
+        if "ordinal" not in m:
+            return 0
+        node = m["ordinal"][1]
+        value = self.r.integer(node, f"{what} ordinal", minimum=0)
+        if value is None:
+            return 0
+        if value > MAX_ORDINAL:
+            self.r.error(node, f"{what} ordinal is {value}; expected a whole number from 0 to {MAX_ORDINAL}")
+            return 0
+        if priority != "expedited":
+            self.r.error(node, f"{what} ordinal orders expedited traffic only; expected priority: expedited with it")
+            return 0
+        return value
 
     def _traffic_name(self, m: MappingEntries, default: str, i: int, names: dict[str, int]) -> str:
         if "name" not in m:

@@ -147,6 +147,7 @@ class Traffic:
     size: int  # payload bytes per bundle
     lifetime_ns: int  # BPv7 lifetime of each bundle
     priority: Priority = "normal"
+    ordinal: int = 0  # 0..254, orders expedited traffic (higher first); see docs/scenario.md
 
     def times_ns(self) -> tuple[int, ...]:
         """Scenario times of each injection, in order."""

@@ -19,6 +19,10 @@ direction's goodput (see :mod:`hilnet.scenario.overhead`) for that long. Traffic
 is routed along the path with fewest hops (then least delay) and the plan warns
 when it cannot fit, when one bundle cannot fit in any window of a hop, or when a
 window is shorter than a few round trips.
+
+Classes of service: as ION's CGR books volume, a class may use what the
+classes above it leave. Each load says, per class, what it offers and what
+capacity is left for it, and the plan warns for every class that cannot fit.
 """
 
 from __future__ import annotations
@@ -79,6 +83,17 @@ class Load:
     bundles: int
     offered_bytes: int  # bundle bytes (payload + BPv7/CLA overhead) routed this way
     capacity_bytes: int  # sum of the direction's contacts from the first injection on
+    # per class present, most urgent first: (class, bytes offered, capacity left after the classes above)
+    by_class: tuple[ClassLoad, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ClassLoad:
+    """One class of service's share of a :class:`Load`."""
+
+    priority: str  # expedited, normal or bulk
+    offered_bytes: int
+    capacity_bytes: int  # the direction's capacity less what higher classes offer (>= 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +223,7 @@ def _actions(scenario: Scenario) -> tuple[Action, ...]:
                     size=t.size,
                     lifetime_ns=t.lifetime_ns,
                     priority=t.priority,
+                    ordinal=t.ordinal,
                 )
             )
     for f in scenario.faults:
@@ -351,6 +367,7 @@ def _routes(scenario: Scenario, warnings: list[str]) -> list[Route]:
 def _loads(scenario: Scenario, routes: list[Route], capacities: list[Capacity], warnings: list[str]) -> list[Load]:
     traffic = {t.name: t for t in scenario.traffic}
     offered: dict[tuple[str, str, str], list[int]] = {}  # (link, frm, to) -> [bundles, bytes, first injection]
+    per_class: dict[tuple[str, str, str], dict[str, int]] = {}  # (link, frm, to) -> class -> bytes
     for route in routes:
         t = traffic[route.traffic]
         for frm, to, link_name in zip(route.path, route.path[1:], route.links):
@@ -360,6 +377,8 @@ def _loads(scenario: Scenario, routes: list[Route], capacities: list[Capacity], 
             entry[0] += t.count
             entry[1] += per_bundle * t.count
             entry[2] = min(entry[2], t.start_ns)
+            classes = per_class.setdefault((link_name, frm, to), {})
+            classes[t.priority] = classes.get(t.priority, 0) + per_bundle * t.count
             hop = [c for c in capacities if (c.link, c.frm, c.to) == (link_name, frm, to)]
             largest = max((c.capacity_bytes for c in hop), default=0)
             if per_bundle > largest:
@@ -376,11 +395,32 @@ def _loads(scenario: Scenario, routes: list[Route], capacities: list[Capacity], 
             for c in capacities
             if (c.link, c.frm, c.to) == (link_name, frm, to)
         )
-        loads.append(Load(link_name, frm, to, bundles, nbytes, cap))
+        by_class = _class_loads(per_class[(link_name, frm, to)], cap)
+        loads.append(Load(link_name, frm, to, bundles, nbytes, cap, by_class))
         if nbytes > cap:
+            short = ", ".join(
+                f"{c.priority} offers {format_size(c.offered_bytes)} of {format_size(c.capacity_bytes)} left to it"
+                for c in by_class
+                if c.offered_bytes > c.capacity_bytes
+            )
             warnings.append(
                 f"link {link_name} {frm}->{to}: traffic offers {format_size(nbytes)} in {bundles} "
                 f"bundles but its windows carry {format_size(cap)} from the first injection at "
                 f"{format_duration(first)} (scale {scenario.clock.scale:g}): it cannot all fit"
+                + (f" ({short})" if len(by_class) > 1 else "")  # with one class, that is the whole story
             )
     return loads
+
+
+_CLASS_ORDER = ("expedited", "normal", "bulk")  # most urgent first
+
+
+def _class_loads(offered: Mapping[str, int], capacity: int) -> tuple[ClassLoad, ...]:
+    """Each class's offer against what the classes above it leave of ``capacity`` (ION's booking)."""
+    out = []
+    above = 0
+    for c in _CLASS_ORDER:
+        if c in offered:
+            out.append(ClassLoad(c, offered[c], max(0, capacity - above)))
+            above += offered[c]
+    return tuple(out)

@@ -63,6 +63,10 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
                 "bundles": lo.bundles,
                 "offered_bytes": lo.offered_bytes,
                 "capacity_bytes": lo.capacity_bytes,
+                "classes": {
+                    c.priority: {"offered_bytes": c.offered_bytes, "capacity_bytes": c.capacity_bytes}
+                    for c in lo.by_class
+                },
             }
             for lo in plan.loads
         ],
@@ -106,6 +110,7 @@ def action_details(a: Action) -> dict[str, Any]:
             "size": a.size,
             "lifetime_ns": a.lifetime_ns,
             "priority": a.priority,
+            "ordinal": a.ordinal,
         }
     if isinstance(a, CutLink):
         return {"for_ns": a.for_ns}
@@ -118,8 +123,10 @@ def action_details(a: Action) -> dict[str, Any]:
 
 def _details(a: Action) -> str:
     if isinstance(a, InjectBundle):
+        ordinal = f" ordinal {a.ordinal}" if a.ordinal else ""
         return (
             f"#{a.seq + 1} {a.frm}->{a.to} {format_size(a.size)} lifetime {format_duration(a.lifetime_ns)} {a.priority}"
+            + ordinal
         )
     if isinstance(a, LinkChange):
         params = ", ".join(f"{k}={_show(k, v)}" for k, v in a.params.items())
@@ -194,6 +201,7 @@ def render_plan(plan: Plan) -> str:
             for lo in plan.loads
         ],
     )
+    out += _class_loads(plan)
     out.append("")
     if plan.warnings:
         out.append(f"warnings ({len(plan.warnings)})")
@@ -201,3 +209,23 @@ def render_plan(plan: Plan) -> str:
     else:
         out.append("no warnings: the traffic fits its windows")
     return "\n".join(out)
+
+
+def _class_loads(plan: Plan) -> list[str]:
+    """The per-class load table of :func:`render_plan`."""
+    out = ["", "load per class of service (a class has what the classes above it leave, as ION's CGR books it)"]
+    return out + _table(
+        ["link", "direction", "class", "offered", "capacity left", "use"],
+        [
+            [
+                lo.link,
+                f"{lo.frm}->{lo.to}",
+                c.priority,
+                format_size(c.offered_bytes),
+                format_size(c.capacity_bytes),
+                f"{100 * c.offered_bytes / c.capacity_bytes:.0f}%" if c.capacity_bytes else "-",
+            ]
+            for lo in plan.loads
+            for c in lo.by_class
+        ],
+    )

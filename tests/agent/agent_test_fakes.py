@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from hilnet.agent.agent import Agent
 from hilnet.agent.config import AgentConfig
+from hilnet.bundle.cos import DEFAULT_RANK
 from hilnet.clock import VirtualClock
 from hilnet.errors import ClaError, StoreFullError, TransferRefusedError
 
@@ -38,6 +39,7 @@ class FakeCla:
         self.stats: Counter = Counter()
         self.sent: list[tuple[str, bytes]] = []  # every attempt, acked or not
         self.acked: list[tuple[str, bytes]] = []
+        self.ranks: list[int] = []  # the class-of-service rank of each attempt, as the forwarder gave it
         self.sink = None
         self._up: set[str] = set()
         self._release = asyncio.Event()
@@ -60,8 +62,9 @@ class FakeCla:
         self.mode = mode
         self._release.set()
 
-    async def send(self, peer: str, data: bytes) -> None:
+    async def send(self, peer: str, data: bytes, *, rank: int = DEFAULT_RANK) -> None:
         self.sent.append((peer, data))
+        self.ranks.append(rank)
         if self.mode == "hold":
             await self._release.wait()
         if self.mode == "fail":
@@ -90,7 +93,7 @@ class PairCla:
     def peers_up(self) -> set[str]:
         return {self.other.me} if self.other else set()
 
-    async def send(self, peer: str, data: bytes) -> None:
+    async def send(self, peer: str, data: bytes, *, rank: int = DEFAULT_RANK) -> None:
         try:
             # as TCPCLv4 does: the final XFER_ACK only after the receiver committed the bundle
             await self.other.sink.bundle_received(data, self.other.name, self.me)

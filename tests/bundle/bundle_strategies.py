@@ -14,6 +14,7 @@ from hilnet.bundle.blocks import (
     PrimaryBlock,
     set_bundle_age,
 )
+from hilnet.bundle.cos import MAX_ORDINAL, ClassOfService, Priority, encode_cos
 from hilnet.bundle.crc import CrcType
 from hilnet.bundle.eid import NULL_EID, Eid, EidScheme
 
@@ -36,7 +37,14 @@ eids = st.one_of(ipn_eids, dtn_eids, st.just(NULL_EID))
 node_ids = st.one_of(st.builds(lambda n: Eid(EidScheme.IPN, (n, 0)), uints), dtn_eids.map(lambda e: e.node_id))
 
 # unknown block types (not the ones whose content the codec checks)
-unknown_types = st.integers(2, 300).filter(lambda t: t not in (6, 7, 10))
+unknown_types = st.integers(2, 300).filter(lambda t: t not in (6, 7, 10, 193))
+classes_of_service = st.builds(
+    ClassOfService,
+    st.sampled_from(list(Priority)),
+    st.integers(0, MAX_ORDINAL),
+    st.integers(0, 255),
+    st.one_of(st.just(0), st.integers(0, 2**32 - 1)),
+)
 
 
 @st.composite
@@ -85,6 +93,9 @@ def bundles(draw, max_payload: int = 2000) -> Bundle:
                 BlockType.PREVIOUS_NODE, next(numbers), draw(node_ids).to_cbor(), block_flags(), draw(crc_types)
             ),
         )
+    if draw(st.booleans()):
+        data = encode_cos(draw(classes_of_service))
+        blocks.append(CanonicalBlock(BlockType.QUALITY_OF_SERVICE, next(numbers), data, block_flags(), draw(crc_types)))
     blocks.append(CanonicalBlock(BlockType.PAYLOAD, 1, payload, block_flags(), draw(crc_types)))
     bundle = Bundle(primary, tuple(blocks))
     if creation == 0 or draw(st.booleans()):

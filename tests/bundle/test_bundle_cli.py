@@ -101,13 +101,13 @@ def test_show_decodes_unknown_extension_blocks_as_plain_cbor(tmp_path):
     from hilnet.bundle.make import make_bundle
 
     b = make_bundle("ipn:1.0", "ipn:2.1", b"hi", 60_000, creation_ms=1_000)
-    b = b.with_extension(193, cbor2.dumps({"k": [1, b"\x01\x02"]}))
-    b = b.with_extension(194, b"\x01\x02")  # two items: not one CBOR item
+    b = b.with_extension(200, cbor2.dumps({"k": [1, b"\x01\x02"]}))  # 193 is the known class-of-service block
+    b = b.with_extension(201, b"\x01\x02")  # two items: not one CBOR item
     path = tmp_path / "u.bundle"
     path.write_bytes(encode_bundle(b))
     r = run("show", "--json", str(path))
     assert r.exit_code == 0
     contents = {blk["type"]: blk.get("content") for blk in json.loads(r.output)["blocks"]}
-    assert contents[193] == {"cbor": {"k": [1, {"bytes": "0102"}]}}
-    assert contents[194] == {"not_cbor": "0102"}
+    assert contents[200] == {"cbor": {"k": [1, {"bytes": "0102"}]}}
+    assert contents[201] == {"not_cbor": "0102"}
     assert contents[1] is None  # the payload is summarised by its hash, not decoded

@@ -120,6 +120,8 @@ def synth_events(
                 sha256=sha,
                 bundle=key,
                 lifetime_ns=tr.lifetime_ns,
+                priority=tr.priority,
+                ordinal=tr.ordinal,
             )
             add(
                 t0,

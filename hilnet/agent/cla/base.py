@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol
 
+from hilnet.bundle.cos import DEFAULT_RANK
 from hilnet.errors import HilnetError
 
 log = logging.getLogger(__name__)
@@ -61,8 +62,14 @@ class ConvergenceLayer(Protocol):
         """Node ids with a session able to carry a bundle now."""
         ...
 
-    async def send(self, peer: str, data: bytes) -> None:
-        """Send one bundle; returns when ``peer`` acknowledged all of it, else raises ClaError."""
+    async def send(self, peer: str, data: bytes, *, rank: int = DEFAULT_RANK) -> None:
+        """Send one bundle; returns when ``peer`` acknowledged all of it, else raises ClaError.
+
+        ``rank`` is the bundle's class-of-service rank (:mod:`hilnet.bundle.cos`,
+        higher first): among the bundles it holds, a CLA sends the highest rank
+        first, and where its protocol allows, ahead of a lower-ranked transfer
+        already under way (docs/cla.md says how each CLA does it).
+        """
         ...
 
     async def stop(self) -> None:

@@ -13,6 +13,13 @@ cannot refuse: such a bundle is counted ``dropped_store_full`` there, one the
 agent failed on ``dropped_sink_bug``, and it is lost). Use TCPCLv4 where
 "nothing lost" must hold; MTCP is for interop.
 
+Classes of service: MTCP cannot interleave bundles on its stream, so a bundle
+is written whole and the next one waits for it; which one is next is decided
+by rank (:class:`~hilnet.agent.cla.turns.RankedTurns`), and one is written only
+once the previous one left the process (drain), so an expedited bundle does
+not queue behind every bulk bundle the agent handed over, only behind the one
+being written.
+
 The receiving side (:class:`MtcpDecoder`) is sans-I/O and bounded: a head
 that is not a definite-length byte string, or one longer than
 ``max_bundle`` bytes, is counted under a reason and the connection closed.
@@ -30,6 +37,8 @@ from collections.abc import Mapping
 
 from hilnet.agent.cla.base import deliver_to_sink
 from hilnet.agent.cla.tcp_base import TcpClaBase
+from hilnet.agent.cla.turns import RankedTurns
+from hilnet.bundle.cos import DEFAULT_RANK
 from hilnet.clock import Clock
 from hilnet.errors import ClaError, WireError
 
@@ -135,6 +144,7 @@ class _Out:
         self.writer = writer
         self.closed = asyncio.Event()
         self.unacked_at_close: int | None = None  # octets the peer never acknowledged
+        self.turns = RankedTurns()  # who writes the next bundle
 
 
 class MtcpCla(TcpClaBase):
@@ -172,16 +182,17 @@ class MtcpCla(TcpClaBase):
         """Configured peers we hold a TCP connection to (MTCP has no session to ask)."""
         return {peer for peer, out in self._out.items() if not out.closed.is_set()}
 
-    async def send(self, peer: str, data: bytes) -> None:
-        """Write one bundle; returns when the peer's TCP acknowledged all of it (see module doc)."""
+    async def send(self, peer: str, data: bytes, *, rank: int = DEFAULT_RANK) -> None:
+        """Write one bundle; returns when the peer's TCP acknowledged all of it (see module doc).
+
+        Bundles waiting to be written go by ``rank`` (class of service), highest first.
+        """
         out = self._out.get(peer)
         if out is None or out.closed.is_set():
             raise ClaError(f"no MTCP connection to {peer}")
         deadline = self.clock.now_ns() + self.send_timeout_ns
         try:
-            out.writer.write(mtcp_head(len(data)))
-            out.writer.write(data)
-            await asyncio.wait_for(out.writer.drain(), self.send_timeout_ns / NS_PER_S)
+            await asyncio.wait_for(self._write(out, data, rank), self.send_timeout_ns / NS_PER_S)
             while True:
                 left = out.unacked_at_close if out.closed.is_set() else _unacked_octets(out.writer)
                 if left == 0:
@@ -199,6 +210,17 @@ class MtcpCla(TcpClaBase):
         self.stats["bundles_sent"] += 1
 
     # --- internals -------------------------------------------------------------
+
+    async def _write(self, out: _Out, data: bytes, rank: int) -> None:
+        await out.turns.acquire(rank)
+        try:
+            if out.closed.is_set():
+                raise ConnectionError("the connection closed while the bundle waited its turn")
+            out.writer.write(mtcp_head(len(data)))
+            out.writer.write(data)
+            await out.writer.drain()
+        finally:
+            out.turns.release()
 
     async def _close_connections(self) -> None:
         for out in list(self._out.values()):

@@ -41,6 +41,7 @@ from hilnet.agent.cla.serial_proto import (
     SerialSession,
 )
 from hilnet.agent.cla.serial_recv import TransferKey
+from hilnet.bundle.cos import DEFAULT_RANK
 from hilnet.clock import Clock, MonotonicClock
 from hilnet.errors import ClaError, EndpointError, TransferRefusedError
 
@@ -138,8 +139,8 @@ class SerialCla:
         s = self.session
         return {s.peer_eid} if s is not None and s.up and s.peer_eid else set()
 
-    async def send(self, peer: str, data: bytes) -> None:
-        """Send one bundle to ``peer``; returns once it committed it."""
+    async def send(self, peer: str, data: bytes, *, rank: int = DEFAULT_RANK) -> None:
+        """Send one bundle to ``peer``; returns once it committed it. ``rank``: its class of service."""
         session = self.session
         if session is None or self._stopping:
             raise ClaError(f"{self.name}: not running")
@@ -148,7 +149,7 @@ class SerialCla:
         bundle_id = next(self._ids)
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting[bundle_id] = fut
-        session.send_bundle(bundle_id, data)
+        session.send_bundle(bundle_id, data, rank)
         self._wake.set()
         try:
             await fut

@@ -46,6 +46,7 @@ from hilnet.agent.cla.serial_recv import Receiver, TransferKey
 from hilnet.agent.cla.serial_send import Sender
 from hilnet.agent.cla.serial_timing import LinkTiming, RttEstimator
 from hilnet.agent.cla.slip import SlipDecoder, SlipReject, slip_encode
+from hilnet.bundle.cos import DEFAULT_RANK
 from hilnet.errors import FrameError
 
 MS = 1_000_000
@@ -151,7 +152,9 @@ class SerialSession:
             initial, granularity_ns=data_ns + self.ack_delay_ns, min_rto_ns=3 * data_ns + self.ack_delay_ns + 10 * MS
         )
         self.keepalive_ns = config.keepalive_ns or min(30_000 * MS, max(100 * MS, initial))
-        self.lead_ns = data_ns + 2 * MS  # how far ahead of the line data may be handed out
+        # How far ahead of the line a frame is handed out: enough to ride out wake-up jitter, no more,
+        # since an expedited bundle queued now waits for the frame on the wire plus this lead.
+        self.lead_ns = min(data_ns, 20 * MS) + 2 * MS
         self.sender = Sender(self.nonce, config.segment_size, config.max_active, self.rtt)
         self.receiver = Receiver(
             max_bundle=config.max_bundle,
@@ -177,11 +180,11 @@ class SerialSession:
 
     # -- the API the driver and the agent use -----------------------------
 
-    def send_bundle(self, bundle_id: Hashable, data: bytes) -> None:
-        """Queue one bundle (opaque bytes) for the peer; BundleAcked(bundle_id) says it arrived."""
+    def send_bundle(self, bundle_id: Hashable, data: bytes, rank: int = DEFAULT_RANK) -> None:
+        """Queue one bundle for the peer (BundleAcked says it arrived); it overtakes lower ``rank``s."""
         if len(data) > 0xFFFFFFFF:
             raise ValueError("a bundle over 4 GiB does not fit a DATA frame")
-        self.sender.add(bundle_id, data)
+        self.sender.add(bundle_id, data, rank)
 
     def cancel(self, bundle_id: Hashable) -> bool:
         """Stop sending ``bundle_id``; True if it was still queued or in flight."""

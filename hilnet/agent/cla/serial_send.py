@@ -8,16 +8,28 @@ shows a segment received whose first transmission left after another
 segment's latest transmission, and that other segment is not received, the
 other one was lost. It is resent at once, without waiting for a timeout.
 Timeouts (RTO) only catch losses at the tail of what was sent.
+
+Classes of service: each transfer has a rank (:mod:`hilnet.bundle.cos`, higher
+first). The next segment always comes from the highest-ranked transfer that
+has one to send, so an expedited bundle queued behind a bulk transfer that is
+half sent goes next, segment by segment, and the bulk transfer then resumes at
+its next unsent segment: the segments it already sent stay in flight and are
+acked as usual, so no byte goes twice. A queued transfer that outranks every
+active transfer still sending new segments becomes active even when
+``max_active`` are (the transfers it adds have all their segments sent, and
+leave at their final ack).
 """
 
 from __future__ import annotations
 
+import bisect
 from collections import deque
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
 
 from hilnet.agent.cla.serial_frame import MAX_BITMAP, Ack, Data, segment_count
 from hilnet.agent.cla.serial_timing import RttEstimator
+from hilnet.bundle.cos import DEFAULT_RANK
 
 SPAN = 1 + MAX_BITMAP * 8  # segments past the first unacked one an ACK can describe
 
@@ -30,6 +42,8 @@ class OutgoingTransfer:
     data: bytes
     transfer: int
     seg_size: int
+    rank: int = DEFAULT_RANK  # class of service: higher goes first
+    order: int = 0  # when it was queued, among this session's transfers
     count: int = 0
     next_new: int = 0  # first segment never sent
     cum: int = 0  # first segment not acked
@@ -57,6 +71,11 @@ class OutgoingTransfer:
         self.inflight = set()
         self.lost = set()
 
+    @property
+    def sort_key(self) -> tuple[int, int]:
+        """Highest rank first, then first queued."""
+        return (-self.rank, self.order)
+
     def segment(self, index: int, nonce: int) -> Data:
         start = index * self.seg_size
         payload = self.data[start : start + self.seg_size]
@@ -68,10 +87,11 @@ class OutgoingTransfer:
 
 
 class Sender:
-    """All outgoing transfers of one session, in the order they were queued.
+    """All outgoing transfers of one session, by rank and then in the order they were queued.
 
-    ``window`` caps segments in flight; at most ``max_active`` bundles are
-    interleaved so one lost tail segment does not idle the line.
+    ``window`` caps segments in flight; ``max_active`` bundles are interleaved
+    so one lost tail segment does not idle the line (more when a higher rank
+    pre-empts, see the module docstring).
     """
 
     def __init__(self, nonce: int, seg_size: int, max_active: int, rtt: RttEstimator):
@@ -80,25 +100,28 @@ class Sender:
         self.max_active = max_active
         self.rtt = rtt
         self.window = 4
-        self.queued: deque[OutgoingTransfer] = deque()
+        self.queued: list[OutgoingTransfer] = []  # sorted by sort_key
         self.active: dict[int, OutgoingTransfer] = {}
         self.by_id: dict[Hashable, OutgoingTransfer] = {}
         self.n_inflight = 0
         self.regressions = 0  # transfers restarted because the peer forgot them
         self._seq = 0
         self._next_transfer = 1
+        self._order = 0
         # (seq, transfer, index) in send order; stale entries are skipped lazily.
         self._timers: deque[tuple[int, OutgoingTransfer, int]] = deque()
 
     # -- queueing ---------------------------------------------------------
 
-    def add(self, bundle_id: Hashable, data: bytes) -> OutgoingTransfer:
+    def add(self, bundle_id: Hashable, data: bytes, rank: int = DEFAULT_RANK) -> OutgoingTransfer:
+        """Queue a bundle of class-of-service ``rank`` (higher is sent first)."""
         if bundle_id in self.by_id:
             raise ValueError(f"bundle id {bundle_id!r} is already queued")
-        t = OutgoingTransfer(bundle_id, bytes(data), self._next_transfer, self.seg_size)
+        self._order += 1
+        t = OutgoingTransfer(bundle_id, bytes(data), self._next_transfer, self.seg_size, rank, self._order)
         self._next_transfer = self._next_transfer % 0xFFFFFFFF + 1
         self.by_id[bundle_id] = t
-        self.queued.append(t)
+        bisect.insort(self.queued, t, key=lambda x: x.sort_key)
         return t
 
     def remove(self, t: OutgoingTransfer) -> None:
@@ -120,15 +143,19 @@ class Sender:
     # -- choosing what to send --------------------------------------------
 
     def next_frame(self) -> tuple[OutgoingTransfer, int] | None:
-        """The segment to send next, if the window allows one: resends first."""
-        for t in self.active.values():
-            if t.lost:
-                return t, min(t.lost)
-        if self.n_inflight >= self.window:
-            return None
-        for t in self._active_then_queued():
-            if t.next_new < t.count and t.next_new < t.cum + SPAN:
-                return t, t.next_new
+        """The segment to send next, if the window allows one: by rank, and resends first within a rank."""
+        ranked = sorted(self.active.values(), key=lambda t: t.sort_key)
+        lost = [t for t in ranked if t.lost]
+        best_lost = lost[0] if lost else None
+        if self.n_inflight < self.window:
+            for t in self._candidates(ranked):
+                if best_lost is not None and best_lost.rank >= t.rank:
+                    break  # a resend of this rank or above goes first
+                if t.next_new < t.count and t.next_new < t.cum + SPAN:
+                    self._activate(t)
+                    return t, t.next_new
+        if best_lost is not None:
+            return best_lost, min(best_lost.lost)
         return None
 
     def idle_resend(self, now_ns: int, after_ns: int) -> tuple[OutgoingTransfer, int] | None:
@@ -148,12 +175,26 @@ class Sender:
         entry = self._oldest_live()
         return None if entry is None else entry[1].depart_ns[entry[2]]
 
-    def _active_then_queued(self):
-        yield from list(self.active.values())
-        while self.queued and len(self.active) < self.max_active:
-            t = self.queued.popleft()
+    def _candidates(self, ranked: list[OutgoingTransfer]) -> Iterator[OutgoingTransfer]:
+        """Active transfers and those allowed to start, best first (rank, then age)."""
+        # the lowest rank still putting new segments on the line: what a pre-emptor displaces
+        floor = min((t.rank for t in ranked if t.next_new < t.count), default=None)
+        room = self.max_active - len(self.active)
+        startable = []
+        for t in self.queued:
+            if room > 0:
+                startable.append(t)
+                room -= 1
+            elif floor is not None and t.rank > floor:
+                startable.append(t)  # pre-emption: it outranks a transfer still sending
+            else:
+                break  # queued is sorted: nothing behind may start either
+        yield from sorted([*ranked, *startable], key=lambda t: t.sort_key)
+
+    def _activate(self, t: OutgoingTransfer) -> None:
+        if t.transfer not in self.active:
+            self.queued.remove(t)
             self.active[t.transfer] = t
-            yield t
 
     def mark_sent(self, t: OutgoingTransfer, index: int, depart_ns: int) -> bool:
         """Record that segment ``index`` left (last byte at ``depart_ns``); True if a resend."""

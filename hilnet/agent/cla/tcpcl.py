@@ -21,6 +21,12 @@ time with the injected clock and talks to the agent through the
   reconnecting with binary exponential backoff (RFC 9174 4.1) after a failure
   or an ended session. Any peer may also connect to our listener.
 
+- Classes of service (docs/cla.md): a connector keeps two sessions per peer
+  (``expedited_session``); bulk and standard bundles go on the oldest session
+  up, an expedited one on the youngest that carries nothing of a lower class,
+  so it need not wait for a bulk transfer to end. The listening side applies
+  the same rule to the sessions it accepted.
+
 No TLS (CAN_TLS = 0); see the session module for the other policy choices.
 """
 
@@ -31,7 +37,7 @@ import logging
 import socket
 from collections.abc import Mapping
 
-from hilnet.agent.cla.base import deliver_to_sink
+from hilnet.agent.cla.base import BundleSink, deliver_to_sink
 from hilnet.agent.cla.tcp_base import TcpClaBase
 from hilnet.agent.cla.tcpcl_events import (
     NS_PER_S,
@@ -47,6 +53,7 @@ from hilnet.agent.cla.tcpcl_events import (
 )
 from hilnet.agent.cla.tcpcl_messages import DEFAULT_PORT, RefuseReason, TermReason, reason_name
 from hilnet.agent.cla.tcpcl_session import TcpclSession
+from hilnet.bundle.cos import DEFAULT_RANK, Priority, class_of_rank
 from hilnet.clock import Clock
 from hilnet.errors import ClaError, StoreFullError, TransferRefusedError
 
@@ -77,6 +84,7 @@ class _Conn:
         self.was_up = False
         self.end_reason = ""
         self._pending: dict[int, asyncio.Future[None]] = {}
+        self._ranks: dict[int, int] = {}  # ticket -> rank of every transfer not finished
         self._wake = asyncio.Event()  # output is waiting
         self._kick = asyncio.Event()  # a deadline moved earlier
         self._sleeping_until: int | None = None
@@ -84,15 +92,21 @@ class _Conn:
 
     # --- agent side -----------------------------------------------------------
 
-    async def send(self, data: bytes) -> None:
-        tid = self.session.start_transfer(data, self.cla.clock.now_ns())
+    async def send(self, data: bytes, rank: int) -> None:
+        tid = self.session.start_transfer(data, self.cla.clock.now_ns(), rank)
         fut = asyncio.get_running_loop().create_future()
         self._pending[tid] = fut
+        self._ranks[tid] = rank
         self._poke()
         try:
             await fut
         finally:
             self._pending.pop(tid, None)
+            self._ranks.pop(tid, None)
+
+    def carries_below(self, klass: Priority) -> bool:
+        """Whether a transfer of a class below ``klass`` is queued or under way here."""
+        return any(class_of_rank(r) < klass for r in self._ranks.values())
 
     def terminate(self) -> None:
         self._handle(self.session.terminate(TermReason.UNKNOWN, self.cla.clock.now_ns()))
@@ -229,27 +243,26 @@ class _Conn:
                 self.peer = ev.peer_node_id or f"tcpcl://{self.address}"
                 self.was_up = True
                 self.cla.stats["sessions_up"] += 1
-                self.cla._register(self)
-                self.cla.sink.session_changed(
-                    self.cla.name,
-                    self.peer,
-                    True,
-                    {
-                        "address": self.address,
-                        "active": self.session.active,
-                        "keepalive_s": ev.params.keepalive_s,
-                        "peer_segment_mru": ev.params.peer_segment_mru,
-                        "peer_transfer_mru": ev.params.peer_transfer_mru,
-                        "tls": False,
-                    },
-                )
+                if self.cla._register(self):  # the agent hears of a peer, not of each of its sessions
+                    self.cla.sink.session_changed(
+                        self.cla.name,
+                        self.peer,
+                        True,
+                        {
+                            "address": self.address,
+                            "active": self.session.active,
+                            "keepalive_s": ev.params.keepalive_s,
+                            "peer_segment_mru": ev.params.peer_segment_mru,
+                            "peer_transfer_mru": ev.params.peer_transfer_mru,
+                            "tls": False,
+                        },
+                    )
             elif isinstance(ev, SessionEnded):
                 self.end_reason = ev.reason
                 self.cla.stats["sessions_ended_clean" if ev.clean else "sessions_failed"] += 1
                 for tid in list(self._pending):
                     self._resolve(tid, ClaError(f"TCPCL session to {self.peer} ended: {ev.reason}"))
-                if self.was_up:
-                    self.cla._unregister(self)
+                if self.was_up and self.cla._unregister(self):
                     self.cla.sink.session_changed(
                         self.cla.name, self.peer or self.address, False, {"reason": ev.reason, "clean": ev.clean}
                     )
@@ -291,6 +304,7 @@ class TcpclCla(TcpClaBase):
         reconnect_min_s: float = 0.25,
         reconnect_max_s: float = 10.0,
         handshake_timeout_s: float = 10.0,
+        expedited_session: bool = True,
     ):
         super().__init__(
             node_id, listen, peers, clock, name, reconnect_min_s, reconnect_max_s, connect_timeout_s=handshake_timeout_s
@@ -304,18 +318,32 @@ class TcpclCla(TcpClaBase):
             handshake_timeout_ns=int(handshake_timeout_s * NS_PER_S),
         )
         self._conns: set[_Conn] = set()
-        self._up: dict[str, list[_Conn]] = {}
+        self._up: dict[str, list[_Conn]] = {}  # peer -> sessions up, oldest first
+        self.expedited_session = expedited_session
+
+    async def start(self, sink: BundleSink) -> None:
+        await super().start(sink)
+        if self.expedited_session:
+            for peer, addr in self.peers.items():
+                self._spawn(self._connector(peer, addr))  # the second session, for expedited bundles
 
     def peers_up(self) -> set[str]:
         return {peer for peer, conns in self._up.items() if any(c.session.established for c in conns)}
 
-    async def send(self, peer: str, data: bytes) -> None:
-        """Send one bundle to ``peer``; returns when its final XFER_ACK arrived."""
-        for conn in self._up.get(peer, ()):
-            if conn.session.established:
-                await conn.send(data)
-                return
-        raise ClaError(f"no TCPCL session to {peer}")
+    async def send(self, peer: str, data: bytes, *, rank: int = DEFAULT_RANK) -> None:
+        """Send one bundle to ``peer``; returns when its final XFER_ACK arrived.
+
+        ``rank`` (class of service) picks the session, see the module docstring.
+        """
+        conns = [c for c in self._up.get(peer, ()) if c.session.established]
+        if not conns:
+            raise ClaError(f"no TCPCL session to {peer}")
+        conn = conns[0]
+        klass = class_of_rank(rank)
+        if klass is Priority.EXPEDITED:
+            free = [c for c in conns if not c.carries_below(klass)]
+            conn = free[-1] if free else conns[-1]
+        await conn.send(data, rank)
 
     # --- internals -------------------------------------------------------------
 
@@ -351,14 +379,20 @@ class TcpclCla(TcpClaBase):
         await self._run(conn)
         return conn.was_up  # only a session that came up resets the backoff
 
-    def _register(self, conn: _Conn) -> None:
+    def _register(self, conn: _Conn) -> bool:
+        """Add an established session; True if it is the peer's first (the peer just came up)."""
         if conn.peer is None:  # SessionUp names the peer first; without it there is nobody to send to
             raise ClaError("tcpcl: a session came up without a peer node id")
-        self._up.setdefault(conn.peer, []).append(conn)
+        conns = self._up.setdefault(conn.peer, [])
+        conns.append(conn)
+        return len(conns) == 1
 
-    def _unregister(self, conn: _Conn) -> None:
+    def _unregister(self, conn: _Conn) -> bool:
+        """Remove a session; True if it was the peer's last (the peer is gone)."""
         conns = self._up.get(conn.peer or "", [])
-        if conn in conns:
-            conns.remove(conn)
+        if conn not in conns:
+            return False
+        conns.remove(conn)
         if not conns:
             self._up.pop(conn.peer or "", None)
+        return not conns

@@ -67,6 +67,7 @@ from hilnet.agent.cla.tcpcl_wire import (
     parse_contact_header,
     parse_message,
 )
+from hilnet.bundle.cos import DEFAULT_RANK
 from hilnet.errors import ClaError, WireError
 
 
@@ -156,10 +157,13 @@ class TcpclSession:
             self._end(self._term_reason if clean else "connection closed by peer", clean)
         return self._out.take_events()
 
-    def start_transfer(self, data: bytes | bytearray | memoryview, now_ns: int) -> int:
-        """Queue one bundle; returns its transfer id. Raises ClaError if it cannot go now.
+    def start_transfer(self, data: bytes | bytearray | memoryview, now_ns: int, rank: int = DEFAULT_RANK) -> int:
+        """Queue one bundle; returns its ticket. Raises ClaError if it cannot go now.
 
         ``data`` is not copied: it must not change until the transfer ends.
+        ``rank`` (class of service) lets it overtake queued transfers that have
+        not begun. Events about the transfer name the ticket (the transfer id
+        unless it overtook another, see :mod:`~hilnet.agent.cla.tcpcl_send`).
         """
         if self.state is not State.ESTABLISHED or self.params is None:
             raise ClaError(f"TCPCL session is {self.state.value}, not established")
@@ -172,7 +176,7 @@ class TcpclSession:
         if self._send.exhausted:
             self.terminate(TermReason.RESOURCE_EXHAUSTION, now_ns)
             raise ClaError("transfer ids of this session are exhausted")
-        return self._send.queue(data)
+        return self._send.queue(data, rank)
 
     def accept_transfer(self, transfer_id: int, now_ns: int) -> list[Event]:
         """The agent committed a received bundle: send its final XFER_ACK."""
