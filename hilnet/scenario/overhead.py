@@ -36,10 +36,11 @@ ETH_WIRE_EXTRA = 14 + 8 + 12 + 4  # MAC header, preamble+SFD, inter-frame gap, F
 TCP_MSS = ETH_MTU - 20 - 32  # IPv4 header, TCP header with the timestamp option
 
 # As the agent makes bundles: primary block with ipn EIDs (report-to = source),
-# hop count block, payload block header, CRC-32Cs. A 1,024-byte payload is a
-# 1,094-byte bundle (docs/scenario.md; tests/docs checks it against an agent);
+# hop count block, class-of-service block (type 193, on every bundle an agent
+# makes, as ION does), payload block header, CRC-32Cs. A 1,024-byte payload is
+# a 1,111-byte bundle (docs/scenario.md; tests/docs checks it against an agent);
 # CBOR lengths move it by a byte or two (a payload of 64 KiB or more: +2).
-BUNDLE_OVERHEAD = 70
+BUNDLE_OVERHEAD = 87
 TCPCL_SEGMENT_HEADER = 22  # XFER_SEGMENT with the transfer-length extension item
 
 

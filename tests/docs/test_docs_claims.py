@@ -137,7 +137,7 @@ def test_every_cla_module_is_in_cla_md() -> None:
 
 def test_a_bundle_costs_what_the_plan_counts(tmp_path: Path) -> None:
     # docs/scenario.md: an agent's bundle with ipn EIDs and a 1,024-byte payload is
-    # 1,094 bytes on the wire, with the agent's default lifetime and with a run's;
+    # 1,111 bytes on the wire, with the agent's default lifetime and with a run's;
     # the plan's capacity counts the same overhead.
     from hilnet.scenario.overhead import BUNDLE_OVERHEAD
 
@@ -156,5 +156,5 @@ def test_a_bundle_costs_what_the_plan_counts(tmp_path: Path) -> None:
     lines = [configure, *injects, {"cmd": "shutdown", "id": 3}]
     proc = _agent("--stdio", cwd=tmp_path, stdin="".join(json.dumps(x) + "\n" for x in lines).encode())
     stored = [e for e in map(json.loads, proc.stdout.splitlines()) if e["event"] == "stored"]
-    assert [e["size"] for e in stored] == [1094, 1094], proc.stdout
-    assert 1024 + BUNDLE_OVERHEAD == 1094
+    assert [e["size"] for e in stored] == [1111, 1111], proc.stdout
+    assert 1024 + BUNDLE_OVERHEAD == 1111
