@@ -164,7 +164,9 @@ def main() -> None:
         s_start, s_inject, _ = time_to_first_injection(["--bench", bench], os.path.join(folder, "bench-run"))
         n_start, n_inject, _ = time_to_first_injection(["--backend", "netns"], os.path.join(folder, "netns-run"))
         print("\nstartup of the ISS scenario (first injection is 1.0 s after run-start at scale 60):")
-        print(f"  bench, 5 boards over SSH: run-start {s_start:5.2f} s, first injection {s_inject:5.2f} s (target <= 10 s)")
+        print(
+            f"  bench, 5 boards over SSH: run-start {s_start:5.2f} s, first injection {s_inject:5.2f} s (target <= 10 s)"
+        )
         print(f"  netns baseline, no SSH:   run-start {n_start:5.2f} s, first injection {n_inject:5.2f} s")
         print(f"  target met: {s_inject <= 10}")
         emu = f"{ROOT}/emu"
@@ -174,9 +176,7 @@ def main() -> None:
             f"{ROOT}/pi-tdrs-e/ttyAMA0",
             f"{ROOT}/pi-tdrs-w/ttyAMA0",
         )
-        local = transit_times(
-            f"pty://{folder}/a", f"pty://{folder}/b", f"{folder}/a", f"{folder}/b"
-        )
+        local = transit_times(f"pty://{folder}/a", f"pty://{folder}/b", f"{folder}/a", f"{folder}/b")
         print("\none-way time of a 16-byte message, no delay or rate on the link (115200 baud ports):")
         print(f"  local pty -> rfc2217 (ser2net): {spread(remote['a->b'])}")
         print(f"  rfc2217 (ser2net) -> local pty: {spread(remote['b->a'])}")

@@ -50,9 +50,7 @@ _SSH_DEST = re.compile(r"(?:[A-Za-z0-9_][A-Za-z0-9._-]*@)?[A-Za-z0-9_.][A-Za-z0-
 _SHELL_CHARS = set(" \t\n;|&$`<>(){}[]*?!\\'\"~#^,=")
 
 
-def load_bench(
-    path: str | os.PathLike[str], scenario: Scenario | None = None, *, check_host: bool = True
-) -> Bench:
+def load_bench(path: str | os.PathLike[str], scenario: Scenario | None = None, *, check_host: bool = True) -> Bench:
     """Read and check a bench file; raises ScenarioErrors listing every problem.
 
     With ``scenario``, also check the pair (:mod:`hilnet.bench.pairing`).
@@ -69,16 +67,25 @@ def load_bench_text(
     root, errors = compose(text, filename, "bench")
     if root is None:
         raise ScenarioErrors(
-            errors or [ScenarioError(f"the file is empty; expected a bench mapping that starts with '{VERSION_KEY}: 1'", filename, 1, 1)]
+            errors
+            or [
+                ScenarioError(
+                    f"the file is empty; expected a bench mapping that starts with '{VERSION_KEY}: 1'", filename, 1, 1
+                )
+            ]
         )
     builder = _Builder(filename, check_host)
     builder.r.errors.extend(errors)
     bench = builder.build(root)
-    if bench is not None and scenario is not None:
+    if bench is not None and scenario is not None and not builder.r.errors:
+        # The pair is checked once the bench reads cleanly on its own: a board
+        # with a bad line is missing from the model, and every node on it would
+        # look unmapped.
         check_pair(bench, scenario, builder.where, builder.r)
     if builder.r.errors or bench is None:
         raise ScenarioErrors(
-            builder.r.errors or [ScenarioError(f"not a bench; expected a mapping that starts with '{VERSION_KEY}: 1'", filename, 1, 1)]
+            builder.r.errors
+            or [ScenarioError(f"not a bench; expected a mapping that starts with '{VERSION_KEY}: 1'", filename, 1, 1)]
         )
     return bench
 
@@ -98,7 +105,9 @@ class _Builder:
     def build(self, root: Node) -> Bench | None:
         r = self.r
         if not isinstance(root, MappingNode):
-            r.error(root, f"the file holds {describe(root)}; expected a bench mapping that starts with '{VERSION_KEY}: 1'")
+            r.error(
+                root, f"the file holds {describe(root)}; expected a bench mapping that starts with '{VERSION_KEY}: 1'"
+            )
             return None
         top = r.mapping(root, "the bench", TOP_KEYS, required=(VERSION_KEY, "boards", "nodes"))
         if top is None:
@@ -117,8 +126,8 @@ class _Builder:
         if "name" in top:
             name = r.text(top["name"][1], "name", "the bench's name") or name
         ssh_config = self._ssh_config(top["ssh-config"][1]) if "ssh-config" in top else None
-        boards = self._boards(top["boards"][1]) if "boards" in top else ()
-        nodes = self._nodes(top["nodes"][1], boards) if "nodes" in top else ()
+        boards, declared = self._boards(top["boards"][1]) if "boards" in top else ((), [])
+        nodes = self._nodes(top["nodes"][1], declared) if "nodes" in top else ()
         wiring = self._wiring(top["wiring"][1], dict(nodes)) if "wiring" in top else ()
         if version is None:
             return None
@@ -136,17 +145,18 @@ class _Builder:
 
     # -- boards ----------------------------------------------------------------------
 
-    def _boards(self, node: Node) -> tuple[Board, ...]:
+    def _boards(self, node: Node) -> tuple[tuple[Board, ...], list[str]]:
+        """The boards that could be read, and the names of all (a bad board's errors are its own)."""
         r = self.r
         entries = r.named_mapping(node, "boards", "{ssh: pi@iss-pi.lab, model: pi4}")
         if entries is None:
-            return ()
+            return (), []
         out = []
         for key, value in entries:
             board = self._board(key, value)
             if board is not None:
                 out.append(board)
-        return tuple(out)
+        return tuple(out), [key.value for key, _ in entries]
 
     def _board(self, key: ScalarNode, value: Node) -> Board | None:
         r = self.r
@@ -163,7 +173,14 @@ class _Builder:
         if ssh is None or model is None or None in paths.values():
             return None
         return Board(
-            key.value, ssh, model, str(paths["hilnet"]), str(paths["store"]), str(paths["python"]), power, key.start_mark.line + 1
+            key.value,
+            ssh,
+            model,
+            str(paths["hilnet"]),
+            str(paths["store"]),
+            str(paths["python"]),
+            power,
+            key.start_mark.line + 1,
         )
 
     def _ssh_destination(self, node: Node, what: str) -> str | None:
@@ -225,12 +242,11 @@ class _Builder:
 
     # -- nodes -----------------------------------------------------------------------
 
-    def _nodes(self, node: Node, boards: tuple[Board, ...]) -> tuple[tuple[str, str], ...]:
+    def _nodes(self, node: Node, names: list[str]) -> tuple[tuple[str, str], ...]:
         r = self.r
         entries = r.named_mapping(node, "nodes", "BOARD (a board of boards:)")
         if entries is None:
             return ()
-        names = [b.name for b in boards]
         played: dict[str, tuple[str, int]] = {}  # board -> (node, line)
         out = []
         for key, value in entries:
@@ -290,7 +306,10 @@ class _Builder:
             return None
         kinds = [k for k in ("uart", "nic") if k in m]
         if len(kinds) != 1:
-            r.error(node, f"{what} has {' and '.join(kinds) or 'neither uart nor nic'}; expected exactly one of uart: /dev/ttyAMA0 or nic: eth1")
+            r.error(
+                node,
+                f"{what} has {' and '.join(kinds) or 'neither uart nor nic'}; expected exactly one of uart: /dev/ttyAMA0 or nic: eth1",
+            )
             return None
         kind = kinds[0]
         if kind == "uart" and "address" in m:
@@ -299,7 +318,11 @@ class _Builder:
         if kind == "nic" and "address" not in m:
             r.error(node, f"{what} lacks 'address'; expected the board interface's address such as 10.79.1.1/24")
             return None
-        port = r.text(m[kind][1], f"{what} {kind}", "a device such as /dev/ttyAMA0" if kind == "uart" else "an interface such as eth1")
+        port = r.text(
+            m[kind][1],
+            f"{what} {kind}",
+            "a device such as /dev/ttyAMA0" if kind == "uart" else "an interface such as eth1",
+        )
         emulator = r.text(m["emulator"][1], f"{what} emulator", "the emulator host's port")
         if port is None or emulator is None or "emulator" not in m:
             return None
@@ -325,7 +348,9 @@ class _Builder:
     def _once(self, label: str, port: str, what: str, node: Node, used: dict[str, tuple[str, int]]) -> bool:
         if port in used:
             other, line = used[port]
-            self.r.error(node, f"{what}: {label} is already wired to {other} (line {line}); expected each port cabled once")
+            self.r.error(
+                node, f"{what}: {label} is already wired to {other} (line {line}); expected each port cabled once"
+            )
             return False
         used[port] = (what, node.start_mark.line + 1)
         return True

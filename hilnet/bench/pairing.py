@@ -45,9 +45,15 @@ def check_pair(bench: Bench, scenario: Scenario, where: Positions, r: Reader) ->
             continue
         is_uart = isinstance(end, UartEnd)
         if link.medium == "serial" and not is_uart:
-            r.error(at, f"link {link_name!r} is serial, but its end {node!r} is wired to a NIC; expected uart: and a serial emulator port")
+            r.error(
+                at,
+                f"link {link_name!r} is serial, but its end {node!r} is wired to a NIC; expected uart: and a serial emulator port",
+            )
         elif link.medium == "ethernet" and is_uart:
-            r.error(at, f"link {link_name!r} is ethernet, but its end {node!r} is wired to a UART; expected nic:, address: and an emulator interface")
+            r.error(
+                at,
+                f"link {link_name!r} is ethernet, but its end {node!r} is wired to a UART; expected nic:, address: and an emulator interface",
+            )
     _check_unwired(bench, scenario, where, r)
     _check_power(bench, scenario, r)
 
@@ -61,7 +67,11 @@ def _check_unwired(bench: Bench, scenario: Scenario, where: Positions, r: Reader
             at = where.get(("end", link.name, node)) or where[("node", node)]
             if ("end", link.name, node) in where:
                 continue  # wired, with an error already recorded
-            what = "uart: /dev/ttyAMA0, emulator: /dev/ttyUSB0" if link.medium == "serial" else "nic: eth1, address: 10.79.1.1/24, emulator: eth2"
+            what = (
+                "uart: /dev/ttyAMA0, emulator: /dev/ttyUSB0"
+                if link.medium == "serial"
+                else "nic: eth1, address: 10.79.1.1/24, emulator: eth2"
+            )
             r.error(
                 at,
                 f"node {node!r} is on board {board.name}, but its end of link {link.name!r} is not wired; "
@@ -76,7 +86,11 @@ def _check_power(bench: Bench, scenario: Scenario, r: Reader) -> None:
         board = bench.board_of(f.node)
         if board is not None and board.power is not None:
             continue
-        why = f"{f.node} runs virtually (not on a board of {bench.source})" if board is None else f"board {board.name} has no power commands"
+        why = (
+            f"{f.node} runs virtually (not on a board of {bench.source})"
+            if board is None
+            else f"board {board.name} has no power commands"
+        )
         r.errors.append(
             ScenarioError(
                 f"power-cut: {f.node} needs a board with power commands, but {why}; "

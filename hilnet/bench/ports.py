@@ -14,7 +14,13 @@ IFNAMSIZ = 16  # Linux interface names are at most 15 bytes
 
 
 def check_interface(name: str) -> str | None:
-    if not name or len(name.encode()) >= IFNAMSIZ or "/" in name or any(c.isspace() for c in name) or name in (".", ".."):
+    if (
+        not name
+        or len(name.encode()) >= IFNAMSIZ
+        or "/" in name
+        or any(c.isspace() for c in name)
+        or name in (".", "..")
+    ):
         return f"{name!r} is not a network interface name; expected a name such as eth1 (at most 15 characters, no '/')"
     return None
 

@@ -30,7 +30,15 @@ from hilnet.scenario.model import Link, Scenario
 from hilnet.testbed.base import LinkRuntime, NodeRuntime, local_agent_command, serial_cla
 from hilnet.testbed.boards import each, probe, ssh_config_of, venv_bin
 from hilnet.testbed.identity import identity
-from hilnet.testbed.netns import MARKER_DIR, TCPCL_PORT, clean_leftovers, netns_available, offloads_off, root_links, run_ip
+from hilnet.testbed.netns import (
+    MARKER_DIR,
+    TCPCL_PORT,
+    clean_leftovers,
+    netns_available,
+    offloads_off,
+    root_links,
+    run_ip,
+)
 from hilnet.testbed.ssh import SshBoard, control_dir, remote_path
 
 BOOT_TIMEOUT_S = 180.0  # a board switched on again must answer over SSH within this
@@ -68,8 +76,9 @@ class BenchTestbed:
             raise
         for n in self.scenario.nodes:
             cla = list(clas[n.name])
-            if peers.get(n.name) is not None:
-                cla.append(TcpclConfig(HostPort("0.0.0.0", TCPCL_PORT), peers[n.name]))
+            tcpcl_peers = peers.get(n.name)
+            if tcpcl_peers is not None:
+                cla.append(TcpclConfig(HostPort("0.0.0.0", TCPCL_PORT), tcpcl_peers))
             self.nodes[n.name] = self._runtime(n.name, n.eid, tuple(cla))
 
     def _connect_boards(self) -> None:
@@ -109,7 +118,9 @@ class BenchTestbed:
         """Give the board's interface its bench address (and bring it up) unless it has it already."""
         shown = ssh.run(["ip", "-o", "addr", "show", "dev", end.board_port])
         if shown.returncode != 0:
-            raise TestbedError(f"board {board.name}: no interface {end.board_port} (link {link}); check the bench wiring")
+            raise TestbedError(
+                f"board {board.name}: no interface {end.board_port} (link {link}); check the bench wiring"
+            )
         if f" {end.address} " in shown.stdout.decode(errors="replace") + " ":
             return
         for argv in (
@@ -207,7 +218,9 @@ class BenchTestbed:
         board = self.boards.get(node)
         if board is None:
             store = os.path.abspath(os.path.join(self.run_dir, "stores", f"{node}.store"))
-            return NodeRuntime(node, eid, local_agent_command(("ip", "netns", "exec", self.namespaces[node])), clas, store)
+            return NodeRuntime(
+                node, eid, local_agent_command(("ip", "netns", "exec", self.namespaces[node])), clas, store
+            )
         ssh = self.ssh[node]
         agent = ["env", "PYTHONUNBUFFERED=1", venv_bin(board, "hilnet"), "agent", "--stdio"]
         store = f"{remote_path(board.store_dir).rstrip('/')}/{self.run_id}/{node}.store"
@@ -251,7 +264,9 @@ class BenchTestbed:
         except (OSError, subprocess.TimeoutExpired) as e:
             raise TestbedError(f"board {board.name}: power command {argv[0]} failed: {e}") from None
         if p.returncode != 0:
-            raise TestbedError(f"board {board.name}: power command {' '.join(argv)} exited {p.returncode}: {p.stderr.strip()[-300:]}")
+            raise TestbedError(
+                f"board {board.name}: power command {' '.join(argv)} exited {p.returncode}: {p.stderr.strip()[-300:]}"
+            )
 
     # -- teardown ----------------------------------------------------------------------
 

@@ -110,7 +110,9 @@ def _serial_port(subject: str, port: str) -> Iterator[Check]:
         yield Check(subject, True, "FTDI latency_timer is 1 ms")
     else:
         yield Check(
-            subject, False, f"FTDI latency_timer is {ms} ms; set 1: echo 1 > {timer} (or the udev rule in firmware-config/)"
+            subject,
+            False,
+            f"FTDI latency_timer is {ms} ms; set 1: echo 1 > {timer} (or the udev rule in firmware-config/)",
         )
 
 

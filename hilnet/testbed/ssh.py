@@ -92,7 +92,9 @@ class SshBoard:
             if self.master.poll() is not None:
                 err = (self.master.stderr.read() if self.master.stderr else b"").decode(errors="replace").strip()
                 self.master = None
-                raise TestbedError(f"board {self.name}: cannot reach {self.destination} over SSH: {err or 'ssh failed'}")
+                raise TestbedError(
+                    f"board {self.name}: cannot reach {self.destination} over SSH: {err or 'ssh failed'}"
+                )
             if self._check():
                 return
             time.sleep(0.05)
@@ -130,9 +132,7 @@ class SshBoard:
             return
         if master.poll() is None:
             try:
-                subprocess.run(
-                    [*self.options(), "-O", "exit", "--", self.destination], capture_output=True, timeout=5
-                )
+                subprocess.run([*self.options(), "-O", "exit", "--", self.destination], capture_output=True, timeout=5)
             except (OSError, subprocess.TimeoutExpired):
                 pass
             try:

@@ -159,7 +159,9 @@ class EmulatedBench:
             board = dict(self.bench.nodes)[node]
             if isinstance(end, NicEnd):
                 ns = self.ns[board]
-                _run("ip", "link", "add", end.emulator_port, "type", "veth", "peer", "name", end.board_port, "netns", ns)
+                _run(
+                    "ip", "link", "add", end.emulator_port, "type", "veth", "peer", "name", end.board_port, "netns", ns
+                )
                 self.outer.append(end.emulator_port)
                 _run("ip", "link", "set", end.emulator_port, "up")
                 _run("ip", "-n", ns, "link", "set", end.board_port, "up")

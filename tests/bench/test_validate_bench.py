@@ -34,7 +34,7 @@ def test_every_error_of_a_bad_bench_is_printed_at_its_place_and_the_exit_is_2(tm
     r = hilnet("validate", str(bench))
     assert r.returncode == 2
     assert r.stderr.splitlines() == [
-        f"{bench}:4:35: board 'pi-b' model is 'pi6'; did you mean 'pi3'?; expected pi3 or pi4 or pi5 or zero2w",
-        f"{bench}:11:41: link 'a-b' end 'b': emulator 'eth9' is a network interface, not a serial port; expected "
+        f"{bench}:4:28: board 'pi-b' model is 'pi6'; did you mean 'pi5'?; expected pi3 or pi4 or pi5 or zero2w",
+        f"{bench}:11:39: link 'a-b' end 'b': emulator 'eth9' is a network interface, not a serial port; expected "
         "a serial device such as /dev/serial/by-id/usb-FTDI_... or rfc2217://HOST:PORT",
     ]

@@ -172,7 +172,9 @@ def test_outage_drops_or_stalls(rig):
         time.sleep(0.05)
         h.send("a", b"K" * 100)
         assert h.recv("b", 100, 2) == b"K" * 100
-        assert rig.link.stats()["a->b"]["drops"].get("down") == 1
+        dropped = rig.link.stats()["a->b"]["drops"].get("down", 0)
+        # A remote UART's bytes come in line-time chunks (about 1 ms each), so one send may be several units.
+        assert dropped == 1 if h.kind != "rfc2217" else dropped >= 1
     kinds = [e["event"] for e in rig.events if e.get("direction") == "a->b"]
     assert "down" in kinds and "up" in kinds
     downs = [e for e in rig.events if e.get("event") == "down"]

@@ -65,7 +65,10 @@ class Rfc2217Endpoint(Endpoint):
 
         super().__init__(spec, label or f"{spec.host}:{spec.port}")
         line = spec.line
-        url = f"rfc2217://{spec.host}:{spec.port}" if ":" not in spec.host else f"rfc2217://[{spec.host}]:{spec.port}"
+        host = spec.host if ":" not in spec.host else f"[{spec.host}]"
+        # ign_set_control: ser2net (and other servers) do not echo SET-CONTROL as
+        # pyserial expects; without it, opening waits for an answer that never comes.
+        url = f"rfc2217://{host}:{spec.port}?ign_set_control"
         try:
             self._port = serial.serial_for_url(
                 url,
