@@ -17,7 +17,15 @@ def command() -> None:
 @click.option("--board", "only", multiple=True, help="Install on this board only (repeatable).")
 @click.option("--find-links", help="Where the boards' pip finds wheels (a URL or a directory on the boards).")
 @click.option("--index-url", help="The package index the boards' pip uses instead of their own.")
-def install_command(bench: str, only: tuple[str, ...], find_links: str | None, index_url: str | None) -> None:
+@click.option(
+    "--wheelhouse",
+    type=click.Path(file_okay=False, exists=True),
+    help="A directory of wheels here (hilnet's dependencies for the boards' platform), copied to every "
+    "board and installed from without an index: for boards with no network to one.",
+)
+def install_command(
+    bench: str, only: tuple[str, ...], find_links: str | None, index_url: str | None, wheelhouse: str | None
+) -> None:
     """Build a wheel of this checkout and install the agent on every board of BENCH.
 
     Each board gets a virtual environment at its `hilnet:` path (default
@@ -36,5 +44,5 @@ def install_command(bench: str, only: tuple[str, ...], find_links: str | None, i
     if unknown:
         raise InputError(f"--board {unknown[0]}: no such board in {bench}; expected one of: {', '.join(names)}")
     boards = [x for x in b.boards if not only or x.name in only]
-    ok = install(b, PipSource(find_links, index_url), click.echo, boards)
+    ok = install(b, PipSource(find_links, index_url, wheelhouse), click.echo, boards)
     sys.exit(0 if ok else 2)

@@ -7,15 +7,19 @@ digest, :mod:`hilnet.testbed.identity`); else gets a virtual environment
 made with its own Python, the wheel over the SSH connection, and ``pip
 install`` of the light agent (no ``controller`` extra: no plotting stack on
 a board). Its dependencies come from the board's package index, or from
-``--find-links`` / ``--index-url`` when the lab has its own.
+``--find-links`` / ``--index-url`` when the lab has its own, or, for boards
+without a network to an index, from a wheelhouse on this host that is copied
+to each board (``--wheelhouse``) and installed from with ``--no-index``.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -37,8 +41,11 @@ class PipSource:
 
     find_links: str | None = None
     index_url: str | None = None
+    wheelhouse: str | None = None  # a directory of wheels HERE, copied to each board
 
-    def args(self) -> list[str]:
+    def args(self, remote_wheelhouse: str | None = None) -> list[str]:
+        if remote_wheelhouse:
+            return ["--no-index", "--find-links", remote_wheelhouse]
         out = []
         if self.find_links:
             out += ["--find-links", self.find_links]
@@ -112,18 +119,30 @@ def _install_one(bench: Bench, board: Board, wheel: str, mine: str, pip: PipSour
         target = f"{venv}/{os.path.basename(wheel)}"
         with open(wheel, "rb") as f:
             _step(ssh, board, ["sh", "-c", 'cat > "$0"', target], "copy the wheel", data=f.read())
+        house = _send_wheelhouse(ssh, board, pip.wheelhouse, f"{venv}/wheelhouse") if pip.wheelhouse else None
         python = venv_bin(board, "python")
-        quiet = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *pip.args()]
+        quiet = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *pip.args(house)]
         # Same version number, other code: replace hilnet alone, then fetch what it needs.
         _step(ssh, board, [*quiet, "--no-deps", "--force-reinstall", target], "install hilnet")
         _step(ssh, board, [*quiet, target], "install hilnet's dependencies")
-        _step(ssh, board, ["rm", "-f", target], "remove the wheel")
+        _step(ssh, board, ["rm", "-rf", target, f"{venv}/wheelhouse"], "remove the wheel")
         got = probe(ssh, bench, board).get("identity")
         if got != mine:
             raise TestbedError(f"installed, but it reports hilnet {got}, not {mine}")
         return f"installed hilnet {mine} at {board.hilnet_dir} in {time.monotonic() - started:.1f} s"
     finally:
         ssh.close()
+
+
+def _send_wheelhouse(ssh: SshBoard, board: Board, wheelhouse: str, remote: str) -> str:
+    """Copy every wheel of ``wheelhouse`` (here) to ``remote`` on the board, as one tar stream."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name in sorted(os.listdir(wheelhouse)):
+            if name.endswith(".whl"):
+                tar.add(os.path.join(wheelhouse, name), arcname=name)
+    _step(ssh, board, ["sh", "-c", 'mkdir -p "$0" && tar -C "$0" -xf -', remote], "copy the wheelhouse", buf.getvalue())
+    return remote
 
 
 def _step(ssh: SshBoard, board: Board, argv: list[str], what: str, data: bytes | None = None) -> None:

@@ -12,7 +12,7 @@ everything it made and fails if anything is left.
 from __future__ import annotations
 
 import json
-import os
+import shutil
 import subprocess
 import sys
 import time
@@ -36,10 +36,27 @@ def hilnet(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     )
 
 
+WHEELHOUSE = Path(ROOT + "-wheels")  # outside ROOT: EmulatedBench.up() starts from an empty ROOT
+
+
 def pip_source() -> list[str]:
-    """The boards' pip uses this host's wheel directory when it has one (an offline CI)."""
-    links = os.environ.get("PIP_FIND_LINKS")
-    return ["--find-links", links] if links else []
+    """The boards are namespaces with no route out: their dependencies come from a wheelhouse made here."""
+    return ["--wheelhouse", str(WHEELHOUSE)]
+
+
+def make_wheelhouse() -> None:
+    """hilnet's dependencies as wheels for this host's platform (the boards share it), fetched once."""
+    import tomllib
+
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    WHEELHOUSE.mkdir(exist_ok=True)
+    p = subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:", "--dest", str(WHEELHOUSE), *deps],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert p.returncode == 0, p.stderr
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +66,7 @@ def emulated():
         pytest.skip(reason)
     eb = EmulatedBench(BENCH)
     try:
+        make_wheelhouse()
         eb.up()
         installed = hilnet("bench", "install", str(BENCH), *pip_source(), timeout=900)
         assert installed.returncode == 0, installed.stdout + installed.stderr
@@ -56,7 +74,8 @@ def emulated():
         yield eb
     finally:
         eb.down()
-    assert eb.leftovers() == []
+        shutil.rmtree(WHEELHOUSE, ignore_errors=True)
+    assert eb.leftovers() == [] and not WHEELHOUSE.exists()
 
 
 def test_install_puts_this_hilnet_on_every_board_and_skips_it_the_second_time(emulated):
