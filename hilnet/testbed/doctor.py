@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from hilnet.bench.model import Bench, Board, NicEnd, UartEnd
 from hilnet.errors import HilnetError
+from hilnet.link.endpoints import open_endpoint
 from hilnet.testbed.boards import each, ports_of, probe, ssh_config_of
 from hilnet.testbed.identity import identity
 from hilnet.testbed.ssh import SshBoard, control_dir
@@ -90,9 +91,11 @@ def _serial_port(subject: str, port: str) -> Iterator[Check]:
 
     url = port if port.startswith("rfc2217://") else None
     try:
-        s = serial.serial_for_url(url, timeout=0) if url else serial.Serial(port, timeout=0, exclusive=True)
-        s.close()
-    except (serial.SerialException, OSError, ValueError) as e:
+        if url:  # as a run opens it: hilnet's endpoint, with the settings ser2net needs
+            open_endpoint(url).close()
+        else:
+            serial.Serial(port, timeout=0, exclusive=True).close()
+    except (serial.SerialException, OSError, ValueError, HilnetError) as e:
         fix = "is ser2net running there?" if url else "plugged in? held by another program (fuser PORT)?"
         yield Check(subject, False, f"cannot open: {e}; {fix}")
         return

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from hilnet.bench.load import load_bench
 from hilnet.bench.model import NicEnd, UartEnd
+from hilnet.link.endpoints.eth import disable_offloads
 from hilnet.testbed.netns import offloads_off
 
 HERE = Path(__file__).parent
@@ -166,6 +167,7 @@ class EmulatedBench:
                 _run("ip", "link", "set", end.emulator_port, "up")
                 _run("ip", "-n", ns, "link", "set", end.board_port, "up")
                 offloads_off(ns, end.board_port)  # a real NIC puts MTU-sized frames on the wire
+                disable_offloads(end.emulator_port)  # as a lab does to its emulator NICs (hilnet doctor says so)
             elif isinstance(end, UartEnd):
                 far = end.emulator_port
                 if far.startswith("rfc2217://"):

@@ -92,6 +92,7 @@ def test_install_puts_this_hilnet_on_every_board_and_skips_it_the_second_time(em
 
 def test_doctor_reports_every_check(emulated):
     r = hilnet("doctor", "--bench", str(BENCH), timeout=120)
+    print(r.stdout)
     assert r.returncode in (0, 1), r.stderr
     lines = r.stdout.splitlines()
     failed = [line for line in lines if line.startswith("FAIL")]
