@@ -118,7 +118,9 @@ def test_iss_runs_across_the_bench_with_a_crash_over_ssh_and_one_node_virtual(em
     text = SCENARIO.read_text()
     cut = "  - {at: 33m, cut: wsc-eac, for: 6m}\n"
     assert cut in text
-    scenario.write_text(text.replace(cut, cut + "  - {at: 50m, crash: tdrs-w, restart-after: 1m}\n"))
+    # Between the photos: a crash while a 240 KiB photo crosses the 115200-baud relay link
+    # (22 scenario minutes) restarts that transfer and breaks the scenario's within: 30m.
+    scenario.write_text(text.replace(cut, cut + "  - {at: 40m, crash: tdrs-w, restart-after: 1m}\n"))
     run_dir = tmp_path / "run"
     started = time.monotonic()
     r = hilnet("run", str(scenario), "--bench", str(BENCH), "--out", str(run_dir), "-q", timeout=300)
@@ -171,6 +173,7 @@ def test_a_board_that_vanishes_ends_the_run_with_exit_2_naming_it_within_15_s(em
             proc.kill()
             proc.wait()
         emulated.start_sshd("pi-wsc")
+    print(f"board vanished: the run ended {took:.1f} s later: {err.strip().splitlines()[-1]}")
     assert proc.returncode == 2, out + err
     assert "board pi-wsc" in err and "stopped answering over SSH" in err, err
     assert took < 15, f"the run took {took:.1f} s to end after the board vanished"
