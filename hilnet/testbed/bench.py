@@ -249,13 +249,17 @@ class BenchTestbed:
         while True:
             try:
                 self.ssh[node].connect()
-                return
+                break
             except TestbedError:
                 if time.monotonic() > deadline:
                     raise TestbedError(
                         f"board {board.name} did not answer over SSH within {BOOT_TIMEOUT_S:.0f} s of power-on"
                     ) from None
                 time.sleep(1)
+        # A board that booted again may have lost an address it was given at build.
+        for link, n, end in self.bench.wiring:
+            if n == node and isinstance(end, NicEnd):
+                self._address(self.ssh[node], board, link, end)
 
     @staticmethod
     def _power(board: Board, argv: tuple[str, ...]) -> None:

@@ -37,6 +37,7 @@ from hilnet.testbed.netns import offloads_off
 
 HERE = Path(__file__).parent
 ROOT = "/var/tmp/hilnet-emubench"
+WHEELHOUSE = Path(ROOT + "-wheels")  # outside ROOT: EmulatedBench.up() starts from an empty ROOT
 NS_PREFIX = "hbemu-"
 TOOLS = ("ip", "ssh", "ssh-keygen", "/usr/sbin/sshd", "ser2net")
 
@@ -51,6 +52,26 @@ def unavailable() -> str | None:
     if missing:
         return f"the emulated bench needs {', '.join(missing)} (Debian: openssh-server, ser2net, iproute2)"
     return None
+
+
+def make_wheelhouse() -> None:
+    """hilnet's dependencies as wheels for this host's platform (the boards share it) in WHEELHOUSE.
+
+    The boards are namespaces with no route out, so ``hilnet bench install
+    --wheelhouse`` brings them their dependencies. The caller removes it.
+    """
+    import tomllib
+
+    deps = tomllib.loads((HERE.parent.parent / "pyproject.toml").read_text())["project"]["dependencies"]
+    WHEELHOUSE.mkdir(exist_ok=True)
+    p = subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:", "--dest", str(WHEELHOUSE), *deps],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if p.returncode != 0:
+        raise RuntimeError(f"cannot download hilnet's dependencies: {p.stderr.strip()[-500:]}")
 
 
 def _run(*argv: str) -> str:

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from emulated_bench import ROOT, EmulatedBench, unavailable
+from emulated_bench import ROOT, WHEELHOUSE, EmulatedBench, make_wheelhouse, unavailable
 
 pytestmark = [pytest.mark.bench, pytest.mark.netns, pytest.mark.slow]
 
@@ -36,27 +36,9 @@ def hilnet(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     )
 
 
-WHEELHOUSE = Path(ROOT + "-wheels")  # outside ROOT: EmulatedBench.up() starts from an empty ROOT
-
-
 def pip_source() -> list[str]:
     """The boards are namespaces with no route out: their dependencies come from a wheelhouse made here."""
     return ["--wheelhouse", str(WHEELHOUSE)]
-
-
-def make_wheelhouse() -> None:
-    """hilnet's dependencies as wheels for this host's platform (the boards share it), fetched once."""
-    import tomllib
-
-    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
-    WHEELHOUSE.mkdir(exist_ok=True)
-    p = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:", "--dest", str(WHEELHOUSE), *deps],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert p.returncode == 0, p.stderr
 
 
 @pytest.fixture(scope="module")
@@ -113,14 +95,17 @@ def test_doctor_reports_every_check(emulated):
     assert "ok    board pi-wsc: interface eth2 present" in text
 
 
-def test_iss_runs_across_the_bench_with_a_crash_over_ssh_and_one_node_virtual(emulated, tmp_path):
+def test_iss_runs_across_the_bench_with_a_crash_over_ssh_a_power_cut_and_one_node_virtual(emulated, tmp_path):
     scenario = tmp_path / "iss-crash.yaml"
     text = SCENARIO.read_text()
     cut = "  - {at: 33m, cut: wsc-eac, for: 6m}\n"
     assert cut in text
     # Between the photos: a crash while a 240 KiB photo crosses the 115200-baud relay link
     # (22 scenario minutes) restarts that transfer and breaks the scenario's within: 30m.
-    scenario.write_text(text.replace(cut, cut + "  - {at: 40m, crash: tdrs-w, restart-after: 1m}\n"))
+    # The power of wsc's board goes off at 60m for a minute: its agent dies with it and
+    # starts again on its store once the board answers over SSH.
+    faults = "  - {at: 40m, crash: tdrs-w, restart-after: 1m}\n  - {at: 60m, power-cut: wsc, for: 1m}\n"
+    scenario.write_text(text.replace(cut, cut + faults))
     run_dir = tmp_path / "run"
     started = time.monotonic()
     r = hilnet("run", str(scenario), "--bench", str(BENCH), "--out", str(run_dir), "-q", timeout=300)
@@ -141,6 +126,9 @@ def test_iss_runs_across_the_bench_with_a_crash_over_ssh_and_one_node_virtual(em
     assert any(e["event"] == "crash" and e.get("node") == "tdrs-w" for e in events)
     pids = [e["pid"] for e in events if e["event"] == "ready" and e.get("node") == "tdrs-w"]
     assert len(pids) == 2 and pids[0] != pids[1]
+    # the power cut: off, on, and a new agent on the board that came back
+    assert [e["event"] for e in events if e["event"] in ("power-cut", "power-on")] == ["power-cut", "power-on"]
+    assert len({e["pid"] for e in events if e["event"] == "ready" and e.get("node") == "wsc"}) == 2
     stats = next(e for e in events if e["event"] == "link-stats" and e["link"] == "tdrs-e-tdrs-w")["stats"]
     assert stats["a->b"]["bytes_out"] > 240 * 1024 and stats["b->a"]["bytes_out"] > 0
     assert (run_dir / "bench.yaml").read_text() == BENCH.read_text()
