@@ -221,13 +221,19 @@ class EmulatedBench:
     # -- faults --------------------------------------------------------------------
 
     def kill_sshd(self, name: str) -> None:
-        """The board vanishes: its sshd and every session it carries die at once (kill -9)."""
-        root = self.sshd[name].pid
-        for pid in [*_descendants(root), root]:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        """The board vanishes: its sshd and every session it carries die at once (kill -9).
+
+        Every sshd of the board, not only the one started here: its power-on
+        command starts one of its own.
+        """
+        config = f"{ROOT}/{name}/sshd_config".encode()
+        roots = [pid for pid in _ours() if config in _cmdline(pid)]
+        for root in roots:
+            for pid in [*_descendants(root), root]:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
         self.sshd[name].wait()
 
     # -- down ----------------------------------------------------------------------
@@ -271,17 +277,17 @@ class EmulatedBench:
         return left
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # gone meanwhile
+        return b""
+
+
 def _ours() -> list[int]:
     """Processes whose command line names the emulated bench's folder (sshd, ser2net, null modem, agents)."""
-    out = []
-    for pid in (p for p in os.listdir("/proc") if p.isdigit()):
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if ROOT.encode() in cmd and int(pid) != os.getpid():
-            out.append(int(pid))
-    return out
+    pids = (int(p) for p in os.listdir("/proc") if p.isdigit())
+    return [pid for pid in pids if pid != os.getpid() and ROOT.encode() in _cmdline(pid)]
 
 
 def _wait_port(host: str, port: int, timeout_s: float = 10) -> None:
