@@ -161,13 +161,14 @@ def _board(bench: Bench, board: Board, sockets: str) -> list[Check]:
     try:
         ssh.connect()
     except HilnetError as e:
-        return [Check(subject, False, f"{e}; check `ssh {board.ssh}` works without a prompt (keys, known_hosts)")]
+        why = str(e).removeprefix(f"{subject}: ")
+        return [Check(subject, False, f"{why}; check `ssh {board.ssh}` works without a prompt (keys, known_hosts)")]
     try:
         out = [Check(subject, True, f"reachable over SSH ({board.ssh})")]
         try:
             facts = probe(ssh, bench, board)
         except HilnetError as e:
-            return [*out, Check(subject, False, str(e))]
+            return [*out, Check(subject, False, str(e).removeprefix(f"{subject}: "))]
         return out + list(_facts(bench, board, facts))
     finally:
         ssh.close()
