@@ -20,7 +20,7 @@ from hilnet.errors import HilnetError
 
 # name -> (module, help line); the help line is here so --help imports nothing.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "validate": ("hilnet.commands.validate", "Check scenario files; report every error in a file as FILE:LINE:COL."),
+    "validate": ("hilnet.commands.validate", "Check scenario and bench files; report every error as FILE:LINE:COL."),
     "plan": ("hilnet.commands.plan", "Show what a scenario run would do: actions, contacts, capacity."),
     "contacts": ("hilnet.commands.contacts", "Export or import ION contact plans."),
     "link": ("hilnet.commands.link", "Run one emulated link standalone between two endpoints."),
@@ -30,6 +30,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "recv": ("hilnet.commands.recv", "Receive bundles for an endpoint from a running local agent."),
     "run": ("hilnet.commands.run", "Replay a scenario on a testbed and check delivery."),
     "report": ("hilnet.commands.report", "Rebuild a run's reports from its events.jsonl."),
+    "bench": ("hilnet.commands.bench", "Install this hilnet on every board of a bench."),
+    "doctor": ("hilnet.commands.doctor", "Check the emulator host and each board of a bench, one line per check."),
 }
 
 

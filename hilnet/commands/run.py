@@ -23,7 +23,11 @@ if TYPE_CHECKING:
     show_default=True,
     help="Where to run: netns when root on Linux (auto), else loopback.",
 )
-@click.option("--bench", type=click.Path(dir_okay=False), help="Bench file mapping nodes to boards (not yet).")
+@click.option(
+    "--bench",
+    type=click.Path(dir_okay=False),
+    help="Run on real boards: a bench file mapping nodes to boards (docs/bench.md); unmapped nodes run here.",
+)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Run folder [default: runs/<time>-<name>].")
 @click.option("--scale", type=float, help="Override clock.scale (scenario seconds per wall second).")
 @click.option("--seed", type=int, help="Override the scenario's seed; the same seed replays the same losses.")
@@ -38,7 +42,7 @@ if TYPE_CHECKING:
 @click.option("-q", "--quiet", is_flag=True, help="No live progress, only the verdict.")
 @click.option("--json", "json_out", is_flag=True, help="Print summary.json on stdout.")
 def command(scenario, backend, bench, out_dir, scale, seed, until_settled, junit, pcap, quiet, json_out):
-    """Replay SCENARIO on virtual links and check delivery.
+    """Replay SCENARIO on virtual links (or a bench of boards) and check delivery.
 
     Exit 0 when every expectation holds, 1 when one fails, 2 for bad input
     or a testbed that could not be built or broke during the run.
@@ -46,10 +50,11 @@ def command(scenario, backend, bench, out_dir, scale, seed, until_settled, junit
     from hilnet.controller.run import RunOptions, run
     from hilnet.errors import InputError
 
-    if bench:
-        raise InputError("--bench needs the bench backend, which is not built yet; run without it")
+    if bench and backend != "auto":
+        raise InputError(f"--bench runs on the bench backend; drop --backend {backend}")
     options = RunOptions(
         backend=None if backend == "auto" else backend,
+        bench=bench,
         out_dir=out_dir,
         scale=scale,
         seed=seed,

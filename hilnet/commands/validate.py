@@ -1,4 +1,4 @@
-"""``hilnet validate FILE...``: check scenario files, reporting every error as FILE:LINE:COL."""
+"""``hilnet validate FILE... [--bench BENCH]``: check scenario and bench files, every error as FILE:LINE:COL."""
 
 from __future__ import annotations
 
@@ -6,32 +6,57 @@ import sys
 
 import click
 
+from hilnet.bench.load import is_bench_text, load_bench, load_bench_text
 from hilnet.errors import ScenarioErrors
-from hilnet.scenario.load import load_scenario
+from hilnet.scenario.load import load_scenario_text
+from hilnet.scenario.yamltree import read_file
 
 
 @click.command("validate")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=False))
-def command(files: tuple[str, ...]) -> None:
-    """Check scenario FILES; print one ok line per valid file.
+@click.option(
+    "--bench",
+    type=click.Path(dir_okay=False),
+    help="Also check each scenario against this bench file (nodes, links, wiring, power).",
+)
+def command(files: tuple[str, ...], bench: str | None) -> None:
+    """Check scenario and bench FILES; print one ok line per valid file.
 
-    Every error in every file is printed as FILE:LINE:COL: message on stderr
-    (a file that cannot be read at all as FILE: why); the exit status is 2
-    when any file has an error.
+    A file with a top-level `hilnet-bench:` key is read as a bench file,
+    any other as a scenario. Every error of every file is printed as
+    FILE:LINE:COL: message on stderr (a file that cannot be read at all as
+    FILE: why); the exit status is 2 when any file has an error.
     """
     failed = False
     for path in files:
         try:
-            s = load_scenario(path)
+            click.echo(_check(path, bench))
         except ScenarioErrors as e:
             failed = True
             click.echo(str(e), err=True)
-            continue
-        click.echo(
-            f"{path}: ok ({s.name}: {len(s.nodes)} nodes, {len(s.links)} links, "
-            f"{s.bundles_total()} bundles, {len(s.faults)} faults)"
-        )
     if failed:
         # sys.exit, not click's Exit: cli.main runs click with standalone_mode=False,
         # where click returns Exit's code instead of exiting with it.
         sys.exit(2)
+
+
+def _check(path: str, bench_path: str | None) -> str:
+    """The ok line of one file; raises ScenarioErrors with every problem."""
+    text, filename = read_file(path)
+    if is_bench_text(text):
+        b = load_bench_text(text, filename)
+        return (
+            f"{path}: ok (bench {b.name}: {len(b.boards)} boards, {len(b.nodes)} nodes on boards, "
+            f"{len(b.wiring)} link ends wired)"
+        )
+    s = load_scenario_text(text, filename)
+    line = (
+        f"{path}: ok ({s.name}: {len(s.nodes)} nodes, {len(s.links)} links, "
+        f"{s.bundles_total()} bundles, {len(s.faults)} faults)"
+    )
+    if bench_path is None:
+        return line
+    b = load_bench(bench_path, s)
+    real = [n for n, _ in b.nodes]
+    virtual = [n.name for n in s.nodes if n.name not in real]
+    return f"{line}; with bench {b.name}: on boards {', '.join(real) or '(none)'}, virtual {', '.join(virtual) or '(none)'}"

@@ -1,7 +1,9 @@
 """The controller's driver for one node agent process: start, command, crash, stop.
 
-``hilnet agent --stdio`` runs as a subprocess (behind ``argv_prefix``: nothing,
-``ip netns exec NS``, or later ``ssh board``). Commands go out as typed
+``hilnet agent --stdio`` runs as a subprocess: this Python behind
+``argv_prefix`` (nothing, or ``ip netns exec NS``), or the whole ``command`` a
+backend gives (``ssh board .../bin/hilnet agent --stdio``; its
+``kill_command`` then kills the agent where it runs). Commands go out as typed
 :class:`~hilnet.agent.control.Command` values (``encode_command``); a reader
 thread turns each line the agent writes into a typed
 :class:`~hilnet.agent.events.Event` (``parse_event``) for ``on_event``.
@@ -22,7 +24,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -65,9 +67,16 @@ class AgentProcess:
         clock: Clock,
         on_event: Callable[[str, Event], None],
         on_unreadable: Callable[[str, str], None],
+        *,
+        command: Sequence[str] | None = None,
+        kill_command: Callable[[int], list[str]] | None = None,
+        where: str = "",
     ):
         self.name = name
-        self.argv = [*argv_prefix, sys.executable, "-m", "hilnet", "agent", "--stdio"]
+        self.argv = list(command) if command else [*argv_prefix, sys.executable, "-m", "hilnet", "agent", "--stdio"]
+        self.kill_command = kill_command
+        self.where = where  # "board B (ssh DEST)" for an agent on a board
+        self.agent_pid: int | None = None  # as the agent reported it (its own host's pid)
         self.log_path = log_path
         self.clock = clock
         self.on_event = on_event
@@ -122,6 +131,7 @@ class AgentProcess:
                 self.on_unreadable(self.name, f"unreadable line from agent: {raw[:200]!r}")
                 continue
             if isinstance(ev, Ready):
+                self.agent_pid = ev.pid
                 self._ready.set()
             if isinstance(ev, (Reply, Error)) and isinstance(ev.id, int) and self._answer(ev.id, ev):
                 if isinstance(ev, Reply):
@@ -233,8 +243,20 @@ class AgentProcess:
 
     # -- stopping ----------------------------------------------------------------
 
+    def exit_cause(self) -> str:
+        """Why the agent process ended, in words: for a board, ssh's 255 means the board went away."""
+        rc = self.returncode()
+        if self.where and rc == 255:
+            return f"on {self.where}: the board stopped answering over SSH (ssh exit 255)"
+        if self.where:
+            return f"on {self.where} exited on its own (status {rc})"
+        return f"exited on its own (status {rc})"
+
     def kill(self) -> None:
         """``kill -9``: the agent gets no chance to close anything."""
+        if self.proc is not None and self.alive() and self.kill_command is not None and self.agent_pid:
+            self.exited_on_purpose = True
+            self._kill_remote(self.proc, self.agent_pid)
         if self.proc is not None and self.alive():
             self.exited_on_purpose = True
             try:
@@ -243,6 +265,16 @@ class AgentProcess:
                 pass
             self.proc.wait()
         self._close_pipes()
+
+    def _kill_remote(self, proc: subprocess.Popen[bytes], pid: int) -> None:
+        # kill -9 where the agent runs; its SSH session then ends on its own. A
+        # board that does not answer is left to the local signal that follows.
+        assert self.kill_command is not None
+        try:
+            subprocess.run(self.kill_command(pid), capture_output=True, timeout=10)
+            proc.wait(5)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Ask for shutdown, then SIGTERM, then SIGKILL; never hangs."""

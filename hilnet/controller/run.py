@@ -31,9 +31,9 @@ from hilnet.clock import MonotonicClock, WallClock
 from hilnet.controller.checks import check_run
 from hilnet.controller.sequencer import Sequencer
 from hilnet.controller.session import Session
-from hilnet.errors import HilnetError, InputError, TestbedError
+from hilnet.errors import HilnetError, InputError, ScenarioError, ScenarioErrors, TestbedError
 from hilnet.scenario.load import load_scenario
-from hilnet.scenario.model import Scenario
+from hilnet.scenario.model import PowerCut, Scenario
 from hilnet.scenario.plan import Plan, compile_plan
 from hilnet.verdict import CheckReport
 
@@ -43,7 +43,8 @@ NS_PER_S = 1_000_000_000
 
 @dataclass(frozen=True)
 class RunOptions:
-    backend: str | None = None  # loopback | netns | None (choose)
+    backend: str | None = None  # loopback | netns | None (choose); a bench file makes it bench
+    bench: str | None = None  # a bench file: real boards (docs/bench.md)
     out_dir: str | None = None
     scale: float | None = None
     seed: int | None = None
@@ -91,7 +92,7 @@ def choose_backend(requested: str | None) -> tuple[str, str]:
             raise TestbedError(f"--backend netns: {why}")
         return "netns", "asked for with --backend"
     if requested not in (None, "auto"):
-        raise InputError(f"unknown backend {requested!r}; expected loopback or netns (bench comes later)")
+        raise InputError(f"unknown backend {requested!r}; expected loopback or netns (a bench run takes --bench BENCH)")
     ok, why = netns_available()
     if ok:
         return "netns", why
@@ -100,6 +101,8 @@ def choose_backend(requested: str | None) -> tuple[str, str]:
 
 def prepare(path: str, options: RunOptions) -> tuple[Scenario, Plan]:
     scenario = load_scenario(path)
+    if options.bench is None:
+        refuse_power_cuts(scenario)
     if options.scale is not None:
         if not options.scale > 0:
             raise InputError(f"--scale must be above 0, got {options.scale}")
@@ -107,6 +110,24 @@ def prepare(path: str, options: RunOptions) -> tuple[Scenario, Plan]:
     if options.seed is not None:
         scenario = dataclasses.replace(scenario, seed=options.seed)
     return scenario, compile_plan(scenario)
+
+
+def refuse_power_cuts(scenario: Scenario) -> None:
+    """A ``power-cut`` needs boards with power commands: without a bench it cannot be run."""
+    cuts = [f for f in scenario.faults if isinstance(f, PowerCut)]
+    if cuts:
+        raise ScenarioErrors(
+            [
+                ScenarioError(
+                    f"power-cut: {f.node} switches a board off, and this run has no bench; expected "
+                    "--bench BENCH with a board that has power commands (or a crash: fault instead)",
+                    scenario.source,
+                    f.line,
+                    f.col,
+                )
+                for f in cuts
+            ]
+        )
 
 
 def make_run_dir(scenario: Scenario, out_dir: str | None, clock: WallClock) -> str:
@@ -139,10 +160,19 @@ def run(
     say = say or (lambda msg: print(msg, file=sys.stderr))
     clock = clock or MonotonicClock()
     scenario, plan = prepare(path, options)  # InputError/ScenarioErrors propagate: exit 2, nothing started
-    backend, why = choose_backend(options.backend)
+    bench = None
+    if options.bench is not None:
+        from hilnet.bench.load import load_bench
+
+        bench = load_bench(options.bench, scenario)  # every mismatch with the scenario: exit 2, nothing started
+        backend, why = "bench", f"--bench {options.bench}"
+    else:
+        backend, why = choose_backend(options.backend)
     try:
         run_dir = make_run_dir(scenario, options.out_dir, clock)
         shutil.copyfile(path, os.path.join(run_dir, "scenario.yaml"))
+        if options.bench is not None:
+            shutil.copyfile(options.bench, os.path.join(run_dir, "bench.yaml"))
     except OSError as e:
         raise TestbedError(f"cannot make the run folder: {e}") from None
     if not options.quiet:
@@ -150,7 +180,9 @@ def run(
         for w in plan.warnings:
             say(f"plan warning: {w}")
     try:
-        session = Session(scenario, plan, run_dir, backend, why, pcap=options.pcap, progress=progress, clock=clock)
+        session = Session(
+            scenario, plan, run_dir, backend, why, pcap=options.pcap, progress=progress, clock=clock, bench=bench
+        )
     except OSError as e:
         raise TestbedError(f"cannot write to the run folder {run_dir}: {e}") from None
     reason, exit_code, detail, problems = _replay(session, options.until_settled)

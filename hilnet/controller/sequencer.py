@@ -25,6 +25,8 @@ from hilnet.scenario.actions import (
     CrashAgent,
     CutLink,
     InjectBundle,
+    PowerOff,
+    PowerOn,
     RestartAgent,
     RestoreLink,
 )
@@ -49,6 +51,14 @@ class Target(Protocol):
 
     def restart(self, node: str) -> None:
         """Start the node's agent again on its store and configure it; returns when it is up."""
+        ...
+
+    def power_cut(self, node: str) -> None:
+        """Switch off the board that plays ``node`` (a bench with power commands)."""
+        ...
+
+    def power_on(self, node: str) -> None:
+        """Switch it on again and restart its agent once the board answers; returns when it is up."""
         ...
 
     def note(self, kind: str, wall_abs: int | None = None, **fields: object) -> None:
@@ -109,6 +119,12 @@ class Sequencer:
         elif isinstance(action, RestartAgent):
             target.restart(action.node)
             target.note("restart", node=action.node)
+        elif isinstance(action, PowerOff):
+            target.note("power-cut", node=action.node, for_ns=action.for_ns)
+            target.power_cut(action.node)
+        elif isinstance(action, PowerOn):
+            target.power_on(action.node)
+            target.note("power-on", node=action.node)
         elif isinstance(action, BurstStart):
             target.note(action.kind, at, link=action.link, ber=action.ber)
         else:  # cut, restore, burst end: the emulator applies them; the record says when
@@ -127,4 +143,4 @@ class Sequencer:
 
 
 # The actions the sequencer carries out (or records) itself.
-REPLAYED = (InjectBundle, CrashAgent, RestartAgent, CutLink, RestoreLink, BurstStart, BurstEnd)
+REPLAYED = (InjectBundle, CrashAgent, RestartAgent, PowerOff, PowerOn, CutLink, RestoreLink, BurstStart, BurstEnd)

@@ -53,8 +53,10 @@ class Session:
         pcap: bool = False,
         progress: Callable[[dict], None] | None = None,
         clock: Clock | None = None,
+        bench: Any = None,
     ):
         self.scenario = scenario
+        self.bench = bench  # a hilnet.bench.model.Bench for the bench backend
         self.plan = plan
         self.run_dir = run_dir
         self.backend_name = backend
@@ -118,7 +120,11 @@ class Session:
 
     def build(self) -> None:
         """Build the testbed, open the links (gates closed), start the agents and measure their clocks."""
-        if self.backend_name == "netns":
+        if self.backend_name == "bench":
+            from hilnet.testbed.bench import BenchTestbed
+
+            self.testbed = BenchTestbed(self.scenario, self.run_dir, self.bench)
+        elif self.backend_name == "netns":
             from hilnet.testbed.netns import NetnsTestbed
 
             self.testbed = NetnsTestbed(self.scenario, self.run_dir)
@@ -132,18 +138,31 @@ class Session:
             self.note("log", level="warning", message=f"removed leftovers of a crashed run: {removed}")
         # What was built, by name: a person (or a test) can then tell whether a
         # namespace, veth or pty left on the machine belongs to this run.
+        for warning in getattr(self.testbed, "warnings", []):
+            self.note("log", level="warning", message=warning)
         self.note(
             "testbed",
             backend=self.backend_name,
             nodes={
-                n: {"argv_prefix": list(rt.argv_prefix), "store": rt.store_path} for n, rt in self.testbed.nodes.items()
+                n: {"command": list(rt.command), "store": rt.store_path, "on": rt.where or "virtual"}
+                for n, rt in self.testbed.nodes.items()
             },
             links={n: [rt.a_spec, rt.b_spec] for n, rt in self.testbed.links.items()},
         )
         self._open_links()
         for name, node in self.testbed.nodes.items():
             log_path = os.path.join(self.run_dir, "logs", f"{name}.log")
-            proc = AgentProcess(name, node.argv_prefix, log_path, self.clock, self._agent_event, self._agent_unreadable)
+            proc = AgentProcess(
+                name,
+                (),
+                log_path,
+                self.clock,
+                self._agent_event,
+                self._agent_unreadable,
+                command=node.command,
+                kill_command=node.kill_command,
+                where=node.where,
+            )
             self.agents[name] = proc
             proc.start()
         for name, proc in self.agents.items():
@@ -187,7 +206,7 @@ class Session:
         command = Configure(
             node=name,
             eid=node.eid,
-            store=StoreConfig(os.path.abspath(node.store_path)),
+            store=StoreConfig(node.store_path),  # the backend's path, as the agent opens it
             clas=tuple(node.clas),
             contacts=self.plan.wall_contacts,
             nodes={n.name: n.eid for n in self.scenario.nodes},
@@ -222,6 +241,8 @@ class Session:
             backend=self.backend_name,
             backend_reason=self.backend_why,
             nodes={n.name: n.eid for n in sc.nodes},
+            # which node ran on real hardware and which virtually here (a mixed bench run)
+            placement={n: rt.where or "virtual" for n, rt in self.testbed.nodes.items()},
             links=[{"name": ln.name, "a": ln.a, "b": ln.b, "medium": ln.medium} for ln in sc.links],
         )
 
@@ -279,6 +300,18 @@ class Session:
         self._measure_clock(node)
         self.configure(node)
 
+    def power_cut(self, node: str) -> None:
+        """Switch off the board playing ``node`` (its agent dies with it, as a crash does)."""
+        proc = self.agents[node]
+        proc.exited_on_purpose = True
+        self.testbed.power_off(node)
+        proc.kill()  # the board is gone: what is left here is the SSH client
+
+    def power_on(self, node: str) -> None:
+        """Switch the board on, wait until it answers over SSH, and start its agent again on its store."""
+        self.testbed.power_on(node)
+        self.restart(node)
+
     def check_health(self) -> None:
         """Raise TestbedError when the log cannot be written, an agent died on its own, or a link broke."""
         if self.log.error is not None and not self.failure:
@@ -287,7 +320,7 @@ class Session:
             proc.expire_overdue()
         for name, proc in self.agents.items():
             if not proc.exited_on_purpose and proc.proc is not None and not proc.alive():
-                self.failure = f"agent {name} exited on its own (status {proc.returncode()}); see {proc.log_path}"
+                self.failure = f"agent {name} {proc.exit_cause()}; see {proc.log_path}"
         # A link event the controller could not take (its log or live view
         # raised) stops the engine: the run cannot be judged without it.
         link_failure = self.engine.failure if self.engine is not None else None

@@ -3,7 +3,7 @@
 Shape (format 1)::
 
     {"format": 1, "scenario": NAME, "passed": BOOL, "seed": INT|null, "backend": STR|null,
-     "run_dir": PATH, "end_reason": "settled"|..., "end_ns": INT, "wall_duration_ns": INT,
+     "placement": {NODE: "board B (ssh DEST)"|"virtual"}, "run_dir": PATH, "end_reason": "settled"|..., "end_ns": INT, "wall_duration_ns": INT,
      "results":  [{"name", "passed", "expected", "actual", "failures": [STR]}],
      "streams":  {NAME: {"priority", "delivered", "injected", "latency_p50_ns", "latency_max_ns",
                          "lateness_p50_ns"}},
@@ -33,6 +33,15 @@ from hilnet.verdict import BundleRecord, CheckReport
 FORMAT = 1
 
 
+def _placement(events: Iterable[Mapping]) -> dict[str, str]:
+    """Node -> where it ran ("board B (ssh DEST)" or "virtual"), from the run-start record."""
+    for e in events:
+        if e.get("src") == "controller" and e.get("event") == "run-start":
+            placed = e.get("placement")
+            return {str(k): str(v) for k, v in placed.items()} if isinstance(placed, Mapping) else {}
+    return {}
+
+
 def build_summary(report: CheckReport, events: Iterable[Mapping], meta: RunMeta) -> dict[str, Any]:
     """The summary.json document as plain JSON values."""
     f = report.fidelity
@@ -42,6 +51,7 @@ def build_summary(report: CheckReport, events: Iterable[Mapping], meta: RunMeta)
         "passed": report.passed,
         "seed": meta.seed,
         "backend": meta.backend,
+        "placement": _placement(events),
         "run_dir": meta.run_dir,
         "end_reason": report.end_reason,
         "end_ns": report.end_ns,

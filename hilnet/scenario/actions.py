@@ -19,9 +19,11 @@ KINDS = (
     "link-down",
     "cut",
     "crash",
+    "power-cut",
     "burst-end",
     "restore",
     "restart",
+    "power-on",
     "link-change",
     "link-up",
     "burst-start",
@@ -132,6 +134,21 @@ class CrashAgent(_NodeAction):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RestartAgent(_NodeAction):
     kind: ClassVar[str] = "restart"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PowerOff(_NodeAction):
+    """The board playing ``node`` is switched off for ``for_ns`` scenario ns (its agent dies with it)."""
+
+    kind: ClassVar[str] = "power-cut"
+    for_ns: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PowerOn(_NodeAction):
+    """The board is switched on again; its agent restarts on its store once the board answers."""
+
+    kind: ClassVar[str] = "power-on"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

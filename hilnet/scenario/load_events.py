@@ -8,15 +8,15 @@ from typing import Literal
 from yaml.nodes import Node, ScalarNode
 
 from hilnet.scenario.load_base import BuilderBase
-from hilnet.scenario.model import Crash, Cut, ErrorBurst, Expect, Fault, Link, Priority, Traffic
+from hilnet.scenario.model import Crash, Cut, ErrorBurst, Expect, Fault, Link, PowerCut, Priority, Traffic
 from hilnet.scenario.reader import MappingEntries, describe, did_you_mean, is_name
 from hilnet.units import format_duration, parse_duration, parse_fraction, parse_size
 
 TRAFFIC_KEYS = ("name", "from", "to", "start", "every", "count", "size", "lifetime", "priority", "ordinal")
 MAX_ORDINAL = 254  # the class-of-service block's limit (ION: 0..254, higher first)
-FAULT_KEYS = ("at", "cut", "crash", "error-burst", "for", "restart-after", "bit-error-rate")
+FAULT_KEYS = ("at", "cut", "crash", "error-burst", "power-cut", "for", "restart-after", "bit-error-rate")
 EXPECT_KEYS = ("delivered", "within", "within-plan", "duplicates", "intact", "lost")
-FAULT_KINDS = ("cut", "crash", "error-burst")
+FAULT_KINDS = ("cut", "crash", "error-burst", "power-cut")
 PRIORITIES: tuple[Priority, ...] = ("bulk", "normal", "expedited")
 DEFAULT_BURST_BER = 1e-4
 
@@ -183,12 +183,17 @@ class EventBuilder(BuilderBase):
         if len(given) != 1:
             r.error(
                 item,
-                f"{what} has {' and '.join(given) if given else 'none of cut, crash, error-burst'}; "
-                "expected exactly one of cut: LINK, crash: NODE, error-burst: LINK",
+                f"{what} has {' and '.join(given) if given else 'none of cut, crash, error-burst, power-cut'}; "
+                "expected exactly one of cut: LINK, crash: NODE, error-burst: LINK, power-cut: NODE",
             )
             return None
         kind = given[0]
-        allowed = {"cut": ("for",), "crash": ("restart-after",), "error-burst": ("for", "bit-error-rate")}[kind]
+        allowed = {
+            "cut": ("for",),
+            "crash": ("restart-after",),
+            "error-burst": ("for", "bit-error-rate"),
+            "power-cut": ("for",),
+        }[kind]
         bad = [k for k in ("for", "restart-after", "bit-error-rate") if k in m and k not in allowed]
         for k in bad:
             r.error(m[k][0], f"{what}: {kind} does not take {k!r}; expected {', '.join(allowed)}")
@@ -196,6 +201,8 @@ class EventBuilder(BuilderBase):
         # With a key that does not belong, the rest is still read for its errors, but nothing is built.
         if kind == "crash":
             return self._crash(m, what, item, at, crashes, refused=bool(bad))
+        if kind == "power-cut":
+            return self._power_cut(m, what, item, at, refused=bool(bad))
         return self._link_fault(kind, m, what, item, at, refused=bool(bad))
 
     def _link_fault(
@@ -229,6 +236,22 @@ class EventBuilder(BuilderBase):
         if kind == "cut":
             return Cut(at_ns=at, link=target, for_ns=span)
         return None if ber is None else ErrorBurst(at_ns=at, link=target, for_ns=span, ber=ber)
+
+    def _power_cut(self, m: MappingEntries, what: str, item: Node, at: int | None, *, refused: bool) -> Fault | None:
+        """A ``power-cut`` of the board that plays a node: needs a bench with power commands (hilnet.bench.pairing)."""
+        target = self._node_ref(m["power-cut"][1], f"{what} power-cut")
+        span = None
+        if "for" not in m:
+            self.r.error(item, f"{what} power-cut lacks 'for'; expected how long the power stays off, such as for: 2m")
+        else:
+            span = self.r.unit(m["for"][1], f"{what} for", parse_duration, "a duration such as 2m")
+            if span == 0:
+                self.r.error(m["for"][1], f"{what} for is 0; expected a duration above 0")
+                span = None
+        if refused or at is None or target is None or span is None:
+            return None
+        mark = item.start_mark
+        return PowerCut(at_ns=at, node=target, for_ns=span, line=mark.line + 1, col=mark.column + 1)
 
     def _crash(
         self,

@@ -183,7 +183,21 @@ class ErrorBurst:
     ber: float
 
 
-Fault = Cut | Crash | ErrorBurst
+@dataclass(frozen=True, slots=True)
+class PowerCut:
+    """The board playing ``node`` loses power at ``at_ns`` for ``for_ns`` (a bench with power commands only).
+
+    ``line``/``col`` say where the fault is written, for the bench check that refuses it without power commands.
+    """
+
+    at_ns: int
+    node: str
+    for_ns: int
+    line: int = 0
+    col: int = 0
+
+
+Fault = Cut | Crash | ErrorBurst | PowerCut
 
 
 @dataclass(frozen=True, slots=True)

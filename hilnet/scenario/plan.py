@@ -44,11 +44,13 @@ from hilnet.scenario.actions import (
     LinkChange,
     LinkDown,
     LinkUp,
+    PowerOff,
+    PowerOn,
     RestartAgent,
     RestoreLink,
 )
 from hilnet.scenario.contact import Contact
-from hilnet.scenario.model import Crash, Cut, DirectionParams, Fault, Link, OneWay, Scenario, Window
+from hilnet.scenario.model import Crash, Cut, DirectionParams, Fault, Link, OneWay, PowerCut, Scenario, Window
 from hilnet.scenario.offered import Capacity, Load, Route, offered_loads
 from hilnet.scenario.overhead import goodput_bytes_per_s
 from hilnet.units import format_duration, scenario_to_wall_ns, wall_to_scenario_ns
@@ -237,6 +239,9 @@ def _fault_actions(f: Fault, duration_ns: int, wall: Callable[[int], int]) -> li
         end = at + f.restart_after_ns
         return [crash, RestartAgent(at_ns=end, wall_ns=wall(end), subject=f.node)]
     end = at + f.for_ns
+    if isinstance(f, PowerCut):
+        off = PowerOff(at_ns=at, wall_ns=wall(at), subject=f.node, for_ns=f.for_ns)
+        return [off, PowerOn(at_ns=end, wall_ns=wall(end), subject=f.node)] if end <= duration_ns else [off]
     if isinstance(f, Cut):
         start: Action = CutLink(at_ns=at, wall_ns=wall(at), subject=f.link, for_ns=f.for_ns)
         stop: Action = RestoreLink(at_ns=end, wall_ns=wall(end), subject=f.link)

@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from hilnet.scenario.actions import Action, BurstStart, CrashAgent, CutLink, InjectBundle, LinkChange, LinkDown, LinkUp
+from hilnet.scenario.actions import (
+    Action,
+    BurstStart,
+    CrashAgent,
+    CutLink,
+    InjectBundle,
+    LinkChange,
+    LinkDown,
+    LinkUp,
+    PowerOff,
+)
 from hilnet.scenario.plan import Plan
 from hilnet.units import format_duration, format_rate, format_size, scenario_to_wall_ns
 
@@ -112,7 +122,7 @@ def action_details(a: Action) -> dict[str, Any]:
             "priority": a.priority,
             "ordinal": a.ordinal,
         }
-    if isinstance(a, CutLink):
+    if isinstance(a, (CutLink, PowerOff)):
         return {"for_ns": a.for_ns}
     if isinstance(a, CrashAgent):
         return {"restart_after_ns": a.restart_after_ns}
@@ -133,7 +143,7 @@ def _details(a: Action) -> str:
         return f"{a.direction}: {params}"
     if isinstance(a, (LinkUp, LinkDown)) and a.direction != "both":
         return f"{a.direction} only"
-    if isinstance(a, CutLink):
+    if isinstance(a, (CutLink, PowerOff)):
         return f"for {format_duration(a.for_ns)}"
     if isinstance(a, BurstStart):
         return f"for {format_duration(a.for_ns)}, bit-error-rate {a.ber:g}"

@@ -35,8 +35,8 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _STANDARD_TAGS = {"tag:yaml.org,2002:" + t for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp")}
 
 
-def read_file(path: str | os.PathLike[str]) -> tuple[str, str]:
-    """Read a scenario file as text, refusing big or non-UTF-8 files; returns (text, filename)."""
+def read_file(path: str | os.PathLike[str], what: str = "scenario") -> tuple[str, str]:
+    """Read a ``what`` file (a scenario, a bench) as text, refusing big or non-UTF-8 files; returns (text, filename)."""
     filename = os.fspath(path)
     try:
         with open(filename, "rb") as f:
@@ -45,7 +45,7 @@ def read_file(path: str | os.PathLike[str]) -> tuple[str, str]:
                 raise ScenarioErrors(
                     [
                         ScenarioError(
-                            f"file is {size} bytes; expected a scenario under {MAX_BYTES // 2**20} MiB "
+                            f"file is {size} bytes; expected a {what} under {MAX_BYTES // 2**20} MiB "
                             "(refused before parsing)",
                             filename,
                             1,
@@ -60,24 +60,24 @@ def read_file(path: str | os.PathLike[str]) -> tuple[str, str]:
         raise ScenarioErrors(
             [
                 ScenarioError(
-                    f"file is over {MAX_BYTES // 2**20} MiB; expected a scenario under that (refused before parsing)",
+                    f"file is over {MAX_BYTES // 2**20} MiB; expected a {what} under that (refused before parsing)",
                     filename,
                     1,
                     1,
                 )
             ]
         )
-    return decode(data, filename), filename
+    return decode(data, filename, what), filename
 
 
-def decode(data: bytes, filename: str) -> str:
+def decode(data: bytes, filename: str, what: str = "scenario") -> str:
     """UTF-8 bytes -> text; a bad byte is reported at its line and column."""
     nul = data.find(b"\x00")
     if nul >= 0:  # say "binary" rather than blame whichever byte is not UTF-8
         line = data.count(b"\n", 0, nul) + 1
         col = nul - (data.rfind(b"\n", 0, nul) + 1) + 1
         raise ScenarioErrors(
-            [ScenarioError("NUL byte: this is binary data; expected a YAML scenario file", filename, line, col)]
+            [ScenarioError(f"NUL byte: this is binary data; expected a YAML {what} file", filename, line, col)]
         )
     try:
         text = data.decode("utf-8")
@@ -87,7 +87,7 @@ def decode(data: bytes, filename: str) -> str:
         raise ScenarioErrors(
             [
                 ScenarioError(
-                    f"byte 0x{data[e.start]:02x} is not UTF-8 text; expected a YAML scenario file", filename, line, col
+                    f"byte 0x{data[e.start]:02x} is not UTF-8 text; expected a YAML {what} file", filename, line, col
                 )
             ]
         ) from None
@@ -113,7 +113,7 @@ def _marks(ev: yaml.Event) -> tuple[yaml.Mark | None, yaml.Mark | None]:
     return cast("yaml.Mark | None", ev.start_mark), cast("yaml.Mark | None", ev.end_mark)
 
 
-def compose(text: str, filename: str) -> tuple[Node | None, list[ScenarioError]]:
+def compose(text: str, filename: str, what: str = "scenario") -> tuple[Node | None, list[ScenarioError]]:
     """Compose the single document in ``text``; returns (root node or None, errors).
 
     A syntax error ends parsing (its error is returned with whatever came
@@ -124,42 +124,43 @@ def compose(text: str, filename: str) -> tuple[Node | None, list[ScenarioError]]
         line = text.count("\n", 0, pos) + 1
         col = pos - (text.rfind("\n", 0, pos) + 1) + 1
         return None, [
-            ScenarioError("NUL character: this is binary data; expected a YAML scenario file", filename, line, col)
+            ScenarioError(f"NUL character: this is binary data; expected a YAML {what} file", filename, line, col)
         ]
     loader = _Loader(text)
-    composer = _Composer(loader, filename)
+    composer = _Composer(loader, filename, what)
     errors = composer.errors
     try:
         composer.run()
     except _TooBig as e:
-        errors.append(_at(e.mark, filename, f"more than {MAX_NODES} YAML nodes; expected a scenario of sensible size"))
+        errors.append(_at(e.mark, filename, f"more than {MAX_NODES} YAML nodes; expected a {what} of sensible size"))
         return None, errors
     except yaml.MarkedYAMLError as e:
         what = " ".join(p for p in (e.problem, e.context) if p) or "invalid YAML"
         errors.append(_at(e.problem_mark or e.context_mark, filename, f"YAML syntax: {what}"))
         return None, errors
     except yaml.YAMLError as e:  # ReaderError: a control character
-        errors.append(_unreadable(text, e, filename))
+        errors.append(_unreadable(text, e, filename, what))
         return None, errors
     finally:
         loader.dispose()
     return composer.root, errors
 
 
-def _unreadable(text: str, e: yaml.YAMLError, filename: str) -> ScenarioError:
+def _unreadable(text: str, e: yaml.YAMLError, filename: str, what: str) -> ScenarioError:
     pos = getattr(e, "position", 0)
     line = text.count("\n", 0, pos) + 1
     col = pos - (text.rfind("\n", 0, pos) + 1) + 1
     reason = getattr(e, "reason", "unreadable")
-    return ScenarioError(f"YAML cannot read this text ({reason}); expected a YAML scenario file", filename, line, col)
+    return ScenarioError(f"YAML cannot read this text ({reason}); expected a YAML {what} file", filename, line, col)
 
 
 class _Composer:
     """Builds the node tree from libyaml's events, collecting errors as it goes (see :func:`compose`)."""
 
-    def __init__(self, loader: Any, filename: str):
+    def __init__(self, loader: Any, filename: str, what: str = "scenario"):
         self.loader = loader
         self.filename = filename
+        self.what = what
         self.errors: list[ScenarioError] = []
         self.root: Node | None = None
         # Each open collection: (node, items); mapping items alternate key, value.
@@ -175,7 +176,7 @@ class _Composer:
             if isinstance(ev, yaml.DocumentStartEvent):
                 self.documents += 1
                 if self.documents > 1:
-                    self._error(ev, "a second YAML document (---); expected one scenario per file")
+                    self._error(ev, f"a second YAML document (---); expected one {self.what} per file")
                     return
             elif isinstance(ev, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
                 self._open(ev)

@@ -1,14 +1,18 @@
 """What every backend builds: where each node's agent runs and how each link is wired.
 
-A backend turns a scenario into runtime facts (namespaces, ports, pty paths)
-and takes them down again. The controller then starts one agent per node with
-``NodeRuntime.argv_prefix`` and the CLA settings given here, and one emulated
-link per scenario link between ``LinkRuntime.a_spec`` and ``b_spec`` (endpoint
-specs, :mod:`hilnet.link.endpoints`).
+A backend turns a scenario into runtime facts (namespaces, ports, pty paths,
+boards over SSH) and takes them down again. The controller then starts one
+agent per node with ``NodeRuntime.command`` (the whole argv: a local
+process, one under ``ip netns exec``, or ``ssh board hilnet agent --stdio``)
+and the CLA settings given here, and one emulated link per scenario link
+between ``LinkRuntime.a_spec`` and ``b_spec`` (endpoint specs,
+:mod:`hilnet.link.endpoints`).
 """
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -16,13 +20,21 @@ from hilnet.agent.protocol import ClaConfig, SerialConfig
 from hilnet.scenario.model import Scenario
 
 
+def local_agent_command(prefix: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """``hilnet agent --stdio`` with this Python, behind ``prefix`` (e.g. ``ip netns exec NS``)."""
+    return (*prefix, sys.executable, "-m", "hilnet", "agent", "--stdio")
+
+
 @dataclass(frozen=True)
 class NodeRuntime:
     name: str
     eid: str
-    argv_prefix: tuple[str, ...]  # prepended to the agent command (e.g. ip netns exec NS)
+    command: tuple[str, ...]  # the whole agent argv, run as a local subprocess
     clas: tuple[ClaConfig, ...]  # CLA settings of the configure command (docs/control.md)
-    store_path: str
+    store_path: str  # as the agent must open it: absolute here, or a path on the board
+    # argv that kill -9s the agent with this pid where it runs (a board); None: signal the local process
+    kill_command: Callable[[int], list[str]] | None = None
+    where: str = ""  # "board pi-iss (ssh pi@iss-pi)" for a real node; empty for a virtual one
 
 
 @dataclass(frozen=True)

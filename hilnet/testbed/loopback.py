@@ -18,7 +18,7 @@ import socket
 from hilnet.agent.protocol import ClaConfig, HostPort, TcpclConfig
 from hilnet.errors import TestbedError
 from hilnet.scenario.model import Scenario
-from hilnet.testbed.base import LinkRuntime, NodeRuntime, pty_specs, serial_cla
+from hilnet.testbed.base import LinkRuntime, NodeRuntime, local_agent_command, pty_specs, serial_cla
 
 
 def free_port() -> int:
@@ -118,7 +118,9 @@ class LoopbackTestbed:
             if name in tcpcl_port:
                 clas[name].append(TcpclConfig(HostPort("127.0.0.1", tcpcl_port[name]), tcpcl_peers[name]))
             store = os.path.join(self.run_dir, "stores", f"{name}.store")
-            self.nodes[name] = NodeRuntime(name, node.eid, (), tuple(clas[name]), store)
+            self.nodes[name] = NodeRuntime(
+                name, node.eid, local_agent_command(), tuple(clas[name]), os.path.abspath(store)
+            )
 
     def teardown(self) -> list[str]:
         return []  # the processes and ptys belong to the controller and the engine

@@ -24,13 +24,13 @@ import sys
 from hilnet.agent.protocol import ClaConfig, HostPort, TcpclConfig
 from hilnet.errors import TestbedError
 from hilnet.scenario.model import Scenario
-from hilnet.testbed.base import LinkRuntime, NodeRuntime, pty_specs, serial_cla
+from hilnet.testbed.base import LinkRuntime, NodeRuntime, local_agent_command, pty_specs, serial_cla
 
 MARKER_DIR = "/run/hilnet/netns"
 TCPCL_PORT = 4556
 
 
-def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+def run_ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     p = subprocess.run(["ip", *args], capture_output=True, text=True)
     if check and p.returncode != 0:
         raise TestbedError(f"`ip {' '.join(args)}` failed: {p.stderr.strip() or p.returncode}")
@@ -46,10 +46,10 @@ def netns_available() -> tuple[bool, str]:
     if shutil.which("ip") is None:
         return False, "the `ip` command (iproute2) is not installed"
     probe = f"hnprobe{os.getpid()}"
-    p = _ip("netns", "add", probe, check=False)
+    p = run_ip("netns", "add", probe, check=False)
     if p.returncode != 0:
         return False, f"cannot create a network namespace: {p.stderr.strip()}"
-    _ip("netns", "del", probe, check=False)
+    run_ip("netns", "del", probe, check=False)
     return True, "root on Linux with network namespaces"
 
 
@@ -68,7 +68,7 @@ def clean_leftovers() -> list[str]:
     removed: list[str] = []
     if not os.path.isdir(MARKER_DIR):
         return removed
-    listed = _ip("netns", "list", check=False).stdout.split()
+    listed = run_ip("netns", "list", check=False).stdout.split()
     for rid in os.listdir(MARKER_DIR):
         path = os.path.join(MARKER_DIR, rid)
         try:
@@ -79,10 +79,10 @@ def clean_leftovers() -> list[str]:
             continue
         for ns in listed:
             if ns.startswith(f"hn{rid}-"):
-                _ip("netns", "del", ns, check=False)
+                run_ip("netns", "del", ns, check=False)
                 removed.append(ns)
-        for ifname in _root_links(f"hx{rid}"):
-            _ip("link", "del", ifname, check=False)
+        for ifname in root_links(f"hx{rid}"):
+            run_ip("link", "del", ifname, check=False)
             removed.append(ifname)
         try:
             os.unlink(path)
@@ -91,8 +91,8 @@ def clean_leftovers() -> list[str]:
     return removed
 
 
-def _root_links(prefix: str) -> list[str]:
-    out = _ip("-o", "link", "show", check=False).stdout
+def root_links(prefix: str) -> list[str]:
+    out = run_ip("-o", "link", "show", check=False).stdout
     names = []
     for line in out.splitlines():
         parts = line.split(":", 2)
@@ -101,6 +101,18 @@ def _root_links(prefix: str) -> list[str]:
             if name.startswith(prefix):
                 names.append(name)
     return names
+
+
+def offloads_off(ns: str, ifname: str) -> None:
+    """Turn segmentation offloads off on ``ifname`` inside namespace ``ns``.
+
+    Offload inside the namespace would hand the emulator 64 KiB "frames" that
+    no wire carries; the emulator must see MTU-sized frames.
+    """
+    code = "import sys; from hilnet.link.endpoints.eth import disable_offloads; disable_offloads(sys.argv[1])"
+    p = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", code, ifname], capture_output=True, text=True)
+    if p.returncode != 0:
+        raise TestbedError(f"cannot disable offloads on {ifname} in {ns}: {p.stderr.strip()[-300:]}")
 
 
 class NetnsTestbed:
@@ -137,9 +149,9 @@ class NetnsTestbed:
         try:
             for i, n in enumerate(sc.nodes):
                 ns = f"hn{self.rid}-{i}"
-                _ip("netns", "add", ns)
+                run_ip("netns", "add", ns)
                 self.namespaces[n.name] = ns
-                _ip("-n", ns, "link", "set", "lo", "up")
+                run_ip("-n", ns, "link", "set", "lo", "up")
             eth_index = 0
             for link in sc.links:
                 if link.medium == "serial":
@@ -156,11 +168,11 @@ class NetnsTestbed:
                 for end, node, host in (("a", link.a, 1), ("b", link.b, 2)):
                     outer, inner = f"hx{self.rid}{k}{end}", f"l{k}{end}"
                     ns = self.namespaces[node]
-                    _ip("link", "add", outer, "type", "veth", "peer", "name", inner, "netns", ns)
-                    _ip("-n", ns, "addr", "add", f"10.77.{k}.{host}/24", "dev", inner)
-                    _ip("-n", ns, "link", "set", inner, "up")
-                    _ip("link", "set", outer, "up")
-                    self._offloads_off(ns, inner)
+                    run_ip("link", "add", outer, "type", "veth", "peer", "name", inner, "netns", ns)
+                    run_ip("-n", ns, "addr", "add", f"10.77.{k}.{host}/24", "dev", inner)
+                    run_ip("-n", ns, "link", "set", inner, "up")
+                    run_ip("link", "set", outer, "up")
+                    offloads_off(ns, inner)
                     specs.append(f"eth://{outer}")
                     ethernet_nodes.add(node)
                 peers[link.a][eid[link.b]] = HostPort(f"10.77.{k}.2", TCPCL_PORT)
@@ -174,33 +186,22 @@ class NetnsTestbed:
             self.nodes[n.name] = NodeRuntime(
                 n.name,
                 n.eid,
-                ("ip", "netns", "exec", self.namespaces[n.name]),
+                local_agent_command(("ip", "netns", "exec", self.namespaces[n.name])),
                 tuple(clas[n.name]),
-                os.path.join(self.run_dir, "stores", f"{n.name}.store"),
+                os.path.abspath(os.path.join(self.run_dir, "stores", f"{n.name}.store")),
             )
-
-    @staticmethod
-    def _offloads_off(ns: str, ifname: str) -> None:
-        # Segmentation offload inside the namespace would hand the emulator 64 KiB
-        # "frames" that no wire carries; the emulator must see MTU-sized frames.
-        code = "import sys; from hilnet.link.endpoints.eth import disable_offloads; disable_offloads(sys.argv[1])"
-        p = subprocess.run(
-            ["ip", "netns", "exec", ns, sys.executable, "-c", code, ifname], capture_output=True, text=True
-        )
-        if p.returncode != 0:
-            raise TestbedError(f"cannot disable offloads on {ifname} in {ns}: {p.stderr.strip()[-300:]}")
 
     def teardown(self) -> list[str]:
         left = []
         for ns in self.namespaces.values():
-            p = _ip("netns", "del", ns, check=False)
+            p = run_ip("netns", "del", ns, check=False)
             if p.returncode != 0 and "No such file" not in p.stderr:
                 left.append(f"namespace {ns}: {p.stderr.strip()}")
-        for ifname in _root_links(f"hx{self.rid}"):
-            p = _ip("link", "del", ifname, check=False)
+        for ifname in root_links(f"hx{self.rid}"):
+            p = run_ip("link", "del", ifname, check=False)
             # Deleting a namespace takes its veth peers with it, asynchronously: an
             # interface listed a moment ago may be gone by now, which is success.
-            if p.returncode != 0 and ifname in _root_links(ifname):
+            if p.returncode != 0 and ifname in root_links(ifname):
                 left.append(f"interface {ifname}: {p.stderr.strip()}")
         try:
             os.unlink(self._marker)

@@ -212,7 +212,7 @@ def _named(evs: list[dict]) -> tuple[set[str], set[str]]:
     named_ns, named_ifs = set(), set()
     for tb in (e for e in evs if e.get("src") == "controller" and e.get("event") == "testbed"):
         for node in tb["nodes"].values():
-            prefix = node["argv_prefix"]
+            prefix = node["command"]
             if prefix[:3] == ["ip", "netns", "exec"]:
                 named_ns.add(prefix[3])
         for specs in tb["links"].values():

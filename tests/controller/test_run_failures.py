@@ -100,7 +100,8 @@ def test_malformed_scenario_exits_2_before_anything_starts(tmp_path, case):
         (["--scale", "0"], "--scale must be above 0"),
         (["--scale", "-5"], "--scale must be above 0"),
         (["--backend", "bench"], "Invalid value for '--backend'"),
-        (["--bench", "bench.yaml"], "--bench"),
+        (["--bench", "no-such-bench.yaml"], "no-such-bench.yaml: cannot read file"),
+        (["--bench", "no-such-bench.yaml", "--backend", "loopback"], "--bench runs on the bench backend"),
         (["--seed", "many"], "Invalid value for '--seed'"),
     ],
 )

@@ -371,4 +371,70 @@ class EthHarness(Harness):
         self._made.clear()
 
 
-KINDS = {"pty": PtyHarness, "udp": UdpHarness, "tcp": TcpHarness, "eth": EthHarness}
+class Rfc2217Harness(PtyHarness):
+    """End a is a UART served by a real ser2net (RFC 2217): the engine dials it; the agent has the pty it serves.
+
+    The harness holds the master of a pty pair whose slave ser2net opens, so
+    what the harness writes at "a" reaches the engine over telnet and back.
+    End b is a plain pty, as in :class:`PtyHarness`.
+    """
+
+    kind = "rfc2217"
+
+    def __init__(self, tmp_path):
+        super().__init__(tmp_path)
+        del self.paths["a"]  # end a is the served pty's master, held from the start
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        tty.setraw(master)
+        self.served = str(tmp_path / "served.tty")
+        os.symlink(os.ttyname(slave), self.served)
+        os.close(slave)  # ser2net opens it; holding it here would keep bytes from it
+        os.set_blocking(master, False)
+        self.master = master
+        self.port = free_port(socket.SOCK_STREAM)
+        config = tmp_path / "ser2net.yaml"
+        config.write_text(
+            f"connection: &a\n  accepter: telnet(rfc2217),tcp,127.0.0.1,{self.port}\n"
+            f"  connector: serialdev,{self.served},115200n81,local\n"
+        )
+        self.server = subprocess.Popen(
+            ["ser2net", "-n", "-u", "-c", str(config), "-P", str(tmp_path / "ser2net.pid")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("ser2net did not listen within 5 s") from None
+                time.sleep(0.02)
+        # That probe connection was ser2net's first client; let it see the hang-up first.
+        time.sleep(0.1)
+
+    def specs(self):
+        return f"rfc2217://127.0.0.1:{self.port}?baud=115200", f"pty://{self.paths['b']}"
+
+    def connect(self):
+        super().connect()
+        self.fds["a"] = self.master
+
+    def close(self):
+        self.fds.pop("a", None)
+        super().close()
+        os.close(self.master)
+        self.server.terminate()
+        self.server.wait(5)
+
+
+def ser2net_available() -> str | None:
+    """Why the rfc2217 endpoint cannot be tested against a real ser2net here, or None."""
+    import shutil
+
+    return None if shutil.which("ser2net") else "ser2net is not installed (Debian package ser2net)"
+
+
+KINDS = {"pty": PtyHarness, "udp": UdpHarness, "tcp": TcpHarness, "eth": EthHarness, "rfc2217": Rfc2217Harness}

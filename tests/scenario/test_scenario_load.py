@@ -185,7 +185,8 @@ BAD = {
             "12:21: fault #2 crash 'mars' is not a node; expected one of: iss, gs",
             "13:5: fault #3 cut lacks 'for'; expected how long it lasts, such as for: 5m",
             "14:26: fault #4: crash does not take 'for'; expected restart-after",
-            "15:5: fault #5 has none of cut, crash, error-burst; expected exactly one of cut: LINK, crash: NODE, error-burst: LINK",
+            "15:5: fault #5 has none of cut, crash, error-burst, power-cut; expected exactly one of cut: LINK, "
+            "crash: NODE, error-burst: LINK, power-cut: NODE",
         ],
     ),
     "fault_crash_overlap": (

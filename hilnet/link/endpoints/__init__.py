@@ -1,6 +1,7 @@
 """Link endpoints, one module per scheme, opened from URL-like specs.
 
     serial:///dev/ttyUSB0?baud=115200&bytesize=8&parity=N&stopbits=1   a UART (pyserial)
+    rfc2217://labhost2:3001?baud=115200                                a UART on another host (ser2net)
     pty:///tmp/iss-uart                                                a new pty; symlink at that path
     eth://veth0                                                        AF_PACKET on an interface
     udp://127.0.0.1:4000?peer=127.0.0.1:5000                           datagrams
@@ -21,6 +22,7 @@ from hilnet.link.endpoints.base import Endpoint, split_spec
 # scheme -> module; each module has parse(SpecText) and open_endpoint(spec, label).
 SCHEMES = {
     "serial": "hilnet.link.endpoints.serial",
+    "rfc2217": "hilnet.link.endpoints.rfc2217",
     "pty": "hilnet.link.endpoints.pty",
     "eth": "hilnet.link.endpoints.eth",
     "udp": "hilnet.link.endpoints.udp",
