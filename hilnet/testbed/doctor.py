@@ -50,12 +50,68 @@ def host_checks(bench: Bench | None) -> Iterator[Check]:
     yield _netem()
     if bench is None:
         return
+    adapters = usb_serial_adapters()
     for link, node, end in bench.wiring:
         subject = f"host port {end.emulator_port} ({link}, {node})"
         if isinstance(end, UartEnd):
             yield from _serial_port(subject, end.emulator_port)
+            if not end.emulator_port.startswith("rfc2217://"):
+                yield from _same_serial_string(subject, end.emulator_port, adapters)
         elif isinstance(end, NicEnd):
             yield from _nic(subject, end.emulator_port)
+
+
+def usb_serial_adapters(sys_root: str = "/sys") -> dict[str, tuple[str, str, str]]:
+    """tty name -> (idVendor, idProduct, serial string) of every USB serial adapter plugged in.
+
+    Read from sysfs: a tty's ``device`` link leads into the USB interface, whose
+    parent USB device holds ``idVendor``, ``idProduct`` and ``serial`` (absent on
+    adapters without one, such as most CH340s: then the serial is "").
+    """
+    out: dict[str, tuple[str, str, str]] = {}
+    base = os.path.join(sys_root, "class", "tty")
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return out
+    for name in names:
+        dev = os.path.realpath(os.path.join(base, name, "device"))
+        for _ in range(4):  # tty -> interface -> USB device; stop at the first with an idVendor
+            if os.path.exists(os.path.join(dev, "idVendor")):
+                out[name] = (_read(dev, "idVendor"), _read(dev, "idProduct"), _read(dev, "serial"))
+                break
+            dev = os.path.dirname(dev)
+    return out
+
+
+def _read(directory: str, name: str) -> str:
+    try:
+        with open(os.path.join(directory, name)) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def _same_serial_string(subject: str, port: str, adapters: dict[str, tuple[str, str, str]]) -> Iterator[Check]:
+    """Fail when another adapter carries this one's vendor, product and serial string.
+
+    A udev rule that names adapters by serial string then gives this port's name
+    to either of them, and two link ends can swap between boots (CP2102s ship
+    with serial "0001"; CH340s have none)."""
+    tty = os.path.basename(os.path.realpath(port))
+    mine = adapters.get(tty)
+    if mine is None:
+        return  # not a USB serial adapter (a pty, an on-board UART): nothing to confuse
+    twins = sorted(name for name, ids in adapters.items() if ids == mine and name != tty)
+    if not twins:
+        yield Check(subject, True, f"its serial string {mine[2] or '(none)'!r} is its own")
+        return
+    yield Check(
+        subject,
+        False,
+        f"{', '.join(twins)} has the same vendor, product and serial string {mine[2] or '(none)'!r}: a name made "
+        "from the serial string can land on either; name adapters by USB port (ID_PATH, firmware-config/udev/)",
+    )
 
 
 def _ssh_client() -> Check:
@@ -82,8 +138,12 @@ def _netem() -> Check:
         for f in files
     )
     if present:
-        return Check("host", True, "sch_netem present (hilnet link --netem can shape NICs in the kernel)")
-    return Check("host", True, "sch_netem absent: the user-space emulator shapes every link (only --netem needs it)")
+        return Check("host", True, "sch_netem present (kernel shaping of a NIC with tc netem is possible)")
+    return Check(
+        "host",
+        True,
+        "sch_netem absent: the user-space emulator shapes every link (only kernel shaping with tc netem needs it)",
+    )
 
 
 def _serial_port(subject: str, port: str) -> Iterator[Check]:
