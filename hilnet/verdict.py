@@ -89,11 +89,28 @@ class EdgeTiming:
 
 
 @dataclass(frozen=True, slots=True)
+class RemotePort:
+    """A link end served over a network (``rfc2217://``) and what that network adds, µs.
+
+    ``rtt_us`` and ``rttvar_us`` are the kernel's estimates for the TCP
+    connection to the port's server at the end of the run (RFC 6298): the
+    variation is the jitter every byte of that port carries, which a local
+    UART does not. None where the host cannot tell."""
+
+    link: str
+    end: str  # "a" or "b"
+    server: str  # host:port
+    rtt_us: int | None
+    rttvar_us: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class Fidelity:
     edges: tuple[EdgeTiming, ...]
     p50_ns: int | None
     p99_ns: int | None
     max_ns: int | None
+    remote: tuple[RemotePort, ...] = ()  # link ends behind a network, and its jitter
 
 
 @dataclass(frozen=True, slots=True)

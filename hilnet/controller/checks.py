@@ -29,7 +29,7 @@ from hilnet.ledger import Injection, Ledger
 from hilnet.scenario.model import Scenario
 from hilnet.scenario.plan import Plan
 from hilnet.units import format_duration, scenario_to_wall_ns, wall_to_scenario_ns
-from hilnet.verdict import BundleRecord, CheckReport, CheckResult, EdgeTiming, Fidelity
+from hilnet.verdict import BundleRecord, CheckReport, CheckResult, EdgeTiming, Fidelity, RemotePort
 
 # How a run-end record says the testbed broke or a person stopped the run.
 BROKEN_END_REASONS = ("error", "interrupted")
@@ -55,7 +55,33 @@ def fidelity_of(events: Iterable[Mapping[str, Any]]) -> Fidelity:
                 EdgeTiming(e["link"], e.get("direction", ""), e["event"], e["intended_wall_ns"], e["applied_wall_ns"])
             )
     errors = [abs(x.error_ns) for x in edges]
-    return Fidelity(tuple(edges), _percentile(errors, 0.5), _percentile(errors, 0.99), max(errors) if errors else None)
+    return Fidelity(
+        tuple(edges),
+        _percentile(errors, 0.5),
+        _percentile(errors, 0.99),
+        max(errors) if errors else None,
+        _remote_ports(events),
+    )
+
+
+def _remote_ports(events: Iterable[Mapping[str, Any]]) -> tuple[RemotePort, ...]:
+    """The link ends the ``link-stats`` records name as remote, once each (the last record wins)."""
+    found: dict[tuple[str, str], RemotePort] = {}
+    for e in events:
+        if e.get("src") != "controller" or e.get("event") != "link-stats" or not isinstance(e.get("stats"), Mapping):
+            continue
+        for direction in e["stats"].values():
+            for r in direction.get("remote", ()) if isinstance(direction, Mapping) else ():
+                if isinstance(r, Mapping):
+                    key = (str(e.get("link")), str(r.get("end")))
+                    found[key] = RemotePort(
+                        *key, str(r.get("server")), _int_or_none(r.get("rtt_us")), _int_or_none(r.get("rttvar_us"))
+                    )
+    return tuple(found[k] for k in sorted(found))
+
+
+def _int_or_none(v: object) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
 
 
 def check_run(scenario: Scenario, plan: Plan, events: Iterable[Mapping[str, Any]]) -> CheckReport:

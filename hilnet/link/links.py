@@ -165,6 +165,12 @@ def _side_stats(side: Side) -> dict[str, Any]:
         "bits_flipped": st.bits_flipped,
         "up": side.direction.is_up(),
         "transitions": [(t.up, t.intended_ns, t.applied_ns) for t in st.transitions],
+        # A remote port (rfc2217://) at either end puts a network into this direction's path.
+        "remote": [
+            {"end": end, **info}
+            for end, ep in ((side.src_end, side.src), (side.dst_end, side.dst))
+            if (info := ep.transport()) is not None
+        ],
     }
 
 

@@ -308,8 +308,17 @@ def format_summary(report: CheckReport, meta: RunMeta) -> str:
         )
     else:
         lines.append("schedule fidelity: no link change was recorded")
+    for port in f.remote:
+        lines.append(
+            f"remote port: link {port.link} end {port.end} through {port.server}: network round trip "
+            f"{_ms(port.rtt_us)}, jitter {_ms(port.rttvar_us)} (TCP's RTT variation; a local port has none)"
+        )
     lines.append(f"run folder: {meta.run_dir}")
     return "\n".join(lines)
+
+
+def _ms(us: int | None) -> str:
+    return "unknown" if us is None else f"{us / 1000:.2f} ms"
 
 
 def print_summary(

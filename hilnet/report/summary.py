@@ -11,7 +11,7 @@ Shape (format 1)::
      "bundles":  [{"tag", "traffic", "priority", "from", "to", "key", "size", "injected_ns", "delivered_ns",
                    "deliveries", "latency_ns", "plan_arrival_ns", "lateness_ns", "fate", "intact",
                    "stored_at", "path", "last_seen": {"node", "event", "t_ns"}|null}],
-     "fidelity": {"edges": INT, "p50_ns", "p99_ns", "max_ns"},
+     "fidelity": {"edges": INT, "p50_ns", "p99_ns", "max_ns", "remote_ports": [...]},
      "links":    {LINK: {DIRECTION: {"units_in", ..., "drops": {REASON: INT}}}}}
 
 Times ending ``_ns`` are scenario nanoseconds, except the fidelity figures and
@@ -69,7 +69,16 @@ def build_summary(report: CheckReport, events: Iterable[Mapping], meta: RunMeta)
         "streams": {s.name: _figures(s) for s in stream_stats(report)},
         "classes": {s.name: _figures(s) for s in class_stats(report)},
         "bundles": [_bundle(b) for b in report.bundles],
-        "fidelity": {"edges": len(f.edges), "p50_ns": f.p50_ns, "p99_ns": f.p99_ns, "max_ns": f.max_ns},
+        "fidelity": {
+            "edges": len(f.edges),
+            "p50_ns": f.p50_ns,
+            "p99_ns": f.p99_ns,
+            "max_ns": f.max_ns,
+            "remote_ports": [
+                {"link": r.link, "end": r.end, "server": r.server, "rtt_us": r.rtt_us, "rttvar_us": r.rttvar_us}
+                for r in f.remote
+            ],
+        },
         "links": _links(events),
     }
 

@@ -175,6 +175,10 @@ class Endpoint:
         """Bytes accepted by :meth:`send` but not yet written out."""
         return 0
 
+    def transport(self) -> dict[str, object] | None:
+        """What a network between this host and the port adds (a remote port); None for a local one."""
+        return None
+
     def bind_clock(self, stamper: Stamper) -> None:
         """Called once by the engine before use."""
         self.stamper = stamper

@@ -19,6 +19,8 @@ the connection the pipe reaches end-of-file and the endpoint raises
 from __future__ import annotations
 
 import os
+import socket
+import struct
 import threading
 from dataclasses import dataclass
 
@@ -27,6 +29,7 @@ from hilnet.link.endpoints.base import READ, SERIAL, Endpoint, Rx, SpecText, par
 from hilnet.link.endpoints.serial import OUT_LIMIT, SerialSpec, chunk_bytes
 from hilnet.link.endpoints.serial import parse as parse_serial
 
+_TCP_INFO_LEN = 8 + 17 * 4  # up to tcpi_rttvar
 PUMP_TIMEOUT_S = 0.2  # how often the pump looks up from an idle port to see if it should stop
 
 
@@ -136,6 +139,26 @@ class Rfc2217Endpoint(Endpoint):
         except (self._serial_error, OSError) as e:
             raise EndpointError(f"{self.label}: write failed: {e}") from None
         return []
+
+    def transport(self) -> dict[str, object] | None:
+        """The TCP connection to the server as the kernel sees it (RFC 6298 estimates, µs).
+
+        ``rttvar_us`` is the jitter the network adds to every byte of this
+        port, in both directions; a local UART has none. Linux only (TCP_INFO);
+        elsewhere just the server's address."""
+        out: dict[str, object] = {"server": f"{self.spec.host}:{self.spec.port}"}
+        sock = getattr(self._port, "_socket", None)
+        if sock is None or not hasattr(socket, "TCP_INFO"):
+            return out
+        try:
+            info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_LEN)
+        except OSError:
+            return out
+        if len(info) >= _TCP_INFO_LEN:
+            # struct tcp_info: 8 one-byte fields, then u32s; tcpi_rtt and tcpi_rttvar are the 16th and 17th
+            rtt, rttvar = struct.unpack_from("=II", info, 8 + 15 * 4)
+            out.update(rtt_us=rtt, rttvar_us=rttvar)
+        return out
 
     def close(self) -> None:
         if self.closed:
