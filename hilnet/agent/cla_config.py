@@ -54,6 +54,8 @@ class SerialConfig:
     ``delay_hint_ns`` is the one-way delay the link is expected to add (ns), to
     size acknowledgement timeouts; None lets the CLA measure it.
     ``bits_per_byte`` is what one byte costs on the line: 10 for 8N1, 11 for 8N2.
+    ``rtscts``: the UART stops sending while the far end holds CTS low, so a full
+    receive FIFO (16 bytes on a PL011: ~170 µs at 921600 baud) loses nothing.
     """
 
     type: ClassVar[str] = "serial"
@@ -62,6 +64,7 @@ class SerialConfig:
     peer: str
     delay_hint_ns: int | None = None
     bits_per_byte: int = BITS_PER_BYTE_8N1
+    rtscts: bool = False  # RTS/CTS hardware flow control on the UART (the cable carries RTS and CTS)
 
 
 ClaConfig = TcpclConfig | MtcpConfig | SerialConfig
@@ -97,6 +100,7 @@ def _read_serial(c: FieldReader) -> SerialConfig:
         c.eid("peer"),
         c.optional_integer("delay_hint_ns", min=0),
         BITS_PER_BYTE_8N1 if bpb is None else bpb,
+        bool(c.optional_boolean("rtscts")),
     )
 
 
@@ -126,6 +130,8 @@ def cla_json(c: ClaConfig) -> dict[str, Any]:
             d["delay_hint_ns"] = c.delay_hint_ns
         if c.bits_per_byte != BITS_PER_BYTE_8N1:
             d["bits_per_byte"] = c.bits_per_byte
+        if c.rtscts:
+            d["rtscts"] = True
         return d
     if c.listen is not None:
         d["listen"] = str(c.listen)

@@ -96,6 +96,15 @@ class FieldReader:
             raise self.bad(name, "an integer" if min is None else f"an integer >= {min}", v)
         return v
 
+    def optional_boolean(self, name: str) -> bool | None:
+        """Boolean field ``name`` (true or false, not 0 or 1); None when absent or null."""
+        v = self.get(name, False)
+        if v is None:
+            return None
+        if not isinstance(v, bool):
+            raise self.bad(name, "true or false", v)
+        return v
+
     def string(self, name: str) -> str:
         """Required non-empty string field ``name``."""
         v = self.optional_string(name, required=True)

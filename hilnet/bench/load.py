@@ -301,7 +301,7 @@ class _Builder:
 
     def _end(self, node: Node, what: str, board: str, used: dict[str, tuple[str, int]]) -> End | None:
         r = self.r
-        m = r.mapping(node, what, ("uart", "nic", "address", "emulator"), required=("emulator",))
+        m = r.mapping(node, what, ("uart", "nic", "address", "emulator", "rtscts"), required=("emulator",))
         if m is None:
             return None
         kinds = [k for k in ("uart", "nic") if k in m]
@@ -312,8 +312,9 @@ class _Builder:
             )
             return None
         kind = kinds[0]
-        if kind == "uart" and "address" in m:
-            r.error(m["address"][0], f"{what}: a uart end takes no address; expected uart and emulator")
+        wrong = "address" if kind == "uart" else "rtscts"  # an Ethernet end has no flow-control lines
+        if wrong in m:
+            r.error(m[wrong][0], f"{what}: a {kind} end takes no {wrong}; expected {kind} and emulator")
             return None
         if kind == "nic" and "address" not in m:
             r.error(node, f"{what} lacks 'address'; expected the board interface's address such as 10.79.1.1/24")
@@ -343,7 +344,9 @@ class _Builder:
             return None
         if not self._once(f"board {board} port {port}", f"{board}:{port}", what, m[kind][1], used):
             return None
-        return UartEnd(port, emulator) if kind == "uart" else NicEnd(port, str(address), emulator)
+        if kind == "nic":
+            return NicEnd(port, str(address), emulator)
+        return UartEnd(port, emulator, bool("rtscts" in m and r.boolean(m["rtscts"][1], f"{what} rtscts")))
 
     def _once(self, label: str, port: str, what: str, node: Node, used: dict[str, tuple[str, int]]) -> bool:
         if port in used:

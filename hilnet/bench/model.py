@@ -49,6 +49,7 @@ class UartEnd:
 
     board_port: str  # device on the board, e.g. /dev/ttyAMA0
     emulator_port: str  # a device path on the emulator host, or rfc2217://host:port
+    rtscts: bool = False  # RTS/CTS wired too: both ends use hardware flow control
 
 
 @dataclass(frozen=True, slots=True)

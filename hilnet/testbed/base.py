@@ -70,7 +70,7 @@ def pty_specs(link, pty_dir: str) -> tuple[str, str, str, str]:
     return f"pty://{a_path}", f"pty://{b_path}", a_path, b_path
 
 
-def serial_cla(port: str, params, peer_eid: str) -> SerialConfig:
+def serial_cla(port: str, params, peer_eid: str, rtscts: bool = False) -> SerialConfig:
     """The serial CLA settings for the end that sends with ``params`` (DirectionParams)."""
     # 8N2 and friends: the CLA paces as the line does
-    return SerialConfig(port, params.baud, peer_eid, params.delay_ns, params.bits_per_byte or 10)
+    return SerialConfig(port, params.baud, peer_eid, params.delay_ns, params.bits_per_byte or 10, rtscts)

@@ -164,7 +164,9 @@ class BenchTestbed:
                 for node, params, far in ((link.a, link.forward, link.b), (link.b, link.backward, link.a)):
                     spec, port = self._serial_end(link, node, pty_dir)
                     specs.append(spec)
-                    clas[node].append(serial_cla(port, params, eid[far]))
+                    end = self.bench.end(link.name, node)
+                    rtscts = isinstance(end, UartEnd) and end.rtscts
+                    clas[node].append(serial_cla(port, params, eid[far], rtscts))
             else:
                 addresses = self._addresses(link, k)
                 for node, host in ((link.a, addresses[0]), (link.b, addresses[1])):
@@ -182,7 +184,7 @@ class BenchTestbed:
         if isinstance(end, UartEnd):
             params = link.forward if node == link.a else link.backward
             stop = 2 if params.bits_per_byte == 11 else 1
-            query = f"baud={params.baud}&stopbits={stop}"
+            query = f"baud={params.baud}&stopbits={stop}" + ("&rtscts=1" if end.rtscts else "")
             port = end.emulator_port
             spec = f"{port}?{query}" if port.startswith("rfc2217://") else f"serial://{port}?{query}"
             return spec, end.board_port

@@ -315,6 +315,7 @@ COMMANDS = [
             TcpclConfig(),
             MtcpConfig(HostPort("0.0.0.0", 4224), {"ipn:1.0": HostPort("fe80::1", 4224)}),
             SerialConfig("/dev/ttyUSB0", 9600, "ipn:2.0", bits_per_byte=11),
+            SerialConfig("/dev/ttyAMA0", 921600, "ipn:3.0", rtscts=True),
         ),
         scale=0.5,
     ),

@@ -78,8 +78,32 @@ def test_a_valid_bench_reads_into_the_model(tmp_path):
     assert is_bench_text(BENCH) and not is_bench_text(SCENARIO)
 
 
+def test_a_uart_end_can_ask_for_rts_cts(tmp_path):
+    scenario = load_scenario(_write(tmp_path, "pair.yaml", SCENARIO))
+    text = _edit(BENCH, 10, "    a: {uart: /dev/ttyAMA0, emulator: /dev/null, rtscts: true}")
+    bench = load_bench(_write(tmp_path, "bench.yaml", text), scenario)
+    assert bench.end("a-b", "a") == UartEnd("/dev/ttyAMA0", "/dev/null", rtscts=True)
+    assert bench.end("a-b", "b") == UartEnd("/dev/ttyAMA0", "/dev/zero")  # off unless asked for
+
+
 # (what, line to change, new text, check this host's ports, scenario edit, expected messages)
 ROWS = [
+    (
+        "rts/cts on an Ethernet end",
+        13,
+        "    b: {nic: eth1, address: 10.79.1.1/24, emulator: lo, rtscts: true}",
+        True,
+        None,
+        ["bench.yaml:13:57: link 'b-c' end 'b': a nic end takes no rtscts; expected nic and emulator"],
+    ),
+    (
+        "rts/cts not a boolean",
+        10,
+        "    a: {uart: /dev/ttyAMA0, emulator: /dev/null, rtscts: 1}",
+        True,
+        None,
+        ["bench.yaml:10:58: link 'a-b' end 'a' rtscts is the number 1; expected true or false"],
+    ),
     (
         "unknown board",
         7,

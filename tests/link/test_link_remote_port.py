@@ -52,3 +52,14 @@ def test_the_fidelity_figures_and_the_console_name_each_remote_end() -> None:
     meta = RunMeta("runs/x", "s", 1, "loopback", 1.0, 10**9, 10**9)
     text = format_summary(report, meta)
     assert "remote port: link uart end a through lab2:3001: network round trip 0.41 ms, jitter 0.12 ms" in text
+
+
+def test_a_serial_spec_reads_rts_cts() -> None:
+    from hilnet.errors import SpecError
+    from hilnet.link.endpoints import parse_spec
+
+    assert parse_spec("serial:///dev/ttyUSB0?baud=921600&rtscts=1").rtscts is True
+    assert parse_spec("serial:///dev/ttyUSB0?baud=921600").rtscts is False
+    assert parse_spec("rfc2217://lab2:3001?baud=921600&rtscts=1").line.rtscts is True
+    with pytest.raises(SpecError, match=r"rtscts='yes'; expected rtscts=1 \(RTS/CTS flow control\) or 0"):
+        parse_spec("serial:///dev/ttyUSB0?rtscts=yes")

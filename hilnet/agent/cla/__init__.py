@@ -37,5 +37,6 @@ def build_cla(config: ClaConfig, *, node_id: str, clock: Clock) -> ConvergenceLa
             name=f"serial:{config.port.rsplit('/', 1)[-1]}",
             delay_hint_ns=config.delay_hint_ns,
             bits_per_byte=config.bits_per_byte,
+            rtscts=config.rtscts,
         )
     raise AgentError(f"unknown convergence layer config {config!r}; expected tcpcl, serial or mtcp")

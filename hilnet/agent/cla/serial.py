@@ -51,11 +51,12 @@ NS_PER_S = 1_000_000_000
 READ_SIZE = 65536
 
 
-def open_port(path: str, baud: int, bits_per_byte: int = 10) -> int:
+def open_port(path: str, baud: int, bits_per_byte: int = 10, rtscts: bool = False) -> int:
     """Open a UART or pty raw, non-blocking; returns the descriptor.
 
     8N1, or 8N2 when ``bits_per_byte`` is 11 (other framings: set the UART up
-    yourself; the CLA only paces by ``bits_per_byte``).
+    yourself; the CLA only paces by ``bits_per_byte``). ``rtscts`` turns RTS/CTS
+    hardware flow control on (the cable must carry both lines); off otherwise.
     """
     try:
         fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
@@ -69,6 +70,8 @@ def open_port(path: str, baud: int, bits_per_byte: int = 10) -> int:
             attrs[2] |= termios.CLOCAL | termios.CREAD | termios.CS8
             if bits_per_byte == 11:
                 attrs[2] |= termios.CSTOPB
+            if rtscts:
+                attrs[2] |= termios.CRTSCTS
             speed = getattr(termios, f"B{baud}", None)
             if speed is not None:  # a pty ignores it; a UART needs a standard rate
                 attrs[4] = attrs[5] = speed
@@ -94,12 +97,14 @@ class SerialCla:
         delay_hint_ns: int | None = None,
         segment_size: int = 1024,
         bits_per_byte: int = 10,
+        rtscts: bool = False,
         outage_grace_ns: int = 300 * NS_PER_S,
         reopen_min_ns: int = NS_PER_S // 10,
         reopen_max_ns: int = 5 * NS_PER_S,
     ):
         self.name = name
         self.port = port
+        self.rtscts = rtscts
         self.clock: Clock = clock or MonotonicClock()
         self.config = SerialConfig(
             node_id=node_id,
@@ -173,7 +178,7 @@ class SerialCla:
     # -- the port ---------------------------------------------------------
 
     def _open(self) -> None:
-        fd = self._fd = open_port(self.port, self.config.baud, self.config.bits_per_byte)
+        fd = self._fd = open_port(self.port, self.config.baud, self.config.bits_per_byte, self.rtscts)
         asyncio.get_running_loop().add_reader(fd, self._on_readable, fd)
         self.stats["port_opened"] += 1
 

@@ -79,6 +79,7 @@ class Rfc2217Endpoint(Endpoint):
                 bytesize=line.bytesize,
                 parity=line.parity,
                 stopbits=line.stopbits,
+                rtscts=line.rtscts,
                 timeout=PUMP_TIMEOUT_S,
             )
         except (serial.SerialException, OSError, ValueError) as e:

@@ -1,4 +1,4 @@
-"""``serial:///dev/ttyUSB0?baud=115200&bytesize=8&parity=N&stopbits=1``: a real UART.
+"""``serial:///dev/ttyUSB0?baud=115200&bytesize=8&parity=N&stopbits=1&rtscts=0``: a real UART.
 
 Opened with pyserial in raw mode, non-blocking, and in low-latency mode where
 the driver allows it (FTDI adapters otherwise hold bytes back up to 16 ms).
@@ -36,6 +36,7 @@ class SerialSpec:
     bytesize: int = 8
     parity: str = "N"
     stopbits: float = 1
+    rtscts: bool = False  # RTS/CTS hardware flow control (the cable carries RTS and CTS)
 
     @property
     def bits_per_byte(self) -> int:
@@ -44,7 +45,7 @@ class SerialSpec:
 
 
 def parse(st: SpecText) -> SerialSpec:
-    opts = st.take({"baud", "bytesize", "parity", "stopbits"})
+    opts = st.take({"baud", "bytesize", "parity", "stopbits", "rtscts"})
     device = st.path if not st.netloc else f"/{st.netloc}{st.path}"
     if not device or device == "/":
         raise SpecError(f"{st.text!r}: no device; expected serial:///dev/ttyUSB0?baud=115200")
@@ -60,7 +61,10 @@ def parse(st: SpecText) -> SerialSpec:
         raise SpecError(f"{st.text!r}: parity {parity!r} is not one of N, E, O, M, S")
     if stopbits not in (1, 1.5, 2):
         raise SpecError(f"{st.text!r}: stopbits {stopbits:g} is not 1, 1.5 or 2")
-    return SerialSpec(st.text, device, baud, bytesize, parity, stopbits)
+    rtscts = opts.get("rtscts", "0")
+    if rtscts not in ("0", "1"):
+        raise SpecError(f"{st.text!r}: rtscts={rtscts!r}; expected rtscts=1 (RTS/CTS flow control) or 0")
+    return SerialSpec(st.text, device, baud, bytesize, parity, stopbits, rtscts == "1")
 
 
 def _number(st: SpecText, opts: dict[str, str], key: str, default: str, kind: Callable[[str], N]) -> N:
@@ -154,6 +158,7 @@ class SerialEndpoint(TtyEndpoint):
                 bytesize=spec.bytesize,
                 parity=spec.parity,
                 stopbits=spec.stopbits,
+                rtscts=spec.rtscts,
                 timeout=0,
                 exclusive=True,
             )

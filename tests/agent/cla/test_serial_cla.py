@@ -159,3 +159,22 @@ def test_garbage_on_the_port_is_counted_not_fatal(ptys):
         await cb.stop()
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("rtscts", [False, True])
+def test_the_port_is_opened_with_rts_cts_only_when_asked(rtscts: bool) -> None:
+    """The UART's hardware flow control follows the CLA's setting (a pty keeps the flag as a UART does)."""
+    import termios
+
+    from hilnet.agent.cla.serial import open_port
+
+    master, slave = os.openpty()
+    try:
+        fd = open_port(os.ttyname(slave), 115200, 10, rtscts=rtscts)
+        try:
+            assert bool(termios.tcgetattr(fd)[2] & termios.CRTSCTS) is rtscts
+        finally:
+            os.close(fd)
+    finally:
+        os.close(master)
+        os.close(slave)
