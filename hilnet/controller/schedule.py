@@ -16,20 +16,14 @@ from __future__ import annotations
 
 from hilnet.link.params import config_changes, schedule_for_link
 from hilnet.link.shaper import ScheduleEvent
-from hilnet.scenario.model import Cut, ErrorBurst, Link, Scenario
+from hilnet.scenario.model import Cut, ErrorBurst, Link, Scenario, merged_windows
 from hilnet.units import scenario_to_wall_ns
 
 
 def _merged_windows(link: Link, duration_ns: int) -> list[tuple[int, int]]:
     if not link.windows:
         return [(0, max(duration_ns, 1) * 4)]  # "always up": past any run's end
-    merged: list[list[int]] = []
-    for s, e in sorted((w.start_ns, w.end_ns) for w in link.windows):
-        if merged and s <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], e)
-        else:
-            merged.append([s, e])
-    return [(s, e) for s, e in merged]
+    return [(w.start_ns, w.end_ns) for w in merged_windows(link.windows)]
 
 
 def gate_edges(link: Link, cuts: list[Cut], duration_ns: int) -> list[tuple[int, bool]]:

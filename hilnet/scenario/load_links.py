@@ -7,7 +7,7 @@ from types import MappingProxyType
 from yaml.nodes import Node, ScalarNode
 
 from hilnet.scenario.load_params import MEDIA, PARAM_KEYS, ParamBuilder, defaults
-from hilnet.scenario.model import Change, Direction, DirectionParams, Link, Medium, OneWay, Window
+from hilnet.scenario.model import Change, Direction, DirectionParams, Link, Medium, OneWay, Window, merged_windows
 from hilnet.scenario.reader import MappingEntries
 from hilnet.units import format_duration, parse_duration
 
@@ -132,7 +132,7 @@ class LinkBuilder(ParamBuilder):
             node = next(vnode for key, (_k, vnode) in m.items() if "->" in key)
             self.r.error(node, f"{what} is never up in either direction; expected a window in one of them")
             return shared, None
-        return (fwd, None) if fwd == bwd else (_merged(fwd + bwd), (fwd, bwd))
+        return (fwd, None) if fwd == bwd else (merged_windows(fwd + bwd), (fwd, bwd))
 
     def _ends(self, node: Node, what: str) -> tuple[str, str] | None:
         r = self.r
@@ -262,17 +262,6 @@ class LinkBuilder(ParamBuilder):
                 if params:
                     out.append(Change(at, direction, MappingProxyType({f: v for f, (v, _) in params.items()})))
         return out
-
-
-def _merged(windows: tuple[Window, ...]) -> tuple[Window, ...]:
-    """Windows sorted, with overlapping or touching ones joined: when either direction is up."""
-    out: list[Window] = []
-    for w in sorted(windows, key=lambda w: w.start_ns):
-        if out and w.start_ns <= out[-1].end_ns:
-            out[-1] = Window(out[-1].start_ns, max(out[-1].end_ns, w.end_ns))
-        else:
-            out.append(w)
-    return tuple(out)
 
 
 def _sub(node: Node, text: str) -> ScalarNode:

@@ -88,6 +88,17 @@ class Window:
         return self.end_ns - self.start_ns
 
 
+def merged_windows(windows: tuple[Window, ...]) -> tuple[Window, ...]:
+    """Windows sorted, overlapping or touching ones joined: 0m-38m and 38m-85m are one stretch of up."""
+    out: list[Window] = []
+    for w in sorted(windows, key=lambda w: w.start_ns):
+        if out and w.start_ns <= out[-1].end_ns:
+            out[-1] = Window(out[-1].start_ns, max(out[-1].end_ns, w.end_ns))
+        else:
+            out.append(w)
+    return tuple(out)
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
     """At ``at_ns``, the named DirectionParams fields of ``direction`` take new values."""

@@ -50,7 +50,18 @@ from hilnet.scenario.actions import (
     RestoreLink,
 )
 from hilnet.scenario.contact import Contact
-from hilnet.scenario.model import Crash, Cut, DirectionParams, Fault, Link, OneWay, PowerCut, Scenario, Window
+from hilnet.scenario.model import (
+    Crash,
+    Cut,
+    DirectionParams,
+    Fault,
+    Link,
+    OneWay,
+    PowerCut,
+    Scenario,
+    Window,
+    merged_windows,
+)
 from hilnet.scenario.offered import Capacity, Load, Route, offered_loads
 from hilnet.scenario.overhead import goodput_bytes_per_s
 from hilnet.units import format_duration, scenario_to_wall_ns, wall_to_scenario_ns
@@ -86,7 +97,7 @@ def compile_plan(scenario: Scenario) -> Plan:
     wall_contacts: list[Contact] = []
     capacities: list[Capacity] = []
     for link in scenario.links:
-        for window in _merged(link.windows) or (Window(0, duration),):
+        for window in merged_windows(link.windows) or (Window(0, duration),):
             _check_round_trips(link, window, scale, warnings)
         for contact, wall_contact, cap in _link_contacts(link, scale, duration):
             contacts.append(contact)
@@ -121,7 +132,7 @@ def _link_contacts(link: Link, scale: float, duration: int) -> list[tuple[Contac
     found = []
     for order, (direction, frm, to) in enumerate(_ways(link)):
         spans = link.windows_of(direction)
-        for window in _merged(spans) if spans is not None else (Window(0, duration),):
+        for window in merged_windows(spans) if spans is not None else (Window(0, duration),):
             for start, end, params in _segments(link, window, direction):
                 goodput = goodput_bytes_per_s(link.medium, params)
                 wall = scenario_to_wall_ns(end - start, scale)
@@ -147,17 +158,6 @@ def _link_contacts(link: Link, scale: float, duration: int) -> list[tuple[Contac
 
 
 # -- timeline --------------------------------------------------------------------
-
-
-def _merged(windows: tuple[Window, ...]) -> tuple[Window, ...]:
-    """Windows with touching ones joined: 0m-38m and 38m-85m are one stretch of up."""
-    out: list[Window] = []
-    for w in sorted(windows, key=lambda w: w.start_ns):
-        if out and w.start_ns <= out[-1].end_ns:
-            out[-1] = Window(out[-1].start_ns, max(out[-1].end_ns, w.end_ns))
-        else:
-            out.append(w)
-    return tuple(out)
 
 
 def _actions(scenario: Scenario) -> tuple[Action, ...]:
@@ -198,10 +198,10 @@ def _ways(link: Link) -> tuple[tuple[OneWay, str, str], ...]:
 
 def _link_actions(link: Link, wall: Callable[[int], int]) -> list[Action]:
     if link.directed is None:
-        out = _gate_actions(link.name, "both", _merged(link.windows) or None, wall)
+        out = _gate_actions(link.name, "both", merged_windows(link.windows) or None, wall)
     else:
-        out = _gate_actions(link.name, "forward", _merged(link.directed[0]), wall)
-        out += _gate_actions(link.name, "backward", _merged(link.directed[1]), wall)
+        out = _gate_actions(link.name, "forward", merged_windows(link.directed[0]), wall)
+        out += _gate_actions(link.name, "backward", merged_windows(link.directed[1]), wall)
     name = link.name
     for c in link.changes:
         params = MappingProxyType(dict(c.params))
