@@ -46,13 +46,13 @@ def _check(path: str, bench_path: str | None) -> str:
     if is_bench_text(text):
         b = load_bench_text(text, filename)
         return (
-            f"{path}: ok (bench {b.name}: {len(b.boards)} boards, {len(b.nodes)} nodes on boards, "
-            f"{len(b.wiring)} link ends wired)"
+            f"{path}: ok (bench {b.name}: {_count(len(b.boards), 'board')}, "
+            f"{_count(len(b.nodes), 'node')} on boards, {_count(len(b.wiring), 'link end')} wired)"
         )
     s = load_scenario_text(text, filename)
     line = (
-        f"{path}: ok ({s.name}: {len(s.nodes)} nodes, {len(s.links)} links, "
-        f"{s.bundles_total()} bundles, {len(s.faults)} faults)"
+        f"{path}: ok ({s.name}: {_count(len(s.nodes), 'node')}, {_count(len(s.links), 'link')}, "
+        f"{_count(s.bundles_total(), 'bundle')}, {_count(len(s.faults), 'fault')})"
     )
     if bench_path is None:
         return line
@@ -60,3 +60,7 @@ def _check(path: str, bench_path: str | None) -> str:
     real = [n for n, _ in b.nodes]
     virtual = [n.name for n in s.nodes if n.name not in real]
     return f"{line}; with bench {b.name}: on boards {', '.join(real) or '(none)'}, virtual {', '.join(virtual) or '(none)'}"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")

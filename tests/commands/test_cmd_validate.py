@@ -25,7 +25,7 @@ def test_valid_files_print_one_ok_line_each() -> None:
     assert len(lines) == len(SCENARIOS) >= 4
     assert (
         f"{ROOT / 'scenarios/iss-tdrs-ground.yaml'}: ok (iss-tdrs-ground: 5 nodes, 4 links, 18 bundles, "
-        "1 faults)" in lines
+        "1 fault)" in lines
     )
 
 
@@ -45,7 +45,7 @@ def test_every_error_of_every_file_and_exit_2(tmp_path: Path) -> None:
         f"{bad}:7:37: link 'l': a serial link is paced by 'baud', not 'rate'; expected baud: 115200 (a symbol "
         "rate: 8N1 moves baud/10 bytes per second)",
     ]
-    assert r.stdout == f"{good}: ok (minimal: 2 nodes, 1 links, 3 bundles, 0 faults)\n"
+    assert r.stdout == f"{good}: ok (minimal: 2 nodes, 1 link, 3 bundles, 0 faults)\n"
     assert "Traceback" not in r.stderr
 
 
