@@ -256,7 +256,7 @@ class AgentProcess:
         """``kill -9``: the agent gets no chance to close anything."""
         if self.proc is not None and self.alive() and self.kill_command is not None and self.agent_pid:
             self.exited_on_purpose = True
-            self._kill_remote(self.proc, self.agent_pid)
+            self._kill_remote(self.proc, self.kill_command(self.agent_pid))
         if self.proc is not None and self.alive():
             self.exited_on_purpose = True
             try:
@@ -266,12 +266,11 @@ class AgentProcess:
             self.proc.wait()
         self._close_pipes()
 
-    def _kill_remote(self, proc: subprocess.Popen[bytes], pid: int) -> None:
-        # kill -9 where the agent runs; its SSH session then ends on its own. A
-        # board that does not answer is left to the local signal that follows.
-        assert self.kill_command is not None
+    def _kill_remote(self, proc: subprocess.Popen[bytes], argv: list[str]) -> None:
+        # kill -9 where the agent runs (``argv``); its SSH session then ends on its
+        # own. A board that does not answer is left to the local signal that follows.
         try:
-            subprocess.run(self.kill_command(pid), capture_output=True, timeout=10)
+            subprocess.run(argv, capture_output=True, timeout=10)
             proc.wait(5)
         except (OSError, subprocess.TimeoutExpired):
             pass

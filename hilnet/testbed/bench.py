@@ -21,10 +21,10 @@ import os
 import secrets
 import shutil
 import subprocess
-import time
 
 from hilnet.agent.protocol import ClaConfig, HostPort, TcpclConfig
-from hilnet.bench.model import Bench, Board, NicEnd, UartEnd
+from hilnet.bench.model import Bench, Board, NicEnd, Power, UartEnd
+from hilnet.clock import NS_PER_S, Clock, MonotonicClock
 from hilnet.errors import TestbedError
 from hilnet.scenario.model import Link, Scenario
 from hilnet.testbed.base import LinkRuntime, NodeRuntime, local_agent_command, serial_cla
@@ -33,7 +33,7 @@ from hilnet.testbed.identity import identity
 from hilnet.testbed.netns import (
     MARKER_DIR,
     TCPCL_PORT,
-    clean_leftovers,
+    claim_namespaces,
     netns_available,
     offloads_off,
     root_links,
@@ -48,8 +48,9 @@ POWER_COMMAND_TIMEOUT_S = 30.0
 class BenchTestbed:
     name = "bench"
 
-    def __init__(self, scenario: Scenario, run_dir: str, bench: Bench):
+    def __init__(self, scenario: Scenario, run_dir: str, bench: Bench, clock: Clock | None = None):
         self.scenario = scenario
+        self.clock: Clock = clock or MonotonicClock()
         self.run_dir = run_dir
         self.bench = bench
         self.rid = secrets.token_hex(2)
@@ -90,7 +91,7 @@ class BenchTestbed:
         self._sockets = control_dir()
         config = ssh_config_of(self.bench)
         for node, board in self.boards.items():
-            self.ssh[node] = SshBoard(board.name, board.ssh, self._sockets, config)
+            self.ssh[node] = SshBoard(board.name, board.ssh, self._sockets, config, self.clock)
         failed = [str(e) for e in each(self.boards, lambda n: self._prepare_board(n)).values() if e is not None]
         if failed:
             raise TestbedError("; ".join(failed))
@@ -142,10 +143,7 @@ class BenchTestbed:
         ok, why = netns_available()
         if not ok:
             raise TestbedError(f"nodes {', '.join(virtual)} are on no board and run in namespaces here, but {why}")
-        self.leftovers_removed = clean_leftovers()
-        os.makedirs(MARKER_DIR, exist_ok=True)
-        with open(self._marker, "w") as f:
-            f.write(str(os.getpid()))
+        self.leftovers_removed = claim_namespaces(self._marker)
         for i, name in enumerate(virtual):
             ns = f"hn{self.rid}-{i}"
             run_ip("netns", "add", ns)
@@ -237,31 +235,36 @@ class BenchTestbed:
     # -- power -------------------------------------------------------------------------
 
     def power_off(self, node: str) -> None:
-        board = self.boards[node]
-        if board.power is None:
-            raise TestbedError(f"board {board.name} has no power commands")
-        self._power(board, board.power.off)
+        board, power = self._powered(node)
+        self._power(board, power.off)
         self.ssh[node].close()  # its connection died with the board
 
     def power_on(self, node: str) -> None:
-        board = self.boards[node]
-        assert board.power is not None
-        self._power(board, board.power.on)
-        deadline = time.monotonic() + BOOT_TIMEOUT_S
+        board, power = self._powered(node)
+        self._power(board, power.on)
+        clock = self.clock
+        deadline = clock.now_ns() + int(BOOT_TIMEOUT_S * NS_PER_S)
         while True:
             try:
                 self.ssh[node].connect()
                 break
             except TestbedError:
-                if time.monotonic() > deadline:
+                if clock.now_ns() > deadline:
                     raise TestbedError(
                         f"board {board.name} did not answer over SSH within {BOOT_TIMEOUT_S:.0f} s of power-on"
                     ) from None
-                time.sleep(1)
+                clock.sleep_until_ns(clock.now_ns() + NS_PER_S)
         # A board that booted again may have lost an address it was given at build.
         for link, n, end in self.bench.wiring:
             if n == node and isinstance(end, NicEnd):
                 self._address(self.ssh[node], board, link, end)
+
+    def _powered(self, node: str) -> tuple[Board, Power]:
+        """The board playing ``node`` and its power commands; TestbedError if it has none."""
+        board = self.boards[node]
+        if board.power is None:  # validation refuses such a power-cut; a hand-built bench may not
+            raise TestbedError(f"board {board.name} has no power commands")
+        return board, board.power
 
     @staticmethod
     def _power(board: Board, argv: tuple[str, ...]) -> None:

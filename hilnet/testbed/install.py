@@ -21,12 +21,12 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import hilnet
 from hilnet.bench.model import Bench, Board
+from hilnet.clock import NS_PER_S, Clock, MonotonicClock
 from hilnet.errors import TestbedError
 from hilnet.testbed.boards import each, probe, ssh_config_of, venv_bin
 from hilnet.testbed.identity import identity
@@ -82,15 +82,22 @@ def build_wheel(out_dir: str) -> str:
     return os.path.join(out_dir, wheels[0])
 
 
-def install(bench: Bench, pip: PipSource, say: Callable[[str], None], boards: Sequence[Board] | None = None) -> bool:
+def install(
+    bench: Bench,
+    pip: PipSource,
+    say: Callable[[str], None],
+    boards: Sequence[Board] | None = None,
+    clock: Clock | None = None,
+) -> bool:
     """Install on every board (or ``boards``); one line per board to ``say``. True when all have it."""
     targets = list(boards or bench.boards)
+    clock = clock or MonotonicClock()
     mine = identity()
     with tempfile.TemporaryDirectory(prefix="hilnet-wheel-") as tmp:
         wheel = build_wheel(tmp)
         sockets = control_dir()
         try:
-            results = each(targets, lambda b: _install_one(bench, b, wheel, mine, pip, sockets))
+            results = each(targets, lambda b: _install_one(bench, b, wheel, mine, pip, sockets, clock))
         finally:
             shutil.rmtree(sockets, ignore_errors=True)
     ok = True
@@ -104,11 +111,11 @@ def install(bench: Bench, pip: PipSource, say: Callable[[str], None], boards: Se
     return ok
 
 
-def _install_one(bench: Bench, board: Board, wheel: str, mine: str, pip: PipSource, sockets: str) -> str:
-    ssh = SshBoard(board.name, board.ssh, sockets, ssh_config_of(bench))
+def _install_one(bench: Bench, board: Board, wheel: str, mine: str, pip: PipSource, sockets: str, clock: Clock) -> str:
+    ssh = SshBoard(board.name, board.ssh, sockets, ssh_config_of(bench), clock)
     ssh.connect()
     try:
-        started = time.monotonic()
+        started = clock.now_ns()
         try:
             if probe(ssh, bench, board).get("identity") == mine:
                 return f"hilnet {mine} already at {board.hilnet_dir} (skipped)"
@@ -129,7 +136,7 @@ def _install_one(bench: Bench, board: Board, wheel: str, mine: str, pip: PipSour
         got = probe(ssh, bench, board).get("identity")
         if got != mine:
             raise TestbedError(f"installed, but it reports hilnet {got}, not {mine}")
-        return f"installed hilnet {mine} at {board.hilnet_dir} in {time.monotonic() - started:.1f} s"
+        return f"installed hilnet {mine} at {board.hilnet_dir} in {(clock.now_ns() - started) / NS_PER_S:.1f} s"
     finally:
         ssh.close()
 

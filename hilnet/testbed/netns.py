@@ -63,6 +63,18 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def claim_namespaces(marker: str) -> list[str]:
+    """Remove what crashed runs left, then mark ``marker`` as this live run's; returns what was removed.
+
+    The marker holds the controller's pid, so the next run can tell its
+    namespaces from a live run's (see :func:`clean_leftovers`)."""
+    removed = clean_leftovers()
+    os.makedirs(MARKER_DIR, exist_ok=True)
+    with open(marker, "w") as f:
+        f.write(str(os.getpid()))
+    return removed
+
+
 def clean_leftovers() -> list[str]:
     """Remove namespaces of runs whose controller is gone; returns what was removed."""
     removed: list[str] = []
@@ -135,10 +147,7 @@ class NetnsTestbed:
         ok, why = netns_available()
         if not ok:
             raise TestbedError(f"netns backend unavailable: {why}; use --backend loopback")
-        self.leftovers_removed = clean_leftovers()
-        os.makedirs(MARKER_DIR, exist_ok=True)
-        with open(self._marker, "w") as f:
-            f.write(str(os.getpid()))
+        self.leftovers_removed = claim_namespaces(self._marker)
         sc = self.scenario
         eid = {n.name: n.eid for n in sc.nodes}
         pty_dir = os.path.join(self.run_dir, "pty")

@@ -21,9 +21,9 @@ import shlex
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Sequence
 
+from hilnet.clock import NS_PER_S, Clock, MonotonicClock
 from hilnet.errors import TestbedError
 
 CONNECT_TIMEOUT_S = 8
@@ -32,6 +32,7 @@ CONNECT_TIMEOUT_S = 8
 ALIVE_INTERVAL_S = 2
 ALIVE_COUNT = 3
 COMMAND_TIMEOUT_S = 30.0
+MASTER_POLL_NS = 50_000_000  # how often connect() looks whether the master is up
 
 
 def control_dir() -> str:
@@ -47,8 +48,11 @@ def remote_path(path: str) -> str:
 class SshBoard:
     """SSH to one board: ``connect`` the master, ``run``/``command`` through it, ``close``."""
 
-    def __init__(self, name: str, destination: str, sockets: str, config: str | None = None):
+    def __init__(
+        self, name: str, destination: str, sockets: str, config: str | None = None, clock: Clock | None = None
+    ):
         self.name = name
+        self.clock: Clock = clock or MonotonicClock()
         self.destination = destination
         self.config = config
         self.control_path = os.path.join(sockets, name)  # board names are plain names
@@ -87,8 +91,8 @@ class SshBoard:
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        deadline = self.clock.now_ns() + int(timeout_s * NS_PER_S)
+        while self.clock.now_ns() < deadline:
             if self.master.poll() is not None:
                 err = (self.master.stderr.read() if self.master.stderr else b"").decode(errors="replace").strip()
                 self.master = None
@@ -97,7 +101,7 @@ class SshBoard:
                 )
             if self._check():
                 return
-            time.sleep(0.05)
+            self.clock.sleep_until_ns(self.clock.now_ns() + MASTER_POLL_NS)
         self.close()
         raise TestbedError(f"board {self.name}: {self.destination} did not answer over SSH within {timeout_s:.0f} s")
 
