@@ -49,6 +49,11 @@ _T = TypeVar("_T")
 #: 2000-01-01T00:00:00Z in Unix seconds: the DTN epoch (section 4.2.6)
 DTN_EPOCH_UNIX_S = 946_684_800
 
+#: How far past the DTN epoch a bundle's creation time plus lifetime may reach, ms (200 years).
+#: Stores and events keep times as signed 64-bit Unix ns, which end in 2262; a bundle
+#: that outlives that cannot be stored, so the codec refuses it rather than the store failing.
+MAX_BUNDLE_TIME_MS = 200 * 36_525 * 864_000  # 200 years of 365.25 days
+
 
 def dtn_ms_from_unix_ns(unix_ns: int) -> int:
     """DTN time (ms since 2000-01-01 UTC) of a Unix time in ns (leap seconds ignored, as BP does)."""

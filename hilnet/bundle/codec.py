@@ -26,7 +26,7 @@ from hilnet.bundle.blocks import (
 from hilnet.bundle.cos import read_cos_item
 from hilnet.bundle.crc import CRC_SIZE, ZERO_FIELD, CrcType, block_crc, check_value
 from hilnet.bundle.eid import read_eid
-from hilnet.bundle.rules import bundle_problem
+from hilnet.bundle.rules import bundle_problem, time_problem
 from hilnet.errors import BlockError, BundleEncodeError, CborError, CrcError, LimitError, VersionError
 
 #: default bound on an encoded bundle, bytes
@@ -201,9 +201,14 @@ def _read_primary(data: bytes, mv: memoryview, pos: int, end: int, check: bool) 
     source, pos = read_eid(data, pos, end, "source")
     report_to, pos = read_eid(data, pos, end, "report-to")
     pos = cbor.read_array_of(data, pos, end, 2, "creation timestamp")
+    times_at = pos
     creation, pos = _uint(data, pos, end, "creation time")
     sequence, pos = _uint(data, pos, end, "sequence number")
+    lifetime_at = pos
     lifetime, pos = _uint(data, pos, end, "lifetime")
+    too_late = time_problem(creation, lifetime)
+    if too_late is not None:
+        raise LimitError(too_late, times_at if too_late.startswith("creation") else lifetime_at)
     offset = total = None
     if fragment:
         offset, pos = cbor.read_uint(data, pos, end, "fragment offset")

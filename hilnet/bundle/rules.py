@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 from hilnet.bundle.blocks import (
     BP_VERSION,
+    MAX_BUNDLE_TIME_MS,
     PAYLOAD_BLOCK_NUMBER,
     REPORT_FLAGS,
     UINT64_MAX,
@@ -22,7 +23,7 @@ from hilnet.bundle.blocks import (
     CanonicalBlock,
 )
 
-__all__ = ["UnknownBlockVerdict", "bundle_problem", "process_unknown_blocks"]
+__all__ = ["UnknownBlockVerdict", "bundle_problem", "process_unknown_blocks", "time_problem"]
 
 # at most one of each of these per bundle (sections 4.4.1-4.4.3; one class of service, as ION parses it)
 _SINGLETON_TYPES = (BlockType.PREVIOUS_NODE, BlockType.BUNDLE_AGE, BlockType.HOP_COUNT, BlockType.QUALITY_OF_SERVICE)
@@ -33,6 +34,22 @@ _ADMIN_RECORD = int(BundleFlag.ADMIN_RECORD)
 _MUST_NOT_FRAGMENT = int(BundleFlag.MUST_NOT_FRAGMENT)
 _REPORT_FLAGS = int(REPORT_FLAGS)
 _BLOCK_REPORT = int(BlockFlag.REPORT_IF_UNPROCESSABLE)
+
+
+def time_problem(creation_ms: int, lifetime_ms: int) -> str | None:
+    """Why a creation time and lifetime (DTN ms) cannot be kept, or None.
+
+    Both are 64-bit in the RFC, but a node keeps expiry times as signed 64-bit
+    Unix ns: creation + lifetime must stay within :data:`MAX_BUNDLE_TIME_MS`.
+    """
+    if creation_ms > MAX_BUNDLE_TIME_MS:
+        return f"creation time {creation_ms} ms is more than 200 years after 2000-01-01"
+    if lifetime_ms > MAX_BUNDLE_TIME_MS - creation_ms:
+        return (
+            f"lifetime {lifetime_ms} ms from creation time {creation_ms} ms ends more than 200 years "
+            "after 2000-01-01 (bundle times must fit 64-bit nanoseconds)"
+        )
+    return None
 
 
 def bundle_problem(bundle: Bundle) -> tuple[str, int] | None:
@@ -52,6 +69,9 @@ def bundle_problem(bundle: Bundle) -> tuple[str, int] | None:
         v = getattr(p, name)
         if not 0 <= v <= UINT64_MAX:
             return f"{name} must be 0..2^64-1, is {v}", 0
+    problem_text = time_problem(p.creation_ms, p.lifetime_ms)
+    if problem_text is not None:
+        return problem_text, 0
     if not bundle.blocks:
         return "a bundle needs a payload block", 0
     if flags & _IS_FRAGMENT or p.fragment_offset is not None or p.total_adu_length is not None:

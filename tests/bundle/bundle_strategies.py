@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 from hilnet.bundle import cbor
 from hilnet.bundle.blocks import (
+    MAX_BUNDLE_TIME_MS,
     BlockFlag,
     BlockType,
     Bundle,
@@ -65,9 +66,11 @@ def bundles(draw, max_payload: int = 2000) -> Bundle:
         offset = draw(st.integers(0, 10**6))
         total = offset + len(payload) + draw(st.integers(0, 10**6))
     crc = draw(crc_types)
-    creation = draw(uints)
+    # creation + lifetime must end within MAX_BUNDLE_TIME_MS (a node keeps times as 64-bit ns)
+    creation = draw(st.integers(0, MAX_BUNDLE_TIME_MS))
+    lifetime = draw(st.integers(0, MAX_BUNDLE_TIME_MS - creation))
     primary = PrimaryBlock(
-        draw(eids), source, draw(eids), creation, draw(uints), draw(uints), BundleFlag(flags), crc, offset, total
+        draw(eids), source, draw(eids), creation, draw(uints), lifetime, BundleFlag(flags), crc, offset, total
     )
     no_reports = bool(flags & BundleFlag.ADMIN_RECORD) or source.is_null
 

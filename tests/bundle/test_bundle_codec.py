@@ -276,3 +276,23 @@ def test_unknown_blocks_and_flag_bits_survive_a_round_trip():
 def test_bytearray_and_memoryview_input():
     wire = wire_of(crc=CrcType.CRC32C)
     assert decode_bundle(bytearray(wire)) == decode_bundle(memoryview(wire)) == small(CrcType.CRC32C)
+
+
+def _times_wire(creation: bytes, lifetime: bytes) -> bytes:
+    primary = b"\x88\x07\x00\x00\x82\x02\x82\x02\x01\x82\x02\x82\x01\x00\x82\x02\x82\x01\x00\x82" + creation + b"\x00"
+    return b"\x9f" + primary + lifetime + b"\x85\x01\x01\x00\x00\x42hi\xff"
+
+
+def test_times_a_node_cannot_keep_are_refused_at_their_offset():
+    # 21 = offset of the creation time, 31 = of the lifetime (after it and the sequence number)
+    big = b"\x1b" + (1 << 63).to_bytes(8, "big")
+    with pytest.raises(LimitError, match="lifetime .* more than 200 years") as e:
+        decode_bundle(_times_wire(b"\x1b" + (10**12).to_bytes(8, "big"), big))
+    assert e.value.offset == 31
+    with pytest.raises(LimitError, match="creation time .* more than 200 years") as e:
+        decode_bundle(_times_wire(big, b"\x01"))
+    assert e.value.offset == 21
+    ok = _times_wire(b"\x1b" + (10**12).to_bytes(8, "big"), b"\x1a\x05\x26\x5c\x00")  # 1 day from 2031
+    assert decode_bundle(ok).primary.lifetime_ms == 86_400_000
+    with pytest.raises(BundleEncodeError, match="200 years"):
+        encode_bundle(make_bundle(SRC, DST, b"hi", 1 << 62, creation_ms=5))
