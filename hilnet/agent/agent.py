@@ -49,6 +49,8 @@ from hilnet.agent.intake import (
     expiry_of,
     hop_limit_reached,
     new_bundle,
+    store_rank,
+    unknown_blocks,
 )
 from hilnet.agent.nodes import NodeMap, node_id
 from hilnet.agent.payload import payload_for
@@ -57,7 +59,7 @@ from hilnet.agent.store import BundleStore
 from hilnet.agent.store_schema import StoredBundle
 from hilnet.bundle.blocks import Bundle, unix_ns_from_dtn_ms
 from hilnet.bundle.codec import decode_bundle, encode_bundle
-from hilnet.bundle.cos import DEFAULT_COS, ClassOfService, class_of_service
+from hilnet.bundle.cos import DEFAULT_COS, ClassOfService
 from hilnet.bundle.eid import parse_eid
 from hilnet.clock import Clock, MonotonicClock
 from hilnet.clock import realtime_ns as system_realtime_ns
@@ -254,7 +256,7 @@ class Agent:
                 data,
                 source=str(p.source),
                 destination=str(p.destination),
-                priority=_rank(bundle),
+                priority=store_rank(bundle),
                 expires_at_ns=expires_unix,
                 # the age at arrival: each send adds the time spent here (RFC 9171 5.4 step 4)
                 meta={"age_ms": age_ms} if age_ms is not None else None,
@@ -303,10 +305,13 @@ class Agent:
             self.emit(ev.Expired, bundle=key)
             return None
         reason = hop_limit_reached(bundle)
-        if reason is not None:
-            self.emit(ev.Dropped, bundle=key, reason=reason)
+        kept, said = (None, None) if reason else unknown_blocks(bundle)
+        if kept is None:
+            self.emit(ev.Dropped, bundle=key, reason=reason or said)
             return None
-        return bundle, expires_unix
+        if said is not None:
+            self.emit(ev.Log, level="info", message=f"{key}: {said}")
+        return kept, expires_unix
 
     def _emit_stored(self, key: str, size: int, tag: str | None) -> None:
         store = self.store
@@ -383,14 +388,6 @@ async def _stop_cla(cla: ConvergenceLayer) -> None:
         await cla.stop()
     except Exception as e:  # a CLA failing to close must not keep the store open
         log.warning("stopping %s: %s", cla.name, e)
-
-
-def _rank(bundle: Bundle) -> int:
-    """The store's priority of a received bundle: its class-of-service rank (standard without a block).
-
-    The codec checked the block on decode, so reading it cannot fail here.
-    """
-    return class_of_service(bundle).rank
 
 
 def _plain(detail: Mapping[str, Any]) -> dict[str, Any]:

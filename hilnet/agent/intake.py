@@ -11,6 +11,8 @@ Times: ``realtime_ns``/``now_unix_ns`` are unix ns; bundle times are DTN ms.
 from __future__ import annotations
 
 from hilnet.bundle.blocks import (
+    UNDERSTOOD_TYPES,
+    BlockFlag,
     BlockType,
     Bundle,
     BundleFlag,
@@ -24,8 +26,9 @@ from hilnet.bundle.blocks import (
     set_previous_node,
     unix_ns_from_dtn_ms,
 )
-from hilnet.bundle.cos import ClassOfService, set_class_of_service
+from hilnet.bundle.cos import ClassOfService, class_of_service, set_class_of_service
 from hilnet.bundle.eid import Eid
+from hilnet.bundle.rules import process_unknown_blocks
 from hilnet.errors import BundleDecodeError
 
 
@@ -103,6 +106,14 @@ def expiry_of(bundle: Bundle, now_unix_ns: int) -> int:
     return now_unix_ns + (p.lifetime_ms - age_ms) * 1_000_000
 
 
+def store_rank(bundle: Bundle) -> int:
+    """The store's priority of a received bundle: its class-of-service rank (standard without a block).
+
+    The codec checked the block on decode, so reading it cannot fail here.
+    """
+    return class_of_service(bundle).rank
+
+
 def hop_limit_reached(bundle: Bundle) -> str | None:
     """Why ``bundle`` may not take one more hop, or None when it may."""
     hc = hop_count(bundle)
@@ -125,3 +136,34 @@ def age_at_arrival_ms(bundle: Bundle) -> int | None:
         return bundle_age_ms(bundle)
     except BundleDecodeError:
         return None
+
+
+#: what an agent processes: the codec's blocks, and BPSec's, which it checks as an
+#: acceptor and forwards unchanged as a relay (RFC 9172)
+AGENT_UNDERSTANDS = UNDERSTOOD_TYPES | {BlockType.BLOCK_INTEGRITY, BlockType.BLOCK_CONFIDENTIALITY}
+
+
+def unknown_blocks(bundle: Bundle) -> tuple[Bundle | None, str | None]:
+    """Apply RFC 9171 section 4.2.4 to the blocks this agent cannot process (section 5.6 step 4).
+
+    Returns the bundle to store (blocks flagged "discard" removed), or None
+    when a block asks for the bundle's deletion, and a sentence for the event
+    (None when there is nothing to say). The agent sends no status reports:
+    a block asking for one is named in that sentence instead.
+    """
+    unknown = [b for b in bundle.blocks if b.block_type not in AGENT_UNDERSTANDS]
+    if not unknown:
+        return bundle, None
+    verdict = process_unknown_blocks(bundle, AGENT_UNDERSTANDS)
+    report = "; a status report (block unsupported) was asked for, and this agent sends none" if verdict.report else ""
+    if verdict.delete:
+        b = next(b for b in unknown if b.flags & BlockFlag.DELETE_BUNDLE_IF_UNPROCESSABLE)
+        return None, (
+            f"block type {b.block_type} (number {b.number}) cannot be processed here and asks for the "
+            f"bundle's deletion (RFC 9171 4.2.4, block unsupported){report}"
+        )
+    gone = [b for b in unknown if b.flags & BlockFlag.DISCARD_IF_UNPROCESSABLE]
+    if not gone and not report:
+        return verdict.bundle, None
+    names = ", ".join(f"type {b.block_type} (number {b.number})" for b in gone) or "none"
+    return verdict.bundle, f"blocks discarded as they cannot be processed here: {names}{report}"
