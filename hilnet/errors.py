@@ -7,10 +7,12 @@
     │   │   └── ScenarioErrors       several ScenarioErrors of one file, reported together
     │   ├── SpecError                an endpoint spec such as ``eth://`` without a name
     │   ├── ContactPlanError         an ION contact plan line that cannot be read
+    │   ├── KeyFileError             a BPSec key file line that cannot be read; FILE:LINE:COL
     │   └── RunFolderError           a run folder or its events.jsonl is missing or corrupt; FILE:LINE
     ├── BundleError                  BPv7 (RFC 9171)
     │   ├── BundleEncodeError        a bundle that cannot be written as asked
     │   ├── FragmentError            fragments that cannot be made or reassembled
+    │   ├── SecurityError            a BPSec block (RFC 9172) fails verification or decryption, or has no key
     │   └── BundleDecodeError        bytes that are not a valid bundle; carries the offset
     │       ├── CborError            wrong major type, indefinite length, truncation...
     │       ├── VersionError         primary block version is not 7
@@ -90,6 +92,17 @@ class ContactPlanError(InputError):
     """An ION contact-plan line that cannot be read."""
 
 
+class KeyFileError(InputError):
+    """A BPSec key file that cannot be read; ``str()`` reads ``FILE:LINE:COL: message``."""
+
+    def __init__(self, message: str, file: str = "<keys>", line: int = 0, col: int = 0):
+        self.message = message
+        self.file = file
+        self.line = line
+        self.col = col
+        super().__init__(f"{file}:{line}:{col}: {message}" if line > 0 else f"{file}: {message}")
+
+
 class RunFolderError(InputError):
     """A run folder (``runs/...``) that is missing a file or holds a corrupt one.
 
@@ -107,6 +120,18 @@ class BundleEncodeError(BundleError):
 
 class FragmentError(BundleError):
     """Fragmenting a bundle that must not be, or fragments that do not reassemble."""
+
+
+class SecurityError(BundleError):
+    """A BPSec security operation (RFC 9172) that cannot be done or does not verify.
+
+    ``reason`` is a short name for events and counters (``bib-mismatch``,
+    ``bcb-tag-mismatch``, ``no-key``...); the message says which block and source.
+    """
+
+    def __init__(self, reason: str, message: str):
+        self.reason = reason
+        super().__init__(message)
 
 
 class BundleDecodeError(BundleError):
