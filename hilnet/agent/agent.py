@@ -55,9 +55,11 @@ from hilnet.agent.intake import (
 from hilnet.agent.nodes import NodeMap, node_id
 from hilnet.agent.payload import payload_for
 from hilnet.agent.router import Router
+from hilnet.agent.security import accepted, load_keyring, protected
 from hilnet.agent.store import BundleStore
 from hilnet.agent.store_schema import StoredBundle
 from hilnet.bundle.blocks import Bundle, unix_ns_from_dtn_ms
+from hilnet.bundle.bpsec import KeyRing, Protection, has_security_blocks
 from hilnet.bundle.codec import decode_bundle, encode_bundle
 from hilnet.bundle.cos import DEFAULT_COS, ClassOfService
 from hilnet.bundle.eid import parse_eid
@@ -98,6 +100,7 @@ class Agent:
         self._peers: dict[str, set[str]] = {}  # peer node id -> names of CLAs with a session
         self.delivery = LocalDelivery(self.emit)
         self._creation = CreationCounter()
+        self.keys = KeyRing()
         self.eid = ""
         self.node = ""
 
@@ -119,13 +122,11 @@ class Agent:
         self.nodes = NodeMap(dict(cfg.nodes) or {cfg.node: self.eid})
         if cfg.epoch_ns is None:
             self.config = cfg = replace(cfg, epoch_ns=self.clock.now_ns())
+        self.keys = load_keyring(cfg.keys_path)
         os.makedirs(os.path.dirname(os.path.abspath(cfg.store_path)), exist_ok=True)
         self.store = BundleStore(cfg.store_path, cfg.quota_bytes, cfg.quota_bundles, clock=self.clock)
         self._opened.callback(self.store.close)  # commits the writes already queued (deletions of delivered bundles)
-        delivered = set()
-        for _, d in self.store.deletions():
-            if d.reason == "delivered":
-                delivered.add(d.key)
+        delivered = {d.key for _, d in self.store.deletions() if d.reason == "delivered"}
         routes = {
             self.nodes.name_or_eid(k) if k != "*" else "*": self.nodes.name_or_eid(v) for k, v in cfg.routes.items()
         }
@@ -188,16 +189,20 @@ class Agent:
         cos: ClassOfService = DEFAULT_COS,
         source: str | None = None,
         tag: str | None = None,
+        protection: Protection | None = None,
     ) -> str:
         """Create a bundle from a local application and store it; returns its key.
 
-        ``cos`` (class and ordinal) goes into the bundle's type-193 block and orders it at every hop.
+        ``cos`` (class and ordinal) goes into the bundle's type-193 block and orders it at every hop;
+        ``protection`` adds BPSec blocks for a bundle that leaves this node.
         """
         forwarder = self._running()
         dest_eid, src = parse_eid(dest), parse_eid(source or self.eid)
         hop_limit = self._configured().hop_limit
         creation = self._creation.next(self.realtime_ns())
         bundle = new_bundle(src, dest_eid, payload, creation, lifetime_ns, hop_limit, cos)
+        if not self._is_local(str(dest_eid)):
+            bundle = protected(bundle, self.keys, protection)
         primary = bundle.primary
         data = encode_bundle(bundle)
         key = bundle_key(bundle.id)
@@ -220,18 +225,9 @@ class Agent:
         self._after_store(key, bundle)
         return key
 
-    async def inject(
-        self,
-        dest: str,
-        size: int,
-        seed: int,
-        lifetime_ns: int,
-        *,
-        cos: ClassOfService = DEFAULT_COS,
-        tag: str | None = None,
-    ) -> str:
-        """Like :meth:`submit` with the deterministic payload ``payload_for(seed, size)``."""
-        return await self.submit(dest, payload_for(seed, size), lifetime_ns, cos=cos, tag=tag)
+    async def inject(self, dest: str, size: int, seed: int, lifetime_ns: int, **kw: Any) -> str:
+        """Like :meth:`submit` (same keyword arguments) with the payload ``payload_for(seed, size)``."""
+        return await self.submit(dest, payload_for(seed, size), lifetime_ns, **kw)
 
     def subscribe(self, endpoint: str, deliver: Deliver) -> Callable[[], None]:
         """Hand bundles for ``endpoint`` to ``deliver(key, payload)``; returns an unsubscribe."""
@@ -311,7 +307,9 @@ class Agent:
             return None
         if said is not None:
             self.emit(ev.Log, level="info", message=f"{key}: {said}")
-        return kept, expires_unix
+        if has_security_blocks(kept) and self._is_local(str(p.destination)):
+            kept = accepted(kept, key, self.keys, self.emit, self.counters)  # this node is the security acceptor
+        return None if kept is None else (kept, expires_unix)
 
     def _emit_stored(self, key: str, size: int, tag: str | None) -> None:
         store = self.store

@@ -28,6 +28,7 @@ class AgentConfig:
     epoch_ns: int | None = None  # agent clock reading at plan time 0; None = now
     hop_limit: int = DEFAULT_HOP_LIMIT
     max_bundle_size: int = 64 * 1024 * 1024
+    keys_path: str | None = None  # BPSec key file (docs/bundle.md)
 
 
 def config_from_command(c: Configure, default_store: str) -> AgentConfig:
@@ -56,4 +57,5 @@ def config_from_command(c: Configure, default_store: str) -> AgentConfig:
         nodes=dict(c.nodes),
         routes=dict(c.routes),
         epoch_ns=c.epoch_ns if c.epoch_ns else None,
+        keys_path=c.keys,
     )

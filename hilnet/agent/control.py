@@ -21,6 +21,7 @@ from hilnet.agent.cla_config import ClaConfig, cla_json, read_cla
 from hilnet.agent.events import Error, Reply
 from hilnet.agent.jsonlines import LINE_EXCERPT, MAX_LINE, PROTOCOL_VERSION, FieldReader, Id, dump_line, load_line
 from hilnet.agent.nodes import NodeMap
+from hilnet.bundle.bpsec.policy import CONFIDENTIALITY, INTEGRITY
 from hilnet.bundle.cos import MAX_ORDINAL
 from hilnet.errors import ControlError, InputError
 from hilnet.scenario.contact import Contact
@@ -74,6 +75,7 @@ class Configure(Command):
     physics). ``nodes`` maps scenario names to node EIDs; ``routes`` maps a
     destination EID (or ``"*"``) to a next-hop EID. ``dup_window_ns``: how long
     delivered bundle ids are remembered to suppress duplicates (None: forever).
+    ``keys``: the node's BPSec key file (docs/bundle.md; None: no keys).
     """
 
     cmd: ClassVar[str] = "configure"
@@ -87,6 +89,7 @@ class Configure(Command):
     epoch_ns: int = 0
     scale: float = 1.0
     dup_window_ns: int | None = None
+    keys: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -98,7 +101,9 @@ class Inject(Command):
     (sent as ``payload_b64``). ``lifetime_ns`` None: the agent's default.
     ``priority`` 0 bulk, 1 normal, 2 expedited, and ``ordinal`` (0..254, higher
     first) orders expedited bundles: both go into the bundle's class-of-service
-    block (type 193, as ION). ``tag`` is the controller's name.
+    block (type 193, as ION). ``tag`` is the controller's name. ``integrity``
+    and ``confidentiality`` name the BPSec services the bundle gets
+    (:data:`hilnet.bundle.bpsec.INTEGRITY`, :data:`~hilnet.bundle.bpsec.CONFIDENTIALITY`).
     """
 
     cmd: ClassVar[str] = "inject"
@@ -110,6 +115,8 @@ class Inject(Command):
     priority: int = 1
     ordinal: int = 0
     tag: str | None = None
+    integrity: str | None = None
+    confidentiality: str | None = None
 
 
 def _read_store(o: FieldReader) -> StoreConfig | None:
@@ -185,6 +192,7 @@ def _configure(o: FieldReader) -> dict[str, Any]:
         epoch_ns=o.optional_integer("epoch_ns") or 0,
         scale=scale,
         dup_window_ns=o.optional_integer("dup_window_ns", min=0),
+        keys=o.optional_string("keys"),
     )
 
 
@@ -224,7 +232,16 @@ def _inject(o: FieldReader) -> dict[str, Any]:
         priority=1 if priority is None else priority,
         ordinal=ordinal or 0,
         tag=o.optional_string("tag"),
+        **_security(o),
     )
+
+
+def _security(o: FieldReader) -> dict[str, str | None]:
+    names = {k: o.optional_string(k) for k in ("integrity", "confidentiality")}
+    for k, choices in (("integrity", INTEGRITY), ("confidentiality", CONFIDENTIALITY)):
+        if names[k] is not None and names[k] not in choices:
+            raise o.bad(k, " or ".join(choices), names[k])
+    return names
 
 
 COMMANDS: dict[str, type[Command]] = {c.cmd: c for c in (Hello, Configure, Inject, Status, Time, Shutdown)}
@@ -267,6 +284,8 @@ def _configure_json(c: Configure) -> dict[str, Any]:
     d |= {"nodes": dict(c.nodes), "routes": dict(c.routes), "epoch_ns": c.epoch_ns, "scale": c.scale}
     if c.dup_window_ns is not None:
         d["dup_window_ns"] = c.dup_window_ns
+    if c.keys is not None:
+        d["keys"] = c.keys
     return d
 
 
@@ -283,6 +302,7 @@ def _inject_json(c: Inject) -> dict[str, Any]:
         d["lifetime_ns"] = c.lifetime_ns
     if c.tag is not None:
         d["tag"] = c.tag
+    d |= {k: v for k, v in (("integrity", c.integrity), ("confidentiality", c.confidentiality)) if v is not None}
     return d
 
 

@@ -155,6 +155,23 @@ class Dropped(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SecurityFailed(Event):
+    """A bundle for this node failed its BPSec check (RFC 9172) and was dropped, never delivered.
+
+    ``check`` names what failed (``bib-mismatch``, ``bcb-tag-mismatch``,
+    ``key-unwrap-failed``, ``no-key``, ``malformed-block``...); ``reason`` says
+    which block and security source.
+    """
+
+    kind: ClassVar[str] = "security-failed"
+    bundle: str
+    source: str
+    check: str
+    reason: str
+    tag: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SessionUp(Event):
     """A CLA session to ``peer`` can carry bundles."""
 
@@ -208,6 +225,7 @@ EVENTS: dict[str, type[Event]] = {
         Expired,
         Refused,
         Dropped,
+        SecurityFailed,
         SessionUp,
         SessionDown,
         Rejected,

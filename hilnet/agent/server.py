@@ -25,6 +25,7 @@ from hilnet import __version__
 from hilnet.agent import protocol as ev
 from hilnet.agent.agent import Agent
 from hilnet.agent.config import AgentConfig, config_from_command
+from hilnet.bundle.bpsec import Protection
 from hilnet.bundle.cos import ClassOfService, Priority
 from hilnet.errors import ControlError, HilnetError, StoreFullError
 
@@ -122,10 +123,12 @@ class ControlSession:
 
     async def _inject(self, cmd: ev.Inject) -> str:
         lifetime = cmd.lifetime_ns or DEFAULT_LIFETIME_NS
+        cos, tag, protection = _cos(cmd), cmd.tag, Protection.named(cmd.integrity, cmd.confidentiality)
         try:
             if cmd.payload is not None:
-                return await self.agent.submit(cmd.dest, cmd.payload, lifetime, cos=_cos(cmd), tag=cmd.tag)
-            return await self.agent.inject(cmd.dest, cmd.size or 0, cmd.seed, lifetime, cos=_cos(cmd), tag=cmd.tag)
+                return await self.agent.submit(cmd.dest, cmd.payload, lifetime, cos=cos, tag=tag, protection=protection)
+            size = cmd.size or 0
+            return await self.agent.inject(cmd.dest, size, cmd.seed, lifetime, cos=cos, tag=tag, protection=protection)
         except StoreFullError as e:
             raise HilnetError(f"refused: {e}") from None
 

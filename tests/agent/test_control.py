@@ -130,6 +130,18 @@ def test_inject_with_size_and_with_payload():
     p = parse_command(line({"cmd": "inject", "dest": "ipn:4.0", "payload_b64": base64.b64encode(b"\x00hi").decode()}))
     assert p == Inject(dest="ipn:4.0", payload=b"\x00hi")
     assert (p.size, p.seed, p.priority, p.lifetime_ns, p.tag) == (None, 0, 1, None, None)
+    assert (p.integrity, p.confidentiality) == (None, None)
+
+
+def test_inject_and_configure_with_bpsec_round_trip():
+    i = Inject(dest="ipn:4.1", size=10, integrity="hmac-sha384", confidentiality="aes256-gcm")
+    assert parse_command(encode_command(i)) == i
+    c = Configure(node="gs", eid="ipn:4.0", keys="/run/gs.keys")
+    assert parse_command(encode_command(c)) == c
+    with pytest.raises(ControlError, match="field 'integrity' must be hmac-sha256 or hmac-sha384 or hmac-sha512"):
+        parse_command('{"cmd":"inject","dest":"ipn:4.1","size":1,"integrity":"md5"}')
+    with pytest.raises(ControlError, match="field 'confidentiality' must be aes128-gcm or aes256-gcm, got 'aes'"):
+        parse_command('{"cmd":"inject","dest":"ipn:4.1","size":1,"confidentiality":"aes"}')
 
 
 # -- malformed lines: each with its exact reason ----------------------------------------
@@ -395,6 +407,14 @@ EVENTS = [
     ctl.Expired(t_ns=9, node="iss", bundle="ipn:1.0/1/4"),
     ctl.Refused(t_ns=10, node="iss", reason="store full", peer="ipn:2.0"),
     ctl.Dropped(t_ns=11, node="iss", bundle="ipn:1.0/1/5", reason="duplicate"),
+    ctl.SecurityFailed(
+        t_ns=12,
+        node="cologne",
+        bundle="ipn:1.0/1/6",
+        source="ipn:1.0",
+        check="bib-mismatch",
+        reason="BIB 2 from ipn:1.0: the HMAC of block 1 does not match",
+    ),
     ctl.SessionUp(t_ns=13, node="iss", peer="ipn:2.0", cla="tcpcl", detail={"keepalive_s": 10}),
     ctl.SessionDown(t_ns=14, node="iss", peer="ipn:2.0", cla="tcpcl", reason="idle timeout"),
     ctl.Rejected(t_ns=15, node="iss", cla="serial", reason="crc mismatch at frame 17"),
