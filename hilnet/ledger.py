@@ -20,7 +20,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 # Agent events that say where a bundle is (or was): a bundle's sightings.
-SIGHTING_EVENTS = frozenset(("stored", "forwarded", "acked", "delivered", "expired", "received", "refused", "dropped"))
+SIGHTING_EVENTS = frozenset(
+    ("stored", "forwarded", "acked", "delivered", "expired", "received", "refused", "dropped", "security-failed")
+)
 # Agent events after which the node no longer holds its copy.
 RELEASE_EVENTS = frozenset(("acked", "delivered", "expired"))
 

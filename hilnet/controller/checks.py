@@ -149,7 +149,8 @@ def _name(b: BundleRecord, scenario: Scenario) -> str:
 
 
 def _where(b: BundleRecord) -> str:
-    s = b.last_seen
+    # A destination drops a bundle that fails BPSec before the previous hop logs its ack: say that, not the ack.
+    s = next((x for x in b.sightings if x.event == "security-failed"), b.last_seen)
     if s is None:
         return "never seen by an agent after injection" if b.key else "its injection failed"
     verb = {
@@ -159,6 +160,7 @@ def _where(b: BundleRecord) -> str:
         "received": "last received",
         "refused": "refused",
         "dropped": "dropped",
+        "security-failed": "dropped for failing its BPSec check (security-failed)",
     }.get(s.event, f"last {s.event}")
     return f"{verb} at {s.node} at {format_duration(s.t_ns)}"
 

@@ -213,6 +213,7 @@ class Session:
             # The agent's clock is ours plus its offset: its epoch is our t0 in its time.
             epoch_ns=self.t0 + self.offsets.get(name, 0),
             scale=1.0,  # wall contacts: already divided by the scenario's scale
+            keys=node.keys_path,
         )
         self.agents[name].call(command)
 
@@ -272,6 +273,8 @@ class Session:
             priority=PRIORITY.get(action.priority, 1),
             ordinal=action.ordinal,
             tag=tag,
+            integrity=action.integrity,
+            confidentiality=action.confidentiality,
         )
         at = self.clock.now_ns()
 

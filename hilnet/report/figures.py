@@ -103,7 +103,9 @@ def stream_table(report: CheckReport) -> tuple[tuple[str, StreamStats], ...]:
 
 # Sightings that say where a bundle *is*. "acked" is logged by the sender after
 # the next hop stored it, so following it would draw the bundle stepping back.
-WHERE_EVENTS = frozenset(("received", "stored", "forwarded", "delivered", "expired", "dropped", "refused"))
+WHERE_EVENTS = frozenset(
+    ("received", "stored", "forwarded", "delivered", "expired", "dropped", "refused", "security-failed")
+)
 
 
 def bundle_points(b: BundleRecord) -> tuple[tuple[int, str], ...]:

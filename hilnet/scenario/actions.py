@@ -104,6 +104,8 @@ class InjectBundle(Action):
     lifetime_ns: int  # scenario time
     priority: str  # bulk, normal or expedited
     ordinal: int = 0  # 0..254 inside expedited, higher first
+    integrity: str | None = None  # BPSec services the source adds (docs/scenario.md)
+    confidentiality: str | None = None
 
     @property
     def traffic(self) -> str:

@@ -23,6 +23,7 @@ from hilnet.errors import InputError, ScenarioError, ScenarioErrors
 from hilnet.scenario.epoch import parse_utc
 from hilnet.scenario.load_events import EventBuilder
 from hilnet.scenario.load_links import LinkBuilder
+from hilnet.scenario.load_security import read_key_file
 from hilnet.scenario.model import ClockSpec, Expect, Scenario
 from hilnet.scenario.model import Node as ScenarioNode
 from hilnet.scenario.reader import Reader, describe
@@ -173,7 +174,7 @@ class _Builder(LinkBuilder, EventBuilder):
         eids: dict[str, int] = {}
         self.node_names = [key.value for key, _ in entries]
         for key, value in entries:
-            m = r.mapping(value, f"node {key.value!r}", ("eid",), required=("eid",))
+            m = r.mapping(value, f"node {key.value!r}", ("eid", "keys"), required=("eid",))
             if not m or "eid" not in m:
                 continue
             eid_node = m["eid"][1]
@@ -190,7 +191,8 @@ class _Builder(LinkBuilder, EventBuilder):
                 )
                 continue
             eids[eid] = eid_node.start_mark.line + 1
-            out.append(ScenarioNode(name=key.value, eid=eid))
+            keys = read_key_file(r, m["keys"][1], f"node {key.value!r} keys") if "keys" in m else None
+            out.append(ScenarioNode(name=key.value, eid=eid, keys=keys))
         return tuple(out)
 
 

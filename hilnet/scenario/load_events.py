@@ -8,11 +8,24 @@ from typing import Literal
 from yaml.nodes import Node, ScalarNode
 
 from hilnet.scenario.load_base import BuilderBase
+from hilnet.scenario.load_security import read_security
 from hilnet.scenario.model import Crash, Cut, ErrorBurst, Expect, Fault, Link, PowerCut, Priority, Traffic
 from hilnet.scenario.reader import MappingEntries, describe, did_you_mean, is_name
 from hilnet.units import format_duration, parse_duration, parse_fraction, parse_size
 
-TRAFFIC_KEYS = ("name", "from", "to", "start", "every", "count", "size", "lifetime", "priority", "ordinal")
+TRAFFIC_KEYS = (
+    "name",
+    "from",
+    "to",
+    "start",
+    "every",
+    "count",
+    "size",
+    "lifetime",
+    "priority",
+    "ordinal",
+    "security",
+)
 MAX_ORDINAL = 254  # the class-of-service block's limit (ION: 0..254, higher first)
 FAULT_KEYS = ("at", "cut", "crash", "error-burst", "power-cut", "for", "restart-after", "bit-error-rate")
 EXPECT_KEYS = ("delivered", "within", "within-plan", "duplicates", "intact", "lost")
@@ -61,6 +74,7 @@ class EventBuilder(BuilderBase):
         if "priority" in m:
             priority = r.choice(m["priority"][1], f"{what} priority", PRIORITIES) or "normal"
         ordinal = self._ordinal(m, what, priority)
+        integrity, confidentiality = read_security(r, m["security"][1], what) if "security" in m else (None, None)
         if start is None or self.duration is None:
             return None
         count = self._injections(m, what, start, self.duration, every, count)
@@ -77,6 +91,8 @@ class EventBuilder(BuilderBase):
             lifetime_ns=lifetime,
             priority=priority,
             ordinal=ordinal,
+            integrity=integrity,
+            confidentiality=confidentiality,
         )
 
     def _ordinal(self, m: MappingEntries, what: str, priority: Priority) -> int:

@@ -31,6 +31,7 @@ class ClockSpec:
 class Node:
     name: str
     eid: str  # node id: ``ipn:N.0`` or ``dtn://name/`` (read it with hilnet.bundle.eid.parse_eid)
+    keys: str | None = None  # a BPSec key file to use instead of the run's generated one (absolute path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +160,8 @@ class Traffic:
     lifetime_ns: int  # BPv7 lifetime of each bundle
     priority: Priority = "normal"
     ordinal: int = 0  # 0..254, orders expedited traffic (higher first); see docs/scenario.md
+    integrity: str | None = None  # BPSec BIB-HMAC-SHA2 variant (hmac-sha384...); None: no BIB
+    confidentiality: str | None = None  # BPSec BCB-AES-GCM variant (aes256-gcm...); None: no BCB
 
     def times_ns(self) -> tuple[int, ...]:
         """Scenario times of each injection, in order."""

@@ -183,6 +183,8 @@ def _actions(scenario: Scenario) -> tuple[Action, ...]:
                     lifetime_ns=t.lifetime_ns,
                     priority=t.priority,
                     ordinal=t.ordinal,
+                    integrity=t.integrity,
+                    confidentiality=t.confidentiality,
                 )
             )
     for f in scenario.faults:

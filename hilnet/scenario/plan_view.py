@@ -121,7 +121,7 @@ def action_details(a: Action) -> dict[str, Any]:
             "lifetime_ns": a.lifetime_ns,
             "priority": a.priority,
             "ordinal": a.ordinal,
-        }
+        } | {k: v for k, v in (("integrity", a.integrity), ("confidentiality", a.confidentiality)) if v}
     if isinstance(a, (CutLink, PowerOff)):
         return {"for_ns": a.for_ns}
     if isinstance(a, CrashAgent):
@@ -134,9 +134,11 @@ def action_details(a: Action) -> dict[str, Any]:
 def _details(a: Action) -> str:
     if isinstance(a, InjectBundle):
         ordinal = f" ordinal {a.ordinal}" if a.ordinal else ""
+        secured = " ".join(s for s in (a.integrity, a.confidentiality) if s)
         return (
             f"#{a.seq + 1} {a.frm}->{a.to} {format_size(a.size)} lifetime {format_duration(a.lifetime_ns)} {a.priority}"
             + ordinal
+            + (f" {secured}" if secured else "")
         )
     if isinstance(a, LinkChange):
         params = ", ".join(f"{k}={_show(k, v)}" for k, v in a.params.items())

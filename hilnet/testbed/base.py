@@ -35,6 +35,7 @@ class NodeRuntime:
     # argv that kill -9s the agent with this pid where it runs (a board); None: signal the local process
     kill_command: Callable[[int], list[str]] | None = None
     where: str = ""  # "board pi-iss (ssh pi@iss-pi)" for a real node; empty for a virtual one
+    keys_path: str | None = None  # BPSec key file as the agent opens it (testbed/runkeys.py); None: no keys
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
+import shlex
 import shutil
 import subprocess
 
@@ -39,6 +40,7 @@ from hilnet.testbed.netns import (
     root_links,
     run_ip,
 )
+from hilnet.testbed.runkeys import write_run_keys
 from hilnet.testbed.ssh import SshBoard, control_dir, remote_path
 
 BOOT_TIMEOUT_S = 180.0  # a board switched on again must answer over SSH within this
@@ -72,15 +74,16 @@ class BenchTestbed:
             self._connect_boards()
             self._make_namespaces()
             clas, peers = self._wire_links()
+            keys = write_run_keys(self.scenario, self.run_dir)
+            for n in self.scenario.nodes:
+                cla = list(clas[n.name])
+                tcpcl_peers = peers.get(n.name)
+                if tcpcl_peers is not None:
+                    cla.append(TcpclConfig(HostPort("0.0.0.0", TCPCL_PORT), tcpcl_peers))
+                self.nodes[n.name] = self._runtime(n.name, n.eid, tuple(cla), keys.get(n.name))
         except BaseException:
             self.teardown()
             raise
-        for n in self.scenario.nodes:
-            cla = list(clas[n.name])
-            tcpcl_peers = peers.get(n.name)
-            if tcpcl_peers is not None:
-                cla.append(TcpclConfig(HostPort("0.0.0.0", TCPCL_PORT), tcpcl_peers))
-            self.nodes[n.name] = self._runtime(n.name, n.eid, tuple(cla))
 
     def _connect_boards(self) -> None:
         for node, board_name in self.bench.nodes:
@@ -214,23 +217,44 @@ class BenchTestbed:
         offloads_off(ns, inner)
         return f"eth://{outer}"
 
-    def _runtime(self, node: str, eid: str, clas: tuple[ClaConfig, ...]) -> NodeRuntime:
+    def _runtime(self, node: str, eid: str, clas: tuple[ClaConfig, ...], keys: str | None) -> NodeRuntime:
         board = self.boards.get(node)
         if board is None:
             store = os.path.abspath(os.path.join(self.run_dir, "stores", f"{node}.store"))
             return NodeRuntime(
-                node, eid, local_agent_command(("ip", "netns", "exec", self.namespaces[node])), clas, store
+                node,
+                eid,
+                local_agent_command(("ip", "netns", "exec", self.namespaces[node])),
+                clas,
+                store,
+                keys_path=keys,
             )
         ssh = self.ssh[node]
         agent = ["env", "PYTHONUNBUFFERED=1", venv_bin(board, "hilnet"), "agent", "--stdio"]
-        store = f"{remote_path(board.store_dir).rstrip('/')}/{self.run_id}/{node}.store"
+        run_dir = f"{remote_path(board.store_dir).rstrip('/')}/{self.run_id}"
+        store = f"{run_dir}/{node}.store"
+        if keys is not None:
+            keys = self._copy_keys(ssh, keys, f"{run_dir}/{node}.keys")
 
         def kill(pid: int) -> list[str]:
             return ssh.command(["kill", "-KILL", str(pid)])
 
-        return NodeRuntime(
-            node, eid, tuple(ssh.command(agent)), clas, store, kill, f"board {board.name} (ssh {board.ssh})"
-        )
+        where = f"board {board.name} (ssh {board.ssh})"
+        return NodeRuntime(node, eid, tuple(ssh.command(agent)), clas, store, kill, where, keys_path=keys)
+
+    @staticmethod
+    def _copy_keys(ssh: SshBoard, local: str, remote: str) -> str:
+        """Put the key file ``local`` on the board at ``remote`` (0600, in the run's folder); returns ``remote``."""
+        with open(local, "rb") as f:
+            data = f.read()
+        folder = remote.rsplit("/", 1)[0]
+        script = f"umask 077 && mkdir -p {shlex.quote(folder)} && cat > {shlex.quote(remote)}"
+        p = ssh.run(["sh", "-c", script], data=data)
+        if p.returncode != 0:
+            raise TestbedError(
+                f"board {ssh.name}: cannot write its key file {remote}: {p.stderr.decode(errors='replace').strip()}"
+            )
+        return remote
 
     # -- power -------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from hilnet.agent.protocol import ClaConfig, HostPort, TcpclConfig
 from hilnet.errors import TestbedError
 from hilnet.scenario.model import Scenario
 from hilnet.testbed.base import LinkRuntime, NodeRuntime, local_agent_command, pty_specs, serial_cla
+from hilnet.testbed.runkeys import write_run_keys
 
 
 def free_port() -> int:
@@ -113,13 +114,19 @@ class LoopbackTestbed:
             raise TestbedError(f"loopback testbed: cannot allocate a port: {e}") from None
         finally:
             ports.release()  # the engine and the agents bind them next
+        keys = write_run_keys(sc, self.run_dir)
         for node in sc.nodes:
             name = node.name
             if name in tcpcl_port:
                 clas[name].append(TcpclConfig(HostPort("127.0.0.1", tcpcl_port[name]), tcpcl_peers[name]))
             store = os.path.join(self.run_dir, "stores", f"{name}.store")
             self.nodes[name] = NodeRuntime(
-                name, node.eid, local_agent_command(), tuple(clas[name]), os.path.abspath(store)
+                name,
+                node.eid,
+                local_agent_command(),
+                tuple(clas[name]),
+                os.path.abspath(store),
+                keys_path=keys.get(name),
             )
 
     def teardown(self) -> list[str]:

@@ -25,6 +25,7 @@ from hilnet.agent.protocol import ClaConfig, HostPort, TcpclConfig
 from hilnet.errors import TestbedError
 from hilnet.scenario.model import Scenario
 from hilnet.testbed.base import LinkRuntime, NodeRuntime, local_agent_command, pty_specs, serial_cla
+from hilnet.testbed.runkeys import write_run_keys
 
 MARKER_DIR = "/run/hilnet/netns"
 TCPCL_PORT = 4556
@@ -189,6 +190,7 @@ class NetnsTestbed:
         except BaseException:
             self.teardown()
             raise
+        keys = write_run_keys(sc, self.run_dir)
         for n in sc.nodes:
             if n.name in ethernet_nodes:
                 clas[n.name].append(TcpclConfig(HostPort("0.0.0.0", TCPCL_PORT), peers[n.name]))
@@ -198,6 +200,7 @@ class NetnsTestbed:
                 local_agent_command(("ip", "netns", "exec", self.namespaces[n.name])),
                 tuple(clas[n.name]),
                 os.path.abspath(os.path.join(self.run_dir, "stores", f"{n.name}.store")),
+                keys_path=keys.get(n.name),
             )
 
     def teardown(self) -> list[str]:
