@@ -27,6 +27,7 @@ from hilnet.bundle.cos import MAX_ORDINAL, ClassOfService, Priority, class_of_se
 from hilnet.bundle.crc import CRC_SIZE, CrcType
 from hilnet.bundle.make import make_bundle
 from hilnet.clock import realtime_ns
+from hilnet.commands.bundle_security import SECURITY_TYPES, accepted_here, secured, security_content
 from hilnet.errors import BundleError, InputError
 from hilnet.units import format_duration, parse_duration, parse_size
 
@@ -82,6 +83,8 @@ def _content(bundle: Bundle, b: CanonicalBlock) -> dict:
         }
     if b.block_type == BlockType.PAYLOAD:
         return {"sha256": hashlib.sha256(b.data).hexdigest()}
+    if b.block_type in SECURITY_TYPES:
+        return security_content(bundle, b)
     return {"content": _generic_cbor(b.data)}
 
 
@@ -224,8 +227,11 @@ def _text(d: dict) -> str:
         )
         keys = ("hop_limit", "hop_count", "age_ms", "previous_node", "class", "ordinal", "qos_flags", "data_label")
         extra = {k: b[k] for k in (*keys, "sha256") if k in b}
-        if "content" in b:
-            extra["content"] = json.dumps(b["content"])
+        for k in ("content", "security"):
+            if k in b:
+                extra[k] = json.dumps(b[k])
+        if "encrypted_by" in b:
+            extra["encrypted by BCB"] = b["encrypted_by"]
         if extra:
             line += "\n  " + ", ".join(f"{k} {v}" for k, v in extra.items())
         lines.append(line)
@@ -249,14 +255,22 @@ def command() -> None:
     help="Largest bundle accepted (bytes, or 300KiB...).",
 )
 @click.option("--no-crc-check", is_flag=True, help="Do not verify block CRCs.")
-def show(file, as_json: bool, max_size: str, no_crc_check: bool) -> None:
+@click.option(
+    "--keys",
+    type=click.Path(dir_okay=False),
+    help="Accept the BIBs and BCBs as the destination would, with this key file: decrypt, verify, then show.",
+)
+def show(file, as_json: bool, max_size: str, no_crc_check: bool, keys: str | None) -> None:
     """Print the blocks and fields of the bundle in FILE (- for stdin).
 
-    Malformed input exits with status 2 and says what is wrong at which byte.
+    Malformed input exits with status 2 and says what is wrong at which byte;
+    with --keys, so does a security block that does not verify or decrypt.
     """
     limit = parse_size(max_size)
     data = file.read(limit + 1)
     bundle = decode_bundle(data, max_size=limit, check_crc=not no_crc_check)
+    if keys is not None:
+        bundle = accepted_here(bundle, keys)
     d = describe(bundle, len(data))
     click.echo(json.dumps(d, indent=2) if as_json else _text(d))
 
@@ -288,8 +302,20 @@ def show(file, as_json: bool, max_size: str, no_crc_check: bool) -> None:
     type=click.IntRange(0, MAX_ORDINAL),
     help="Order among expedited bundles, 0..254 (higher first); needs --class expedited.",
 )
+@click.option(
+    "--sign",
+    type=click.Path(dir_okay=False),
+    help="Add a BIB (BIB-HMAC-SHA2, HMAC-SHA384) over the payload with the source node's integrity key from this key file.",
+)
+@click.option(
+    "--encrypt",
+    type=click.Path(dir_okay=False),
+    help="Add a BCB (BCB-AES-GCM, AES-256) over the payload (and the BIB) under the source node's confidentiality key from this key file.",
+)
 @click.option("--out", "out", type=click.Path(dir_okay=False, writable=True), help="Write here instead of stdout.")
-def make(source, dest, payload_file, size, lifetime, crc, seq, report_to, hop_limit, klass, ordinal, out) -> None:
+def make(
+    source, dest, payload_file, size, lifetime, crc, seq, report_to, hop_limit, klass, ordinal, sign, encrypt, out
+) -> None:
     """Write one bundle (to --out, or to stdout when it is not a terminal)."""
     if (payload_file is None) == (size is None):
         raise click.UsageError("give exactly one of --payload FILE and --size N")
@@ -321,7 +347,7 @@ def make(source, dest, payload_file, size, lifetime, crc, seq, report_to, hop_li
         hop_limit=hop_limit,
         cos=cos,
     )
-    data = encode_bundle(bundle)
+    data = encode_bundle(secured(bundle, sign, encrypt))
     if out is None:
         click.echo(data, nl=False)  # click writes bytes to the binary stdout
     else:

@@ -111,3 +111,45 @@ def test_show_decodes_unknown_extension_blocks_as_plain_cbor(tmp_path):
     assert contents[200] == {"cbor": {"k": [1, {"bytes": "0102"}]}}
     assert contents[201] == {"not_cbor": "0102"}
     assert contents[1] is None  # the payload is summarised by its hash, not decoded
+
+
+def test_make_signed_and_encrypted_then_show_with_and_without_keys(tmp_path):
+    keys = tmp_path / "k.keys"
+    keys.write_text(f"ipn:1.0 integrity {'11' * 32}\nipn:1.0 confidentiality {'22' * 32}\n")
+    keys.chmod(0o600)
+    out = tmp_path / "s.bundle"
+    r = run("make", "--source", "ipn:1.1", "--dest", "ipn:4.1", "--size", "100")
+    plain_sha = json.loads(run("show", "-", "--json", input=r.stdout_bytes).output)["payload_sha256"]
+    args = ("--source", "ipn:1.1", "--dest", "ipn:4.1", "--size", "100", "--out", str(out))
+    assert run("make", *args, "--sign", str(keys), "--encrypt", str(keys)).exit_code == 0
+    d = json.loads(run("show", str(out), "--json").output)
+    bcb, bib, payload = d["blocks"]
+    assert (bcb["type_name"], bib["type_name"]) == ("BLOCK_CONFIDENTIALITY", "BLOCK_INTEGRITY")
+    sec = bcb["security"]
+    assert sec["context"] == "BCB-AES-GCM" and sec["source"] == "ipn:1.0" and sec["targets"] == [bib["number"], 1]
+    assert sec["parameters"]["aes_variant"] == 3 and len(sec["parameters"]["iv"]) == 24
+    assert bib == bib | {"encrypted_by": bcb["number"]} and payload["sha256"] != plain_sha
+    opened = json.loads(run("show", str(out), "--json", "--keys", str(keys)).output)
+    assert [b["type_name"] for b in opened["blocks"]] == ["PAYLOAD"] and opened["payload_sha256"] == plain_sha
+    wrong = tmp_path / "w.keys"
+    wrong.write_text(f"ipn:1.0 integrity {'11' * 32}\nipn:1.0 confidentiality {'33' * 32}\n")
+    p = subprocess.run(
+        [sys.executable, "-m", "hilnet", "bundle", "show", str(out), "--keys", str(wrong)],
+        capture_output=True,
+        text=True,
+    )
+    assert p.returncode == 2 and "does not unwrap with the key for ipn:1.0" in p.stderr
+
+
+def test_show_describes_a_signed_bundle(tmp_path):
+    keys = tmp_path / "k.keys"
+    keys.write_text(f"ipn:1.0 integrity {'11' * 32}\n")
+    r = run("make", "--source", "ipn:1.1", "--dest", "ipn:4.1", "--size", "10", "--sign", str(keys))
+    (bib, _payload) = json.loads(run("show", "-", "--json", input=r.stdout_bytes).output)["blocks"]
+    assert bib["security"]["context"] == "BIB-HMAC-SHA2" and bib["security"]["parameters"] == {
+        "sha_variant": 6,
+        "scope_flags": 7,
+    }
+    assert len(bib["security"]["results"][0]["hmac"]) == 96  # 48 bytes of HMAC-SHA384
+    text = run("show", "-", input=r.stdout_bytes).output
+    assert "BIB-HMAC-SHA2" in text
