@@ -62,6 +62,7 @@ def command(
 
 def load_agent_config(path: str, store_path: str | None):
     """Read a node YAML file through the same checks as a ``configure`` command."""
+    import dataclasses
     import json
 
     import yaml
@@ -87,8 +88,12 @@ def load_agent_config(path: str, store_path: str | None):
         raise InputError(f"{_where(path, str(e))}: {e}") from None
     if not isinstance(cmd, protocol.Configure):  # a `cmd:` key in the file named another command
         raise InputError(f"{path}: holds the fields of a configure command, not a {cmd.cmd!r} command")
-    default_store = store_path or os.path.join(os.path.dirname(os.path.abspath(path)), f"{raw.get('node')}.store")
-    return config_from_command(cmd, default_store)
+    here = os.path.dirname(os.path.abspath(path))
+    default_store = store_path or os.path.join(here, f"{raw.get('node')}.store")
+    config = config_from_command(cmd, default_store)
+    if config.keys_path is not None:  # a node file names its key file relative to itself
+        config = dataclasses.replace(config, keys_path=os.path.join(here, os.path.expanduser(config.keys_path)))
+    return config
 
 
 def _where(path: str, message: str) -> str:

@@ -155,3 +155,32 @@ def test_key_file_errors_name_the_place(tmp_path):
     with pytest.raises(KeyFileError, match="cannot read"):
         load_keyring(str(tmp_path / "missing.keys"))
     assert load_keyring(None) == KeyRing()
+
+
+def test_a_node_file_names_its_key_file_relative_to_itself(tmp_path):
+    from hilnet.commands.agent import load_agent_config
+
+    (tmp_path / "etc").mkdir()
+    node = tmp_path / "etc" / "node.yaml"
+    node.write_text('node: n1\neid: ipn:7.0\nkeys: n1.keys\nclas: [{type: tcpcl, listen: "127.0.0.1:0"}]\n')
+    assert load_agent_config(str(node), None).keys_path == str(tmp_path / "etc" / "n1.keys")
+
+
+def test_a_bad_key_file_stops_a_standalone_agent_with_file_line_col(tmp_path):
+    import subprocess
+    import sys
+
+    node = tmp_path / "node.yaml"
+    node.write_text('node: n1\neid: ipn:7.0\nkeys: n1.keys\nclas: [{type: tcpcl, listen: "127.0.0.1:0"}]\n')
+    (tmp_path / "n1.keys").write_text("# n1\nipn:7.0 integrity 1234\n")
+    p = subprocess.run(
+        [sys.executable, "-m", "hilnet", "agent", "--config", str(node), "--socket", str(tmp_path / "s.sock")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "XDG_RUNTIME_DIR": str(tmp_path)},
+    )
+    assert p.returncode == 2
+    assert f"{tmp_path / 'n1.keys'}:2:19: an integrity key has 16 to 128 bytes, this one 2" in p.stderr
+    assert "other users can read these keys" in p.stderr  # written 0644 here
+    assert "Traceback" not in p.stderr

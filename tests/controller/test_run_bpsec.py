@@ -8,7 +8,7 @@ import os
 import stat
 
 import pytest
-from run_e2e_harness import LeakWatch, events, hilnet_run, summary, write_scenario
+from run_e2e_harness import BACKENDS, LeakWatch, events, hilnet_run, summary, write_scenario
 
 from hilnet.bundle.bpsec import KeyRing, format_keys, parse_keys
 
@@ -43,9 +43,10 @@ def leaks():
     return LeakWatch()
 
 
-def test_integrity_and_confidentiality_pass_end_to_end(tmp_path, leaks):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_integrity_and_confidentiality_pass_end_to_end(tmp_path, backend, leaks):
     out = tmp_path / "run"
-    p = hilnet_run(write_scenario(tmp_path, "bpsec", SCENARIO % ""), out, "loopback")
+    p = hilnet_run(write_scenario(tmp_path, "bpsec", SCENARIO % ""), out, backend)
     assert p.returncode == 0, p.stdout + p.stderr
     s = summary(out)
     assert s["passed"] is True
