@@ -6,6 +6,8 @@ import os
 from dataclasses import replace
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hilnet.bundle.blocks import BlockType
 from hilnet.bundle.bpsec import (
@@ -20,7 +22,7 @@ from hilnet.bundle.bpsec import (
 )
 from hilnet.bundle.codec import decode_bundle, encode_bundle
 from hilnet.bundle.make import make_bundle
-from hilnet.errors import KeyFileError, SecurityError
+from hilnet.errors import BundleDecodeError, KeyFileError, SecurityError
 
 KEYS = parse_keys(
     "# two nodes\n"
@@ -105,3 +107,45 @@ def test_unknown_names_list_the_choices():
         Protection.named("hmac-md5", None)
     with pytest.raises(ValueError, match="aes128-gcm, aes256-gcm"):
         Protection.named(None, "aes-cbc")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_a_mangled_security_block_fails_with_a_named_error_only(data):
+    """Hostile input at the acceptor: any change to a BIB or BCB raises SecurityError or a decode error."""
+    sent = protect(bundle(), KEYS, BOTH, lambda n: bytes(n))
+    i = data.draw(st.integers(0, len(sent.blocks) - 2))  # a security block
+    block = sent.blocks[i]
+    raw = bytearray(block.data)
+    for _ in range(data.draw(st.integers(1, 4))):
+        op = data.draw(st.sampled_from(["flip", "cut", "insert"]))
+        at = data.draw(st.integers(0, max(0, len(raw) - 1)))
+        if op == "flip" and raw:
+            raw[at] ^= 1 << data.draw(st.integers(0, 7))
+        elif op == "cut":
+            del raw[at : at + data.draw(st.integers(1, 8))]
+        else:
+            raw[at:at] = data.draw(st.binary(min_size=1, max_size=8))
+    mangled = replace(sent, blocks=(*sent.blocks[:i], replace(block, data=bytes(raw)), *sent.blocks[i + 1 :]))
+    try:
+        opened = accept(mangled, KEYS)
+    except (SecurityError, BundleDecodeError):
+        return
+    assert opened == bundle()  # a change that still verifies changed nothing that matters (e.g. re-encoded CBOR)
+
+
+def test_a_short_iv_or_a_wrong_tag_size_is_a_security_error_not_a_crash():
+    from hilnet.bundle.bpsec.asb import SecurityBlock, encode_asb
+
+    sent = protect(bundle(), KEYS, Protection.named(None, "aes128-gcm"), os.urandom)
+    bcb = sent.blocks[0]
+    asb = decode_asb(bcb.data)
+    for params, results, what in (
+        (((1, b"1234"), *asb.parameters[1:]), asb.results, "initialization vector must have 8 to 128 bytes"),
+        (asb.parameters, (((1, b"short"),),), "no 16-byte authentication tag"),
+        ((asb.parameters[0], (2, 2), *asb.parameters[2:]), asb.results, "AES variant 2 is not 1 or 3"),
+    ):
+        bad = SecurityBlock(asb.targets, asb.context_id, asb.source, params, results)
+        broken = replace(sent, blocks=(replace(bcb, data=encode_asb(bad)), *sent.blocks[1:]))
+        with pytest.raises(SecurityError, match=what):
+            accept(broken, KEYS)

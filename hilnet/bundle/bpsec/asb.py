@@ -64,10 +64,10 @@ class SecurityBlock:
         return None
 
     def result(self, target: int, rid: int) -> Value | None:
-        """The value of result ``rid`` for block number ``target``, or None."""
-        for k, v in self.results[self.targets.index(target)]:
-            if k == rid:
-                return v
+        """The value of result ``rid`` for block number ``target``, or None (also when it is no target)."""
+        for t, results in zip(self.targets, self.results, strict=True):
+            if t == target:
+                return dict(results).get(rid)
         return None
 
 

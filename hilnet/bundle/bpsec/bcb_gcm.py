@@ -36,6 +36,8 @@ PARAM_WRAPPED_KEY = 3
 PARAM_SCOPE = 4
 RESULT_TAG = 1
 TAG_SIZE = 16
+#: IV lengths AES-GCM takes, bytes (RFC 9173 recommends 12)
+IV_SIZES = range(8, 129)
 
 
 class AesVariant(IntEnum):
@@ -74,6 +76,8 @@ def add_bcb(
         raise BundleEncodeError("a BCB needs at least one target and never targets the primary block")
     if len(key) != variant.key_size:
         raise BundleEncodeError(f"{variant.name} needs a {variant.key_size}-byte key, got {len(key)}")
+    if len(iv) not in IV_SIZES:
+        raise BundleEncodeError(f"an AES-GCM IV has 8 to 128 bytes, got {len(iv)}")
     params: list[tuple[int, int | bytes]] = [(PARAM_IV, iv), (PARAM_AES_VARIANT, int(variant))]
     if kek is not None:
         params.append((PARAM_WRAPPED_KEY, aes_key_wrap(kek, key)))
@@ -115,8 +119,8 @@ def _content_key(asb: SecurityBlock, key: bytes, variant: AesVariant, where: str
 
 def _parameters(asb: SecurityBlock, where: str) -> tuple[bytes, AesVariant, int]:
     iv = _bytes_param(asb, PARAM_IV, "initialization vector", where)
-    if not iv:
-        raise SecurityError("bad-parameter", f"{where}: no initialization vector")
+    if iv is None or len(iv) not in IV_SIZES:
+        raise SecurityError("bad-parameter", f"{where}: the initialization vector must have 8 to 128 bytes")
     v = asb.parameter(PARAM_AES_VARIANT)
     try:
         variant = AesVariant(3 if v is None else v if isinstance(v, int) else -1)

@@ -22,7 +22,7 @@ from hilnet.bundle.blocks import PAYLOAD_BLOCK_NUMBER, BlockType, Bundle
 from hilnet.bundle.bpsec.asb import decode_asb
 from hilnet.bundle.bpsec.bcb_gcm import AesVariant, add_bcb, decrypt_bcb
 from hilnet.bundle.bpsec.bib_hmac import ShaVariant, add_bib, verify_bib
-from hilnet.bundle.bpsec.edit import removed
+from hilnet.bundle.bpsec.edit import free_number, removed
 from hilnet.bundle.bpsec.keys import KeyRing
 from hilnet.bundle.bpsec.scope import ScopeFlag
 
@@ -75,8 +75,9 @@ def protect(bundle: Bundle, keys: KeyRing, protection: Protection, random: Calla
     targets: tuple[int, ...] = (PAYLOAD_BLOCK_NUMBER,)
     if protection.integrity is not None:
         key = keys.key("integrity", source)
-        bundle = add_bib(bundle, targets, source, key, variant=protection.integrity, scope=ScopeFlag.ALL)
-        targets = (bundle.blocks[0].number, PAYLOAD_BLOCK_NUMBER)
+        bib = free_number(bundle)
+        bundle = add_bib(bundle, targets, source, key, variant=protection.integrity, scope=ScopeFlag.ALL, number=bib)
+        targets = (bib, PAYLOAD_BLOCK_NUMBER)
     if protection.confidentiality is not None:
         kek = keys.key("confidentiality", source)
         variant = protection.confidentiality
