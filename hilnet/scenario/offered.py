@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from hilnet.scenario.model import Scenario
-from hilnet.scenario.overhead import bundle_bytes
+from hilnet.scenario.overhead import bundle_bytes, security_bytes
 from hilnet.units import format_duration, format_size
 
 
@@ -72,7 +72,7 @@ def offered_loads(
         t = traffic[route.traffic]
         for frm, to, link_name in zip(route.path, route.path[1:], route.links):
             link = scenario.link(link_name)
-            per_bundle = bundle_bytes(link.medium, t.size)
+            per_bundle = bundle_bytes(link.medium, t.size) + security_bytes(scenario, t)
             entry = offered.setdefault((link_name, frm, to), [0, 0, t.start_ns])
             entry[0] += t.count
             entry[1] += per_bundle * t.count

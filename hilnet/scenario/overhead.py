@@ -16,7 +16,8 @@ FCS plus the 14-byte MAC header), and carries 1448 bytes of TCP payload after
 20 bytes of IPv4 and 32 of TCP with timestamps.
 
 Per bundle: about :data:`BUNDLE_OVERHEAD` bytes of BPv7 primary block, payload
-block header and CRCs (RFC 9171, ipn EIDs), and on Ethernet one TCPCLv4
+block header and CRCs (RFC 9171, ipn EIDs), plus the BPSec blocks a stream asks
+for (:func:`security_bytes`, measured on a sample bundle), and on Ethernet one TCPCLv4
 XFER_SEGMENT header with its transfer-length extension (RFC 9174 5.2.2:
 1 + 1 + 8 + 8 + 4 = 22 bytes; bundles go in one segment). Acknowledgements in
 the reverse direction are small and are not counted against it.
@@ -24,7 +25,9 @@ the reverse direction are small and are not counted against it.
 
 from __future__ import annotations
 
-from hilnet.scenario.model import DirectionParams
+from hilnet.bundle.bpsec.policy import Protection, overhead_bytes
+from hilnet.bundle.eid import parse_eid
+from hilnet.scenario.model import DirectionParams, Scenario, Traffic
 
 SERIAL_FRAME_PAYLOAD = 1024  # the serial CLA's default segment_size
 SERIAL_FRAME_HEADER = 19 + 4  # DATA frame header + CRC-32C (docs/cla.md, serial_frame.py)
@@ -61,3 +64,9 @@ def bundle_bytes(medium: str, payload: int) -> int:
     """Bytes a bundle of ``payload`` bytes puts through the convergence layer, before framing."""
     extra = BUNDLE_OVERHEAD + (TCPCL_SEGMENT_HEADER if medium == "ethernet" else 0)
     return payload + extra
+
+
+def security_bytes(scenario: Scenario, traffic: Traffic) -> int:
+    """Bytes the BIB and BCB a stream asks for add to each of its bundles (docs/scenario.md "Security")."""
+    protection = Protection.named(traffic.integrity, traffic.confidentiality)
+    return overhead_bytes(protection, parse_eid(scenario.node(traffic.frm).eid)) if protection else 0

@@ -184,3 +184,27 @@ def test_a_bad_key_file_stops_a_standalone_agent_with_file_line_col(tmp_path):
     assert f"{tmp_path / 'n1.keys'}:2:19: an integrity key has 16 to 128 bytes, this one 2" in p.stderr
     assert "other users can read these keys" in p.stderr  # written 0644 here
     assert "Traceback" not in p.stderr
+
+
+def test_the_plan_counts_the_bytes_bpsec_adds(tmp_path):
+    from hilnet.bundle.bpsec.policy import overhead_bytes
+    from hilnet.bundle.eid import parse_eid
+
+    async def main():
+        n = Node(VirtualClock(T0), REAL0)
+        cfg = AgentConfig(
+            node="a", eid="ipn:1.0", store_path=str(tmp_path / "a.sqlite"), keys_path=keyfile(tmp_path, "a", RING)
+        )
+        await n.configure(cfg)
+        try:
+            for p in (None, Protection.named("hmac-sha256", None), Protection.named(None, "aes128-gcm"), BOTH):
+                await n.agent.submit("ipn:3.1", b"x" * 1024, 3600 * S, protection=p)
+            plain, *secured = [e.size for e in n.of(ev.Stored)]
+            made = [s - plain for s in secured]
+            ps = (Protection.named("hmac-sha256", None), Protection.named(None, "aes128-gcm"), BOTH)
+            assert made == [overhead_bytes(p, parse_eid("ipn:1.0")) for p in ps]
+            assert made[2] > made[0] + made[1]  # the BCB over the BIB adds a second tag
+        finally:
+            await n.agent.stop()
+
+    run(main())

@@ -82,3 +82,13 @@ def test_a_bad_key_file_is_an_error_at_the_keys_line(tmp_path):
     assert "s.yaml:4:52: node 'b' keys: bad.keys:2:19: an integrity key has 16 to 128 bytes, this one 1" in str(e.value)
     with pytest.raises(ScenarioErrors, match="cannot read missing.keys"):
         _load("  - {name: t, from: a, to: b, size: 4B}", ", keys: missing.keys", str(tmp_path / "s.yaml"))
+
+
+def test_the_plan_counts_security_blocks_in_the_offered_load():
+    def offered(security: str) -> int:
+        plan = compile_plan(_load(f"  - {{name: t, from: a, to: b, size: 1KiB, count: 3{security}}}"))
+        return sum(load.offered_bytes for load in plan.loads)
+
+    plain, signed = offered(""), offered(", security: {integrity: hmac-sha512}")
+    both = offered(", security: {integrity: hmac-sha512, confidentiality: aes256-gcm}")
+    assert 3 * 80 < signed - plain < both - plain < 3 * 300
