@@ -84,6 +84,7 @@ class Ledger:
         self._deliveries: dict[str, list[Delivery]] = {}
         self._sightings: dict[str, list[Sighting]] = {}
         self._expired: set[str] = set()
+        self._failed_security: set[str] = set()  # dropped by their destination's BPSec check: final
         self.end_ns = 0  # latest scenario time of any record
         self.end_reason = "unknown"  # the run-end record's reason
         self.end_detail: str | None = None
@@ -150,6 +151,8 @@ class Ledger:
             self._deliveries.setdefault(key, []).append(Delivery(node, t, _str(r.get("sha256"))))
         elif kind == "expired":
             self._expired.add(key)
+        elif kind == "security-failed":
+            self._failed_security.add(key)
 
     # -- questions ----------------------------------------------------------------------
 
@@ -188,13 +191,13 @@ class Ledger:
         return tuple(self._sightings.get(key, ()))
 
     def settled(self, total: int) -> bool:
-        """All ``total`` bundles injected, each delivered or expired, and no copy left in any store.
+        """All ``total`` bundles injected, each delivered, expired or failed BPSec, and no copy left in any store.
 
         A bundle delivered but still held somewhere waits for an acknowledgement:
-        ending the run then would judge a store the agent is about to empty.
+        ending the run then would judge a store the agent is about to empty. One
+        its destination dropped for failing BPSec is as final as an expired one.
         """
         if len(self._tag_of) < total:
             return False
-        return all(
-            (key in self._deliveries or key in self._expired) and not self._holders.get(key) for key in self._tag_of
-        )
+        done = (self._deliveries, self._expired, self._failed_security)
+        return all(any(key in d for d in done) and not self._holders.get(key) for key in self._tag_of)

@@ -88,3 +88,11 @@ def test_records_of_the_wrong_shape_are_ignored() -> None:
         ]
     )
     assert ledger.injections() == () and ledger.end_reason == "settled" and ledger.end_ns == 6
+
+
+def test_a_bundle_its_destination_dropped_for_bpsec_settles() -> None:
+    ledger = Ledger.of([inject(1, "p#1"), agent(2, "a", "stored"), agent(3, "a", "forwarded", to="c")])
+    ledger.fold(agent(4, "c", "security-failed", source="ipn:1.0", check="bib-mismatch", reason="..."))
+    assert not ledger.settled(1)  # a still holds its copy until c's ack reaches it
+    ledger.fold(agent(5, "a", "acked", by="c"))
+    assert ledger.settled(1) and ledger.sightings(KEY)[-2] == Sighting("c", "security-failed", 4)

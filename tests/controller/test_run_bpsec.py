@@ -83,4 +83,6 @@ def test_a_wrong_key_at_the_destination_drops_and_the_verdict_names_them(tmp_pat
         assert f"secret#{i}" in named
     assert "failing its BPSec check (security-failed) at c" in named
     assert "failing its BPSec check" in p.stdout + p.stderr
+    end = [e for e in events(out) if e["event"] == "run-end"]
+    assert end[0]["reason"] == "settled"  # a bundle dropped for BPSec is final: the run does not wait it out
     leaks.check(out)
