@@ -20,7 +20,7 @@ import socket
 import stat
 import struct
 
-from hilnet.errors import AgentError
+from hilnet.errors import AgentError, NoAgentError
 
 ROOT_UID = 0
 _UCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
@@ -140,7 +140,9 @@ def connect_checked(path: str) -> socket.socket:
     try:
         st = os.lstat(path)
     except OSError as e:
-        raise AgentError(f"no agent listening at {path} ({e.strerror}); is `hilnet agent --config` running?") from None
+        raise NoAgentError(
+            f"no agent listening at {path} ({e.strerror}); is `hilnet agent --config` running?"
+        ) from None
     check_socket_dirs(path)
     if not stat.S_ISSOCK(st.st_mode):
         raise AgentError(f"{path} is not a socket; is it the agent's --socket?")
@@ -152,10 +154,11 @@ def connect_checked(path: str) -> socket.socket:
         uid = peer_uid(s)
     except OSError as e:
         s.close()
-        hint = "" if e.errno != errno.EACCES else " (the socket is another user's)"
-        raise AgentError(
-            f"no agent listening at {path} ({e.strerror}){hint}; is `hilnet agent --config` running?"
-        ) from None
+        if e.errno in (errno.ECONNREFUSED, errno.ENOENT):  # a stale socket, or gone meanwhile
+            raise NoAgentError(
+                f"no agent listening at {path} ({e.strerror}); is `hilnet agent --config` running?"
+            ) from None
+        raise AgentError(f"cannot reach the agent at {path}: {e.strerror}") from None
     if not _allowed_owner(uid):
         s.close()
         raise AgentError(f"the process listening at {path} runs as uid {uid}, not as this user or root: refusing")
