@@ -155,6 +155,16 @@ class Dropped(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class NoRoute(Event):
+    """Stored ``bundle`` for ``dest`` has no next hop (no contact, no route names one); it stays stored."""
+
+    kind: ClassVar[str] = "no-route"
+    bundle: str
+    dest: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SessionUp(Event):
     """A CLA session to ``peer`` can carry bundles."""
 
@@ -208,6 +218,7 @@ EVENTS: dict[str, type[Event]] = {
         Expired,
         Refused,
         Dropped,
+        NoRoute,
         SessionUp,
         SessionDown,
         Rejected,

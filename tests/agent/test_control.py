@@ -395,6 +395,7 @@ EVENTS = [
     ctl.Expired(t_ns=9, node="iss", bundle="ipn:1.0/1/4"),
     ctl.Refused(t_ns=10, node="iss", reason="store full", peer="ipn:2.0"),
     ctl.Dropped(t_ns=11, node="iss", bundle="ipn:1.0/1/5", reason="duplicate"),
+    ctl.NoRoute(t_ns=11, node="iss", bundle="ipn:1.0/1/6", dest="ipn:9.1", reason="no contact plan"),
     ctl.SessionUp(t_ns=13, node="iss", peer="ipn:2.0", cla="tcpcl", detail={"keepalive_s": 10}),
     ctl.SessionDown(t_ns=14, node="iss", peer="ipn:2.0", cla="tcpcl", reason="idle timeout"),
     ctl.Rejected(t_ns=15, node="iss", cla="serial", reason="crc mismatch at frame 17"),
