@@ -16,6 +16,7 @@ this module is their public face, and the only one code outside them imports.
 
 from hilnet.agent.cla_config import ClaConfig, HostPort, MtcpConfig, SerialConfig, TcpclConfig
 from hilnet.agent.control import (
+    BUNDLE_CRCS,
     COMMANDS,
     Command,
     Configure,
@@ -71,6 +72,7 @@ __all__ = [
     "Time",
     "Shutdown",
     "COMMANDS",
+    "BUNDLE_CRCS",
     "StoreConfig",
     "parse_command",
     "encode_command",

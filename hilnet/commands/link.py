@@ -294,18 +294,23 @@ def command(
             a, b, bits_per_byte=bits_per_byte, changes=changes, seed=seed or 0, label=link_label, **impairments
         )
     duration_ns = _opt("duration", parse_duration, duration)
-
-    def stop(signum, frame):  # SIGTERM (kill, systemd, a test harness) ends the link as Ctrl-C does
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGTERM, _interrupt)
     result = run_link(setup, duration_ns=duration_ns, pcap=pcap, realtime=realtime)
     if stats_file:
-        try:
-            with open(stats_file, "w") as f:
-                json.dump(result, f, indent=2)
-                f.write("\n")
-        except OSError as e:
-            raise InputError(f"--stats: cannot write {stats_file}: {e.strerror or e}") from None
+        _write_stats(stats_file, result)
     if result["error"]:
         raise EndpointError(f"link {setup.name} stopped: {result['error']}")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM (kill, systemd, a test harness) ends the link as Ctrl-C does: stats written, exit 0."""
+    raise KeyboardInterrupt
+
+
+def _write_stats(path: str, result: dict[str, Any]) -> None:
+    try:
+        with open(path, "w") as f:
+            json.dump(result, f, indent=2)
+            f.write("\n")
+    except OSError as e:
+        raise InputError(f"--stats: cannot write {path}: {e.strerror or e}") from None
