@@ -27,6 +27,19 @@ OTHER_UID = 65534
 pytestmark = pytest.mark.skipif(os.getuid() != 0, reason="needs root to play a second user")
 
 
+@pytest.fixture(scope="module")
+def other_python() -> str:
+    """A Python the other user may run (the test's own may live in root's home), for its side of the socket."""
+    for exe in dict.fromkeys([sys.executable, os.path.realpath(sys.executable), "/usr/bin/python3"]):
+        try:
+            r = subprocess.run([exe, "-c", "pass"], user=OTHER_UID, group=OTHER_UID, cwd="/", timeout=30)
+        except OSError:
+            continue
+        if r.returncode == 0:
+            return exe
+    pytest.skip("no Python that uid 65534 may run")
+
+
 @pytest.fixture
 def base():
     """A directory every uid can enter (pytest's tmp_path is root's alone)."""
@@ -175,48 +188,51 @@ def _answers(path: str) -> bool:
         return False
 
 
-def _hello_as(uid: int, path: str) -> dict:
-    """Fork, become ``uid``, say hello on ``path``; the first line the agent answers (or {} on EOF)."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never return into pytest
-        code = 1
-        try:
-            os.close(r)
-            os.setgid(uid)
-            os.setuid(uid)
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-                s.connect(path)
-                s.sendall(b'{"cmd": "hello", "id": 1}\n')
-                os.write(w, s.makefile("rb").readline() or b"{}")
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(w)
-    with os.fdopen(r, "rb") as f:
-        answer = f.read()
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
-    return json.loads(answer)
+HELLO = """
+import socket, sys
+with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+    s.connect(sys.argv[1])
+    s.sendall(b'{"cmd": "hello", "id": 1}\\n')
+    sys.stdout.buffer.write(s.makefile("rb").readline() or b"{}")
+"""
 
 
-def test_a_peer_of_another_uid_is_refused(base):
+def _hello_as(python: str, uid: int, path: str) -> dict:
+    """As a process of ``uid``, say hello on ``path``; the first line the agent answers (or {} on EOF)."""
+    r = subprocess.run([python, "-c", HELLO, path], user=uid, group=uid, cwd="/", capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr.decode()
+    return json.loads(r.stdout)
+
+
+def test_a_peer_of_another_uid_is_refused(base, other_python):
     path = os.path.join(base, "a.sock")
     proc = start_agent(base, "--socket", path)
     try:
         wait_for_socket(proc, path)
         os.chmod(path, 0o666)  # as if the mode were lost: the uid check must hold on its own
-        answer = _hello_as(OTHER_UID, path)
+        answer = _hello_as(other_python, OTHER_UID, path)
         assert answer["event"] == "error"
         assert f"uid {OTHER_UID} may not use this agent's control socket" in answer["reason"]
-        assert _hello_as(0, path)["event"] == "reply"  # root (the agent's own uid here) is served
+        assert _hello_as(other_python, 0, path)["event"] == "reply"  # root (the agent's own uid here) is served
     finally:
         err = stop(proc)
     assert f"refused a connection: uid {OTHER_UID}" in err
 
 
+LISTEN = """
+import os, socket, sys
+with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+    s.bind(sys.argv[1])
+    os.chmod(sys.argv[1], 0o666)
+    s.listen()
+    print("ready", flush=True)
+    conn, _ = s.accept()
+    print("got:", conn.recv(100), flush=True)
+"""
+
+
 @pytest.mark.parametrize("where", ["their directory", "a sticky shared directory"])
-def test_send_and_recv_refuse_a_socket_of_another_user(base, tmp_path, where):
+def test_send_and_recv_refuse_a_socket_of_another_user(base, tmp_path, where, other_python):
     """Another user's process listens where `hilnet send` is pointed: nothing is sent to it."""
     if where == "their directory":
         theirs = other_users_dir(os.path.join(base, "theirs"))
@@ -227,39 +243,19 @@ def test_send_and_recv_refuse_a_socket_of_another_user(base, tmp_path, where):
         os.chmod(theirs, 0o1777)  # as /tmp: anybody may add a name
         why = f"belongs to uid {OTHER_UID}, not to this user or root"
     path = os.path.join(theirs, "a.sock")
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.close(r)
-            os.setgid(OTHER_UID)
-            os.setuid(OTHER_UID)
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-                s.bind(path)
-                os.chmod(path, 0o666)
-                s.listen()
-                s.settimeout(15)
-                os.write(w, b"ready\n")
-                try:
-                    conn, _ = s.accept()
-                    os.write(w, b"got: " + conn.recv(100))
-                except TimeoutError:
-                    pass
-        finally:
-            os._exit(0)
-    os.close(w)
-    reader = os.fdopen(r, "rb")
+    server = subprocess.Popen(
+        [other_python, "-c", LISTEN, path], user=OTHER_UID, group=OTHER_UID, cwd="/", stdout=subprocess.PIPE
+    )
     try:
-        assert reader.readline() == b"ready\n"
+        assert server.stdout.readline() == b"ready\n"
         secret = tmp_path / "secret"
         secret.write_bytes(b"for root only")
         sent = subprocess.run([*HILNET, "send", "ipn:2.1", str(secret), "--socket", path], capture_output=True)
         got = subprocess.run([*HILNET, "recv", "ipn:2.1", "--socket", path], capture_output=True)
     finally:
-        os.kill(pid, signal.SIGTERM)
-        os.waitpid(pid, 0)
-        heard = reader.read()
-        reader.close()
+        server.send_signal(signal.SIGTERM)
+        heard = server.stdout.read()
+        server.wait(10)
     for r_ in (sent, got):
         assert r_.returncode == 2
         assert why in r_.stderr.decode()
