@@ -125,7 +125,7 @@ class Forwarder:
         self._peer_load: dict[str, list[int]] = {}  # peer -> [bundles, bytes] in flight
         self._expiry: list[tuple[int, str]] = []  # heap of (expires_at_ns, key)
         self._wake = asyncio.Event()
-        self._no_route = NoRouteReports(owner.emit, owner.peer_ready)
+        self._no_route = NoRouteReports(owner.emit, owner.peer_ready, planned=bool(router.contacts))
         self._task: asyncio.Task | None = None
         self._sends: set[asyncio.Task] = set()
 

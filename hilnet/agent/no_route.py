@@ -19,11 +19,16 @@ log = logging.getLogger("hilnet.agent")
 
 
 class NoRouteReports:
-    """Which bundles were reported as unroutable; ``emit`` is the agent's, ``session_up(peer)`` its CLAs'."""
+    """Which bundles were reported as unroutable; ``emit`` is the agent's, ``session_up(peer)`` its CLAs'.
 
-    def __init__(self, emit: Callable[..., None], session_up: Callable[[str], bool]):
+    ``planned``: the node routes by a contact plan, which decides when a peer is
+    reachable whatever its session says, so a missing ``routes`` entry is no hint then.
+    """
+
+    def __init__(self, emit: Callable[..., None], session_up: Callable[[str], bool], *, planned: bool):
         self._emit = emit
         self._session_up = session_up
+        self._planned = planned
         self._reported: set[str] = set()
 
     def unrouted(self, key: str, dest: str, reason: str) -> None:
@@ -32,7 +37,9 @@ class NoRouteReports:
             return
         self._reported.add(key)
         peer = node_id(dest)
-        if self._session_up(peer):  # the usual slip: a directly connected peer that no route names
+        if not self._planned and self._session_up(
+            peer
+        ):  # the usual slip: a directly connected peer that no route names
             reason += f"; a session to {peer} is up, but no route names it: add routes: {{'{peer}': '{peer}'}}"
         self._emit(ev.NoRoute, bundle=key, dest=dest, reason=reason)
         log.warning("no route for bundle %s to %s: %s (it stays stored)", key, dest, reason)

@@ -80,7 +80,7 @@ def test_reported_again_only_after_the_bundle_had_a_route():
     from hilnet.agent.no_route import NoRouteReports
 
     emitted: list[dict] = []
-    reports = NoRouteReports(lambda cls, **f: emitted.append({"kind": cls.kind, **f}), lambda peer: False)
+    reports = NoRouteReports(lambda cls, **f: emitted.append({"kind": cls.kind, **f}), lambda peer: True, planned=True)
     reports.unrouted("k1", "ipn:2.1", "no route")
     reports.unrouted("k1", "ipn:2.1", "no route")
     reports.unrouted("k2", "ipn:3.1", "no route")
@@ -88,4 +88,6 @@ def test_reported_again_only_after_the_bundle_had_a_route():
     reports.routed("k1")  # a link came up, a contact opened...
     reports.unrouted("k1", "ipn:2.1", "next hop ipn:2.0 is down")  # ...and went again
     assert [e["bundle"] for e in emitted] == ["k1", "k2", "k1"]
+    # with a contact plan, the plan says when a peer is reachable: no hint to add a route
+    assert all(e["reason"] in ("no route", "next hop ipn:2.0 is down") for e in emitted)
     assert ev.EVENTS["no-route"] is ev.NoRoute
