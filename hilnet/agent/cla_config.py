@@ -139,7 +139,13 @@ def _read_tcp(c: FieldReader, kind: str) -> TcpclConfig | MtcpConfig:
         raise c.bad("reconnect_max_ns", f"an integer >= reconnect_min_ns ({low})", high)
     if kind == "mtcp":
         timeout = c.optional_integer("send_timeout_ns", min=1)
-        return MtcpConfig(where, _read_peers(c), timeout or DEFAULT_SEND_TIMEOUT_NS, low, high)
+        return MtcpConfig(
+            listen=where,
+            peers=_read_peers(c),
+            send_timeout_ns=timeout or DEFAULT_SEND_TIMEOUT_NS,
+            reconnect_min_ns=low,
+            reconnect_max_ns=high,
+        )
     keepalive = c.optional_integer("keepalive_s", min=0)
     if keepalive is not None and keepalive > MAX_KEEPALIVE_S:
         raise c.bad("keepalive_s", f"an integer from 0 to {MAX_KEEPALIVE_S} (s; 0 = no keepalives)", keepalive)
@@ -147,12 +153,12 @@ def _read_tcp(c: FieldReader, kind: str) -> TcpclConfig | MtcpConfig:
     if mru is not None and mru > MAX_SEGMENT_MRU:
         raise c.bad("segment_mru_bytes", "an integer from 1 to 2^64-1 (bytes)", mru)
     return TcpclConfig(
-        where,
-        _read_peers(c),
-        DEFAULT_KEEPALIVE_S if keepalive is None else keepalive,
-        mru or DEFAULT_SEGMENT_MRU,
-        low,
-        high,
+        listen=where,
+        peers=_read_peers(c),
+        keepalive_s=DEFAULT_KEEPALIVE_S if keepalive is None else keepalive,
+        segment_mru_bytes=mru or DEFAULT_SEGMENT_MRU,
+        reconnect_min_ns=low,
+        reconnect_max_ns=high,
     )
 
 
