@@ -31,7 +31,8 @@
     │   │   └── WireError            a TCPCLv4 / MTCP message that does not parse; has ``reason``
     │   └── TransferRefusedError     the peer refused a bundle (store full); the sender keeps it
     ├── AgentError                   the node agent or its control channel
-    │   └── ControlError             a malformed control message
+    │   ├── ControlError             a malformed control message
+    │   └── NoAgentError             no agent listens at a control socket (not yet, or no more)
     └── TestbedError                 a backend could not build or keep the testbed
 
 Errors from input carry where the input came from (file:line:col, link and
@@ -229,6 +230,10 @@ class AgentError(HilnetError):
 
 class ControlError(AgentError):
     """A control-channel message that cannot be understood."""
+
+
+class NoAgentError(AgentError):
+    """Nothing listens at an agent's control socket: no file there, or a stale one."""
 
 
 class TestbedError(HilnetError):

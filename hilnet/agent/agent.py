@@ -198,9 +198,9 @@ class Agent:
         """
         forwarder = self._running()
         dest_eid, src = parse_eid(dest), parse_eid(source or self.eid)
-        hop_limit = self._configured().hop_limit
+        config = self._configured()
         creation = self._creation.next(self.realtime_ns())
-        bundle = new_bundle(src, dest_eid, payload, creation, lifetime_ns, hop_limit, cos)
+        bundle = new_bundle(src, dest_eid, payload, creation, lifetime_ns, config.hop_limit, cos, config.bundle_crc)
         if not self._is_local(str(dest_eid)):
             bundle = protected(bundle, self.keys, protection)
         primary = bundle.primary

@@ -29,22 +29,46 @@ class HostPort:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
+# Defaults of the tunable fields (docs/agent.md): what the CLAs used before they could be set.
+DEFAULT_KEEPALIVE_S = 10  # TCPCLv4 Keepalive Interval offered in SESS_INIT (s; 0 = none)
+DEFAULT_SEGMENT_MRU = 4 << 20  # TCPCLv4 Segment MRU offered in SESS_INIT (bytes)
+DEFAULT_RECONNECT_MIN_NS = 250_000_000  # first wait before redialling a peer; doubles per failure
+DEFAULT_RECONNECT_MAX_NS = 10_000_000_000  # ...up to this
+DEFAULT_SEND_TIMEOUT_NS = 30_000_000_000  # MTCP: how long a send may wait for the peer's TCP
+MAX_KEEPALIVE_S = 0xFFFF  # a u16 in SESS_INIT (RFC 9174 4.6)
+MAX_SEGMENT_MRU = 2**64 - 1  # a u64 in SESS_INIT
+
+
 @dataclass(frozen=True, slots=True)
 class TcpclConfig:
-    """TCPCLv4 (RFC 9174): listen address (None: only dial out) and peers by node EID."""
+    """TCPCLv4 (RFC 9174): listen address (None: only dial out) and peers by node EID.
+
+    ``keepalive_s`` and ``segment_mru_bytes`` are offered in SESS_INIT; a
+    connector redials after ``reconnect_min_ns``, doubling up to ``reconnect_max_ns``.
+    """
 
     type: ClassVar[str] = "tcpcl"
     listen: HostPort | None = None
     peers: Mapping[str, HostPort] = field(default_factory=dict)
+    keepalive_s: int = DEFAULT_KEEPALIVE_S
+    segment_mru_bytes: int = DEFAULT_SEGMENT_MRU
+    reconnect_min_ns: int = DEFAULT_RECONNECT_MIN_NS
+    reconnect_max_ns: int = DEFAULT_RECONNECT_MAX_NS
 
 
 @dataclass(frozen=True, slots=True)
 class MtcpConfig:
-    """MTCP (µD3TN, dtn7 interop); same shape as TCPCL."""
+    """MTCP (µD3TN, dtn7 interop); listen and peers as TCPCL, the same redial backoff.
+
+    ``send_timeout_ns``: how long one send may wait for the peer's TCP to take it all.
+    """
 
     type: ClassVar[str] = "mtcp"
     listen: HostPort | None = None
     peers: Mapping[str, HostPort] = field(default_factory=dict)
+    send_timeout_ns: int = DEFAULT_SEND_TIMEOUT_NS
+    reconnect_min_ns: int = DEFAULT_RECONNECT_MIN_NS
+    reconnect_max_ns: int = DEFAULT_RECONNECT_MAX_NS
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,15 +128,47 @@ def _read_serial(c: FieldReader) -> SerialConfig:
     )
 
 
+def _read_tcp(c: FieldReader, kind: str) -> TcpclConfig | MtcpConfig:
+    listen = c.get("listen", False)
+    where = None if listen is None else _hostport(c, "listen", listen)
+    low = c.optional_integer("reconnect_min_ns", min=1)
+    high = c.optional_integer("reconnect_max_ns", min=1)
+    low = DEFAULT_RECONNECT_MIN_NS if low is None else low
+    high = max(DEFAULT_RECONNECT_MAX_NS, low) if high is None else high
+    if high < low:
+        raise c.bad("reconnect_max_ns", f"an integer >= reconnect_min_ns ({low})", high)
+    if kind == "mtcp":
+        timeout = c.optional_integer("send_timeout_ns", min=1)
+        return MtcpConfig(
+            listen=where,
+            peers=_read_peers(c),
+            send_timeout_ns=timeout or DEFAULT_SEND_TIMEOUT_NS,
+            reconnect_min_ns=low,
+            reconnect_max_ns=high,
+        )
+    keepalive = c.optional_integer("keepalive_s", min=0)
+    if keepalive is not None and keepalive > MAX_KEEPALIVE_S:
+        raise c.bad("keepalive_s", f"an integer from 0 to {MAX_KEEPALIVE_S} (s; 0 = no keepalives)", keepalive)
+    mru = c.optional_integer("segment_mru_bytes", min=1)
+    if mru is not None and mru > MAX_SEGMENT_MRU:
+        raise c.bad("segment_mru_bytes", "an integer from 1 to 2^64-1 (bytes)", mru)
+    return TcpclConfig(
+        listen=where,
+        peers=_read_peers(c),
+        keepalive_s=DEFAULT_KEEPALIVE_S if keepalive is None else keepalive,
+        segment_mru_bytes=mru or DEFAULT_SEGMENT_MRU,
+        reconnect_min_ns=low,
+        reconnect_max_ns=high,
+    )
+
+
 def read_cla(o: FieldReader, i: int, raw: Any) -> ClaConfig:
     """Entry ``i`` of the ``clas`` array of the message ``o`` reads."""
     c = o.nested(raw, f"clas[{i}].")
     kind = c.get("type", True)
     cfg: ClaConfig
     if kind in ("tcpcl", "mtcp"):
-        listen = c.get("listen", False)
-        cls = TcpclConfig if kind == "tcpcl" else MtcpConfig
-        cfg = cls(None if listen is None else _hostport(c, "listen", listen), _read_peers(c))
+        cfg = _read_tcp(c, kind)
     elif kind == "serial":
         cfg = _read_serial(c)
     else:
@@ -136,4 +192,10 @@ def cla_json(c: ClaConfig) -> dict[str, Any]:
     if c.listen is not None:
         d["listen"] = str(c.listen)
     d["peers"] = {k: str(v) for k, v in c.peers.items()}
+    tunables = [("reconnect_min_ns", DEFAULT_RECONNECT_MIN_NS), ("reconnect_max_ns", DEFAULT_RECONNECT_MAX_NS)]
+    if isinstance(c, TcpclConfig):
+        tunables += [("keepalive_s", DEFAULT_KEEPALIVE_S), ("segment_mru_bytes", DEFAULT_SEGMENT_MRU)]
+    else:
+        tunables += [("send_timeout_ns", DEFAULT_SEND_TIMEOUT_NS)]
+    d |= {name: getattr(c, name) for name, default in tunables if getattr(c, name) != default}
     return d

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from hilnet.agent.protocol import ClaConfig, Configure
+from hilnet.agent.protocol import BUNDLE_CRCS, ClaConfig, Configure
+from hilnet.bundle.crc import CrcType
 from hilnet.scenario.contact import Contact
 from hilnet.units import scenario_to_wall_ns
 
@@ -29,6 +30,7 @@ class AgentConfig:
     hop_limit: int = DEFAULT_HOP_LIMIT
     max_bundle_size: int = 64 * 1024 * 1024
     keys_path: str | None = None  # BPSec key file (docs/bundle.md)
+    bundle_crc: CrcType = CrcType.CRC32C  # of every block of the bundles this agent makes
 
 
 def config_from_command(c: Configure, default_store: str) -> AgentConfig:
@@ -58,4 +60,5 @@ def config_from_command(c: Configure, default_store: str) -> AgentConfig:
         routes=dict(c.routes),
         epoch_ns=c.epoch_ns if c.epoch_ns else None,
         keys_path=c.keys,
+        bundle_crc=BUNDLE_CRCS[c.bundle_crc],
     )

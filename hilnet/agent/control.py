@@ -23,8 +23,13 @@ from hilnet.agent.jsonlines import LINE_EXCERPT, MAX_LINE, PROTOCOL_VERSION, Fie
 from hilnet.agent.nodes import NodeMap
 from hilnet.bundle.bpsec.policy import CONFIDENTIALITY, INTEGRITY
 from hilnet.bundle.cos import MAX_ORDINAL
+from hilnet.bundle.crc import CrcType
 from hilnet.errors import ControlError, InputError
 from hilnet.scenario.contact import Contact
+
+#: ``bundle_crc`` of configure -> the CRC type of every block of the bundles the agent makes
+#: (RFC 9171 4.2.1; some small stacks read only CRC-less bundles)
+BUNDLE_CRCS: dict[str, CrcType] = {"none": CrcType.NONE, "crc16": CrcType.CRC16, "crc32c": CrcType.CRC32C}
 
 # -- commands ------------------------------------------------------------------------
 
@@ -90,6 +95,7 @@ class Configure(Command):
     scale: float = 1.0
     dup_window_ns: int | None = None
     keys: str | None = None
+    bundle_crc: str = "crc32c"  # the CRC type of the bundles this agent makes: a key of BUNDLE_CRCS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -193,7 +199,17 @@ def _configure(o: FieldReader) -> dict[str, Any]:
         scale=scale,
         dup_window_ns=o.optional_integer("dup_window_ns", min=0),
         keys=o.optional_string("keys"),
+        bundle_crc=_bundle_crc(o),
     )
+
+
+def _bundle_crc(o: FieldReader) -> str:
+    crc = o.get("bundle_crc", False)
+    if crc is None:
+        return "crc32c"
+    if crc not in BUNDLE_CRCS:
+        raise o.bad("bundle_crc", " or ".join(BUNDLE_CRCS), crc)
+    return str(crc)
 
 
 def _payload(o: FieldReader) -> bytes | None:
@@ -286,6 +302,8 @@ def _configure_json(c: Configure) -> dict[str, Any]:
         d["dup_window_ns"] = c.dup_window_ns
     if c.keys is not None:
         d["keys"] = c.keys
+    if c.bundle_crc != "crc32c":
+        d["bundle_crc"] = c.bundle_crc
     return d
 
 

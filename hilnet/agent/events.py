@@ -172,6 +172,16 @@ class SecurityFailed(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class NoRoute(Event):
+    """Stored ``bundle`` for ``dest`` has no next hop (no contact, no route names one); it stays stored."""
+
+    kind: ClassVar[str] = "no-route"
+    bundle: str
+    dest: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SessionUp(Event):
     """A CLA session to ``peer`` can carry bundles."""
 
@@ -226,6 +236,7 @@ EVENTS: dict[str, type[Event]] = {
         Refused,
         Dropped,
         SecurityFailed,
+        NoRoute,
         SessionUp,
         SessionDown,
         Rejected,

@@ -33,6 +33,7 @@ from typing import Any, Protocol
 
 from hilnet.agent import protocol as ev
 from hilnet.agent.cla.base import ConvergenceLayer
+from hilnet.agent.no_route import NoRouteReports
 from hilnet.agent.nodes import NodeMap, node_id
 from hilnet.agent.router import Decision, Route, Router
 from hilnet.agent.store import BundleStore
@@ -124,6 +125,7 @@ class Forwarder:
         self._peer_load: dict[str, list[int]] = {}  # peer -> [bundles, bytes] in flight
         self._expiry: list[tuple[int, str]] = []  # heap of (expires_at_ns, key)
         self._wake = asyncio.Event()
+        self._no_route = NoRouteReports(owner.emit, owner.peer_ready, planned=bool(router.contacts))
         self._task: asyncio.Task | None = None
         self._sends: set[asyncio.Task] = set()
 
@@ -218,6 +220,7 @@ class Forwarder:
             self.owner.emit(ev.Expired, bundle=sb.key)
 
     def _drop_expired(self, key: str) -> None:
+        self._no_route.routed(key)
         self._index.pop(key, None)
         self._held.pop(key, None)
         self._unbook(key)
@@ -283,11 +286,13 @@ class Forwarder:
                 continue
             decision = self._route(sb, plan_now, now_unix)
             if decision.next_hop is None:
+                self._no_route.unrouted(key, sb.destination, decision.reason)
                 change = self.router.next_change_ns(plan_now)
                 if change is not None:
                     self._recheck_at = min(self._recheck_at, max(plan_now, change))
                 self._waiting[key] = None
                 continue
+            self._no_route.routed(key)
             if decision.send_at_ns is not None and decision.send_at_ns > plan_now:
                 self._recheck_at = min(self._recheck_at, decision.send_at_ns)
                 self._waiting[key] = None
@@ -368,6 +373,7 @@ class Forwarder:
             self._bookings.pop(key, None)  # the volume it booked is used: keep it booked
             gone = await self.store.delete_async(key, f"acked by {peer}")
             acked = True
+            self._no_route.routed(key)
             self._index.pop(key, None)
             if gone:
                 self.owner.emit(ev.Acked, bundle=key, by=peer, cla=cla.name)

@@ -27,6 +27,7 @@ from hilnet.bundle.blocks import (
     unix_ns_from_dtn_ms,
 )
 from hilnet.bundle.cos import ClassOfService, class_of_service, set_class_of_service
+from hilnet.bundle.crc import CrcType
 from hilnet.bundle.eid import Eid
 from hilnet.bundle.rules import process_unknown_blocks
 from hilnet.errors import BundleDecodeError
@@ -70,11 +71,12 @@ def new_bundle(
     lifetime_ns: int,
     hop_limit: int,
     cos: ClassOfService,
+    crc: CrcType = CrcType.CRC32C,
 ) -> Bundle:
     """A bundle a local application sends: ``creation`` from :class:`CreationCounter`, lifetime >= 1 ms.
 
     It always carries its class of service in a type-193 block, as ION's bundles
-    do, so every hop (ION's included) queues it by class.
+    do, so every hop (ION's included) queues it by class. Every block gets ``crc``.
     """
     primary = PrimaryBlock(
         destination=dest,
@@ -84,8 +86,11 @@ def new_bundle(
         sequence=creation[1],
         lifetime_ms=max(1, lifetime_ns // 1_000_000),
         flags=BundleFlag.NONE,
+        crc_type=crc,
     )
-    bundle = set_hop_count(Bundle(primary, (CanonicalBlock(BlockType.PAYLOAD, 1, payload),)), hop_limit, 0)
+    # The extension blocks added below take the payload block's CRC type.
+    payload_block = CanonicalBlock(BlockType.PAYLOAD, 1, payload, crc_type=crc)
+    bundle = set_hop_count(Bundle(primary, (payload_block,)), hop_limit, 0)
     return set_class_of_service(bundle, cos)
 
 

@@ -16,6 +16,7 @@ this module is their public face, and the only one code outside them imports.
 
 from hilnet.agent.cla_config import ClaConfig, HostPort, MtcpConfig, SerialConfig, TcpclConfig
 from hilnet.agent.control import (
+    BUNDLE_CRCS,
     COMMANDS,
     Command,
     Configure,
@@ -41,6 +42,7 @@ from hilnet.agent.events import (
     Expired,
     Forwarded,
     Log,
+    NoRoute,
     Ready,
     Received,
     Refused,
@@ -71,6 +73,7 @@ __all__ = [
     "Time",
     "Shutdown",
     "COMMANDS",
+    "BUNDLE_CRCS",
     "StoreConfig",
     "parse_command",
     "encode_command",
@@ -95,6 +98,7 @@ __all__ = [
     "Refused",
     "Dropped",
     "SecurityFailed",
+    "NoRoute",
     "SessionUp",
     "SessionDown",
     "Rejected",

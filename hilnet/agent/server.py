@@ -25,6 +25,7 @@ from hilnet import __version__
 from hilnet.agent import protocol as ev
 from hilnet.agent.agent import Agent
 from hilnet.agent.config import AgentConfig, config_from_command
+from hilnet.agent.local_socket import peer_refusal, prepare_socket_path
 from hilnet.bundle.bpsec import Protection
 from hilnet.bundle.cos import ClassOfService, Priority
 from hilnet.errors import ControlError, HilnetError, StoreFullError
@@ -289,11 +290,15 @@ async def _pump(session: ControlSession, reader: asyncio.StreamReader, stopping:
 
 async def _serve_unix(agent: Agent, path: str, default_store: str) -> Callable[[], None]:
     """Serve applications on the Unix socket ``path``; returns what closes it (and removes the file)."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o700, exist_ok=True)
-    if os.path.exists(path):
-        os.unlink(path)  # a socket left by a crashed agent; we hold the store lock, so it was ours
+    prepare_socket_path(path)
 
     async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        refusal = peer_refusal(writer.get_extra_info("socket"))
+        if refusal is not None:
+            log.warning("control socket %s: refused a connection: %s", path, refusal)
+            writer.write(json.dumps({"event": "error", "reason": refusal}).encode() + b"\n")
+            writer.close()
+            return
         await _AppClient(agent, writer, default_store).run(reader)
 
     server = await asyncio.start_unix_server(client, path=path, limit=ev.MAX_LINE + 2)
@@ -365,9 +370,3 @@ def _maybe_subscribe(line: bytes) -> dict[str, Any] | None:
     if isinstance(obj, dict) and obj.get("cmd") == "subscribe" and isinstance(obj.get("endpoint"), str):
         return obj
     return None
-
-
-def default_socket_path(node: str) -> str:
-    """Where ``hilnet send``/``recv`` look for the agent of ``node``."""
-    base = os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/hilnet-{os.getuid()}"
-    return os.path.join(base, "hilnet", f"{node}.sock")

@@ -45,7 +45,8 @@ def command(
     With --stdio the agent waits for a `configure` command (docs/control.md);
     with --config it configures itself from a YAML file and runs until SIGTERM.
     """
-    from hilnet.agent.server import default_socket_path, run_agent
+    from hilnet.agent.local_socket import default_socket_path
+    from hilnet.agent.server import run_agent
 
     logging.basicConfig(level=logging.WARNING - 10 * verbose, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if not stdio and not config_file:

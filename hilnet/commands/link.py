@@ -8,7 +8,10 @@ Scripted times (``--up``, ``--change``) count from the moment the link starts.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
+import signal
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -84,6 +87,21 @@ def parse_change(text: str) -> tuple[int, dict[str, object]]:
     return at, changes
 
 
+def default_link_name(a: str, b: str) -> str:
+    """A name for a standalone link made from its endpoints, so two links never share pcap files.
+
+    Two links running at once cannot share an endpoint (a port, a pty path, a
+    NIC), so the pair names the link uniquely: ``pty:///tmp/iss`` and
+    ``pty:///tmp/gs`` give ``pty-tmp-iss_pty-tmp-gs``.
+    """
+
+    def tag(spec: str) -> str:
+        words = re.split(r"[^A-Za-z0-9.]+", spec.split("?", 1)[0])
+        return "-".join(w for w in words if w)
+
+    return f"{tag(a)}_{tag(b)}"
+
+
 def _opt(name: str, parse: Callable[[str], Any], value: str | None) -> Any:
     if value is None:
         return None
@@ -108,8 +126,12 @@ def setup_from_options(
     up: str | None = None,
     changes: Iterable[str] = (),
     seed: int = 0,
+    label: str | None = None,
 ) -> LinkSetup:
-    """A LinkSetup from ``hilnet link`` options (text as typed); same values both ways."""
+    """A LinkSetup from ``hilnet link`` options (text as typed); same values both ways.
+
+    ``label`` names the link (pcap files, stats); None: :func:`default_link_name`.
+    """
     from hilnet.link.endpoints import parse_spec
     from hilnet.link.shaper import DirectionConfig, ScheduleEvent
 
@@ -148,7 +170,7 @@ def setup_from_options(
         cfg = DirectionConfig(**kw)
     except LinkError as err:  # the config's own checks
         raise InputError(f"link options: {err}") from None
-    return LinkSetup("link", a, b, cfg, cfg, tuple(events), tuple(events), seed)
+    return LinkSetup(label or default_link_name(a, b), a, b, cfg, cfg, tuple(events), tuple(events), seed)
 
 
 def setup_from_scenario(a: str, b: str, path: str, link_name: str, scale: float | None, seed: int | None) -> LinkSetup:
@@ -199,7 +221,12 @@ def setup_from_scenario(a: str, b: str, path: str, link_name: str, scale: float 
 )
 @click.option("--seed", type=int, default=None, help="Seed for loss, errors and jitter (default 0, or the scenario's).")
 @click.option("--duration", help="Stop after this long, e.g. 90s (default: until Ctrl-C).")
-@click.option("--pcap", "pcap", type=click.Path(file_okay=False), help="Write DIR/<link>.a.pcap and .b.pcap.")
+@click.option("--pcap", "pcap", type=click.Path(file_okay=False), help="Write DIR/<name>.a.pcap and .b.pcap.")
+@click.option(
+    "--name",
+    "link_label",
+    help="The link's name in pcap files, stats and lines [default: from the endpoints, or the scenario link's].",
+)
 @click.option("--stats", "stats_file", type=click.Path(dir_okay=False), help="Write final counters as JSON here.")
 @click.option(
     "--scenario", type=click.Path(dir_okay=False), help="Take the link's parameters and schedule from this scenario."
@@ -232,6 +259,7 @@ def command(
     seed,
     duration,
     pcap,
+    link_label,
     stats_file,
     scenario,
     link_name,
@@ -257,18 +285,32 @@ def command(
         if not link_name:
             raise InputError("--scenario needs --link NAME")
         setup = setup_from_scenario(a, b, scenario, link_name, scale, seed)
+        if link_label:
+            setup = dataclasses.replace(setup, name=link_label)
     else:
         if link_name or scale is not None:
             raise InputError("--link and --scale need --scenario FILE")
-        setup = setup_from_options(a, b, bits_per_byte=bits_per_byte, changes=changes, seed=seed or 0, **impairments)
+        setup = setup_from_options(
+            a, b, bits_per_byte=bits_per_byte, changes=changes, seed=seed or 0, label=link_label, **impairments
+        )
     duration_ns = _opt("duration", parse_duration, duration)
+    signal.signal(signal.SIGTERM, _interrupt)
     result = run_link(setup, duration_ns=duration_ns, pcap=pcap, realtime=realtime)
     if stats_file:
-        try:
-            with open(stats_file, "w") as f:
-                json.dump(result, f, indent=2)
-                f.write("\n")
-        except OSError as e:
-            raise InputError(f"--stats: cannot write {stats_file}: {e.strerror or e}") from None
+        _write_stats(stats_file, result)
     if result["error"]:
         raise EndpointError(f"link {setup.name} stopped: {result['error']}")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM (kill, systemd, a test harness) ends the link as Ctrl-C does: stats written, exit 0."""
+    raise KeyboardInterrupt
+
+
+def _write_stats(path: str, result: dict[str, Any]) -> None:
+    try:
+        with open(path, "w") as f:
+            json.dump(result, f, indent=2)
+            f.write("\n")
+    except OSError as e:
+        raise InputError(f"--stats: cannot write {path}: {e.strerror or e}") from None

@@ -5,11 +5,13 @@ from __future__ import annotations
 import base64
 import json
 import os
+import socket
+import time
 
 import click
 
 from hilnet.commands.send import agent_socket, connect
-from hilnet.errors import AgentError
+from hilnet.errors import AgentError, NoAgentError
 
 
 @click.command(name="recv")
@@ -25,14 +27,24 @@ from hilnet.errors import AgentError
     help="Directory to write each payload into (one file per bundle).",
 )
 @click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after this many bundles.")
-def command(endpoint: str, node: str | None, socket_path: str | None, out_dir: str, count: int | None) -> None:
+@click.option(
+    "--wait",
+    "wait_s",
+    type=click.FloatRange(min=0),
+    default=0,
+    show_default=True,
+    help="Wait up to SECONDS for the agent's socket to appear (an agent still starting).",
+)
+def command(
+    endpoint: str, node: str | None, socket_path: str | None, out_dir: str, count: int | None, wait_s: float
+) -> None:
     """Receive bundles for ENDPOINT (ipn:4.1) and write each payload to a file.
 
     Bundles that arrived while nobody listened were held by the agent and
     come first. Runs until Ctrl-C or --count bundles.
     """
     os.makedirs(out_dir, exist_ok=True)
-    s = connect(agent_socket(node, socket_path))
+    s = connect_waiting(agent_socket(node, socket_path), wait_s)
     s.sendall(json.dumps({"cmd": "subscribe", "id": 1, "endpoint": endpoint}).encode() + b"\n")
     got = 0
     for raw in s.makefile("rb"):
@@ -55,3 +67,15 @@ def command(endpoint: str, node: str | None, socket_path: str | None, out_dir: s
         if count and got >= count:
             return
     raise AgentError("the agent closed the connection")
+
+
+def connect_waiting(path: str, wait_s: float) -> socket.socket:
+    """:func:`connect`, retried every 0.1 s for up to ``wait_s`` seconds while no agent listens at ``path``."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return connect(path)
+        except NoAgentError as e:
+            if time.monotonic() >= deadline:
+                raise NoAgentError(f"{e}{f' (waited {wait_s:g} s)' if wait_s else ''}") from None
+        time.sleep(0.1)

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     help="Run on real boards: a bench file mapping nodes to boards (docs/bench.md); unmapped nodes run here.",
 )
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Run folder [default: runs/<time>-<name>].")
+@click.option("--force", is_flag=True, help="With --out: empty an existing run folder first (else it is refused).")
 @click.option("--scale", type=float, help="Override clock.scale (scenario seconds per wall second).")
 @click.option("--seed", type=int, help="Override the scenario's seed; the same seed replays the same losses.")
 @click.option(
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
 @click.option("--pcap", is_flag=True, help="Capture every link end into the run folder's pcap/.")
 @click.option("-q", "--quiet", is_flag=True, help="No live progress, only the verdict.")
 @click.option("--json", "json_out", is_flag=True, help="Print summary.json on stdout.")
-def command(scenario, backend, bench, out_dir, scale, seed, until_settled, junit, pcap, quiet, json_out):
+def command(scenario, backend, bench, out_dir, force, scale, seed, until_settled, junit, pcap, quiet, json_out):
     """Replay SCENARIO on virtual links (or a bench of boards) and check delivery.
 
     Exit 0 when every expectation holds, 1 when one fails, 2 for bad input
@@ -50,12 +51,15 @@ def command(scenario, backend, bench, out_dir, scale, seed, until_settled, junit
     from hilnet.controller.run import RunOptions, run
     from hilnet.errors import InputError
 
+    if force and not out_dir:
+        raise InputError("--force empties the run folder given with --out DIR; give --out too")
     if bench and backend != "auto":
         raise InputError(f"--bench runs on the bench backend; drop --backend {backend}")
     options = RunOptions(
         backend=None if backend == "auto" else backend,
         bench=bench,
         out_dir=out_dir,
+        force=force,
         scale=scale,
         seed=seed,
         pcap=pcap,

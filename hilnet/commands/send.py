@@ -10,7 +10,7 @@ from hilnet.errors import AgentError, InputError
 
 
 def agent_socket(node: str | None, path: str | None) -> str:
-    from hilnet.agent.server import default_socket_path
+    from hilnet.agent.local_socket import default_socket_path
 
     if path:
         return path
@@ -20,12 +20,10 @@ def agent_socket(node: str | None, path: str | None) -> str:
 
 
 def connect(path: str) -> socket.socket:
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        s.connect(path)
-    except OSError as e:
-        raise AgentError(f"no agent listening at {path} ({e.strerror}); is `hilnet agent --config` running?") from None
-    return s
+    """A connection to the agent at ``path``, once its directory, socket and process are this user's or root's."""
+    from hilnet.agent.local_socket import connect_checked
+
+    return connect_checked(path)
 
 
 @click.command(name="send")

@@ -46,6 +46,7 @@ class RunOptions:
     backend: str | None = None  # loopback | netns | None (choose); a bench file makes it bench
     bench: str | None = None  # a bench file: real boards (docs/bench.md)
     out_dir: str | None = None
+    force: bool = False  # empty an existing run folder given as out_dir
     scale: float | None = None
     seed: int | None = None
     pcap: bool = False
@@ -130,11 +131,18 @@ def refuse_power_cuts(scenario: Scenario) -> None:
         )
 
 
-def make_run_dir(scenario: Scenario, out_dir: str | None, clock: WallClock) -> str:
-    """``out_dir``, or ``runs/<local date-time>-<name>[-n]``; created."""
+def make_run_dir(scenario: Scenario, out_dir: str | None, clock: WallClock, force: bool = False) -> str:
+    """``out_dir`` (empty, or emptied with ``force``), or ``runs/<local date-time>-<name>[-n]``; created.
+
+    A run folder is never shared: an old run's events and stores in it would mix
+    with the new run's, so a non-empty ``out_dir`` is refused without ``force``.
+    """
     if out_dir:
         run_dir = out_dir
+        _claim_out_dir(out_dir, force)
     else:
+        if os.path.basename(scenario.name) != scenario.name or scenario.name in ("", ".", ".."):
+            raise InputError(f"scenario name {scenario.name!r} is not a single folder name; it names the run folder")
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(clock.wall_ns() // NS_PER_S))
         run_dir = os.path.join("runs", f"{stamp}-{scenario.name}")
         n = 1
@@ -143,6 +151,30 @@ def make_run_dir(scenario: Scenario, out_dir: str | None, clock: WallClock) -> s
             run_dir = os.path.join("runs", f"{stamp}-{scenario.name}-{n}")
     os.makedirs(run_dir, exist_ok=True)
     return run_dir
+
+
+def _claim_out_dir(out_dir: str, force: bool) -> None:
+    """Refuse a non-empty ``out_dir`` (with ``force``: empty it, if it is a run folder)."""
+    if not os.path.lexists(out_dir):
+        return
+    if not os.path.isdir(out_dir) or os.path.islink(out_dir):
+        raise InputError(f"--out {out_dir}: exists and is not a directory; expected a new or empty run folder")
+    entries = os.listdir(out_dir)
+    if not entries:
+        return
+    if not force:
+        raise InputError(
+            f"--out {out_dir}: holds {len(entries)} entries (an earlier run?); its events and stores would mix "
+            "with this run's: choose a new folder, or add --force to empty it first"
+        )
+    if "scenario.yaml" not in entries:  # a run folder always has it: never wipe a folder that is something else
+        raise InputError(f"--out {out_dir} --force: no scenario.yaml in it, so not a run folder; refusing to empty it")
+    for entry in entries:
+        p = os.path.join(out_dir, entry)
+        if os.path.isdir(p) and not os.path.islink(p):
+            shutil.rmtree(p)
+        else:
+            os.unlink(p)
 
 
 def run(
@@ -169,7 +201,7 @@ def run(
     else:
         backend, why = choose_backend(options.backend)
     try:
-        run_dir = make_run_dir(scenario, options.out_dir, clock)
+        run_dir = make_run_dir(scenario, options.out_dir, clock, options.force)
         shutil.copyfile(path, os.path.join(run_dir, "scenario.yaml"))
         if options.bench is not None:
             shutil.copyfile(options.bench, os.path.join(run_dir, "bench.yaml"))

@@ -100,7 +100,7 @@ class _Builder(LinkBuilder, EventBuilder):
                 )
         name = Path(self.filename).stem if self.filename != "<scenario>" else "scenario"
         if "name" in top:
-            name = r.text(top["name"][1], "name", "the scenario's name") or name
+            name = self._name(top["name"][1]) or name
         description = ""
         if "description" in top:
             description = r.text(top["description"][1], "description", "a sentence of text") or ""
@@ -129,6 +129,21 @@ class _Builder(LinkBuilder, EventBuilder):
             expect=expect,
             source=self.filename,
         )
+
+    def _name(self, node: Node) -> str | None:
+        """The scenario's name: one safe path component, since it names the run folder under runs/."""
+        name = self.r.text(node, "name", "the scenario's name")
+        if name is None:
+            return None
+        bad = "/" in name or "\\" in name or name in (".", "..") or any(ord(ch) < 32 or ord(ch) == 127 for ch in name)
+        if bad:
+            self.r.error(
+                node,
+                f"name {name!r} is not a single folder name (it names the run folder under runs/); "
+                "expected a name without '/', '\\' or control characters, not '.' or '..'",
+            )
+            return None
+        return name
 
     def _clock(self, node: Node) -> ClockSpec | None:
         m = self.r.mapping(node, "clock", ("scale", "duration", "epoch"), required=("duration",))

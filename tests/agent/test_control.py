@@ -415,6 +415,7 @@ EVENTS = [
         check="bib-mismatch",
         reason="BIB 2 from ipn:1.0: the HMAC of block 1 does not match",
     ),
+    ctl.NoRoute(t_ns=11, node="iss", bundle="ipn:1.0/1/6", dest="ipn:9.1", reason="no contact plan"),
     ctl.SessionUp(t_ns=13, node="iss", peer="ipn:2.0", cla="tcpcl", detail={"keepalive_s": 10}),
     ctl.SessionDown(t_ns=14, node="iss", peer="ipn:2.0", cla="tcpcl", reason="idle timeout"),
     ctl.Rejected(t_ns=15, node="iss", cla="serial", reason="crc mismatch at frame 17"),

@@ -7,6 +7,8 @@ from hilnet.agent.protocol import ClaConfig, HostPort, MtcpConfig, SerialConfig,
 from hilnet.clock import Clock
 from hilnet.errors import AgentError
 
+NS_PER_S = 1_000_000_000
+
 
 def _addr(hp: HostPort) -> tuple[str, int]:
     return hp.host, hp.port
@@ -18,13 +20,34 @@ def build_cla(config: ClaConfig, *, node_id: str, clock: Clock) -> ConvergenceLa
     if isinstance(config, (TcpclConfig, MtcpConfig)):
         listen = None if config.listen is None else _addr(config.listen)
         peers = {eid: _addr(hp) for eid, hp in config.peers.items()}
+        low, high = config.reconnect_min_ns / NS_PER_S, config.reconnect_max_ns / NS_PER_S
         if isinstance(config, TcpclConfig):
             from hilnet.agent.cla.tcpcl import TcpclCla
 
-            return TcpclCla(node_id, listen, peers, clock=clock, name="tcpcl")
+            return TcpclCla(
+                node_id,
+                listen,
+                peers,
+                clock=clock,
+                name="tcpcl",
+                keepalive_s=config.keepalive_s,
+                segment_mru=config.segment_mru_bytes,
+                reconnect_min_s=low,
+                reconnect_max_s=high,
+            )
         from hilnet.agent.cla.mtcp import MtcpCla
 
-        return MtcpCla(node_id, listen, peers, clock=clock, name="mtcp")
+        timeout_s = config.send_timeout_ns / NS_PER_S
+        return MtcpCla(
+            node_id,
+            listen,
+            peers,
+            clock=clock,
+            name="mtcp",
+            send_timeout_s=timeout_s,
+            reconnect_min_s=low,
+            reconnect_max_s=high,
+        )
     if isinstance(config, SerialConfig):
         from hilnet.agent.cla.serial import SerialCla
 

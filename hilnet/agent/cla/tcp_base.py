@@ -19,6 +19,7 @@ from collections.abc import Coroutine, Mapping
 from typing import Any
 
 from hilnet.agent.cla.base import BundleSink
+from hilnet.agent.cla.port_owner import listen_error
 from hilnet.clock import Clock, MonotonicClock
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,12 @@ class TcpClaBase:
         self.sink = sink
         self._stopping = False
         if self.listen is not None:
-            self._server = await asyncio.start_server(self._accept, self.listen[0], self.listen[1], limit=STREAM_LIMIT)
+            try:
+                self._server = await asyncio.start_server(
+                    self._accept, self.listen[0], self.listen[1], limit=STREAM_LIMIT
+                )
+            except OSError as e:
+                raise listen_error(self.name, self.listen, e) from None
         for peer, addr in self.peers.items():
             self._spawn(self._connector(peer, addr))
 
