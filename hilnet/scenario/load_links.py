@@ -6,17 +6,18 @@ from types import MappingProxyType
 
 from yaml.nodes import Node, ScalarNode
 
+from hilnet.scenario.load_geometry import GEOMETRY_KEYS, GeometryBuilder
 from hilnet.scenario.load_params import MEDIA, PARAM_KEYS, ParamBuilder, defaults
 from hilnet.scenario.model import Change, Direction, DirectionParams, Link, Medium, OneWay, Window, merged_windows
 from hilnet.scenario.reader import MappingEntries
 from hilnet.units import format_duration, parse_duration
 
-LINK_KEYS = ("ends", "medium", "up", "changes") + PARAM_KEYS
+LINK_KEYS = ("ends", "medium", "up", "changes") + PARAM_KEYS + GEOMETRY_KEYS
 DIRECTION_KEYS = PARAM_KEYS + ("up", "changes")  # a direction block `a->b: {...}`
 CHANGE_KEYS = ("at", "delay", "jitter", "rate", "baud", "loss", "bit-error-rate", "queue", "queue-units")
 
 
-class LinkBuilder(ParamBuilder):
+class LinkBuilder(GeometryBuilder, ParamBuilder):
     def _links(self, node: Node) -> tuple[Link, ...]:
         entries = self.r.named_mapping(node, "links", "{ends: [a, b], medium: serial|ethernet, ...}")
         if entries is None:
@@ -33,6 +34,7 @@ class LinkBuilder(ParamBuilder):
         m = r.mapping(node, what, LINK_KEYS, required=("ends", "medium"), extra=lambda k: "->" in k)
         if m is None:
             return None
+        self._link_geometry(m, what, name)
         ends = self._ends(m["ends"][1], what) if "ends" in m else None
         medium = r.choice(m["medium"][1], f"{what} medium", MEDIA) if "medium" in m else None
         shared = self._params(m, what, medium, PARAM_KEYS)

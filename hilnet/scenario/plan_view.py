@@ -19,6 +19,8 @@ from hilnet.scenario.actions import (
     LinkUp,
     PowerOff,
 )
+from hilnet.scenario.geometry.view import HEADERS as PASS_HEADERS
+from hilnet.scenario.geometry.view import geometry_json, pass_rows
 from hilnet.scenario.plan import Plan
 from hilnet.units import format_duration, format_rate, format_size, scenario_to_wall_ns
 
@@ -27,14 +29,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
     """A JSON-ready dict: times in ns, sizes in bytes, rates in bytes/s."""
 
     def contact(c: Any) -> dict[str, Any]:
-        return {
-            "from": c.frm,
-            "to": c.to,
-            "start_ns": c.start_ns,
-            "end_ns": c.end_ns,
-            "rate": c.rate,
-            "owlt_ns": c.owlt_ns,
-        }
+        return {"from": c.frm, "to": c.to, **{k: getattr(c, k) for k in ("start_ns", "end_ns", "rate", "owlt_ns")}}
 
     return {
         "name": plan.name,
@@ -82,6 +77,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         ],
         "routes": [{"traffic": r.traffic, "path": list(r.path), "links": list(r.links)} for r in plan.routes],
         "warnings": list(plan.warnings),
+        "geometry": geometry_json(plan.geometry, plan.epoch_unix_ns),
     }
 
 
@@ -194,6 +190,9 @@ def render_plan(plan: Plan) -> str:
             for c, wc in zip(plan.capacities, plan.wall_contacts)
         ],
     )
+    if plan.geometry:
+        out += ["", "computed windows (from positions: elevation in degrees for ground passes; light time one way)"]
+        out += _table(PASS_HEADERS, pass_rows(plan.geometry, plan.epoch_unix_ns))
     out += ["", "routes"]
     out += _table(["traffic", "path"], [[r.traffic, " -> ".join(r.path)] for r in plan.routes])
     out += ["", "load per link direction (bundle bytes offered vs capacity from the first injection on)"]
