@@ -79,11 +79,11 @@ class GeometryBuilder(PositionBuilder):
             first = next(iter(wanted.values()))[1].node
             self.r.error(
                 first,
-                f"computing line of sight and light time needs the {e.name or 'sgp4'} package, which is not "
+                f"computing line of sight and light time needs the {(e.name or 'sgp4').split('.')[0]} package, which is not "
                 f"installed; expected it installed with: {EXTRA}",
             )
             return links
-        positions = {n: self.positions[n] for link, _ in wanted.values() for n in (link.a, link.b)}
+        positions = {n: self.positions[n] for req in requests for n in (req.a, req.b)}
         solved, failures = solve(requests, positions, clock.epoch_unix_ns, clock.duration_ns)
         for f in failures:
             self.r.error(
@@ -100,14 +100,18 @@ class GeometryBuilder(PositionBuilder):
             if clock is not None and clock.epoch_unix_ns is None:
                 self.r.error(w.node, f"{what} needs clock.epoch, the UTC time of scenario time 0; expected it in clock")
                 return None
-            missing = [n for n in (link.a, link.b) if n not in self.positions]
+            missing = [n for n in (link.a, link.b) if n not in self.position_nodes]
             if missing:
+                who = (
+                    f"node {missing[0]!r} has" if len(missing) == 1 else f"nodes {missing[0]!r} and {missing[1]!r} have"
+                )
                 self.r.error(
                     w.node,
-                    f"{what}: node {', '.join(repr(n) for n in missing)} has no position; expected a position "
-                    "(orbit, geostationary or station) on both ends",
+                    f"{what}: {who} no position; expected a position (orbit, geostationary or station) on both ends",
                 )
                 continue
+            if any(n not in self.positions for n in (link.a, link.b)):
+                continue  # a position was given but is wrong, and reported
             if w.line_of_sight and all(isinstance(self.positions[n], Station) for n in (link.a, link.b)):
                 self.r.error(w.node, f"{what}: both ends are ground stations; expected a spacecraft at one end")
                 continue

@@ -28,11 +28,12 @@ class PositionBuilder(BuilderBase):
     def __init__(self, filename: str):
         super().__init__(filename)
         self.positions: dict[str, Position] = {}  # node name -> where it is, for nodes that say
-        self.position_nodes: dict[str, Node] = {}  # node name -> its position's YAML node, for messages
+        self.position_nodes: dict[str, Node] = {}  # node name -> its position's YAML node (valid or not)
 
     def _position(self, node: Node, name: str) -> None:
         """Read node ``name``'s ``position:`` into ``self.positions`` (or report why not)."""
         what = f"node {name!r} position"
+        self.position_nodes[name] = node  # declared, even when wrong: links then blame it, not its absence
         m = self.r.mapping(node, what, KINDS)
         if m is None:
             return
@@ -58,7 +59,6 @@ class PositionBuilder(BuilderBase):
             where = self._station(value, f"{what} station")
         if where is not None:
             self.positions[name] = where
-            self.position_nodes[name] = node
 
     def _station(self, node: Node, what: str) -> Station | None:
         keys = ("latitude", "longitude", "altitude", "min-elevation")
@@ -130,7 +130,7 @@ class PositionBuilder(BuilderBase):
             if texts[0] is None or texts[1] is None:
                 return None
             places = [(self.filename, item.start_mark.line + 1, _content_column(item)) for item in items]
-            return self._checked(texts[0], texts[1], places, "")
+            return self._checked(texts[0], texts[1], places, "", what)
         if "name" not in m:
             self.r.error(node, f"{what} tle-file needs name: the satellite's name in the file; expected both")
             return None
@@ -158,14 +158,16 @@ class PositionBuilder(BuilderBase):
             )
             return None
         row, line1, line2 = found
-        return self._checked(line1, line2, [(full, row + 1, 1), (full, row + 2, 1)], name)
+        return self._checked(line1, line2, [(full, row + 1, 1), (full, row + 2, 1)], name, f"{what} {name!r}")
 
-    def _checked(self, line1: str, line2: str, places: list[tuple[str, int, int]], name: str) -> Orbit | None:
+    def _checked(
+        self, line1: str, line2: str, places: list[tuple[str, int, int]], name: str, what: str
+    ) -> Orbit | None:
         """An Orbit from a TLE whose lines start at ``places`` (file, line, col), or its problems reported."""
         problems = check_tle(line1, line2)
         for p in problems:
             file, line, col = places[p.line]
-            self.r.errors.append(ScenarioError(p.message, file, line, col + p.col - 1))
+            self.r.errors.append(ScenarioError(f"{what}: {p.message}", file, line, col + p.col - 1))
         if problems:
             return None
         return Orbit(line1.rstrip(), line2.rstrip(), tle_epoch_unix_ns(line1), name)

@@ -321,6 +321,12 @@ def _check_round_trips(link: Link, window: Window, scale: float, warnings: list[
 # -- routing and load --------------------------------------------------------------
 
 
+def _closed_after(link: Link, frm: str, at_ns: int) -> bool:
+    """Whether the direction leaving ``frm`` has no window left after ``at_ns`` (passes over a station)."""
+    spans = link.windows_of("forward" if frm == link.a else "backward")
+    return spans is not None and all(w.end_ns <= at_ns for w in spans)
+
+
 def _routes(scenario: Scenario, warnings: list[str]) -> list[Route]:
     """Fewest hops, then least delay, then names: deterministic and what a static route would pick."""
     adjacency: dict[str, list[tuple[str, Link]]] = {}
@@ -342,6 +348,8 @@ def _routes(scenario: Scenario, warnings: list[str]) -> list[Route]:
             if best.get(node, (hops, delay)) < (hops, delay):
                 continue
             for nxt, link in sorted(adjacency.get(node, ()), key=lambda e: (e[0], e[1].name)):
+                if _closed_after(link, node, t.start_ns):
+                    continue
                 cost = (hops + 1, delay + link.direction(node).delay_ns)
                 if nxt not in best or cost < best[nxt]:
                     best[nxt] = cost
