@@ -25,6 +25,8 @@ GEOMETRY_KEYS = ("geometry-step", "grazing-altitude")
 DEFAULT_STEP_NS = 10_000_000_000  # 10 s of scenario time
 DEFAULT_GRAZING_M = 100_000.0  # the line between two spacecraft stays above the densest atmosphere
 EXTRA = "pip install 'hilnet[orbits]'"
+MIN_STEP_NS = 1_000_000_000  # finer than a second moves a LEO satellite 7 km: nothing a window edge needs
+MAX_SAMPLES = 1_000_000  # instants per run: ~24 MB per satellite of positions, a bound on what one file can ask
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,22 +50,48 @@ class GeometryBuilder(PositionBuilder):
         asked = m["up"][1] if los else m["delay"][1] if light else None
         step, grazing = DEFAULT_STEP_NS, DEFAULT_GRAZING_M
         if "geometry-step" in m:
-            step = self._span(m["geometry-step"][1], f"{what} geometry-step", "a step", "10s") or step
+            step = self._step(m["geometry-step"][1], f"{what} geometry-step") or step
         if "grazing-altitude" in m:
             grazing = self._length(m["grazing-altitude"][1], f"{what} grazing-altitude", 0.0) or grazing
         for key in GEOMETRY_KEYS:
             if key in m and asked is None:
                 self.r.error(m[key][0], f"{what} {key} applies to up: line-of-sight or delay: light-time; expected one")
+        if "up" in m and isinstance(m["up"][1], ScalarNode) and not los:
+            self.r.error(
+                m["up"][1],
+                f"{what} up is the text {m['up'][1].value!r}; expected a list of windows such as [0m-38m, 47m-85m] "
+                "or line-of-sight",
+            )
+            del m["up"]
         if asked is None:
             return
         for key in ("up", "delay")[: 1 if los else 0] + (("delay",) if light else ()):
             del m[key]
         for key, (knode, vnode) in m.items():
-            if "->" in key and los and isinstance(vnode, MappingNode) and any(k.value == "up" for k, _ in vnode.value):
-                self.r.error(
-                    knode, f"{what} {key}: up is computed from line of sight for both directions; expected no up here"
-                )
+            inner = {k.value for k, _ in vnode.value} if "->" in key and isinstance(vnode, MappingNode) else set()
+            for owned, on in (("up", los), ("delay", light)):
+                if on and owned in inner:
+                    word = "line of sight" if owned == "up" else "light time"
+                    self.r.error(
+                        knode,
+                        f"{what} {key}: {owned} is computed from {word} for both directions; expected no {owned} here",
+                    )
         self.wanted[name] = _Wanted(los, light, step, grazing, asked)
+
+    def _step(self, node: Node, what: str) -> int | None:
+        """A geometry step of at least a second, with no more than MAX_SAMPLES instants in the run."""
+        step = self._span(node, what, "a step", "10s")
+        if step is not None and step < MIN_STEP_NS:
+            self.r.error(node, f"{what} {format_duration(step)} is under 1s; expected a step such as 10s")
+            return None
+        if step is not None and self.duration is not None and self.duration // step > MAX_SAMPLES:
+            self.r.error(
+                node,
+                f"{what} {format_duration(step)} makes {self.duration // step:,} instants in clock.duration; "
+                f"expected at most {MAX_SAMPLES:,} (a longer step)",
+            )
+            return None
+        return step
 
     def _geometry_links(self, links: tuple[Link, ...], clock: ClockSpec | None) -> tuple[Link, ...]:
         """``links`` with computed windows and light-time delays filled in (errors reported)."""
@@ -71,8 +99,8 @@ class GeometryBuilder(PositionBuilder):
         if not wanted:
             return links
         requests = self._requests(wanted, clock)
-        if requests is None or clock is None or clock.epoch_unix_ns is None:
-            return links
+        if requests is None or clock is None or clock.epoch_unix_ns is None or self.r.errors:
+            return links  # with errors already, the file is refused anyway: no propagating for nothing
         try:
             from hilnet.scenario.geometry.solve import solve
         except ImportError as e:

@@ -62,7 +62,8 @@ class LinkBuilder(GeometryBuilder, ParamBuilder):
             windows, directed = self._directed(m, what, windows, own_up, ends)
         if ends is None or medium is None:
             return None
-        forward, backward = self._both_ways(what, ends, medium, shared, overrides)
+        light = name in self.wanted and self.wanted[name].light_time  # no delay yet to hold jitter against
+        forward, backward = self._both_ways(what, ends, medium, shared, overrides, light)
         return Link(
             name=name,
             a=ends[0],
@@ -82,6 +83,7 @@ class LinkBuilder(GeometryBuilder, ParamBuilder):
         medium: Medium,
         shared: dict[str, tuple[object, Node]],
         overrides: dict[Direction, dict[str, tuple[object, Node]]],
+        light_time: bool = False,
     ) -> tuple[DirectionParams, DirectionParams]:
         """Forward and backward parameters: the link's values, then each direction's own."""
         r = self.r
@@ -94,7 +96,7 @@ class LinkBuilder(GeometryBuilder, ParamBuilder):
         for direction, label in labels:
             merged = {**shared, **overrides[direction]}
             params = defaults(medium).updated({f: v for f, (v, _n) in merged.items()})
-            if params.jitter_ns > params.delay_ns and id(merged["jitter_ns"][1]) not in reported:
+            if params.jitter_ns > params.delay_ns and not light_time and id(merged["jitter_ns"][1]) not in reported:
                 reported.add(id(merged["jitter_ns"][1]))
                 r.error(
                     merged["jitter_ns"][1],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -37,7 +38,7 @@ links:
 GOOD = dict(tle1=L1, tle2=L2, lat=32.5, mask=10, eac="", epoch=", epoch: 2024-05-06T20:00:00Z")
 
 needs_orbits = pytest.mark.skipif(
-    any(m not in sys.modules and __import__("importlib").util.find_spec(m) is None for m in ("sgp4", "numpy")),
+    any(importlib.util.find_spec(m) is None for m in ("sgp4", "numpy")),
     reason="the orbits extra (sgp4, numpy) is not installed",
 )
 
@@ -191,3 +192,24 @@ def test_shipped_orbit_scenarios_load_with_their_windows() -> None:
     leo = load_scenario(ROOT / "scenarios" / "leo-relay.yaml")
     assert sum(1 for n in leo.nodes if n.position is not None) == 10
     assert not compile_plan(leo).warnings
+
+
+def test_keys_geometry_owns_are_not_written_twice() -> None:
+    text = (ROOT / "scenarios" / "iss-tdrs-orbit.yaml").read_text()
+    direction = text.replace(
+        "    tdrs-e->iss: {rate: 512kbit/s}\n", "    tdrs-e->iss: {rate: 512kbit/s, delay: 3ms}\n    jitter: 1ms\n", 1
+    )
+    assert errors_of(direction) == [
+        "s.yaml:43:5: link 'iss-tdrs-e' tdrs-e->iss: delay is computed from light time for both directions; "
+        "expected no delay here"
+    ]  # and jitter with light time is fine
+    misspelt = text.replace(
+        "up: line-of-sight\n    delay: light-time\n\n  iss-tdrs-w",
+        "up: line-of-site\n    geometry-step: 1ms\n    delay: light-time\n\n  iss-tdrs-w",
+        1,
+    )
+    assert errors_of(misspelt) == [
+        "s.yaml:45:9: link 'iss-tdrs-e' up is the text 'line-of-site'; expected a list of windows such as "
+        "[0m-38m, 47m-85m] or line-of-sight",
+        "s.yaml:46:20: link 'iss-tdrs-e' geometry-step 1ms is under 1s; expected a step such as 10s",
+    ]
