@@ -8,6 +8,7 @@ import click
 
 from hilnet.errors import InputError
 from hilnet.scenario.epoch import format_utc
+from hilnet.scenario.geometry.staleness import tle_age_warnings
 from hilnet.scenario.geometry.view import HEADERS, geometry_json, pass_rows
 from hilnet.scenario.load import load_scenario
 
@@ -25,6 +26,8 @@ def command(file: str, as_json: bool) -> None:
             "(see docs/scenario.md, Positions and orbits)"
         )
     epoch = scenario.clock.epoch_unix_ns
+    for warning in tle_age_warnings(scenario):
+        click.echo(f"hilnet: warning: {warning}", err=True)
     if as_json:
         click.echo(
             json.dumps(

@@ -77,3 +77,11 @@ def test_contacts_export_has_one_contact_per_pass() -> None:
     # 4 computed links and wsc-eac, both ways; the ISS has one pass with each TDRS in 45 minutes.
     assert len(lines) == 10
     assert "a contact +0 +16 1 2 235370" in lines
+
+
+def test_an_old_tle_is_a_warning(tmp_path: Path) -> None:
+    old = tmp_path / "old.yaml"
+    old.write_text(ISS.read_text().replace("epoch: 2024-05-06T20:00:00Z", "epoch: 2024-06-06T20:00:00Z"))
+    r = hilnet("geometry", str(old))
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.startswith("hilnet: warning: node iss: its TLE's epoch 2024-05-06T19:53:04Z is 31.0 days from")

@@ -138,3 +138,36 @@ links:
     t = ts.utc(2024, 5, 6, 20, 0, np.array([at / NS for at, _ in changes]))
     ref_ns = (sat - geo).at(t).distance().m / C * 1e9
     assert np.max(np.abs(np.array([d for _, d in changes]) - ref_ns)) < 3_400 + 500
+
+
+def test_space_link_edges_within_two_seconds_of_skyfield_positions() -> None:
+    """Where the ISS - TDRS line grazes 100 km: Skyfield's Earth-fixed positions 2 s either side disagree in sign."""
+    from skyfield.framelib import itrs
+
+    ts = skyfield_api.load.timescale(builtin=True)
+    sat = skyfield_api.EarthSatellite(ISS[0], ISS[1], ts=ts)
+    scenario = load_scenario_text(
+        f"""
+hilnet: 1
+clock: {{scale: 60, duration: 24h, epoch: 2024-05-06T20:00:00Z}}
+nodes:
+  iss: {{eid: ipn:1.0, position: {{orbit: {{tle: ["{ISS[0]}", "{ISS[1]}"]}}}}}}
+  tdrs: {{eid: ipn:2.0, position: {{geostationary: {{longitude: -41.0}}}}}}
+links:
+  l: {{ends: [iss, tdrs], medium: ethernet, up: line-of-sight}}
+""",
+        "space.yaml",
+    )
+    lon = np.radians(-41.0)
+    geo = np.array([42_164_172.0 * np.cos(lon), 42_164_172.0 * np.sin(lon), 0.0])
+
+    def grazing_km(seconds: np.ndarray) -> np.ndarray:
+        p = sat.at(ts.utc(2024, 5, 6, 20, 0, seconds)).frame_xyz(itrs).m.T
+        d = geo - p
+        t = np.clip(-np.einsum("ij,ij->i", p, d) / np.einsum("ij,ij->i", d, d), 0, 1)
+        return (np.linalg.norm(p + t[:, None] * d, axis=1) - 6_378_137.0) / 1000 - 100
+
+    edges = [x / NS for w in scenario.link("l").windows for x in (w.start_ns, w.end_ns) if 0 < x < 24 * 3600 * NS]
+    assert len(edges) > 20
+    before, after = grazing_km(np.array(edges) - 2.0), grazing_km(np.array(edges) + 2.0)
+    assert np.all(np.sign(before) != np.sign(after)), [e for e, b, a in zip(edges, before, after) if b * a > 0]
