@@ -62,6 +62,12 @@ def test_geometry_json_and_plan_agree() -> None:
     assert (contact["start_ns"], contact["end_ns"]) == (e_pass["start_ns"], e_pass["end_ns"])
     text = hilnet("plan", str(ISS)).stdout
     assert "computed windows (from positions: elevation in degrees for ground passes; light time one way)" in text
+    # The per-step delay changes fold into their window's link-up in the text timeline (JSON keeps each).
+    changes = [a for a in plan["actions"] if a["kind"] == "link-change"]
+    assert len(changes) > 200 and all(set(a["details"]["params"]) == {"delay_ns"} for a in changes)
+    assert f"({len(plan['actions'])} actions; {len(changes)} light-time steps folded into their windows)" in text
+    assert "link-up    iss-tdrs-w     light time 119.787-145.685 ms, every 10s" in text
+    assert "link-change" not in text
 
 
 def test_geometry_of_a_scenario_without_positions() -> None:
