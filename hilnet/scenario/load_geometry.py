@@ -26,7 +26,7 @@ DEFAULT_STEP_NS = 10_000_000_000  # 10 s of scenario time
 DEFAULT_GRAZING_M = 100_000.0  # the line between two spacecraft stays above the densest atmosphere
 EXTRA = "pip install 'hilnet[orbits]'"
 MIN_STEP_NS = 1_000_000_000  # finer than a second moves a LEO satellite 7 km: nothing a window edge needs
-MAX_SAMPLES = 1_000_000  # instants per run: ~24 MB per satellite of positions, a bound on what one file can ask
+MAX_SAMPLES = 200_000  # instants per run (23 days at 10 s): ~10 MB of positions and velocities per satellite
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +65,21 @@ class GeometryBuilder(PositionBuilder):
             del m["up"]
         if asked is None:
             return
-        for key in ("up", "delay")[: 1 if los else 0] + (("delay",) if light else ()):
+        for key in [k for k, on in (("up", los), ("delay", light)) if on]:
             del m[key]
+        self._owned_by_geometry(m, what, los, light)
+        if self.duration is not None and self.duration // step > MAX_SAMPLES:
+            where = m["geometry-step"][1] if "geometry-step" in m else asked
+            self.r.error(
+                where,
+                f"{what} geometry-step {format_duration(step)} makes {self.duration // step:,} instants in "
+                f"clock.duration; expected at most {MAX_SAMPLES:,} (a longer step)",
+            )
+            return
+        self.wanted[name] = _Wanted(los, light, step, grazing, asked)
+
+    def _owned_by_geometry(self, m: MappingEntries, what: str, los: bool, light: bool) -> None:
+        """A direction block may not set what geometry computes for both directions."""
         for key, (knode, vnode) in m.items():
             inner = {k.value for k, _ in vnode.value} if "->" in key and isinstance(vnode, MappingNode) else set()
             for owned, on in (("up", los), ("delay", light)):
@@ -76,20 +89,12 @@ class GeometryBuilder(PositionBuilder):
                         knode,
                         f"{what} {key}: {owned} is computed from {word} for both directions; expected no {owned} here",
                     )
-        self.wanted[name] = _Wanted(los, light, step, grazing, asked)
 
     def _step(self, node: Node, what: str) -> int | None:
-        """A geometry step of at least a second, with no more than MAX_SAMPLES instants in the run."""
+        """A geometry step of at least a second."""
         step = self._span(node, what, "a step", "10s")
         if step is not None and step < MIN_STEP_NS:
             self.r.error(node, f"{what} {format_duration(step)} is under 1s; expected a step such as 10s")
-            return None
-        if step is not None and self.duration is not None and self.duration // step > MAX_SAMPLES:
-            self.r.error(
-                node,
-                f"{what} {format_duration(step)} makes {self.duration // step:,} instants in clock.duration; "
-                f"expected at most {MAX_SAMPLES:,} (a longer step)",
-            )
             return None
         return step
 
