@@ -213,3 +213,14 @@ def test_keys_geometry_owns_are_not_written_twice() -> None:
         "[0m-38m, 47m-85m] or line-of-sight",
         "s.yaml:46:20: link 'iss-tdrs-e' geometry-step 1ms is under 1s; expected a step such as 10s",
     ]
+
+
+@needs_orbits
+def test_a_satellite_that_decays_during_the_run_is_refused() -> None:
+    # B* of 0.5 at ~190 km: SGP4 gives up within hours (its error 6, "decayed").
+    l1 = with_checksum("1 99999U 24999A   24127.75000000  .00000000  00000+0  50000-1 0  9990")
+    l2 = with_checksum("2 99999  51.6000 100.0000 0001000  90.0000 270.0000 16.20000000  1000")
+    text = BASE.format(**{**GOOD, "tle1": l1, "tle2": l2}).replace("duration: 1h,", "duration: 12h,")
+    (msg,) = errors_of(text)
+    assert msg.startswith("s.yaml:7:7: node 'iss': SGP4 cannot place it from ")
+    assert msg.endswith("of scenario time on (the orbit decayed); expected a TLE that stays in orbit through the run")
