@@ -328,7 +328,11 @@ def _closed_after(link: Link, frm: str, at_ns: int) -> bool:
 
 
 def _routes(scenario: Scenario, warnings: list[str]) -> list[Route]:
-    """Fewest hops, then least delay, then names: deterministic and what a static route would pick."""
+    """Fewest hops, then least delay, then names: deterministic and what a static route would pick.
+
+    A hop whose windows have all ended before the traffic starts is not a way (a
+    satellite whose last pass over the station is over).
+    """
     adjacency: dict[str, list[tuple[str, Link]]] = {}
     for link in scenario.links:
         for direction, frm, to in _ways(link):
