@@ -22,6 +22,7 @@ from hilnet.errors import HilnetError
 COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("hilnet.commands.validate", "Check scenario and bench files; report every error as FILE:LINE:COL."),
     "plan": ("hilnet.commands.plan", "Show what a scenario run would do: actions, contacts, capacity."),
+    "geometry": ("hilnet.commands.geometry", "Show the windows and light time that a scenario's positions give."),
     "contacts": ("hilnet.commands.contacts", "Export or import ION contact plans."),
     "link": ("hilnet.commands.link", "Run one emulated link standalone between two endpoints."),
     "bundle": ("hilnet.commands.bundle", "Make and inspect BPv7 bundles."),

@@ -236,7 +236,14 @@ def _draw_link(
                 edgecolor=colour,
                 zorder=4,
             )
-    for i, c in enumerate(link.changes):
+    # Light time computed from positions changes every step: one label per pass, not a diamond a step.
+    light = link.geometry is not None and link.geometry.light_time
+    for p in link.geometry.passes if link.geometry is not None and light else ():
+        ms = f"light time {p.light_min_ns / 1e6:.1f}-{p.light_max_ns / 1e6:.1f} ms"
+        ax.annotate(
+            ms, (p.start_ns * _M, y + 0.3), xytext=(3, 0), textcoords="offset points", fontsize=6, color=_CHANGE
+        )
+    for i, c in enumerate(c for c in link.changes if not (light and set(c.params) == {"delay_ns"})):
         ax.plot([c.at_ns * _M], [y + 0.33], marker="D", color=_CHANGE, markersize=6, zorder=5, linestyle="")
         text = ", ".join(change_text(k, v) for k, v in c.params.items())
         if c.direction != "both":
@@ -338,7 +345,7 @@ def _legend(
     handles: list[Artist] = [Patch(color=_PLAN_UP, label="link up (plan)")]
     if observed:
         handles.append(Line2D([], [], color=_ACTUAL_UP, linewidth=3, label="link up (observed)"))
-    if any(link.changes for link in scenario.links):
+    if any(link.changes and not (link.geometry and link.geometry.light_time) for link in scenario.links):
         handles.append(Line2D([], [], color=_CHANGE, marker="D", linestyle="", label="parameter change"))
     if faults["cut"]:
         handles.append(Patch(facecolor=_CUT, alpha=0.35, hatch="//", edgecolor=_CUT, label="cut"))

@@ -111,6 +111,7 @@ class _Builder(LinkBuilder, EventBuilder):
         self.duration = clock.duration_ns if clock else None
         nodes = self._nodes(top["nodes"][1]) if "nodes" in top else ()
         links = self._links(top["links"][1]) if "links" in top else ()
+        links = self._geometry_links(links, clock)
         traffic = self._traffic(top["traffic"][1], links) if "traffic" in top else ()
         faults = self._faults(top["faults"][1], links) if "faults" in top else ()
         expect = self._expect(top["expect"][1], traffic) if "expect" in top else Expect()
@@ -189,7 +190,9 @@ class _Builder(LinkBuilder, EventBuilder):
         eids: dict[str, int] = {}
         self.node_names = [key.value for key, _ in entries]
         for key, value in entries:
-            m = r.mapping(value, f"node {key.value!r}", ("eid", "keys"), required=("eid",))
+            m = r.mapping(value, f"node {key.value!r}", ("eid", "keys", "position"), required=("eid",))
+            if m and "position" in m:
+                self._position(m["position"][1], key.value)
             if not m or "eid" not in m:
                 continue
             eid_node = m["eid"][1]
@@ -207,7 +210,7 @@ class _Builder(LinkBuilder, EventBuilder):
                 continue
             eids[eid] = eid_node.start_mark.line + 1
             keys = read_key_file(r, m["keys"][1], f"node {key.value!r} keys") if "keys" in m else None
-            out.append(ScenarioNode(name=key.value, eid=eid, keys=keys))
+            out.append(ScenarioNode(name=key.value, eid=eid, keys=keys, position=self.positions.get(key.value)))
         return tuple(out)
 
 

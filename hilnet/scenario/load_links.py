@@ -6,17 +6,18 @@ from types import MappingProxyType
 
 from yaml.nodes import Node, ScalarNode
 
+from hilnet.scenario.load_geometry import GEOMETRY_KEYS, GeometryBuilder
 from hilnet.scenario.load_params import MEDIA, PARAM_KEYS, ParamBuilder, defaults
 from hilnet.scenario.model import Change, Direction, DirectionParams, Link, Medium, OneWay, Window, merged_windows
 from hilnet.scenario.reader import MappingEntries
 from hilnet.units import format_duration, parse_duration
 
-LINK_KEYS = ("ends", "medium", "up", "changes") + PARAM_KEYS
+LINK_KEYS = ("ends", "medium", "up", "changes") + PARAM_KEYS + GEOMETRY_KEYS
 DIRECTION_KEYS = PARAM_KEYS + ("up", "changes")  # a direction block `a->b: {...}`
 CHANGE_KEYS = ("at", "delay", "jitter", "rate", "baud", "loss", "bit-error-rate", "queue", "queue-units")
 
 
-class LinkBuilder(ParamBuilder):
+class LinkBuilder(GeometryBuilder, ParamBuilder):
     def _links(self, node: Node) -> tuple[Link, ...]:
         entries = self.r.named_mapping(node, "links", "{ends: [a, b], medium: serial|ethernet, ...}")
         if entries is None:
@@ -33,6 +34,7 @@ class LinkBuilder(ParamBuilder):
         m = r.mapping(node, what, LINK_KEYS, required=("ends", "medium"), extra=lambda k: "->" in k)
         if m is None:
             return None
+        self._link_geometry(m, what, name)
         ends = self._ends(m["ends"][1], what) if "ends" in m else None
         medium = r.choice(m["medium"][1], f"{what} medium", MEDIA) if "medium" in m else None
         shared = self._params(m, what, medium, PARAM_KEYS)
@@ -60,7 +62,8 @@ class LinkBuilder(ParamBuilder):
             windows, directed = self._directed(m, what, windows, own_up, ends)
         if ends is None or medium is None:
             return None
-        forward, backward = self._both_ways(what, ends, medium, shared, overrides)
+        light = name in self.wanted and self.wanted[name].light_time  # no delay yet to hold jitter against
+        forward, backward = self._both_ways(what, ends, medium, shared, overrides, light)
         return Link(
             name=name,
             a=ends[0],
@@ -80,6 +83,7 @@ class LinkBuilder(ParamBuilder):
         medium: Medium,
         shared: dict[str, tuple[object, Node]],
         overrides: dict[Direction, dict[str, tuple[object, Node]]],
+        light_time: bool = False,
     ) -> tuple[DirectionParams, DirectionParams]:
         """Forward and backward parameters: the link's values, then each direction's own."""
         r = self.r
@@ -92,7 +96,7 @@ class LinkBuilder(ParamBuilder):
         for direction, label in labels:
             merged = {**shared, **overrides[direction]}
             params = defaults(medium).updated({f: v for f, (v, _n) in merged.items()})
-            if params.jitter_ns > params.delay_ns and id(merged["jitter_ns"][1]) not in reported:
+            if params.jitter_ns > params.delay_ns and not light_time and id(merged["jitter_ns"][1]) not in reported:
                 reported.add(id(merged["jitter_ns"][1]))
                 r.error(
                     merged["jitter_ns"][1],

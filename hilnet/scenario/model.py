@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from hilnet.scenario.geometry.positions import LinkGeometry, Position
+
 Medium = Literal["serial", "ethernet"]
 Direction = Literal["both", "forward", "backward"]
 OneWay = Literal["forward", "backward"]
@@ -32,6 +34,7 @@ class Node:
     name: str
     eid: str  # node id: ``ipn:N.0`` or ``dtn://name/`` (read it with hilnet.bundle.eid.parse_eid)
     keys: str | None = None  # a BPSec key file to use instead of the run's generated one (absolute path)
+    position: Position | None = None  # where it is, when the scenario says (orbits, stations)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +125,9 @@ class Link:
     # Per-direction windows (forward, backward) when a direction has its own ``up:``:
     # when each direction carries bundles; () never. None: both follow ``windows``.
     directed: tuple[tuple[Window, ...], tuple[Window, ...]] | None = None
+    # What geometry computed (``up: line-of-sight``, ``delay: light-time``); the windows and
+    # delay changes above already hold it, this keeps the passes for plan and geometry views.
+    geometry: LinkGeometry | None = None
 
     def direction(self, frm: str) -> DirectionParams:
         """Parameters of the direction that leaves node ``frm``."""

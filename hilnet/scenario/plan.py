@@ -50,6 +50,8 @@ from hilnet.scenario.actions import (
     RestoreLink,
 )
 from hilnet.scenario.contact import Contact
+from hilnet.scenario.geometry.positions import LinkGeometry
+from hilnet.scenario.geometry.staleness import tle_age_warnings
 from hilnet.scenario.model import (
     Crash,
     Cut,
@@ -85,13 +87,15 @@ class Plan:
     loads: tuple[Load, ...]
     routes: tuple[Route, ...]
     warnings: tuple[str, ...]
+    geometry: tuple[tuple[str, LinkGeometry], ...] = ()  # (link, passes) of links whose windows or delay are computed
+    epoch_unix_ns: int | None = None  # clock.epoch, for UTC times beside scenario ones
 
 
 def compile_plan(scenario: Scenario) -> Plan:
     """Compile ``scenario`` into its timeline, contact plan, capacities and warnings."""
     scale = scenario.clock.scale
     duration = scenario.clock.duration_ns
-    warnings: list[str] = []
+    warnings: list[str] = tle_age_warnings(scenario)
     actions = _actions(scenario)
     contacts: list[Contact] = []
     wall_contacts: list[Contact] = []
@@ -121,6 +125,8 @@ def compile_plan(scenario: Scenario) -> Plan:
         loads=tuple(loads),
         routes=tuple(routes),
         warnings=tuple(warnings),
+        geometry=tuple((link.name, link.geometry) for link in scenario.links if link.geometry is not None),
+        epoch_unix_ns=scenario.clock.epoch_unix_ns,
     )
 
 
@@ -133,7 +139,10 @@ def _link_contacts(link: Link, scale: float, duration: int) -> list[tuple[Contac
     for order, (direction, frm, to) in enumerate(_ways(link)):
         spans = link.windows_of(direction)
         for window in merged_windows(spans) if spans is not None else (Window(0, duration),):
-            for start, end, params in _segments(link, window, direction):
+            segments = _segments(link, window, direction)
+            if link.geometry is not None and link.geometry.light_time:
+                segments = _light_time_joined(segments)
+            for start, end, params in segments:
                 goodput = goodput_bytes_per_s(link.medium, params)
                 wall = scenario_to_wall_ns(end - start, scale)
                 cap = Capacity(link.name, frm, to, start, end, wall, goodput, int(goodput * wall // NS_PER_S))
@@ -281,6 +290,24 @@ def _segments(link: Link, window: Window, direction: OneWay) -> list[tuple[int, 
     return out
 
 
+def _light_time_joined(segments: list[tuple[int, int, DirectionParams]]) -> list[tuple[int, int, DirectionParams]]:
+    """Touching stretches that differ only in delay, joined, with the largest delay of them.
+
+    Light time changes every geometry step; cutting a pass into contacts at each step
+    would tell contact graph routing that no bundle larger than a step's volume can
+    cross, while the session in fact carries on. The largest delay keeps the plan's
+    arrival times an upper bound, as ION reads a range.
+    """
+    out: list[tuple[int, int, DirectionParams]] = []
+    for start, end, params in segments:
+        if out and out[-1][1] == start and replace(out[-1][2], delay_ns=params.delay_ns) == params:
+            prev = out[-1][2]
+            out[-1] = (out[-1][0], end, replace(prev, delay_ns=max(prev.delay_ns, params.delay_ns)))
+        else:
+            out.append((start, end, params))
+    return out
+
+
 def _check_round_trips(link: Link, window: Window, scale: float, warnings: list[str]) -> None:
     rtt = link.forward.delay_ns + link.forward.jitter_ns + link.backward.delay_ns + link.backward.jitter_ns
     wall = scenario_to_wall_ns(window.length_ns, scale)
@@ -296,8 +323,18 @@ def _check_round_trips(link: Link, window: Window, scale: float, warnings: list[
 # -- routing and load --------------------------------------------------------------
 
 
+def _closed_after(link: Link, frm: str, at_ns: int) -> bool:
+    """Whether the direction leaving ``frm`` has no window left after ``at_ns`` (passes over a station)."""
+    spans = link.windows_of("forward" if frm == link.a else "backward")
+    return spans is not None and all(w.end_ns <= at_ns for w in spans)
+
+
 def _routes(scenario: Scenario, warnings: list[str]) -> list[Route]:
-    """Fewest hops, then least delay, then names: deterministic and what a static route would pick."""
+    """Fewest hops, then least delay, then names: deterministic and what a static route would pick.
+
+    A hop whose windows have all ended before the traffic starts is not a way (a
+    satellite whose last pass over the station is over).
+    """
     adjacency: dict[str, list[tuple[str, Link]]] = {}
     for link in scenario.links:
         for direction, frm, to in _ways(link):
@@ -317,6 +354,8 @@ def _routes(scenario: Scenario, warnings: list[str]) -> list[Route]:
             if best.get(node, (hops, delay)) < (hops, delay):
                 continue
             for nxt, link in sorted(adjacency.get(node, ()), key=lambda e: (e[0], e[1].name)):
+                if _closed_after(link, node, t.start_ns):
+                    continue
                 cost = (hops + 1, delay + link.direction(node).delay_ns)
                 if nxt not in best or cost < best[nxt]:
                     best[nxt] = cost

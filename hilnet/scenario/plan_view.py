@@ -19,6 +19,9 @@ from hilnet.scenario.actions import (
     LinkUp,
     PowerOff,
 )
+from hilnet.scenario.geometry.positions import LinkGeometry
+from hilnet.scenario.geometry.view import HEADERS as PASS_HEADERS
+from hilnet.scenario.geometry.view import geometry_json, pass_rows
 from hilnet.scenario.plan import Plan
 from hilnet.units import format_duration, format_rate, format_size, scenario_to_wall_ns
 
@@ -27,14 +30,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
     """A JSON-ready dict: times in ns, sizes in bytes, rates in bytes/s."""
 
     def contact(c: Any) -> dict[str, Any]:
-        return {
-            "from": c.frm,
-            "to": c.to,
-            "start_ns": c.start_ns,
-            "end_ns": c.end_ns,
-            "rate": c.rate,
-            "owlt_ns": c.owlt_ns,
-        }
+        return {"from": c.frm, "to": c.to, **{k: getattr(c, k) for k in ("start_ns", "end_ns", "rate", "owlt_ns")}}
 
     return {
         "name": plan.name,
@@ -82,6 +78,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         ],
         "routes": [{"traffic": r.traffic, "path": list(r.path), "links": list(r.links)} for r in plan.routes],
         "warnings": list(plan.warnings),
+        "geometry": geometry_json(plan.geometry, plan.epoch_unix_ns),
     }
 
 
@@ -131,6 +128,29 @@ def action_details(a: Action) -> dict[str, Any]:
     return {}  # restore, restart, burst-end: the kind says it all
 
 
+def fold_light_time(
+    actions: tuple[Action, ...], geometry: tuple[tuple[str, LinkGeometry], ...]
+) -> tuple[list[tuple[Action, str]], int]:
+    """(action, details) rows with light time's per-step delay changes folded into the window they
+    belong to (its link-up says the range of them), and how many were folded; --json keeps them all."""
+    light = {name: g for name, g in geometry if g.light_time}
+    rows: list[tuple[Action, str]] = []
+    folded = 0
+    for a in actions:
+        g = light.get(a.subject)
+        if g is not None and isinstance(a, LinkChange) and set(a.params) == {"delay_ns"}:
+            folded += 1
+            continue
+        details = _details(a)
+        if g is not None and isinstance(a, LinkUp):
+            p = next((p for p in g.passes if p.start_ns == a.at_ns), None)
+            if p is not None:
+                ms = f"{p.light_min_ns / 1e6:.3f}-{p.light_max_ns / 1e6:.3f} ms"
+                details = f"{details + '; ' if details else ''}light time {ms}, every {format_duration(g.step_ns)}"
+        rows.append((a, details))
+    return rows, folded
+
+
 def _details(a: Action) -> str:
     if isinstance(a, InjectBundle):
         ordinal = f" ordinal {a.ordinal}" if a.ordinal else ""
@@ -174,10 +194,13 @@ def render_plan(plan: Plan) -> str:
         f"= {format_duration(scenario_to_wall_ns(plan.duration_ns, plan.scale))} of wall time",
         "",
     ]
-    out.append(f"timeline ({len(plan.actions)} actions)")
+    shown, folded = fold_light_time(plan.actions, plan.geometry)
+    out.append(
+        f"timeline ({len(plan.actions)} actions{f'; {folded} light-time steps folded into their windows' if folded else ''})"
+    )
     out += _table(
         ["scenario", "wall", "action", "subject", "details"],
-        [[format_duration(a.at_ns), format_duration(a.wall_ns), a.kind, a.subject, _details(a)] for a in plan.actions],
+        [[format_duration(a.at_ns), format_duration(a.wall_ns), a.kind, a.subject, details] for a, details in shown],
     )
     out += ["", f"contacts ({len(plan.contacts)}, one-way; capacity after framing overhead, in wall time)"]
     out += _table(
@@ -196,6 +219,9 @@ def render_plan(plan: Plan) -> str:
             for c, wc in zip(plan.capacities, plan.wall_contacts)
         ],
     )
+    if plan.geometry:
+        out += ["", "computed windows (from positions: elevation in degrees for ground passes; light time one way)"]
+        out += _table(PASS_HEADERS, pass_rows(plan.geometry, plan.epoch_unix_ns))
     out += ["", "routes"]
     out += _table(["traffic", "path"], [[r.traffic, " -> ".join(r.path)] for r in plan.routes])
     out += ["", "load per link direction (bundle bytes offered vs capacity from the first injection on)"]
