@@ -33,6 +33,9 @@ class CountingSink:
     def session_changed(self, cla: str, peer: str, up: bool, detail: dict) -> None:
         pass
 
+    def tls_failed(self, cla, reason, peer, certified, address):
+        pass
+
 
 async def tcpcl_run(bundles: int, data: bytes, in_flight: int, segment: int) -> float:
     """Seconds to carry ``bundles`` copies of ``data``, ``in_flight`` sends at a time."""

@@ -29,13 +29,24 @@ class HostPort:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
+TLS_POLICIES = ("off", "enable", "require")  # tcpcl_security.TlsPolicy's values (docs/cla.md)
+
+
 @dataclass(frozen=True, slots=True)
 class TcpclConfig:
-    """TCPCLv4 (RFC 9174): listen address (None: only dial out) and peers by node EID."""
+    """TCPCLv4 (RFC 9174): listen address (None: only dial out) and peers by node EID.
+
+    ``tls`` is the node's TLS policy (off, enable, require); unless off, ``cert``,
+    ``key`` and ``ca`` are the paths of its PEM certificate, private key and lab CA.
+    """
 
     type: ClassVar[str] = "tcpcl"
     listen: HostPort | None = None
     peers: Mapping[str, HostPort] = field(default_factory=dict)
+    tls: str = "off"
+    cert: str | None = None
+    key: str | None = None
+    ca: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +115,16 @@ def _read_serial(c: FieldReader) -> SerialConfig:
     )
 
 
+def _read_tcpcl(c: FieldReader, listen: HostPort | None) -> TcpclConfig:
+    peers = _read_peers(c)
+    tls = c.optional_string("tls") or "off"
+    if tls not in TLS_POLICIES:
+        raise c.bad("tls", "one of " + ", ".join(TLS_POLICIES), tls)
+    need = tls != "off"  # TLS needs the node's certificate, its key and the CA of its peers
+    files = [c.optional_string(k, required=need) for k in ("cert", "key", "ca")]
+    return TcpclConfig(listen, peers, tls, *files)
+
+
 def read_cla(o: FieldReader, i: int, raw: Any) -> ClaConfig:
     """Entry ``i`` of the ``clas`` array of the message ``o`` reads."""
     c = o.nested(raw, f"clas[{i}].")
@@ -111,8 +132,8 @@ def read_cla(o: FieldReader, i: int, raw: Any) -> ClaConfig:
     cfg: ClaConfig
     if kind in ("tcpcl", "mtcp"):
         listen = c.get("listen", False)
-        cls = TcpclConfig if kind == "tcpcl" else MtcpConfig
-        cfg = cls(None if listen is None else _hostport(c, "listen", listen), _read_peers(c))
+        hp = None if listen is None else _hostport(c, "listen", listen)
+        cfg = _read_tcpcl(c, hp) if kind == "tcpcl" else MtcpConfig(hp, _read_peers(c))
     elif kind == "serial":
         cfg = _read_serial(c)
     else:
@@ -136,4 +157,6 @@ def cla_json(c: ClaConfig) -> dict[str, Any]:
     if c.listen is not None:
         d["listen"] = str(c.listen)
     d["peers"] = {k: str(v) for k, v in c.peers.items()}
+    if isinstance(c, TcpclConfig) and c.tls != "off":
+        d |= {"tls": c.tls, "cert": c.cert, "key": c.key, "ca": c.ca}
     return d

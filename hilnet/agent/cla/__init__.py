@@ -20,8 +20,12 @@ def build_cla(config: ClaConfig, *, node_id: str, clock: Clock) -> ConvergenceLa
         peers = {eid: _addr(hp) for eid, hp in config.peers.items()}
         if isinstance(config, TcpclConfig):
             from hilnet.agent.cla.tcpcl import TcpclCla
+            from hilnet.agent.cla.tcpcl_security import TlsPolicy
+            from hilnet.agent.cla.tcpcl_tls import TlsFiles
 
-            return TcpclCla(node_id, listen, peers, clock=clock, name="tcpcl")
+            files = TlsFiles(config.cert, config.key, config.ca) if config.cert and config.key and config.ca else None
+            tls = TlsPolicy(config.tls)
+            return TcpclCla(node_id, listen, peers, clock=clock, name="tcpcl", tls=tls, tls_files=files)
         from hilnet.agent.cla.mtcp import MtcpCla
 
         return MtcpCla(node_id, listen, peers, clock=clock, name="mtcp")
