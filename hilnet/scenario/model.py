@@ -17,6 +17,8 @@ Medium = Literal["serial", "ethernet"]
 Direction = Literal["both", "forward", "backward"]
 OneWay = Literal["forward", "backward"]
 Priority = Literal["bulk", "normal", "expedited"]
+TlsMode = Literal["off", "enable", "require"]  # TCPCLv4 TLS policy of a node (docs/cla.md)
+TLS_MODES: tuple[TlsMode, ...] = ("off", "enable", "require")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +33,7 @@ class ClockSpec:
 class Node:
     name: str
     eid: str  # node id: ``ipn:N.0`` or ``dtn://name/`` (read it with hilnet.bundle.eid.parse_eid)
+    tls: TlsMode | None = None  # None: the scenario's default, else the backend's
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +237,11 @@ class Scenario:
     faults: tuple[Fault, ...]  # sorted by at_ns
     expect: Expect
     source: str = "<scenario>"  # file the scenario was read from
+    tls: TlsMode | None = None  # default TLS policy of the nodes; None: the backend's (off locally, require on a bench)
+
+    def tls_of(self, node: str, backend_default: TlsMode) -> TlsMode:
+        """The TLS policy node ``node`` runs with: its own, else the scenario's, else ``backend_default``."""
+        return self.node(node).tls or self.tls or backend_default
 
     def node(self, name: str) -> Node:
         for n in self.nodes:

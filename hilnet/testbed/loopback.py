@@ -15,10 +15,11 @@ import os
 import random
 import socket
 
-from hilnet.agent.protocol import ClaConfig, HostPort, TcpclConfig
+from hilnet.agent.protocol import ClaConfig, HostPort
 from hilnet.errors import TestbedError
 from hilnet.scenario.model import Scenario
 from hilnet.testbed.base import LinkRuntime, NodeRuntime, local_agent_command, pty_specs, serial_cla
+from hilnet.testbed.tls import LOCAL_DEFAULT, run_pki, tcpcl_config
 
 
 def free_port() -> int:
@@ -113,10 +114,12 @@ class LoopbackTestbed:
             raise TestbedError(f"loopback testbed: cannot allocate a port: {e}") from None
         finally:
             ports.release()  # the engine and the agents bind them next
+        tls_files = run_pki(sc, self.run_dir, LOCAL_DEFAULT)
         for node in sc.nodes:
             name = node.name
             if name in tcpcl_port:
-                clas[name].append(TcpclConfig(HostPort("127.0.0.1", tcpcl_port[name]), tcpcl_peers[name]))
+                listen = HostPort("127.0.0.1", tcpcl_port[name])
+                clas[name].append(tcpcl_config(sc, name, listen, tcpcl_peers[name], tls_files, LOCAL_DEFAULT))
             store = os.path.join(self.run_dir, "stores", f"{name}.store")
             self.nodes[name] = NodeRuntime(
                 name, node.eid, local_agent_command(), tuple(clas[name]), os.path.abspath(store)
