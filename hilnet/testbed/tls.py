@@ -11,12 +11,17 @@ still authenticate a ``require`` one.
 
 from __future__ import annotations
 
+import io
 import os
-from collections.abc import Mapping
+import subprocess
+import tarfile
+from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 from hilnet.agent.cla.tcpcl_tls import TlsFiles
 from hilnet.agent.pki import provision
 from hilnet.agent.protocol import HostPort, TcpclConfig
+from hilnet.errors import TestbedError
 from hilnet.scenario.model import Scenario, TlsMode
 
 LOCAL_DEFAULT: TlsMode = "off"
@@ -45,3 +50,39 @@ def tcpcl_config(
     if mode == "off" or f is None:
         return TcpclConfig(listen, dict(peers))
     return TcpclConfig(listen, dict(peers), mode, f.cert, f.key, f.ca)
+
+
+class RemoteShell(Protocol):
+    """What copying files to a board needs of its SSH connection (:class:`hilnet.testbed.ssh.SshBoard`)."""
+
+    name: str
+
+    def run(
+        self, argv: Sequence[str], timeout_s: float = ..., data: bytes | None = None
+    ) -> subprocess.CompletedProcess[bytes]: ...
+
+
+def send_tls_files(ssh: RemoteShell, files: TlsFiles, remote_dir: str) -> TlsFiles:
+    """Copy a node's certificate, key and CA into ``remote_dir`` on its board; returns their paths there.
+
+    One tar stream over the board's SSH connection, unpacked under umask 077: the
+    key is 0600 and the folder 0700 there too, owned by the user the agent runs as.
+    """
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for path, arcname, mode in (
+            (files.cert, "node.crt", 0o644),
+            (files.key, "node.key", 0o600),
+            (files.ca, "ca.crt", 0o644),
+        ):
+            info = tar.gettarinfo(path, arcname)
+            info.mode, info.uid, info.gid, info.uname, info.gname = mode, 0, 0, "", ""
+            with open(path, "rb") as f:
+                tar.addfile(info, f)
+    script = 'umask 077 && mkdir -p "$0" && tar --no-same-owner -C "$0" -xf -'
+    p = ssh.run(["sh", "-c", script, remote_dir], timeout_s=60, data=buf.getvalue())
+    if p.returncode != 0:
+        err = p.stderr.decode(errors="replace").strip()[-300:]
+        raise TestbedError(f"board {ssh.name}: cannot copy the node's TLS certificate to {remote_dir}: {err}")
+    d = remote_dir.rstrip("/")
+    return TlsFiles(f"{d}/node.crt", f"{d}/node.key", f"{d}/ca.crt")
