@@ -118,3 +118,12 @@ def test_tls_policy_without_certificate_is_a_configure_error(procs, lab):
     procs.start("a")
     with pytest.raises(Exception, match="cert"):
         procs.configure("a", "ipn:1.0", [{"type": "tcpcl", "listen": f"127.0.0.1:{free_port()}", "tls": "require"}])
+
+
+def test_unreadable_certificate_is_a_configure_error_naming_the_file(procs, lab, tmp_path):
+    procs.start("a")
+    cla = tcpcl(lab, "require", "ipn:1.0", listen=free_port())
+    cla["cert"] = str(tmp_path / "missing.crt")
+    with pytest.raises(Exception, match="missing.crt"):
+        procs.configure("a", "ipn:1.0", [cla])
+    assert procs.status("a")  # the agent lives on and still answers

@@ -12,10 +12,10 @@ control, close_notify on close and handshake timeout) and leaves the driver's
 read and write loops unchanged, where a hand-driven SSLObject would add a
 second buffer layer and its own want-read/want-write loop to the driver.
 The one thing to get right is order: the passive side's Contact Header is
-written, and the transport stops reading, before any TLS octet can arrive;
-:func:`upgrade` is called with no ``await`` between the read that brought the
-peer's Contact Header and the switch, and the peer sends its first TLS octet
-only after it read ours.
+written, and the transport stops reading, before any TLS octet can arrive:
+:func:`handshake` is called with no ``await`` between the read that brought
+the peer's Contact Header and the switch (``start_tls`` pauses reading before
+it first yields), and the peer sends its first TLS octet only after it read ours.
 
 Profile (RFC 9174 4.4.3-4.4.5): TLS 1.3 or later only; both sides present a
 certificate (the passive side requests the client's); the chain must lead to
