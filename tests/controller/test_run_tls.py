@@ -21,8 +21,6 @@ from tests.controller.run_e2e_harness import LeakWatch, events, hilnet_run, need
 SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "iss-tdrs-ground-tls.yaml"
 TSHARK = shutil.which("tshark")
 
-pytestmark = [pytest.mark.netns, needs_netns]
-
 
 @pytest.fixture(scope="module")
 def tls_run(tmp_path_factory):
@@ -33,6 +31,8 @@ def tls_run(tmp_path_factory):
     return p, out
 
 
+@pytest.mark.netns
+@needs_netns
 def test_tls_require_everywhere_passes_on_netns(tls_run):
     p, out = tls_run
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
@@ -57,6 +57,8 @@ def _tshark(pcap: Path, fields: list[str], display: str) -> list[list[str]]:
     return [line.split("|") for line in p.stdout.splitlines() if line]
 
 
+@pytest.mark.netns
+@needs_netns
 @pytest.mark.skipif(TSHARK is None, reason="tshark not installed (apt-get install tshark)")
 def test_capture_shows_contact_headers_in_the_clear_then_tls13(tls_run):
     _, out = tls_run
@@ -87,3 +89,14 @@ def test_capture_shows_contact_headers_in_the_clear_then_tls13(tls_run):
         # nothing of TCPCL after the contact header is readable: SESS_INIT and transfers are inside TLS
         plain = _tshark(pcap, ["frame.number", "tcpcl.v4.mhdr.type"], "tcpcl.v4.mhdr.type")
         assert not plain, f"{pcap.name}: TCPCL messages in the clear: {plain[:5]}"
+
+
+def test_tls_require_everywhere_passes_on_loopback_through_the_tcp_relays(tmp_path):
+    out = tmp_path / "run"
+    leaks = LeakWatch()
+    p = hilnet_run(SCENARIO, out, "loopback")
+    leaks.check(out)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    ups = [e for e in events(out) if e.get("event") == "session-up" and e.get("cla") == "tcpcl"]
+    assert {e["node"] for e in ups} == {"iss", "tdrs-w", "wsc"}
+    assert all(e["detail"]["tls"] is True for e in ups)
