@@ -33,7 +33,7 @@ Choices the RFC leaves to us, in one place:
 
 from __future__ import annotations
 
-from hilnet.agent.cla.tcpcl_events import Event, Outbox, SessionConfig, SessionEnded, SessionParams
+from hilnet.agent.cla.tcpcl_events import Event, Outbox, SessionConfig, SessionEnded, SessionParams, TlsFailed
 from hilnet.agent.cla.tcpcl_handshake import Handshake, State
 from hilnet.agent.cla.tcpcl_liveness import Due, Liveness
 from hilnet.agent.cla.tcpcl_messages import (
@@ -226,6 +226,8 @@ class TcpclSession(Handshake):
         if due is Due.HANDSHAKE:
             if self.state is State.SESS_INIT:
                 self._send_ctl(encode_sess_term(TermReason.CONTACT_FAILURE))
+            elif self.state is State.TLS:  # a TLS negotiation that failed, like any other: say so
+                self._out.events.append(TlsFailed("no TLS handshake in time", self.expected_peer))
             self._end(f"no {_AWAITED[self.state]} in time", False)
         elif due is Due.IDLE:
             if not self._sent_term:

@@ -84,7 +84,8 @@ async def handshake(
         writer.write(chunk)
     if contexts is None:  # a policy other than off always comes with files (TcpclCla checks)
         return session.tls_failed("no certificate configured", clock.now_ns())
-    timeout_s = session.config.handshake_timeout_ns / 1e9
+    # The session's handshake timer decides (it runs on the injected clock); asyncio's is a backstop.
+    timeout_s = 2 * session.config.handshake_timeout_ns / 1e9
     try:
         certified = await upgrade(writer, contexts, ev.server_side, timeout_s)
     except TlsHandshakeError as exc:

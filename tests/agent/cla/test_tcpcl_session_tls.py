@@ -170,8 +170,10 @@ def test_tls_handshake_is_bounded_by_the_handshake_timeout():
     clock.advance(2 * NS_PER_S)
     assert not a.handle_timer(clock.now_ns())
     clock.set(a.next_deadline_ns() or 0)
-    (ended,) = of(a.handle_timer(clock.now_ns()), SessionEnded)
+    ev = a.handle_timer(clock.now_ns())
+    (ended,) = of(ev, SessionEnded)
     assert ended.reason == "no TLS handshake in time"
+    assert [f.reason for f in of(ev, TlsFailed)] == ["no TLS handshake in time"]
 
 
 def test_plaintext_after_the_contact_header_is_refused_when_tls_was_agreed():

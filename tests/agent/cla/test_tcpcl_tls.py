@@ -163,3 +163,37 @@ async def test_failures_repeat_as_events_not_silently(lab):
     finally:
         await stop(b, a)
     await asyncio.sleep(0)
+
+
+@run_async
+async def test_a_peer_that_offers_tls_but_speaks_garbage_fails_the_handshake_with_a_reason(lab):
+    a = cla("ipn:1.0", REQUIRE, lab["a"], listen=("127.0.0.1", 0), handshake_timeout_s=2.0)
+    sa = TlsSink()
+    await a.start(sa)
+    try:
+        r, w = await asyncio.open_connection(*a.address)
+        w.write(b"dtn!\x04\x01")
+        assert await r.readexactly(6) == b"dtn!\x04\x01"
+        w.write(b"GET / HTTP/1.1\r\n\r\n" * 4)  # not a TLS ClientHello
+        await w.drain()
+        await until(lambda: sa.tls, what="tls-failed")
+        assert "TLS handshake failed" in sa.tls[0]["reason"]
+        w.close()
+    finally:
+        await stop(a)
+
+
+@run_async
+async def test_a_peer_that_goes_quiet_after_offering_tls_times_out_with_a_reason(lab):
+    a = cla("ipn:1.0", REQUIRE, lab["a"], listen=("127.0.0.1", 0), handshake_timeout_s=0.5)
+    sa = TlsSink()
+    await a.start(sa)
+    try:
+        r, w = await asyncio.open_connection(*a.address)
+        w.write(b"dtn!\x04\x01")
+        assert await r.readexactly(6) == b"dtn!\x04\x01"
+        await until(lambda: sa.tls, timeout=5, what="tls-failed")
+        assert sa.tls[0]["reason"] == "no TLS handshake in time"
+        w.close()
+    finally:
+        await stop(a)
