@@ -232,7 +232,7 @@ class _Conn:
                 self._start_tls = ev
             elif isinstance(ev, TlsFailed):
                 self.cla.stats["tls_failed"] += 1
-                log.warning("tcpcl %s: %s", self.address, ev.reason)
+                log.info("tcpcl %s: %s", self.address, ev.reason)  # the agent emits it as an event
                 certified = ", ".join(ev.certified) or None
                 self.cla.sink.tls_failed(self.cla.name, ev.reason, ev.claimed, certified, self.address)
             elif isinstance(ev, Violation):
