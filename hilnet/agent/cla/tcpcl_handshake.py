@@ -20,6 +20,7 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 from hilnet.agent.cla.tcpcl_events import (
+    Event,
     Outbox,
     SessionConfig,
     SessionParams,
@@ -78,7 +79,7 @@ class Handshake:
 
     # --- for the driver ---------------------------------------------------------
 
-    def tls_established(self, certified: tuple[str, ...], now_ns: int) -> list:
+    def tls_established(self, certified: tuple[str, ...], now_ns: int) -> list[Event]:
         """The TLS handshake succeeded; ``certified`` are the node ids of the peer's certificate.
 
         The certificate chained to our CA (the driver's TLS context checked it).
@@ -97,7 +98,7 @@ class Handshake:
             self._send_init()
         return self._out.take_events()
 
-    def tls_failed(self, reason: str, now_ns: int) -> list:
+    def tls_failed(self, reason: str, now_ns: int) -> list[Event]:
         """The TLS handshake failed (``reason`` as the TLS library says): close, no SESS_TERM (RFC 9174 4.4.3).
 
         Also after tls_established() until SESS_INIT: in TLS 1.3 the client learns

@@ -41,6 +41,7 @@ from hilnet.errors import ClaError, HilnetError
 
 ID_ON_BUNDLE_EID = x509.ObjectIdentifier("1.3.6.1.5.5.7.8.11")
 ID_KP_BUNDLE_SECURITY = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.35")
+_OLDER = frozenset(("SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +89,7 @@ async def handshake(
     timeout_s = 2 * session.config.handshake_timeout_ns / 1e9
     try:
         certified = await upgrade(writer, contexts, ev.server_side, timeout_s)
-    except TlsHandshakeError as exc:
+    except ClaError as exc:
         return session.tls_failed(str(exc), clock.now_ns())
     return session.tls_established(certified, clock.now_ns())
 
@@ -98,22 +99,18 @@ async def upgrade(
 ) -> tuple[str, ...]:
     """Run the TLS handshake on ``writer``'s connection; returns the node ids of the peer's certificate.
 
-    Raises :class:`TlsHandshakeError` with the reason when the handshake fails.
+    Raises :class:`~hilnet.errors.ClaError` whose message is the reason when the handshake fails.
     """
     ctx = contexts.server if server_side else contexts.client
     try:
         await writer.start_tls(ctx, ssl_handshake_timeout=timeout_s)
     except (ssl.SSLError, OSError, TimeoutError) as exc:
-        raise TlsHandshakeError(failure_reason(exc)) from exc
+        raise ClaError(failure_reason(exc)) from exc
     obj = writer.get_extra_info("ssl_object")
     der = obj.getpeercert(binary_form=True) if obj is not None else None
-    if obj is not None and obj.version() not in ("TLSv1.3",):  # minimum_version holds this; say it if not
-        raise TlsHandshakeError(f"negotiated {obj.version()}, not TLS 1.3")
+    if obj is not None and obj.version() in _OLDER:  # minimum_version holds this; say so if it ever did not
+        raise ClaError(f"negotiated {obj.version()}, older than TLS 1.3")
     return node_ids_of(der) if der else ()
-
-
-class TlsHandshakeError(ClaError):
-    """The TLS handshake of a TCPCL session failed; the message is the reason."""
 
 
 def failure_reason(exc: BaseException) -> str:

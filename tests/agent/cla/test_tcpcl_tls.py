@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 
 import pytest
 from cryptography import x509
@@ -194,6 +195,29 @@ async def test_a_peer_that_goes_quiet_after_offering_tls_times_out_with_a_reason
         assert await r.readexactly(6) == b"dtn!\x04\x01"
         await until(lambda: sa.tls, timeout=5, what="tls-failed")
         assert sa.tls[0]["reason"] == "no TLS handshake in time"
+        w.close()
+    finally:
+        await stop(a)
+
+
+@run_async
+async def test_a_peer_that_speaks_only_tls_12_is_refused(lab):
+    a = cla("ipn:1.0", REQUIRE, lab["a"], listen=("127.0.0.1", 0))
+    sa = TlsSink()
+    await a.start(sa)
+    try:
+        r, w = await asyncio.open_connection(*a.address)
+        w.write(b"dtn!\x04\x01")
+        assert await r.readexactly(6) == b"dtn!\x04\x01"
+        old = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        old.maximum_version = ssl.TLSVersion.TLSv1_2
+        old.check_hostname = False
+        old.load_cert_chain(lab["b"].cert, lab["b"].key)
+        old.load_verify_locations(lab["b"].ca)
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            await w.start_tls(old)
+        await until(lambda: sa.tls, what="tls-failed")
+        assert sa.tls[0]["reason"] == "TLS handshake failed: unsupported protocol"
         w.close()
     finally:
         await stop(a)
