@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("hilnet.commands.run", "Replay a scenario on a testbed and check delivery."),
     "report": ("hilnet.commands.report", "Rebuild a run's reports from its events.jsonl."),
     "bench": ("hilnet.commands.bench", "Install this hilnet on every board of a bench."),
+    "pki": ("hilnet.commands.pki", "Make a lab CA and node certificates for TCPCLv4 over TLS."),
     "doctor": ("hilnet.commands.doctor", "Check the emulator host and each board of a bench, one line per check."),
 }
 

@@ -333,6 +333,9 @@ class Agent:
                 self.router.link_up(self.node, self.nodes.name_or_eid(nid))
             self.forwarder.recheck_now()
 
+    def tls_failed(self, cla: str, reason: str, peer: str | None, certified: str | None, address: str) -> None:
+        self.emit(ev.TlsFailed, cla=cla, reason=reason, peer=peer, certified=certified, address=address)
+
     # -- local delivery -----------------------------------------------------------
 
     def _is_local(self, dest: str) -> bool:

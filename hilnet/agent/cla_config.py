@@ -37,6 +37,7 @@ DEFAULT_RECONNECT_MAX_NS = 10_000_000_000  # ...up to this
 DEFAULT_SEND_TIMEOUT_NS = 30_000_000_000  # MTCP: how long a send may wait for the peer's TCP
 MAX_KEEPALIVE_S = 0xFFFF  # a u16 in SESS_INIT (RFC 9174 4.6)
 MAX_SEGMENT_MRU = 2**64 - 1  # a u64 in SESS_INIT
+TLS_POLICIES = ("off", "enable", "require")  # tcpcl_security.TlsPolicy's values (docs/cla.md)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,8 @@ class TcpclConfig:
 
     ``keepalive_s`` and ``segment_mru_bytes`` are offered in SESS_INIT; a
     connector redials after ``reconnect_min_ns``, doubling up to ``reconnect_max_ns``.
+    ``tls`` is the node's TLS policy (off, enable, require); unless off, ``cert``,
+    ``key`` and ``ca`` are the paths of its PEM certificate, private key and lab CA.
     """
 
     type: ClassVar[str] = "tcpcl"
@@ -54,6 +57,10 @@ class TcpclConfig:
     segment_mru_bytes: int = DEFAULT_SEGMENT_MRU
     reconnect_min_ns: int = DEFAULT_RECONNECT_MIN_NS
     reconnect_max_ns: int = DEFAULT_RECONNECT_MAX_NS
+    tls: str = "off"
+    cert: str | None = None
+    key: str | None = None
+    ca: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,9 +159,18 @@ def _read_tcp(c: FieldReader, kind: str) -> TcpclConfig | MtcpConfig:
     mru = c.optional_integer("segment_mru_bytes", min=1)
     if mru is not None and mru > MAX_SEGMENT_MRU:
         raise c.bad("segment_mru_bytes", "an integer from 1 to 2^64-1 (bytes)", mru)
+    tls = c.optional_string("tls") or "off"
+    if tls not in TLS_POLICIES:
+        raise c.bad("tls", "one of " + ", ".join(TLS_POLICIES), tls)
+    need = tls != "off"  # TLS needs the node's certificate, its key and the CA of its peers
+    cert, key, ca = (c.optional_string(k, required=need) for k in ("cert", "key", "ca"))
     return TcpclConfig(
         listen=where,
         peers=_read_peers(c),
+        tls=tls,
+        cert=cert,
+        key=key,
+        ca=ca,
         keepalive_s=DEFAULT_KEEPALIVE_S if keepalive is None else keepalive,
         segment_mru_bytes=mru or DEFAULT_SEGMENT_MRU,
         reconnect_min_ns=low,
@@ -198,4 +214,6 @@ def cla_json(c: ClaConfig) -> dict[str, Any]:
     else:
         tunables += [("send_timeout_ns", DEFAULT_SEND_TIMEOUT_NS)]
     d |= {name: getattr(c, name) for name, default in tunables if getattr(c, name) != default}
+    if isinstance(c, TcpclConfig) and c.tls != "off":
+        d |= {"tls": c.tls, "cert": c.cert, "key": c.key, "ca": c.ca}
     return d

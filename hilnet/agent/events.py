@@ -203,6 +203,22 @@ class SessionDown(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TlsFailed(Event):
+    """A CLA session's TLS negotiation failed or was refused for ``reason``: no session came up.
+
+    ``peer`` is the node id the peer claimed (or the one we meant to reach),
+    ``certified`` the node ids its certificate carries (comma separated), ``address`` its host:port.
+    """
+
+    kind: ClassVar[str] = "tls-failed"
+    cla: str
+    reason: str
+    peer: str | None = None
+    certified: str | None = None
+    address: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Rejected(Event):
     """Malformed input from a CLA (bad frame, bad bundle) was rejected for ``reason``."""
 
@@ -239,6 +255,7 @@ EVENTS: dict[str, type[Event]] = {
         NoRoute,
         SessionUp,
         SessionDown,
+        TlsFailed,
         Rejected,
         Log,
     )

@@ -73,6 +73,7 @@ class LiveView:
         self._cut: set[str] = set()
         self._burst: set[str] = set()
         self._crashed: set[str] = set()
+        self._tls_said: set[tuple[object, object]] = set()  # (node, reason) of tls-failed lines printed
         self._pending: list[str] = []  # notable lines not yet printed (terminal mode)
         self._block_lines = 0  # lines of the block on screen now, to erase on redraw
         self._last_progress_ns: int | None = None
@@ -143,6 +144,12 @@ class LiveView:
             self._notable(f"run ended: {self.ended}{detail}", r)
 
     def _agent_record(self, r: Mapping, kind: object) -> None:
+        if kind == "tls-failed":  # once per node and reason: a connector retries, and fails alike each time
+            said = (r.get("node"), r.get("reason"))
+            if said not in self._tls_said:
+                self._tls_said.add(said)
+                self._notable(f"TLS refused at {r.get('node')}: {r.get('reason')}", r)
+            return
         key, node = r.get("bundle"), r.get("node")
         if not isinstance(key, str) or not isinstance(node, str):
             return

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from yaml.nodes import MappingNode, Node
+from yaml.nodes import MappingNode, Node, ScalarNode
 
 from hilnet.bundle.eid import Eid, EidScheme, ipn_numbers, parse_eid
 from hilnet.errors import InputError, ScenarioError, ScenarioErrors
@@ -24,14 +24,14 @@ from hilnet.scenario.epoch import parse_utc
 from hilnet.scenario.load_events import EventBuilder
 from hilnet.scenario.load_links import LinkBuilder
 from hilnet.scenario.load_security import read_key_file
-from hilnet.scenario.model import ClockSpec, Expect, Scenario
+from hilnet.scenario.model import TLS_MODES, ClockSpec, Expect, Scenario, TlsMode
 from hilnet.scenario.model import Node as ScenarioNode
 from hilnet.scenario.reader import Reader, describe
 from hilnet.scenario.yamltree import MAX_BYTES, compose, read_file
 
 FORMAT_VERSION = 1
 
-TOP_KEYS = ("hilnet", "name", "description", "seed", "clock", "nodes", "links", "traffic", "faults", "expect")
+TOP_KEYS = ("hilnet", "name", "description", "seed", "clock", "tls", "nodes", "links", "traffic", "faults", "expect")
 
 
 def load_scenario(path: str | os.PathLike[str]) -> Scenario:
@@ -109,6 +109,7 @@ class _Builder(LinkBuilder, EventBuilder):
             seed = r.integer(top["seed"][1], "seed", minimum=0) or 0
         clock = self._clock(top["clock"][1]) if "clock" in top else None
         self.duration = clock.duration_ns if clock else None
+        tls = _tls(r, top["tls"][1], "tls") if "tls" in top else None
         nodes = self._nodes(top["nodes"][1]) if "nodes" in top else ()
         links = self._links(top["links"][1]) if "links" in top else ()
         links = self._geometry_links(links, clock)
@@ -129,6 +130,7 @@ class _Builder(LinkBuilder, EventBuilder):
             faults=faults,
             expect=expect,
             source=self.filename,
+            tls=tls,
         )
 
     def _name(self, node: Node) -> str | None:
@@ -190,7 +192,7 @@ class _Builder(LinkBuilder, EventBuilder):
         eids: dict[str, int] = {}
         self.node_names = [key.value for key, _ in entries]
         for key, value in entries:
-            m = r.mapping(value, f"node {key.value!r}", ("eid", "keys", "position"), required=("eid",))
+            m = r.mapping(value, f"node {key.value!r}", ("eid", "keys", "tls", "position"), required=("eid",))
             if m and "position" in m:
                 self._position(m["position"][1], key.value)
             if not m or "eid" not in m:
@@ -210,8 +212,19 @@ class _Builder(LinkBuilder, EventBuilder):
                 continue
             eids[eid] = eid_node.start_mark.line + 1
             keys = read_key_file(r, m["keys"][1], f"node {key.value!r} keys") if "keys" in m else None
-            out.append(ScenarioNode(name=key.value, eid=eid, keys=keys, position=self.positions.get(key.value)))
+            tls = _tls(r, m["tls"][1], f"node {key.value!r} tls") if "tls" in m else None
+            position = self.positions.get(key.value)
+            out.append(ScenarioNode(name=key.value, eid=eid, keys=keys, tls=tls, position=position))
         return tuple(out)
+
+
+def _tls(r: Reader, node: Node, what: str) -> TlsMode | None:
+    """A TLS policy: off, enable or require (read as written: YAML 1.1 would make ``off`` a boolean)."""
+    if isinstance(node, ScalarNode) and not node.style:  # plain, not quoted
+        for mode in TLS_MODES:
+            if node.value == mode:
+                return mode
+    return r.choice(node, what, TLS_MODES)
 
 
 def _valid_eid(node: Node, eid: str, name: str, r: Reader) -> bool:

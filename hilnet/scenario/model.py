@@ -19,6 +19,8 @@ Medium = Literal["serial", "ethernet"]
 Direction = Literal["both", "forward", "backward"]
 OneWay = Literal["forward", "backward"]
 Priority = Literal["bulk", "normal", "expedited"]
+TlsMode = Literal["off", "enable", "require"]  # TCPCLv4 TLS policy of a node (docs/cla.md)
+TLS_MODES: tuple[TlsMode, ...] = ("off", "enable", "require")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +37,7 @@ class Node:
     eid: str  # node id: ``ipn:N.0`` or ``dtn://name/`` (read it with hilnet.bundle.eid.parse_eid)
     keys: str | None = None  # a BPSec key file to use instead of the run's generated one (absolute path)
     position: Position | None = None  # where it is, when the scenario says (orbits, stations)
+    tls: TlsMode | None = None  # None: the scenario's default, else the backend's
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +246,11 @@ class Scenario:
     faults: tuple[Fault, ...]  # sorted by at_ns
     expect: Expect
     source: str = "<scenario>"  # file the scenario was read from
+    tls: TlsMode | None = None  # default TLS policy of the nodes; None: the backend's (off locally, require on a bench)
+
+    def tls_of(self, node: str, backend_default: TlsMode) -> TlsMode:
+        """The TLS policy node ``node`` runs with: its own, else the scenario's, else ``backend_default``."""
+        return self.node(node).tls or self.tls or backend_default
 
     def node(self, name: str) -> Node:
         for n in self.nodes:

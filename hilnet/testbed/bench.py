@@ -23,7 +23,8 @@ import shlex
 import shutil
 import subprocess
 
-from hilnet.agent.protocol import ClaConfig, HostPort, TcpclConfig
+from hilnet.agent.cla.tcpcl_tls import TlsFiles
+from hilnet.agent.protocol import ClaConfig, HostPort
 from hilnet.bench.model import Bench, Board, NicEnd, Power, UartEnd
 from hilnet.clock import NS_PER_S, Clock, MonotonicClock
 from hilnet.errors import TestbedError
@@ -42,6 +43,7 @@ from hilnet.testbed.netns import (
 )
 from hilnet.testbed.runkeys import write_run_keys
 from hilnet.testbed.ssh import SshBoard, control_dir, remote_path
+from hilnet.testbed.tls import BENCH_DEFAULT, run_pki, send_tls_files, tcpcl_config
 
 BOOT_TIMEOUT_S = 180.0  # a board switched on again must answer over SSH within this
 POWER_COMMAND_TIMEOUT_S = 30.0
@@ -75,15 +77,25 @@ class BenchTestbed:
             self._make_namespaces()
             clas, peers = self._wire_links()
             keys = write_run_keys(self.scenario, self.run_dir)
+            tls = self._distribute_tls({n for n, p in peers.items() if p is not None})
             for n in self.scenario.nodes:
                 cla = list(clas[n.name])
                 tcpcl_peers = peers.get(n.name)
                 if tcpcl_peers is not None:
-                    cla.append(TcpclConfig(HostPort("0.0.0.0", TCPCL_PORT), tcpcl_peers))
+                    listen = HostPort("0.0.0.0", TCPCL_PORT)
+                    cla.append(tcpcl_config(self.scenario, n.name, listen, tcpcl_peers, tls, BENCH_DEFAULT))
                 self.nodes[n.name] = self._runtime(n.name, n.eid, tuple(cla), keys.get(n.name))
         except BaseException:
             self.teardown()
             raise
+
+    def _distribute_tls(self, tcpcl_nodes: set[str]) -> dict[str, TlsFiles]:
+        """The run's CA and node certificates (TLS is required on a bench by default); a board's copied to it."""
+        files = run_pki(self.scenario, self.run_dir, BENCH_DEFAULT)
+        for node in sorted(tcpcl_nodes & set(self.boards) & set(files)):
+            remote = f"{remote_path(self.boards[node].store_dir).rstrip('/')}/{self.run_id}/tls"
+            files[node] = send_tls_files(self.ssh[node], files[node], remote)
+        return files
 
     def _connect_boards(self) -> None:
         for node, board_name in self.bench.nodes:

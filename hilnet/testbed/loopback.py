@@ -15,11 +15,12 @@ import os
 import random
 import socket
 
-from hilnet.agent.protocol import ClaConfig, HostPort, TcpclConfig
+from hilnet.agent.protocol import ClaConfig, HostPort
 from hilnet.errors import TestbedError
 from hilnet.scenario.model import Scenario
 from hilnet.testbed.base import LinkRuntime, NodeRuntime, local_agent_command, pty_specs, serial_cla
 from hilnet.testbed.runkeys import write_run_keys
+from hilnet.testbed.tls import LOCAL_DEFAULT, run_pki, tcpcl_config
 
 
 def free_port() -> int:
@@ -115,10 +116,12 @@ class LoopbackTestbed:
         finally:
             ports.release()  # the engine and the agents bind them next
         keys = write_run_keys(sc, self.run_dir)
+        tls_files = run_pki(sc, self.run_dir, LOCAL_DEFAULT)
         for node in sc.nodes:
             name = node.name
             if name in tcpcl_port:
-                clas[name].append(TcpclConfig(HostPort("127.0.0.1", tcpcl_port[name]), tcpcl_peers[name]))
+                listen = HostPort("127.0.0.1", tcpcl_port[name])
+                clas[name].append(tcpcl_config(sc, name, listen, tcpcl_peers[name], tls_files, LOCAL_DEFAULT))
             store = os.path.join(self.run_dir, "stores", f"{name}.store")
             self.nodes[name] = NodeRuntime(
                 name,

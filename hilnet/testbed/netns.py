@@ -21,11 +21,12 @@ import shutil
 import subprocess
 import sys
 
-from hilnet.agent.protocol import ClaConfig, HostPort, TcpclConfig
+from hilnet.agent.protocol import ClaConfig, HostPort
 from hilnet.errors import TestbedError
 from hilnet.scenario.model import Scenario
 from hilnet.testbed.base import LinkRuntime, NodeRuntime, local_agent_command, pty_specs, serial_cla
 from hilnet.testbed.runkeys import write_run_keys
+from hilnet.testbed.tls import LOCAL_DEFAULT, run_pki, tcpcl_config
 
 MARKER_DIR = "/run/hilnet/netns"
 TCPCL_PORT = 4556
@@ -191,9 +192,11 @@ class NetnsTestbed:
             self.teardown()
             raise
         keys = write_run_keys(sc, self.run_dir)
+        tls_files = run_pki(sc, self.run_dir, LOCAL_DEFAULT)
         for n in sc.nodes:
             if n.name in ethernet_nodes:
-                clas[n.name].append(TcpclConfig(HostPort("0.0.0.0", TCPCL_PORT), peers[n.name]))
+                listen = HostPort("0.0.0.0", TCPCL_PORT)
+                clas[n.name].append(tcpcl_config(sc, n.name, listen, peers[n.name], tls_files, LOCAL_DEFAULT))
             self.nodes[n.name] = NodeRuntime(
                 n.name,
                 n.eid,

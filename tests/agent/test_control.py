@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hilnet.agent import protocol as ctl
+from hilnet.agent.cla_config import cla_json
 from hilnet.agent.protocol import (
     MAX_LINE,
     Configure,
@@ -104,6 +105,17 @@ def test_configure_parses_every_field():
     assert str(c.clas[2].listen) == "[::1]:4224"
 
 
+def test_tcpcl_tls_settings_read_and_written_back():
+    tls = {"tls": "require", "cert": "/etc/hilnet/n.crt", "key": "/etc/hilnet/n.key", "ca": "/etc/hilnet/ca.crt"}
+    c = parse_command(line({"cmd": "configure", "node": "a", "eid": "ipn:1.0", "clas": [{"type": "tcpcl", **tls}]}))
+    (cfg,) = c.clas
+    assert cfg == TcpclConfig(
+        None, {}, tls="require", cert="/etc/hilnet/n.crt", key="/etc/hilnet/n.key", ca="/etc/hilnet/ca.crt"
+    )
+    assert cla_json(cfg) == {"type": "tcpcl", "peers": {}, **tls}
+    assert "tls" not in cla_json(TcpclConfig())  # off is the default and left out
+
+
 def test_configure_minimal_gets_defaults():
     c = parse_command('{"cmd":"configure","node":"gs","eid":"dtn://gs/"}')
     assert c == Configure(node="gs", eid="dtn://gs/")
@@ -189,6 +201,11 @@ MALFORMED = [
         "configure: field 'clas[0].type' must be one of mtcp, serial, tcpcl, got 'udp'",
     ),
     (line(with_(C, clas=[{}])), "configure: missing field 'clas[0].type'"),
+    (
+        line(with_(C, clas=[with_(TCP, tls="on")])),
+        "configure: field 'clas[0].tls' must be one of off, enable, require, got 'on'",
+    ),
+    (line(with_(C, clas=[with_(TCP, tls="require")])), "configure: missing field 'clas[0].cert'"),
     (
         line(with_(C, clas=[TCP, with_(TCP, listen="localhost")])),
         "configure: field 'clas[1].listen' must be HOST:PORT, got 'localhost'",
@@ -418,6 +435,15 @@ EVENTS = [
     ctl.NoRoute(t_ns=11, node="iss", bundle="ipn:1.0/1/6", dest="ipn:9.1", reason="no contact plan"),
     ctl.SessionUp(t_ns=13, node="iss", peer="ipn:2.0", cla="tcpcl", detail={"keepalive_s": 10}),
     ctl.SessionDown(t_ns=14, node="iss", peer="ipn:2.0", cla="tcpcl", reason="idle timeout"),
+    ctl.TlsFailed(
+        t_ns=14,
+        node="iss",
+        cla="tcpcl",
+        reason="TLS: peer claims node id ipn:2.0 but its certificate is for ipn:3.0",
+        peer="ipn:2.0",
+        certified="ipn:3.0",
+        address="10.77.0.2:4556",
+    ),
     ctl.Rejected(t_ns=15, node="iss", cla="serial", reason="crc mismatch at frame 17"),
     ctl.Log(t_ns=16, node="iss", level="info", message="configured: 3 contacts ✓"),
 ]

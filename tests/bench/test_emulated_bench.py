@@ -132,6 +132,11 @@ def test_iss_runs_across_the_bench_with_a_crash_over_ssh_a_power_cut_and_one_nod
     stats = next(e for e in events if e["event"] == "link-stats" and e["link"] == "tdrs-e-tdrs-w")["stats"]
     assert stats["a->b"]["bytes_out"] > 240 * 1024 and stats["b->a"]["bytes_out"] > 0
     assert (run_dir / "bench.yaml").read_text() == BENCH.read_text()
+    # TLS is required on a bench: every TCPCL session, board or virtual end, ran inside TLS
+    ups = [e for e in events if e["event"] == "session-up" and e["cla"] == "tcpcl"]
+    assert {e["node"] for e in ups} == {"iss", "tdrs-e", "tdrs-w", "wsc", "eac"}
+    assert all(e["detail"]["tls"] is True for e in ups)
+    assert not [e for e in events if e["event"] == "tls-failed"]
     print(f"ISS on the emulated bench: {took:.1f} s")
 
 

@@ -168,3 +168,15 @@ def test_print_summary_without_a_summary_file(tmp_path):
     print_summary(check_run(scenario, plan, events), tmp_path / "gone", out)
     text = out.getvalue()
     assert text.startswith("FAIL: gone (seed -, backend -") and text.endswith(f"run folder: {tmp_path / 'gone'}\n")
+
+
+def test_a_refused_tls_negotiation_is_said_once_per_node_and_reason():
+    scenario, _, _ = _setup()
+    out = io.StringIO()
+    view = LiveView(scenario, out, is_tty=False)
+    reason = "TLS: peer claims node id ipn:2.0 but its certificate is for ipn:3.0"
+    for i in range(3):  # the connector's retries
+        rec = {"src": "agent", "event": "tls-failed", "node": "r", "cla": "tcpcl", "reason": reason}
+        view.update(rec | {"t_ns": (60 + i) * S, "wall_ns": (1 + i) * S})
+    text = out.getvalue()
+    assert text.count("TLS refused at r: " + reason) == 1

@@ -16,13 +16,20 @@ BAD = {
     "unknown_top_key": (
         HEAD + "trafic: []\n",
         [
-            "6:1: unknown key 'trafic' in the scenario; did you mean 'traffic'? expected one of: hilnet, name, description, seed, clock, nodes, links, traffic, faults, expect",
+            "6:1: unknown key 'trafic' in the scenario; did you mean 'traffic'? expected one of: hilnet, name, description, seed, clock, tls, nodes, links, traffic, faults, expect",
         ],
     ),
     "unknown_link_key": (
         HEAD + LINK + "    dealy: 120ms\n",
         [
             "10:5: unknown key 'dealy' in link 'up'; did you mean 'delay'? expected one of: ends, medium, up, changes, delay, jitter, rate, baud, framing, loss, loss-model, bit-error-rate, queue, queue-units, reorder, geometry-step, grazing-altitude",
+        ],
+    ),
+    "tls_policy_misspelt": (
+        "hilnet: 1\nclock: {duration: 95m}\ntls: requir\nnodes:\n  iss: {eid: ipn:1.0, tls: 1}\n",
+        [
+            "3:6: tls is 'requir'; did you mean 'require'?; expected off or enable or require",
+            "5:28: node 'iss' tls is the number 1; expected off or enable or require",
         ],
     ),
     "wrong_type_scale": (
@@ -46,7 +53,7 @@ BAD = {
     "missing_keys": (
         "name: x\n",
         [
-            "1:1: the scenario lacks 'hilnet', 'clock', 'nodes'; expected them among: hilnet, name, description, seed, clock, nodes, links, traffic, faults, expect",
+            "1:1: the scenario lacks 'hilnet', 'clock', 'nodes'; expected them among: hilnet, name, description, seed, clock, tls, nodes, links, traffic, faults, expect",
         ],
     ),
     "unknown_end": (
@@ -361,3 +368,15 @@ def test_shipped_scenarios_load() -> None:
     assert {"iss-tdrs-ground.yaml", "minimal.yaml", "serial-bench.yaml", "every-key.yaml"} <= set(names)
     for name in names:
         load_scenario(root / name)
+
+
+def test_tls_policy_per_node_then_scenario_then_backend():
+    sc = load_scenario_text(
+        "hilnet: 1\nclock: {duration: 5m}\ntls: enable\nnodes:\n"
+        "  a: {eid: ipn:1.0, tls: require}\n  b: {eid: ipn:2.0, tls: off}\n  c: {eid: ipn:3.0}\n",
+        "s.yaml",
+    )
+    assert [n.tls for n in sc.nodes] == ["require", "off", None]  # `off` stays a word, not YAML's false
+    assert [sc.tls_of(n, "require") for n in "abc"] == ["require", "off", "enable"]
+    plain = load_scenario_text("hilnet: 1\nclock: {duration: 5m}\nnodes:\n  a: {eid: ipn:1.0}\n", "s.yaml")
+    assert plain.tls_of("a", "off") == "off" and plain.tls_of("a", "require") == "require"

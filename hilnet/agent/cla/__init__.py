@@ -23,7 +23,10 @@ def build_cla(config: ClaConfig, *, node_id: str, clock: Clock) -> ConvergenceLa
         low, high = config.reconnect_min_ns / NS_PER_S, config.reconnect_max_ns / NS_PER_S
         if isinstance(config, TcpclConfig):
             from hilnet.agent.cla.tcpcl import TcpclCla
+            from hilnet.agent.cla.tcpcl_security import TlsPolicy
+            from hilnet.agent.cla.tcpcl_tls import TlsFiles
 
+            files = TlsFiles(config.cert, config.key, config.ca) if config.cert and config.key and config.ca else None
             return TcpclCla(
                 node_id,
                 listen,
@@ -34,6 +37,8 @@ def build_cla(config: ClaConfig, *, node_id: str, clock: Clock) -> ConvergenceLa
                 segment_mru=config.segment_mru_bytes,
                 reconnect_min_s=low,
                 reconnect_max_s=high,
+                tls=TlsPolicy(config.tls),
+                tls_files=files,
             )
         from hilnet.agent.cla.mtcp import MtcpCla
 

@@ -49,6 +49,13 @@ class BundleSink(Protocol):
         """A session to ``peer`` came up or went down (``detail`` says why)."""
         ...
 
+    def tls_failed(self, cla: str, reason: str, peer: str | None, certified: str | None, address: str) -> None:
+        """A session's TLS negotiation failed or was refused.
+
+        ``peer`` is the node id claimed or meant; ``certified`` the certificate's node ids, comma separated.
+        """
+        ...
+
 
 class ConvergenceLayer(Protocol):
     name: str

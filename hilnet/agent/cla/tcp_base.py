@@ -28,6 +28,25 @@ NS_PER_S = 1_000_000_000
 STREAM_LIMIT = 4 << 20  # bytes a StreamReader buffers before it pauses the socket
 
 
+async def close_stream(writer: asyncio.StreamWriter, last: list[bytes | memoryview]) -> None:
+    """Write ``last`` (a SESS_TERM...), give it a short chance to leave, then close; a stalled link gets an abort."""
+    transport = writer.transport
+    for chunk in last:
+        writer.write(chunk)
+    try:
+        await asyncio.wait_for(writer.drain(), timeout=1.0)
+    except (TimeoutError, ConnectionError, OSError):
+        pass
+    if transport.get_write_buffer_size():
+        transport.abort()
+    else:
+        writer.close()
+    try:
+        await asyncio.wait_for(writer.wait_closed(), timeout=1.0)
+    except (TimeoutError, ConnectionError, OSError):
+        transport.abort()
+
+
 class TcpClaBase:
     """Listener and connectors of a TCP convergence layer; subclasses add the protocol.
 

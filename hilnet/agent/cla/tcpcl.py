@@ -20,14 +20,13 @@ time with the injected clock and talks to the agent through the
 - For every configured peer a connector keeps one active session up,
   reconnecting with binary exponential backoff (RFC 9174 4.1) after a failure
   or an ended session. Any peer may also connect to our listener.
-
 - Classes of service (docs/cla.md): a connector keeps two sessions per peer
   (``expedited_session``); bulk and standard bundles go on the oldest session
   up, an expedited one on the youngest that carries nothing of a lower class,
   so it need not wait for a bulk transfer to end. The listening side applies
   the same rule to the sessions it accepted.
-
-No TLS (CAN_TLS = 0); see the session module for the other policy choices.
+- TLS (docs/cla.md): the session decides, :mod:`~hilnet.agent.cla.tcpcl_tls`
+  runs the handshake; a failed or refused negotiation reaches the agent as ``tls_failed``.
 """
 
 from __future__ import annotations
@@ -35,16 +34,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
 from collections.abc import Mapping
 
 from hilnet.agent.cla.base import BundleSink, deliver_to_sink
-from hilnet.agent.cla.tcp_base import TcpClaBase
+from hilnet.agent.cla.tcp_base import TcpClaBase, close_stream
 from hilnet.agent.cla.tcpcl_events import (
     NS_PER_S,
     Event,
     SessionConfig,
     SessionEnded,
     SessionUp,
+    StartTls,
+    TlsFailed,
     TransferAcked,
     TransferFailed,
     TransferReceived,
@@ -52,7 +54,9 @@ from hilnet.agent.cla.tcpcl_events import (
     Violation,
 )
 from hilnet.agent.cla.tcpcl_messages import DEFAULT_PORT, RefuseReason, TermReason, reason_name
+from hilnet.agent.cla.tcpcl_security import TlsPolicy
 from hilnet.agent.cla.tcpcl_session import TcpclSession
+from hilnet.agent.cla.tcpcl_tls import TlsContexts, TlsFiles, failure_reason, handshake
 from hilnet.bundle.cos import DEFAULT_RANK, Priority, class_of_rank
 from hilnet.clock import Clock
 from hilnet.errors import ClaError, StoreFullError, TransferRefusedError
@@ -89,6 +93,7 @@ class _Conn:
         self._kick = asyncio.Event()  # a deadline moved earlier
         self._sleeping_until: int | None = None
         self._done = asyncio.Event()
+        self._start_tls: StartTls | None = None
 
     # --- agent side -----------------------------------------------------------
 
@@ -126,7 +131,8 @@ class _Conn:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await self._close()
+            last = [] if self.writer.transport.is_closing() else self.session.data_to_send(self.cla.clock.now_ns())
+            await close_stream(self.writer, last)
 
     async def _read_loop(self) -> None:
         clock = self.cla.clock
@@ -135,11 +141,16 @@ class _Conn:
                 data = await self.reader.read(_READ_SIZE)
             except (ConnectionError, OSError) as exc:
                 log.info("tcpcl %s: read failed: %s", self.address, exc)
+                if isinstance(exc, ssl.SSLError):  # e.g. the peer's alert: it refused our certificate
+                    self._handle(self.session.tls_failed(failure_reason(exc), clock.now_ns()))
                 data = b""
             if not data:
                 self._handle(self.session.receive_eof(clock.now_ns()))
                 break
             received = self._handle(self.session.receive_data(data, clock.now_ns()))
+            if self._start_tls is not None:  # no await between the read and this: see tcpcl_tls
+                tls, self._start_tls = self._start_tls, None
+                self._handle(await handshake(self.session, self.writer, self.cla.tls_contexts, tls, clock))
             if len(received) == 1:
                 await self._deliver(received[0])
             elif received:
@@ -189,25 +200,6 @@ class _Conn:
             self._handle(self.session.handle_timer(clock.now_ns()))
             self._poke()
 
-    async def _close(self) -> None:
-        # Unsent control messages (SESS_TERM) get a short chance; a stalled link gets an abort.
-        transport = self.writer.transport
-        if not transport.is_closing():
-            for chunk in self.session.data_to_send(self.cla.clock.now_ns()):
-                self.writer.write(chunk)
-        try:
-            await asyncio.wait_for(self.writer.drain(), timeout=1.0)
-        except (TimeoutError, ConnectionError, OSError):
-            pass
-        if transport.get_write_buffer_size():
-            transport.abort()
-        else:
-            self.writer.close()
-        try:
-            await asyncio.wait_for(self.writer.wait_closed(), timeout=1.0)
-        except (TimeoutError, ConnectionError, OSError):
-            transport.abort()
-
     # --- events -----------------------------------------------------------------
 
     def _poke(self) -> None:
@@ -236,6 +228,13 @@ class _Conn:
                 )
             elif isinstance(ev, TransferFailed):
                 self._resolve(ev.transfer_id, ClaError(f"transfer to {self.peer} failed: {ev.reason}"))
+            elif isinstance(ev, StartTls):
+                self._start_tls = ev
+            elif isinstance(ev, TlsFailed):
+                self.cla.stats["tls_failed"] += 1
+                log.info("tcpcl %s: %s", self.address, ev.reason)  # the agent emits it as an event
+                certified = ", ".join(ev.certified) or None
+                self.cla.sink.tls_failed(self.cla.name, ev.reason, ev.claimed, certified, self.address)
             elif isinstance(ev, Violation):
                 self.cla.stats[ev.reason] += 1
                 log.warning("tcpcl %s (%s): %s %s", self.peer or "?", self.address, ev.reason, ev.detail)
@@ -244,19 +243,10 @@ class _Conn:
                 self.was_up = True
                 self.cla.stats["sessions_up"] += 1
                 if self.cla._register(self):  # the agent hears of a peer, not of each of its sessions
-                    self.cla.sink.session_changed(
-                        self.cla.name,
-                        self.peer,
-                        True,
-                        {
-                            "address": self.address,
-                            "active": self.session.active,
-                            "keepalive_s": ev.params.keepalive_s,
-                            "peer_segment_mru": ev.params.peer_segment_mru,
-                            "peer_transfer_mru": ev.params.peer_transfer_mru,
-                            "tls": False,
-                        },
-                    )
+                    p = ev.params
+                    detail = {"address": self.address, "active": self.session.active, "keepalive_s": p.keepalive_s}
+                    detail |= {"peer_segment_mru": p.peer_segment_mru, "peer_transfer_mru": p.peer_transfer_mru}
+                    self.cla.sink.session_changed(self.cla.name, self.peer, True, detail | {"tls": p.tls})
             elif isinstance(ev, SessionEnded):
                 self.end_reason = ev.reason
                 self.cla.stats["sessions_ended_clean" if ev.clean else "sessions_failed"] += 1
@@ -287,7 +277,8 @@ class TcpclCla(TcpClaBase):
     Configure a pair on one side only, or two sessions join them (harmless:
     either carries bundles). ``keepalive_s`` is the offered Keepalive Interval
     (s); ``segment_mru``/``transfer_mru`` bound what we accept and
-    ``max_segment`` what we send (bytes).
+    ``max_segment`` what we send (bytes). ``tls`` is the node's policy and
+    ``tls_files`` its certificate, key and CA (needed unless the policy is off).
     """
 
     def __init__(
@@ -305,6 +296,8 @@ class TcpclCla(TcpClaBase):
         reconnect_max_s: float = 10.0,
         handshake_timeout_s: float = 10.0,
         expedited_session: bool = True,
+        tls: TlsPolicy = TlsPolicy.OFF,
+        tls_files: TlsFiles | None = None,
     ):
         super().__init__(
             node_id, listen, peers, clock, name, reconnect_min_s, reconnect_max_s, connect_timeout_s=handshake_timeout_s
@@ -316,7 +309,11 @@ class TcpclCla(TcpClaBase):
             transfer_mru=transfer_mru,
             max_segment=max_segment,
             handshake_timeout_ns=int(handshake_timeout_s * NS_PER_S),
+            tls=tls,
         )
+        if tls is not TlsPolicy.OFF and tls_files is None:
+            raise ClaError(f"tcpcl: TLS policy {tls.value} needs a certificate, a key and a CA")
+        self.tls_contexts = TlsContexts(tls_files) if tls_files is not None and tls is not TlsPolicy.OFF else None
         self._conns: set[_Conn] = set()
         self._up: dict[str, list[_Conn]] = {}  # peer -> sessions up, oldest first
         self.expedited_session = expedited_session

@@ -12,6 +12,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from hilnet.agent.cla.tcpcl_messages import RejectReason
+from hilnet.agent.cla.tcpcl_security import TlsPolicy
 from hilnet.agent.cla.tcpcl_wire import encode_msg_reject
 
 NS_PER_S = 1_000_000_000
@@ -30,6 +31,7 @@ class SessionConfig:
     term_timeout_ns: int = 5 * NS_PER_S  # wait for the peer's SESS_TERM reply
     max_ext_len: int = 65536  # extension item octets we buffer per message
     remembered_ids: int = 65536  # incoming transfer ids remembered against reuse
+    tls: TlsPolicy = TlsPolicy.OFF  # off | enable | require (tcpcl_security)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +42,7 @@ class SessionParams:
     keepalive_s: int  # negotiated: min of both offers; 0 = off
     peer_segment_mru: int  # bytes: our segments to the peer stay within this
     peer_transfer_mru: int  # bytes: largest bundle the peer takes
-    tls: bool = False  # always False: CAN_TLS is 0 on our side
+    tls: bool = False  # the session runs inside TLS 1.3, the peer's node id authenticated
 
 
 # --- events ----------------------------------------------------------------
@@ -90,6 +92,30 @@ class SessionEnded:
 
 
 @dataclass(frozen=True, slots=True)
+class StartTls:
+    """Both sides set CAN_TLS: the driver writes data_to_send(), then runs the TLS handshake.
+
+    The active side is the TLS client (RFC 9174 4.4.3). The driver answers with
+    ``tls_established()`` or ``tls_failed()``; until then it reads nothing.
+    """
+
+    server_side: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TlsFailed:
+    """TLS negotiation failed or was refused; the session ends (SessionEnded follows).
+
+    ``claimed`` is the node id the peer gave (its SESS_INIT) or we meant to reach;
+    ``certified`` the node ids its certificate carries.
+    """
+
+    reason: str
+    claimed: str | None = None
+    certified: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Violation:
     """The peer broke the protocol; ``reason`` is a counter key."""
 
@@ -97,7 +123,17 @@ class Violation:
     detail: str = ""
 
 
-Event = SessionUp | TransferReceived | TransferAcked | TransferRefused | TransferFailed | SessionEnded | Violation
+Event = (
+    SessionUp
+    | TransferReceived
+    | TransferAcked
+    | TransferRefused
+    | TransferFailed
+    | SessionEnded
+    | StartTls
+    | TlsFailed
+    | Violation
+)
 
 
 class Outbox:

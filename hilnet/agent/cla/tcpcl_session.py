@@ -13,9 +13,9 @@ written in the middle of a message. All times are int ns of the driver's clock.
 
 Choices the RFC leaves to us, in one place:
 
-- No TLS: the Contact Header says CAN_TLS=0, so the negotiated Enable TLS is
-  false. A peer whose policy requires TLS ends the session with SESS_TERM
-  "Contact Failure"; that arrives here as :class:`SessionEnded`.
+- TLS follows ``SessionConfig.tls`` (off, enable, require): the handshake,
+  TLS included, is :mod:`~hilnet.agent.cla.tcpcl_handshake`; the policy
+  decisions are :mod:`~hilnet.agent.cla.tcpcl_security`.
 - Liveness (handshake, keepalive, idle and SESS_TERM-reply timeouts) is
   :mod:`~hilnet.agent.cla.tcpcl_liveness`.
 - Outgoing transfers (:mod:`~hilnet.agent.cla.tcpcl_send`) are pipelined
@@ -33,14 +33,10 @@ Choices the RFC leaves to us, in one place:
 
 from __future__ import annotations
 
-from enum import Enum
-
-from hilnet.agent.cla.tcpcl_events import Event, Outbox, SessionConfig, SessionEnded, SessionParams, SessionUp
+from hilnet.agent.cla.tcpcl_events import Event, Outbox, SessionConfig, SessionEnded, SessionParams, TlsFailed
+from hilnet.agent.cla.tcpcl_handshake import Handshake, State
 from hilnet.agent.cla.tcpcl_liveness import Due, Liveness
 from hilnet.agent.cla.tcpcl_messages import (
-    VERSION,
-    ContactFlag,
-    ContactHeader,
     Keepalive,
     Message,
     MsgReject,
@@ -54,15 +50,14 @@ from hilnet.agent.cla.tcpcl_messages import (
     XferAck,
     XferRefuse,
     reason_name,
-    valid_node_id,
 )
 from hilnet.agent.cla.tcpcl_recv import TransferReceiver
+from hilnet.agent.cla.tcpcl_security import contact_flags
 from hilnet.agent.cla.tcpcl_send import TransferSender
 from hilnet.agent.cla.tcpcl_wire import (
     KEEPALIVE_BYTES,
     encode_contact_header,
     encode_msg_reject,
-    encode_sess_init,
     encode_sess_term,
     parse_contact_header,
     parse_message,
@@ -70,16 +65,10 @@ from hilnet.agent.cla.tcpcl_wire import (
 from hilnet.bundle.cos import DEFAULT_RANK
 from hilnet.errors import ClaError, WireError
 
-
-class State(Enum):
-    CONTACT = "contact"  # waiting for the peer's Contact Header
-    SESS_INIT = "sess_init"  # waiting for the peer's SESS_INIT
-    ESTABLISHED = "established"
-    ENDING = "ending"  # a SESS_TERM went out: no new transfers
-    CLOSED = "closed"
+_AWAITED = {State.CONTACT: "contact header", State.TLS: "TLS handshake", State.SESS_INIT: "SESS_INIT"}
 
 
-class TcpclSession:
+class TcpclSession(Handshake):
     """Both directions of one TCPCLv4 session, without I/O."""
 
     def __init__(self, config: SessionConfig, active: bool, now_ns: int, expected_peer: str | None = None):
@@ -98,8 +87,11 @@ class TcpclSession:
         self._timers = Liveness(config, now_ns)
         self._send = TransferSender(config, self._out)
         self._recv = TransferReceiver(config, self._out)
+        self._tls = False
+        self._certified: tuple[str, ...] = ()
+        self._peer_flags = 0
         if active:
-            self._send_ctl(encode_contact_header(ContactFlag.NONE))
+            self._send_ctl(encode_contact_header(contact_flags(config.tls)))
             self._sent_ch = True
 
     # --- public API ---------------------------------------------------------
@@ -135,7 +127,9 @@ class TcpclSession:
                     if ch is None:
                         break
                     pos += 6
-                    self._on_contact_header(ch)
+                    if self._on_contact_header(ch) and pos < n:
+                        # Nothing may follow the Contact Header but the TLS handshake.
+                        self._fail("plaintext_before_tls", f"{n - pos} octets after the contact header", None)
                     continue
                 parsed = parse_message(mv[pos:], self.config.max_ext_len)
             except WireError as exc:
@@ -232,7 +226,9 @@ class TcpclSession:
         if due is Due.HANDSHAKE:
             if self.state is State.SESS_INIT:
                 self._send_ctl(encode_sess_term(TermReason.CONTACT_FAILURE))
-            self._end(f"no {'contact header' if self.state is State.CONTACT else 'SESS_INIT'} in time", False)
+            elif self.state is State.TLS:  # a TLS negotiation that failed, like any other: say so
+                self._out.events.append(TlsFailed("no TLS handshake in time", self.expected_peer))
+            self._end(f"no {_AWAITED[self.state]} in time", False)
         elif due is Due.IDLE:
             if not self._sent_term:
                 self._send_ctl(encode_sess_term(TermReason.IDLE_TIMEOUT))
@@ -244,54 +240,6 @@ class TcpclSession:
             self._send_ctl(KEEPALIVE_BYTES)
             self._timers.sent(now_ns)  # due again one interval later even if the write stalls
         return self._out.take_events()
-
-    # --- handshake ----------------------------------------------------------
-
-    def _on_contact_header(self, ch: ContactHeader) -> None:
-        if not self.active:
-            self._send_ctl(encode_contact_header(ContactFlag.NONE))
-            self._sent_ch = True
-        if ch.version != VERSION:
-            self._out.violation("version_mismatch", f"peer speaks TCPCL version {ch.version}")
-            if not self.active:
-                self._send_ctl(encode_sess_term(TermReason.VERSION_MISMATCH))
-            self._end(f"peer speaks TCPCL version {ch.version}", clean=False)
-            return
-        # CAN_TLS is 0 here, so Enable TLS is false whatever the peer offers;
-        # a peer that insists on TLS sends SESS_TERM (Contact Failure) itself.
-        self.state = State.SESS_INIT
-        if self.active:
-            self._send_init()
-
-    def _send_init(self) -> None:
-        c = self.config
-        self._send_ctl(encode_sess_init(SessInit(c.keepalive_s, c.segment_mru, c.transfer_mru, c.node_id)))
-        self._sent_init = True
-
-    def _on_sess_init(self, msg: SessInit, now_ns: int) -> None:
-        for item in msg.extensions:
-            if item.critical:  # no session extension is known to us
-                self._fail(
-                    "session_ext_critical", f"critical session extension type {item.type}", TermReason.CONTACT_FAILURE
-                )
-                return
-        if msg.node_id and not valid_node_id(msg.node_id):
-            self._fail("node_id_invalid", f"node id {msg.node_id!r} is not a URI", TermReason.CONTACT_FAILURE)
-            return
-        if not self.active:
-            self._send_init()
-        if self.expected_peer and msg.node_id and msg.node_id != self.expected_peer:
-            # RFC 9174 4.6: allowed, and the session belongs to the id the peer gave.
-            self._out.violation("node_id_unexpected", f"expected {self.expected_peer}, peer says {msg.node_id}")
-        self.params = SessionParams(
-            peer_node_id=msg.node_id,
-            keepalive_s=min(self.config.keepalive_s, msg.keepalive_s),
-            peer_segment_mru=msg.segment_mru,
-            peer_transfer_mru=msg.transfer_mru,
-        )
-        self.state = State.ESTABLISHED
-        self._timers.established(self.params.keepalive_s, now_ns)
-        self._out.events.append(SessionUp(msg.node_id, self.params))
 
     # --- messages -----------------------------------------------------------
 
@@ -332,7 +280,8 @@ class TcpclSession:
     def _on_sess_term(self, msg: SessTerm, now_ns: int) -> None:
         if self.state is State.SESS_INIT:
             # e.g. the peer requires TLS, or refuses our parameters
-            self._end(f"peer: {reason_name(TermReason, msg.reason)} (before session up)", clean=False)
+            why = self._peer_refused_early() if msg.reason == TermReason.CONTACT_FAILURE else None
+            self._end(why or f"peer: {reason_name(TermReason, msg.reason)} (before session up)", clean=False)
             return
         self._peer_term = True
         self._timers.term_heard()

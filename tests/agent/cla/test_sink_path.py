@@ -49,6 +49,9 @@ class Sink:
     def session_changed(self, cla: str, peer: str, up: bool, detail: dict) -> None:
         pass
 
+    def tls_failed(self, cla, reason, peer, certified, address):
+        pass
+
 
 def base_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [r for r in caplog.records if r.name == BASE_LOGGER]

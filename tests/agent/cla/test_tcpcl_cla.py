@@ -20,6 +20,7 @@ class Sink:
         self.changes: list[tuple[str, bool, dict]] = []
         self.full = False
         self.delay_s = 0.0
+        self.tls: list[str] = []
 
     async def bundle_received(self, data: bytes, cla: str, peer: str | None) -> None:
         if self.delay_s:
@@ -30,6 +31,9 @@ class Sink:
 
     def session_changed(self, cla: str, peer: str, up: bool, detail: dict) -> None:
         self.changes.append((peer, up, detail))
+
+    def tls_failed(self, cla: str, reason: str, peer: str | None, certified: str | None, address: str) -> None:
+        self.tls.append(reason)
 
 
 def run_async(fn):
@@ -301,9 +305,10 @@ async def test_final_ack_waits_for_the_commit():
 
 
 @run_async
-async def test_tls_only_peer_gets_a_clean_refusal():
+async def test_tls_only_peer_gets_a_clean_refusal_and_says_why():
     a = TcpclCla("ipn:1.0", listen=("127.0.0.1", 0))
-    await a.start(Sink())
+    sink = Sink()
+    await a.start(sink)
     try:
         r, wr = await asyncio.open_connection(*a.address)
         wr.write(b"dtn!\x04\x01")  # CAN_TLS
@@ -314,6 +319,7 @@ async def test_tls_only_peer_gets_a_clean_refusal():
         await wr.drain()
         assert await r.read() == b""  # we close
         assert a.stats["sessions_failed"] == 1
+        assert sink.tls and "offers TLS" in sink.tls[0]  # the agent hears why (an event), not silence
     finally:
         await a.stop()
 

@@ -47,6 +47,9 @@ class Sink:
     def session_changed(self, cla, peer, up, detail):
         pass
 
+    def tls_failed(self, cla, reason, peer, certified, address):
+        pass
+
 
 async def until(cond, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s

@@ -83,6 +83,9 @@ class Sink:
     def session_changed(self, cla, peer, up, detail):
         pass
 
+    def tls_failed(self, cla, reason, peer, certified, address):
+        pass
+
 
 def test_listener_survives_junk_connections_and_keeps_a_real_session_working():
     async def main():

@@ -272,11 +272,11 @@ def test_noncritical_session_extension_is_ignored():
     assert of(ev, SessionUp)
 
 
-def test_peer_requiring_tls_ends_cleanly_before_session_up():
+def test_peer_refusing_before_session_up_ends_with_its_reason():
     a = TcpclSession(SessionConfig("ipn:1.0"), active=True, now_ns=0)
     drain(a)
-    ev = a.receive_data(b"dtn!\x04\x01" + w.encode_sess_term(m.TermReason.CONTACT_FAILURE), 0)
-    assert of(ev, SessionEnded) == [SessionEnded("peer: contact_failure (before session up)", False)]
+    ev = a.receive_data(b"dtn!\x04\x00" + w.encode_sess_term(m.TermReason.BUSY), 0)
+    assert of(ev, SessionEnded) == [SessionEnded("peer: busy (before session up)", False)]
 
 
 def test_version_mismatch_passive_sends_header_then_sess_term():

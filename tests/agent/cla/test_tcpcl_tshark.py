@@ -37,6 +37,9 @@ class Sink:
     def session_changed(self, cla, peer, up, detail):
         pass
 
+    def tls_failed(self, cla, reason, peer, certified, address):
+        pass
+
 
 def free_port() -> int:
     with socket.socket() as s:
