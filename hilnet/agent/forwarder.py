@@ -41,7 +41,7 @@ from hilnet.bundle.blocks import set_bundle_age
 from hilnet.bundle.codec import decode_bundle, encode_bundle
 from hilnet.bundle.cos import class_of_rank
 from hilnet.clock import Clock
-from hilnet.errors import ClaError, HilnetError
+from hilnet.errors import ClaError, HilnetError, TooBigForPeerError
 
 # The agent's logger, not a new one: the forwarder's failures were always logged as the agent's.
 log = logging.getLogger("hilnet.agent")
@@ -126,6 +126,7 @@ class Forwarder:
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._sends: set[asyncio.Task] = set()
+        self._too_big: set[tuple[str, str]] = set()  # (key, peer) said to be too big for the peer
 
     # -- what the agent tells it ----------------------------------------------------
 
@@ -349,14 +350,7 @@ class Forwarder:
             try:
                 await cla.send(peer, data, rank=sb.priority)
             except (TimeoutError, ClaError, OSError) as e:
-                self._unbook(key)  # its volume is free again for the next routing
-                self.owner.counters["send-failed"] += 1
-                self.owner.emit(
-                    ev.Log, level="warning", message=f"sending {key} to {peer} failed: {str(e) or type(e).__name__}"
-                )
-                # Retried at the next recheck (<= IDLE_RECHECK_NS) or session change, not at
-                # once: a peer refusing for a full store got it again ~30000 times a second.
-                self._waiting[key] = None
+                self._not_sent(key, peer, e)
                 return
             # The next hop holds it durably. Deletes are batched (one fsync for many):
             # a crash before the batch commits only means a re-send that the next hop
@@ -382,6 +376,21 @@ class Forwarder:
             if not acked and key in self._index and key not in self._waiting:
                 self._ready[key] = None  # route it again, maybe another way
             self._wake.set()
+
+    def _not_sent(self, key: str, peer: str, e: Exception) -> None:
+        """The send of ``key`` to ``peer`` failed: the bundle stays, to be routed again."""
+        self._unbook(key)  # its volume is free again for the next routing
+        # Retried at the next recheck (<= IDLE_RECHECK_NS) or session change, not at
+        # once: a peer refusing for a full store got it again ~30000 times a second.
+        self._waiting[key] = None
+        if isinstance(e, TooBigForPeerError):  # the peer said its limit: say it once per bundle and peer
+            if (key, peer) not in self._too_big:
+                self._too_big.add((key, peer))
+                self.owner.emit(ev.Refused, bundle=key, peer=peer, reason=f"not sent to {peer}: {e}")
+            return
+        self.owner.counters["send-failed"] += 1
+        message = f"sending {key} to {peer} failed: {str(e) or type(e).__name__}"
+        self.owner.emit(ev.Log, level="warning", message=message)
 
     def _aged(self, data: bytes, age_at_arrival_ms: int, stored_at_ns: int) -> bytes:
         """``data`` with its Bundle Age block grown by the time the bundle spent here."""

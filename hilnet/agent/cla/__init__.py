@@ -12,8 +12,13 @@ def _addr(hp: HostPort) -> tuple[str, int]:
     return hp.host, hp.port
 
 
-def build_cla(config: ClaConfig, *, node_id: str, clock: Clock) -> ConvergenceLayer:
-    """The CLA one ``clas`` entry of a configure command describes (docs/control.md), not yet started."""
+def build_cla(config: ClaConfig, *, node_id: str, clock: Clock, max_bundle: int) -> ConvergenceLayer:
+    """The CLA one ``clas`` entry of a configure command describes (docs/control.md), not yet started.
+
+    ``max_bundle`` (bytes) is the agent's limit: each CLA refuses a bigger bundle before
+    acknowledging any of it, and says so to its peer where the protocol can (TCPCLv4's
+    Transfer MRU in SESS_INIT), so the sender keeps its copy.
+    """
     # Imported here: each CLA pulls its own imports, and an agent runs only the ones it is given.
     if isinstance(config, (TcpclConfig, MtcpConfig)):
         listen = None if config.listen is None else _addr(config.listen)
@@ -21,10 +26,10 @@ def build_cla(config: ClaConfig, *, node_id: str, clock: Clock) -> ConvergenceLa
         if isinstance(config, TcpclConfig):
             from hilnet.agent.cla.tcpcl import TcpclCla
 
-            return TcpclCla(node_id, listen, peers, clock=clock, name="tcpcl")
+            return TcpclCla(node_id, listen, peers, clock=clock, name="tcpcl", transfer_mru=max_bundle)
         from hilnet.agent.cla.mtcp import MtcpCla
 
-        return MtcpCla(node_id, listen, peers, clock=clock, name="mtcp")
+        return MtcpCla(node_id, listen, peers, clock=clock, name="mtcp", max_bundle=max_bundle)
     if isinstance(config, SerialConfig):
         from hilnet.agent.cla.serial import SerialCla
 
@@ -38,5 +43,6 @@ def build_cla(config: ClaConfig, *, node_id: str, clock: Clock) -> ConvergenceLa
             delay_hint_ns=config.delay_hint_ns,
             bits_per_byte=config.bits_per_byte,
             rtscts=config.rtscts,
+            max_bundle=max_bundle,
         )
     raise AgentError(f"unknown convergence layer config {config!r}; expected tcpcl, serial or mtcp")
