@@ -352,19 +352,19 @@ class Forwarder:
             except (TimeoutError, ClaError, OSError) as e:
                 self._not_sent(key, peer, e)
                 return
-            # The next hop holds it durably. Deletes are batched (one fsync for many):
-            # a crash before the batch commits only means a re-send that the next hop
-            # acknowledges and drops as a duplicate. Until then the key stays in
-            # inflight so that this agent does not send it again itself, but its
-            # slot is free for the next bundle.
+            # The next hop holds it durably (or, without acks, has it sent). Deletes are batched
+            # (one fsync for many): a crash first only means a re-send that the next hop drops as a
+            # duplicate. Until then the key stays in inflight, so that it is not sent again from here.
             self._release_slot(peer, sb.size)
             slot = False
             self._bookings.pop(key, None)  # the volume it booked is used: keep it booked
-            gone = await self.store.delete_async(key, f"acked by {peer}")
+            acks = cla.acknowledges
+            gone = await self.store.delete_async(key, f"acked by {peer}" if acks else f"sent to {peer}, unacknowledged")
             acked = True
             self._index.pop(key, None)
             if gone:
-                self.owner.emit(ev.Acked, bundle=key, by=peer, cla=cla.name)
+                event, who = (ev.Acked, "by") if acks else (ev.Sent, "to")
+                self.owner.emit(event, bundle=key, cla=cla.name, **{who: peer})
         except asyncio.CancelledError:
             raise
         except HilnetError as e:

@@ -85,6 +85,8 @@ def open_port(path: str, baud: int, bits_per_byte: int = 10, rtscts: bool = Fals
 class SerialCla:
     """Serial convergence layer on one port, to one peer. Implements ConvergenceLayer."""
 
+    acknowledges = True  # send() returns on the peer's final ack
+
     def __init__(
         self,
         node_id: str,
