@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from hilnet.agent.protocol import ClaConfig, Configure
+from hilnet.bundle.codec import DEFAULT_MAX_SIZE
 from hilnet.scenario.contact import Contact
 from hilnet.units import scenario_to_wall_ns
 
@@ -27,7 +28,7 @@ class AgentConfig:
     routes: Mapping[str, str] = field(default_factory=dict)  # dest eid or "*" -> next hop eid
     epoch_ns: int | None = None  # agent clock reading at plan time 0; None = now
     hop_limit: int = DEFAULT_HOP_LIMIT
-    max_bundle_size: int = 64 * 1024 * 1024
+    max_bundle_size: int = DEFAULT_MAX_SIZE  # bytes; the scenario loader refuses traffic above it
 
 
 def config_from_command(c: Configure, default_store: str) -> AgentConfig:
