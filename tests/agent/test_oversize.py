@@ -10,14 +10,17 @@ MRU gets XFER_REFUSE before the final XFER_ACK (tests/agent/cla/test_tcpcl_sessi
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 
 import pytest
-from agent_procs import free_port
+from agent_procs import Procs, free_port
 
 from hilnet.agent import protocol as ev
 from hilnet.agent.agent import Agent
 from hilnet.agent.cla import build_cla
+from hilnet.agent.cla import tcpcl_messages as m
+from hilnet.agent.cla import tcpcl_wire as w
 from hilnet.agent.config import AgentConfig
 from hilnet.agent.protocol import HostPort, MtcpConfig, SerialConfig, TcpclConfig
 from hilnet.clock import MonotonicClock
@@ -88,3 +91,51 @@ def test_every_cla_takes_the_agents_limit(config):
     limit = getattr(cla, "session_config", None) or getattr(cla, "config", None)
     got = getattr(limit, "transfer_mru", None) or getattr(limit, "max_bundle", None) or cla.max_bundle
     assert got == LIMIT
+
+
+def test_a_real_agent_refuses_a_declared_oversize_transfer_before_any_ack(tmp_path):
+    """A peer that ignores the Transfer MRU and declares 100 MiB gets XFER_REFUSE at once, not an XFER_ACK."""
+    procs = Procs(tmp_path)
+    port = free_port()
+    try:
+        procs.start("b")
+        procs.configure("b", "ipn:2.0", [{"type": "tcpcl", "listen": f"127.0.0.1:{port}"}])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            peer = RawPeer(s)
+            s.sendall(w.encode_contact_header() + w.encode_sess_init(m.SessInit(0, 1 << 20, 1 << 30, "ipn:9.0")))
+            got = peer.messages(1)
+            assert isinstance(got[0], m.SessInit) and got[0].transfer_mru == 64 << 20  # the agent's limit
+            declared = w.encode_transfer_length(100 << 20)
+            s.sendall(w.encode_segment_header(m.SegmentFlag.START, 1, 1000, declared) + b"x" * 1000)
+            (answer,) = peer.messages(1)
+            assert answer == m.XferRefuse(m.RefuseReason.NO_RESOURCES, 1)
+        assert procs.status("b")["stored"] == 0
+    finally:
+        procs.stop_all()
+
+
+class RawPeer:
+    """A TCPCLv4 peer written by hand: what a careless or hostile implementation may send."""
+
+    def __init__(self, s: socket.socket):
+        self.s = s
+        self.buf = bytearray()
+        self.header_seen = False
+
+    def messages(self, n: int) -> list:
+        """The next ``n`` messages (the contact header skipped, keepalives left out)."""
+        out: list = []
+        while len(out) < n:
+            chunk = self.s.recv(65536)
+            assert chunk, f"connection closed after {out}"
+            self.buf += chunk
+            if not self.header_seen and len(self.buf) >= 6:
+                assert w.parse_contact_header(self.buf[:6]) is not None
+                del self.buf[:6]
+                self.header_seen = True
+            while self.header_seen and (parsed := w.parse_message(bytes(self.buf))) is not None:
+                msg, used = parsed
+                del self.buf[:used]
+                if not isinstance(msg, m.Keepalive):
+                    out.append(msg)
+        return out
