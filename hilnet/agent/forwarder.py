@@ -126,7 +126,7 @@ class Forwarder:
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._sends: set[asyncio.Task] = set()
-        self._too_big: set[tuple[str, str]] = set()  # (key, peer) said to be too big for the peer
+        self._too_big: dict[str, str] = {}  # bundle key -> the peer that last said it is too big for it
 
     # -- what the agent tells it ----------------------------------------------------
 
@@ -220,6 +220,7 @@ class Forwarder:
 
     def _drop_expired(self, key: str) -> None:
         self._index.pop(key, None)
+        self._too_big.pop(key, None)
         self._held.pop(key, None)
         self._unbook(key)
 
@@ -362,6 +363,7 @@ class Forwarder:
             gone = await self.store.delete_async(key, f"acked by {peer}" if acks else f"sent to {peer}, unacknowledged")
             acked = True
             self._index.pop(key, None)
+            self._too_big.pop(key, None)
             if gone:
                 event, who = (ev.Acked, "by") if acks else (ev.Sent, "to")
                 self.owner.emit(event, bundle=key, cla=cla.name, **{who: peer})
@@ -380,12 +382,11 @@ class Forwarder:
     def _not_sent(self, key: str, peer: str, e: Exception) -> None:
         """The send of ``key`` to ``peer`` failed: the bundle stays, to be routed again."""
         self._unbook(key)  # its volume is free again for the next routing
-        # Retried at the next recheck (<= IDLE_RECHECK_NS) or session change, not at
-        # once: a peer refusing for a full store got it again ~30000 times a second.
+        # Retried at the next recheck or session change, not at once: a full peer got it ~30000 times a second.
         self._waiting[key] = None
         if isinstance(e, TooBigForPeerError):  # the peer said its limit: say it once per bundle and peer
-            if (key, peer) not in self._too_big:
-                self._too_big.add((key, peer))
+            if self._too_big.get(key) != peer:
+                self._too_big[key] = peer
                 self.owner.emit(ev.Refused, bundle=key, peer=peer, reason=f"not sent to {peer}: {e}")
             return
         self.owner.counters["send-failed"] += 1
