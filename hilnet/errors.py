@@ -29,7 +29,8 @@
     │   ├── ProtocolError            the peer broke the protocol (counted, logged)
     │   │   ├── FrameError           a serial CLA frame that fails its CRC or layout; has ``reason``
     │   │   └── WireError            a TCPCLv4 / MTCP message that does not parse; has ``reason``
-    │   └── TransferRefusedError     the peer refused a bundle (store full); the sender keeps it
+    │   ├── TransferRefusedError     the peer refused a bundle (store full); the sender keeps it
+    │   └── TooBigForPeerError       the peer said it takes no bundle this big; the sender keeps it
     ├── AgentError                   the node agent or its control channel
     │   ├── ControlError             a malformed control message
     │   └── NoAgentError             no agent listens at a control socket (not yet, or no more)
@@ -222,6 +223,13 @@ class WireError(ProtocolError):
 
 class TransferRefusedError(ClaError):
     """The peer refused a bundle (its store is full); the sender keeps its copy and retries later."""
+
+
+class TooBigForPeerError(ClaError):
+    """The peer said it takes no bundle this big (TCPCLv4 Transfer MRU, serial "too large").
+
+    The sender keeps its copy; retrying the same peer will not help until its limit changes.
+    """
 
 
 class AgentError(HilnetError):

@@ -7,7 +7,7 @@ same code either way, so a run is judged by the account it was watched with.
 
 What it keeps, per bundle id: the injection that made it (controller
 ``inject``/``inject-failed``), the nodes storing it now (an agent's
-``stored`` adds the node; ``acked``, ``delivered`` and ``expired`` remove
+``stored`` adds the node; ``acked``, ``sent``, ``delivered`` and ``expired`` remove
 it: a bundle leaves a store only for one of those, and that event says so), its deliveries, whether it expired, and every
 sighting of it in order. Records of the wrong shape are ignored, never an
 error: a log written by a broken run is still read. No I/O, no threads, no
@@ -21,19 +21,37 @@ from dataclasses import dataclass
 
 # Agent events that say where a bundle is (or was): a bundle's sightings.
 SIGHTING_EVENTS = frozenset(
-    ("stored", "forwarded", "acked", "delivered", "expired", "received", "refused", "dropped", "security-failed")
+    (
+        "stored",
+        "forwarded",
+        "acked",
+        "sent",
+        "delivered",
+        "expired",
+        "received",
+        "refused",
+        "dropped",
+        "security-failed",
+    )
 )
-# Agent events after which the node no longer holds its copy.
-RELEASE_EVENTS = frozenset(("acked", "delivered", "expired"))
+# Agent events after which the node no longer holds its copy. ``sent``: a CLA without
+# acknowledgements (MTCP) sent it and the copy went, with no word that the next hop has it.
+RELEASE_EVENTS = frozenset(("acked", "sent", "delivered", "expired"))
 
 
 @dataclass(frozen=True, slots=True)
 class Sighting:
-    """A bundle at ``node`` for ``event`` at scenario time ``t_ns``."""
+    """A bundle at ``node`` for ``event`` at scenario time ``t_ns``.
+
+    ``peer`` is the other node of a hop event (``to`` of forwarded and sent, ``by`` of
+    acked) as the agent named it, and ``cla`` the convergence layer, where the event says.
+    """
 
     node: str
     event: str
     t_ns: int
+    peer: str | None = None
+    cla: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +158,8 @@ class Ledger:
 
     def _agent(self, key: str, node: str, kind: str, t: int, r: Mapping[str, object]) -> None:
         if kind in SIGHTING_EVENTS:
-            self._sightings.setdefault(key, []).append(Sighting(node, kind, t))
+            peer = _str(r.get("to")) or _str(r.get("by"))
+            self._sightings.setdefault(key, []).append(Sighting(node, kind, t, peer, _str(r.get("cla"))))
         if kind == "stored":
             self._holders.setdefault(key, set()).add(node)
             self._held.setdefault(node, set()).add(key)

@@ -144,7 +144,7 @@ class Agent:
         self.delivery.start(self.store, forwarder, delivered)
         self.forwarder = forwarder
         for spec in cfg.clas:
-            cla = build_cla(spec, node_id=self.eid, clock=self.clock)
+            cla = build_cla(spec, node_id=self.eid, clock=self.clock, max_bundle=cfg.max_bundle_size)
             await cla.start(self)
             self.clas.append(cla)
             self._opened.push_async_callback(_stop_cla, cla)

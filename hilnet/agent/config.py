@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from hilnet.agent.protocol import BUNDLE_CRCS, ClaConfig, Configure
+from hilnet.bundle.codec import DEFAULT_MAX_SIZE
 from hilnet.bundle.crc import CrcType
 from hilnet.scenario.contact import Contact
 from hilnet.units import scenario_to_wall_ns
@@ -28,7 +29,7 @@ class AgentConfig:
     routes: Mapping[str, str] = field(default_factory=dict)  # dest eid or "*" -> next hop eid
     epoch_ns: int | None = None  # agent clock reading at plan time 0; None = now
     hop_limit: int = DEFAULT_HOP_LIMIT
-    max_bundle_size: int = 64 * 1024 * 1024
+    max_bundle_size: int = DEFAULT_MAX_SIZE  # bytes; the scenario loader refuses traffic above it
     keys_path: str | None = None  # BPSec key file (docs/bundle.md)
     bundle_crc: CrcType = CrcType.CRC32C  # of every block of the bundles this agent makes
 

@@ -30,6 +30,14 @@ LOCAL = "local"  # next_hop marker of a bundle held for a local application
 Deliver = Callable[[str, bytes], None]
 
 
+def is_admin_endpoint(dest: str) -> bool:
+    """Whether ``dest`` (EID text) is a node's administrative endpoint (``ipn:N.0``, ``dtn://node/``).
+
+    Bundles for it are delivered at once, with or without a subscriber.
+    """
+    return dest.endswith(".0") or dest.endswith("/")
+
+
 class LocalDelivery:
     """Delivers one agent's bundles for its own node, or holds them. Use from one asyncio loop.
 
@@ -73,7 +81,9 @@ class LocalDelivery:
 
     def deliver_stored(self, sb: StoredBundle) -> None:
         """The forwarder found ``sb``, for this node, ready: deliver it or hold it."""
-        if self._subscribers.get(sb.destination):
+        if self._subscribers.get(sb.destination) or is_admin_endpoint(sb.destination):
+            # Service 0 needs no subscriber: a bundle for it that a crash left stored
+            # (committed, its delivery not yet) is delivered on restart, not held forever.
             data = self.store.get(sb.key)
             if data is not None:
                 self.deliver_if_possible(sb.key, sb.destination, decode_bundle(data).payload, sb.source)
@@ -84,8 +94,7 @@ class LocalDelivery:
         """Deliver the stored bundle ``key`` for ``dest`` now, or hold it; True when delivered."""
         forwarder = self._forwarder
         subs = self._subscribers.get(dest, [])
-        service0 = dest.endswith(".0") or dest.endswith("/")
-        if not subs and not service0:
+        if not subs and not is_admin_endpoint(dest):
             forwarder.hold(key)
             sb = forwarder.tracked(key)
             if sb is not None and sb.next_hop != LOCAL:

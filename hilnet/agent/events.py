@@ -112,6 +112,20 @@ class Acked(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Sent(Event):
+    """A CLA without acknowledgements (MTCP) handed a bundle whole to ``to``; the local copy went.
+
+    Not ``acked``: nothing says the next hop stored it, so a loss after it is the CLA's.
+    """
+
+    kind: ClassVar[str] = "sent"
+    bundle: str
+    to: str
+    cla: str
+    tag: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Delivered(Event):
     """A bundle reached its destination application here; ``sha256`` of its payload (hex)."""
 
@@ -247,6 +261,7 @@ EVENTS: dict[str, type[Event]] = {
         Stored,
         Forwarded,
         Acked,
+        Sent,
         Delivered,
         Expired,
         Refused,

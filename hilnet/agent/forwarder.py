@@ -33,16 +33,15 @@ from typing import Any, Protocol
 
 from hilnet.agent import protocol as ev
 from hilnet.agent.cla.base import ConvergenceLayer
+from hilnet.agent.intake import aged
 from hilnet.agent.no_route import NoRouteReports
 from hilnet.agent.nodes import NodeMap, node_id
 from hilnet.agent.router import Decision, Route, Router
 from hilnet.agent.store import BundleStore
 from hilnet.agent.store_schema import StoredBundle
-from hilnet.bundle.blocks import set_bundle_age
-from hilnet.bundle.codec import decode_bundle, encode_bundle
 from hilnet.bundle.cos import class_of_rank
 from hilnet.clock import Clock
-from hilnet.errors import ClaError, HilnetError
+from hilnet.errors import ClaError, HilnetError, TooBigForPeerError
 
 # The agent's logger, not a new one: the forwarder's failures were always logged as the agent's.
 log = logging.getLogger("hilnet.agent")
@@ -128,6 +127,7 @@ class Forwarder:
         self._no_route = NoRouteReports(owner.emit, owner.peer_ready, planned=bool(router.contacts))
         self._task: asyncio.Task | None = None
         self._sends: set[asyncio.Task] = set()
+        self._too_big: dict[str, str] = {}  # bundle key -> the peer that last said it is too big for it
 
     # -- what the agent tells it ----------------------------------------------------
 
@@ -222,6 +222,7 @@ class Forwarder:
     def _drop_expired(self, key: str) -> None:
         self._no_route.routed(key)
         self._index.pop(key, None)
+        self._too_big.pop(key, None)
         self._held.pop(key, None)
         self._unbook(key)
 
@@ -349,34 +350,29 @@ class Forwarder:
             if data is None:
                 return
             if sb.meta.get("age_ms") is not None:
-                data = self._aged(data, int(sb.meta["age_ms"]), sb.stored_at_ns)
+                held_ms = max(0, self.owner.clock.now_ns() - sb.stored_at_ns) // 1_000_000  # the time spent here
+                data = aged(data, int(sb.meta["age_ms"]) + held_ms, self._max_bundle_size)
             self.owner.emit(ev.Forwarded, bundle=key, to=peer, cla=cla.name, size=len(data))
             try:
                 await cla.send(peer, data, rank=sb.priority)
             except (TimeoutError, ClaError, OSError) as e:
-                self._unbook(key)  # its volume is free again for the next routing
-                self.owner.counters["send-failed"] += 1
-                self.owner.emit(
-                    ev.Log, level="warning", message=f"sending {key} to {peer} failed: {str(e) or type(e).__name__}"
-                )
-                # Retried at the next recheck (<= IDLE_RECHECK_NS) or session change, not at
-                # once: a peer refusing for a full store got it again ~30000 times a second.
-                self._waiting[key] = None
+                self._not_sent(key, peer, e)
                 return
-            # The next hop holds it durably. Deletes are batched (one fsync for many):
-            # a crash before the batch commits only means a re-send that the next hop
-            # acknowledges and drops as a duplicate. Until then the key stays in
-            # inflight so that this agent does not send it again itself, but its
-            # slot is free for the next bundle.
+            # The next hop holds it durably (or, without acks, has it sent). Deletes are batched
+            # (one fsync for many): a crash first only means a re-send that the next hop drops as a
+            # duplicate. Until then the key stays in inflight, so that it is not sent again from here.
             self._release_slot(peer, sb.size)
             slot = False
             self._bookings.pop(key, None)  # the volume it booked is used: keep it booked
-            gone = await self.store.delete_async(key, f"acked by {peer}")
+            acks = cla.acknowledges
+            gone = await self.store.delete_async(key, f"acked by {peer}" if acks else f"sent to {peer}, unacknowledged")
             acked = True
             self._no_route.routed(key)
             self._index.pop(key, None)
+            self._too_big.pop(key, None)
             if gone:
-                self.owner.emit(ev.Acked, bundle=key, by=peer, cla=cla.name)
+                event, who = (ev.Acked, "by") if acks else (ev.Sent, "to")
+                self.owner.emit(event, bundle=key, cla=cla.name, **{who: peer})
         except asyncio.CancelledError:
             raise
         except HilnetError as e:
@@ -389,7 +385,16 @@ class Forwarder:
                 self._ready[key] = None  # route it again, maybe another way
             self._wake.set()
 
-    def _aged(self, data: bytes, age_at_arrival_ms: int, stored_at_ns: int) -> bytes:
-        """``data`` with its Bundle Age block grown by the time the bundle spent here."""
-        held_ms = max(0, self.owner.clock.now_ns() - stored_at_ns) // 1_000_000
-        return encode_bundle(set_bundle_age(decode_bundle(data, self._max_bundle_size), age_at_arrival_ms + held_ms))
+    def _not_sent(self, key: str, peer: str, e: Exception) -> None:
+        """The send of ``key`` to ``peer`` failed: the bundle stays, to be routed again."""
+        self._unbook(key)  # its volume is free again for the next routing
+        # Retried at the next recheck or session change, not at once: a full peer got it ~30000 times a second.
+        self._waiting[key] = None
+        if isinstance(e, TooBigForPeerError):  # the peer said its limit: say it once per bundle and peer
+            if self._too_big.get(key) != peer:
+                self._too_big[key] = peer
+                self.owner.emit(ev.Refused, bundle=key, peer=peer, reason=f"not sent to {peer}: {e}")
+            return
+        self.owner.counters["send-failed"] += 1
+        message = f"sending {key} to {peer} failed: {str(e) or type(e).__name__}"
+        self.owner.emit(ev.Log, level="warning", message=message)

@@ -22,10 +22,12 @@ from hilnet.bundle.blocks import (
     bundle_age_ms,
     dtn_ms_from_unix_ns,
     hop_count,
+    set_bundle_age,
     set_hop_count,
     set_previous_node,
     unix_ns_from_dtn_ms,
 )
+from hilnet.bundle.codec import decode_bundle, encode_bundle
 from hilnet.bundle.cos import ClassOfService, class_of_service, set_class_of_service
 from hilnet.bundle.crc import CrcType
 from hilnet.bundle.eid import Eid
@@ -172,3 +174,8 @@ def unknown_blocks(bundle: Bundle) -> tuple[Bundle | None, str | None]:
         return verdict.bundle, None
     names = ", ".join(f"type {b.block_type} (number {b.number})" for b in gone) or "none"
     return verdict.bundle, f"blocks discarded as they cannot be processed here: {names}{report}"
+
+
+def aged(data: bytes, age_ms: int, max_size: int) -> bytes:
+    """Encoded bundle ``data`` with its Bundle Age block set to ``age_ms`` (age at arrival plus time held)."""
+    return encode_bundle(set_bundle_age(decode_bundle(data, max_size), age_ms))

@@ -124,7 +124,12 @@ class AgentProcess:
     def _read(self, proc: subprocess.Popen[bytes]) -> None:
         if proc.stdout is None:  # started without a pipe: nothing to read
             return
-        for raw in proc.stdout:
+        lines = iter(proc.stdout)
+        while True:
+            try:
+                raw = next(lines)
+            except (StopIteration, ValueError, OSError):  # EOF, or the pipe closed under us (stop)
+                break
             try:
                 ev = parse_event(raw)
             except ControlError:
@@ -264,6 +269,9 @@ class AgentProcess:
             except ProcessLookupError:
                 pass
             self.proc.wait()
+        reader = self._reader
+        if reader is not None and reader is not threading.current_thread():
+            reader.join(2.0)  # what the agent wrote before it died is still to be read
         self._close_pipes()
 
     def _kill_remote(self, proc: subprocess.Popen[bytes], argv: list[str]) -> None:

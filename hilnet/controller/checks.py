@@ -148,11 +148,15 @@ def _name(b: BundleRecord, scenario: Scenario) -> str:
     return f"{b.tag} ({eid.get(b.frm, b.frm)} -> {eid.get(b.to, b.to)})"
 
 
-def _where(b: BundleRecord) -> str:
+def _where(b: BundleRecord, scenario: Scenario) -> str:
     # A destination drops a bundle that fails BPSec before the previous hop logs its ack: say that, not the ack.
     s = next((x for x in b.sightings if x.event == "security-failed"), b.last_seen)
     if s is None:
         return "never seen by an agent after injection" if b.key else "its injection failed"
+    if s.event == "sent":  # the convergence layer has no acknowledgement: the loss is on its account
+        to = {n.eid: n.name for n in scenario.nodes}.get(s.peer or "", s.peer or "?")
+        cla = (s.cla or "?").upper()
+        return f"lost after an unacknowledged {cla} send from {s.node} to {to} at {format_duration(s.t_ns)}"
     verb = {
         "stored": "last stored",
         "forwarded": "last forwarded from",
@@ -195,7 +199,8 @@ def _judge(scenario: Scenario, bundles: list[BundleRecord], end_ns: int, end_rea
     if ex.lost is not None:
         lost = [b for b in bundles if b.fate == "lost"]
         lines = tuple(
-            f"{_name(b, scenario)} is lost: {_where(b)}; not delivered, in no store, no expiry event" for b in lost
+            f"{_name(b, scenario)} is lost: {_where(b, scenario)}; not delivered, in no store, no expiry event"
+            for b in lost
         )
         results.append(CheckResult("lost", len(lost) <= ex.lost, f"<= {ex.lost}", str(len(lost)), lines))
     return results
@@ -215,7 +220,7 @@ def _delivered(scenario: Scenario, bundles: list[BundleRecord], end_ns: int, end
     else:
         want, want_text = int(ex.delivered), f">= {ex.delivered}"
     missing = [
-        f"{_name(b, scenario)} {_where(b)}; not delivered by {format_duration(end_ns)}"
+        f"{_name(b, scenario)} {_where(b, scenario)}; not delivered by {format_duration(end_ns)}"
         for b in bundles
         if not b.deliveries
     ]

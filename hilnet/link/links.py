@@ -153,15 +153,20 @@ class LinkHandle:
 def _side_stats(side: Side) -> dict[str, Any]:
     st = side.direction.stats
     drops = {k: v for k, v in st.drops.items() if v}
+    drop_bytes = {k: v for k, v in st.drop_bytes.items() if v}
     if side.dst.overruns:
         drops["overrun"] = side.dst.overruns  # delivered by the shaper, refused by the OS
+    lost_units, lost_bytes = side.dst.undeliverable_units, side.dst.undeliverable_bytes
+    if lost_bytes or lost_units:  # delivered by the shaper to a relay end with nowhere to send it
+        drops["undeliverable"] = lost_units
+        drop_bytes["undeliverable"] = lost_bytes
     return {
         "units_in": st.units_in,
         "bytes_in": st.bytes_in,
-        "units_out": st.units_out - side.dst.overruns,
-        "bytes_out": st.bytes_out,
+        "units_out": st.units_out - side.dst.overruns - lost_units,
+        "bytes_out": st.bytes_out - lost_bytes,
         "drops": drops,
-        "drop_bytes": {k: v for k, v in st.drop_bytes.items() if v},
+        "drop_bytes": drop_bytes,
         "bits_flipped": st.bits_flipped,
         "up": side.direction.is_up(),
         "transitions": [(t.up, t.intended_ns, t.applied_ns) for t in st.transitions],

@@ -7,11 +7,13 @@ from typing import Literal
 
 from yaml.nodes import Node, ScalarNode
 
+from hilnet.bundle.codec import DEFAULT_MAX_SIZE
 from hilnet.scenario.load_base import BuilderBase
 from hilnet.scenario.load_security import read_security
 from hilnet.scenario.model import Crash, Cut, ErrorBurst, Expect, Fault, Link, PowerCut, Priority, Traffic
+from hilnet.scenario.overhead import MAX_BLOCKS_BYTES
 from hilnet.scenario.reader import MappingEntries, describe, did_you_mean, is_name
-from hilnet.units import format_duration, parse_duration, parse_fraction, parse_size
+from hilnet.units import format_duration, format_size, parse_duration, parse_fraction, parse_size
 
 TRAFFIC_KEYS = (
     "name",
@@ -66,6 +68,16 @@ class EventBuilder(BuilderBase):
         size = r.unit(m["size"][1], f"{what} size", parse_size, "a size such as 300KiB") if "size" in m else None
         if size == 0:
             r.error(m["size"][1], f"{what} size is 0; expected a payload of at least 1 byte")
+            size = None
+        elif size is not None and size + MAX_BLOCKS_BYTES > DEFAULT_MAX_SIZE:
+            # Refused, not warned: no agent would store such a bundle, so every one would end lost.
+            r.error(
+                m["size"][1],
+                f"{what} size {format_size(size)} makes bundles no node can store (an agent takes bundles of "
+                f"up to {format_size(DEFAULT_MAX_SIZE)}); expected a payload of at most "
+                f"{DEFAULT_MAX_SIZE - MAX_BLOCKS_BYTES} bytes (the rest is for bundle blocks), or the data split "
+                "over several bundles",
+            )
             size = None
         lifetime = self.duration
         if "lifetime" in m:

@@ -44,6 +44,10 @@ TCP_MSS = ETH_MTU - 20 - 32  # IPv4 header, TCP header with the timestamp option
 # a 1,111-byte bundle (docs/scenario.md; tests/docs checks it against an agent);
 # CBOR lengths move it by a byte or two (a payload of 64 KiB or more: +2).
 BUNDLE_OVERHEAD = 87
+# An upper bound on a bundle's bytes besides its payload at any hop, for the size limit:
+# a relay adds a previous-node block (107 bytes in all with ipn EIDs), dtn:// names
+# add their length; 1 KiB leaves room for both.
+MAX_BLOCKS_BYTES = 1024
 TCPCL_SEGMENT_HEADER = 22  # XFER_SEGMENT with the transfer-length extension item
 
 

@@ -33,6 +33,8 @@ class FakeCla:
     :meth:`release` and then acts on the mode in force.
     """
 
+    acknowledges = True
+
     def __init__(self, name: str = "fake", mode: str = "ack"):
         self.name = name
         self.mode = mode
@@ -79,6 +81,8 @@ class FakeCla:
 
 class PairCla:
     """One end of an in-process link between two agents: sends go straight into the other agent."""
+
+    acknowledges = True
 
     def __init__(self, name: str, me: str):
         self.name = name

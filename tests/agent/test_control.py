@@ -411,6 +411,7 @@ EVENTS = [
     ),
     ctl.Forwarded(t_ns=6, node="tdrs-w", bundle="ipn:1.0/1/3/0/1000", to="ipn:4.0", cla="tcpcl", size=1000),
     ctl.Acked(t_ns=7, node="tdrs-w", bundle="ipn:1.0/1/3", by="ipn:4.0", cla="tcpcl"),
+    ctl.Sent(t_ns=7, node="tdrs-w", bundle="ipn:1.0/1/6", to="ipn:5.0", cla="mtcp"),
     ctl.Delivered(
         t_ns=8,
         node="cologne",

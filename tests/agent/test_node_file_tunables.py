@@ -24,7 +24,7 @@ from hilnet.agent.cla.tcpcl_messages import SessInit
 from hilnet.agent.cla.tcpcl_wire import encode_contact_header, encode_sess_init, parse_message
 from hilnet.agent.config import AgentConfig
 from hilnet.agent.protocol import HostPort
-from hilnet.bundle.codec import decode_bundle
+from hilnet.bundle.codec import DEFAULT_MAX_SIZE, decode_bundle
 from hilnet.bundle.crc import CrcType
 from hilnet.clock import MonotonicClock, VirtualClock
 from hilnet.commands.agent import load_agent_config
@@ -155,7 +155,7 @@ def test_mtcp_send_timeout_is_the_configured_one(tmp_path):
     spec = dataclasses.replace(spec, peers={"ipn:2.0": HostPort("127.0.0.1", port)})  # the node file's, aimed here
 
     async def main() -> float:
-        cla = build_cla(spec, node_id="ipn:1.0", clock=MonotonicClock())
+        cla = build_cla(spec, node_id="ipn:1.0", clock=MonotonicClock(), max_bundle=DEFAULT_MAX_SIZE)
         sink = _Sink()
         await cla.start(sink)
         try:

@@ -88,3 +88,26 @@ def test_missing_file() -> None:
     r = hilnet("validate", "/nonexistent/x.yaml")
     assert r.returncode == 2
     assert r.stderr == "/nonexistent/x.yaml: cannot read file: No such file or directory\n"
+
+
+def test_traffic_no_node_can_store_is_refused_at_its_size(tmp_path: Path) -> None:
+    """A 100 MiB bundle used to pass validate and plan, and end ``lost`` in the run."""
+    big = tmp_path / "big.yaml"
+    big.write_text(
+        "hilnet: 1\nclock: {duration: 10m}\nnodes:\n  a: {eid: ipn:1.0}\n  b: {eid: ipn:2.0}\n"
+        "links:\n  l: {ends: [a, b], medium: ethernet, rate: 1Gbit/s}\n"
+        "traffic:\n  - {name: dump, from: a, to: b, size: 100MiB}\n"
+    )
+    message = (
+        f"{big}:9:40: traffic 'dump' size 100MiB makes bundles no node can store (an agent takes bundles of "
+        "up to 64MiB); expected a payload of at most 67107840 bytes (the rest is for bundle blocks), or the data "
+        "split over several bundles"
+    )
+    for command in ("validate", "plan"):
+        r = hilnet(command, str(big))
+        assert r.returncode == 2, (command, r.stdout)
+        (line,) = r.stderr.splitlines()
+        assert line.endswith(message), command  # plan says "hilnet: error: " first
+    fits = tmp_path / "fits.yaml"
+    fits.write_text(big.read_text().replace("100MiB", "63MiB"))
+    assert hilnet("validate", str(fits)).returncode == 0

@@ -111,3 +111,38 @@ def test_bundle_that_vanished_is_still_lost():
     rep = _judge(evs)
     lost = next(r for r in rep.results if r.name == "lost")
     assert not lost.passed and "t#2" in lost.failures[0]
+
+
+def test_loss_after_an_unacknowledged_mtcp_send_is_put_on_the_cl():
+    evs = _log(4, 4, "settled")
+    # t#2 left a's store after an MTCP send (no acknowledgement) and never arrived at b
+    evs = [e for e in evs if not (e.get("bundle") == "ipn:1.0/1/0" and e["event"] in ("delivered", "acked"))]
+    evs.append(
+        {
+            "src": "agent",
+            "event": "forwarded",
+            "t_ns": 2 * 10**9 + 2,
+            "node": "a",
+            "bundle": "ipn:1.0/1/0",
+            "to": "ipn:2.0",
+            "cla": "mtcp",
+            "size": 100,
+        }
+    )
+    evs.append(
+        {
+            "src": "agent",
+            "event": "sent",
+            "t_ns": 2 * 10**9 + 3,
+            "node": "a",
+            "bundle": "ipn:1.0/1/0",
+            "to": "ipn:2.0",
+            "cla": "mtcp",
+        }
+    )
+    evs.sort(key=lambda e: e["t_ns"])
+    rep = _judge(evs)
+    assert {b.tag: b.stored_at for b in rep.bundles}["t#2"] == ()  # sent: a holds it no more
+    lost = next(r for r in rep.results if r.name == "lost")
+    assert not lost.passed and len(lost.failures) == 1
+    assert "lost after an unacknowledged MTCP send from a to b" in lost.failures[0]

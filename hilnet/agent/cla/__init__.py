@@ -14,57 +14,75 @@ def _addr(hp: HostPort) -> tuple[str, int]:
     return hp.host, hp.port
 
 
-def build_cla(config: ClaConfig, *, node_id: str, clock: Clock) -> ConvergenceLayer:
-    """The CLA one ``clas`` entry of a configure command describes (docs/control.md), not yet started."""
-    # Imported here: each CLA pulls its own imports, and an agent runs only the ones it is given.
-    if isinstance(config, (TcpclConfig, MtcpConfig)):
-        listen = None if config.listen is None else _addr(config.listen)
-        peers = {eid: _addr(hp) for eid, hp in config.peers.items()}
-        low, high = config.reconnect_min_ns / NS_PER_S, config.reconnect_max_ns / NS_PER_S
-        if isinstance(config, TcpclConfig):
-            from hilnet.agent.cla.tcpcl import TcpclCla
-            from hilnet.agent.cla.tcpcl_security import TlsPolicy
-            from hilnet.agent.cla.tcpcl_tls import TlsFiles
+def build_cla(config: ClaConfig, *, node_id: str, clock: Clock, max_bundle: int) -> ConvergenceLayer:
+    """The CLA one ``clas`` entry of a configure command describes (docs/control.md), not yet started.
 
-            files = TlsFiles(config.cert, config.key, config.ca) if config.cert and config.key and config.ca else None
-            return TcpclCla(
-                node_id,
-                listen,
-                peers,
-                clock=clock,
-                name="tcpcl",
-                keepalive_s=config.keepalive_s,
-                segment_mru=config.segment_mru_bytes,
-                reconnect_min_s=low,
-                reconnect_max_s=high,
-                tls=TlsPolicy(config.tls),
-                tls_files=files,
-            )
-        from hilnet.agent.cla.mtcp import MtcpCla
-
-        timeout_s = config.send_timeout_ns / NS_PER_S
-        return MtcpCla(
-            node_id,
-            listen,
-            peers,
-            clock=clock,
-            name="mtcp",
-            send_timeout_s=timeout_s,
-            reconnect_min_s=low,
-            reconnect_max_s=high,
-        )
+    ``max_bundle`` (bytes) is the agent's limit: each CLA refuses a bigger bundle before
+    acknowledging any of it, and says so to its peer where the protocol can (TCPCLv4's
+    Transfer MRU in SESS_INIT), so the sender keeps its copy.
+    """
+    if isinstance(config, TcpclConfig):
+        return _tcpcl(config, node_id, clock, max_bundle)
+    if isinstance(config, MtcpConfig):
+        return _mtcp(config, node_id, clock, max_bundle)
     if isinstance(config, SerialConfig):
-        from hilnet.agent.cla.serial import SerialCla
-
-        return SerialCla(
-            node_id,
-            config.port,
-            config.baud,
-            config.peer,
-            clock=clock,
-            name=f"serial:{config.port.rsplit('/', 1)[-1]}",
-            delay_hint_ns=config.delay_hint_ns,
-            bits_per_byte=config.bits_per_byte,
-            rtscts=config.rtscts,
-        )
+        return _serial(config, node_id, clock, max_bundle)
     raise AgentError(f"unknown convergence layer config {config!r}; expected tcpcl, serial or mtcp")
+
+
+# Each builder imports its CLA: an agent pulls in only the CLAs it is given.
+
+
+def _tcpcl(config: TcpclConfig, node_id: str, clock: Clock, max_bundle: int) -> ConvergenceLayer:
+    from hilnet.agent.cla.tcpcl import TcpclCla
+    from hilnet.agent.cla.tcpcl_security import TlsPolicy
+    from hilnet.agent.cla.tcpcl_tls import TlsFiles
+
+    files = TlsFiles(config.cert, config.key, config.ca) if config.cert and config.key and config.ca else None
+    return TcpclCla(
+        node_id,
+        None if config.listen is None else _addr(config.listen),
+        {eid: _addr(hp) for eid, hp in config.peers.items()},
+        clock=clock,
+        name="tcpcl",
+        keepalive_s=config.keepalive_s,
+        segment_mru=config.segment_mru_bytes,
+        reconnect_min_s=config.reconnect_min_ns / NS_PER_S,
+        reconnect_max_s=config.reconnect_max_ns / NS_PER_S,
+        tls=TlsPolicy(config.tls),
+        tls_files=files,
+        transfer_mru=max_bundle,
+    )
+
+
+def _mtcp(config: MtcpConfig, node_id: str, clock: Clock, max_bundle: int) -> ConvergenceLayer:
+    from hilnet.agent.cla.mtcp import MtcpCla
+
+    return MtcpCla(
+        node_id,
+        None if config.listen is None else _addr(config.listen),
+        {eid: _addr(hp) for eid, hp in config.peers.items()},
+        clock=clock,
+        name="mtcp",
+        send_timeout_s=config.send_timeout_ns / NS_PER_S,
+        reconnect_min_s=config.reconnect_min_ns / NS_PER_S,
+        reconnect_max_s=config.reconnect_max_ns / NS_PER_S,
+        max_bundle=max_bundle,
+    )
+
+
+def _serial(config: SerialConfig, node_id: str, clock: Clock, max_bundle: int) -> ConvergenceLayer:
+    from hilnet.agent.cla.serial import SerialCla
+
+    return SerialCla(
+        node_id,
+        config.port,
+        config.baud,
+        config.peer,
+        clock=clock,
+        name=f"serial:{config.port.rsplit('/', 1)[-1]}",
+        delay_hint_ns=config.delay_hint_ns,
+        bits_per_byte=config.bits_per_byte,
+        rtscts=config.rtscts,
+        max_bundle=max_bundle,
+    )

@@ -14,7 +14,9 @@ lost" hold end to end:
 - On send, :meth:`ConvergenceLayer.send` returns only when the peer has
   acknowledged the whole bundle, and raises :class:`~hilnet.errors.ClaError`
   otherwise (session lost, refused, timed out). The agent deletes its copy only
-  after a successful return.
+  after a successful return. A CLA whose protocol has no acknowledgement (MTCP)
+  says so with ``acknowledges = False``: its return means "sent", and the agent
+  reports a ``sent`` event, not ``acked``.
 - Malformed input from a peer is counted in ``stats`` under a reason and logged;
   it never raises out of the CLA's tasks.
 
@@ -60,6 +62,7 @@ class BundleSink(Protocol):
 class ConvergenceLayer(Protocol):
     name: str
     stats: Counter[str]  # reason -> count: rejected frames, retransmissions, sessions...
+    acknowledges: bool  # whether a returned send() means the peer committed the bundle
 
     async def start(self, sink: BundleSink) -> None:
         """Open ports / listen / connect; returns once running (sessions come later)."""

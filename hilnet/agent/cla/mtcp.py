@@ -158,6 +158,7 @@ class MtcpCla(TcpClaBase):
     """
 
     _connect_limit = 1 << 16  # asyncio's default: an MTCP listener sends us nothing to buffer
+    acknowledges = False  # MTCP has no acknowledgement: a send is "sent", never "acked"
 
     def __init__(
         self,

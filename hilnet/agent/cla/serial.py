@@ -43,7 +43,7 @@ from hilnet.agent.cla.serial_proto import (
 from hilnet.agent.cla.serial_recv import TransferKey
 from hilnet.bundle.cos import DEFAULT_RANK
 from hilnet.clock import Clock, MonotonicClock
-from hilnet.errors import ClaError, EndpointError, TransferRefusedError
+from hilnet.errors import ClaError, EndpointError, TooBigForPeerError, TransferRefusedError
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,8 @@ def open_port(path: str, baud: int, bits_per_byte: int = 10, rtscts: bool = Fals
 class SerialCla:
     """Serial convergence layer on one port, to one peer. Implements ConvergenceLayer."""
 
+    acknowledges = True  # send() returns on the peer's final ack
+
     def __init__(
         self,
         node_id: str,
@@ -98,6 +100,7 @@ class SerialCla:
         segment_size: int = 1024,
         bits_per_byte: int = 10,
         rtscts: bool = False,
+        max_bundle: int = 64 * 2**20,
         outage_grace_ns: int = 300 * NS_PER_S,
         reopen_min_ns: int = NS_PER_S // 10,
         reopen_max_ns: int = 5 * NS_PER_S,
@@ -113,6 +116,7 @@ class SerialCla:
             peer=peer,
             segment_size=segment_size,
             bits_per_byte=bits_per_byte,
+            max_bundle=max_bundle,
         )
         self.outage_grace_ns = outage_grace_ns
         self.reopen_min_ns = reopen_min_ns
@@ -302,7 +306,8 @@ class SerialCla:
             elif isinstance(ev, BundleRefused):
                 fut = self._waiting.get(ev.bundle_id)
                 if fut is not None and not fut.done():
-                    fut.set_exception(TransferRefusedError(f"{self.name}: peer refused the bundle ({ev.reason})"))
+                    error = TooBigForPeerError if ev.reason == "too-large" else TransferRefusedError
+                    fut.set_exception(error(f"{self.name}: peer refused the bundle ({ev.reason})"))
             elif isinstance(ev, PeerUp):
                 self._down_since = None
                 self._notify(ev.eid, True, {"restarted": ev.restarted})

@@ -56,6 +56,7 @@ class TcpClaBase:
     """
 
     _connect_limit = STREAM_LIMIT  # StreamReader limit of outgoing connections (bytes)
+    acknowledges = True  # send() returns once the peer committed the bundle (TCPCL); MTCP says False
 
     def __init__(
         self,

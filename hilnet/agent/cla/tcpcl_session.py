@@ -63,7 +63,7 @@ from hilnet.agent.cla.tcpcl_wire import (
     parse_message,
 )
 from hilnet.bundle.cos import DEFAULT_RANK
-from hilnet.errors import ClaError, WireError
+from hilnet.errors import ClaError, TooBigForPeerError, WireError
 
 _AWAITED = {State.CONTACT: "contact header", State.TLS: "TLS handshake", State.SESS_INIT: "SESS_INIT"}
 
@@ -162,7 +162,7 @@ class TcpclSession(Handshake):
         if self.state is not State.ESTABLISHED or self.params is None:
             raise ClaError(f"TCPCL session is {self.state.value}, not established")
         if len(data) > self.params.peer_transfer_mru:
-            raise ClaError(
+            raise TooBigForPeerError(
                 f"bundle of {len(data)} bytes is above the peer's transfer MRU of {self.params.peer_transfer_mru}"
             )
         if self.params.peer_segment_mru == 0 and len(data):

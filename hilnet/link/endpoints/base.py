@@ -145,6 +145,9 @@ class Endpoint:
     ``baud``/``bits_per_byte`` are set by serial endpoints that know their line.
     ``label`` names the end in events and capture files. ``overruns`` counts
     delivered units the OS refused (a full buffer): dropped as 'overrun'.
+    ``undeliverable_units``/``undeliverable_bytes`` count what the shaper handed
+    over that had nowhere to go (the stream relay's connection onward was refused
+    or is closed): dropped as 'undeliverable', never counted delivered.
     """
 
     medium: str = ""
@@ -157,6 +160,8 @@ class Endpoint:
         self.label = label or spec.text
         self.closed = False
         self.overruns = 0  # units the OS would not take (full buffer): dropped, counted
+        self.undeliverable_units = 0  # whole units with no connection to go to
+        self.undeliverable_bytes = 0  # their bytes, and what a broken connection left unwritten
         self.gone_fds: list[int] = []  # descriptors closed since the engine last looked
 
     def interest(self, reading: bool) -> dict[int, int]:

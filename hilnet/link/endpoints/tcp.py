@@ -20,6 +20,9 @@ dead" would back off for the wrong reason.
 Closing: EOF or a reset on one side sends FIN across; the far side flushes
 what it holds and shuts down its write half. A pair is closed when both halves
 are done, so closing either side closes the pair once the other notices.
+Bytes the link delivered to a flow that has no connection to go to (the far
+agent refused it, or it is closed) are counted ``undeliverable`` (dropped, in
+the link stats), never delivered.
 """
 
 from __future__ import annotations
@@ -82,6 +85,7 @@ class Flow:
     shut_pending: bool = False  # the far side finished: shut our write half once flushed
     write_shut: bool = False
     out: bytearray = field(default_factory=bytearray)
+    units_waiting: int = 0  # DATA units held in ``out`` while connecting
 
 
 class TcpEndpoint(Endpoint):
@@ -108,7 +112,6 @@ class TcpEndpoint(Endpoint):
         self.listen_addr = ls.getsockname()
         self.flows: dict[int, Flow] = {}
         self._by_fd: dict[int, Flow] = {}
-        self.dropped_bytes = 0  # bytes for flows already closed on this side
 
     # --- engine interface -------------------------------------------------
     def interest(self, reading: bool) -> dict[int, int]:
@@ -131,13 +134,15 @@ class TcpEndpoint(Endpoint):
         out: list[Rx] = []
         if f.connecting and mask & (WRITE | 0x08 | 0x10):
             err = f.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-            if err:
+            if err:  # the far agent is not listening: what waited for the connection goes nowhere
                 f.read_eof = True
+                self._undeliverable(len(f.out), f.units_waiting)
                 f.out.clear()
                 self._finish(f, out, now_ns)
                 self._close(f)
                 return out
             f.connecting = False
+            f.units_waiting = 0
             f.local_addr = f.sock.getsockname()
         if mask & WRITE or f.out:
             self._flush(f, out, now_ns)
@@ -164,13 +169,15 @@ class TcpEndpoint(Endpoint):
             return out
         f = self.flows.get(fid)
         if f is None:
-            self.dropped_bytes += len(data)  # this side already closed the flow
+            if kind == DATA:
+                self._undeliverable(len(data), 1)  # this side closed the flow, or never connected it
             return out
         if kind == DATA:
             if f.write_shut:
-                self.dropped_bytes += len(data)
+                self._undeliverable(len(data), 1)
             else:
                 f.out += data
+                f.units_waiting += f.connecting
                 if not f.connecting:
                     self._flush(f, out, now_ns)
         elif kind == FIN:
@@ -236,7 +243,7 @@ class TcpEndpoint(Endpoint):
                 return
             except OSError:
                 # The agent's side is gone mid-write: what is left cannot be delivered.
-                self.dropped_bytes += len(f.out)
+                self._undeliverable(len(f.out), f.units_waiting)
                 f.out.clear()
                 f.read_eof = True
                 self._finish(f, out, now_ns)
@@ -249,6 +256,11 @@ class TcpEndpoint(Endpoint):
             except OSError:
                 pass
             f.write_shut = True
+
+    def _undeliverable(self, nbytes: int, units: int) -> None:
+        """Count what the shaper delivered here that reaches no agent (link stats: 'undeliverable')."""
+        self.undeliverable_units += units
+        self.undeliverable_bytes += nbytes
 
     def _finish(self, f: Flow, out: list[Rx], now_ns: int) -> None:
         if not f.fin_sent:
