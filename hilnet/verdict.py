@@ -29,7 +29,7 @@ class BundleRecord:
     delivered_ns: int | None = None
     deliveries: int = 0
     intact: bool | None = None  # None: never delivered
-    plan_arrival_ns: int | None = None  # the oracle: earliest arrival the plan allows, alone
+    plan_arrival_ns: int | None = None  # the oracle: earliest arrival the plan and the faults allow, alone
     expired: bool = False
     stored_at: tuple[str, ...] = ()  # nodes holding it at the end of the run
     sightings: tuple[Sighting, ...] = ()
