@@ -66,7 +66,7 @@ class BundleRecord:
 
 @dataclass(frozen=True, slots=True)
 class CheckResult:
-    name: str  # delivered, within, within-plan, duplicates, intact, lost
+    name: str  # delivered, within, within-plan, duplicates, intact, lost; "within STREAM", "within-plan STREAM"
     passed: bool
     expected: str
     actual: str
