@@ -29,7 +29,7 @@ class BundleRecord:
     delivered_ns: int | None = None
     deliveries: int = 0
     intact: bool | None = None  # None: never delivered
-    plan_arrival_ns: int | None = None  # the oracle: earliest arrival the plan allows, alone
+    plan_arrival_ns: int | None = None  # the oracle: earliest arrival the plan and the faults allow, alone
     expired: bool = False
     stored_at: tuple[str, ...] = ()  # nodes holding it at the end of the run
     sightings: tuple[Sighting, ...] = ()
@@ -66,7 +66,7 @@ class BundleRecord:
 
 @dataclass(frozen=True, slots=True)
 class CheckResult:
-    name: str  # delivered, within, within-plan, duplicates, intact, lost
+    name: str  # delivered, within, within-plan, duplicates, intact, lost; "within STREAM", "within-plan STREAM"
     passed: bool
     expected: str
     actual: str

@@ -53,6 +53,7 @@ from hilnet.agent.intake import (
     unknown_blocks,
 )
 from hilnet.agent.nodes import NodeMap, node_id
+from hilnet.agent.openings import start_kicks
 from hilnet.agent.payload import payload_for
 from hilnet.agent.router import Router
 from hilnet.agent.security import accepted, load_keyring, protected
@@ -150,6 +151,7 @@ class Agent:
             self._opened.push_async_callback(_stop_cla, cla)
         self._opened.push_async_callback(forwarder.stop)  # stopped first: no new sends while CLAs close
         forwarder.start()
+        self._opened.push_async_callback(start_kicks(self.clock, cfg, self.nodes, self.clas, self.peer_ready))
 
     async def stop(self) -> None:
         """Stop forwarding, close sessions and the store. Stored bundles stay stored."""

@@ -8,7 +8,9 @@ scenario's expectations:
 - delivered: all / a count / a fraction of the injected bundles, per stream too;
 - within: each delivery no later than ``within`` after its injection (scenario time);
 - within-plan: each delivery no later than a factor of (or a slack over) the
-  earliest arrival the contact plan allows for that bundle alone;
+  earliest arrival the contact plan and the faults allow for that bundle alone
+  (a cut closes its link's contacts for its span, see
+  :mod:`hilnet.scenario.faulted`), for the whole run and per stream;
 - duplicates: how many deliveries beyond the first;
 - intact: every delivered payload has the SHA-256 of what was injected;
 - lost: conservation. At the end each bundle is delivered, still in some
@@ -26,6 +28,8 @@ from typing import Any
 
 from hilnet.agent.router import earliest_arrival
 from hilnet.ledger import Injection, Ledger
+from hilnet.scenario.contact import Contact
+from hilnet.scenario.faulted import closures, without_faults
 from hilnet.scenario.model import Scenario
 from hilnet.scenario.plan import Plan
 from hilnet.units import format_duration, scenario_to_wall_ns, wall_to_scenario_ns
@@ -88,8 +92,15 @@ def check_run(scenario: Scenario, plan: Plan, events: Iterable[Mapping[str, Any]
     """Judge a run from its event log (records as written to events.jsonl)."""
     events = list(events)
     ledger = Ledger.of(events)
+    scale = scenario.clock.scale
+    contacts = without_faults(
+        plan.wall_contacts,
+        [c.link for c in plan.capacities],
+        closures(scenario),
+        lambda t: scenario_to_wall_ns(t, scale),
+    )
     bundles = sorted(
-        (_bundle(ledger, inj, plan, scenario.clock.scale) for inj in ledger.injections()),
+        (_bundle(ledger, inj, contacts, scale) for inj in ledger.injections()),
         key=lambda b: (b.injected_ns, b.tag),
     )
     streams: dict[str, tuple[int, int]] = {}
@@ -112,13 +123,13 @@ def check_run(scenario: Scenario, plan: Plan, events: Iterable[Mapping[str, Any]
     return CheckReport(tuple(results), tuple(bundles), fidelity_of(events), ledger.end_ns, ledger.end_reason, streams)
 
 
-def _bundle(ledger: Ledger, inj: Injection, plan: Plan, scale: float) -> BundleRecord:
-    """What the ledger knows of one injection, with the plan's earliest arrival beside it."""
+def _bundle(ledger: Ledger, inj: Injection, contacts: tuple[Contact, ...], scale: float) -> BundleRecord:
+    """What the ledger knows of one injection, with the earliest arrival ``contacts`` (wall time) allow beside it."""
     key = inj.key
     got = ledger.deliveries(key) if key else ()
     oracle = None
     route = earliest_arrival(
-        plan.wall_contacts, inj.frm, inj.to, scenario_to_wall_ns(inj.t_ns, scale), inj.size + BUNDLE_OVERHEAD_BYTES
+        contacts, inj.frm, inj.to, scenario_to_wall_ns(inj.t_ns, scale), inj.size + BUNDLE_OVERHEAD_BYTES
     )
     if route is not None:
         oracle = wall_to_scenario_ns(route.arrival_ns, scale)
@@ -177,6 +188,7 @@ def _judge(scenario: Scenario, bundles: list[BundleRecord], end_ns: int, end_rea
         results.append(_within(scenario, delivered, ex.within_ns))
     if ex.within_plan is not None:
         results.append(_within_plan(scenario, delivered, ex.within_plan))
+    results += _stream_checks(scenario, delivered)
     if ex.duplicates is not None:
         dups = sum(max(0, b.deliveries - 1) for b in bundles)
         lines = tuple(f"{_name(b, scenario)} delivered {b.deliveries} times" for b in bundles if b.deliveries > 1)
@@ -234,7 +246,21 @@ def _delivered(scenario: Scenario, bundles: list[BundleRecord], end_ns: int, end
     )
 
 
-def _within(scenario: Scenario, delivered: list[BundleRecord], within_ns: int) -> CheckResult:
+def _stream_checks(scenario: Scenario, delivered: list[BundleRecord]) -> list[CheckResult]:
+    """The expectations a traffic stream states for itself, named ``within tweets``, ``within-plan tweets``."""
+    out = []
+    for t in scenario.traffic:
+        if t.expect is None:
+            continue
+        mine = [b for b in delivered if b.traffic == t.name]
+        if t.expect.within_ns is not None:
+            out.append(_within(scenario, mine, t.expect.within_ns, f"within {t.name}"))
+        if t.expect.within_plan is not None:
+            out.append(_within_plan(scenario, mine, t.expect.within_plan, f"within-plan {t.name}"))
+    return out
+
+
+def _within(scenario: Scenario, delivered: list[BundleRecord], within_ns: int, name: str = "within") -> CheckResult:
     latencies = [(b, b.latency_ns) for b in delivered if b.latency_ns is not None]
     late = tuple(
         f"{_name(b, scenario)} took {format_duration(lat)}, over {format_duration(within_ns)}"
@@ -243,10 +269,12 @@ def _within(scenario: Scenario, delivered: list[BundleRecord], within_ns: int) -
     )
     worst = max((lat for _, lat in latencies), default=None)
     actual = "max " + (format_duration(worst) if worst is not None else "n/a")
-    return CheckResult("within", not late, f"<= {format_duration(within_ns)}", actual, late)
+    return CheckResult(name, not late, f"<= {format_duration(within_ns)}", actual, late)
 
 
-def _within_plan(scenario: Scenario, delivered: list[BundleRecord], within_plan: float | int) -> CheckResult:
+def _within_plan(
+    scenario: Scenario, delivered: list[BundleRecord], within_plan: float | int, name: str = "within-plan"
+) -> CheckResult:
     """``within_plan``: a float is a factor of the plan's best latency, an int a slack in ns over its arrival."""
     late = []
     for b in delivered:
@@ -261,9 +289,15 @@ def _within_plan(scenario: Scenario, delivered: list[BundleRecord], within_plan:
         if b.delivered_ns > limit:
             late.append(
                 f"{_name(b, scenario)} arrived at {format_duration(b.delivered_ns)}; "
-                f"the plan allowed {format_duration(b.plan_arrival_ns)}, limit {text}"
+                f"the plan and the faults allowed {format_duration(b.plan_arrival_ns)}, limit {text}"
             )
     expected = (
         f"<= {within_plan:g}x plan" if isinstance(within_plan, float) else f"<= plan + {format_duration(within_plan)}"
     )
-    return CheckResult("within-plan", not late, expected, f"{len(late)} late", tuple(late))
+    worst = max((b.lateness_ns for b in delivered if b.lateness_ns is not None), default=None)
+    actual = f"{len(late)} late" + (f", max {_signed(worst)}" if worst is not None else "")
+    return CheckResult(name, not late, expected, actual, tuple(late))
+
+
+def _signed(ns: int) -> str:
+    return ("+" if ns >= 0 else "-") + format_duration(abs(ns))

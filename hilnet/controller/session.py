@@ -222,8 +222,9 @@ class Session:
         sc = self.scenario
         self.t0 = t0
         self.log.set_t0(t0)
-        for name in self.agents:
-            self.configure(name)
+        # The links' scripts first: they are quick to hand over, while configuring the agents
+        # can take longer than the start margin on a loaded host, and a link that learns of
+        # its first window after t0 opens it late (the agents then connect late too).
         for link in sc.links:
             fwd, bwd = emulator_schedule(sc, link, t0)
             h = self.handles[link.name]
@@ -231,6 +232,8 @@ class Session:
                 h.schedule("a->b", e)
             for e in bwd:
                 h.schedule("b->a", e)
+        for name in self.agents:
+            self.configure(name)
         self.note(
             "run-start",
             t0,

@@ -302,6 +302,7 @@ def format_summary(report: CheckReport, meta: RunMeta) -> str:
                     duration(s.latency_p50_ns),
                     duration(s.latency_max_ns),
                     signed(s.lateness_p50_ns),
+                    signed(s.lateness_max_ns),
                 )
                 for name, s in streams
             ],

@@ -125,12 +125,13 @@ def _streams(report: CheckReport) -> list[str]:
                 duration(s.latency_p50_ns),
                 duration(s.latency_max_ns),
                 signed(s.lateness_p50_ns),
+                signed(s.lateness_max_ns),
             ),
             s.delivered < s.injected,
         )
         for name, s in stream_table(report)
     ]
-    return ["<h2>Traffic streams</h2>", _table(STREAM_HEADERS, rows, numeric={3, 4, 5})]
+    return ["<h2>Traffic streams</h2>", _table(STREAM_HEADERS, rows, numeric={3, 4, 5, 6})]
 
 
 def _timeline(timeline_png: bytes | None, timeline_note: str) -> list[str]:
@@ -179,7 +180,7 @@ def _fidelity(report: CheckReport) -> list[str]:
             for e in f.edges
         ]
         headers = ("link", "direction", "change", "intended", "applied", "error")
-        parts.append(_table(headers, rows, numeric={3, 4, 5}))
+        parts.append(_table(headers, rows, numeric={3, 4, 5, 6}))
     return parts
 
 

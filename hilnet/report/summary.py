@@ -6,7 +6,7 @@ Shape (format 1)::
      "placement": {NODE: "board B (ssh DEST)"|"virtual"}, "run_dir": PATH, "end_reason": "settled"|..., "end_ns": INT, "wall_duration_ns": INT,
      "results":  [{"name", "passed", "expected", "actual", "failures": [STR]}],
      "streams":  {NAME: {"priority", "delivered", "injected", "latency_p50_ns", "latency_max_ns",
-                         "lateness_p50_ns"}},
+                         "lateness_p50_ns", "lateness_max_ns"}},
      "classes":  {"expedited"|"normal"|"bulk": {the same figures over every bundle of the class}},
      "bundles":  [{"tag", "traffic", "priority", "from", "to", "key", "size", "injected_ns", "delivered_ns",
                    "deliveries", "latency_ns", "plan_arrival_ns", "lateness_ns", "fate", "intact",
@@ -91,6 +91,7 @@ def _figures(s: StreamStats) -> dict[str, Any]:
         "latency_p50_ns": s.latency_p50_ns,
         "latency_max_ns": s.latency_max_ns,
         "lateness_p50_ns": s.lateness_p50_ns,
+        "lateness_max_ns": s.lateness_max_ns,
     }
 
 

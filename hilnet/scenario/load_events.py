@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from collections import deque
-from typing import Literal
 
-from yaml.nodes import Node, ScalarNode
+from yaml.nodes import Node
 
 from hilnet.bundle.codec import DEFAULT_MAX_SIZE
-from hilnet.scenario.load_base import BuilderBase
+from hilnet.scenario.load_expect import ExpectBuilder
 from hilnet.scenario.load_security import read_security
-from hilnet.scenario.model import Crash, Cut, ErrorBurst, Expect, Fault, Link, PowerCut, Priority, Traffic
+from hilnet.scenario.model import Crash, Cut, ErrorBurst, Fault, Link, PowerCut, Priority, Traffic
 from hilnet.scenario.overhead import MAX_BLOCKS_BYTES
-from hilnet.scenario.reader import MappingEntries, describe, did_you_mean, is_name
+from hilnet.scenario.reader import MappingEntries, did_you_mean, is_name
 from hilnet.units import format_duration, format_size, parse_duration, parse_fraction, parse_size
 
 TRAFFIC_KEYS = (
@@ -27,16 +26,16 @@ TRAFFIC_KEYS = (
     "priority",
     "ordinal",
     "security",
+    "expect",
 )
 MAX_ORDINAL = 254  # the class-of-service block's limit (ION: 0..254, higher first)
 FAULT_KEYS = ("at", "cut", "crash", "error-burst", "power-cut", "for", "restart-after", "bit-error-rate")
-EXPECT_KEYS = ("delivered", "within", "within-plan", "duplicates", "intact", "lost")
 FAULT_KINDS = ("cut", "crash", "error-burst", "power-cut")
 PRIORITIES: tuple[Priority, ...] = ("bulk", "normal", "expedited")
 DEFAULT_BURST_BER = 1e-4
 
 
-class EventBuilder(BuilderBase):
+class EventBuilder(ExpectBuilder):
     def _traffic(self, node: Node, links: tuple[Link, ...]) -> tuple[Traffic, ...]:
         items = self.r.sequence(node, "traffic", "{from: iss, to: cologne, size: 300KiB, ...}")
         if items is None:
@@ -87,6 +86,7 @@ class EventBuilder(BuilderBase):
             priority = r.choice(m["priority"][1], f"{what} priority", PRIORITIES) or "normal"
         ordinal = self._ordinal(m, what, priority)
         integrity, confidentiality = read_security(r, m["security"][1], what) if "security" in m else (None, None)
+        expect = self._stream_expect(m["expect"][1], what) if "expect" in m else None
         if start is None or self.duration is None:
             return None
         count = self._injections(m, what, start, self.duration, every, count)
@@ -105,6 +105,7 @@ class EventBuilder(BuilderBase):
             ordinal=ordinal,
             integrity=integrity,
             confidentiality=confidentiality,
+            expect=expect,
         )
 
     def _ordinal(self, m: MappingEntries, what: str, priority: Priority) -> int:
@@ -315,76 +316,6 @@ class EventBuilder(BuilderBase):
                 return None
         crashes.setdefault(target, []).append((at, restart, item.start_mark.line + 1))
         return Crash(at_ns=at, node=target, restart_after_ns=restart)
-
-    def _expect(self, node: Node, traffic: tuple[Traffic, ...]) -> Expect:
-        r = self.r
-        m = r.mapping(node, "expect", EXPECT_KEYS)
-        if m is None:
-            return Expect()
-        default = Expect()
-        delivered = self._delivered(m["delivered"][1], sum(t.count for t in traffic)) if "delivered" in m else None
-        within = None
-        if "within" in m:
-            within = r.unit(m["within"][1], "expect within", parse_duration, "a duration such as 90m")
-        within_plan = self._within_plan(m["within-plan"][1]) if "within-plan" in m else None
-        duplicates = r.integer(m["duplicates"][1], "expect duplicates", minimum=0) if "duplicates" in m else None
-        lost = r.integer(m["lost"][1], "expect lost", minimum=0) if "lost" in m else None
-        intact = r.boolean(m["intact"][1], "expect intact") if "intact" in m else None
-        # what is missing or wrong keeps its default (the error is recorded)
-        return Expect(
-            delivered=default.delivered if delivered is None else delivered,
-            within_ns=default.within_ns if within is None else within,
-            within_plan=default.within_plan if within_plan is None else within_plan,
-            duplicates=default.duplicates if duplicates is None else duplicates,
-            intact=default.intact if intact is None else intact,
-            lost=default.lost if lost is None else lost,
-        )
-
-    def _delivered(self, node: Node, total: int) -> Literal["all"] | int | float | None:
-        r = self.r
-        expected = "all, a count such as 9, or a fraction such as 95% or 0.95"
-        value = r.scalar(node, "expect delivered", expected)
-        if value == "all":
-            return "all"
-        if isinstance(value, bool) or value is None:
-            if isinstance(node, ScalarNode):
-                r.error(node, f"expect delivered is {describe(node)}; expected {expected}")
-            return None
-        if isinstance(value, int):
-            if value < 0 or (self.all_traffic_built and value > total):
-                r.error(
-                    node,
-                    f"expect delivered is {value}, but the traffic injects {total} bundles; "
-                    f"expected a count from 0 to {total}",
-                )
-                return None
-            return value
-        if isinstance(value, float) or (isinstance(value, str) and value.strip().endswith("%")):
-            fraction = r.unit(node, "expect delivered", parse_fraction, expected)
-            if fraction is not None and fraction == 0:
-                r.error(node, f"expect delivered is 0%; expected a fraction above 0 ({expected})")
-                return None
-            return fraction
-        r.error(node, f"expect delivered is {describe(node)}; expected {expected}")
-        return None
-
-    def _within_plan(self, node: Node) -> float | int | None:
-        r = self.r
-        expected = "a factor such as 3x, or a slack duration such as 10m"
-        value = r.scalar(node, "expect within-plan", expected)
-        if isinstance(value, str) and value.strip().endswith("x"):
-            try:
-                factor = float(value.strip()[:-1])
-            except ValueError:
-                factor = 0.0
-            if not factor >= 1 or factor == float("inf"):
-                r.error(node, f"expect within-plan {value!r} is not a factor of 1 or more; expected {expected}")
-                return None
-            return factor
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            r.error(node, f"expect within-plan is {describe(node)}; expected {expected} (write 3x for a factor)")
-            return None
-        return r.unit(node, "expect within-plan", parse_duration, expected)
 
 
 def _graph(links: tuple[Link, ...]) -> dict[str, set[str]]:

@@ -156,6 +156,14 @@ class Link:
 
 
 @dataclass(frozen=True, slots=True)
+class StreamExpect:
+    """What one traffic stream promises beyond the run's ``expect`` (both must hold); None: not checked."""
+
+    within_ns: int | None = None  # each delivery of the stream no later than this after its injection
+    within_plan: float | int | None = None  # as Expect.within_plan, for the stream's bundles
+
+
+@dataclass(frozen=True, slots=True)
 class Traffic:
     """``count`` bundles of ``size`` payload bytes from ``frm`` to ``to``."""
 
@@ -171,6 +179,7 @@ class Traffic:
     ordinal: int = 0  # 0..254, orders expedited traffic (higher first); see docs/scenario.md
     integrity: str | None = None  # BPSec BIB-HMAC-SHA2 variant (hmac-sha384...); None: no BIB
     confidentiality: str | None = None  # BPSec BCB-AES-GCM variant (aes256-gcm...); None: no BCB
+    expect: StreamExpect | None = None  # the stream's own expectations, if it states any
 
     def times_ns(self) -> tuple[int, ...]:
         """Scenario times of each injection, in order."""

@@ -129,6 +129,35 @@ def offloads_off(ns: str, ifname: str) -> None:
         raise TestbedError(f"cannot disable offloads on {ifname} in {ns}: {p.stderr.strip()[-300:]}")
 
 
+def _mac(k: int, host: int) -> str:
+    """The inner MAC of Ethernet link ``k``'s end ``host`` (1: a, 2: b): locally administered, fixed."""
+    return f"02:77:00:{k:02x}:00:{host:02x}"
+
+
+def _static_neighbours(ns_a: str, ns_b: str, k: int) -> None:
+    """Each end of Ethernet link ``k`` knows the other's MAC for good: no ARP on the emulated link.
+
+    The link is point to point and the testbed knows both ends. With ARP, a packet
+    sent before the link's first window (or during a cut) leaves the neighbour
+    unresolved, asked again only once a second: a scenario minute at scale 60,
+    which no agent can shorten without privileges.
+    """
+    for ns, end, peer in ((ns_a, "a", 2), (ns_b, "b", 1)):
+        run_ip(
+            "-n",
+            ns,
+            "neigh",
+            "replace",
+            f"10.77.{k}.{peer}",
+            "lladdr",
+            _mac(k, peer),
+            "dev",
+            f"l{k}{end}",
+            "nud",
+            "permanent",
+        )
+
+
 class NetnsTestbed:
     name = "netns"
 
@@ -175,17 +204,9 @@ class NetnsTestbed:
                     raise TestbedError("netns backend: more than 250 Ethernet links are not supported")
                 k = eth_index
                 eth_index += 1
-                specs = []
-                for end, node, host in (("a", link.a, 1), ("b", link.b, 2)):
-                    outer, inner = f"hx{self.rid}{k}{end}", f"l{k}{end}"
-                    ns = self.namespaces[node]
-                    run_ip("link", "add", outer, "type", "veth", "peer", "name", inner, "netns", ns)
-                    run_ip("-n", ns, "addr", "add", f"10.77.{k}.{host}/24", "dev", inner)
-                    run_ip("-n", ns, "link", "set", inner, "up")
-                    run_ip("link", "set", outer, "up")
-                    offloads_off(ns, inner)
-                    specs.append(f"eth://{outer}")
-                    ethernet_nodes.add(node)
+                specs = [self._veth(k, end, node, host) for end, node, host in (("a", link.a, 1), ("b", link.b, 2))]
+                ethernet_nodes |= {link.a, link.b}
+                _static_neighbours(self.namespaces[link.a], self.namespaces[link.b], k)
                 peers[link.a][eid[link.b]] = HostPort(f"10.77.{k}.2", TCPCL_PORT)
                 self.links[link.name] = LinkRuntime(link.name, specs[0], specs[1])
         except BaseException:
@@ -205,6 +226,17 @@ class NetnsTestbed:
                 os.path.abspath(os.path.join(self.run_dir, "stores", f"{n.name}.store")),
                 keys_path=keys.get(n.name),
             )
+
+    def _veth(self, k: int, end: str, node: str, host: int) -> str:
+        """Link ``k``'s veth pair for its ``end`` at ``node`` (address 10.77.k.host); the emulator's endpoint."""
+        outer, inner = f"hx{self.rid}{k}{end}", f"l{k}{end}"
+        ns = self.namespaces[node]
+        run_ip("link", "add", outer, "type", "veth", "peer", "name", inner, "address", _mac(k, host), "netns", ns)
+        run_ip("-n", ns, "addr", "add", f"10.77.{k}.{host}/24", "dev", inner)
+        run_ip("-n", ns, "link", "set", inner, "up")
+        run_ip("link", "set", outer, "up")
+        offloads_off(ns, inner)
+        return f"eth://{outer}"
 
     def teardown(self) -> list[str]:
         left = []

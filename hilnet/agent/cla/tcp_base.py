@@ -7,16 +7,29 @@ Here live the listener, the task bookkeeping that lets ``stop()`` cancel every
 connection, and the reconnect policy: after a failed connect or an ended
 connection a connector waits, doubling the wait from ``reconnect_min_s`` up to
 ``reconnect_max_s`` (RFC 9174 4.1: never retry at once), and starts again from
-the minimum after a connection the subclass calls good.
+the minimum after a connection the subclass calls good. When the agent says a
+planned contact with a peer opens (:meth:`TcpClaBase.contact_started`), a
+connector that is not in a session drops its wait, or its pending connect,
+and connects at once: a connect sent while the link was down waits for the
+kernel's next SYN (a second or more later), and at a scenario's time scale a
+wall second can be a scenario minute.
+
+Every connection caps the kernel's retransmission backoff at one second
+(``TCP_RTO_MAX_MS``, Linux 6.15 and later; elsewhere the default stays): a
+link that was down longer than a few round trips, which the agent is not told
+about, otherwise leaves its stream silent for up to two minutes after it is
+back, while the store-and-forward agents above it could be sending.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import socket
+import sys
 from collections import Counter
-from collections.abc import Coroutine, Mapping
-from typing import Any
+from collections.abc import Awaitable, Coroutine, Mapping
+from typing import Any, TypeVar
 
 from hilnet.agent.cla.base import BundleSink
 from hilnet.agent.cla.port_owner import listen_error
@@ -26,6 +39,14 @@ log = logging.getLogger(__name__)
 
 NS_PER_S = 1_000_000_000
 STREAM_LIMIT = 4 << 20  # bytes a StreamReader buffers before it pauses the socket
+
+T = TypeVar("T")
+TCP_RTO_MAX_MS = getattr(socket, "TCP_RTO_MAX_MS", 44)  # linux/tcp.h; Python 3.11 does not name it
+RTO_MAX_MS = 1000  # the least the kernel takes
+
+
+class _Kicked(Exception):
+    """A planned contact opened while a connector waited: start again at once."""
 
 
 async def close_stream(writer: asyncio.StreamWriter, last: list[bytes | memoryview]) -> None:
@@ -82,6 +103,7 @@ class TcpClaBase:
         self._server: asyncio.base_events.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
+        self._kicks: dict[str, asyncio.Event] = {}  # peer -> set when a planned contact with it opens
 
     @property
     def address(self) -> tuple[str, int] | None:
@@ -96,7 +118,7 @@ class TcpClaBase:
         if self.listen is not None:
             try:
                 self._server = await asyncio.start_server(
-                    self._accept, self.listen[0], self.listen[1], limit=STREAM_LIMIT
+                    self._serve, self.listen[0], self.listen[1], limit=STREAM_LIMIT
                 )
             except OSError as e:
                 raise listen_error(self.name, self.listen, e) from None
@@ -114,6 +136,15 @@ class TcpClaBase:
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
+
+    def contact_started(self, peer: str) -> None:
+        """A planned contact with ``peer`` (a node id) opens: its connectors not in a session connect now."""
+        for key in self.peers:
+            if key == peer:
+                kick = self._kicks.pop(key, None)
+                if kick is not None:
+                    self.stats["contact_kicks"] += 1
+                    kick.set()
 
     # --- for subclasses ----------------------------------------------------------
 
@@ -139,6 +170,10 @@ class TcpClaBase:
 
     # --- internals -----------------------------------------------------------------
 
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        cap_backoff(writer)
+        await self._accept(reader, writer)
+
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
@@ -147,16 +182,56 @@ class TcpClaBase:
     async def _connector(self, peer: str, addr: tuple[str, int]) -> None:
         delay = self.reconnect_min_ns
         while not self._stopping:
+            kick = self._kicks.setdefault(peer, asyncio.Event())
             try:
-                reader, writer = await asyncio.wait_for(
-                    asyncio.open_connection(addr[0], addr[1], limit=self._connect_limit), self.connect_timeout_s
+                reader, writer = await _unless_kicked(
+                    kick,
+                    asyncio.wait_for(
+                        asyncio.open_connection(addr[0], addr[1], limit=self._connect_limit), self.connect_timeout_s
+                    ),
                 )
+            except _Kicked:
+                delay = self.reconnect_min_ns
+                continue
             except (TimeoutError, OSError) as exc:
                 self.stats["connect_failed"] += 1
                 log.debug("%s: connect to %s at %s:%d failed: %s", self.name, peer, addr[0], addr[1], exc)
             else:
+                cap_backoff(writer)
                 if await self._run_outgoing(peer, addr, reader, writer):
                     delay = self.reconnect_min_ns
-            # RFC 9174 4.1: never retry at once; back off exponentially, capped.
-            await self.clock.wait_until_ns(self.clock.now_ns() + delay)
+                kick = self._kicks.setdefault(peer, asyncio.Event())
+            # RFC 9174 4.1: never retry at once; back off exponentially, capped (a planned contact ends the wait).
+            try:
+                await _unless_kicked(kick, self.clock.wait_until_ns(self.clock.now_ns() + delay))
+            except _Kicked:
+                delay = self.reconnect_min_ns
+                continue
             delay = min(delay * 2, self.reconnect_max_ns)
+
+
+def cap_backoff(writer: asyncio.StreamWriter) -> None:
+    """Cap the connection's retransmission backoff at ``RTO_MAX_MS`` where the kernel can (see module doc)."""
+    sock = writer.get_extra_info("socket")
+    if sys.platform != "linux" or sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return  # the option number is Linux's
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, TCP_RTO_MAX_MS, RTO_MAX_MS)
+    except OSError:  # an older kernel, or not Linux: its own backoff then
+        pass
+
+
+async def _unless_kicked(kick: asyncio.Event, work: Awaitable[T]) -> T:
+    """``work``'s result, or :class:`_Kicked` (``work`` cancelled) if ``kick`` is set first."""
+    task = asyncio.ensure_future(work)
+    waiter = asyncio.ensure_future(kick.wait())
+    try:
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+        if not task.done():
+            task.cancel()
+    if task.done() and not task.cancelled():
+        return task.result()
+    await asyncio.gather(task, return_exceptions=True)  # let the abandoned connect close its socket
+    raise _Kicked
