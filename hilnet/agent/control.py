@@ -19,7 +19,16 @@ from typing import Any, ClassVar
 
 from hilnet.agent.cla_config import ClaConfig, cla_json, read_cla
 from hilnet.agent.events import Error, Reply
-from hilnet.agent.jsonlines import LINE_EXCERPT, MAX_LINE, PROTOCOL_VERSION, FieldReader, Id, dump_line, load_line
+from hilnet.agent.jsonlines import (
+    LINE_EXCERPT,
+    MAX_INT,
+    MAX_LINE,
+    PROTOCOL_VERSION,
+    FieldReader,
+    Id,
+    dump_line,
+    load_line,
+)
 from hilnet.agent.nodes import NodeMap
 from hilnet.bundle.cos import MAX_ORDINAL
 from hilnet.errors import ControlError, InputError
@@ -162,7 +171,9 @@ def _scale(o: FieldReader) -> float:
     scale = o.get("scale", False)
     if scale is None:
         return 1.0
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (math.isfinite(scale) and scale > 0):
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or abs(scale) > MAX_INT:
+        raise o.bad("scale", "a number > 0", scale)
+    if not (math.isfinite(scale) and scale > 0):
         raise o.bad("scale", "a number > 0", scale)
     return float(scale)
 

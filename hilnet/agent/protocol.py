@@ -53,7 +53,7 @@ from hilnet.agent.events import (
     event_json,
     parse_event,
 )
-from hilnet.agent.jsonlines import LINE_EXCERPT, MAX_LINE, PROTOCOL_VERSION, Id
+from hilnet.agent.jsonlines import LINE_EXCERPT, MAX_LINE, PROTOCOL_VERSION, Id, OversizeLine, read_lines_sync
 
 __all__ = [
     # the line format
@@ -61,6 +61,8 @@ __all__ = [
     "MAX_LINE",
     "LINE_EXCERPT",
     "Id",
+    "OversizeLine",
+    "read_lines_sync",
     # commands (controller -> agent)
     "Command",
     "Hello",
