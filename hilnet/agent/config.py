@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from hilnet.agent.protocol import ClaConfig, Configure
+from hilnet.agent.protocol import ClaConfig, Configure, Limits
 from hilnet.scenario.contact import Contact
 from hilnet.units import scenario_to_wall_ns
 
@@ -28,6 +28,7 @@ class AgentConfig:
     epoch_ns: int | None = None  # agent clock reading at plan time 0; None = now
     hop_limit: int = DEFAULT_HOP_LIMIT
     max_bundle_size: int = 64 * 1024 * 1024
+    limits: Limits = Limits()  # what peers may cost, all connections together
 
 
 def config_from_command(c: Configure, default_store: str) -> AgentConfig:
@@ -56,4 +57,5 @@ def config_from_command(c: Configure, default_store: str) -> AgentConfig:
         nodes=dict(c.nodes),
         routes=dict(c.routes),
         epoch_ns=c.epoch_ns if c.epoch_ns else None,
+        limits=c.limits,
     )

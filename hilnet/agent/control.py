@@ -74,6 +74,21 @@ class StoreConfig:
     quota_bundles: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What hostile or broken peers may cost the agent, all connections together (docs/cla.md, "Limits").
+
+    Sizes in bytes, times in ns; enforced by :mod:`hilnet.agent.cla.limits`.
+    ``max_connections`` None: the descriptor limit (``RLIMIT_NOFILE``) less a headroom.
+    """
+
+    memory_bytes: int = 256 << 20  # incoming bundles not yet handed to the agent
+    max_connections: int | None = None  # accepted TCP connections (TCPCL and MTCP)
+    idle_timeout_ns: int = 300 * 10**9  # MTCP: silence between bundles that closes a connection
+    partial_timeout_ns: int = 60 * 10**9  # a bundle partly received that makes no progress for this long
+    transfer_timeout_ns: int = 60 * 10**9  # TCPCL sending: no XFER_ACK progress for this long ends the session
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Configure(Command):
     """Everything an agent needs to run a node.
@@ -96,6 +111,7 @@ class Configure(Command):
     epoch_ns: int = 0
     scale: float = 1.0
     dup_window_ns: int | None = None
+    limits: Limits = Limits()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -131,6 +147,17 @@ def _read_store(o: FieldReader) -> StoreConfig | None:
     )
     s.finish()
     return cfg
+
+
+def _read_limits(o: FieldReader) -> Limits:
+    raw = o.get("limits", False)
+    if raw is None:
+        return Limits()
+    r = o.nested(raw, "limits.")
+    d = Limits()
+    given = {f.name: r.optional_integer(f.name, min=1) for f in fields(Limits)}
+    r.finish()
+    return Limits(**{k: getattr(d, k) if v is None else v for k, v in given.items()})
 
 
 def _read_contact(o: FieldReader, i: int, raw: Any) -> Contact:
@@ -196,6 +223,7 @@ def _configure(o: FieldReader) -> dict[str, Any]:
         epoch_ns=o.optional_integer("epoch_ns") or 0,
         scale=scale,
         dup_window_ns=o.optional_integer("dup_window_ns", min=0),
+        limits=_read_limits(o),
     )
 
 
@@ -278,6 +306,10 @@ def _configure_json(c: Configure) -> dict[str, Any]:
     d |= {"nodes": dict(c.nodes), "routes": dict(c.routes), "epoch_ns": c.epoch_ns, "scale": c.scale}
     if c.dup_window_ns is not None:
         d["dup_window_ns"] = c.dup_window_ns
+    if c.limits != Limits():
+        d["limits"] = {
+            f.name: getattr(c.limits, f.name) for f in fields(Limits) if getattr(c.limits, f.name) is not None
+        }
     return d
 
 

@@ -17,15 +17,12 @@ time with the injected clock and talks to the agent through the
   committed. ``StoreFullError`` becomes XFER_REFUSE "No Resources" (0x02),
   any other failure "Retransmit" (0x03). While the agent commits, the
   driver reads no further octets from that session.
-- For every configured peer a connector keeps one active session up,
-  reconnecting with binary exponential backoff (RFC 9174 4.1) after a failure
-  or an ended session. Any peer may also connect to our listener.
-
-- Classes of service (docs/cla.md): a connector keeps two sessions per peer
-  (``expedited_session``); bulk and standard bundles go on the oldest session
-  up, an expedited one on the youngest that carries nothing of a lower class,
-  so it need not wait for a bulk transfer to end. The listening side applies
-  the same rule to the sessions it accepted.
+- For every configured peer a connector keeps one active session up, with
+  backoff (RFC 9174 4.1); any peer may also connect to our listener.
+- Classes of service (docs/cla.md): a connector keeps two sessions per peer;
+  bulk and standard bundles go on the oldest session up, an expedited one on
+  the youngest that carries nothing of a lower class (both sides alike).
+- The agent's limits (:mod:`~hilnet.agent.cla.limits`) bound each session.
 
 No TLS (CAN_TLS = 0); see the session module for the other policy choices.
 """
@@ -38,10 +35,12 @@ import socket
 from collections.abc import Mapping
 
 from hilnet.agent.cla.base import BundleSink, deliver_to_sink
+from hilnet.agent.cla.limits import Resources
 from hilnet.agent.cla.tcp_base import TcpClaBase
 from hilnet.agent.cla.tcpcl_events import (
     NS_PER_S,
     Event,
+    LimitReached,
     SessionConfig,
     SessionEnded,
     SessionUp,
@@ -140,12 +139,9 @@ class _Conn:
                 self._handle(self.session.receive_eof(clock.now_ns()))
                 break
             received = self._handle(self.session.receive_data(data, clock.now_ns()))
-            if len(received) == 1:
-                await self._deliver(received[0])
-            elif received:
-                # Commit the transfers of one read together: they share one group commit
-                # instead of one fsync each. Each is still acked only after its own commit.
-                await asyncio.gather(*(self._deliver(ev) for ev in received))
+            # The transfers of one read commit together (one group commit, not one fsync each);
+            # each is still acked only after its own commit.
+            await asyncio.gather(*(self._deliver(ev) for ev in received))
             self._poke()
 
     async def _deliver(self, ev: TransferReceived) -> None:
@@ -236,6 +232,8 @@ class _Conn:
                 )
             elif isinstance(ev, TransferFailed):
                 self._resolve(ev.transfer_id, ClaError(f"transfer to {self.peer} failed: {ev.reason}"))
+            elif isinstance(ev, LimitReached):
+                self.cla.resources.hit(self.cla.name, ev.limit, ev.detail, self.peer or self.address)
             elif isinstance(ev, Violation):
                 self.cla.stats[ev.reason] += 1
                 log.warning("tcpcl %s (%s): %s %s", self.peer or "?", self.address, ev.reason, ev.detail)
@@ -305,9 +303,10 @@ class TcpclCla(TcpClaBase):
         reconnect_max_s: float = 10.0,
         handshake_timeout_s: float = 10.0,
         expedited_session: bool = True,
+        resources: Resources | None = None,
     ):
         super().__init__(
-            node_id, listen, peers, clock, name, reconnect_min_s, reconnect_max_s, connect_timeout_s=handshake_timeout_s
+            node_id, listen, peers, clock, name, reconnect_min_s, reconnect_max_s, handshake_timeout_s, resources
         )
         self.session_config = SessionConfig(
             node_id=node_id,
@@ -316,6 +315,7 @@ class TcpclCla(TcpClaBase):
             transfer_mru=transfer_mru,
             max_segment=max_segment,
             handshake_timeout_ns=int(handshake_timeout_s * NS_PER_S),
+            **self.resources.session_fields(),
         )
         self._conns: set[_Conn] = set()
         self._up: dict[str, list[_Conn]] = {}  # peer -> sessions up, oldest first

@@ -36,7 +36,7 @@ from __future__ import annotations
 from enum import Enum
 
 from hilnet.agent.cla.tcpcl_events import Event, Outbox, SessionConfig, SessionEnded, SessionParams, SessionUp
-from hilnet.agent.cla.tcpcl_liveness import Due, Liveness
+from hilnet.agent.cla.tcpcl_liveness import STALLED, Due, Liveness, stalled_events
 from hilnet.agent.cla.tcpcl_messages import (
     VERSION,
     ContactFlag,
@@ -95,9 +95,9 @@ class TcpclSession:
         self._sent_term = False
         self._peer_term = False
         self._term_reason = ""
-        self._timers = Liveness(config, now_ns)
         self._send = TransferSender(config, self._out)
         self._recv = TransferReceiver(config, self._out)
+        self._timers = Liveness(config, now_ns, self._send, self._recv)
         if active:
             self._send_ctl(encode_contact_header(ContactFlag.NONE))
             self._sent_ch = True
@@ -148,6 +148,7 @@ class TcpclSession:
             self._on_message(msg, now_ns)
         if pos < n and not self.closed:
             self._buf = bytearray(mv[pos:])
+        self._timers.observe(now_ns)
         return self._out.take_events()
 
     def receive_eof(self, now_ns: int) -> list[Event]:
@@ -233,11 +234,12 @@ class TcpclSession:
             if self.state is State.SESS_INIT:
                 self._send_ctl(encode_sess_term(TermReason.CONTACT_FAILURE))
             self._end(f"no {'contact header' if self.state is State.CONTACT else 'SESS_INIT'} in time", False)
-        elif due is Due.IDLE:
+        elif due in STALLED:
             if not self._sent_term:
                 self._send_ctl(encode_sess_term(TermReason.IDLE_TIMEOUT))
                 self._sent_term = True
-            self._end("idle timeout: nothing received for twice the keepalive interval", clean=False)
+            self._out.events += stalled_events(due)
+            self._end(STALLED[due], clean=False)
         elif due is Due.TERM_REPLY:
             self._end(f"{self._term_reason}; no SESS_TERM reply in time", clean=False)
         elif due is Due.KEEPALIVE:
