@@ -3,10 +3,9 @@
 One :class:`Resources` per agent, shared by every CLA it runs:
 
 - a **memory budget** for incoming bundles not yet handed to the agent
-  (TCPCLv4 transfers, MTCP bundles, serial frames being reassembled). A
-  connection takes from it as octets arrive and gives back when the bundle is
-  committed, refused or dropped; what would pass the budget is refused
-  (TCPCL: XFER_REFUSE "No Resources"; MTCP: the connection is closed).
+  (:mod:`~hilnet.agent.cla.budget`: TCPCLv4 transfers, MTCP bundles, serial
+  transfers being reassembled); what would pass it evicts a stalled holder or
+  is refused (TCPCL: XFER_REFUSE "No Resources"; MTCP: the connection is closed).
 - a **connection limit** below the process's descriptor limit
   (``RLIMIT_NOFILE`` minus :data:`FD_HEADROOM` for the store, logs, pipes and
   outgoing connectors): a connection accepted beyond it is closed at once.
@@ -27,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from hilnet.agent.cla.budget import Holding, MemoryBudget
 from hilnet.agent.protocol import Limits
 from hilnet.clock import Clock
 
@@ -58,52 +58,6 @@ def connection_limit(configured: int | None, nofile: int) -> int:
     return ceiling if configured is None else max(1, min(configured, ceiling))
 
 
-class MemoryBudget:
-    """Bytes of incoming bundles held across all connections; never more than ``limit``."""
-
-    __slots__ = ("limit", "used", "peak")
-
-    def __init__(self, limit: int):
-        self.limit = limit
-        self.used = 0
-        self.peak = 0
-
-    def take(self, n: int) -> bool:
-        """Reserve ``n`` bytes; False (and nothing reserved) if that would pass the limit."""
-        if self.used + n > self.limit:
-            return False
-        self.used += n
-        self.peak = max(self.peak, self.used)
-        return True
-
-    def give(self, n: int) -> None:
-        self.used = max(0, self.used - n)
-
-
-class Holding:
-    """One connection's share of a :class:`MemoryBudget` (bytes), given back whole by :meth:`release`."""
-
-    __slots__ = ("budget", "held")
-
-    def __init__(self, budget: MemoryBudget | None):
-        self.budget = budget
-        self.held = 0
-
-    def grow(self, n: int) -> bool:
-        """Hold ``n`` more bytes; False if the budget has no room for them."""
-        if self.budget is not None and not self.budget.take(n):
-            return False
-        self.held += n
-        return True
-
-    def release(self, n: int | None = None) -> None:
-        """Give back ``n`` bytes (None: all)."""
-        n = self.held if n is None else min(n, self.held)
-        self.held -= n
-        if self.budget is not None:
-            self.budget.give(n)
-
-
 class Resources:
     """The limits of one agent and what its connections use of them now."""
 
@@ -117,7 +71,7 @@ class Resources:
         self.limits = limits or Limits()
         self.clock = clock
         self.on_limit = on_limit
-        self.budget = MemoryBudget(self.limits.memory_bytes)
+        self.budget = MemoryBudget(self.limits.memory_bytes, clock, self._evicted)
         self.max_connections = connection_limit(self.limits.max_connections, nofile or descriptor_limit())
         self.connections = 0
         self.hits: dict[str, int] = {}  # limit -> times hit, reported or not
@@ -144,9 +98,12 @@ class Resources:
             "hits": dict(self.hits),
         }
 
-    def holding(self) -> Holding:
-        """A new connection's share of the memory budget."""
-        return Holding(self.budget)
+    def holding(self, evict: Callable[[], None] | None = None, peer: str = "", cla: str = "") -> Holding:
+        """A new connection's share of the memory budget; ``evict`` closes the connection (see budget.py)."""
+        return Holding(self.budget, evict, peer, cla)
+
+    def _evicted(self, holder: Holding, held: int) -> None:
+        self.hit(holder.cla, "memory", f"closed a stalled connection holding {held} bytes", holder.peer or None)
 
     def admit(self, cla: str, peer: str) -> bool:
         """Count one accepted connection; False (reported) if it passes the connection limit."""

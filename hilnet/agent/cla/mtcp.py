@@ -40,7 +40,8 @@ import termios
 from collections.abc import Mapping
 
 from hilnet.agent.cla.base import deliver_to_sink
-from hilnet.agent.cla.limits import Holding, Resources
+from hilnet.agent.cla.budget import Holding
+from hilnet.agent.cla.limits import Resources
 from hilnet.agent.cla.tcp_base import TcpClaBase, read_within
 from hilnet.agent.cla.turns import RankedTurns
 from hilnet.bundle.cos import DEFAULT_RANK
@@ -264,7 +265,7 @@ class MtcpCla(TcpClaBase):
         self._track_current_task()
         peername = writer.get_extra_info("peername") or ("?", 0)
         where = f"{peername[0]}:{peername[1]}"
-        decoder = MtcpDecoder(self.max_bundle, self.resources.holding())
+        decoder = MtcpDecoder(self.max_bundle, self.resources.holding(writer.transport.abort, where, self.name))
         self.stats["connections"] += 1
         try:
             while data := await self._read(reader, decoder.idle, where):

@@ -76,9 +76,10 @@ class _Conn:
         self.reader = reader
         self.writer = writer
         now = cla.clock.now_ns()
-        self.session = TcpclSession(cla.session_config, active, now, expected_peer)
         addr = writer.get_extra_info("peername") or ("?", 0)
         self.address = f"{addr[0]}:{addr[1]}"
+        hold = cla.resources.holding(writer.transport.abort, self.address, cla.name)  # evicted: the connection closes
+        self.session = TcpclSession(cla.session_config, active, now, expected_peer, hold)
         self.peer: str | None = None  # node id once the session is up
         self.was_up = False
         self.end_reason = ""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from hilnet.agent.cla.limits import MemoryBudget
+from hilnet.agent.cla.budget import MemoryBudget
 from hilnet.agent.cla.tcpcl_messages import RejectReason
 from hilnet.agent.cla.tcpcl_wire import encode_msg_reject
 

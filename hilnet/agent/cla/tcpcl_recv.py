@@ -14,7 +14,7 @@ from __future__ import annotations
 import struct
 from collections import OrderedDict
 
-from hilnet.agent.cla.limits import Holding
+from hilnet.agent.cla.budget import Holding
 from hilnet.agent.cla.tcpcl_events import LimitReached, Outbox, SessionConfig, TransferReceived
 from hilnet.agent.cla.tcpcl_messages import MsgType, RefuseReason, RejectReason, SegmentHeader, TransferExtType
 from hilnet.agent.cla.tcpcl_wire import encode_xfer_ack, encode_xfer_refuse
@@ -33,7 +33,7 @@ class _Incoming:
 class TransferReceiver:
     """The peer's transfers to us in one session; speaks through the session's ``out``."""
 
-    def __init__(self, config: SessionConfig, out: Outbox):
+    def __init__(self, config: SessionConfig, out: Outbox, holding: Holding | None = None):
         self.config = config
         self._out = out
         self._rx: _Incoming | None = None
@@ -41,7 +41,7 @@ class TransferReceiver:
         self.seg_left = 0  # data octets of the current segment still to come
         self._commit: dict[int, tuple[int, int]] = {}  # tid -> (flags, length) of the final ack
         self._seen: OrderedDict[int, bool] = OrderedDict()  # tid -> delivered?
-        self._hold = Holding(config.budget)  # the partial transfer's bytes in the agent's memory budget
+        self._hold = holding or Holding(config.budget)  # the partial transfer's bytes in the agent's budget
         self.segments_done = 0  # progress, for the partial-transfer timeout
 
     @property

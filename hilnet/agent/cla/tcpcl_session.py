@@ -82,7 +82,7 @@ class State(Enum):
 class TcpclSession:
     """Both directions of one TCPCLv4 session, without I/O."""
 
-    def __init__(self, config: SessionConfig, active: bool, now_ns: int, expected_peer: str | None = None):
+    def __init__(self, config: SessionConfig, active: bool, now_ns: int, expected_peer: str | None = None, hold=None):
         self.config = config
         self.active = active
         self.expected_peer = expected_peer  # the node id an active side meant to reach
@@ -96,7 +96,7 @@ class TcpclSession:
         self._peer_term = False
         self._term_reason = ""
         self._send = TransferSender(config, self._out)
-        self._recv = TransferReceiver(config, self._out)
+        self._recv = TransferReceiver(config, self._out, hold)  # hold: the connection's share of the budget
         self._timers = Liveness(config, now_ns, self._send, self._recv)
         if active:
             self._send_ctl(encode_contact_header(ContactFlag.NONE))
