@@ -42,5 +42,6 @@ def build_cla(config: ClaConfig, *, node_id: str, clock: Clock, resources: Resou
             delay_hint_ns=config.delay_hint_ns,
             bits_per_byte=config.bits_per_byte,
             rtscts=config.rtscts,
+            budget=None if resources is None else resources.budget,
         )
     raise AgentError(f"unknown convergence layer config {config!r}; expected tcpcl, serial or mtcp")

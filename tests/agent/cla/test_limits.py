@@ -316,3 +316,20 @@ def test_resources_report_an_eviction_as_a_memory_limit_event():
     assert closed == [True]
     detail = f"closed a stalled connection holding {7 * MiB} bytes"
     assert hits == [LimitHit("tcpcl", "memory", detail, "10.0.0.9:4556")]
+
+
+def test_serial_reassembly_counts_against_the_agents_budget():
+    from hilnet.agent.cla.serial_frame import Data, Refuse, RefuseReason
+    from hilnet.agent.cla.serial_recv import Receiver
+
+    budget = MemoryBudget(8 * MiB)
+    rx = Receiver(
+        max_bundle=64 * MiB, max_partial=16, max_partial_bytes=256 * MiB, ack_every=16, ack_delay_ns=0, budget=budget
+    )
+    assert rx.on_data(Data(1, 1, 0, 6 * MiB, 1024, b"a" * 1024), 0) is None
+    assert budget.used == 6 * MiB  # a serial transfer holds its whole buffer from its first segment
+    assert rx.on_data(Data(1, 2, 0, 2 * MiB, 1024, b"b" * 1024), 0) is None
+    assert Refuse(1, 2, RefuseReason.STORE_FULL) in rx.replies  # no room: the sender keeps it and retries
+    assert rx.stats["refused_memory_budget"] == 1 and budget.used == 6 * MiB
+    rx.forget_session(keep_nonce=2)
+    assert budget.used == 0
