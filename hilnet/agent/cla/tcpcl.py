@@ -163,6 +163,7 @@ class _Conn:
                 for c in chunks:
                     self.writer.write(c)  # write() per chunk: writelines() would join (copy) them
                 await self.writer.drain()
+                self._poke()  # a segment sent may have started the transfer timeout
                 continue
             if self.session.closed:
                 return

@@ -333,3 +333,49 @@ def test_serial_reassembly_counts_against_the_agents_budget():
     assert rx.stats["refused_memory_budget"] == 1 and budget.used == 6 * MiB
     rx.forget_session(keep_nonce=2)
     assert budget.used == 0
+
+
+def test_tcpcl_send_to_a_peer_that_never_acknowledges_fails_after_the_transfer_timeout():
+    """Keepalive 0 on both sides: before the transfer timeout, send() waited forever."""
+    from hilnet.agent.cla.tcpcl import TcpclCla
+    from hilnet.errors import ClaError
+
+    async def main() -> None:
+        async def silent_peer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.write(w.encode_contact_header() + w.encode_sess_init(m.SessInit(0, MiB, MiB, "ipn:2.0")))
+            while await reader.read(65536):  # takes every octet, acknowledges none
+                pass
+
+        server = await asyncio.start_server(silent_peer, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        hits: list[LimitHit] = []
+        resources = Resources(Limits(transfer_timeout_ns=NS_PER_S // 2), None, hits.append, nofile=1024)
+        ups: list[bool] = []
+
+        class Sink:
+            async def bundle_received(self, data, cla, peer):
+                pass
+
+            def session_changed(self, cla, peer, up, detail):
+                ups.append(up)
+
+        cla = TcpclCla(
+            "ipn:1.0",
+            None,
+            {"ipn:2.0": ("127.0.0.1", port)},
+            keepalive_s=0,
+            expedited_session=False,
+            resources=resources,
+        )
+        await cla.start(Sink())
+        for _ in range(200):
+            if "ipn:2.0" in cla.peers_up():
+                break
+            await asyncio.sleep(0.01)
+        with pytest.raises(ClaError, match="transfer timeout"):
+            await asyncio.wait_for(cla.send("ipn:2.0", b"bundle" * 100), 10)
+        assert [h.limit for h in hits] == ["transfer"] and ups[:2] == [True, False]
+        await cla.stop()
+        server.close()
+
+    asyncio.run(main())
