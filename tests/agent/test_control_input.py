@@ -110,3 +110,15 @@ def test_read_lines_sync_bounds_each_line(tmp_path):
         lines = list(read_lines_sync(f, limit=100))
     assert lines[0] == b"a\n" and isinstance(lines[1], OversizeLine) and lines[2] == b"c\n" and len(lines) == 3
     assert len(lines[1]) <= 100
+
+
+def test_configure_reads_limits_and_names_a_bad_one():
+    c = ctl.parse_command(
+        '{"cmd":"configure","node":"a","eid":"ipn:1.0","limits":{"memory_bytes":1048576,"partial_timeout_ns":5}}'
+    )
+    assert c.limits == ctl.Limits(memory_bytes=1 << 20, partial_timeout_ns=5)
+    assert ctl.parse_command('{"cmd":"configure","node":"a","eid":"ipn:1.0"}').limits == ctl.Limits()
+    with pytest.raises(ControlError, match=r"^configure: unknown field 'limits.memory'$"):
+        ctl.parse_command('{"cmd":"configure","node":"a","eid":"ipn:1.0","limits":{"memory":1}}')
+    with pytest.raises(ControlError, match=r"field 'limits.max_connections' must be an integer >= 1, got 0"):
+        ctl.parse_command('{"cmd":"configure","node":"a","eid":"ipn:1.0","limits":{"max_connections":0}}')
