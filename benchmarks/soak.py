@@ -213,7 +213,7 @@ def report(traffic: Traffic, cfg: Attack, base, hot, drained: bool, attack_stats
     )
     print(f"  b peak RSS:   {watch.peak_rss_kb / 1024:.1f} MiB;  peak descriptors: {watch.peak_fds}")
     print(f"  b limits:     {json.dumps(status.get('limits', {}))}")
-    print(f"  limit events: {json.dumps(traffic.limit_events)}")
+    print(f"  limit hits in events: {json.dumps(traffic.limit_events)}")
     print(f"  attack did:   {json.dumps(attack_stats)}")
     counters = {k: v for k, v in status.get("counters", {}).items() if v and not k.startswith(("tcpcl:bundles",))}
     print(f"  b counters:   {json.dumps(counters)}")

@@ -122,17 +122,22 @@ def test_an_idle_session_between_bundles_is_not_a_partial_transfer():
 
 def test_a_peer_that_never_acknowledges_ends_the_session_after_the_transfer_timeout():
     """Keepalive 0, so only the transfer timeout can notice: the send fails and the agent keeps the bundle."""
+    clock = VirtualClock()
     s, _ = sender(transfer_timeout_ns=60 * NS_PER_S)
-    ticket = s.start_transfer(b"b" * (3 * MiB), 10 * NS_PER_S)
-    drain(s, 10 * NS_PER_S)  # all three segments leave
+    clock.advance(10 * NS_PER_S)
+    ticket = s.start_transfer(b"b" * (3 * MiB), clock.now_ns())
+    drain(s, clock.now_ns())  # all three segments leave
     assert s.next_deadline_ns() == 70 * NS_PER_S
-    s.receive_data(w.encode_xfer_ack(m.SegmentFlag.START, 0, MiB), 50 * NS_PER_S)  # progress moves it on
+    clock.set(50 * NS_PER_S)
+    s.receive_data(w.encode_xfer_ack(m.SegmentFlag.START, 0, MiB), clock.now_ns())  # progress moves it on
     assert s.next_deadline_ns() == 110 * NS_PER_S
-    assert not s.handle_timer(109 * NS_PER_S)
-    ev = s.handle_timer(110 * NS_PER_S)
+    clock.sleep_until_ns(109 * NS_PER_S)
+    assert not s.handle_timer(clock.now_ns())
+    clock.sleep_until_ns(s.next_deadline_ns())
+    ev = s.handle_timer(clock.now_ns())
     assert of(ev, LimitReached)[0].limit == "transfer"
     assert of(ev, TransferFailed) == [TransferFailed(ticket, of(ev, SessionEnded)[0].reason)]
-    assert s.closed
+    assert s.closed and clock.now_ns() == 110 * NS_PER_S
 
 
 def test_without_a_transfer_timeout_an_unacknowledged_transfer_waits_forever():
