@@ -169,7 +169,7 @@ async def _oversize(host: str, port: int, mtcp_port: int, stats: Counter[str], r
     await _close(writer)
 
 
-async def _mtcp_junk(port: int, host: str, stats: Counter[str], rng: random.Random) -> None:
+async def _mtcp_junk(host: str, port: int, stats: Counter[str], rng: random.Random) -> None:
     conn = await _open(host, port)
     if conn is None:
         return
@@ -205,7 +205,7 @@ async def attack(host: str, tcpcl_port: int, mtcp_port: int, cfg: Attack, stop: 
         (cfg.partial, lambda: _partial(host, tcpcl_port, stats, cfg.partial_mib)),
         (cfg.mutated, lambda: _mutated(host, tcpcl_port, stats, rng)),
         (cfg.oversize, lambda: _oversize(host, tcpcl_port, mtcp_port, stats, rng)),
-        (cfg.mtcp_junk, lambda: _mtcp_junk(mtcp_port, host, stats, rng)),
+        (cfg.mtcp_junk, lambda: _mtcp_junk(host, mtcp_port, stats, rng)),
     ]
     tasks = [asyncio.create_task(_forever(make, cfg.pause_s, stop)) for n, make in kinds for _ in range(n)]
     await stop.wait()
