@@ -16,8 +16,8 @@ Choices the RFC leaves to us, in one place:
 - No TLS: the Contact Header says CAN_TLS=0, so the negotiated Enable TLS is
   false. A peer whose policy requires TLS ends the session with SESS_TERM
   "Contact Failure"; that arrives here as :class:`SessionEnded`.
-- Liveness (handshake, keepalive, idle and SESS_TERM-reply timeouts) is
-  :mod:`~hilnet.agent.cla.tcpcl_liveness`.
+- Liveness (handshake, keepalive, idle, SESS_TERM-reply, partial-transfer
+  and transfer timeouts) is :mod:`~hilnet.agent.cla.tcpcl_liveness`.
 - Outgoing transfers (:mod:`~hilnet.agent.cla.tcpcl_send`) are pipelined
   (the next one starts while the previous waits for its final ack) and never
   interleaved. A transfer is finished only by an XFER_ACK whose length covers
