@@ -32,12 +32,13 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Any
 
 from hilnet.agent import protocol as ev
 from hilnet.agent.cla import build_cla
 from hilnet.agent.cla.base import ConvergenceLayer
+from hilnet.agent.cla.limits import Resources
 from hilnet.agent.config import AgentConfig
 from hilnet.agent.delivery import Deliver, LocalDelivery
 from hilnet.agent.forwarder import Forwarder
@@ -144,8 +145,11 @@ class Agent:
             forwarder.track(sb)
         self.delivery.start(self.store, forwarder, delivered)
         self.forwarder = forwarder
+        self.resources = res = Resources(
+            cfg.limits, self.clock, on_limit=lambda hit: self.emit(ev.Limit, **asdict(hit))
+        )
         for spec in cfg.clas:
-            cla = build_cla(spec, node_id=self.eid, clock=self.clock, max_bundle=cfg.max_bundle_size)
+            cla = build_cla(spec, node_id=self.eid, clock=self.clock, max_bundle=cfg.max_bundle_size, resources=res)
             await cla.start(self)
             self.clas.append(cla)
             self._opened.push_async_callback(_stop_cla, cla)
@@ -373,16 +377,15 @@ class Agent:
 
     def status(self) -> dict[str, Any]:
         """The ``status`` reply: store use (bundles, bytes), sessions and counters."""
-        forwarder = self._running()
-        store = self.store
         return {
             "node": self.node,
             "eid": self.eid,
-            "stored": store.count(),
-            "bytes": store.bytes_used(),
-            "inflight": len(forwarder.inflight),
+            "inflight": len(self._running().inflight),  # first: it says when the agent is not running yet
+            "stored": self.store.count(),
+            "bytes": self.store.bytes_used(),
             "sessions": sorted(p for p, c in self._peers.items() if c),
             "counters": dict(self.counters) | {f"{c.name}:{k}": v for c in self.clas for k, v in c.stats.items()},
+            "limits": self.resources.status(),
         }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from hilnet.agent.protocol import BUNDLE_CRCS, ClaConfig, Configure
+from hilnet.agent.protocol import BUNDLE_CRCS, ClaConfig, Configure, Limits
 from hilnet.bundle.codec import DEFAULT_MAX_SIZE
 from hilnet.bundle.crc import CrcType
 from hilnet.scenario.contact import Contact
@@ -32,6 +32,7 @@ class AgentConfig:
     max_bundle_size: int = DEFAULT_MAX_SIZE  # bytes; the scenario loader refuses traffic above it
     keys_path: str | None = None  # BPSec key file (docs/bundle.md)
     bundle_crc: CrcType = CrcType.CRC32C  # of every block of the bundles this agent makes
+    limits: Limits = Limits()  # what peers may cost, all connections together
 
 
 def config_from_command(c: Configure, default_store: str) -> AgentConfig:
@@ -62,4 +63,5 @@ def config_from_command(c: Configure, default_store: str) -> AgentConfig:
         epoch_ns=c.epoch_ns if c.epoch_ns else None,
         keys_path=c.keys,
         bundle_crc=BUNDLE_CRCS[c.bundle_crc],
+        limits=c.limits,
     )

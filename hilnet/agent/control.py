@@ -19,7 +19,17 @@ from typing import Any, ClassVar
 
 from hilnet.agent.cla_config import ClaConfig, cla_json, read_cla
 from hilnet.agent.events import Error, Reply
-from hilnet.agent.jsonlines import LINE_EXCERPT, MAX_LINE, PROTOCOL_VERSION, FieldReader, Id, dump_line, load_line
+from hilnet.agent.jsonlines import (
+    LINE_EXCERPT,
+    MAX_INT,
+    MAX_LINE,
+    PROTOCOL_VERSION,
+    FieldReader,
+    Id,
+    dump_line,
+    load_line,
+)
+from hilnet.agent.node_limits import Limits, StoreConfig, node_limits_json, read_limits, read_store
 from hilnet.agent.nodes import NodeMap
 from hilnet.bundle.bpsec.policy import CONFIDENTIALITY, INTEGRITY
 from hilnet.bundle.cos import MAX_ORDINAL
@@ -62,15 +72,6 @@ class Shutdown(Command):
     cmd: ClassVar[str] = "shutdown"
 
 
-@dataclass(frozen=True, slots=True)
-class StoreConfig:
-    """The bundle store: SQLite file ``path``; quotas in bytes and bundles (None: no limit)."""
-
-    path: str
-    quota_bytes: int | None = None
-    quota_bundles: int | None = None
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Configure(Command):
     """Everything an agent needs to run a node.
@@ -96,6 +97,7 @@ class Configure(Command):
     dup_window_ns: int | None = None
     keys: str | None = None
     bundle_crc: str = "crc32c"  # the CRC type of the bundles this agent makes: a key of BUNDLE_CRCS
+    limits: Limits = Limits()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -123,18 +125,6 @@ class Inject(Command):
     tag: str | None = None
     integrity: str | None = None
     confidentiality: str | None = None
-
-
-def _read_store(o: FieldReader) -> StoreConfig | None:
-    raw = o.get("store", False)
-    if raw is None:
-        return None
-    s = o.nested(raw, "store.")
-    cfg = StoreConfig(
-        s.string("path"), s.optional_integer("quota_bytes", min=0), s.optional_integer("quota_bundles", min=0)
-    )
-    s.finish()
-    return cfg
 
 
 def _read_contact(o: FieldReader, i: int, raw: Any) -> Contact:
@@ -175,7 +165,9 @@ def _scale(o: FieldReader) -> float:
     scale = o.get("scale", False)
     if scale is None:
         return 1.0
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (math.isfinite(scale) and scale > 0):
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or abs(scale) > MAX_INT:
+        raise o.bad("scale", "a number > 0", scale)
+    if not (math.isfinite(scale) and scale > 0):
         raise o.bad("scale", "a number > 0", scale)
     return float(scale)
 
@@ -190,7 +182,7 @@ def _configure(o: FieldReader) -> dict[str, Any]:
     return dict(
         node=o.string("node"),
         eid=o.eid("eid"),
-        store=_read_store(o),
+        store=read_store(o),
         clas=tuple(read_cla(o, i, c) for i, c in enumerate(_list(o, "clas"))),
         contacts=tuple(_read_contact(o, i, c) for i, c in enumerate(_list(o, "contacts"))),
         nodes=nodes,
@@ -200,6 +192,7 @@ def _configure(o: FieldReader) -> dict[str, Any]:
         dup_window_ns=o.optional_integer("dup_window_ns", min=0),
         keys=o.optional_string("keys"),
         bundle_crc=_bundle_crc(o),
+        limits=read_limits(o),
     )
 
 
@@ -290,11 +283,7 @@ def parse_command(line: bytes | str) -> Command:
 
 def _configure_json(c: Configure) -> dict[str, Any]:
     d: dict[str, Any] = {"node": c.node, "eid": c.eid}
-    if c.store is not None:
-        s = c.store
-        d["store"] = {"path": s.path} | {
-            k: v for k, v in (("quota_bytes", s.quota_bytes), ("quota_bundles", s.quota_bundles)) if v is not None
-        }
+    d |= node_limits_json(c.store, c.limits)
     d["clas"] = [cla_json(k) for k in c.clas]
     d["contacts"] = [{f.name: getattr(k, f.name) for f in fields(Contact)} for k in c.contacts]
     d |= {"nodes": dict(c.nodes), "routes": dict(c.routes), "epoch_ns": c.epoch_ns, "scale": c.scale}

@@ -243,6 +243,23 @@ class Rejected(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Limit(Event):
+    """One of the agent's limits (docs/cla.md, "Limits") refused a transfer or a connection, or ended one.
+
+    ``limit`` is memory, connections, idle, partial or transfer; ``peer`` the
+    node id or address; ``suppressed`` how many hits of the same limit on the
+    same CLA went unreported in the second before this one.
+    """
+
+    kind: ClassVar[str] = "limit"
+    cla: str
+    limit: str
+    detail: str
+    peer: str | None = None
+    suppressed: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Log(Event):
     """A log line: ``level`` is debug, info, warning or error."""
 
@@ -272,6 +289,7 @@ EVENTS: dict[str, type[Event]] = {
         SessionDown,
         TlsFailed,
         Rejected,
+        Limit,
         Log,
     )
 }

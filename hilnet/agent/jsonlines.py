@@ -8,8 +8,10 @@ silently different run.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from typing import Any
+from collections.abc import AsyncIterator, Iterator
+from typing import IO, Any
 
 from hilnet.agent.nodes import node_id
 from hilnet.errors import ControlError, InputError
@@ -20,6 +22,8 @@ PROTOCOL_VERSION = 1
 MAX_LINE = 1 << 20
 #: Characters of an offending line quoted back in an ``error`` event.
 LINE_EXCERPT = 200
+#: Integers on the wire are int64: a larger one is refused before it reaches a store or a timer.
+MAX_INT = (1 << 63) - 1
 
 Id = str | int | None
 
@@ -92,8 +96,9 @@ class FieldReader:
         v = self.get(name, required)
         if v is None:
             return None
-        if isinstance(v, bool) or not isinstance(v, int) or (min is not None and v < min):
-            raise self.bad(name, "an integer" if min is None else f"an integer >= {min}", v)
+        if isinstance(v, bool) or not isinstance(v, int) or (min is not None and v < min) or abs(v) > MAX_INT:
+            want = "an integer" if min is None else f"an integer >= {min}"
+            raise self.bad(name, f"{want} (at most 2^63-1)" if isinstance(v, int) and v > MAX_INT else want, v)
         return v
 
     def optional_boolean(self, name: str) -> bool | None:
@@ -183,6 +188,8 @@ def load_line(line: bytes | str, what: str) -> dict[str, Any]:
         raise ControlError(f"not JSON: {e.msg} at column {e.colno}") from None
     except RecursionError:
         raise ControlError("not JSON: nested too deeply") from None
+    except ValueError:  # Python's int-string conversion limit (4300 digits) raises outside JSONDecodeError
+        raise ControlError("not JSON: a number is too long") from None
     if not isinstance(obj, dict):
         raise ControlError(f"not a JSON object: got {type_name(obj)}")
     if what not in obj:
@@ -195,3 +202,51 @@ def load_line(line: bytes | str, what: str) -> dict[str, Any]:
 def dump_line(obj: dict[str, Any]) -> bytes:
     """``obj`` as one compact JSON line (UTF-8, ending in a newline)."""
     return (json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
+
+
+class OversizeLine(bytes):
+    """The first bytes of a line longer than the limit; the rest was read and discarded."""
+
+
+def _head(line: bytes, limit: int) -> OversizeLine:
+    # 4 bytes per character at most in UTF-8: enough for the error's excerpt.
+    return OversizeLine(line[: min(limit, 4 * LINE_EXCERPT)])
+
+
+async def read_lines(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
+    """The lines ``reader`` brings; a line over its limit comes as one :class:`OversizeLine` head.
+
+    An oversize line is never held whole, nor split: its head is kept for the
+    error's excerpt and the rest is discarded as it arrives, up to and with its
+    newline, so a 100 MiB line costs the reader's limit in memory and yields
+    one error, and no part of it is ever read as a line of its own.
+    """
+    discarding = False
+    while True:
+        try:
+            line = await reader.readuntil(b"\n")
+        except asyncio.IncompleteReadError as e:
+            if e.partial and not discarding:
+                yield e.partial
+            return
+        except asyncio.LimitOverrunError as e:
+            chunk = await reader.readexactly(e.consumed)
+            if not discarding:
+                discarding = True
+                yield _head(chunk, len(chunk))
+            continue
+        if discarding:  # the tail of the oversize line, up to its newline
+            discarding = False
+            continue
+        yield line
+
+
+def read_lines_sync(stream: IO[bytes], limit: int = MAX_LINE + 1) -> Iterator[bytes]:
+    """:func:`read_lines` for a blocking binary file: lines of at most ``limit`` bytes (newline included)."""
+    while line := stream.readline(limit + 1):
+        if line.endswith(b"\n") or len(line) <= limit:
+            yield line
+            continue
+        while (rest := stream.readline(limit + 1)) and not rest.endswith(b"\n"):
+            pass  # discard the oversize line up to its newline
+        yield _head(line, limit)

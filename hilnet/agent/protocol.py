@@ -22,6 +22,7 @@ from hilnet.agent.control import (
     Configure,
     Hello,
     Inject,
+    Limits,
     Shutdown,
     Status,
     StoreConfig,
@@ -41,6 +42,7 @@ from hilnet.agent.events import (
     Event,
     Expired,
     Forwarded,
+    Limit,
     Log,
     NoRoute,
     Ready,
@@ -58,7 +60,7 @@ from hilnet.agent.events import (
     event_json,
     parse_event,
 )
-from hilnet.agent.jsonlines import LINE_EXCERPT, MAX_LINE, PROTOCOL_VERSION, Id
+from hilnet.agent.jsonlines import LINE_EXCERPT, MAX_LINE, PROTOCOL_VERSION, Id, OversizeLine, read_lines_sync
 
 __all__ = [
     # the line format
@@ -66,6 +68,8 @@ __all__ = [
     "MAX_LINE",
     "LINE_EXCERPT",
     "Id",
+    "OversizeLine",
+    "read_lines_sync",
     # commands (controller -> agent)
     "Command",
     "Hello",
@@ -77,6 +81,7 @@ __all__ = [
     "COMMANDS",
     "BUNDLE_CRCS",
     "StoreConfig",
+    "Limits",
     "parse_command",
     "encode_command",
     "command_json",
@@ -106,6 +111,7 @@ __all__ = [
     "SessionDown",
     "TlsFailed",
     "Rejected",
+    "Limit",
     "Log",
     "EVENTS",
     "parse_event",

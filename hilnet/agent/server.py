@@ -18,13 +18,14 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 from hilnet import __version__
 from hilnet.agent import protocol as ev
 from hilnet.agent.agent import Agent
 from hilnet.agent.config import AgentConfig, config_from_command
+from hilnet.agent.jsonlines import OversizeLine, read_lines
 from hilnet.agent.local_socket import peer_refusal, prepare_socket_path
 from hilnet.bundle.bpsec import Protection
 from hilnet.bundle.cos import ClassOfService, Priority
@@ -63,7 +64,7 @@ class ControlSession:
 
     def parse(self, line: bytes) -> ev.Command | None:
         """The command on ``line``; None (after an error event) if there is none."""
-        if isinstance(line, _Oversize):
+        if isinstance(line, OversizeLine):
             oversize = ControlError(f"line is longer than {ev.MAX_LINE} bytes")
             self.send_event(ev.error_for(line, oversize, t_ns=self._now(), node=self._node()))
             return None
@@ -73,7 +74,11 @@ class ControlSession:
             return ev.parse_command(line)
         except ControlError as e:
             self.send_event(ev.error_for(line, e, t_ns=self._now(), node=self._node()))
-            return None
+        except Exception as e:  # a parser bug must not end the agent: the line is answered, the agent lives
+            log.exception("control line could not be parsed")
+            bug = ControlError(f"internal error: {type(e).__name__}: {e}")
+            self.send_event(ev.error_for(line, bug, t_ns=self._now(), node=self._node()))
+        return None
 
     async def run(self, cmd: ev.Command) -> None:
         """Execute ``cmd`` and write its reply or error event."""
@@ -177,38 +182,6 @@ def _stderr_write(data: bytes) -> None:
     sys.stderr.write(data.decode())
 
 
-class _Oversize(bytes):
-    """The first bytes of a line longer than the limit; the rest was read and discarded."""
-
-
-async def _read_lines(reader: asyncio.StreamReader, limit: int) -> AsyncIterator[bytes]:
-    """The lines ``reader`` brings; a line over ``limit`` comes as one :class:`_Oversize` head.
-
-    An oversize line is never held whole: its head is kept for the error's
-    excerpt and the rest is discarded as it arrives, so a 100 MiB line costs
-    ``limit`` bytes of memory and yields one error, not one per chunk.
-    """
-    discarding = False
-    while True:
-        try:
-            line = await reader.readuntil(b"\n")
-        except asyncio.IncompleteReadError as e:
-            if e.partial and not discarding:
-                yield e.partial
-            return
-        except asyncio.LimitOverrunError as e:
-            chunk = await reader.readexactly(e.consumed)
-            if not discarding:
-                discarding = True
-                # 4 bytes per character at most in UTF-8: enough for the excerpt.
-                yield _Oversize(chunk[: 4 * ev.LINE_EXCERPT])
-            continue
-        if discarding:  # the tail of the oversize line, up to its newline
-            discarding = False
-            continue
-        yield line
-
-
 async def run_agent(*, stdio: bool, config: AgentConfig | None, socket_path: str | None, default_store: str) -> int:
     """Run one agent until shutdown, stdin EOF (stdio mode) or SIGTERM/SIGINT. Returns exit status."""
     write = _stdout_writer() if stdio else _stderr_write
@@ -266,7 +239,7 @@ async def _pump(session: ControlSession, reader: asyncio.StreamReader, stopping:
     loop = asyncio.get_running_loop()
     injects: set[asyncio.Task[None]] = set()
     try:
-        async for line in _read_lines(reader, ev.MAX_LINE):
+        async for line in read_lines(reader):
             cmd = session.parse(line)
             if cmd is None:
                 continue
@@ -332,7 +305,7 @@ class _AppClient:
 
     async def run(self, reader: asyncio.StreamReader) -> None:
         try:
-            async for line in _read_lines(reader, ev.MAX_LINE):
+            async for line in read_lines(reader):
                 obj = _maybe_subscribe(line)
                 if obj is None:
                     await self.session.handle_line(line)
@@ -361,7 +334,7 @@ class _AppClient:
 
 
 def _maybe_subscribe(line: bytes) -> dict[str, Any] | None:
-    if isinstance(line, _Oversize):
+    if isinstance(line, OversizeLine):
         return None
     try:
         obj = json.loads(line)

@@ -45,10 +45,12 @@ def command(
     With --stdio the agent waits for a `configure` command (docs/control.md);
     with --config it configures itself from a YAML file and runs until SIGTERM.
     """
+    from hilnet.agent import log_rate
     from hilnet.agent.local_socket import default_socket_path
     from hilnet.agent.server import run_agent
 
     logging.basicConfig(level=logging.WARNING - 10 * verbose, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    log_rate.install()  # a flood of identical errors (a hostile peer) costs a few lines a window
     if not stdio and not config_file:
         raise click.UsageError("give --stdio (controlled) or --config FILE (standalone)")
     config = None

@@ -42,7 +42,7 @@ def command(dest: str, file, node: str | None, socket_path: str | None, lifetime
     except InputError as e:
         raise click.BadParameter(str(e), param_hint="--lifetime") from None
     payload = file.read()
-    from hilnet.agent.protocol import MAX_LINE, Error, Inject, Reply, encode_command, parse_event
+    from hilnet.agent.protocol import MAX_LINE, Error, Inject, Reply, encode_command, parse_event, read_lines_sync
 
     # The payload travels base64 in one control line (docs/control.md); leave room for the rest.
     limit = (MAX_LINE - 1024) // 4 * 3
@@ -53,7 +53,7 @@ def command(dest: str, file, node: str | None, socket_path: str | None, lifetime
         )
     s = connect(agent_socket(node, socket_path))
     s.sendall(encode_command(Inject(id=1, dest=dest, payload=payload, lifetime_ns=lifetime_ns, priority=priority)))
-    for raw in s.makefile("rb"):
+    for raw in read_lines_sync(s.makefile("rb")):
         event = parse_event(raw)
         if isinstance(event, Reply) and event.id == 1:
             click.echo(f"sent {len(payload)} bytes to {dest} as bundle {event.result['bundle']}")

@@ -28,7 +28,20 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from hilnet.agent.protocol import Command, Error, Event, Ready, Reply, Shutdown, Time, encode_command, parse_event
+from hilnet.agent.protocol import (
+    MAX_LINE,
+    Command,
+    Error,
+    Event,
+    OversizeLine,
+    Ready,
+    Reply,
+    Shutdown,
+    Time,
+    encode_command,
+    parse_event,
+    read_lines_sync,
+)
 from hilnet.clock import Clock
 from hilnet.errors import AgentError, ControlError
 
@@ -124,13 +137,15 @@ class AgentProcess:
     def _read(self, proc: subprocess.Popen[bytes]) -> None:
         if proc.stdout is None:  # started without a pipe: nothing to read
             return
-        lines = iter(proc.stdout)
+        lines = read_lines_sync(proc.stdout)  # bounded: an oversize line is discarded, not held
         while True:
             try:
                 raw = next(lines)
             except (StopIteration, ValueError, OSError):  # EOF, or the pipe closed under us (stop)
                 break
             try:
+                if isinstance(raw, OversizeLine):
+                    raise ControlError(f"line is longer than {MAX_LINE} bytes")
                 ev = parse_event(raw)
             except ControlError:
                 self.on_unreadable(self.name, f"unreadable line from agent: {raw[:200]!r}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from yaml.nodes import Node
+from yaml.nodes import MappingNode, Node
 
 from hilnet.bundle.codec import DEFAULT_MAX_SIZE
 from hilnet.scenario.load_expect import ExpectBuilder
@@ -33,6 +33,9 @@ FAULT_KEYS = ("at", "cut", "crash", "error-burst", "power-cut", "for", "restart-
 FAULT_KINDS = ("cut", "crash", "error-burst", "power-cut")
 PRIORITIES: tuple[Priority, ...] = ("bulk", "normal", "expedited")
 DEFAULT_BURST_BER = 1e-4
+#: Bundles a scenario may inject in all: the plan lists each (about 1 KB of memory and
+#: 13 µs of planning apiece), so a runaway ``count``/``every`` is refused, not built.
+MAX_INJECTIONS = 100_000
 
 
 class EventBuilder(ExpectBuilder):
@@ -43,14 +46,31 @@ class EventBuilder(ExpectBuilder):
             return ()
         graph = _graph(links)
         names: dict[str, int] = {}  # traffic name -> line it was given on
-        out = []
+        out: list[Traffic] = []
         for i, item in enumerate(items):
             traffic = self._traffic_entry(i, item, graph, names)
             if traffic is None:
                 self.all_traffic_built = False
-            else:
+            elif self._within_plan_size(out, traffic, item):
                 out.append(traffic)
+            else:
+                self.all_traffic_built = False
+                break  # one error says it; the entries after it would only repeat it
         return tuple(out)
+
+    def _within_plan_size(self, before: list[Traffic], traffic: Traffic, item: Node) -> bool:
+        """Whether ``traffic`` keeps the scenario within :data:`MAX_INJECTIONS` bundles (else an error on it)."""
+        total = sum(t.count for t in before) + traffic.count
+        if total <= MAX_INJECTIONS:
+            return True
+        keys = {getattr(k, "value", None): v for k, v in item.value} if isinstance(item, MappingNode) else {}
+        so_far = f" ({total:,} with the entries before it)" if before else ""
+        self.r.error(
+            keys.get("count") or keys.get("every") or item,
+            f"traffic {traffic.name!r} injects {traffic.count:,} bundles{so_far}; expected at most "
+            f"{MAX_INJECTIONS:,} in all, which a plan holds in memory (docs/scenario.md)",
+        )
+        return False
 
     def _traffic_entry(self, i: int, item: Node, graph: dict[str, set[str]], names: dict[str, int]) -> Traffic | None:
         """Traffic entry number ``i`` (0-based); None, its errors recorded, when it cannot be built."""

@@ -347,6 +347,7 @@ COMMANDS = [
             SerialConfig("/dev/ttyAMA0", 921600, "ipn:3.0", rtscts=True),
         ),
         scale=0.5,
+        limits=ctl.Limits(memory_bytes=1 << 20, max_connections=100, transfer_timeout_ns=5 * 10**9),
     ),
     Inject(dest="ipn:4.0", size=10, seed=3, tag="photos#1", lifetime_ns=10),
     Inject(id="i", dest="ipn:4.0", payload=b"\x01\x02", priority=0),
@@ -447,6 +448,8 @@ EVENTS = [
     ),
     ctl.Rejected(t_ns=15, node="iss", cla="serial", reason="crc mismatch at frame 17"),
     ctl.Log(t_ns=16, node="iss", level="info", message="configured: 3 contacts ✓"),
+    ctl.Limit(t_ns=17, node="iss", cla="mtcp", limit="connections", detail="960 open", peer="10.0.0.9:40112"),
+    ctl.Limit(t_ns=18, node="iss", cla="tcpcl", limit="memory", detail="transfer 3", suppressed=41),
 ]
 
 

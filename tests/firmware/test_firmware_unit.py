@@ -106,3 +106,14 @@ def test_the_unsafe_old_unit_would_fail(tmp_path: Path) -> None:
     (tmp_path / UNIT.name).write_text(bare)
     level, _ = exposure(tmp_path / UNIT.name)
     assert level >= 5
+
+
+def test_the_descriptor_limit_leaves_room_for_the_agents_connection_limit() -> None:
+    """systemd's default of 1,024 descriptors was exhausted by 1,030 idle MTCP connections."""
+    from hilnet.agent.cla.limits import FD_HEADROOM, connection_limit
+
+    m = re.search(r"^LimitNOFILE=(\d+)$", UNIT.read_text(), re.M)
+    assert m, "LimitNOFILE is not set: systemd's default soft limit is 1024"
+    nofile = int(m.group(1))
+    assert nofile >= 16384
+    assert connection_limit(None, nofile) == nofile - FD_HEADROOM >= 10_000

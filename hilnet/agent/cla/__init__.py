@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hilnet.agent.cla.base import ConvergenceLayer
+from hilnet.agent.cla.limits import Resources
 from hilnet.agent.protocol import ClaConfig, HostPort, MtcpConfig, SerialConfig, TcpclConfig
 from hilnet.clock import Clock
 from hilnet.errors import AgentError
@@ -14,26 +15,31 @@ def _addr(hp: HostPort) -> tuple[str, int]:
     return hp.host, hp.port
 
 
-def build_cla(config: ClaConfig, *, node_id: str, clock: Clock, max_bundle: int) -> ConvergenceLayer:
+def build_cla(
+    config: ClaConfig, *, node_id: str, clock: Clock, max_bundle: int, resources: Resources | None = None
+) -> ConvergenceLayer:
     """The CLA one ``clas`` entry of a configure command describes (docs/control.md), not yet started.
 
     ``max_bundle`` (bytes) is the agent's limit: each CLA refuses a bigger bundle before
     acknowledging any of it, and says so to its peer where the protocol can (TCPCLv4's
-    Transfer MRU in SESS_INIT), so the sender keeps its copy.
+    Transfer MRU in SESS_INIT), so the sender keeps its copy. ``resources``: the agent's
+    limits, shared by all its CLAs (None: the CLA gets its own).
     """
     if isinstance(config, TcpclConfig):
-        return _tcpcl(config, node_id, clock, max_bundle)
+        return _tcpcl(config, node_id, clock, max_bundle, resources)
     if isinstance(config, MtcpConfig):
-        return _mtcp(config, node_id, clock, max_bundle)
+        return _mtcp(config, node_id, clock, max_bundle, resources)
     if isinstance(config, SerialConfig):
-        return _serial(config, node_id, clock, max_bundle)
+        return _serial(config, node_id, clock, max_bundle, resources)
     raise AgentError(f"unknown convergence layer config {config!r}; expected tcpcl, serial or mtcp")
 
 
 # Each builder imports its CLA: an agent pulls in only the CLAs it is given.
 
 
-def _tcpcl(config: TcpclConfig, node_id: str, clock: Clock, max_bundle: int) -> ConvergenceLayer:
+def _tcpcl(
+    config: TcpclConfig, node_id: str, clock: Clock, max_bundle: int, resources: Resources | None
+) -> ConvergenceLayer:
     from hilnet.agent.cla.tcpcl import TcpclCla
     from hilnet.agent.cla.tcpcl_security import TlsPolicy
     from hilnet.agent.cla.tcpcl_tls import TlsFiles
@@ -52,10 +58,13 @@ def _tcpcl(config: TcpclConfig, node_id: str, clock: Clock, max_bundle: int) -> 
         tls=TlsPolicy(config.tls),
         tls_files=files,
         transfer_mru=max_bundle,
+        resources=resources,
     )
 
 
-def _mtcp(config: MtcpConfig, node_id: str, clock: Clock, max_bundle: int) -> ConvergenceLayer:
+def _mtcp(
+    config: MtcpConfig, node_id: str, clock: Clock, max_bundle: int, resources: Resources | None
+) -> ConvergenceLayer:
     from hilnet.agent.cla.mtcp import MtcpCla
 
     return MtcpCla(
@@ -68,10 +77,13 @@ def _mtcp(config: MtcpConfig, node_id: str, clock: Clock, max_bundle: int) -> Co
         reconnect_min_s=config.reconnect_min_ns / NS_PER_S,
         reconnect_max_s=config.reconnect_max_ns / NS_PER_S,
         max_bundle=max_bundle,
+        resources=resources,
     )
 
 
-def _serial(config: SerialConfig, node_id: str, clock: Clock, max_bundle: int) -> ConvergenceLayer:
+def _serial(
+    config: SerialConfig, node_id: str, clock: Clock, max_bundle: int, resources: Resources | None
+) -> ConvergenceLayer:
     from hilnet.agent.cla.serial import SerialCla
 
     return SerialCla(
@@ -85,4 +97,5 @@ def _serial(config: SerialConfig, node_id: str, clock: Clock, max_bundle: int) -
         bits_per_byte=config.bits_per_byte,
         rtscts=config.rtscts,
         max_bundle=max_bundle,
+        budget=None if resources is None else resources.budget,
     )

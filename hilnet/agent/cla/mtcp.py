@@ -23,6 +23,10 @@ being written.
 The receiving side (:class:`MtcpDecoder`) is sans-I/O and bounded: a head
 that is not a definite-length byte string, or one longer than
 ``max_bundle`` bytes, is counted under a reason and the connection closed.
+The agent's limits (:mod:`~hilnet.agent.cla.limits`) close a connection too:
+when its bundle's octets would pass the memory budget shared by all
+connections, or when it stays silent for ``idle_timeout_s`` between bundles
+or ``partial_timeout_s`` inside one.
 """
 
 from __future__ import annotations
@@ -36,7 +40,9 @@ import termios
 from collections.abc import Mapping
 
 from hilnet.agent.cla.base import deliver_to_sink
-from hilnet.agent.cla.tcp_base import TcpClaBase
+from hilnet.agent.cla.budget import Holding
+from hilnet.agent.cla.limits import Resources
+from hilnet.agent.cla.tcp_base import TcpClaBase, read_within
 from hilnet.agent.cla.turns import RankedTurns
 from hilnet.bundle.cos import DEFAULT_RANK
 from hilnet.clock import Clock
@@ -64,8 +70,9 @@ def mtcp_head(length: int) -> bytes:
 class MtcpDecoder:
     """Splits an MTCP byte stream into bundles; ``max_bundle`` bounds each (bytes)."""
 
-    def __init__(self, max_bundle: int):
+    def __init__(self, max_bundle: int, holding: Holding | None = None):
         self.max_bundle = max_bundle
+        self.holding = holding or Holding(None)  # the partial bundle's share of the agent's memory budget
         self._head = bytearray()
         self._body: bytearray | None = None
         self._left = 0
@@ -83,12 +90,15 @@ class MtcpDecoder:
         while pos < n:
             if self._body is not None:
                 take = min(self._left, n - pos)
+                if not self.holding.grow(take):
+                    raise WireError("memory_budget", f"a bundle of {len(self._body) + self._left} bytes")
                 self._body += mv[pos : pos + take]
                 pos += take
                 self._left -= take
                 if not self._left:
                     out.append(bytes(self._body))
                     self._body = None
+                    self.holding.release()
                 continue
             self._head.append(mv[pos])
             pos += 1
@@ -172,8 +182,9 @@ class MtcpCla(TcpClaBase):
         reconnect_min_s: float = 0.25,
         reconnect_max_s: float = 10.0,
         poll_s: float = 0.001,
+        resources: Resources | None = None,
     ):
-        super().__init__(node_id, listen, peers, clock, name, reconnect_min_s, reconnect_max_s, connect_timeout_s=10.0)
+        super().__init__(node_id, listen, peers, clock, name, reconnect_min_s, reconnect_max_s, 10.0, resources)
         self.max_bundle = max_bundle
         self.send_timeout_ns = int(send_timeout_s * NS_PER_S)
         self.poll_ns = int(poll_s * NS_PER_S)
@@ -254,15 +265,18 @@ class MtcpCla(TcpClaBase):
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._track_current_task()
         peername = writer.get_extra_info("peername") or ("?", 0)
-        decoder = MtcpDecoder(self.max_bundle)
+        where = f"{peername[0]}:{peername[1]}"
+        decoder = MtcpDecoder(self.max_bundle, self.resources.holding(writer.transport.abort, where, self.name))
         self.stats["connections"] += 1
         try:
-            while data := await reader.read(1 << 20):
+            while data := await self._read(reader, decoder.idle, where):
                 try:
                     bundles = decoder.feed(data)
                 except WireError as exc:
                     self.stats[exc.reason] += 1
-                    log.warning("mtcp %s:%s: %s; closing", peername[0], peername[1], exc)
+                    if exc.reason == "memory_budget":
+                        self.resources.hit(self.name, "memory", str(exc), where)
+                    log.warning("mtcp %s: %s; closing", where, exc)
                     return
                 for bundle in bundles:
                     await self._deliver(bundle)
@@ -272,7 +286,20 @@ class MtcpCla(TcpClaBase):
             if not decoder.idle:
                 self.stats["truncated_bundle"] += 1
         finally:
+            decoder.holding.release()
             writer.close()
+
+    async def _read(self, reader: asyncio.StreamReader, idle: bool, where: str) -> bytes:
+        """The next octets, or b"" (end) once the connection was silent too long (agent limits)."""
+        limits = self.resources.limits
+        timeout_ns = limits.idle_timeout_ns if idle else limits.partial_timeout_ns
+        data = await read_within(reader, self.clock, self.clock.now_ns() + timeout_ns)
+        if data is None:
+            what = "idle" if idle else "partial"
+            self.stats[f"{what}_timeout"] += 1
+            self.resources.hit(self.name, what, f"nothing received for {timeout_ns / NS_PER_S:g} s", where)
+            return b""
+        return data
 
     async def _deliver(self, bundle: bytes) -> None:
         result = await deliver_to_sink(self.sink, bundle, self.name, None, self.stats)

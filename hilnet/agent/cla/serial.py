@@ -29,6 +29,7 @@ from collections.abc import Coroutine, Hashable
 from typing import Any
 
 from hilnet.agent.cla.base import BundleSink, deliver_to_sink
+from hilnet.agent.cla.budget import MemoryBudget
 from hilnet.agent.cla.serial_proto import (
     BundleAcked,
     BundleReceived,
@@ -104,6 +105,7 @@ class SerialCla:
         outage_grace_ns: int = 300 * NS_PER_S,
         reopen_min_ns: int = NS_PER_S // 10,
         reopen_max_ns: int = 5 * NS_PER_S,
+        budget: MemoryBudget | None = None,
     ):
         self.name = name
         self.port = port
@@ -117,6 +119,7 @@ class SerialCla:
             segment_size=segment_size,
             bits_per_byte=bits_per_byte,
             max_bundle=max_bundle,
+            budget=budget,
         )
         self.outage_grace_ns = outage_grace_ns
         self.reopen_min_ns = reopen_min_ns

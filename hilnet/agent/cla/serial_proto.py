@@ -27,6 +27,7 @@ from collections import Counter
 from collections.abc import Hashable
 from dataclasses import dataclass
 
+from hilnet.agent.cla.budget import MemoryBudget
 from hilnet.agent.cla.serial_frame import (
     DATA_OVERHEAD,
     MAX_BITMAP,
@@ -70,6 +71,7 @@ class SerialConfig:
     max_partial_bytes: int = 256 * 2**20
     keepalive_ns: int | None = None  # None: derived from the round trip
     bits_per_byte: int = 10  # line cost of a byte: 10 for 8N1, 11 for 8N2 (paces what we send)
+    budget: MemoryBudget | None = None  # the agent's memory budget, shared with its other connections
 
     def __post_init__(self) -> None:
         if not self.node_id or len(self.node_id.encode()) > MAX_EID or not self.node_id.isprintable():
@@ -163,6 +165,7 @@ class SerialSession:
             ack_every=config.ack_every,
             ack_delay_ns=self.ack_delay_ns,
             stats=self.stats,
+            budget=config.budget,
         )
         self.decoder = SlipDecoder(MAX_FRAME)
         self.peer_eid: str | None = None

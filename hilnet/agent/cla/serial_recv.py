@@ -3,7 +3,9 @@
 A transfer is keyed by (sender nonce, transfer id). Partial reassembly state
 outlives an outage, so the sender resumes where it stopped; memory is bounded
 by ``max_partial`` transfers and ``max_partial_bytes``, evicting the least
-recently touched (its sender notices from the next ACK and starts it again).
+recently touched (its sender notices from the next ACK and starts it again),
+and counts against the agent's memory budget (:mod:`~hilnet.agent.cla.budget`):
+a transfer it has no room for is refused "store full", so the sender retries.
 
 Finished transfers are remembered (bounded, newest kept) as pending, committed
 or refused, so a segment that comes again after a lost FINAL ack is answered
@@ -16,6 +18,7 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from enum import Enum
 
+from hilnet.agent.cla.budget import Holding, MemoryBudget
 from hilnet.agent.cla.serial_frame import (
     MAX_BITMAP,
     Ack,
@@ -70,6 +73,7 @@ class Receiver:
         ack_delay_ns: int,
         remember: int = 4096,
         stats: Counter | None = None,
+        budget: MemoryBudget | None = None,
     ):
         self.max_bundle = max_bundle
         self.max_partial = max_partial
@@ -82,6 +86,7 @@ class Receiver:
         self.partial_bytes = 0
         self.replies: list[Ack | Refuse] = []  # frames to send now
         self.stats: Counter = stats if stats is not None else Counter()
+        self.holding = Holding(budget, peer="serial")  # reassembly buffers in the agent's memory budget
 
     def _count(self, key: str) -> None:
         self.stats[key] += 1
@@ -107,6 +112,11 @@ class Receiver:
                 self._count("refused_too_large")
                 return None
             p = self._open(key, d, now_ns)
+            if p is None:  # the agent's memory budget is full: the sender keeps it and tries later
+                self._finish(key, Finished(Outcome.REFUSED, 0, RefuseReason.STORE_FULL))
+                self.replies.append(Refuse(d.nonce, d.transfer, RefuseReason.STORE_FULL))
+                self._count("refused_memory_budget")
+                return None
         elif p.total != d.total or p.seg_size != d.seg_size:
             # The same transfer cannot change shape: the sender is broken.
             self._drop(p)
@@ -140,12 +150,14 @@ class Receiver:
             p.ack_due_ns = now_ns + self.ack_delay_ns
         return None
 
-    def _open(self, key: TransferKey, d: Data, now_ns: int) -> Partial:
+    def _open(self, key: TransferKey, d: Data, now_ns: int) -> Partial | None:
         while self.partials and (
             len(self.partials) >= self.max_partial or self.partial_bytes + d.total > self.max_partial_bytes
         ):
             self._drop(next(iter(self.partials.values())))
             self._count("partials_evicted")
+        if not self.holding.grow(d.total):
+            return None
         count = segment_count(d.total, d.seg_size)
         p = Partial(key, d.total, d.seg_size, count, bytearray(d.total), bytearray(count), touched_ns=now_ns)
         self.partials[key] = p
@@ -155,6 +167,7 @@ class Receiver:
     def _drop(self, p: Partial) -> None:
         if self.partials.pop(p.key, None) is not None:
             self.partial_bytes -= p.total
+            self.holding.release(p.total)
 
     def _finish(self, key: TransferKey, f: Finished) -> None:
         self.finished[key] = f

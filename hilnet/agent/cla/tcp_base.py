@@ -32,6 +32,7 @@ from collections.abc import Awaitable, Coroutine, Mapping
 from typing import Any, TypeVar
 
 from hilnet.agent.cla.base import BundleSink
+from hilnet.agent.cla.limits import Resources
 from hilnet.agent.cla.port_owner import listen_error
 from hilnet.clock import Clock, MonotonicClock
 
@@ -89,11 +90,14 @@ class TcpClaBase:
         reconnect_min_s: float,
         reconnect_max_s: float,
         connect_timeout_s: float,
+        resources: Resources | None = None,
     ):
         self.node_id = node_id
         self.listen = listen
         self.peers = dict(peers or {})
         self.clock: Clock = clock or MonotonicClock()
+        # The agent's limits, shared with its other CLAs; a CLA built alone gets its own.
+        self.resources = resources or Resources(clock=self.clock)
         self.name = name
         self.stats: Counter[str] = Counter()
         self.reconnect_min_ns = int(reconnect_min_s * NS_PER_S)
@@ -118,7 +122,7 @@ class TcpClaBase:
         if self.listen is not None:
             try:
                 self._server = await asyncio.start_server(
-                    self._serve, self.listen[0], self.listen[1], limit=STREAM_LIMIT
+                    self._admit, self.listen[0], self.listen[1], limit=STREAM_LIMIT
                 )
             except OSError as e:
                 raise listen_error(self.name, self.listen, e) from None
@@ -170,9 +174,18 @@ class TcpClaBase:
 
     # --- internals -----------------------------------------------------------------
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _admit(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Serve an accepted connection if the agent's connection limit allows it, else close it at once."""
+        addr = writer.get_extra_info("peername") or ("?", 0)
+        if not self.resources.admit(self.name, f"{addr[0]}:{addr[1]}"):
+            self.stats["refused_connection_limit"] += 1
+            writer.transport.abort()  # before the descriptors run out and real peers cannot connect
+            return
         cap_backoff(writer)
-        await self._accept(reader, writer)
+        try:
+            await self._accept(reader, writer)
+        finally:
+            self.resources.leave()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
@@ -235,3 +248,18 @@ async def _unless_kicked(kick: asyncio.Event, work: Awaitable[T]) -> T:
         return task.result()
     await asyncio.gather(task, return_exceptions=True)  # let the abandoned connect close its socket
     raise _Kicked
+
+
+async def read_within(reader: asyncio.StreamReader, clock: Clock, deadline_ns: int) -> bytes | None:
+    """The next octets ``reader`` brings (b"" at EOF), or None if none came by ``deadline_ns`` of ``clock``."""
+    read = asyncio.ensure_future(reader.read(1 << 20))
+    timer = asyncio.ensure_future(clock.wait_until_ns(deadline_ns))
+    try:
+        await asyncio.wait((read, timer), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        timer.cancel()
+        if not read.done():
+            read.cancel()
+    if read.done() and not read.cancelled():
+        return read.result()
+    return None

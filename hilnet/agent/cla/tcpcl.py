@@ -17,16 +17,14 @@ time with the injected clock and talks to the agent through the
   committed. ``StoreFullError`` becomes XFER_REFUSE "No Resources" (0x02),
   any other failure "Retransmit" (0x03). While the agent commits, the
   driver reads no further octets from that session.
-- For every configured peer a connector keeps one active session up,
-  reconnecting with binary exponential backoff (RFC 9174 4.1) after a failure
-  or an ended session. Any peer may also connect to our listener.
-- Classes of service (docs/cla.md): a connector keeps two sessions per peer
-  (``expedited_session``); bulk and standard bundles go on the oldest session
-  up, an expedited one on the youngest that carries nothing of a lower class,
-  so it need not wait for a bulk transfer to end. The listening side applies
-  the same rule to the sessions it accepted.
+- For every configured peer a connector keeps one active session up, with
+  backoff (RFC 9174 4.1); any peer may also connect to our listener.
+- Classes of service (docs/cla.md): a connector keeps two sessions per peer;
+  bulk and standard bundles go on the oldest session up, an expedited one on
+  the youngest that carries nothing of a lower class (both sides alike).
 - TLS (docs/cla.md): the session decides, :mod:`~hilnet.agent.cla.tcpcl_tls`
   runs the handshake; a failed or refused negotiation reaches the agent as ``tls_failed``.
+- The agent's limits (:mod:`~hilnet.agent.cla.limits`) bound each session.
 """
 
 from __future__ import annotations
@@ -38,10 +36,12 @@ import ssl
 from collections.abc import Mapping
 
 from hilnet.agent.cla.base import BundleSink, deliver_to_sink
+from hilnet.agent.cla.limits import Resources
 from hilnet.agent.cla.tcp_base import TcpClaBase, close_stream
 from hilnet.agent.cla.tcpcl_events import (
     NS_PER_S,
     Event,
+    LimitReached,
     SessionConfig,
     SessionEnded,
     SessionUp,
@@ -81,9 +81,10 @@ class _Conn:
         self.reader = reader
         self.writer = writer
         now = cla.clock.now_ns()
-        self.session = TcpclSession(cla.session_config, active, now, expected_peer)
         addr = writer.get_extra_info("peername") or ("?", 0)
         self.address = f"{addr[0]}:{addr[1]}"
+        hold = cla.resources.holding(writer.transport.abort, self.address, cla.name)  # evicted: the connection closes
+        self.session = TcpclSession(cla.session_config, active, now, expected_peer, hold)
         self.peer: str | None = None  # node id once the session is up
         self.was_up = False
         self.end_reason = ""
@@ -151,12 +152,9 @@ class _Conn:
             if self._start_tls is not None:  # no await between the read and this: see tcpcl_tls
                 tls, self._start_tls = self._start_tls, None
                 self._handle(await handshake(self.session, self.writer, self.cla.tls_contexts, tls, clock))
-            if len(received) == 1:
-                await self._deliver(received[0])
-            elif received:
-                # Commit the transfers of one read together: they share one group commit
-                # instead of one fsync each. Each is still acked only after its own commit.
-                await asyncio.gather(*(self._deliver(ev) for ev in received))
+            # The transfers of one read commit together (one group commit, not one fsync each);
+            # each is still acked only after its own commit.
+            await asyncio.gather(*(self._deliver(ev) for ev in received))
             self._poke()
 
     async def _deliver(self, ev: TransferReceived) -> None:
@@ -177,6 +175,7 @@ class _Conn:
                 for c in chunks:
                     self.writer.write(c)  # write() per chunk: writelines() would join (copy) them
                 await self.writer.drain()
+                self._poke()  # a segment sent may have started the transfer timeout
                 continue
             if self.session.closed:
                 return
@@ -216,10 +215,9 @@ class _Conn:
         for ev in events:
             if isinstance(ev, TransferReceived):
                 received.append(ev)
-            elif isinstance(ev, TransferAcked):
-                if ev.final:
-                    self.cla.stats["bundles_sent"] += 1
-                    self._resolve(ev.transfer_id, None)
+            elif isinstance(ev, TransferAcked) and ev.final:  # a partial ack changes nothing here
+                self.cla.stats["bundles_sent"] += 1
+                self._resolve(ev.transfer_id, None)
             elif isinstance(ev, TransferRefused):
                 self.cla.stats["transfers_refused_by_peer"] += 1
                 self._resolve(
@@ -235,6 +233,8 @@ class _Conn:
                 log.info("tcpcl %s: %s", self.address, ev.reason)  # the agent emits it as an event
                 certified = ", ".join(ev.certified) or None
                 self.cla.sink.tls_failed(self.cla.name, ev.reason, ev.claimed, certified, self.address)
+            elif isinstance(ev, LimitReached):
+                self.cla.resources.hit(self.cla.name, ev.limit, ev.detail, self.peer or self.address)
             elif isinstance(ev, Violation):
                 self.cla.stats[ev.reason] += 1
                 log.warning("tcpcl %s (%s): %s %s", self.peer or "?", self.address, ev.reason, ev.detail)
@@ -298,9 +298,10 @@ class TcpclCla(TcpClaBase):
         expedited_session: bool = True,
         tls: TlsPolicy = TlsPolicy.OFF,
         tls_files: TlsFiles | None = None,
+        resources: Resources | None = None,
     ):
         super().__init__(
-            node_id, listen, peers, clock, name, reconnect_min_s, reconnect_max_s, connect_timeout_s=handshake_timeout_s
+            node_id, listen, peers, clock, name, reconnect_min_s, reconnect_max_s, handshake_timeout_s, resources
         )
         self.session_config = SessionConfig(
             node_id=node_id,
@@ -310,6 +311,7 @@ class TcpclCla(TcpClaBase):
             max_segment=max_segment,
             handshake_timeout_ns=int(handshake_timeout_s * NS_PER_S),
             tls=tls,
+            **self.resources.session_fields(),
         )
         if tls is not TlsPolicy.OFF and tls_files is None:
             raise ClaError(f"tcpcl: TLS policy {tls.value} needs a certificate, a key and a CA")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
+from hilnet.agent.cla.budget import MemoryBudget
 from hilnet.agent.cla.tcpcl_messages import RejectReason
 from hilnet.agent.cla.tcpcl_security import TlsPolicy
 from hilnet.agent.cla.tcpcl_wire import encode_msg_reject
@@ -32,6 +33,9 @@ class SessionConfig:
     max_ext_len: int = 65536  # extension item octets we buffer per message
     remembered_ids: int = 65536  # incoming transfer ids remembered against reuse
     tls: TlsPolicy = TlsPolicy.OFF  # off | enable | require (tcpcl_security)
+    partial_timeout_ns: int = 0  # a partial incoming transfer with no segment done for this long ends (0: off)
+    transfer_timeout_ns: int = 0  # our transfer with no XFER_ACK progress for this long ends it (0: off)
+    budget: MemoryBudget | None = None  # shared by every session of the agent (hilnet.agent.cla.limits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,8 +127,17 @@ class Violation:
     detail: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class LimitReached:
+    """One of the agent's limits refused a transfer or ended the session (hilnet.agent.cla.limits)."""
+
+    limit: str  # memory, partial or transfer
+    detail: str = ""
+
+
 Event = (
-    SessionUp
+    LimitReached
+    | SessionUp
     | TransferReceived
     | TransferAcked
     | TransferRefused

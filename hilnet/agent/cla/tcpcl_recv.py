@@ -14,7 +14,8 @@ from __future__ import annotations
 import struct
 from collections import OrderedDict
 
-from hilnet.agent.cla.tcpcl_events import Outbox, SessionConfig, TransferReceived
+from hilnet.agent.cla.budget import Holding
+from hilnet.agent.cla.tcpcl_events import LimitReached, Outbox, SessionConfig, TransferReceived
 from hilnet.agent.cla.tcpcl_messages import MsgType, RefuseReason, RejectReason, SegmentHeader, TransferExtType
 from hilnet.agent.cla.tcpcl_wire import encode_xfer_ack, encode_xfer_refuse
 
@@ -32,7 +33,7 @@ class _Incoming:
 class TransferReceiver:
     """The peer's transfers to us in one session; speaks through the session's ``out``."""
 
-    def __init__(self, config: SessionConfig, out: Outbox):
+    def __init__(self, config: SessionConfig, out: Outbox, holding: Holding | None = None):
         self.config = config
         self._out = out
         self._rx: _Incoming | None = None
@@ -40,6 +41,13 @@ class TransferReceiver:
         self.seg_left = 0  # data octets of the current segment still to come
         self._commit: dict[int, tuple[int, int]] = {}  # tid -> (flags, length) of the final ack
         self._seen: OrderedDict[int, bool] = OrderedDict()  # tid -> delivered?
+        self._hold = holding or Holding(config.budget)  # the partial transfer's bytes in the agent's budget
+        self.segments_done = 0  # progress, for the partial-transfer timeout
+
+    @property
+    def partial(self) -> bool:
+        """A transfer has begun arriving and has not ended."""
+        return self._rx is not None and self._rx.refused is None
 
     @property
     def busy(self) -> bool:
@@ -93,12 +101,14 @@ class TransferReceiver:
         """The session ended: a partial transfer is dropped, never delivered, and nothing is acked."""
         self._rx = None
         self._commit.clear()
+        self._hold.release()
 
     # --- internals -----------------------------------------------------------
 
     def _start_segment(self, seg: SegmentHeader, ending: bool) -> None:
         rx = self._rx
         if seg.start:
+            self._hold.release()  # whatever came before is dropped
             if rx is not None and rx.refused is None:
                 self._out.violation(
                     "transfer_not_ended", f"transfer {rx.tid} restarted by {seg.transfer_id} before its END"
@@ -126,6 +136,9 @@ class TransferReceiver:
         elif size > self.config.transfer_mru:
             self._out.violation("transfer_mru_exceeded", f"transfer {rx.tid} passes {self.config.transfer_mru} bytes")
             self._refuse(rx, RefuseReason.NO_RESOURCES)
+        elif not self._hold.grow(seg.length):  # octets that come, not lengths declared, take from the budget
+            self._out.events.append(LimitReached("memory", f"transfer {rx.tid} at {size} bytes"))
+            self._refuse(rx, RefuseReason.NO_RESOURCES)
 
     def _check_start(self, seg: SegmentHeader, rx: _Incoming, ending: bool) -> RefuseReason | None:
         if ending:
@@ -149,6 +162,7 @@ class TransferReceiver:
     def _segment_done(self) -> None:
         seg, rx = self._seg, self._rx
         self._seg = None
+        self.segments_done += 1
         if seg is None or rx is None:
             return
         if rx.refused is not None:
@@ -159,6 +173,7 @@ class TransferReceiver:
             self._out.ctl.append(encode_xfer_ack(seg.flags, rx.tid, len(rx.buf)))
             return
         self._rx = None
+        self._hold.release()  # handed over (or refused): the agent's commit owns the bytes now
         if rx.total is not None and len(rx.buf) != rx.total:
             self._out.violation("transfer_shorter_than_announced", f"transfer {rx.tid}: {len(rx.buf)} < {rx.total}")
             self._refuse(rx, RefuseReason.NOT_ACCEPTABLE)
@@ -169,6 +184,7 @@ class TransferReceiver:
     def _refuse(self, rx: _Incoming, reason: RefuseReason) -> None:
         rx.refused = reason
         rx.buf = bytearray()
+        self._hold.release()
         if rx.tid not in self._seen:
             self._remember(rx.tid, False)
         self._out.ctl.append(encode_xfer_refuse(reason, rx.tid))

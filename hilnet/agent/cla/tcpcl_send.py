@@ -47,6 +47,12 @@ class TransferSender:
         self._next_ticket = 0
         self._queue: deque[_Outgoing] = deque()  # head may be being segmented; the rest by rank
         self._live: dict[int, _Outgoing] = {}  # started, awaiting the final ack
+        self.acks_progressed = 0  # XFER_ACKs that moved a transfer on, for the transfer timeout
+
+    @property
+    def unacked(self) -> bool:
+        """Octets went out that the peer has not acknowledged yet."""
+        return any(o.offset > o.acked for o in self._live.values())
 
     @property
     def busy(self) -> bool:
@@ -110,6 +116,7 @@ class TransferSender:
                 "ack_bad_length", f"transfer {msg.transfer_id}: ack {msg.length}, sent {out.offset}, acked {out.acked}"
             )
             return False
+        self.acks_progressed += msg.length > out.acked
         out.acked = msg.length
         final = out.acked == out.total and out.offset == out.total
         if final:

@@ -16,8 +16,8 @@ Choices the RFC leaves to us, in one place:
 - TLS follows ``SessionConfig.tls`` (off, enable, require): the handshake,
   TLS included, is :mod:`~hilnet.agent.cla.tcpcl_handshake`; the policy
   decisions are :mod:`~hilnet.agent.cla.tcpcl_security`.
-- Liveness (handshake, keepalive, idle and SESS_TERM-reply timeouts) is
-  :mod:`~hilnet.agent.cla.tcpcl_liveness`.
+- Liveness (handshake, keepalive, idle, SESS_TERM-reply, partial-transfer
+  and transfer timeouts) is :mod:`~hilnet.agent.cla.tcpcl_liveness`.
 - Outgoing transfers (:mod:`~hilnet.agent.cla.tcpcl_send`) are pipelined
   (the next one starts while the previous waits for its final ack) and never
   interleaved. A transfer is finished only by an XFER_ACK whose length covers
@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from hilnet.agent.cla.tcpcl_events import Event, Outbox, SessionConfig, SessionEnded, SessionParams, TlsFailed
 from hilnet.agent.cla.tcpcl_handshake import Handshake, State
-from hilnet.agent.cla.tcpcl_liveness import Due, Liveness
+from hilnet.agent.cla.tcpcl_liveness import STALLED, Due, Liveness, stalled_events
 from hilnet.agent.cla.tcpcl_messages import (
     Keepalive,
     Message,
@@ -71,7 +71,7 @@ _AWAITED = {State.CONTACT: "contact header", State.TLS: "TLS handshake", State.S
 class TcpclSession(Handshake):
     """Both directions of one TCPCLv4 session, without I/O."""
 
-    def __init__(self, config: SessionConfig, active: bool, now_ns: int, expected_peer: str | None = None):
+    def __init__(self, config: SessionConfig, active: bool, now_ns: int, expected_peer: str | None = None, hold=None):
         self.config = config
         self.active = active
         self.expected_peer = expected_peer  # the node id an active side meant to reach
@@ -84,9 +84,9 @@ class TcpclSession(Handshake):
         self._sent_term = False
         self._peer_term = False
         self._term_reason = ""
-        self._timers = Liveness(config, now_ns)
         self._send = TransferSender(config, self._out)
-        self._recv = TransferReceiver(config, self._out)
+        self._recv = TransferReceiver(config, self._out, hold)  # hold: the connection's share of the budget
+        self._timers = Liveness(config, now_ns, self._send, self._recv)
         self._tls = False
         self._certified: tuple[str, ...] = ()
         self._peer_flags = 0
@@ -142,6 +142,7 @@ class TcpclSession(Handshake):
             self._on_message(msg, now_ns)
         if pos < n and not self.closed:
             self._buf = bytearray(mv[pos:])
+        self._timers.observe(now_ns)
         return self._out.take_events()
 
     def receive_eof(self, now_ns: int) -> list[Event]:
@@ -229,11 +230,12 @@ class TcpclSession(Handshake):
             elif self.state is State.TLS:  # a TLS negotiation that failed, like any other: say so
                 self._out.events.append(TlsFailed("no TLS handshake in time", self.expected_peer))
             self._end(f"no {_AWAITED[self.state]} in time", False)
-        elif due is Due.IDLE:
+        elif due in STALLED:
             if not self._sent_term:
                 self._send_ctl(encode_sess_term(TermReason.IDLE_TIMEOUT))
                 self._sent_term = True
-            self._end("idle timeout: nothing received for twice the keepalive interval", clean=False)
+            self._out.events += stalled_events(due)
+            self._end(STALLED[due], clean=False)
         elif due is Due.TERM_REPLY:
             self._end(f"{self._term_reason}; no SESS_TERM reply in time", clean=False)
         elif due is Due.KEEPALIVE:
