@@ -9,6 +9,7 @@ Scripted times (``--up``, ``--change``) count from the moment the link starts.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import re
 import signal
@@ -87,6 +88,9 @@ def parse_change(text: str) -> tuple[int, dict[str, object]]:
     return at, changes
 
 
+MAX_DEFAULT_NAME = 128  # longer endpoint pairs are shortened (file names)
+
+
 def default_link_name(a: str, b: str) -> str:
     """A name for a standalone link made from its endpoints, so two links never share pcap files.
 
@@ -99,7 +103,13 @@ def default_link_name(a: str, b: str) -> str:
         words = re.split(r"[^A-Za-z0-9.]+", spec.split("?", 1)[0])
         return "-".join(w for w in words if w)
 
-    return f"{tag(a)}_{tag(b)}"
+    name = f"{tag(a)}_{tag(b)}"
+    if len(name) <= MAX_DEFAULT_NAME:
+        return name
+    # A file name has at most 255 bytes (and the pcap adds ".a.pcap"): keep the ends of the
+    # endpoints, which tell them apart, and a digest of the whole pair so it stays unique.
+    digest = hashlib.sha256(f"{a}\0{b}".encode()).hexdigest()[:10]
+    return f"{tag(a)[-60:]}_{tag(b)[-60:]}_{digest}"
 
 
 def _opt(name: str, parse: Callable[[str], Any], value: str | None) -> Any:

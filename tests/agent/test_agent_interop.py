@@ -66,5 +66,7 @@ def test_pyd3tn_bundle_over_mtcp_then_tcpcl_is_delivered_intact(procs, crc, cloc
     assert d["sha256"] == hashlib.sha256(payload).hexdigest()
     assert d["source"] == "ipn:9.1" and d["size"] == len(payload)
     assert [e["cla"] for e in procs.of("a", "received")] == ["mtcp"]
+    # a logs acked once its delete is durable, which may come just after b's delivery
+    procs.wait(lambda: procs.of("a", "acked"), 10, "the ack at a")
     assert [e["by"] for e in procs.of("a", "acked")] == ["ipn:2.0"]
     assert procs.status("a")["stored"] == 0 and procs.status("b")["stored"] == 0
