@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from hilnet.agent.cla.base import ConvergenceLayer
 from hilnet.agent.cla.limits import Resources
 from hilnet.agent.protocol import ClaConfig, HostPort, MtcpConfig, SerialConfig, TcpclConfig
@@ -13,6 +15,16 @@ NS_PER_S = 1_000_000_000
 
 def _addr(hp: HostPort) -> tuple[str, int]:
     return hp.host, hp.port
+
+
+def _tcp_common(config: TcpclConfig | MtcpConfig) -> dict[str, Any]:
+    """What TCPCL and MTCP take alike from their config: where to listen, whom to dial, the redial backoff."""
+    return {
+        "listen": None if config.listen is None else _addr(config.listen),
+        "peers": {eid: _addr(hp) for eid, hp in config.peers.items()},
+        "reconnect_min_s": config.reconnect_min_ns / NS_PER_S,
+        "reconnect_max_s": config.reconnect_max_ns / NS_PER_S,
+    }
 
 
 def build_cla(
@@ -47,14 +59,11 @@ def _tcpcl(
     files = TlsFiles(config.cert, config.key, config.ca) if config.cert and config.key and config.ca else None
     return TcpclCla(
         node_id,
-        None if config.listen is None else _addr(config.listen),
-        {eid: _addr(hp) for eid, hp in config.peers.items()},
+        **_tcp_common(config),
         clock=clock,
         name="tcpcl",
         keepalive_s=config.keepalive_s,
         segment_mru=config.segment_mru_bytes,
-        reconnect_min_s=config.reconnect_min_ns / NS_PER_S,
-        reconnect_max_s=config.reconnect_max_ns / NS_PER_S,
         tls=TlsPolicy(config.tls),
         tls_files=files,
         transfer_mru=max_bundle,
@@ -69,13 +78,10 @@ def _mtcp(
 
     return MtcpCla(
         node_id,
-        None if config.listen is None else _addr(config.listen),
-        {eid: _addr(hp) for eid, hp in config.peers.items()},
+        **_tcp_common(config),
         clock=clock,
         name="mtcp",
         send_timeout_s=config.send_timeout_ns / NS_PER_S,
-        reconnect_min_s=config.reconnect_min_ns / NS_PER_S,
-        reconnect_max_s=config.reconnect_max_ns / NS_PER_S,
         max_bundle=max_bundle,
         resources=resources,
     )
