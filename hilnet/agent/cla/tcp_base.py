@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Coroutine, Mapping
 from typing import Any, TypeVar
 
 from hilnet.agent.cla.base import BundleSink
-from hilnet.agent.cla.limits import Resources
+from hilnet.agent.cla.limits import ACCEPT_BACKLOG, Resources
 from hilnet.agent.cla.port_owner import listen_error
 from hilnet.clock import Clock, MonotonicClock
 
@@ -122,7 +122,7 @@ class TcpClaBase:
         if self.listen is not None:
             try:
                 self._server = await asyncio.start_server(
-                    self._admit, self.listen[0], self.listen[1], limit=STREAM_LIMIT
+                    self._admit, self.listen[0], self.listen[1], limit=STREAM_LIMIT, backlog=ACCEPT_BACKLOG
                 )
             except OSError as e:
                 raise listen_error(self.name, self.listen, e) from None
