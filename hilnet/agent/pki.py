@@ -29,6 +29,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from hilnet.agent.cla.tcpcl_tls import ID_KP_BUNDLE_SECURITY, ID_ON_BUNDLE_EID, TlsFiles, ia5_der
 from hilnet.bundle.eid import parse_eid
+from hilnet.clock import realtime_ns
 from hilnet.errors import InputError
 
 CA_CERT, CA_KEY = "ca.crt", "ca.key"
@@ -127,7 +128,8 @@ def file_stem(name: str) -> str:
 
 
 def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
+    # The certificate validity is wall time: the one reader of the system clock says it.
+    return datetime.datetime.fromtimestamp(realtime_ns() / 1e9, datetime.UTC)
 
 
 def _key_usage(cert_sign: bool) -> x509.KeyUsage:

@@ -6,10 +6,10 @@ import base64
 import json
 import os
 import socket
-import time
 
 import click
 
+from hilnet.clock import Clock, MonotonicClock
 from hilnet.commands.send import agent_socket, connect
 from hilnet.errors import AgentError, NoAgentError
 
@@ -69,13 +69,18 @@ def command(
     raise AgentError("the agent closed the connection")
 
 
-def connect_waiting(path: str, wait_s: float) -> socket.socket:
+NS_PER_S = 1_000_000_000
+RETRY_NS = NS_PER_S // 10  # how often --wait tries the socket again
+
+
+def connect_waiting(path: str, wait_s: float, clock: Clock | None = None) -> socket.socket:
     """:func:`connect`, retried every 0.1 s for up to ``wait_s`` seconds while no agent listens at ``path``."""
-    deadline = time.monotonic() + wait_s
+    clock = clock or MonotonicClock()
+    deadline = clock.now_ns() + int(wait_s * NS_PER_S)
     while True:
         try:
             return connect(path)
         except NoAgentError as e:
-            if time.monotonic() >= deadline:
+            if clock.now_ns() >= deadline:
                 raise NoAgentError(f"{e}{f' (waited {wait_s:g} s)' if wait_s else ''}") from None
-        time.sleep(0.1)
+        clock.sleep_until_ns(min(deadline, clock.now_ns() + RETRY_NS))

@@ -7,6 +7,12 @@ import subprocess
 import sys
 import time
 
+import pytest
+
+from hilnet.clock import VirtualClock
+from hilnet.commands.recv import connect_waiting
+from hilnet.errors import NoAgentError
+
 HILNET = [sys.executable, "-m", "hilnet"]
 
 
@@ -54,3 +60,11 @@ def test_recv_wait_gives_up_after_the_time_given(tmp_path):
     assert r.returncode == 2
     lines = r.stderr.decode().strip().splitlines()
     assert len(lines) == 1 and "no agent listening at" in lines[0] and "(waited 0.5 s)" in lines[0], lines
+
+
+def test_connect_waiting_keeps_time_on_the_clock_it_is_given(tmp_path):
+    """Retries every 0.1 s of the given clock and gives up at its deadline; no real time passes."""
+    clock = VirtualClock()
+    with pytest.raises(NoAgentError, match=r"waited 0.5 s"):
+        connect_waiting(str(tmp_path / "nobody.sock"), 0.5, clock)
+    assert clock.now_ns() == 500_000_000
