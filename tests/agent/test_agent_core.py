@@ -99,7 +99,8 @@ def test_bundle_leaves_store_only_when_next_hop_acked(tmp_path):
             assert a.store.contains(key) and n.journal() == []
             assert a.status()["inflight"] == 1
             cla.release("ack")
-            await n.until(lambda: not a.store.contains(key))
+            # the acked event follows the durable delete, on the loop: wait for both
+            await n.until(lambda: not a.store.contains(key) and bool(n.of(ev.Acked)))
             assert n.journal() == [(key, "acked by ipn:3.0")]
             assert [(e.bundle, e.by) for e in n.of(ev.Acked)] == [(key, "ipn:3.0")]
             assert cla.acked[-1][0] == "ipn:3.0"
