@@ -34,7 +34,8 @@
     ├── AgentError                   the node agent or its control channel
     │   ├── ControlError             a malformed control message
     │   └── NoAgentError             no agent listens at a control socket (not yet, or no more)
-    └── TestbedError                 a backend could not build or keep the testbed
+    ├── TestbedError                 a backend could not build or keep the testbed
+    └── StackError                   a node's DTN stack (hilnet, ION) is missing or would not run
 
 Errors from input carry where the input came from (file:line:col, link and
 offset), so the message alone tells a person what to fix.
@@ -248,3 +249,7 @@ class TestbedError(HilnetError):
     """A backend could not build, run or tear down the testbed."""
 
     __test__ = False  # not a pytest test class despite the name
+
+
+class StackError(HilnetError):
+    """A node's DTN stack (hilnet's agent, ION) is missing, or could not be configured, started or stopped."""
