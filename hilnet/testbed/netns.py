@@ -192,7 +192,8 @@ class NetnsTestbed:
         clas: dict[str, list[ClaConfig]] = {n.name: [] for n in sc.nodes}
         peers: dict[str, dict[str, HostPort]] = {n.name: {} for n in sc.nodes}
         ethernet_nodes: set[str] = set()
-        v3_peers: dict[str, dict[str, HostPort]] = {}  # nodes with a cl: tcpclv3 link -> their TCPCLv3 peers
+        v3_peers: dict[str, dict[str, HostPort]] = {n.name: {} for n in sc.nodes}  # TCPCLv3 peers, as peers
+        v3_nodes: set[str] = set()  # nodes with a cl: tcpclv3 link
         try:
             for i, n in enumerate(sc.nodes):
                 ns = f"hn{self.rid}-{i}"
@@ -213,13 +214,11 @@ class NetnsTestbed:
                 eth_index += 1
                 specs = [self._veth(k, end, node, host) for end, node, host in (("a", link.a, 1), ("b", link.b, 2))]
                 _static_neighbours(self.namespaces[link.a], self.namespaces[link.b], k)
-                if link.convergence_layer == "tcpclv3":
-                    for end in (link.a, link.b):
-                        v3_peers.setdefault(end, {})
-                    v3_peers[link.a][eid[link.b]] = HostPort(f"10.77.{k}.2", TCPCLV3_PORT)
-                else:
-                    ethernet_nodes |= {link.a, link.b}
-                    peers[link.a][eid[link.b]] = HostPort(f"10.77.{k}.2", TCPCL_PORT)
+                v3 = link.convergence_layer == "tcpclv3"
+                (v3_nodes if v3 else ethernet_nodes).update((link.a, link.b))
+                (v3_peers if v3 else peers)[link.a][eid[link.b]] = HostPort(
+                    f"10.77.{k}.2", TCPCLV3_PORT if v3 else TCPCL_PORT
+                )
                 self.links[link.name] = LinkRuntime(link.name, specs[0], specs[1])
         except BaseException:
             self.teardown()
@@ -230,7 +229,7 @@ class NetnsTestbed:
             if n.name in ethernet_nodes:
                 listen = HostPort("0.0.0.0", TCPCL_PORT)
                 clas[n.name].append(tcpcl_config(sc, n.name, listen, peers[n.name], tls_files, LOCAL_DEFAULT))
-            if n.name in v3_peers:
+            if n.name in v3_nodes:
                 clas[n.name].append(TcpclV3Config(HostPort("0.0.0.0", TCPCLV3_PORT), v3_peers[n.name]))
             self.nodes[n.name] = NodeRuntime(
                 n.name,
