@@ -34,7 +34,8 @@ class IonNode:
     """ION node ``number`` in ``folder``: TCPCLv3 induct on ``port``; ``plans`` node -> ``host:port`` to reach it.
 
     ``contacts`` are ``(from, to)`` node pairs (both directions must be given)
-    that CGR may use, each up for an hour from the start at 1 MB/s, 1 s light time.
+    that CGR may use, each up for an hour from the start at 1 MB/s, 1 s light time;
+    ``(from, to, start_s)`` begins ``start_s`` after the node loads its contact plan.
     """
 
     def __init__(
@@ -44,7 +45,7 @@ class IonNode:
         number: int,
         port: int,
         plans: Mapping[int, str],
-        contacts: Sequence[tuple[int, int]],
+        contacts: Sequence[tuple[int, int] | tuple[int, int, int]],
     ):
         self.ion = ion
         self.folder = folder
@@ -66,7 +67,8 @@ class IonNode:
 
     # --- life ----------------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self) -> float:
+        """Start the node; returns when (time.monotonic) just before its contact plan was loaded."""
         self.folder.mkdir(parents=True, exist_ok=True)
         self._write_rc()
         self.holder = subprocess.Popen(
@@ -89,10 +91,12 @@ class IonNode:
         if self.holder.stdout.readline().strip() != b"up":
             raise RuntimeError(f"ION node {self.number}: no IPC namespace: {self.holder.stderr.read()!r}")  # type: ignore[union-attr]
         self._ipc = os.readlink(f"/proc/{self.holder.pid}/ns/ipc")
+        loaded = time.monotonic()
         for admin, rc in (("ionadmin", "node.ionrc"), ("bpadmin", "node.bprc"), ("ipnadmin", "node.ipnrc")):
             p = self.run([admin, rc], timeout_s=ADMIN_TIMEOUT_S)
             if p.returncode != 0:
                 raise RuntimeError(f"ION node {self.number}: {admin} {rc} failed: {p.stdout!r}")
+        return loaded
 
     def stop(self) -> None:
         """ionstop, then kill -9 every process left in the node's IPC namespace (holder included)."""
@@ -188,8 +192,9 @@ class IonNode:
         n = self.number
         (self.folder / "ion.cfg").write_text("wmSize 20000000\nheapWords 4000000\n")
         ionrc = [f"1 {n} ion.cfg", "s", "m horizon +0"]
-        for frm, to in self.contacts:
-            ionrc += [f"a contact +0 +3600 {frm} {to} 1000000", f"a range +0 +3600 {frm} {to} 1"]
+        for frm, to, *start in self.contacts:
+            at = start[0] if start else 0
+            ionrc += [f"a contact +{at} +3600 {frm} {to} 1000000", f"a range +0 +3600 {frm} {to} 1"]
         (self.folder / "node.ionrc").write_text("\n".join(ionrc) + "\n")
         bprc = [
             "1",
