@@ -297,3 +297,23 @@ def test_start_transfer_before_the_session_is_up_raises():
     s = TcpclV3Session(SessionConfig("ipn:1.0"), active=True, now_ns=0)
     with pytest.raises(ClaError):
         s.start_transfer(b"x", 0)
+
+
+def test_transfer_timeout_ends_a_session_whose_peer_never_acks():
+    clock = VirtualClock()
+    s, _ = with_ion(keepalive_s=0, transfer_timeout_ns=4 * NS_PER_S)
+    ticket = s.start_transfer(b"never acked", clock.now_ns())
+    drain(s, clock.now_ns())
+    clock.advance(4 * NS_PER_S)
+    events = s.handle_timer(clock.now_ns())
+    assert [e.limit for e in of(events, LimitReached)] == ["transfer"]
+    assert of(events, TransferFailed)[0].transfer_id == ticket and s.closed
+    assert drain(s, clock.now_ns()) == bytes((0x50,))  # a bare SHUTDOWN
+
+
+def test_ion_style_acks_several_per_segment_finish_a_bundle():
+    s, _ = with_ion()
+    ticket = s.start_transfer(bytes(150_000), 0)
+    drain(s)
+    acks = b"".join(w.encode_ack(n) for n in (65536, 131072, 150_000))
+    assert of(s.receive_data(acks, 0), TransferAcked)[-1] == TransferAcked(ticket, 150_000, True)
