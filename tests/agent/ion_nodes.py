@@ -4,9 +4,9 @@ ION keeps its state in SysV shared memory and its locks in POSIX semaphores
 under ``/dev/shm``: two nodes on one host collide unless each has its own.
 So every node gets a *holder* process (``unshare --ipc --mount`` with a
 private tmpfs on ``/dev/shm``) and each ION program of the node runs in the
-holder's namespaces through ``nsenter``. :meth:`IonNode.stop` runs
-``ionstop`` and then kill -9s whatever is left in that IPC namespace, holder
-included, so nothing of ION outlives a test.
+holder's namespaces through ``nsenter``. :meth:`IonNode.stop` stops the
+node's daemons and then kill -9s whatever is left in that IPC namespace, by
+pid, holder included, so nothing of ION outlives a test and nothing else is touched.
 
 The rc files are minimal and written here, for tests only: one ``tcp``
 (TCPCLv3) induct, one plan per neighbour through a TCP address, and the
@@ -99,16 +99,21 @@ class IonNode:
         return loaded
 
     def stop(self) -> None:
-        """ionstop, then kill -9 every process left in the node's IPC namespace (holder included)."""
+        """Stop BP and ION of this node, then kill -9 every process left in its IPC namespace (holder included).
+
+        Not ``ionstop``: it ends in ``killm``, which kills ION programs by name on the
+        whole machine, other nodes and other people's included.
+        """
         if self.holder is None:
             return
         for r in self._receivers:
             if r.poll() is None:
                 r.kill()
-        try:
-            self.run(["ionstop"], timeout_s=30)
-        except subprocess.TimeoutExpired:
-            pass
+        for admin in ("bpadmin", "ionadmin"):  # "." stops this node's daemons, through its own IPC namespace
+            try:
+                self.run([admin, "."], timeout_s=20)
+            except subprocess.TimeoutExpired:
+                break
         self.kill_all()
         self.holder = None
 
@@ -181,6 +186,21 @@ class IonNode:
             got = sorted(p.name for p in where.iterdir())
             raise AssertionError(f"node {self.number} received {got} of {count} files; log:\n{self.log()}") from None
         return [hashlib.sha256((where / f"testfile{i}").read_bytes()).hexdigest() for i in range(1, count + 1)]
+
+    def wait_digests(self, where: Path, want: set[str], timeout_s: float) -> list[str]:
+        """Poll ``where`` until the SHA-256 of its files include ``want``; the digests of all of them then.
+
+        For a receiver started with count 0 (no limit): ION delivers a bundle it got twice
+        twice (it keeps no record of what it delivered), so counting files is not enough.
+        """
+        end = time.monotonic() + timeout_s
+        while True:
+            got = [hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(where.glob("testfile*"))]
+            if want <= set(got):
+                return got
+            if time.monotonic() > end:
+                raise AssertionError(f"node {self.number} has {len(got)} files, not all wanted; log:\n{self.log()}")
+            time.sleep(0.1)
 
     def log(self) -> str:
         path = self.folder / "ion.log"
