@@ -282,8 +282,10 @@ def format_summary(report: CheckReport, meta: RunMeta) -> str:
         f"{verdict}: {meta.scenario_name} (seed {meta.seed if meta.seed is not None else '-'}, "
         f"backend {meta.backend or '-'}, wall {duration(meta.wall_duration_ns)}, "
         f"ended {report.end_reason} at scenario {clock(report.end_ns)})",
-        "",
     ]
+    if meta.stacks:
+        lines.append(f"stacks: {meta.stacks_line()}")
+    lines.append("")
     rows = [("PASS" if r.passed else "FAIL", r.name, r.expected, r.actual) for r in report.results]
     lines += table(("", "expectation", "expected", "actual"), rows)
     for r in report.results:
@@ -365,4 +367,5 @@ def _meta_from_summary(run_dir: str) -> RunMeta:
         scale=1.0,
         duration_ns=0,
         wall_duration_ns=get("wall_duration_ns", int, 0),
+        stacks={str(k): str(v) for k, v in get("stacks", dict, {}).items()},
     )
