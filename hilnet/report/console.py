@@ -179,9 +179,10 @@ class LiveView:
         link = self.scenario.link(name)
         return not link.windows or any(w.start_ns <= t_ns < w.end_ns for w in link.windows)
 
-    def stored(self) -> dict[str, int]:
-        """Bundles each node holds now, by the agents' events."""
-        return {n.name: self.ledger.held_by(n.name) for n in self.scenario.nodes}
+    def stored(self) -> dict[str, int | str]:
+        """Bundles each node holds now, by its stack's events; "?" where its stack cannot tell (docs/stacks.md)."""
+        led = self.ledger
+        return {n.name: led.held_by(n.name) if led.observes(n.name).stored else "?" for n in self.scenario.nodes}
 
     # -- output ---------------------------------------------------------------
 

@@ -9,11 +9,14 @@ log would otherwise read as two lost bundles.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
 
 from hilnet.controller.run import RunOptions, run
+from hilnet.report.console import LiveView
+from hilnet.scenario.load import load_scenario_text
 from hilnet.stacks import registry
 
 SCENARIO = """hilnet: 1
@@ -62,3 +65,7 @@ def test_a_stack_that_cannot_report_its_store_is_not_guessed_lost(
     start = next(e for e in res.events if e.get("event") == "run-start")
     assert start["stacks"]["b"]["stack"] == "blind" and start["stacks"]["b"]["stored"] is False
     assert start["stacks"]["a"]["stack"] == "hilnet"
+    view = LiveView(load_scenario_text(SCENARIO, "blind.yaml"), io.StringIO(), is_tty=False, quiet=True)
+    for record in res.events:
+        view.update(record)
+    assert view.stored() == {"a": 0, "b": "?", "c": 0}  # the live view does not count a store it cannot see
