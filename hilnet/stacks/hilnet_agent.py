@@ -28,11 +28,12 @@ class HilnetAgent:
     stack: ClassVar[str] = "hilnet"
     observes: ClassVar[Observes] = OBSERVES_ALL
 
-    def __init__(self, view: NodeView, clock: Clock, sink: EventSink):
+    def __init__(self, view: NodeView, clock: Clock, sink: EventSink, process: AgentProcess | None = None):
+        """``process``: the agent's control channel when the backend made it (else a subprocess of its own)."""
         self.view = view
         rt = view.runtime
         self.log_path = os.path.join(view.run_dir, "logs", f"{view.name}.log")
-        self.process = AgentProcess(
+        self.process = process or AgentProcess(
             view.name,
             (),
             self.log_path,
@@ -53,6 +54,9 @@ class HilnetAgent:
         off, unc = self.process.clock_offset()
         self.offset_ns = off
         return off, unc
+
+    def arm(self) -> None:
+        pass  # the agent's configure command carries its epoch: it is sent once t0 is known (configure)
 
     def configure(self, t0_ns: int) -> None:
         v, rt = self.view, self.view.runtime
