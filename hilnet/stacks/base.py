@@ -43,14 +43,13 @@ from typing import Any, ClassVar, Protocol
 from hilnet.agent.events import Event
 from hilnet.clock import Clock
 from hilnet.errors import AgentError, HilnetError, StackError
-from hilnet.ledger import OBSERVES_ALL, Observes
+from hilnet.ledger import Observes  # what a stack can tell: pure, so the checks and reports read it too
 from hilnet.scenario.actions import InjectBundle
 from hilnet.scenario.model import Scenario
 from hilnet.scenario.plan import Plan
 from hilnet.testbed.base import NodeRuntime
 
 DRIVER_ERRORS = (AgentError, StackError)
-__all__ = ["DRIVER_ERRORS", "OBSERVES_ALL", "Observes"]  # with the classes below: the seam in one import
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,8 +16,9 @@ from typing import ClassVar
 from hilnet.agent.protocol import Configure, Inject, Status, StoreConfig
 from hilnet.clock import Clock
 from hilnet.errors import AgentError
+from hilnet.ledger import OBSERVES_ALL, Observes
 from hilnet.stacks.agent_process import AgentProcess, Outcome
-from hilnet.stacks.base import OBSERVES_ALL, EventSink, InjectRequest, NodeView, Observes, OnInjected, StackStatus
+from hilnet.stacks.base import EventSink, InjectRequest, NodeView, OnInjected, StackStatus
 
 PRIORITY = {"bulk": 0, "normal": 1, "expedited": 2}  # the class of service on the control channel
 

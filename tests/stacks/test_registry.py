@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 
 from hilnet.errors import StackError
-from hilnet.ledger import SIGHTING_EVENTS, Observes
+from hilnet.ledger import OBSERVES_ALL, SIGHTING_EVENTS, Observes
 from hilnet.scenario.model import STACKS
 from hilnet.stacks import registry
-from hilnet.stacks.base import OBSERVES_ALL
 from hilnet.stacks.hilnet_agent import HilnetAgent
 
 ION_SCENARIO = """hilnet: 1
