@@ -38,6 +38,7 @@ from collections.abc import Mapping
 from hilnet.agent.cla.base import BundleSink, deliver_to_sink
 from hilnet.agent.cla.limits import Resources
 from hilnet.agent.cla.tcp_base import TcpClaBase, close_stream
+from hilnet.agent.cla.tcp_conn import SessionConn
 from hilnet.agent.cla.tcpcl_events import (
     NS_PER_S,
     Event,
@@ -66,8 +67,10 @@ log = logging.getLogger(__name__)
 _READ_SIZE = 1 << 20  # bytes per read(): big reads keep Python overhead per byte low
 
 
-class _Conn:
+class _Conn(SessionConn):
     """One TCP connection and the session on it."""
+
+    session: TcpclSession
 
     def __init__(
         self,
@@ -77,6 +80,7 @@ class _Conn:
         active: bool,
         expected_peer: str | None,
     ):
+        super().__init__(cla.clock)
         self.cla = cla
         self.reader = reader
         self.writer = writer
@@ -88,31 +92,9 @@ class _Conn:
         self.peer: str | None = None  # node id once the session is up
         self.was_up = False
         self.end_reason = ""
-        self._pending: dict[int, asyncio.Future[None]] = {}
-        self._ranks: dict[int, int] = {}  # ticket -> rank of every transfer not finished
-        self._wake = asyncio.Event()  # output is waiting
-        self._kick = asyncio.Event()  # a deadline moved earlier
-        self._sleeping_until: int | None = None
-        self._done = asyncio.Event()
         self._start_tls: StartTls | None = None
 
-    # --- agent side -----------------------------------------------------------
-
-    async def send(self, data: bytes, rank: int) -> None:
-        tid = self.session.start_transfer(data, self.cla.clock.now_ns(), rank)
-        fut = asyncio.get_running_loop().create_future()
-        self._pending[tid] = fut
-        self._ranks[tid] = rank
-        self._poke()
-        try:
-            await fut
-        finally:
-            self._pending.pop(tid, None)
-            self._ranks.pop(tid, None)
-
-    def carries_below(self, klass: Priority) -> bool:
-        """Whether a transfer of a class below ``klass`` is queued or under way here."""
-        return any(class_of_rank(r) < klass for r in self._ranks.values())
+    # --- agent side (send: SessionConn) -----------------------------------------
 
     def terminate(self) -> None:
         self._handle(self.session.terminate(TermReason.UNKNOWN, self.cla.clock.now_ns()))
@@ -167,48 +149,6 @@ class _Conn:
         reason = RefuseReason.NO_RESOURCES if isinstance(result.error, StoreFullError) else RefuseReason.RETRANSMIT
         self._handle(self.session.refuse_transfer(ev.transfer_id, reason, cla.clock.now_ns()))
 
-    async def _write_loop(self) -> None:
-        clock = self.cla.clock
-        while True:
-            chunks = self.session.data_to_send(clock.now_ns())
-            if chunks:
-                for c in chunks:
-                    self.writer.write(c)  # write() per chunk: writelines() would join (copy) them
-                await self.writer.drain()
-                self._poke()  # a segment sent may have started the transfer timeout
-                continue
-            if self.session.closed:
-                return
-            self._wake.clear()
-            await self._wake.wait()
-
-    async def _timer_loop(self) -> None:
-        clock = self.cla.clock
-        while not self.session.closed:
-            deadline = self.session.next_deadline_ns()
-            self._sleeping_until = deadline
-            self._kick.clear()
-            waits: set[asyncio.Task[object]] = {asyncio.create_task(self._kick.wait())}
-            if deadline is not None:
-                waits.add(asyncio.create_task(clock.wait_until_ns(deadline)))
-            try:
-                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for t in waits:
-                    t.cancel()
-            self._handle(self.session.handle_timer(clock.now_ns()))
-            self._poke()
-
-    # --- events -----------------------------------------------------------------
-
-    def _poke(self) -> None:
-        self._wake.set()
-        d = self.session.next_deadline_ns()
-        if d != self._sleeping_until and (d is None or self._sleeping_until is None or d < self._sleeping_until):
-            self._kick.set()
-        if self.session.closed:
-            self._kick.set()
-
     def _handle(self, events: list[Event]) -> list[TransferReceived]:
         """Act on session events; returns the bundles to hand to the agent, in order."""
         received: list[TransferReceived] = []
@@ -258,14 +198,6 @@ class _Conn:
                     )
                 self._done.set()
         return received
-
-    def _resolve(self, tid: int, exc: Exception | None) -> None:
-        fut = self._pending.pop(tid, None)
-        if fut is not None and not fut.done():
-            if exc is None:
-                fut.set_result(None)
-            else:
-                fut.set_exception(exc)
 
 
 class TcpclCla(TcpClaBase):

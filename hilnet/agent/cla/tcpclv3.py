@@ -36,6 +36,7 @@ from collections.abc import Mapping
 from hilnet.agent.cla.base import deliver_to_sink
 from hilnet.agent.cla.limits import Resources
 from hilnet.agent.cla.tcp_base import TcpClaBase, close_stream
+from hilnet.agent.cla.tcp_conn import SessionConn
 from hilnet.agent.cla.tcpcl_messages import reason_name
 from hilnet.agent.cla.tcpclv3_events import (
     NS_PER_S,
@@ -62,10 +63,13 @@ _READ_SIZE = 1 << 20  # bytes per read()
 MAX_PEER_DELAY_S = 3600  # a reconnection delay asked for is honoured up to this (s)
 
 
-class _Conn:
+class _Conn(SessionConn):
     """One TCP connection and the session on it."""
 
+    session: TcpclV3Session
+
     def __init__(self, cla: TcpclV3Cla, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, active: bool):
+        super().__init__(cla.clock)
         self.cla = cla
         self.reader = reader
         self.writer = writer
@@ -76,29 +80,7 @@ class _Conn:
         self.peer: str | None = None  # the peer's EID once the session is up
         self.was_up = False
         self.delay_s = 0  # the reconnection delay the peer asked for
-        self._pending: dict[int, asyncio.Future[None]] = {}
-        self._ranks: dict[int, int] = {}  # ticket -> rank of every bundle not finished
-        self._wake = asyncio.Event()  # output is waiting
-        self._kick = asyncio.Event()  # a deadline moved earlier
-        self._sleeping_until: int | None = None
-        self._done = asyncio.Event()  # the session ended
-        self.closed = asyncio.Event()  # ...and its last octets (a SHUTDOWN) were written
-
-    async def send(self, data: bytes, rank: int) -> None:
-        ticket = self.session.start_transfer(data, self.cla.clock.now_ns(), rank)
-        fut = asyncio.get_running_loop().create_future()
-        self._pending[ticket] = fut
-        self._ranks[ticket] = rank
-        self._poke()
-        try:
-            await fut
-        finally:
-            self._pending.pop(ticket, None)
-            self._ranks.pop(ticket, None)
-
-    def carries_below(self, klass: Priority) -> bool:
-        """Whether a bundle of a class below ``klass`` is queued or under way here."""
-        return any(class_of_rank(r) < klass for r in self._ranks.values())
+        self.closed = asyncio.Event()  # the session ended and its last octets (a SHUTDOWN) were written
 
     def terminate(self) -> None:
         self._handle(self.session.terminate(self.cla.clock.now_ns()))
@@ -147,46 +129,6 @@ class _Conn:
         reason = RefuseReason.NO_RESOURCES if isinstance(result.error, StoreFullError) else RefuseReason.RETRANSMIT
         self._handle(self.session.refuse_transfer(ev.transfer_id, reason, now))
 
-    async def _write_loop(self) -> None:
-        clock = self.cla.clock
-        while True:
-            chunks = self.session.data_to_send(clock.now_ns())
-            if chunks:
-                for c in chunks:
-                    self.writer.write(c)
-                await self.writer.drain()
-                self._poke()  # a segment sent may have started the transfer timeout
-                continue
-            if self.session.closed:
-                return
-            self._wake.clear()
-            await self._wake.wait()
-
-    async def _timer_loop(self) -> None:
-        clock = self.cla.clock
-        while not self.session.closed:
-            deadline = self.session.next_deadline_ns()
-            self._sleeping_until = deadline
-            self._kick.clear()
-            waits: set[asyncio.Task[object]] = {asyncio.create_task(self._kick.wait())}
-            if deadline is not None:
-                waits.add(asyncio.create_task(clock.wait_until_ns(deadline)))
-            try:
-                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for t in waits:
-                    t.cancel()
-            self._handle(self.session.handle_timer(clock.now_ns()))
-            self._poke()
-
-    def _poke(self) -> None:
-        self._wake.set()
-        d = self.session.next_deadline_ns()
-        if d != self._sleeping_until and (d is None or self._sleeping_until is None or d < self._sleeping_until):
-            self._kick.set()
-        if self.session.closed:
-            self._kick.set()
-
     def _handle(self, events: list) -> list[TransferReceived]:
         """Act on session events; returns the bundles to hand to the agent, in order."""
         received: list[TransferReceived] = []
@@ -234,14 +176,6 @@ class _Conn:
             detail = {"reason": ev.reason, "clean": ev.clean}
             self.cla.sink.session_changed(self.cla.name, self.peer or self.address, False, detail)
         self._done.set()
-
-    def _resolve(self, ticket: int, exc: Exception | None) -> None:
-        fut = self._pending.pop(ticket, None)
-        if fut is not None and not fut.done():
-            if exc is None:
-                fut.set_result(None)
-            else:
-                fut.set_exception(exc)
 
 
 class TcpclV3Cla(TcpClaBase):
