@@ -31,14 +31,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import ssl
 from collections.abc import Mapping
 
 from hilnet.agent.cla.base import BundleSink, deliver_to_sink
 from hilnet.agent.cla.limits import Resources
-from hilnet.agent.cla.tcp_base import TcpClaBase, close_stream
-from hilnet.agent.cla.tcp_conn import SessionConn
+from hilnet.agent.cla.tcpcl_driver import SessionConn, TcpclDriver
 from hilnet.agent.cla.tcpcl_events import (
     NS_PER_S,
     Event,
@@ -58,7 +56,6 @@ from hilnet.agent.cla.tcpcl_messages import DEFAULT_PORT, RefuseReason, TermReas
 from hilnet.agent.cla.tcpcl_security import TlsPolicy
 from hilnet.agent.cla.tcpcl_session import TcpclSession
 from hilnet.agent.cla.tcpcl_tls import TlsContexts, TlsFiles, failure_reason, handshake
-from hilnet.bundle.cos import DEFAULT_RANK, Priority, class_of_rank
 from hilnet.clock import Clock
 from hilnet.errors import ClaError, StoreFullError, TransferRefusedError
 
@@ -89,33 +86,16 @@ class _Conn(SessionConn):
         self.address = f"{addr[0]}:{addr[1]}"
         hold = cla.resources.holding(writer.transport.abort, self.address, cla.name)  # evicted: the connection closes
         self.session = TcpclSession(cla.session_config, active, now, expected_peer, hold)
-        self.peer: str | None = None  # node id once the session is up
-        self.was_up = False
         self.end_reason = ""
         self._start_tls: StartTls | None = None
 
-    # --- agent side (send: SessionConn) -----------------------------------------
+    # --- agent side (send, run: SessionConn) -------------------------------------
 
     def terminate(self) -> None:
         self._handle(self.session.terminate(TermReason.UNKNOWN, self.cla.clock.now_ns()))
         self._poke()
 
-    # --- loops -----------------------------------------------------------------
-
-    async def run(self) -> None:
-        sock = self.writer.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # acks must not wait for Nagle
-        self._poke()
-        tasks = [asyncio.create_task(t) for t in (self._read_loop(), self._write_loop(), self._timer_loop())]
-        try:
-            await self._done.wait()
-        finally:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            last = [] if self.writer.transport.is_closing() else self.session.data_to_send(self.cla.clock.now_ns())
-            await close_stream(self.writer, last)
+    # --- loops (writer and timer: SessionConn) -------------------------------------
 
     async def _read_loop(self) -> None:
         clock = self.cla.clock
@@ -200,7 +180,7 @@ class _Conn(SessionConn):
         return received
 
 
-class TcpclCla(TcpClaBase):
+class TcpclCla(TcpclDriver):
     """TCPCLv4 convergence layer: one listener, one connector per configured peer.
 
     ``listen`` is ``(host, port)`` to accept sessions on (port 4556 by default;
@@ -248,8 +228,8 @@ class TcpclCla(TcpClaBase):
         if tls is not TlsPolicy.OFF and tls_files is None:
             raise ClaError(f"tcpcl: TLS policy {tls.value} needs a certificate, a key and a CA")
         self.tls_contexts = TlsContexts(tls_files) if tls_files is not None and tls is not TlsPolicy.OFF else None
-        self._conns: set[_Conn] = set()
-        self._up: dict[str, list[_Conn]] = {}  # peer -> sessions up, oldest first
+        self._init_sessions()
+        self.close_timeout_s = self.session_config.term_timeout_ns / NS_PER_S
         self.expedited_session = expedited_session
 
     async def start(self, sink: BundleSink) -> None:
@@ -258,72 +238,7 @@ class TcpclCla(TcpClaBase):
             for peer, addr in self.peers.items():
                 self._spawn(self._connector(peer, addr))  # the second session, for expedited bundles
 
-    def peers_up(self) -> set[str]:
-        return {peer for peer, conns in self._up.items() if any(c.session.established for c in conns)}
-
-    async def send(self, peer: str, data: bytes, *, rank: int = DEFAULT_RANK) -> None:
-        """Send one bundle to ``peer``; returns when its final XFER_ACK arrived.
-
-        ``rank`` (class of service) picks the session, see the module docstring.
-        """
-        conns = [c for c in self._up.get(peer, ()) if c.session.established]
-        if not conns:
-            raise ClaError(f"no TCPCL session to {peer}")
-        conn = conns[0]
-        klass = class_of_rank(rank)
-        if klass is Priority.EXPEDITED:
-            free = [c for c in conns if not c.carries_below(klass)]
-            conn = free[-1] if free else conns[-1]
-        await conn.send(data, rank)
-
-    # --- internals -------------------------------------------------------------
-
-    async def _close_connections(self) -> None:
-        for conn in list(self._conns):
-            conn.terminate()
-        waits = [asyncio.create_task(c._done.wait()) for c in self._conns]
-        if waits:
-            await asyncio.wait(waits, timeout=self.session_config.term_timeout_ns / NS_PER_S)
-            for t in waits:
-                t.cancel()
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self._stopping:
-            writer.close()
-            return
-        self._track_current_task()
-        await self._run(_Conn(self, reader, writer, active=False, expected_peer=None))
-
-    async def _run(self, conn: _Conn) -> None:
-        self._conns.add(conn)
-        try:
-            await conn.run()
-        finally:
-            self._conns.discard(conn)
-            if conn.peer and conn in self._up.get(conn.peer, ()):
-                self._unregister(conn)
-
-    async def _run_outgoing(
-        self, peer: str, addr: tuple[str, int], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> bool:
-        conn = _Conn(self, reader, writer, active=True, expected_peer=peer)
-        await self._run(conn)
-        return conn.was_up  # only a session that came up resets the backoff
-
-    def _register(self, conn: _Conn) -> bool:
-        """Add an established session; True if it is the peer's first (the peer just came up)."""
-        if conn.peer is None:  # SessionUp names the peer first; without it there is nobody to send to
-            raise ClaError("tcpcl: a session came up without a peer node id")
-        conns = self._up.setdefault(conn.peer, [])
-        conns.append(conn)
-        return len(conns) == 1
-
-    def _unregister(self, conn: _Conn) -> bool:
-        """Remove a session; True if it was the peer's last (the peer is gone)."""
-        conns = self._up.get(conn.peer or "", [])
-        if conn not in conns:
-            return False
-        conns.remove(conn)
-        if not conns:
-            self._up.pop(conn.peer or "", None)
-        return not conns
+    def _new_conn(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, active: bool, expected_peer: str | None
+    ) -> _Conn:
+        return _Conn(self, reader, writer, active, expected_peer)

@@ -30,13 +30,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from collections.abc import Mapping
 
 from hilnet.agent.cla.base import deliver_to_sink
 from hilnet.agent.cla.limits import Resources
-from hilnet.agent.cla.tcp_base import TcpClaBase, close_stream
-from hilnet.agent.cla.tcp_conn import SessionConn
+from hilnet.agent.cla.tcpcl_driver import SessionConn, TcpclDriver
 from hilnet.agent.cla.tcpcl_messages import reason_name
 from hilnet.agent.cla.tcpclv3_events import (
     NS_PER_S,
@@ -53,7 +51,6 @@ from hilnet.agent.cla.tcpclv3_events import (
 )
 from hilnet.agent.cla.tcpclv3_messages import DEFAULT_PORT, RefuseReason
 from hilnet.agent.cla.tcpclv3_session import TcpclV3Session
-from hilnet.bundle.cos import DEFAULT_RANK, Priority, class_of_rank
 from hilnet.clock import Clock
 from hilnet.errors import ClaError, StoreFullError, TransferRefusedError
 
@@ -77,32 +74,11 @@ class _Conn(SessionConn):
         self.address = f"{addr[0]}:{addr[1]}"
         hold = cla.resources.holding(writer.transport.abort, self.address, cla.name)  # evicted: the connection closes
         self.session = TcpclV3Session(cla.session_config, active, cla.clock.now_ns(), None, hold)
-        self.peer: str | None = None  # the peer's EID once the session is up
-        self.was_up = False
         self.delay_s = 0  # the reconnection delay the peer asked for
-        self.closed = asyncio.Event()  # the session ended and its last octets (a SHUTDOWN) were written
 
     def terminate(self) -> None:
         self._handle(self.session.terminate(self.cla.clock.now_ns()))
         self._poke()
-
-    async def run(self) -> None:
-        sock = self.writer.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # acks must not wait for Nagle
-        self._poke()
-        tasks = [asyncio.create_task(t) for t in (self._read_loop(), self._write_loop(), self._timer_loop())]
-        try:
-            await self._done.wait()
-        finally:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            last = [] if self.writer.transport.is_closing() else self.session.data_to_send(self.cla.clock.now_ns())
-            try:
-                await close_stream(self.writer, last)
-            finally:
-                self.closed.set()
 
     async def _read_loop(self) -> None:
         clock = self.cla.clock
@@ -178,7 +154,7 @@ class _Conn(SessionConn):
         self._done.set()
 
 
-class TcpclV3Cla(TcpClaBase):
+class TcpclV3Cla(TcpclDriver):
     """TCPCLv3 convergence layer: one listener, one connector per configured peer.
 
     ``listen`` is ``(host, port)`` (port 4556 by default; 0 picks a free one,
@@ -187,6 +163,9 @@ class TcpclV3Cla(TcpClaBase):
     interval (s); ``transfer_mru`` bounds the bundles we take and send, and
     ``max_segment`` the segments we send (bytes).
     """
+
+    label = "TCPCLv3"
+    close_timeout_s = 2.0  # a SHUTDOWN is never answered: only its write and the close to wait for
 
     def __init__(
         self,
@@ -215,74 +194,15 @@ class TcpclV3Cla(TcpClaBase):
             handshake_timeout_ns=int(handshake_timeout_s * NS_PER_S),
             **fields,
         )
-        self._conns: set[_Conn] = set()
-        self._up: dict[str, list[_Conn]] = {}  # peer -> sessions up, oldest first
+        self._init_sessions()
 
-    def peers_up(self) -> set[str]:
-        return {peer for peer, conns in self._up.items() if any(c.session.established for c in conns)}
+    def _new_conn(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, active: bool, expected_peer: str | None
+    ) -> _Conn:
+        return _Conn(self, reader, writer, active)
 
-    async def send(self, peer: str, data: bytes, *, rank: int = DEFAULT_RANK) -> None:
-        """Send one bundle to ``peer``; returns when its acks cover all of it."""
-        conns = [c for c in self._up.get(peer, ()) if c.session.established]
-        if not conns:
-            raise ClaError(f"no TCPCLv3 session to {peer}")
-        conn = conns[0]
-        klass = class_of_rank(rank)
-        if klass is Priority.EXPEDITED:
-            free = [c for c in conns if not c.carries_below(klass)]
-            conn = free[-1] if free else conns[-1]
-        await conn.send(data, rank)
-
-    # --- internals -------------------------------------------------------------
-
-    async def _close_connections(self) -> None:
-        for conn in list(self._conns):
-            conn.terminate()
-        # Until each has written its SHUTDOWN: stop() cancels the connection tasks next.
-        waits = [asyncio.create_task(c.closed.wait()) for c in self._conns]
-        if waits:
-            await asyncio.wait(waits, timeout=2.0)
-            for t in waits:
-                t.cancel()
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self._stopping:
-            writer.close()
-            return
-        self._track_current_task()
-        await self._run(_Conn(self, reader, writer, active=False))
-
-    async def _run(self, conn: _Conn) -> None:
-        self._conns.add(conn)
-        try:
-            await conn.run()
-        finally:
-            self._conns.discard(conn)
-            if conn.peer and conn in self._up.get(conn.peer, ()):
-                self._unregister(conn)
-
-    async def _run_outgoing(
-        self, peer: str, addr: tuple[str, int], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> bool:
-        conn = _Conn(self, reader, writer, active=True)
-        await self._run(conn)
-        if conn.delay_s:  # RFC 7242 6.1: the peer asked us to wait before we reconnect
+    async def _after_session(self, conn: SessionConn) -> None:
+        delay_s = conn.delay_s if isinstance(conn, _Conn) else 0
+        if delay_s:  # RFC 7242 6.1: the peer asked us to wait before we reconnect
             self.stats["reconnect_delays"] += 1
-            await self.clock.wait_until_ns(self.clock.now_ns() + conn.delay_s * NS_PER_S)
-        return conn.was_up  # only a session that came up resets the backoff
-
-    def _register(self, conn: _Conn) -> bool:
-        """Add an established session; True if it is the peer's first (the peer just came up)."""
-        conns = self._up.setdefault(conn.peer or "", [])
-        conns.append(conn)
-        return len(conns) == 1
-
-    def _unregister(self, conn: _Conn) -> bool:
-        """Remove a session; True if it was the peer's last (the peer is gone)."""
-        conns = self._up.get(conn.peer or "", [])
-        if conn not in conns:
-            return False
-        conns.remove(conn)
-        if not conns:
-            self._up.pop(conn.peer or "", None)
-        return not conns
+            await self.clock.wait_until_ns(self.clock.now_ns() + delay_s * NS_PER_S)
