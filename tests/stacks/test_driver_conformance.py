@@ -41,6 +41,7 @@ def _factory(stack: str):
 def test_each_driver_has_the_whole_seam_and_says_what_it_observes(stack: str) -> None:
     driver = _factory(stack)
     assert driver.stack == stack
+    assert driver.backends and driver.backends <= {"loopback", "netns", "bench"}, driver.backends
     missing = [m for m in SEAM if not callable(getattr(driver, m, None))]
     assert not missing, f"the {stack} driver lacks {missing} (hilnet/stacks/base.py, StackDriver)"
     seen = driver.observes

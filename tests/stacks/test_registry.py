@@ -112,13 +112,16 @@ def test_a_crash_on_a_stack_that_cannot_restart_on_its_state_is_refused(monkeypa
     class Fragile:
         stack = "hilnet"
         observes = Observes(frozenset({"delivered"}), stored=False, crash=False)
+        backends = frozenset({"loopback"})
 
     sc = load_scenario_text(
         ION_SCENARIO.replace("stack: ion", "stack: hilnet").replace("cl: tcpclv3, ", "")
         + "faults:\n  - {at: 5s, crash: b, restart-after: 5s}\n",
         "fragile.yaml",
     )
-    registry.refuse_what_stacks_cannot_do(sc)  # hilnet's agent restarts on its store
+    registry.refuse_what_stacks_cannot_do(sc, "loopback")  # hilnet's agent restarts on its store
     monkeypatch.setattr(registry, "driver_for", lambda stack: Fragile)
     with pytest.raises(StackError, match=r"^fragile.yaml:12:5: a crash fault on node b, whose stack hilnet cannot"):
-        registry.refuse_what_stacks_cannot_do(sc)
+        registry.refuse_what_stacks_cannot_do(sc, "loopback")
+    with pytest.raises(StackError, match=r"^node a runs stack hilnet, which hilnet runs on the loopback backend, not"):
+        registry.refuse_what_stacks_cannot_do(sc, "netns")
