@@ -90,6 +90,8 @@ def test_run_refuses_ion_that_is_not_installed_before_anything_starts(tmp_path: 
     # validate and plan take it: only running needs ION here
     v = subprocess.run([sys.executable, "-m", "hilnet", "validate", str(sc)], capture_output=True, text=True, env=env)
     assert v.returncode == 0, v.stdout + v.stderr
+    assert v.stdout.strip().endswith("; stacks: ion on a, b")
+    assert "note: ION is not installed" in v.stderr and "hilnet run refuses it on this machine" in v.stderr
 
 
 def test_run_refuses_an_unknown_stack_at_its_place(tmp_path: Path) -> None:
