@@ -228,7 +228,6 @@ class TcpclCla(TcpclDriver):
         if tls is not TlsPolicy.OFF and tls_files is None:
             raise ClaError(f"tcpcl: TLS policy {tls.value} needs a certificate, a key and a CA")
         self.tls_contexts = TlsContexts(tls_files) if tls_files is not None and tls is not TlsPolicy.OFF else None
-        self._init_sessions()
         self.close_timeout_s = self.session_config.term_timeout_ns / NS_PER_S
         self.expedited_session = expedited_session
 

@@ -165,7 +165,8 @@ class TcpclDriver(TcpClaBase):
     label = "TCPCL"
     close_timeout_s = 5.0
 
-    def _init_sessions(self) -> None:
+    def __init__(self, *args: Any, **kwargs: Any):  # TcpClaBase's arguments
+        super().__init__(*args, **kwargs)
         self._conns: set[SessionConn] = set()
         self._up: dict[str, list[SessionConn]] = {}  # peer -> sessions up, oldest first
 

@@ -194,7 +194,6 @@ class TcpclV3Cla(TcpclDriver):
             handshake_timeout_ns=int(handshake_timeout_s * NS_PER_S),
             **fields,
         )
-        self._init_sessions()
 
     def _new_conn(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, active: bool, expected_peer: str | None
