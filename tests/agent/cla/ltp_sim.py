@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from hilnet.agent.cla.ltp_engine import LtpEngine
 from hilnet.agent.cla.ltp_plan import PeerPlan, Window
+from hilnet.agent.cla.ltp_segment import Segment, decode
 from hilnet.agent.cla.ltp_session import (
     BlockReceived,
     Event,
@@ -33,6 +34,14 @@ def windows(spans: list[tuple[float, float]], rate: int, owlt_s: float) -> tuple
     return tuple(Window(int(s * S), int(e * S), rate, int(owlt_s * S)) for s, e in spans)
 
 
+@dataclass(frozen=True)
+class Sent:
+    t: int
+    frm: int
+    seg: Segment
+    lost: bool
+
+
 @dataclass
 class Sim:
     owlt_s: float = 1.0
@@ -42,6 +51,7 @@ class Sim:
     settings_a: LtpSettings = field(default_factory=lambda: LtpSettings(A))
     settings_b: LtpSettings = field(default_factory=lambda: LtpSettings(B))
     seed: int = 1
+    back_spans: list[tuple[float, float]] | None = None  # B -> A windows when they differ from ``spans``
     drop: Callable[[int, bytes], bool] | None = None  # (from engine, datagram) -> drop it?
 
     def __post_init__(self) -> None:
@@ -50,7 +60,11 @@ class Sim:
         plan = PeerPlan()
         if self.spans is not None:
             w = windows(self.spans, self.rate, self.owlt_s)
-            plan = PeerPlan(w, w)
+            back = w if self.back_spans is None else windows(self.back_spans, self.rate, self.owlt_s)
+            plan = PeerPlan(w, back)
+            plan_b = PeerPlan(back, w)
+        else:
+            plan_b = plan
         rate = self.rate if self.spans is None else 0
         self.a = LtpEngine(
             _with_rate(self.settings_a, rate, int(2 * self.owlt_s * S)),
@@ -59,7 +73,7 @@ class Sim:
         )
         self.b = LtpEngine(
             _with_rate(self.settings_b, rate, int(2 * self.owlt_s * S)),
-            {A: Peer(A, "ipn:1.0", ("a", 1), plan)},
+            {A: Peer(A, "ipn:1.0", ("a", 1), plan_b)},
             rng=random.Random(2),
         )
         self.inflight: list[tuple[int, int, int, bytes]] = []  # (arrival, seq, to engine, datagram)
@@ -67,13 +81,15 @@ class Sim:
         self.sent = {A: 0, B: 0}  # datagrams put on the link
         self.lost = {A: 0, B: 0}
         self.events: list[Event] = []
+        self.trace: list[Sent] = []  # every segment put on the link, lost or not
         self.delivered: list[bytes] = []
         self.hold = False  # True: received blocks wait in .held instead of being accepted
         self.refuse = False
         self.held: list[BlockReceived] = []
 
-    def open(self, t: int) -> bool:
-        return self.spans is None or any(int(s * S) <= t < int(e * S) for s, e in self.spans)
+    def open(self, t: int, frm: int = A) -> bool:
+        spans = self.back_spans if frm == B and self.back_spans is not None else self.spans
+        return spans is None or any(int(s * S) <= t < int(e * S) for s, e in spans)
 
     def send(self, block: bytes) -> int:
         return self.a.send_block(B, block)
@@ -86,7 +102,10 @@ class Sim:
             for out in eng.due(now):
                 frm = eng.settings.engine_id
                 self.sent[frm] += 1
-                if not self.open(now) or self.rng.random() < self.loss or (self.drop and self.drop(frm, out.datagram)):
+                lost = not self.open(now, frm) or self.rng.random() < self.loss
+                lost = lost or bool(self.drop and self.drop(frm, out.datagram))
+                self.trace.append(Sent(now, frm, decode(out.datagram), lost))
+                if lost:
                     self.lost[frm] += 1
                     continue
                 self.seq += 1
