@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import random
 
+from ltp_sim import A, B, S, Sim
+
 from hilnet.agent.cla.ltp_segment import Cancel, CancelReason, DataSeg, ReportSeg, SegType, decode
 from hilnet.agent.cla.ltp_session import ExportDone, ExportFailed, LtpSettings
-
-from ltp_sim import A, B, S, Sim
 
 SEG = 1400
 
