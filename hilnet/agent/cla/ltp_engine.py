@@ -10,9 +10,13 @@ Bounded whatever peers send (docs/cla.md, "LTP"):
 - a datagram that does not parse is counted under its reason and dropped;
   segments of engines we are not configured for are dropped;
 - at most ``max_import`` import sessions: when a new one would pass it, the
-  one silent longest (at least a second) is reclaimed without a word, else
-  the new one is dropped; an import session silent for ``idle_ns`` of time
-  its sender could have sent in is reclaimed likewise;
+  one that got least among those silent for a second is reclaimed without a
+  word, else the new one is dropped; an import session silent for
+  ``idle_ns`` of time its sender could have sent in is reclaimed likewise. A
+  later segment of a reclaimed session (its sender is there after all) is
+  answered with one cancel (CR, SYS_CNCLD), so the sender gives up that
+  session and tries the bundle again in a new one (claims cannot be taken
+  back, so a session cannot restart);
 - at most ``max_block`` bytes per block, and the agent's memory budget for
   all blocks being received (:mod:`hilnet.agent.cla.budget`);
 - ``closed_memory`` closed sessions are remembered, to answer a late report
@@ -35,6 +39,7 @@ from hilnet.agent.cla.ltp_pacer import Pacer
 from hilnet.agent.cla.ltp_segment import (
     CHECKPOINT_TYPES,
     DATA_TYPES,
+    Cancel,
     CancelAck,
     CancelReason,
     Claim,
@@ -51,6 +56,8 @@ from hilnet.errors import ClaError, WireError
 
 STALL_NS = 1_000_000_000  # an import session silent this long may be reclaimed for a new one when all are taken
 MAX_SESSION_NUMBER = 1 << 31
+RECLAIMED = ("idle", "reclaimed")  # why an import session was ended without a word to its sender
+RECLAIMED_MARK = -1  # in the closed list: reclaimed, so a later segment of it is answered with a cancel
 _FROM_SENDER = DATA_TYPES | {SegType.CANCEL_FROM_SENDER, SegType.REPORT_ACK, SegType.CANCEL_ACK_TO_RECEIVER}
 
 
@@ -248,7 +255,10 @@ class LtpEngine:
     def _late_to_import(self, seg: Segment, peer: Peer, red_end: int | None) -> None:
         self.stats["late_segment"] += 1
         c = seg.content
-        if seg.type in CHECKPOINT_TYPES and red_end is not None and isinstance(c, DataSeg):
+        if red_end == RECLAIMED_MARK and seg.type in DATA_TYPES:  # one cancel, no timer: the sender's CP has one
+            cr = Segment(SegType.CANCEL_FROM_RECEIVER, seg.engine, seg.session, Cancel(CancelReason.SYS_CNCLD))
+            self.pacer.put(outgoing(peer.engine, cr, control=True))
+        elif seg.type in CHECKPOINT_TYPES and red_end is not None and isinstance(c, DataSeg):
             # Delivered already: the sender missed our final report. Claim it all again (no timer: its CP has one).
             rs = ReportSeg(self._rng.randrange(1 << 14, 1 << 30), c.checkpoint, red_end, 0, (Claim(0, red_end),))
             self.pacer.put(outgoing(peer.engine, Segment(SegType.REPORT, seg.engine, seg.session, rs), control=True))
@@ -262,13 +272,16 @@ class LtpEngine:
             )
 
     def _make_room(self, now: int) -> bool:
-        quiet = [(s.last_heard, k) for k, s in self.imports.items() if s.state is ImportState.RECEIVING]
+        # The victim: a receiving session silent for a while that got the least so far (a bogus one
+        # sends a segment and stops; a real one waiting out a round trip has most of its block).
+        quiet = [
+            (s.got.total, s.last_heard, k)
+            for k, s in self.imports.items()
+            if s.state is ImportState.RECEIVING and now - s.last_heard >= STALL_NS
+        ]
         if not quiet:
             return False
-        last, key = min(quiet)
-        if now - last < STALL_NS:
-            return False
-        self._reclaim(key, "reclaimed")
+        self._reclaim(min(quiet)[2], "reclaimed")
         return True
 
     def _reclaim(self, key: tuple[int, int], why: str) -> None:
@@ -290,7 +303,7 @@ class LtpEngine:
                 _remember(self._closed_exports, s.number, s.peer.engine, self.settings.closed_memory)
             return
         if s.state is ImportState.CLOSED and self.imports.pop((s.peer.engine, s.number), None) is not None:
-            kept = s.red_end if s.outcome == "" else None
+            kept = s.red_end if s.outcome == "" else (RECLAIMED_MARK if s.outcome in RECLAIMED else None)
             _remember(self._closed_imports, (s.peer.engine, s.number), kept, self.settings.closed_memory)
 
 

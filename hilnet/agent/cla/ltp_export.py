@@ -170,7 +170,9 @@ class ExportSession:
                 continue
             serial = next(self._serials) % MAX_SERIAL
             cp = DataSeg(BUNDLE_CLIENT, s, data, serial, report)
-            timer = self._timed(Segment(T.RED_CP_EORP_EOB, self.settings.engine_id, self.number, cp), control=False)
+            # Only a segment that ends the block says so (EORP, EOB); a retransmission's last is a plain checkpoint.
+            kind = T.RED_CP_EORP_EOB if e == len(self.block) else T.RED_CP
+            timer = self._timed(Segment(kind, self.settings.engine_id, self.number, cp), control=False)
             self._checkpoints[serial] = timer
 
     def _timed(self, seg: Segment, control: bool = True) -> Timer:
