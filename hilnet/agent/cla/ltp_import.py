@@ -219,9 +219,10 @@ class ImportSession:
             self._primary_upper = upper
         have = self.got.within(lower, upper)
         chunks = [have[i : i + MAX_CLAIMS_PER_REPORT] for i in range(0, len(have), MAX_CLAIMS_PER_REPORT)] or [[]]
+        hi = lower
         for i, chunk in enumerate(chunks):
-            lo = lower if i == 0 else chunk[0][0]
-            hi = upper if i == len(chunks) - 1 else chunk[-1][1]
+            # The segments' scopes partition the report's (RFC 5326 6.11): each picks up where the last ended.
+            lo, hi = hi, upper if i == len(chunks) - 1 else chunk[-1][1]
             serial = next(self._serials)
             rs = ReportSeg(serial, cp.checkpoint, hi, lo, tuple(Claim(s - lo, e - s) for s, e in chunk))
             self._answered.setdefault(cp.checkpoint, serial)

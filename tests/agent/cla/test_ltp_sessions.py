@@ -190,3 +190,29 @@ def test_many_blocks_over_a_lossy_link_all_arrive_once() -> None:
     assert all(sim.outcome(n) == ExportDone(n) for n in numbers)
     assert sorted(sim.delivered) == sorted(blocks)
     assert not sim.a.exports and not sim.b.imports
+
+
+def test_a_block_with_more_holes_than_one_report_segment_holds_is_repaired_in_one_round() -> None:
+    holes = {SEG * k for k in range(1, 400, 3)}  # 133 holes: three report segments
+    first: set[int] = set()
+
+    def drop(frm: int, dgram: bytes) -> bool:
+        c = decode(dgram).content
+        if frm == A and isinstance(c, DataSeg) and c.offset in holes and c.offset not in first:
+            first.add(c.offset)
+            return True
+        return False
+
+    sim = Sim(drop=drop)
+    b = block(400 * SEG)
+    n = sim.send(b)
+    sim.run()
+    assert sim.outcome(n) == ExportDone(n)
+    assert sim.delivered == [b]
+    reports = [t.seg.content for t in of_type(sim, SegType.REPORT)]
+    first_cp = reports[0].checkpoint
+    scopes = [(r.lower, r.upper) for r in reports if r.checkpoint == first_cp]
+    assert len(scopes) == 3 and scopes[0][0] == 0 and scopes[-1][1] == len(b)
+    assert all(a[1] == b_[0] for a, b_ in zip(scopes, scopes[1:], strict=False))  # they partition the block
+    assert len(data_of(sim)) == 400 + len(holes)  # every hole sent again once, nothing else
+    assert not [t for t in sim.trace if t.seg.type is SegType.RED_CP_EORP_EOB][1:], "a checkpoint timed out"
