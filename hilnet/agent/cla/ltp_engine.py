@@ -105,6 +105,7 @@ class LtpEngine:
         self._next_number = number % (MAX_SESSION_NUMBER - 1) + 1
         s = ExportSession(self.settings, number, peer, block, self.pacer.put, self._rng.randrange(1, 1 << 14))
         self.exports[number] = s
+        s.stats = self.stats
         s.start()
         self.stats["export_sessions"] += 1
         return number
@@ -248,6 +249,7 @@ class LtpEngine:
             self.settings, peer, seg.session, self.pacer.put, self._holding(peer.node), self._rng.randrange(1, 1 << 14)
         )
         s.last_heard = now
+        s.stats = self.stats
         self.imports[key] = s
         self.stats["import_sessions"] += 1
         return s

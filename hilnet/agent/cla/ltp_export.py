@@ -20,6 +20,7 @@ bundle. A cancel from the receiver (CR) is acknowledged (CAR) and fails the send
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Callable, Iterator
 from enum import Enum
 
@@ -73,12 +74,14 @@ class ExportSession:
         self._cancel: Timer | None = None
         self._queued: list[Outgoing] = []  # our data segments not yet sent (dropped if we close)
         self.retransmitted = 0  # data octets sent again
+        self.stats: Counter[str] = Counter()  # the engine's counters, where it gives them
         self.outcome = ""  # why it closed ("" = done)
 
     # --- driving ---------------------------------------------------------------------------
 
     def start(self) -> None:
         """Queue the whole block as red data, the last segment a checkpoint (EORP, EOB)."""
+        self.stats["red_bytes_sent"] += len(self.block)
         self._send_ranges([(0, len(self.block))], report=0)
 
     def on_segment(self, seg: Segment, now: int) -> None:
@@ -154,25 +157,32 @@ class ExportSession:
             return
         gaps = self.received.gaps(rs.lower, rs.upper)
         if gaps:
-            self.retransmitted += sum(e - s for s, e in gaps)
+            again = sum(e - s for s, e in gaps)
+            self.retransmitted += again
+            self.stats["red_bytes_resent"] += again
             self._send_ranges(gaps, report=rs.serial)
 
     def _send_ranges(self, ranges: list[tuple[int, int]], report: int) -> None:
-        size = self.settings.segment_size
+        """Queue ``ranges`` of the block as segments; the last is a checkpoint, and on the first pass (``report``
+        0) so is one every ``checkpoint_every`` bytes, so that losses are reported and repaired while the rest
+        of a large block is still on its way. Repairs go ahead of first-pass data."""
+        size, every = self.settings.segment_size, self.settings.checkpoint_every
         pieces = [(o, min(o + size, e)) for s, e in ranges for o in range(s, e, size)] or [(0, 0)]
+        repair = report != 0
         for i, (s, e) in enumerate(pieces):
             data = self.block[s:e]
-            if i < len(pieces) - 1:
+            last = i == len(pieces) - 1
+            if not last and (repair or every <= 0 or e // every == s // every):
                 seg = Segment(T.RED, self.settings.engine_id, self.number, DataSeg(BUNDLE_CLIENT, s, data))
-                out = outgoing(self.peer.engine, seg, control=False)
+                out = outgoing(self.peer.engine, seg, control=repair)
                 self._queued.append(out)
                 self._send(out)
                 continue
             serial = next(self._serials) % MAX_SERIAL
             cp = DataSeg(BUNDLE_CLIENT, s, data, serial, report)
-            # Only a segment that ends the block says so (EORP, EOB); a retransmission's last is a plain checkpoint.
+            # Only a segment that ends the block says so (EORP, EOB); others are plain checkpoints.
             kind = T.RED_CP_EORP_EOB if e == len(self.block) else T.RED_CP
-            timer = self._timed(Segment(kind, self.settings.engine_id, self.number, cp), control=False)
+            timer = self._timed(Segment(kind, self.settings.engine_id, self.number, cp), control=repair)
             self._checkpoints[serial] = timer
 
     def _timed(self, seg: Segment, control: bool = True) -> Timer:
@@ -189,6 +199,7 @@ class ExportSession:
         timer.out.on_sent = sent
 
     def _resend(self, timer: Timer) -> None:
+        self.stats["timeouts_" + ("cancel" if timer is self._cancel else "checkpoint")] += 1
         timer.retries += 1
         timer.deadline, timer.armed = None, False
         out = Outgoing(timer.out.peer, timer.out.datagram, timer.out.on_sent, timer.out.control)
