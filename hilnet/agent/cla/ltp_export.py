@@ -133,6 +133,11 @@ class ExportSession:
         return min(due) if due else None
 
     @property
+    def unsent(self) -> bool:
+        """A checkpoint (so data before it) still waits for its turn on the link."""
+        return any(not t.armed for t in self._checkpoints.values())
+
+    @property
     def stuck(self) -> bool:
         """Open, every timer armed, and none will ever run out: the plan never lets the peer answer again."""
         timers = list(self._checkpoints.values()) + ([self._cancel] if self._cancel else [])
