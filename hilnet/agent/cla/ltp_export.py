@@ -70,7 +70,7 @@ class ExportSession:
         self.received = Ranges()  # octets the peer claimed
         self._serials: Iterator[int] = itertools.count(first_serial)
         self._checkpoints: dict[int, Timer] = {}  # checkpoint serial -> its timer
-        self._reports_seen: set[int] = set()
+        self._reports_seen: dict[int, ReportSeg] = {}
         self._cancel: Timer | None = None
         self._queued: list[Outgoing] = []  # our data segments not yet sent (dropped if we close)
         self.retransmitted = 0  # data octets sent again
@@ -151,12 +151,20 @@ class ExportSession:
 
     def _on_report(self, rs: ReportSeg) -> None:
         self._control(Segment(T.REPORT_ACK, self.settings.engine_id, self.number, ReportAck(rs.serial)))
-        if self.state is not ExportState.SENDING or rs.serial in self._reports_seen:
-            return
-        self._reports_seen.add(rs.serial)
+        if self.state is not ExportState.SENDING or self._reports_seen.get(rs.serial) == rs:
+            return  # a report repeated: handled once (a restarted receiver may reuse a serial with new claims)
+        self._reports_seen[rs.serial] = rs
         self._checkpoints.pop(rs.checkpoint, None)
+        own = Ranges()
         for k in rs.claims:
-            self.received.add(rs.lower + k.offset, rs.lower + k.offset + k.length)
+            own.add(rs.lower + k.offset, rs.lower + k.offset + k.length)
+        if any(not own.covers(s, e) for s, e in self.received.within(rs.lower, rs.upper)):
+            # The receiver no longer has data it claimed: it restarted (its memory is not durable until the
+            # block is stored). Believe this report alone, or the block could be counted done and be lost.
+            self.stats["receiver_forgot"] += 1
+            self.received = Ranges()
+        for s, e in own.within(rs.lower, rs.upper):
+            self.received.add(s, e)
         if self.received.covers(0, len(self.block)):
             self.close("")
             return
@@ -166,6 +174,8 @@ class ExportSession:
             self.retransmitted += again
             self.stats["red_bytes_resent"] += again
             self._send_ranges(gaps, report=rs.serial)
+        elif not self._checkpoints:  # nothing in flight would ever bring another report: start afresh
+            self.cancel(CancelReason.SYS_CNCLD, "the receiver's reports leave data missing that none asks for")
 
     def _send_ranges(self, ranges: list[tuple[int, int]], report: int) -> None:
         """Queue ``ranges`` of the block as segments; the last is a checkpoint, and on the first pass (``report``

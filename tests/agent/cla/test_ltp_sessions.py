@@ -245,3 +245,27 @@ def test_a_long_block_is_repaired_while_it_is_still_being_sent() -> None:
     assert len([t for t in sim.trace if t.seg.type is SegType.RED_CP]) >= 4  # discretionary checkpoints
     assert any(r.t < first_pass_end for r in repairs), "no repair went out before the first pass ended"
     assert sum(len(r.seg.content.data) for r in repairs) == sum(len(t.seg.content.data) for t in data if t.lost)
+
+
+def test_a_receiver_that_restarts_mid_block_does_not_make_the_sender_count_it_done() -> None:
+    # The receiver's engine is replaced (a crash and restart) after its first reports: what it
+    # claimed then is gone. The sender must not add old claims to new ones and call the block done.
+    sim = Sim(seed=2)
+    b = block(3 << 20)
+    n = sim.send(b)
+    restarted = False
+
+    def crash() -> bool:
+        nonlocal restarted
+        if not restarted and any(t.seg.type is SegType.REPORT and t.t > 0 for t in sim.trace):
+            fresh = Sim(seed=2)
+            sim.b = fresh.b  # same engine id, nothing of the session
+            restarted = True
+        return False
+
+    sim.run(stop=crash)
+    sim.run()
+    assert restarted
+    assert sim.outcome(n) == ExportDone(n)
+    assert sim.delivered == [b]
+    assert sim.a.stats["receiver_forgot"] >= 1
