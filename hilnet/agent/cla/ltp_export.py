@@ -32,6 +32,7 @@ from hilnet.agent.cla.ltp_session import (
     Event,
     ExportDone,
     ExportFailed,
+    Lazy,
     LtpSettings,
     Outgoing,
     Peer,
@@ -57,7 +58,7 @@ class ExportSession:
         number: int,
         peer: Peer,
         block: bytes,
-        send: Callable[[Outgoing], None],
+        send: Callable[[Outgoing | Lazy], None],
         first_serial: int = 1,
     ):
         self.settings = settings
@@ -72,7 +73,8 @@ class ExportSession:
         self._checkpoints: dict[int, Timer] = {}  # checkpoint serial -> its timer
         self._reports_seen: dict[int, ReportSeg] = {}
         self._cancel: Timer | None = None
-        self._queued: list[Outgoing] = []  # our data segments not yet sent (dropped if we close)
+        self._queued: list[Outgoing] = []  # our repairs and timed segments not yet sent (dropped if we close)
+        self._first_done = False  # the first pass's last segment was made
         self.retransmitted = 0  # data octets sent again
         self.stats: Counter[str] = Counter()  # the engine's counters, where it gives them
         self.outcome = ""  # why it closed ("" = done)
@@ -82,7 +84,7 @@ class ExportSession:
     def start(self) -> None:
         """Queue the whole block as red data, the last segment a checkpoint (EORP, EOB)."""
         self.stats["red_bytes_sent"] += len(self.block)
-        self._send_ranges([(0, len(self.block))], report=0)
+        self._send(Lazy(self.peer.engine, self._first_pass()))
 
     def on_segment(self, seg: Segment, now: int) -> None:
         """A segment of this session from the receiver: RS, CR or CAS."""
@@ -135,7 +137,7 @@ class ExportSession:
     @property
     def unsent(self) -> bool:
         """A checkpoint (so data before it) still waits for its turn on the link."""
-        return any(not t.armed for t in self._checkpoints.values())
+        return not self._first_done or any(not t.armed for t in self._checkpoints.values())
 
     @property
     def stuck(self) -> bool:
@@ -174,12 +176,25 @@ class ExportSession:
             self.retransmitted += again
             self.stats["red_bytes_resent"] += again
             self._send_ranges(gaps, report=rs.serial)
-        elif not self._checkpoints:  # nothing in flight would ever bring another report: start afresh
+        elif not self._checkpoints and self._first_done:  # nothing in flight would bring another report
             self.cancel(CancelReason.SYS_CNCLD, "the receiver's reports leave data missing that none asks for")
 
+    def _first_pass(self) -> Iterator[Outgoing]:
+        """The block's first pass, made segment by segment as the pacer takes them (no block's worth of
+        datagrams waits in memory, and the first leaves at once); it stops if the session closes."""
+        for out in self._segments([(0, len(self.block))], report=0):
+            if self.state is not ExportState.SENDING:
+                return
+            yield out
+
     def _send_ranges(self, ranges: list[tuple[int, int]], report: int) -> None:
-        """Queue ``ranges`` of the block as segments; the last is a checkpoint, and on the first pass (``report``
-        0) so is one every ``checkpoint_every`` bytes, so that losses are reported and repaired while the rest
+        for out in self._segments(ranges, report):
+            self._queued.append(out)
+            self._send(out)
+
+    def _segments(self, ranges: list[tuple[int, int]], report: int) -> Iterator[Outgoing]:
+        """``ranges`` of the block as segments; the last is a checkpoint, and on the first pass (``report`` 0)
+        so is one every ``checkpoint_every`` bytes, so that losses are reported and repaired while the rest
         of a large block is still on its way. Repairs go ahead of first-pass data."""
         size, every = self.settings.segment_size, self.settings.checkpoint_every
         pieces = [(o, min(o + size, e)) for s, e in ranges for o in range(s, e, size)] or [(0, 0)]
@@ -189,16 +204,20 @@ class ExportSession:
             last = i == len(pieces) - 1
             if not last and (repair or every <= 0 or e // every == s // every):
                 seg = Segment(T.RED, self.settings.engine_id, self.number, DataSeg(BUNDLE_CLIENT, s, data))
-                out = outgoing(self.peer.engine, seg, control=repair)
-                self._queued.append(out)
-                self._send(out)
+                yield outgoing(self.peer.engine, seg, control=repair)
                 continue
             serial = next(self._serials) % MAX_SERIAL
             cp = DataSeg(BUNDLE_CLIENT, s, data, serial, report)
             # Only a segment that ends the block says so (EORP, EOB); others are plain checkpoints.
             kind = T.RED_CP_EORP_EOB if e == len(self.block) else T.RED_CP
-            timer = self._timed(Segment(kind, self.settings.engine_id, self.number, cp), control=repair)
+            timer = Timer(
+                outgoing(self.peer.engine, Segment(kind, self.settings.engine_id, self.number, cp), control=repair)
+            )
+            self._arm_on_send(timer)
             self._checkpoints[serial] = timer
+            if last and not repair:
+                self._first_done = True
+            yield timer.out
 
     def _timed(self, seg: Segment, control: bool = True) -> Timer:
         timer = Timer(outgoing(self.peer.engine, seg, control=control))

@@ -8,7 +8,7 @@ clock, sizes bytes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from hilnet.agent.cla.ltp_plan import PeerPlan
@@ -55,6 +55,14 @@ class Outgoing:
     on_sent: Callable[[int], None] | None = None
     control: bool = False  # reports, acks, cancels and repairs go ahead of first-pass data
     dropped: bool = False  # its session closed before it left: skip it
+
+
+@dataclass(slots=True)
+class Lazy:
+    """Segments to ``peer`` made only as the link takes them: a long block's first pass."""
+
+    peer: int
+    segments: Iterator[Outgoing]
 
 
 def outgoing(peer: int, seg: Segment, on_sent: Callable[[int], None] | None = None, *, control: bool) -> Outgoing:
