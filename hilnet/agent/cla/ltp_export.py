@@ -160,9 +160,11 @@ class ExportSession:
         own = Ranges()
         for k in rs.claims:
             own.add(rs.lower + k.offset, rs.lower + k.offset + k.length)
-        if any(not own.covers(s, e) for s, e in self.received.within(rs.lower, rs.upper)):
+        forgot = any(not own.covers(s, e) for s, e in self.received.within(rs.lower, rs.upper))
+        if forgot:
             # The receiver no longer has data it claimed: it restarted (its memory is not durable until the
-            # block is stored). Believe this report alone, or the block could be counted done and be lost.
+            # block is stored). Believe this report alone, or the block could be counted done and be lost,
+            # and send it all it lacks, not only what this report's scope holds.
             self.stats["receiver_forgot"] += 1
             self.received = Ranges()
         for s, e in own.within(rs.lower, rs.upper):
@@ -170,7 +172,7 @@ class ExportSession:
         if self.received.covers(0, len(self.block)):
             self.close("")
             return
-        gaps = self.received.gaps(rs.lower, rs.upper)
+        gaps = self.received.gaps(0, len(self.block)) if forgot else self.received.gaps(rs.lower, rs.upper)
         if gaps:
             again = sum(e - s for s, e in gaps)
             self.retransmitted += again

@@ -215,7 +215,9 @@ class ImportSession:
     def _report(self, cp: DataSeg) -> None:
         upper = cp.offset + len(cp.data)
         earlier = self._scopes.get(cp.report) if cp.report else None
-        if earlier is not None:
+        if self.state is ImportState.DELIVERED and self.red_end is not None:
+            lower, upper = 0, self.red_end  # stored: say so of all of it (6.11 allows 0 and the highest bound)
+        elif earlier is not None:
             lower, upper = earlier
         elif cp.report:
             lower = 0  # answers a report we do not know: report from the start (RFC 5326 6.11 allows it)

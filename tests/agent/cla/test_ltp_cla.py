@@ -212,7 +212,7 @@ traffic:
   - {name: t, from: a, to: b, start: 5s, every: 5s, count: 6, size: 300KiB}
 faults:
   - {at: 12s, crash: b, restart-after: 5s}
-expect: {delivered: all, within: 1m, duplicates: 0, intact: true, lost: 0}
+expect: {delivered: all, within: 110s, duplicates: 0, intact: true, lost: 0}
 """
 
 
