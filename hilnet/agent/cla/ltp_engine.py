@@ -107,6 +107,7 @@ class LtpEngine:
         self.exports[number] = s
         s.stats = self.stats
         s.start()
+        self.stats["export_open"] = len(self.exports)
         self.stats["export_sessions"] += 1
         return number
 
@@ -254,6 +255,7 @@ class LtpEngine:
         s.last_heard = now
         s.stats = self.stats
         self.imports[key] = s
+        self.stats["import_open"] = len(self.imports)
         self.stats["import_sessions"] += 1
         return s
 
@@ -303,6 +305,10 @@ class LtpEngine:
         """Move ``s``'s events out, and forget it (remembering its end) once closed."""
         self.events += s.events
         s.events = []
+        self._forget_if_closed(s)
+        self.stats["export_open"], self.stats["import_open"] = len(self.exports), len(self.imports)  # gauges
+
+    def _forget_if_closed(self, s: ExportSession | ImportSession) -> None:
         if isinstance(s, ExportSession):
             if s.state is ExportState.CLOSED and self.exports.pop(s.number, None) is not None:
                 _remember(self._closed_exports, s.number, s.peer.engine, self.settings.closed_memory)
