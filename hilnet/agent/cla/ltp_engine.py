@@ -52,6 +52,7 @@ from hilnet.agent.cla.ltp_segment import (
     decode,
 )
 from hilnet.agent.cla.ltp_session import Event, ImportEnded, Limited, LtpSettings, Outgoing, Peer, outgoing
+from hilnet.bundle.cos import DEFAULT_RANK
 from hilnet.errors import ClaError, WireError
 
 STALL_NS = 1_000_000_000  # an import session silent this long may be reclaimed for a new one when all are taken
@@ -92,8 +93,10 @@ class LtpEngine:
     def export_room(self) -> bool:
         return len(self.exports) < self.settings.max_export
 
-    def send_block(self, peer_engine: int, block: bytes) -> int:
-        """Open an export session for ``block`` to ``peer_engine``; returns its session number. Raises ClaError."""
+    def send_block(self, peer_engine: int, block: bytes, rank: int = DEFAULT_RANK) -> int:
+        """Open an export session for ``block`` to ``peer_engine``; returns its session number. Raises ClaError.
+
+        ``rank`` (class of service, :mod:`hilnet.bundle.cos`): its first pass goes ahead of lower-ranked ones."""
         peer = self.peers.get(peer_engine)
         if peer is None:
             raise ClaError(f"no LTP peer with engine id {peer_engine}")
@@ -103,7 +106,7 @@ class LtpEngine:
             raise ClaError(f"{len(self.exports)} LTP export sessions open, the limit")
         number = self._next_number
         self._next_number = number % (MAX_SESSION_NUMBER - 1) + 1
-        s = ExportSession(self.settings, number, peer, block, self.pacer.put, self._rng.randrange(1, 1 << 14))
+        s = ExportSession(self.settings, number, peer, block, self.pacer.put, self._rng.randrange(1, 1 << 14), rank)
         self.exports[number] = s
         s.stats = self.stats
         s.start()

@@ -39,6 +39,7 @@ from hilnet.agent.cla.ltp_session import (
     Timer,
     outgoing,
 )
+from hilnet.bundle.cos import DEFAULT_RANK
 
 MAX_SERIAL = 1 << 63
 
@@ -60,9 +61,11 @@ class ExportSession:
         block: bytes,
         send: Callable[[Outgoing | Lazy], None],
         first_serial: int = 1,
+        rank: int = DEFAULT_RANK,
     ):
         self.settings = settings
         self.number = number
+        self.rank = rank
         self.peer = peer
         self.block = block
         self._send = send
@@ -84,7 +87,7 @@ class ExportSession:
     def start(self) -> None:
         """Queue the whole block as red data, the last segment a checkpoint (EORP, EOB)."""
         self.stats["red_bytes_sent"] += len(self.block)
-        self._send(Lazy(self.peer.engine, self._first_pass()))
+        self._send(Lazy(self.peer.engine, self._first_pass(), self.rank))
 
     def on_segment(self, seg: Segment, now: int) -> None:
         """A segment of this session from the receiver: RS, CR or CAS."""

@@ -70,6 +70,11 @@ class Pacer:
         q = self._queues[out.peer]
         if isinstance(out, Outgoing) and out.control:
             q.control.append(out)
+        elif isinstance(out, Lazy):
+            # By class of service: ahead of every lower-ranked first pass, even one half sent (LTP sessions
+            # are independent, so the other simply pauses), after those of its own rank.
+            at = next((i for i, x in enumerate(q.data) if isinstance(x, Lazy) and x.rank < out.rank), len(q.data))
+            q.data.insert(at, out)
         else:
             q.data.append(out)
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from hilnet.agent.cla.ltp_plan import PeerPlan
 from hilnet.agent.cla.ltp_segment import Segment, encode
+from hilnet.bundle.cos import DEFAULT_RANK
 
 NS_PER_S = 1_000_000_000
 BUNDLE_CLIENT = 1  # LTP client service id of the Bundle Protocol (as ION registers it)
@@ -63,6 +64,7 @@ class Lazy:
 
     peer: int
     segments: Iterator[Outgoing]
+    rank: int = DEFAULT_RANK  # class of service: a higher rank's first pass goes ahead of a lower one's
 
 
 def outgoing(peer: int, seg: Segment, on_sent: Callable[[int], None] | None = None, *, control: bool) -> Outgoing:

@@ -8,6 +8,7 @@ from ltp_sim import A, B, S, Sim
 
 from hilnet.agent.cla.ltp_segment import Cancel, CancelReason, DataSeg, ReportSeg, SegType, decode
 from hilnet.agent.cla.ltp_session import ExportDone, ExportFailed, LtpSettings
+from hilnet.bundle.cos import Priority, rank_of
 
 SEG = 1400
 
@@ -269,3 +270,18 @@ def test_a_receiver_that_restarts_mid_block_does_not_make_the_sender_count_it_do
     assert sim.outcome(n) == ExportDone(n)
     assert sim.delivered == [b]
     assert sim.a.stats["receiver_forgot"] >= 1
+
+
+def test_an_expedited_bundle_goes_ahead_of_a_bulk_block_half_sent() -> None:
+    sim = Sim(rate=1_000_000)
+    bulk = block(2 << 20, seed=1)
+    small = block(3000, seed=2)
+    nb = sim.a.send_block(B, bulk, rank=rank_of(Priority.BULK))
+    sim.run(until_s=1.0)  # about half the bulk block is out
+    ne = sim.a.send_block(B, small, rank=rank_of(Priority.EXPEDITED))
+    sim.run()
+    assert sim.outcome(nb) == ExportDone(nb) and sim.outcome(ne) == ExportDone(ne)
+    assert sim.delivered == [small, bulk]
+    done = {ev.session: i for i, ev in enumerate(sim.events) if isinstance(ev, ExportDone)}
+    assert done[ne] < done[nb]
+    assert len(data_of(sim)) == -(-len(bulk) // SEG) + -(-len(small) // SEG)  # nothing sent twice
