@@ -245,3 +245,33 @@ def test_two_agents_run_a_scenario_over_ltp(tmp_path: Path, backend: str) -> Non
     assert len(acked) >= 6 and {e["cla"] for e in acked} == {"ltp"}
     status = {e["node"]: e["status"]["counters"] for e in events if e["event"] == "agent-status"}
     assert status["a"]["ltp:export_sessions"] >= 6  # b's counters restarted with it
+
+
+def test_the_agents_contact_plan_reaches_each_peer_on_the_agents_clock() -> None:
+    from hilnet.agent.config import AgentConfig
+    from hilnet.scenario.contact import Contact
+
+    s = 10**9
+    agent = AgentConfig(
+        node="rover",
+        eid="ipn:1.0",
+        store_path="unused",
+        nodes={"rover": "ipn:1.0", "orbiter": "ipn:2.0", "dsn": "ipn:3.0"},
+        contacts=(
+            Contact("rover", "orbiter", 10 * s, 20 * s, 5000, 2 * s),
+            Contact("orbiter", "rover", 10 * s, 20 * s, 4000, 3 * s),
+            Contact("orbiter", "dsn", 0, 99 * s, 9, 1),
+        ),
+        epoch_ns=1000,
+    )
+    cfg = LtpConfig(
+        HostPort("127.0.0.1", 0), {"ipn:2.0": HostPort("127.0.0.1", 9), "ipn:3.0": HostPort("127.0.0.1", 8)}
+    )
+    cla = build_cla(cfg, node_id="ipn:1.0", clock=MonotonicClock(), agent=agent)
+    assert isinstance(cla, LtpCla)
+    orbiter = cla.peers["ipn:2.0"].plan
+    assert [(w.start, w.end, w.rate, w.owlt) for w in orbiter.out] == [(1000 + 10 * s, 1000 + 20 * s, 5000, 2 * s)]
+    assert [(w.start, w.end) for w in orbiter.back] == [(1000 + 10 * s, 1000 + 20 * s)]
+    assert orbiter.round_trip(1000 + 15 * s) == 5 * s
+    assert not cla.peers["ipn:3.0"].plan.planned  # no contact of ours with dsn: always open, configured rate
+    assert cla.engine.settings.max_block == agent.max_bundle_size
