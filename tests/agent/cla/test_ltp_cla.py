@@ -270,8 +270,9 @@ def test_the_agents_contact_plan_reaches_each_peer_on_the_agents_clock() -> None
     cla = build_cla(cfg, node_id="ipn:1.0", clock=MonotonicClock(), agent=agent)
     assert isinstance(cla, LtpCla)
     orbiter = cla.peers["ipn:2.0"].plan
-    assert [(w.start, w.end, w.rate, w.owlt) for w in orbiter.out] == [(1000 + 10 * s, 1000 + 20 * s, 5000, 2 * s)]
-    assert [(w.start, w.end) for w in orbiter.back] == [(1000 + 10 * s, 1000 + 20 * s)]
+    # each window ends a light time early: what is sent later would be in flight at the close
+    assert [(w.start, w.end, w.rate, w.owlt) for w in orbiter.out] == [(1000 + 10 * s, 1000 + 18 * s, 5000, 2 * s)]
+    assert [(w.start, w.end) for w in orbiter.back] == [(1000 + 10 * s, 1000 + 17 * s)]
     assert orbiter.round_trip(1000 + 15 * s) == 5 * s
     assert not cla.peers["ipn:3.0"].plan.planned  # no contact of ours with dsn: always open, configured rate
     assert cla.engine.settings.max_block == agent.max_bundle_size

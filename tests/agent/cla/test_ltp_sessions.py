@@ -72,11 +72,12 @@ def test_exactly_the_missing_ranges_are_sent_again() -> None:
 
 
 def test_timers_are_suspended_across_a_planned_gap() -> None:
-    # Both directions open 0-10 s and 100-200 s; a checkpoint leaves at ~9.6 s, reaches the
-    # receiver after the window closed; its report can only leave at 100 s. The checkpoint's
-    # timer (2 s round trip + 1 s margin) must not run out in the gap.
+    # Both directions open 0-10 s and 100-200 s with 1 s of light time, so usable to 9 s; a
+    # checkpoint leaves at ~8.6 s and reaches the receiver at ~9.6 s, too late for its report to
+    # arrive before the close: the report leaves at 100 s. The checkpoint's timer (2 s round trip
+    # + 1 s margin) must not run out in the gap.
     sim = Sim(spans=[(0, 10), (100, 200)], rate=50_000)
-    sim.clock.set(int(9.5 * S))
+    sim.clock.set(int(8.5 * S))
     b = block(5_000)
     n = sim.send(b)
     sim.run()
@@ -84,7 +85,7 @@ def test_timers_are_suspended_across_a_planned_gap() -> None:
     assert sim.delivered == [b]
     checkpoints = [t for t in sim.trace if t.seg.type is SegType.RED_CP_EORP_EOB]
     assert len(checkpoints) == 1, "the checkpoint was sent again: its timer ran in the gap"
-    assert checkpoints[0].t < 10 * S
+    assert checkpoints[0].t < 9 * S
     report = of_type(sim, SegType.REPORT)[0]
     assert report.t == 100 * S  # held while the plan said the way back was closed
     assert not of_type(sim, SegType.CANCEL_FROM_SENDER)
@@ -92,11 +93,11 @@ def test_timers_are_suspended_across_a_planned_gap() -> None:
 
 def test_a_timer_counts_only_open_time() -> None:
     sim = Sim(spans=[(0, 10), (100, 200)], rate=1_000_000)
-    sim.clock.set(int(9.9 * S))
+    sim.clock.set(int(8.9 * S))
     n = sim.send(block(1000))
-    sim.step()  # the checkpoint leaves at 9.9 s
+    sim.step()  # the checkpoint leaves at 8.9 s
     timer = next(iter(sim.a.exports[n]._checkpoints.values()))
-    # 0.1 s counted before the close, the other 2.9 s after the reopening
+    # the way back is usable to 9 s (10 s less its light time): 0.1 s counted before, 2.9 s after 100 s
     assert timer.deadline == 100 * S + int(2.9 * S)
 
 
@@ -175,7 +176,7 @@ def test_a_session_the_plan_never_lets_finish_fails_its_send() -> None:
     # The way back never opens again after 10 s: no report can ever come, so the send fails
     # (the bundle stays stored) instead of holding an export session for ever.
     sim = Sim(spans=[(0, 10)], back_spans=[(0, 10)])
-    sim.clock.set(int(9.9 * S))
+    sim.clock.set(int(8.9 * S))
     n = sim.send(block(2000))
     sim.run()
     failed = sim.outcome(n)
