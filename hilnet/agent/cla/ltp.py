@@ -248,7 +248,8 @@ class LtpCla:
 
     async def _deliver(self, ev: BlockReceived) -> None:
         peer = self.engine.peers[ev.engine].node
-        assert self.sink is not None  # blocks arrive only once started
+        if self.sink is None:  # not started: nothing can have arrived
+            return
         result = await deliver_to_sink(self.sink, ev.data, self.name, peer, self.stats)
         if result.accepted:
             self.engine.accept(ev.engine, ev.session)

@@ -179,9 +179,13 @@ class LtpEngine:
         return min(found) if found else None
 
     def _quiet_until(self, imp: ImportSession) -> int:
-        """When ``imp`` has been silent for ``idle_ns`` of time its sender could send in (plain time past the plan)."""
-        t = imp.peer.plan.expiry(imp.last_heard, self.settings.idle_ns)
-        return imp.last_heard + self.settings.idle_ns if t is None else t
+        """When ``imp`` has been silent for ``idle_ns`` plus two round trips (a report out and its repairs back,
+        twice) of time its sender could send in; plain time once the plan has no window left."""
+        plan = imp.peer.plan
+        rtt = plan.round_trip(imp.last_heard) if plan.planned else self.settings.rtt_ns
+        quiet = self.settings.idle_ns + 2 * rtt
+        t = plan.expiry(imp.last_heard, quiet)
+        return imp.last_heard + quiet if t is None else t
 
     def take_events(self) -> list[Event]:
         out, self.events = self.events, []

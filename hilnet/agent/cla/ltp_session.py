@@ -31,7 +31,7 @@ class LtpSettings:
     max_import: int = 64  # import sessions open at once; beyond it the longest-silent one is reclaimed
     rto_margin_ns: int = NS_PER_S  # added to the planned round trip: queueing and the peer's processing
     max_retries: int = 10  # retransmissions of one checkpoint, report or cancel segment before giving up
-    idle_ns: int = 60 * NS_PER_S  # an import session silent this long (counted while the peer can send) ends
+    idle_ns: int = 60 * NS_PER_S  # an import session silent this long + 2 round trips (peer able to send) ends
     rate: int = 0  # bytes/s to a peer the plan says nothing of (0: unpaced)
     rtt_ns: int = 0  # light time out and back to a peer the plan says nothing of
     closed_memory: int = 4096  # closed sessions remembered, to answer late reports and checkpoints

@@ -286,3 +286,24 @@ def test_an_expedited_bundle_goes_ahead_of_a_bulk_block_half_sent() -> None:
     done = {ev.session: i for i, ev in enumerate(sim.events) if isinstance(ev, ExportDone)}
     assert done[ne] < done[nb]
     assert len(data_of(sim)) == -(-len(bulk) // SEG) + -(-len(small) // SEG)  # nothing sent twice
+
+
+def test_a_receiver_waits_out_a_mars_round_trip_for_its_repairs() -> None:
+    # 12 minutes of light time each way: the receiver hears nothing for 24 minutes between its
+    # report and the repairs, far past idle_ns (60 s); its session must not be reclaimed.
+    lost: set[int] = set()
+
+    def drop(frm: int, dgram: bytes) -> bool:
+        c = decode(dgram).content
+        if frm == A and isinstance(c, DataSeg) and c.offset == 5 * SEG and not lost:
+            lost.add(c.offset)
+            return True
+        return False
+
+    sim = Sim(owlt_s=720, drop=drop)
+    b = block(20 * SEG)
+    n = sim.send(b)
+    sim.run(until_s=10_000)
+    assert sim.outcome(n) == ExportDone(n)
+    assert sim.delivered == [b]
+    assert sim.b.stats["import_idle"] == 0
