@@ -57,7 +57,7 @@ from hilnet.errors import ClaError, WireError
 
 STALL_NS = 1_000_000_000  # an import session silent this long may be reclaimed for a new one when all are taken
 MAX_SESSION_NUMBER = 1 << 31
-RECLAIMED = ("idle", "reclaimed")  # why an import session was ended without a word to its sender
+RECLAIMED = ("idle", "reclaimed", "evicted")  # why an import session was ended without a word to its sender
 RECLAIMED_MARK = -1  # in the closed list: reclaimed, so a later segment of it is answered with a cancel
 _FROM_SENDER = DATA_TYPES | {SegType.CANCEL_FROM_SENDER, SegType.REPORT_ACK, SegType.CANCEL_ACK_TO_RECEIVER}
 
@@ -261,6 +261,8 @@ class LtpEngine:
         )
         s.last_heard = now
         s.stats = self.stats
+        if s.hold.budget is not None:  # the budget may take a stalled block's bytes back: the session ends
+            s.hold.evict = lambda: self._reclaim(key, "evicted") if key in self.imports else None
         self.imports[key] = s
         self.stats["import_open"] = len(self.imports)
         self.stats["import_sessions"] += 1

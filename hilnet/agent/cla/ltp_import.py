@@ -201,6 +201,7 @@ class ImportSession:
         if self.complete:
             self.state = ImportState.DELIVERING
             self.events.append(BlockReceived(self.peer.engine, self.number, bytes(self.buf[: self.red_end])))
+            self._release()  # handed over: the agent's commit owns the bytes now
         return True
 
     def _on_checkpoint(self, cp: DataSeg) -> None:
