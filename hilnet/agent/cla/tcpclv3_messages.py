@@ -17,8 +17,6 @@ from typing import ClassVar
 MAGIC = b"dtn!"
 VERSION = 3
 DEFAULT_PORT = 4556  # the TCPCL port, shared with version 4 (RFC 7242 section 8)
-MAX_SDNV_LEN = 10  # octets: 10 * 7 bits hold any 64-bit value, and nothing we accept is longer
-U64_MAX = 0xFFFF_FFFF_FFFF_FFFF
 U16_MAX = 0xFFFF
 
 

@@ -3,7 +3,7 @@
 No I/O and no session state: :mod:`hilnet.agent.cla.tcpclv3_session` drives
 these. Lengths and the contact header's EID length are SDNVs (RFC 6256: seven
 bits an octet, most significant first, the high bit set on all but the last);
-the keepalive interval is a big-endian u16. Parsing is incremental: given a
+the keepalive interval is a big-endian u16 (:mod:`~hilnet.agent.cla.sdnv` reads and writes SDNVs). Parsing is incremental: given a
 buffer that does not yet hold a whole item a ``parse_*`` function returns
 ``None`` and consumes nothing. Input that can never become valid raises
 :class:`~hilnet.errors.WireError` whose ``reason`` is a short counter key.
@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import struct
 
+from hilnet.agent.cla.sdnv import encode_sdnv, parse_sdnv
 from hilnet.agent.cla.tcpclv3_messages import (
     MAGIC,
-    MAX_SDNV_LEN,
     U16_MAX,
-    U64_MAX,
     VERSION,
     AckSegment,
     ContactHeader,
@@ -38,39 +37,6 @@ from hilnet.errors import WireError
 Buffer = bytes | bytearray | memoryview
 
 KEEPALIVE_BYTES = bytes((MsgType.KEEPALIVE << 4,))
-
-
-# --- SDNV ------------------------------------------------------------------
-
-
-def encode_sdnv(value: int) -> bytes:
-    """``value`` (0 to 2^64-1) as an SDNV."""
-    if not 0 <= value <= U64_MAX:
-        raise ValueError(f"SDNV value out of range: {value}")
-    out = [value & 0x7F]
-    value >>= 7
-    while value:
-        out.append(0x80 | (value & 0x7F))
-        value >>= 7
-    return bytes(reversed(out))
-
-
-def parse_sdnv(buf: Buffer, pos: int = 0) -> tuple[int, int] | None:
-    """The SDNV at ``buf[pos:]``: ``(value, position after it)``, or None until it is complete.
-
-    Raises WireError ``sdnv_too_long`` past :data:`MAX_SDNV_LEN` octets or 2^64-1.
-    """
-    value = 0
-    for i in range(pos, min(len(buf), pos + MAX_SDNV_LEN)):
-        octet = buf[i]
-        value = (value << 7) | (octet & 0x7F)
-        if not octet & 0x80:
-            if value > U64_MAX:
-                raise WireError("sdnv_too_long", f"an SDNV worth {value}, above 2^64-1")
-            return value, i + 1
-    if len(buf) - pos >= MAX_SDNV_LEN:
-        raise WireError("sdnv_too_long", f"an SDNV of more than {MAX_SDNV_LEN} octets")
-    return None
 
 
 # --- encoding --------------------------------------------------------------

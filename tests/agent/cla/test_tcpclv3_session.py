@@ -6,6 +6,7 @@ import pytest
 
 from hilnet.agent.cla import tcpclv3_wire as w
 from hilnet.agent.cla.budget import MemoryBudget
+from hilnet.agent.cla.sdnv import encode_sdnv, parse_sdnv
 from hilnet.agent.cla.tcpclv3_events import (
     NS_PER_S,
     LimitReached,
@@ -120,10 +121,10 @@ def test_data_segment_and_ack_octets_follow_rfc_7242():
 
 
 def test_sdnv_lengths_above_127_octets():
-    assert w.encode_sdnv(0) == b"\x00" and w.encode_sdnv(127) == b"\x7f"
-    assert w.encode_sdnv(128) == b"\x81\x00" and w.encode_sdnv(65536) == b"\x84\x80\x00"
+    assert encode_sdnv(0) == b"\x00" and encode_sdnv(127) == b"\x7f"
+    assert encode_sdnv(128) == b"\x81\x00" and encode_sdnv(65536) == b"\x84\x80\x00"
     for v in (0, 1, 127, 128, 300, 65535, 1 << 32, (1 << 64) - 1):
-        assert w.parse_sdnv(w.encode_sdnv(v)) == (v, len(w.encode_sdnv(v)))
+        assert parse_sdnv(encode_sdnv(v)) == (v, len(encode_sdnv(v)))
     s, _ = with_ion()
     big = bytes(range(256)) * 5
     (rx,) = of(
