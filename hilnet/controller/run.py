@@ -35,6 +35,7 @@ from hilnet.errors import HilnetError, InputError, ScenarioError, ScenarioErrors
 from hilnet.scenario.load import load_scenario
 from hilnet.scenario.model import PowerCut, Scenario
 from hilnet.scenario.plan import Plan, compile_plan
+from hilnet.scenario.wall import in_wall_terms, refusals
 from hilnet.verdict import CheckReport
 
 START_MARGIN_NS = 300_000_000  # t0 this far after the agents are configured
@@ -101,6 +102,7 @@ def choose_backend(requested: str | None) -> tuple[str, str]:
 
 
 def prepare(path: str, options: RunOptions) -> tuple[Scenario, Plan]:
+    """The scenario as the run will use it (its links' physics in wall terms) and its plan."""
     scenario = load_scenario(path)
     if options.bench is None:
         refuse_power_cuts(scenario)
@@ -108,9 +110,13 @@ def prepare(path: str, options: RunOptions) -> tuple[Scenario, Plan]:
         if not options.scale > 0:
             raise InputError(f"--scale must be above 0, got {options.scale}")
         scenario = dataclasses.replace(scenario, clock=dataclasses.replace(scenario.clock, scale=options.scale))
+        problems = refusals(scenario)  # under compress: all, another scale makes other wall rates
+        if problems:
+            raise ScenarioErrors(problems)
     if options.seed is not None:
         scenario = dataclasses.replace(scenario, seed=options.seed)
-    return scenario, compile_plan(scenario)
+    # Compressed once, here: the testbed, the emulator and the agents' contact plans all read wall figures.
+    return in_wall_terms(scenario), compile_plan(scenario)
 
 
 def refuse_power_cuts(scenario: Scenario) -> None:

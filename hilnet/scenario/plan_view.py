@@ -35,7 +35,23 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
     return {
         "name": plan.name,
         "scale": plan.scale,
+        "compress": plan.compress,
         "duration_ns": plan.duration_ns,
+        "wall_links": [
+            {
+                "link": w.link,
+                "from": w.frm,
+                "to": w.to,
+                "medium": w.medium,
+                "delay_ns": w.delay_ns,
+                "wall_delay_ns": w.wall_delay_ns,
+                "jitter_ns": w.jitter_ns,
+                "wall_jitter_ns": w.wall_jitter_ns,
+                ("baud" if w.medium == "serial" else "rate_bps"): w.pace,
+                ("wall_baud" if w.medium == "serial" else "wall_rate_bps"): w.wall_pace,
+            }
+            for w in plan.wall_links
+        ],
         "actions": [
             {
                 "at_ns": a.at_ns,
@@ -194,6 +210,7 @@ def render_plan(plan: Plan) -> str:
         f"= {format_duration(scenario_to_wall_ns(plan.duration_ns, plan.scale))} of wall time",
         "",
     ]
+    out += _wall_links(plan)
     shown, folded = fold_light_time(plan.actions, plan.geometry)
     out.append(
         f"timeline ({len(plan.actions)} actions{f'; {folded} light-time steps folded into their windows' if folded else ''})"
@@ -247,6 +264,33 @@ def render_plan(plan: Plan) -> str:
     else:
         out.append("no warnings: the traffic fits its windows")
     return "\n".join(out)
+
+
+def _wall_links(plan: Plan) -> list[str]:
+    """The "links in wall terms" table of :func:`render_plan`: each direction as written and as run."""
+    if plan.compress == "all":
+        head = (
+            f"links in wall terms (compress: all: delay and jitter / {plan.scale:g}, "
+            f"rate and baud x {plan.scale:g}; changes alike)"
+        )
+    else:
+        head = "links in wall terms (compress: schedule: delay, jitter, rate and baud run as written)"
+    rows = [
+        [
+            w.link,
+            f"{w.frm}->{w.to}",
+            format_duration(w.delay_ns) + (f" ±{format_duration(w.jitter_ns)}" if w.jitter_ns else ""),
+            format_duration(w.wall_delay_ns) + (f" ±{format_duration(w.wall_jitter_ns)}" if w.wall_jitter_ns else ""),
+            _pace(w.medium, w.pace),
+            _pace(w.medium, w.wall_pace),
+        ]
+        for w in plan.wall_links
+    ]
+    return [head, *_table(["link", "direction", "delay", "wall delay", "rate", "wall rate"], rows), ""]
+
+
+def _pace(medium: str, value: int) -> str:
+    return f"{value} baud" if medium == "serial" else format_rate(value)
 
 
 def _class_loads(plan: Plan) -> list[str]:
