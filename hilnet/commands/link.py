@@ -175,7 +175,7 @@ def setup_from_options(
         for s, e in windows:
             if s > 0:
                 events.append(ScheduleEvent(at_ns=s, up=True))
-            events.append(ScheduleEvent(at_ns=e, up=False))
+            events.append(ScheduleEvent(at_ns=e, up=False, keep_in_flight=True))  # a planned end
     for text in changes:
         at, ch = parse_change(text)
         events.append(ScheduleEvent(at_ns=at, changes=ch))
