@@ -168,14 +168,7 @@ def setup_from_options(
         kw["bits_per_byte"] = check_bits_per_byte(bits_per_byte)
     except UnitError as err:
         raise InputError(f"--bits-per-byte: {err}") from None
-    events: list[ScheduleEvent] = []
-    if up is not None:
-        windows = parse_windows(up)
-        kw["up"] = windows[0][0] == 0
-        for s, e in windows:
-            if s > 0:
-                events.append(ScheduleEvent(at_ns=s, up=True))
-            events.append(ScheduleEvent(at_ns=e, up=False, keep_in_flight=True))  # a planned end
+    events = _window_events(up, kw)
     for text in changes:
         at, ch = parse_change(text)
         events.append(ScheduleEvent(at_ns=at, changes=ch))
@@ -187,6 +180,21 @@ def setup_from_options(
     except LinkError as err:  # the config's own checks
         raise InputError(f"link options: {err}") from None
     return LinkSetup(label or default_link_name(a, b), a, b, cfg, cfg, tuple(events), tuple(events), seed)
+
+
+def _window_events(up: str | None, kw: dict[str, Any]) -> list[Any]:
+    """The gate's events for ``--up`` windows (and whether it starts up, in ``kw``)."""
+    from hilnet.link.shaper import ScheduleEvent
+
+    events: list[ScheduleEvent] = []
+    if up is not None:
+        windows = parse_windows(up)
+        kw["up"] = windows[0][0] == 0
+        for s, e in windows:
+            if s > 0:
+                events.append(ScheduleEvent(at_ns=s, up=True))
+            events.append(ScheduleEvent(at_ns=e, up=False, keep_in_flight=True))  # a planned end
+    return events
 
 
 def _compressed(kw: dict[str, Any], events: list[Any], scale: float) -> tuple[dict[str, Any], list[Any]]:
@@ -341,16 +349,8 @@ def command(
     else:
         if link_name:
             raise InputError("--link needs --scenario FILE")
-        setup = setup_from_options(
-            a,
-            b,
-            bits_per_byte=bits_per_byte,
-            changes=changes,
-            seed=seed or 0,
-            label=link_label,
-            scale=scale,
-            **impairments,
-        )
+        opts = dict(bits_per_byte=bits_per_byte, changes=changes, seed=seed or 0, label=link_label, scale=scale)
+        setup = setup_from_options(a, b, **opts, **impairments)
     duration_ns = _opt("duration", parse_duration, duration)
     signal.signal(signal.SIGTERM, _interrupt)
     result = run_link(setup, duration_ns=duration_ns, pcap=pcap, realtime=realtime)

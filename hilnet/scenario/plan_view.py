@@ -37,21 +37,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         "scale": plan.scale,
         "compress": plan.compress,
         "duration_ns": plan.duration_ns,
-        "wall_links": [
-            {
-                "link": w.link,
-                "from": w.frm,
-                "to": w.to,
-                "medium": w.medium,
-                "delay_ns": w.delay_ns,
-                "wall_delay_ns": w.wall_delay_ns,
-                "jitter_ns": w.jitter_ns,
-                "wall_jitter_ns": w.wall_jitter_ns,
-                ("baud" if w.medium == "serial" else "rate_bps"): w.pace,
-                ("wall_baud" if w.medium == "serial" else "wall_rate_bps"): w.wall_pace,
-            }
-            for w in plan.wall_links
-        ],
+        "wall_links": _wall_links_json(plan),
         "actions": [
             {
                 "at_ns": a.at_ns,
@@ -96,6 +82,25 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         "warnings": list(plan.warnings),
         "geometry": geometry_json(plan.geometry, plan.epoch_unix_ns),
     }
+
+
+def _wall_links_json(plan: Plan) -> list[dict[str, Any]]:
+    """Each link direction's physics as written and as the wall clock runs them."""
+    return [
+        {
+            "link": w.link,
+            "from": w.frm,
+            "to": w.to,
+            "medium": w.medium,
+            "delay_ns": w.delay_ns,
+            "wall_delay_ns": w.wall_delay_ns,
+            "jitter_ns": w.jitter_ns,
+            "wall_jitter_ns": w.wall_jitter_ns,
+            ("baud" if w.medium == "serial" else "rate_bps"): w.pace,
+            ("wall_baud" if w.medium == "serial" else "wall_rate_bps"): w.wall_pace,
+        }
+        for w in plan.wall_links
+    ]
 
 
 def _jsonable(value: Any) -> Any:
@@ -205,12 +210,7 @@ def _show(field: str, value: Any) -> str:
 
 def render_plan(plan: Plan) -> str:
     """The plan as a readable text report: timeline, contacts with capacity, load, warnings."""
-    out = [
-        f"plan {plan.name}: {format_duration(plan.duration_ns)} of scenario time at scale {plan.scale:g} "
-        f"= {format_duration(scenario_to_wall_ns(plan.duration_ns, plan.scale))} of wall time",
-        "",
-    ]
-    out += _wall_links(plan)
+    out = _wall_links(plan)
     shown, folded = fold_light_time(plan.actions, plan.geometry)
     out.append(
         f"timeline ({len(plan.actions)} actions{f'; {folded} light-time steps folded into their windows' if folded else ''})"
@@ -267,7 +267,12 @@ def render_plan(plan: Plan) -> str:
 
 
 def _wall_links(plan: Plan) -> list[str]:
-    """The "links in wall terms" table of :func:`render_plan`: each direction as written and as run."""
+    """The head of :func:`render_plan` and its "links in wall terms" table: each direction as written and as run."""
+    top = [
+        f"plan {plan.name}: {format_duration(plan.duration_ns)} of scenario time at scale {plan.scale:g} "
+        f"= {format_duration(scenario_to_wall_ns(plan.duration_ns, plan.scale))} of wall time",
+        "",
+    ]
     if plan.compress == "all":
         head = (
             f"links in wall terms (compress: all: delay and jitter / {plan.scale:g}, "
@@ -286,7 +291,7 @@ def _wall_links(plan: Plan) -> list[str]:
         ]
         for w in plan.wall_links
     ]
-    return [head, *_table(["link", "direction", "delay", "wall delay", "rate", "wall rate"], rows), ""]
+    return [*top, head, *_table(["link", "direction", "delay", "wall delay", "rate", "wall rate"], rows), ""]
 
 
 def _pace(medium: str, value: int) -> str:

@@ -209,3 +209,35 @@ def test_a_compressed_window_delivers_reality_s_frames_a_light_time_late() -> No
     per_frame_s = (1000 + 24) * 8 / 100_000  # the physical line: 81.92 ms a frame
     assert len(arrivals) in (int(600 / per_frame_s), int(600 / per_frame_s) + 1)
     assert min(arrivals) >= 3 * S  # the window opens at 1 s; 20 minutes of light are 2 wall seconds
+
+
+# -- hilnet link ------------------------------------------------------------------------------
+
+
+def test_hilnet_link_options_compress_with_the_same_rule() -> None:
+    from hilnet.commands.link import setup_from_options
+
+    setup = setup_from_options(
+        "udp://127.0.0.1:4000?peer=127.0.0.1:5000",
+        "udp://127.0.0.1:4001?peer=127.0.0.1:5001",
+        delay="20m",
+        rate="256kbit/s",
+        up="0s-10m,30m-1h",
+        changes=["40m:delay=21m"],
+        scale=600,
+    )
+    assert (setup.ab.delay_ns, setup.ab.rate_bps) == (2 * S, 153_600_000)
+    assert [(e.at_ns, e.up, dict(e.changes)) for e in setup.schedule_ab] == [
+        (S, False, {}),
+        (3 * S, True, {}),
+        (4 * S, None, {"delay_ns": 2_100_000_000}),
+        (6 * S, False, {}),
+    ]
+
+
+def test_hilnet_link_refuses_a_compressed_rate_past_the_engine() -> None:
+    from hilnet.commands.link import setup_from_options
+    from hilnet.errors import InputError
+
+    with pytest.raises(InputError, match=r"--rate 2Mbit/s runs at 1.2Gbit/s of wall time at scale 600"):
+        setup_from_options("pty:///tmp/a", "pty:///tmp/b", rate="2Mbit/s", scale=600)
