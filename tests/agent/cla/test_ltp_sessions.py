@@ -1,0 +1,218 @@
+"""LTP session state machines on a VirtualClock: two engines joined by an in-memory link (ltp_sim)."""
+
+from __future__ import annotations
+
+import random
+
+from ltp_sim import A, B, S, Sim
+
+from hilnet.agent.cla.ltp_segment import Cancel, CancelReason, DataSeg, ReportSeg, SegType, decode
+from hilnet.agent.cla.ltp_session import ExportDone, ExportFailed, LtpSettings
+
+SEG = 1400
+
+
+def block(n: int, seed: int = 0) -> bytes:
+    return random.Random(seed).randbytes(n)
+
+
+def data_of(sim: Sim, frm: int = A) -> list[tuple[int, int, bool]]:
+    """(offset, length, lost) of every data segment ``frm`` put on the link, in order."""
+    return [
+        (t.seg.content.offset, len(t.seg.content.data), t.lost)
+        for t in sim.trace
+        if t.frm == frm and isinstance(t.seg.content, DataSeg)
+    ]
+
+
+def of_type(sim: Sim, kind: SegType) -> list:
+    return [t for t in sim.trace if t.seg.type is kind]
+
+
+def test_a_block_crosses_a_clean_link_with_one_checkpoint_one_report_one_ack() -> None:
+    sim = Sim()
+    b = block(100_000)
+    n = sim.send(b)
+    sim.run()
+    assert sim.outcome(n) == ExportDone(n)
+    assert sim.delivered == [b]
+    assert len(data_of(sim)) == -(-len(b) // SEG)
+    assert [t.seg.type for t in sim.trace if t.frm == B] == [SegType.REPORT]
+    assert len(of_type(sim, SegType.REPORT_ACK)) == 1
+    assert not sim.a.exports and not sim.b.imports  # both sessions closed
+    # out, back, ack: the receiver closes one light time after the sender
+    assert sim.clock.now_ns() < (3 * sim.owlt_s + 0.2) * S
+
+
+def test_exactly_the_missing_ranges_are_sent_again() -> None:
+    lost_offsets = {3 * SEG, 7 * SEG, 8 * SEG, 50 * SEG}
+    first = set()
+
+    def drop(frm: int, dgram: bytes) -> bool:
+        c = decode(dgram).content
+        if frm == A and isinstance(c, DataSeg) and c.offset in lost_offsets and c.offset not in first:
+            first.add(c.offset)
+            return True
+        return False
+
+    sim = Sim(drop=drop)
+    b = block(60 * SEG + 100)
+    n = sim.send(b)
+    sim.run()
+    assert sim.outcome(n) == ExportDone(n)
+    assert sim.delivered == [b]
+    sent = data_of(sim)
+    again = sent[len(b) // SEG + 1 :]
+    assert [(o, ln) for o, ln, _ in again] == [(o, SEG) for o in sorted(lost_offsets)]
+    report = of_type(sim, SegType.REPORT)[0].seg.content
+    assert (report.lower, report.upper) == (0, len(b))
+    assert len(report.claims) == 4  # the three holes split what arrived in four
+    assert sim.a.exports == {} and sum(ln for _, ln, lost in sent if lost) == 4 * SEG
+
+
+def test_timers_are_suspended_across_a_planned_gap() -> None:
+    # Both directions open 0-10 s and 100-200 s; a checkpoint leaves at ~9.6 s, reaches the
+    # receiver after the window closed; its report can only leave at 100 s. The checkpoint's
+    # timer (2 s round trip + 1 s margin) must not run out in the gap.
+    sim = Sim(spans=[(0, 10), (100, 200)], rate=50_000)
+    sim.clock.set(int(9.5 * S))
+    b = block(5_000)
+    n = sim.send(b)
+    sim.run()
+    assert sim.outcome(n) == ExportDone(n)
+    assert sim.delivered == [b]
+    checkpoints = [t for t in sim.trace if t.seg.type is SegType.RED_CP_EORP_EOB]
+    assert len(checkpoints) == 1, "the checkpoint was sent again: its timer ran in the gap"
+    assert checkpoints[0].t < 10 * S
+    report = of_type(sim, SegType.REPORT)[0]
+    assert report.t == 100 * S  # held while the plan said the way back was closed
+    assert not of_type(sim, SegType.CANCEL_FROM_SENDER)
+
+
+def test_a_timer_counts_only_open_time() -> None:
+    sim = Sim(spans=[(0, 10), (100, 200)], rate=1_000_000)
+    sim.clock.set(int(9.9 * S))
+    n = sim.send(block(1000))
+    sim.step()  # the checkpoint leaves at 9.9 s
+    timer = next(iter(sim.a.exports[n]._checkpoints.values()))
+    # 0.1 s counted before the close, the other 2.9 s after the reopening
+    assert timer.deadline == 100 * S + int(2.9 * S)
+
+
+def test_a_session_is_cancelled_after_its_retries_and_the_block_resent_in_the_next_window() -> None:
+    # An unplanned outage (no reports get through from 2 s to 60 s) exhausts the checkpoint's
+    # retransmissions: the session is cancelled (RLEXC), the sender keeps the block, and sends
+    # it again in the next planned window, where it completes; the block is delivered once.
+    settings = LtpSettings(A, max_retries=3)
+    sim = Sim(spans=[(0, 60), (100, 200)], settings_a=settings)
+    sim.drop = lambda frm, dgram: 2 * S <= sim.clock.now_ns() < 60 * S
+    sim.clock.set(3 * S)
+    b = block(20_000)
+    n = sim.send(b)
+    sim.run(until_s=60)
+    failed = sim.outcome(n)
+    assert isinstance(failed, ExportFailed) and "unanswered after 3 retransmissions" in failed.reason
+    assert len([t for t in sim.trace if t.seg.type is SegType.RED_CP_EORP_EOB]) == 4
+    cancels = of_type(sim, SegType.CANCEL_FROM_SENDER)
+    assert cancels and cancels[0].seg.content == Cancel(CancelReason.RLEXC)
+    assert sim.delivered == []
+    sim.clock.set(100 * S)  # the stored bundle's next try, in the next window
+    m = sim.send(b)
+    sim.run()
+    assert sim.outcome(m) == ExportDone(m)
+    assert sim.delivered == [b]
+    assert not sim.a.exports and not sim.b.imports
+
+
+def test_the_completing_report_waits_for_the_agents_durable_store() -> None:
+    sim = Sim()
+    sim.hold = True
+    b = block(30_000)
+    n = sim.send(b)
+    sim.run(until_s=30)
+    assert len(sim.held) == 1 and sim.held[0].data == b
+    assert sim.outcome(n) is None  # not acknowledged upward while the agent has not stored it
+    assert not of_type(sim, SegType.REPORT), "a report went out before the agent stored the block"
+    sim.b.accept(sim.held[0].engine, sim.held[0].session)
+    sim.run(until_s=60)
+    assert sim.outcome(n) == ExportDone(n)
+    report = of_type(sim, SegType.REPORT)[0].seg.content
+    assert isinstance(report, ReportSeg) and report.claims[0].length == len(b)
+
+
+def test_a_refused_block_cancels_the_session_and_fails_the_send() -> None:
+    sim = Sim()
+    sim.refuse = True
+    n = sim.send(block(10_000))
+    sim.run()
+    failed = sim.outcome(n)
+    assert isinstance(failed, ExportFailed) and "SYS_CNCLD" in failed.reason
+    assert len(of_type(sim, SegType.CANCEL_ACK_TO_RECEIVER)) == 1
+    assert not sim.a.exports and not sim.b.imports
+
+
+def test_a_lost_final_report_is_answered_again_and_the_block_delivered_once() -> None:
+    reports = []
+
+    def drop(frm: int, dgram: bytes) -> bool:
+        seg = decode(dgram)
+        if seg.type is SegType.REPORT:
+            reports.append(seg)
+            return len(reports) <= 2  # the first report and its first retransmission are lost
+        return False
+
+    sim = Sim(drop=drop)
+    b = block(10_000)
+    n = sim.send(b)
+    sim.run()
+    assert sim.outcome(n) == ExportDone(n)
+    assert sim.delivered == [b]
+    assert len(reports) >= 3
+
+
+def test_a_session_the_plan_never_lets_finish_fails_its_send() -> None:
+    # The way back never opens again after 10 s: no report can ever come, so the send fails
+    # (the bundle stays stored) instead of holding an export session for ever.
+    sim = Sim(spans=[(0, 10)], back_spans=[(0, 10)])
+    sim.clock.set(int(9.9 * S))
+    n = sim.send(block(2000))
+    sim.run()
+    failed = sim.outcome(n)
+    assert isinstance(failed, ExportFailed) and "plan" in failed.reason
+    assert not sim.a.exports
+
+
+def test_many_blocks_over_a_lossy_link_all_arrive_once() -> None:
+    sim = Sim(loss=0.05, seed=7)
+    blocks = [block(20_000 + i, seed=i) for i in range(20)]
+    numbers = [sim.send(b) for b in blocks]
+    sim.run()
+    assert all(sim.outcome(n) == ExportDone(n) for n in numbers)
+    assert sorted(sim.delivered) == sorted(blocks)
+    assert not sim.a.exports and not sim.b.imports
+
+
+def test_a_block_with_more_holes_than_one_report_segment_holds_is_repaired_in_one_round() -> None:
+    holes = {SEG * k for k in range(1, 400, 3)}  # 133 holes: three report segments
+    first: set[int] = set()
+
+    def drop(frm: int, dgram: bytes) -> bool:
+        c = decode(dgram).content
+        if frm == A and isinstance(c, DataSeg) and c.offset in holes and c.offset not in first:
+            first.add(c.offset)
+            return True
+        return False
+
+    sim = Sim(drop=drop)
+    b = block(400 * SEG)
+    n = sim.send(b)
+    sim.run()
+    assert sim.outcome(n) == ExportDone(n)
+    assert sim.delivered == [b]
+    reports = [t.seg.content for t in of_type(sim, SegType.REPORT)]
+    first_cp = reports[0].checkpoint
+    scopes = [(r.lower, r.upper) for r in reports if r.checkpoint == first_cp]
+    assert len(scopes) == 3 and scopes[0][0] == 0 and scopes[-1][1] == len(b)
+    assert all(a[1] == b_[0] for a, b_ in zip(scopes, scopes[1:], strict=False))  # they partition the block
+    assert len(data_of(sim)) == 400 + len(holes)  # every hole sent again once, nothing else
+    assert not [t for t in sim.trace if t.seg.type is SegType.RED_CP_EORP_EOB][1:], "a checkpoint timed out"
