@@ -323,6 +323,8 @@ def _light_time_joined(segments: list[tuple[int, int, DirectionParams]]) -> list
 
 
 def _check_round_trips(link: Link, window: Window, scale: float, warnings: list[str]) -> None:
+    if link.convergence_layer == "ltp":
+        return  # LTP opens no session: its first segment already carries data
     rtt = link.forward.delay_ns + link.forward.jitter_ns + link.backward.delay_ns + link.backward.jitter_ns
     wall = scenario_to_wall_ns(window.length_ns, scale)
     if rtt and wall < FEW_ROUND_TRIPS * rtt:

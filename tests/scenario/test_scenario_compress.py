@@ -241,3 +241,10 @@ def test_hilnet_link_refuses_a_compressed_rate_past_the_engine() -> None:
 
     with pytest.raises(InputError, match=r"--rate 2Mbit/s runs at 1.2Gbit/s of wall time at scale 600"):
         setup_from_options("pty:///tmp/a", "pty:///tmp/b", rate="2Mbit/s", scale=600)
+
+
+def test_only_a_session_cl_is_warned_of_windows_shorter_than_its_handshake() -> None:
+    tcp = compile_plan(load_scenario_text(DEEP))
+    assert any("less than 3 round trips" in w for w in tcp.warnings)
+    ltp = compile_plan(load_scenario_text(DEEP.replace("medium: ethernet\n", "medium: ethernet\n    cl: ltp\n")))
+    assert not any("round trips" in w for w in ltp.warnings)
