@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections import Counter
 from collections.abc import Mapping
 
@@ -47,6 +48,20 @@ log = logging.getLogger(__name__)
 
 MAX_NAP_S = 0.05  # the longest the driver sleeps before it reads its clock again
 SHORT_NAP_S = 0.005  # a wait this short just sleeps
+SOCKET_BUFFER = 8 << 20  # bytes of datagrams the kernel holds while the loop is busy
+SO_RCVBUFFORCE = 33  # Linux; not in the socket module
+
+
+def _grow_receive_buffer(sock: socket.socket | None) -> None:
+    """Room for the datagrams that arrive while the loop is busy (the agent storing a bundle, a slow host)."""
+    if sock is None:
+        return
+    for opt in (SO_RCVBUFFORCE, socket.SO_RCVBUF):  # root may pass net.core.rmem_max
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, opt, SOCKET_BUFFER)
+            return
+        except OSError:
+            continue
 
 
 class _Socket(asyncio.DatagramProtocol):
@@ -106,6 +121,8 @@ class LtpCla:
         except OSError as exc:
             raise ClaError(f"LTP cannot bind UDP {self.listen[0]}:{self.listen[1]}: {exc.strerror or exc}") from None
         self._transport = transport
+        sock = transport.get_extra_info("socket")
+        _grow_receive_buffer(sock)
         self._loop_task = asyncio.create_task(self._run())
         for node, p in self.peers.items():
             sink.session_changed(

@@ -105,6 +105,7 @@ class LtpEngine:
         self._next_number = number % (MAX_SESSION_NUMBER - 1) + 1
         s = ExportSession(self.settings, number, peer, block, self.pacer.put, self._rng.randrange(1, 1 << 14))
         self.exports[number] = s
+        s.stats = self.stats
         s.start()
         self.stats["export_sessions"] += 1
         return number
@@ -152,14 +153,16 @@ class LtpEngine:
         """Run the timers due by ``now`` and reclaim sessions that can never end on their own."""
         for s in list(self.exports.values()):
             s.on_timer(now)
+            plan = s.peer.plan
             if s.stuck:  # no use sending a cancel nobody can answer: just fail the send
                 s.close("the contact plan opens no contact for the peer's answer again")
+            elif s.unsent and plan.planned and plan.next_send(now) is None:
+                s.close("the contact plan opens no contact to the peer again")
             self._collect(s)
         for key, imp in list(self.imports.items()):
             imp.on_timer(now)
             if imp.state is ImportState.RECEIVING:
-                quiet = imp.peer.plan.expiry(imp.last_heard, self.settings.idle_ns)
-                if quiet is not None and quiet <= now:
+                if self._quiet_until(imp) <= now:
                     self._reclaim(key, "idle")
                     continue
             self._collect(imp)
@@ -167,13 +170,14 @@ class LtpEngine:
     def next_wakeup(self, now: int) -> int | None:
         times = [s.deadline() for s in self.exports.values()] + [s.deadline() for s in self.imports.values()]
         times += [self.pacer.next_time(now)]
-        times += [
-            imp.peer.plan.expiry(imp.last_heard, self.settings.idle_ns)
-            for imp in self.imports.values()
-            if imp.state is ImportState.RECEIVING
-        ]
+        times += [self._quiet_until(imp) for imp in self.imports.values() if imp.state is ImportState.RECEIVING]
         found = [t for t in times if t is not None]
         return min(found) if found else None
+
+    def _quiet_until(self, imp: ImportSession) -> int:
+        """When ``imp`` has been silent for ``idle_ns`` of time its sender could send in (plain time past the plan)."""
+        t = imp.peer.plan.expiry(imp.last_heard, self.settings.idle_ns)
+        return imp.last_heard + self.settings.idle_ns if t is None else t
 
     def take_events(self) -> list[Event]:
         out, self.events = self.events, []
@@ -248,6 +252,7 @@ class LtpEngine:
             self.settings, peer, seg.session, self.pacer.put, self._holding(peer.node), self._rng.randrange(1, 1 << 14)
         )
         s.last_heard = now
+        s.stats = self.stats
         self.imports[key] = s
         self.stats["import_sessions"] += 1
         return s

@@ -20,6 +20,7 @@ bundle. A cancel from the receiver (CR) is acknowledged (CAR) and fails the send
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Callable, Iterator
 from enum import Enum
 
@@ -69,16 +70,18 @@ class ExportSession:
         self.received = Ranges()  # octets the peer claimed
         self._serials: Iterator[int] = itertools.count(first_serial)
         self._checkpoints: dict[int, Timer] = {}  # checkpoint serial -> its timer
-        self._reports_seen: set[int] = set()
+        self._reports_seen: dict[int, ReportSeg] = {}
         self._cancel: Timer | None = None
         self._queued: list[Outgoing] = []  # our data segments not yet sent (dropped if we close)
         self.retransmitted = 0  # data octets sent again
+        self.stats: Counter[str] = Counter()  # the engine's counters, where it gives them
         self.outcome = ""  # why it closed ("" = done)
 
     # --- driving ---------------------------------------------------------------------------
 
     def start(self) -> None:
         """Queue the whole block as red data, the last segment a checkpoint (EORP, EOB)."""
+        self.stats["red_bytes_sent"] += len(self.block)
         self._send_ranges([(0, len(self.block))], report=0)
 
     def on_segment(self, seg: Segment, now: int) -> None:
@@ -130,6 +133,11 @@ class ExportSession:
         return min(due) if due else None
 
     @property
+    def unsent(self) -> bool:
+        """A checkpoint (so data before it) still waits for its turn on the link."""
+        return any(not t.armed for t in self._checkpoints.values())
+
+    @property
     def stuck(self) -> bool:
         """Open, every timer armed, and none will ever run out: the plan never lets the peer answer again."""
         timers = list(self._checkpoints.values()) + ([self._cancel] if self._cancel else [])
@@ -143,36 +151,53 @@ class ExportSession:
 
     def _on_report(self, rs: ReportSeg) -> None:
         self._control(Segment(T.REPORT_ACK, self.settings.engine_id, self.number, ReportAck(rs.serial)))
-        if self.state is not ExportState.SENDING or rs.serial in self._reports_seen:
-            return
-        self._reports_seen.add(rs.serial)
+        if self.state is not ExportState.SENDING or self._reports_seen.get(rs.serial) == rs:
+            return  # a report repeated: handled once (a restarted receiver may reuse a serial with new claims)
+        self._reports_seen[rs.serial] = rs
         self._checkpoints.pop(rs.checkpoint, None)
+        own = Ranges()
         for k in rs.claims:
-            self.received.add(rs.lower + k.offset, rs.lower + k.offset + k.length)
+            own.add(rs.lower + k.offset, rs.lower + k.offset + k.length)
+        if any(not own.covers(s, e) for s, e in self.received.within(rs.lower, rs.upper)):
+            # The receiver no longer has data it claimed: it restarted (its memory is not durable until the
+            # block is stored). Believe this report alone, or the block could be counted done and be lost.
+            self.stats["receiver_forgot"] += 1
+            self.received = Ranges()
+        for s, e in own.within(rs.lower, rs.upper):
+            self.received.add(s, e)
         if self.received.covers(0, len(self.block)):
             self.close("")
             return
         gaps = self.received.gaps(rs.lower, rs.upper)
         if gaps:
-            self.retransmitted += sum(e - s for s, e in gaps)
+            again = sum(e - s for s, e in gaps)
+            self.retransmitted += again
+            self.stats["red_bytes_resent"] += again
             self._send_ranges(gaps, report=rs.serial)
+        elif not self._checkpoints:  # nothing in flight would ever bring another report: start afresh
+            self.cancel(CancelReason.SYS_CNCLD, "the receiver's reports leave data missing that none asks for")
 
     def _send_ranges(self, ranges: list[tuple[int, int]], report: int) -> None:
-        size = self.settings.segment_size
+        """Queue ``ranges`` of the block as segments; the last is a checkpoint, and on the first pass (``report``
+        0) so is one every ``checkpoint_every`` bytes, so that losses are reported and repaired while the rest
+        of a large block is still on its way. Repairs go ahead of first-pass data."""
+        size, every = self.settings.segment_size, self.settings.checkpoint_every
         pieces = [(o, min(o + size, e)) for s, e in ranges for o in range(s, e, size)] or [(0, 0)]
+        repair = report != 0
         for i, (s, e) in enumerate(pieces):
             data = self.block[s:e]
-            if i < len(pieces) - 1:
+            last = i == len(pieces) - 1
+            if not last and (repair or every <= 0 or e // every == s // every):
                 seg = Segment(T.RED, self.settings.engine_id, self.number, DataSeg(BUNDLE_CLIENT, s, data))
-                out = outgoing(self.peer.engine, seg, control=False)
+                out = outgoing(self.peer.engine, seg, control=repair)
                 self._queued.append(out)
                 self._send(out)
                 continue
             serial = next(self._serials) % MAX_SERIAL
             cp = DataSeg(BUNDLE_CLIENT, s, data, serial, report)
-            # Only a segment that ends the block says so (EORP, EOB); a retransmission's last is a plain checkpoint.
+            # Only a segment that ends the block says so (EORP, EOB); others are plain checkpoints.
             kind = T.RED_CP_EORP_EOB if e == len(self.block) else T.RED_CP
-            timer = self._timed(Segment(kind, self.settings.engine_id, self.number, cp), control=False)
+            timer = self._timed(Segment(kind, self.settings.engine_id, self.number, cp), control=repair)
             self._checkpoints[serial] = timer
 
     def _timed(self, seg: Segment, control: bool = True) -> Timer:
@@ -189,6 +214,7 @@ class ExportSession:
         timer.out.on_sent = sent
 
     def _resend(self, timer: Timer) -> None:
+        self.stats["timeouts_" + ("cancel" if timer is self._cancel else "checkpoint")] += 1
         timer.retries += 1
         timer.deadline, timer.armed = None, False
         out = Outgoing(timer.out.peer, timer.out.datagram, timer.out.on_sent, timer.out.control)

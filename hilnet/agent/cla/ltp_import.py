@@ -22,6 +22,7 @@ and the sender keeps its copy. A cancel from the sender (CS) is acknowledged
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Callable
 from enum import Enum
 
@@ -77,11 +78,13 @@ class ImportSession:
         self._serials = itertools.count(first_serial)
         self._reports: dict[int, tuple[ReportSeg, Timer]] = {}  # our RS serial -> (its scope, its timer)
         self._answered: dict[int, int] = {}  # checkpoint serial -> the serial of the first RS answering it
+        self._scopes: dict[int, tuple[int, int]] = {}  # RS serial -> its (lower, upper), acknowledged or not
         self._primary_upper = 0
         self._final: DataSeg | None = None  # the checkpoint whose answer waits for the agent
         self._cancel: Timer | None = None
         self.last_heard = 0  # when a segment of this session last arrived (ns)
         self.outcome = ""
+        self.stats: Counter[str] = Counter()  # the engine's counters, where it gives them
 
     @property
     def complete(self) -> bool:
@@ -191,6 +194,8 @@ class ImportSession:
             self.buf.extend(bytes(end - len(self.buf)))
         if self.got.add(d.offset, end):
             self.buf[d.offset : end] = d.data
+        else:
+            self.stats["red_bytes_duplicate"] += end - d.offset
         if self.complete:
             self.state = ImportState.DELIVERING
             self.events.append(BlockReceived(self.peer.engine, self.number, bytes(self.buf[: self.red_end])))
@@ -209,11 +214,11 @@ class ImportSession:
 
     def _report(self, cp: DataSeg) -> None:
         upper = cp.offset + len(cp.data)
-        earlier = next((rs for rs, _ in self._reports.values() if rs.serial == cp.report), None)
+        earlier = self._scopes.get(cp.report) if cp.report else None
         if earlier is not None:
-            lower, upper = earlier.lower, earlier.upper
+            lower, upper = earlier
         elif cp.report:
-            lower = 0  # answers a report already acknowledged: report from the start (RFC 5326 6.11 allows it)
+            lower = 0  # answers a report we do not know: report from the start (RFC 5326 6.11 allows it)
         else:
             lower = self._primary_upper if self._primary_upper < upper else 0
             self._primary_upper = upper
@@ -226,6 +231,7 @@ class ImportSession:
             serial = next(self._serials)
             rs = ReportSeg(serial, cp.checkpoint, hi, lo, tuple(Claim(s - lo, e - s) for s, e in chunk))
             self._answered.setdefault(cp.checkpoint, serial)
+            self._scopes[serial] = (lo, hi)
             self._reports[serial] = (rs, self._timed(Segment(T.REPORT, self.peer.engine, self.number, rs)))
 
     def _timed(self, seg: Segment) -> Timer:
@@ -239,6 +245,7 @@ class ImportSession:
         return timer
 
     def _resend(self, timer: Timer) -> None:
+        self.stats["timeouts_" + ("cancel" if timer is self._cancel else "report")] += 1
         timer.retries += 1
         timer.deadline, timer.armed = None, False
         timer.out = Outgoing(timer.out.peer, timer.out.datagram, timer.out.on_sent, True)

@@ -23,8 +23,8 @@ from hilnet.agent.cla.ltp_session import NS_PER_S, Outgoing, Peer
 from hilnet.scenario.overhead import ETH_WIRE_EXTRA, efficiency
 
 IP_UDP_HEADERS = 20 + 8
-BURST_NS = 2_000_000  # credit a late wake-up may catch up on: the driver's timers are ~1 ms coarse
-PACE_SHARE = 0.99  # of the contact's rate: a hair under, so the link's queue does not grow
+BURST_NS = 10_000_000  # credit a late wake-up may catch up on: a busy host wakes the driver milliseconds late
+PACE_SHARE = 0.995  # of the contact's rate: a hair under, so the link's queue does not grow
 
 
 def wire_cost(datagram_len: int) -> float:

@@ -25,6 +25,7 @@ class LtpSettings:
     engine_id: int
     segment_size: int = 1400  # client data octets per data segment: one segment fits a 1500-byte MTU
     max_block: int = 64 << 20  # largest block (= bundle) sent or accepted
+    checkpoint_every: int = 1 << 20  # a discretionary checkpoint each time the first pass crosses a multiple of this
     max_export: int = 64  # export sessions open at once; more sends wait for one to close
     max_import: int = 64  # import sessions open at once; beyond it the longest-silent one is reclaimed
     rto_margin_ns: int = NS_PER_S  # added to the planned round trip: queueing and the peer's processing
@@ -52,7 +53,7 @@ class Outgoing:
     peer: int
     datagram: bytes
     on_sent: Callable[[int], None] | None = None
-    control: bool = False  # reports, acks and cancels go ahead of data
+    control: bool = False  # reports, acks, cancels and repairs go ahead of first-pass data
     dropped: bool = False  # its session closed before it left: skip it
 
 

@@ -216,3 +216,56 @@ def test_a_block_with_more_holes_than_one_report_segment_holds_is_repaired_in_on
     assert all(a[1] == b_[0] for a, b_ in zip(scopes, scopes[1:], strict=False))  # they partition the block
     assert len(data_of(sim)) == 400 + len(holes)  # every hole sent again once, nothing else
     assert not [t for t in sim.trace if t.seg.type is SegType.RED_CP_EORP_EOB][1:], "a checkpoint timed out"
+
+
+def test_a_session_whose_data_can_never_leave_fails_its_send() -> None:
+    sim = Sim(spans=[(0, 10)], rate=1000)  # 1 kB/s: the block cannot leave before the last window closes
+    n = sim.send(block(50_000))
+    sim.run()
+    failed = sim.outcome(n)
+    assert isinstance(failed, ExportFailed) and "no contact to the peer" in failed.reason
+    assert not sim.a.exports
+
+
+def test_a_long_block_is_repaired_while_it_is_still_being_sent() -> None:
+    # Discretionary checkpoints every MiB: repairs of early losses go out before the first pass ends.
+    sim = Sim(loss=0.01, rate=1_000_000, seed=9)
+    b = block(5 << 20)
+    n = sim.send(b)
+    sim.run()
+    assert sim.outcome(n) == ExportDone(n) and sim.delivered == [b]
+    data = [t for t in sim.trace if t.frm == A and isinstance(t.seg.content, DataSeg)]
+    first_pass_end = next(t.t for t in data if t.seg.type is SegType.RED_CP_EORP_EOB)
+    seen: set[int] = set()
+    repairs = []
+    for t in data:
+        if t.seg.content.offset in seen:
+            repairs.append(t)
+        seen.add(t.seg.content.offset)
+    assert len([t for t in sim.trace if t.seg.type is SegType.RED_CP]) >= 4  # discretionary checkpoints
+    assert any(r.t < first_pass_end for r in repairs), "no repair went out before the first pass ended"
+    assert sum(len(r.seg.content.data) for r in repairs) == sum(len(t.seg.content.data) for t in data if t.lost)
+
+
+def test_a_receiver_that_restarts_mid_block_does_not_make_the_sender_count_it_done() -> None:
+    # The receiver's engine is replaced (a crash and restart) after its first reports: what it
+    # claimed then is gone. The sender must not add old claims to new ones and call the block done.
+    sim = Sim(seed=2)
+    b = block(3 << 20)
+    n = sim.send(b)
+    restarted = False
+
+    def crash() -> bool:
+        nonlocal restarted
+        if not restarted and any(t.seg.type is SegType.REPORT and t.t > 0 for t in sim.trace):
+            fresh = Sim(seed=2)
+            sim.b = fresh.b  # same engine id, nothing of the session
+            restarted = True
+        return False
+
+    sim.run(stop=crash)
+    sim.run()
+    assert restarted
+    assert sim.outcome(n) == ExportDone(n)
+    assert sim.delivered == [b]
+    assert sim.a.stats["receiver_forgot"] >= 1
