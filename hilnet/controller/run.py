@@ -102,7 +102,7 @@ def choose_backend(requested: str | None) -> tuple[str, str]:
 
 
 def prepare(path: str, options: RunOptions) -> tuple[Scenario, Plan]:
-    """The scenario as the run will use it (its links' physics in wall terms) and its plan."""
+    """The scenario as the run will use it (its figures as written: reports show them) and its plan."""
     scenario = load_scenario(path)
     if options.bench is None:
         refuse_power_cuts(scenario)
@@ -115,8 +115,7 @@ def prepare(path: str, options: RunOptions) -> tuple[Scenario, Plan]:
             raise ScenarioErrors(problems)
     if options.seed is not None:
         scenario = dataclasses.replace(scenario, seed=options.seed)
-    # Compressed once, here: the testbed, the emulator and the agents' contact plans all read wall figures.
-    return in_wall_terms(scenario), compile_plan(scenario)
+    return scenario, compile_plan(scenario)
 
 
 def refuse_power_cuts(scenario: Scenario) -> None:
@@ -218,8 +217,17 @@ def run(
         for w in plan.warnings:
             say(f"plan warning: {w}")
     try:
+        # Compressed once, here: the testbed, the emulator and the agents' contact plans read wall figures.
         session = Session(
-            scenario, plan, run_dir, backend, why, pcap=options.pcap, progress=progress, clock=clock, bench=bench
+            in_wall_terms(scenario),
+            plan,
+            run_dir,
+            backend,
+            why,
+            pcap=options.pcap,
+            progress=progress,
+            clock=clock,
+            bench=bench,
         )
     except OSError as e:
         raise TestbedError(f"cannot write to the run folder {run_dir}: {e}") from None
