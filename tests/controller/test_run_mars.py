@@ -66,9 +66,9 @@ def test_mars_relay_passes(tmp_path: Path, backend: str) -> None:
 
 def test_tcpcl_on_the_deep_space_hop_fails_and_says_why(tmp_path: Path) -> None:
     text = SCENARIO.read_text()
-    assert text.count("cl: ltp") == 1
+    assert text.count("\n    cl: ltp\n") == 1  # the deep-space hop's key
     forced = tmp_path / "mars-relay-tcpcl.yaml"
-    forced.write_text(text.replace("cl: ltp", "cl: tcpcl"))
+    forced.write_text(text.replace("\n    cl: ltp\n", "\n    cl: tcpcl\n"))
     out = tmp_path / "run"
     p = subprocess.run(
         [PYTHON, "-m", "hilnet", "run", str(forced), "--backend", "loopback", "--out", str(out)],
