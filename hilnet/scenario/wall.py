@@ -26,9 +26,12 @@ from hilnet.units import format_rate, physics_wall_ns, physics_wall_rate
 
 # The fastest an emulated Ethernet (or UDP, or TCP relay) direction may be asked to run, in wall
 # bit/s. The link engine is held to 50,000 frames/s of 1500 bytes (600 Mbit/s) by
-# benchmarks/link_accuracy.py ("forwarding", measured at about 190,000 frames/s on a quiet
-# 2-core VM, hardware.md); past that the shaper's rate is no longer what the plan says, and a
-# Gigabit NIC on a bench carries no more than 1 Gbit/s anyway.
+# benchmarks/link_accuracy.py ("forwarding": 190,000 to 220,000 frames/s unimpaired over veth on
+# a 2-core VM); a Gigabit NIC on a bench carries no more than 1 Gbit/s anyway. The ceiling bounds
+# the rate a link is set to, which under compression is what a window's real volume needs; a link
+# that is never saturated keeps its timing at any rate. Saturated, through UDP endpoints on a
+# loaded 2-core VM, the engine kept 300 Mbit/s of 1400-byte datagrams and topped out near
+# 285 Mbit/s when set to 600 (benchmarks/compress_ceiling.py): measure the host you run on.
 MAX_WALL_RATE_BPS = 600_000_000
 # The fastest UART line a backend paces, in wall baud: a Raspberry Pi's PL011 UART (48 MHz
 # UART clock / 16) and FTDI FT232R or CP2102N USB-serial adapters top out at 3 Mbaud, and the
