@@ -107,7 +107,7 @@ LTP_TUNABLES = {
     "max_import": 64,  # import sessions open at once
     "rto_margin_ns": 1_000_000_000,  # added to the plan's round trip for a retransmission timeout
     "max_retries": 10,  # retransmissions of one checkpoint, report or cancel
-    "idle_ns": 60_000_000_000,  # an import session silent this long is reclaimed
+    "idle_ns": 60_000_000_000,  # an import session silent this long (plus two round trips) is reclaimed
     "rate_bytes_per_s": 0,  # pace to a peer the plan says nothing of (0: unpaced)
     "rtt_ns": 0,  # round trip to a peer the plan says nothing of
 }

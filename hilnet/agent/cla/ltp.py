@@ -143,7 +143,8 @@ class LtpCla:
     async def send(self, peer: str, data: bytes, *, rank: int = DEFAULT_RANK) -> None:
         """Send one bundle as one LTP block; returns once the receiver reported all of it (after storing it).
 
-        ``rank`` is not used: sessions share the link in the order they open (docs/cla.md).
+        ``rank`` (class of service): a higher-ranked bundle's first pass goes ahead of lower-ranked ones
+        already under way, which pause (docs/cla.md).
         """
         p = self.peers.get(peer)
         if p is None or self._transport is None:
@@ -154,7 +155,7 @@ class LtpCla:
             )
         async with self._room:
             await self._room.wait_for(lambda: self.engine.export_room)
-            number = self.engine.send_block(p.engine, data)
+            number = self.engine.send_block(p.engine, data, rank)
         done = asyncio.get_running_loop().create_future()
         self._sends[number] = done
         self._wake.set()
@@ -247,7 +248,8 @@ class LtpCla:
 
     async def _deliver(self, ev: BlockReceived) -> None:
         peer = self.engine.peers[ev.engine].node
-        assert self.sink is not None  # blocks arrive only once started
+        if self.sink is None:  # not started: nothing can have arrived
+            return
         result = await deliver_to_sink(self.sink, ev.data, self.name, peer, self.stats)
         if result.accepted:
             self.engine.accept(ev.engine, ev.session)

@@ -52,6 +52,7 @@ from hilnet.agent.cla.ltp_segment import (
     decode,
 )
 from hilnet.agent.cla.ltp_session import Event, ImportEnded, Limited, LtpSettings, Outgoing, Peer, outgoing
+from hilnet.bundle.cos import DEFAULT_RANK
 from hilnet.errors import ClaError, WireError
 
 STALL_NS = 1_000_000_000  # an import session silent this long may be reclaimed for a new one when all are taken
@@ -92,8 +93,10 @@ class LtpEngine:
     def export_room(self) -> bool:
         return len(self.exports) < self.settings.max_export
 
-    def send_block(self, peer_engine: int, block: bytes) -> int:
-        """Open an export session for ``block`` to ``peer_engine``; returns its session number. Raises ClaError."""
+    def send_block(self, peer_engine: int, block: bytes, rank: int = DEFAULT_RANK) -> int:
+        """Open an export session for ``block`` to ``peer_engine``; returns its session number. Raises ClaError.
+
+        ``rank`` (class of service, :mod:`hilnet.bundle.cos`): its first pass goes ahead of lower-ranked ones."""
         peer = self.peers.get(peer_engine)
         if peer is None:
             raise ClaError(f"no LTP peer with engine id {peer_engine}")
@@ -103,10 +106,11 @@ class LtpEngine:
             raise ClaError(f"{len(self.exports)} LTP export sessions open, the limit")
         number = self._next_number
         self._next_number = number % (MAX_SESSION_NUMBER - 1) + 1
-        s = ExportSession(self.settings, number, peer, block, self.pacer.put, self._rng.randrange(1, 1 << 14))
+        s = ExportSession(self.settings, number, peer, block, self.pacer.put, self._rng.randrange(1, 1 << 14), rank)
         self.exports[number] = s
         s.stats = self.stats
         s.start()
+        self.stats["export_open"] = len(self.exports)
         self.stats["export_sessions"] += 1
         return number
 
@@ -175,9 +179,13 @@ class LtpEngine:
         return min(found) if found else None
 
     def _quiet_until(self, imp: ImportSession) -> int:
-        """When ``imp`` has been silent for ``idle_ns`` of time its sender could send in (plain time past the plan)."""
-        t = imp.peer.plan.expiry(imp.last_heard, self.settings.idle_ns)
-        return imp.last_heard + self.settings.idle_ns if t is None else t
+        """When ``imp`` has been silent for ``idle_ns`` plus two round trips (a report out and its repairs back,
+        twice) of time its sender could send in; plain time once the plan has no window left."""
+        plan = imp.peer.plan
+        rtt = plan.round_trip(imp.last_heard) if plan.planned else self.settings.rtt_ns
+        quiet = self.settings.idle_ns + 2 * rtt
+        t = plan.expiry(imp.last_heard, quiet)
+        return imp.last_heard + quiet if t is None else t
 
     def take_events(self) -> list[Event]:
         out, self.events = self.events, []
@@ -254,6 +262,7 @@ class LtpEngine:
         s.last_heard = now
         s.stats = self.stats
         self.imports[key] = s
+        self.stats["import_open"] = len(self.imports)
         self.stats["import_sessions"] += 1
         return s
 
@@ -303,6 +312,10 @@ class LtpEngine:
         """Move ``s``'s events out, and forget it (remembering its end) once closed."""
         self.events += s.events
         s.events = []
+        self._forget_if_closed(s)
+        self.stats["export_open"], self.stats["import_open"] = len(self.exports), len(self.imports)  # gauges
+
+    def _forget_if_closed(self, s: ExportSession | ImportSession) -> None:
         if isinstance(s, ExportSession):
             if s.state is ExportState.CLOSED and self.exports.pop(s.number, None) is not None:
                 _remember(self._closed_exports, s.number, s.peer.engine, self.settings.closed_memory)

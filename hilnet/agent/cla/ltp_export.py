@@ -32,12 +32,14 @@ from hilnet.agent.cla.ltp_session import (
     Event,
     ExportDone,
     ExportFailed,
+    Lazy,
     LtpSettings,
     Outgoing,
     Peer,
     Timer,
     outgoing,
 )
+from hilnet.bundle.cos import DEFAULT_RANK
 
 MAX_SERIAL = 1 << 63
 
@@ -57,11 +59,13 @@ class ExportSession:
         number: int,
         peer: Peer,
         block: bytes,
-        send: Callable[[Outgoing], None],
+        send: Callable[[Outgoing | Lazy], None],
         first_serial: int = 1,
+        rank: int = DEFAULT_RANK,
     ):
         self.settings = settings
         self.number = number
+        self.rank = rank
         self.peer = peer
         self.block = block
         self._send = send
@@ -72,7 +76,8 @@ class ExportSession:
         self._checkpoints: dict[int, Timer] = {}  # checkpoint serial -> its timer
         self._reports_seen: dict[int, ReportSeg] = {}
         self._cancel: Timer | None = None
-        self._queued: list[Outgoing] = []  # our data segments not yet sent (dropped if we close)
+        self._queued: list[Outgoing] = []  # our repairs and timed segments not yet sent (dropped if we close)
+        self._first_done = False  # the first pass's last segment was made
         self.retransmitted = 0  # data octets sent again
         self.stats: Counter[str] = Counter()  # the engine's counters, where it gives them
         self.outcome = ""  # why it closed ("" = done)
@@ -82,7 +87,7 @@ class ExportSession:
     def start(self) -> None:
         """Queue the whole block as red data, the last segment a checkpoint (EORP, EOB)."""
         self.stats["red_bytes_sent"] += len(self.block)
-        self._send_ranges([(0, len(self.block))], report=0)
+        self._send(Lazy(self.peer.engine, self._first_pass(), self.rank))
 
     def on_segment(self, seg: Segment, now: int) -> None:
         """A segment of this session from the receiver: RS, CR or CAS."""
@@ -135,7 +140,7 @@ class ExportSession:
     @property
     def unsent(self) -> bool:
         """A checkpoint (so data before it) still waits for its turn on the link."""
-        return any(not t.armed for t in self._checkpoints.values())
+        return not self._first_done or any(not t.armed for t in self._checkpoints.values())
 
     @property
     def stuck(self) -> bool:
@@ -158,9 +163,11 @@ class ExportSession:
         own = Ranges()
         for k in rs.claims:
             own.add(rs.lower + k.offset, rs.lower + k.offset + k.length)
-        if any(not own.covers(s, e) for s, e in self.received.within(rs.lower, rs.upper)):
+        forgot = any(not own.covers(s, e) for s, e in self.received.within(rs.lower, rs.upper))
+        if forgot:
             # The receiver no longer has data it claimed: it restarted (its memory is not durable until the
-            # block is stored). Believe this report alone, or the block could be counted done and be lost.
+            # block is stored). Believe this report alone, or the block could be counted done and be lost,
+            # and send it all it lacks, not only what this report's scope holds.
             self.stats["receiver_forgot"] += 1
             self.received = Ranges()
         for s, e in own.within(rs.lower, rs.upper):
@@ -168,18 +175,31 @@ class ExportSession:
         if self.received.covers(0, len(self.block)):
             self.close("")
             return
-        gaps = self.received.gaps(rs.lower, rs.upper)
+        gaps = self.received.gaps(0, len(self.block)) if forgot else self.received.gaps(rs.lower, rs.upper)
         if gaps:
             again = sum(e - s for s, e in gaps)
             self.retransmitted += again
             self.stats["red_bytes_resent"] += again
             self._send_ranges(gaps, report=rs.serial)
-        elif not self._checkpoints:  # nothing in flight would ever bring another report: start afresh
+        elif not self._checkpoints and self._first_done:  # nothing in flight would bring another report
             self.cancel(CancelReason.SYS_CNCLD, "the receiver's reports leave data missing that none asks for")
 
+    def _first_pass(self) -> Iterator[Outgoing]:
+        """The block's first pass, made segment by segment as the pacer takes them (no block's worth of
+        datagrams waits in memory, and the first leaves at once); it stops if the session closes."""
+        for out in self._segments([(0, len(self.block))], report=0):
+            if self.state is not ExportState.SENDING:
+                return
+            yield out
+
     def _send_ranges(self, ranges: list[tuple[int, int]], report: int) -> None:
-        """Queue ``ranges`` of the block as segments; the last is a checkpoint, and on the first pass (``report``
-        0) so is one every ``checkpoint_every`` bytes, so that losses are reported and repaired while the rest
+        for out in self._segments(ranges, report):
+            self._queued.append(out)
+            self._send(out)
+
+    def _segments(self, ranges: list[tuple[int, int]], report: int) -> Iterator[Outgoing]:
+        """``ranges`` of the block as segments; the last is a checkpoint, and on the first pass (``report`` 0)
+        so is one every ``checkpoint_every`` bytes, so that losses are reported and repaired while the rest
         of a large block is still on its way. Repairs go ahead of first-pass data."""
         size, every = self.settings.segment_size, self.settings.checkpoint_every
         pieces = [(o, min(o + size, e)) for s, e in ranges for o in range(s, e, size)] or [(0, 0)]
@@ -189,16 +209,20 @@ class ExportSession:
             last = i == len(pieces) - 1
             if not last and (repair or every <= 0 or e // every == s // every):
                 seg = Segment(T.RED, self.settings.engine_id, self.number, DataSeg(BUNDLE_CLIENT, s, data))
-                out = outgoing(self.peer.engine, seg, control=repair)
-                self._queued.append(out)
-                self._send(out)
+                yield outgoing(self.peer.engine, seg, control=repair)
                 continue
             serial = next(self._serials) % MAX_SERIAL
             cp = DataSeg(BUNDLE_CLIENT, s, data, serial, report)
             # Only a segment that ends the block says so (EORP, EOB); others are plain checkpoints.
             kind = T.RED_CP_EORP_EOB if e == len(self.block) else T.RED_CP
-            timer = self._timed(Segment(kind, self.settings.engine_id, self.number, cp), control=repair)
+            timer = Timer(
+                outgoing(self.peer.engine, Segment(kind, self.settings.engine_id, self.number, cp), control=repair)
+            )
+            self._arm_on_send(timer)
             self._checkpoints[serial] = timer
+            if last and not repair:
+                self._first_done = True
+            yield timer.out
 
     def _timed(self, seg: Segment, control: bool = True) -> Timer:
         timer = Timer(outgoing(self.peer.engine, seg, control=control))

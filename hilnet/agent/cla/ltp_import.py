@@ -14,7 +14,7 @@ The one rule that keeps "nothing lost" true over LTP: once the whole red part
 is here the block is handed to the agent (:class:`BlockReceived`) and the
 report that would tell the sender so waits for :meth:`ImportSession.accept`,
 i.e. until the agent stored the bundle durably, as TCPCLv4's final XFER_ACK
-does. :meth:`ImportSession.refuse` cancels the session instead (CR, SYS_CNCLD)
+does. Then the session closes; the engine answers a late checkpoint of it. :meth:`ImportSession.refuse` cancels the session instead (CR, SYS_CNCLD)
 and the sender keeps its copy. A cancel from the sender (CS) is acknowledged
 (CAS) and drops what arrived.
 """
@@ -120,8 +120,10 @@ class ImportSession:
         if self._final is not None:
             self._report(self._final)
             self._final = None
-        if not self._reports:
-            self._close("")
+        # Closed at once, not on the report's RA: the engine remembers the block as stored and answers any
+        # later checkpoint of it with a report claiming all of it, which is all a kept session would do. So
+        # no session stays open a light time after its bundle is stored.
+        self._close("")
 
     def refuse(self, why: str) -> None:
         """The agent did not take the block: cancel (the sender keeps its copy)."""
@@ -215,7 +217,9 @@ class ImportSession:
     def _report(self, cp: DataSeg) -> None:
         upper = cp.offset + len(cp.data)
         earlier = self._scopes.get(cp.report) if cp.report else None
-        if earlier is not None:
+        if self.state is ImportState.DELIVERED and self.red_end is not None:
+            lower, upper = 0, self.red_end  # stored: say so of all of it (6.11 allows 0 and the highest bound)
+        elif earlier is not None:
             lower, upper = earlier
         elif cp.report:
             lower = 0  # answers a report we do not know: report from the start (RFC 5326 6.11 allows it)

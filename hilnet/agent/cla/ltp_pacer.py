@@ -19,12 +19,12 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from hilnet.agent.cla.ltp_session import NS_PER_S, Outgoing, Peer
+from hilnet.agent.cla.ltp_session import NS_PER_S, Lazy, Outgoing, Peer
 from hilnet.scenario.overhead import ETH_WIRE_EXTRA, efficiency
 
 IP_UDP_HEADERS = 20 + 8
 BURST_NS = 10_000_000  # credit a late wake-up may catch up on: a busy host wakes the driver milliseconds late
-PACE_SHARE = 0.995  # of the contact's rate: a hair under, so the link's queue does not grow
+PACE_SHARE = 0.998  # of the contact's rate: a hair under, so the link's queue does not grow
 
 
 def wire_cost(datagram_len: int) -> float:
@@ -36,11 +36,24 @@ def wire_cost(datagram_len: int) -> float:
 class _Queue:
     peer: Peer
     control: deque[Outgoing] = field(default_factory=deque)
-    data: deque[Outgoing] = field(default_factory=deque)
+    data: deque[Outgoing | Lazy] = field(default_factory=deque)
     free_at: int = 0  # when the link is free for the next segment (ns)
 
     def __len__(self) -> int:
         return len(self.control) + len(self.data)
+
+    def pop(self) -> Outgoing | None:
+        """The next segment to leave (None: a lazy source ran dry; ask again)."""
+        if self.control:
+            return self.control.popleft()
+        head = self.data[0]
+        if isinstance(head, Outgoing):
+            self.data.popleft()
+            return head
+        out = next(head.segments, None)
+        if out is None:
+            self.data.popleft()
+        return out
 
 
 class Pacer:
@@ -49,15 +62,21 @@ class Pacer:
     def __init__(self, default_rate: int = 0):
         self.default_rate = default_rate
         self._queues: dict[int, _Queue] = {}
-        self.queued_bytes = 0
 
     def add_peer(self, peer: Peer) -> None:
         self._queues[peer.engine] = _Queue(peer)
 
-    def put(self, out: Outgoing) -> None:
+    def put(self, out: Outgoing | Lazy) -> None:
         q = self._queues[out.peer]
-        (q.control if out.control else q.data).append(out)
-        self.queued_bytes += len(out.datagram)
+        if isinstance(out, Outgoing) and out.control:
+            q.control.append(out)
+        elif isinstance(out, Lazy):
+            # By class of service: ahead of every lower-ranked first pass, even one half sent (LTP sessions
+            # are independent, so the other simply pauses), after those of its own rank.
+            at = next((i for i, x in enumerate(q.data) if isinstance(x, Lazy) and x.rank < out.rank), len(q.data))
+            q.data.insert(at, out)
+        else:
+            q.data.append(out)
 
     def due(self, now: int) -> list[Outgoing]:
         """The segments that may leave at ``now``, in order; each one's ``on_sent`` is called."""
@@ -68,9 +87,8 @@ class Pacer:
                 continue  # the plan holds the contact closed: keep them
             q.free_at = max(q.free_at, now - BURST_NS)
             while len(q) and (rate == 0 or q.free_at <= now):
-                out = (q.control or q.data).popleft()
-                self.queued_bytes -= len(out.datagram)
-                if out.dropped:
+                out = q.pop()
+                if out is None or out.dropped:
                     continue
                 if rate:
                     q.free_at += int(wire_cost(len(out.datagram)) * NS_PER_S / rate)

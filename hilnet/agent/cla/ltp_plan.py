@@ -2,7 +2,8 @@
 
 LTP has no handshake and no congestion control, so, as ION does, it takes all
 three from the plan (times here are the agent's clock, ns; the plan's contacts
-are moved onto it by adding the plan's epoch):
+are moved onto it by adding the plan's epoch, and each ends one light time
+early: what would still be in flight when the window closes is lost with it):
 
 - **sending**: data goes out only while a contact from us to the peer is open,
   at that contact's rate (the sender paces to it); with no contact planned for
@@ -99,9 +100,13 @@ def peer_plan(contacts: Iterable[Contact], node: str, peer: str, epoch_ns: int) 
     """The contacts of ``node`` with ``peer`` (scenario node names; plan times) on the agent's clock."""
     out, back = [], []
     for c in contacts:
-        if c.end_ns <= c.start_ns:
+        # What is sent in the last light time of a window is still in flight when it closes, and a closing
+        # link (the emulator's gate, a receiver losing the signal) loses it: a window is usable to its end
+        # less the light time.
+        end = c.end_ns - c.owlt_ns
+        if end <= c.start_ns:
             continue
-        w = Window(epoch_ns + c.start_ns, epoch_ns + c.end_ns, c.rate, c.owlt_ns)
+        w = Window(epoch_ns + c.start_ns, epoch_ns + end, c.rate, c.owlt_ns)
         if (c.frm, c.to) == (node, peer):
             out.append(w)
         elif (c.frm, c.to) == (peer, node):

@@ -8,11 +8,12 @@ clock, sizes bytes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from hilnet.agent.cla.ltp_plan import PeerPlan
 from hilnet.agent.cla.ltp_segment import Segment, encode
+from hilnet.bundle.cos import DEFAULT_RANK
 
 NS_PER_S = 1_000_000_000
 BUNDLE_CLIENT = 1  # LTP client service id of the Bundle Protocol (as ION registers it)
@@ -30,7 +31,7 @@ class LtpSettings:
     max_import: int = 64  # import sessions open at once; beyond it the longest-silent one is reclaimed
     rto_margin_ns: int = NS_PER_S  # added to the planned round trip: queueing and the peer's processing
     max_retries: int = 10  # retransmissions of one checkpoint, report or cancel segment before giving up
-    idle_ns: int = 60 * NS_PER_S  # an import session silent this long (counted while the peer can send) ends
+    idle_ns: int = 60 * NS_PER_S  # an import session silent this long + 2 round trips (peer able to send) ends
     rate: int = 0  # bytes/s to a peer the plan says nothing of (0: unpaced)
     rtt_ns: int = 0  # light time out and back to a peer the plan says nothing of
     closed_memory: int = 4096  # closed sessions remembered, to answer late reports and checkpoints
@@ -55,6 +56,15 @@ class Outgoing:
     on_sent: Callable[[int], None] | None = None
     control: bool = False  # reports, acks, cancels and repairs go ahead of first-pass data
     dropped: bool = False  # its session closed before it left: skip it
+
+
+@dataclass(slots=True)
+class Lazy:
+    """Segments to ``peer`` made only as the link takes them: a long block's first pass."""
+
+    peer: int
+    segments: Iterator[Outgoing]
+    rank: int = DEFAULT_RANK  # class of service: a higher rank's first pass goes ahead of a lower one's
 
 
 def outgoing(peer: int, seg: Segment, on_sent: Callable[[int], None] | None = None, *, control: bool) -> Outgoing:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hilnet.agent.cla.ltp_engine import LtpEngine
-from hilnet.agent.cla.ltp_plan import PeerPlan, Window
+from hilnet.agent.cla.ltp_plan import PeerPlan, peer_plan
 from hilnet.agent.cla.ltp_segment import Segment, decode
 from hilnet.agent.cla.ltp_session import (
     BlockReceived,
@@ -25,13 +25,14 @@ from hilnet.agent.cla.ltp_session import (
     Peer,
 )
 from hilnet.clock import VirtualClock
+from hilnet.scenario.contact import Contact
 
 S = 1_000_000_000
 A, B = 1, 2  # engine ids
 
 
-def windows(spans: list[tuple[float, float]], rate: int, owlt_s: float) -> tuple[Window, ...]:
-    return tuple(Window(int(s * S), int(e * S), rate, int(owlt_s * S)) for s, e in spans)
+def contacts(frm: str, to: str, spans: list[tuple[float, float]], rate: int, owlt_s: float) -> list[Contact]:
+    return [Contact(frm, to, int(s * S), int(e * S), rate, int(owlt_s * S)) for s, e in spans]
 
 
 @dataclass(frozen=True)
@@ -58,11 +59,12 @@ class Sim:
         self.clock = VirtualClock()
         self.rng = random.Random(self.seed)
         plan = PeerPlan()
-        if self.spans is not None:
-            w = windows(self.spans, self.rate, self.owlt_s)
-            back = w if self.back_spans is None else windows(self.back_spans, self.rate, self.owlt_s)
-            plan = PeerPlan(w, back)
-            plan_b = PeerPlan(back, w)
+        if self.spans is not None:  # the plan as the agent gives it (peer_plan: windows end a light time early)
+            back_spans = self.spans if self.back_spans is None else self.back_spans
+            plan_contacts = contacts("a", "b", self.spans, self.rate, self.owlt_s)
+            plan_contacts += contacts("b", "a", back_spans, self.rate, self.owlt_s)
+            plan = peer_plan(plan_contacts, "a", "b", 0)
+            plan_b = peer_plan(plan_contacts, "b", "a", 0)
         else:
             plan_b = plan
         rate = self.rate if self.spans is None else 0
@@ -88,8 +90,11 @@ class Sim:
         self.held: list[BlockReceived] = []
 
     def open(self, t: int, frm: int = A) -> bool:
+        """Whether a segment sent at ``t`` arrives: sent in a window and still in it on arrival (the link
+        emulator loses what is in flight when a window closes)."""
         spans = self.back_spans if frm == B and self.back_spans is not None else self.spans
-        return spans is None or any(int(s * S) <= t < int(e * S) for s, e in spans)
+        arrive = t + int(self.owlt_s * S)
+        return spans is None or any(int(s * S) <= t and arrive < int(e * S) for s, e in spans)
 
     def send(self, block: bytes) -> int:
         return self.a.send_block(B, block)
