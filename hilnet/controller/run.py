@@ -219,18 +219,10 @@ def run(
         say(f"hilnet run {scenario.name}: backend {backend} ({why}); run folder {run_dir}")
         for w in plan.warnings:
             say(f"plan warning: {w}")
+    wall = in_wall_terms(scenario)  # once: the testbed, the emulator and the agents' plans read wall figures
     try:
-        # Compressed once, here: the testbed, the emulator and the agents' contact plans read wall figures.
         session = Session(
-            in_wall_terms(scenario),
-            plan,
-            run_dir,
-            backend,
-            why,
-            pcap=options.pcap,
-            progress=progress,
-            clock=clock,
-            bench=bench,
+            wall, plan, run_dir, backend, why, pcap=options.pcap, progress=progress, clock=clock, bench=bench
         )
     except OSError as e:
         raise TestbedError(f"cannot write to the run folder {run_dir}: {e}") from None
