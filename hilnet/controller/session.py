@@ -41,8 +41,6 @@ from hilnet.stacks.registry import driver_for
 from hilnet.units import scenario_to_wall_ns
 
 MIN_LIFETIME_NS = 1_000_000  # wall: a lifetime scaled below this would expire on the way out
-
-
 MAX_AT_ONCE = 64  # nodes worked on at the same time: their stacks do the work, the threads only wait
 
 
@@ -227,7 +225,7 @@ class Session:
         self.stacks[name].configure(self.t0)
 
     def start(self, t0: int) -> None:
-        """Set the run's start (clock ns), configure every agent and give the emulator every link's script."""
+        """Set the run's start (clock ns), give the emulator every link's script and configure every node."""
         sc = self.scenario
         self.t0 = t0
         self.log.set_t0(t0)

@@ -120,6 +120,7 @@ class StackDriver(Protocol):
 
     stack: ClassVar[str]  # the scenario's ``stack:`` name
     observes: ClassVar[Observes]
+    backends: ClassVar[frozenset[str]]  # where it can run a node: loopback, netns, bench
     log_path: str  # the stack's own log, named in errors
 
     def start(self) -> None:
@@ -169,5 +170,6 @@ class DriverFactory(Protocol):
 
     stack: str
     observes: Observes
+    backends: frozenset[str]
 
     def __call__(self, view: NodeView, clock: Clock, sink: EventSink) -> StackDriver: ...

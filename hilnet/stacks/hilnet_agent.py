@@ -28,6 +28,7 @@ class HilnetAgent:
 
     stack: ClassVar[str] = "hilnet"
     observes: ClassVar[Observes] = OBSERVES_ALL
+    backends: ClassVar[frozenset[str]] = frozenset({"loopback", "netns", "bench"})
 
     def __init__(self, view: NodeView, clock: Clock, sink: EventSink, process: AgentProcess | None = None):
         """``process``: the agent's control channel when the backend made it (else a subprocess of its own)."""

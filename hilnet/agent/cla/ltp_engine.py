@@ -57,8 +57,9 @@ from hilnet.errors import ClaError, WireError
 
 STALL_NS = 1_000_000_000  # an import session silent this long may be reclaimed for a new one when all are taken
 MAX_SESSION_NUMBER = 1 << 31
-RECLAIMED = ("idle", "reclaimed")  # why an import session was ended without a word to its sender
+RECLAIMED = ("idle", "reclaimed", "evicted")  # why an import session was ended without a word to its sender
 RECLAIMED_MARK = -1  # in the closed list: reclaimed, so a later segment of it is answered with a cancel
+Stored = tuple[int, frozenset[int]]  # a stored block in the closed list: its length, the checkpoint serials seen
 _FROM_SENDER = DATA_TYPES | {SegType.CANCEL_FROM_SENDER, SegType.REPORT_ACK, SegType.CANCEL_ACK_TO_RECEIVER}
 
 
@@ -82,7 +83,8 @@ class LtpEngine:
         self.exports: dict[int, ExportSession] = {}
         self.imports: dict[tuple[int, int], ImportSession] = {}
         self._closed_exports: OrderedDict[int, int] = OrderedDict()  # number -> peer engine
-        self._closed_imports: OrderedDict[tuple[int, int], int | None] = OrderedDict()  # -> red part length if kept
+        # (engine, session) -> (red part length, checkpoint serials seen) of a stored block; RECLAIMED_MARK; None
+        self._closed_imports: OrderedDict[tuple[int, int], Stored | int | None] = OrderedDict()
         self._next_number = self._rng.randrange(1, MAX_SESSION_NUMBER)
         self.events: list[Event] = []
         self.stats: Counter[str] = Counter()
@@ -165,8 +167,10 @@ class LtpEngine:
             self._collect(s)
         for key, imp in list(self.imports.items()):
             imp.on_timer(now)
-            if imp.state is ImportState.RECEIVING:
-                if self._quiet_until(imp) <= now:
+            if imp.state in (ImportState.RECEIVING, ImportState.DELIVERED) and self._quiet_until(imp) <= now:
+                if imp.state is ImportState.DELIVERED:
+                    imp.close_stored()  # stored; its sender never sent another checkpoint: remember it, done
+                else:
                     self._reclaim(key, "idle")
                     continue
             self._collect(imp)
@@ -174,7 +178,8 @@ class LtpEngine:
     def next_wakeup(self, now: int) -> int | None:
         times = [s.deadline() for s in self.exports.values()] + [s.deadline() for s in self.imports.values()]
         times += [self.pacer.next_time(now)]
-        times += [self._quiet_until(imp) for imp in self.imports.values() if imp.state is ImportState.RECEIVING]
+        quiet = (ImportState.RECEIVING, ImportState.DELIVERED)
+        times += [self._quiet_until(imp) for imp in self.imports.values() if imp.state in quiet]
         found = [t for t in times if t is not None]
         return min(found) if found else None
 
@@ -261,19 +266,29 @@ class LtpEngine:
         )
         s.last_heard = now
         s.stats = self.stats
+        if s.hold.budget is not None:  # the budget may take a stalled block's bytes back: the session ends
+            s.hold.evict = lambda: self._reclaim(key, "evicted") if key in self.imports else None
         self.imports[key] = s
         self.stats["import_open"] = len(self.imports)
         self.stats["import_sessions"] += 1
         return s
 
-    def _late_to_import(self, seg: Segment, peer: Peer, red_end: int | None) -> None:
+    def _late_to_import(self, seg: Segment, peer: Peer, kept: Stored | int | None) -> None:
         self.stats["late_segment"] += 1
         c = seg.content
-        if red_end == RECLAIMED_MARK and seg.type in DATA_TYPES:  # one cancel, no timer: the sender's CP has one
+        if kept == RECLAIMED_MARK and seg.type in DATA_TYPES:  # one cancel, no timer: the sender's CP has one
             cr = Segment(SegType.CANCEL_FROM_RECEIVER, seg.engine, seg.session, Cancel(CancelReason.SYS_CNCLD))
             self.pacer.put(outgoing(peer.engine, cr, control=True))
-        elif seg.type in CHECKPOINT_TYPES and red_end is not None and isinstance(c, DataSeg):
-            # Delivered already: the sender missed our final report. Claim it all again (no timer: its CP has one).
+        elif (
+            isinstance(kept, tuple)
+            and seg.type in CHECKPOINT_TYPES
+            and isinstance(c, DataSeg)
+            and c.checkpoint in kept[1]
+        ):
+            # Stored already: the sender missed our final report. Claim it all again (no timer: its CP has
+            # one). Only for a checkpoint this session saw: a new session that happens to reuse a remembered
+            # number (a sender restarted) must not be told its block arrived.
+            red_end = kept[0]
             rs = ReportSeg(self._rng.randrange(1 << 14, 1 << 30), c.checkpoint, red_end, 0, (Claim(0, red_end),))
             self.pacer.put(outgoing(peer.engine, Segment(SegType.REPORT, seg.engine, seg.session, rs), control=True))
         elif seg.type is SegType.CANCEL_FROM_SENDER:
@@ -321,7 +336,11 @@ class LtpEngine:
                 _remember(self._closed_exports, s.number, s.peer.engine, self.settings.closed_memory)
             return
         if s.state is ImportState.CLOSED and self.imports.pop((s.peer.engine, s.number), None) is not None:
-            kept = s.red_end if s.outcome == "" else (RECLAIMED_MARK if s.outcome in RECLAIMED else None)
+            kept: Stored | int | None = None
+            if s.outcome == "" and s.red_end is not None:
+                kept = (s.red_end, frozenset(s.checkpoints_seen))
+            elif s.outcome in RECLAIMED:
+                kept = RECLAIMED_MARK
             _remember(self._closed_imports, (s.peer.engine, s.number), kept, self.settings.closed_memory)
 
 

@@ -83,6 +83,7 @@ class ImportSession:
         self._final: DataSeg | None = None  # the checkpoint whose answer waits for the agent
         self._cancel: Timer | None = None
         self.last_heard = 0  # when a segment of this session last arrived (ns)
+        self.checkpoints_seen: set[int] = set()  # serials: a closed session answers only these again
         self.outcome = ""
         self.stats: Counter[str] = Counter()  # the engine's counters, where it gives them
 
@@ -118,12 +119,19 @@ class ImportSession:
             return
         self.state = ImportState.DELIVERED
         if self._final is not None:
+            # Closed at once, not on the report's RA: the engine remembers the block as stored and answers a
+            # later checkpoint of it with a report claiming all of it, which is all a kept session would do.
+            # So no session stays open a light time after its bundle is stored.
             self._report(self._final)
             self._final = None
-        # Closed at once, not on the report's RA: the engine remembers the block as stored and answers any
-        # later checkpoint of it with a report claiming all of it, which is all a kept session would do. So
-        # no session stays open a light time after its bundle is stored.
-        self._close("")
+            self._close("")
+        # else the block was completed by repairs whose checkpoint is still on its way: it is answered,
+        # and the session closed, when it comes (or when the sender retransmits one).
+
+    def close_stored(self) -> None:
+        """The block is stored and its sender silent for long: close (the engine remembers it as stored)."""
+        if self.state is ImportState.DELIVERED:
+            self._close("")
 
     def refuse(self, why: str) -> None:
         """The agent did not take the block: cancel (the sender keeps its copy)."""
@@ -201,11 +209,17 @@ class ImportSession:
         if self.complete:
             self.state = ImportState.DELIVERING
             self.events.append(BlockReceived(self.peer.engine, self.number, bytes(self.buf[: self.red_end])))
+            self._release()  # handed over: the agent's commit owns the bytes now
         return True
 
     def _on_checkpoint(self, cp: DataSeg) -> None:
+        self.checkpoints_seen.add(cp.checkpoint)
         if self.state is ImportState.DELIVERING:
             self._final = cp  # answered once the agent stored the block
+            return
+        if self.state is ImportState.DELIVERED:  # stored: say so of all of it, and be done
+            self._report(cp)
+            self._close("")
             return
         if cp.checkpoint in self._answered:  # a retransmitted checkpoint: our answer was lost, send it again
             entry = self._reports.get(self._answered[cp.checkpoint])

@@ -136,3 +136,19 @@ def test_ten_thousand_bogus_sessions_cost_bounded_memory_and_a_real_session_stil
         tries += 1
     assert sim.outcome(n) == ExportDone(n)
     assert sim.delivered == [blk]
+
+
+def test_a_stalled_block_gives_its_budget_back_to_one_that_flows() -> None:
+    sim = Sim(seed=6)
+    budget = MemoryBudget(4 << 20, sim.clock)
+    sim.b = engine(budget, rtt_ns=2 * S)
+    for off in range(0, 3 << 20, 1400):  # a sender that stops after 3 MiB of a block: its session stalls
+        sim.b.receive(encode(Segment(SegType.RED, A, 4242, DataSeg(1, off, b"s" * 1400))), 0)
+    assert budget.used >= 3 << 20
+    sim.clock.set(20 * S)
+    blk = random.Random(3).randbytes(2 << 20)
+    n = sim.send(blk)
+    sim.run()
+    assert sim.outcome(n) == ExportDone(n) and sim.delivered == [blk]
+    assert sim.b.stats["import_evicted"] == 1
+    assert budget.used == 0  # all handed over or given back

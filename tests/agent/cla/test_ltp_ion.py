@@ -15,7 +15,10 @@ every ION process of it, and its shared memory and semaphores go with it.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -91,14 +94,37 @@ class Sink:
         pass
 
 
-def test_a_bundle_each_way_between_hilnet_and_ion(tmp_path: Path) -> None:
+def _lossy_link(ion_in: int, ours: int) -> tuple[subprocess.Popen[str], int, int]:
+    """`hilnet link` between ION and us: 50 ms each way, 5 % loss; returns it and the ports each side sends to."""
+    relay_ion, relay_ours = udp_ports(2)  # ION sends to relay_ion, we send to relay_ours
+    link = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hilnet",
+            "link",
+            f"udp://127.0.0.1:{relay_ion}?peer=127.0.0.1:{ion_in}",
+            f"udp://127.0.0.1:{relay_ours}?peer=127.0.0.1:{ours}",
+            *("--delay", "50ms", "--loss", "5%", "--seed", "7"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=os.environ | {"PYTHONPATH": str(Path(__file__).parents[3])},
+    )
+    return link, relay_ion, relay_ours
+
+
+@pytest.mark.parametrize("lossy", [False, True], ids=["direct", "through-hilnet-link-5pct-loss"])
+def test_a_bundle_each_way_between_hilnet_and_ion(tmp_path: Path, lossy: bool) -> None:
     ion = ion_or_skip()
     ours, theirs = udp_ports(2)
-    (tmp_path / "node.rc").write_text(RC.format(ours=ours, ion=theirs))
+    link, ion_to, ours_to = _lossy_link(theirs, ours) if lossy else (None, ours, theirs)
+    (tmp_path / "node.rc").write_text(RC.format(ours=ion_to, ion=theirs))
     (tmp_path / "run.sh").write_text(SCRIPT)
-    to_hilnet = random.Random(1).randbytes(20_000)
+    to_hilnet = random.Random(1).randbytes(200_000 if lossy else 20_000)
     (tmp_path / "to_hilnet.bin").write_bytes(to_hilnet)
-    to_ion = random.Random(2).randbytes(30_000)
+    to_ion = random.Random(2).randbytes(200_000 if lossy else 30_000)
     bundle = new_bundle(
         parse_eid("ipn:1.1"),
         parse_eid("ipn:2.1"),
@@ -114,7 +140,7 @@ def test_a_bundle_each_way_between_hilnet_and_ion(tmp_path: Path) -> None:
             "ipn:1.0",
             LtpSettings(1, rtt_ns=200_000_000),
             ("127.0.0.1", ours),
-            {"ipn:2.0": Peer(2, "ipn:2.0", ("127.0.0.1", theirs))},
+            {"ipn:2.0": Peer(2, "ipn:2.0", ("127.0.0.1", ours_to))},
         )
         sink = Sink()
         await cla.start(sink)
@@ -134,9 +160,16 @@ def test_a_bundle_each_way_between_hilnet_and_ion(tmp_path: Path) -> None:
                 await ion_run.wait()
             await cla.stop()
         assert cla.stats["export_open"] == 0 and cla.stats["import_open"] == 0
+        if lossy:  # both engines repaired what the link lost
+            assert cla.stats["red_bytes_resent"] > 0
         return sink
 
-    sink = asyncio.run(main())
+    try:
+        sink = asyncio.run(main())
+    finally:
+        if link is not None:
+            link.terminate()
+            link.wait(10)
     assert len(sink.got) == 1, (tmp_path / "ion.log").read_text()[-3000:]
     got = decode_bundle(sink.got[0])
     assert (str(got.primary.source), str(got.primary.destination)) == ("ipn:2.2", "ipn:1.1")

@@ -307,3 +307,22 @@ def test_a_receiver_waits_out_a_mars_round_trip_for_its_repairs() -> None:
     assert sim.outcome(n) == ExportDone(n)
     assert sim.delivered == [b]
     assert sim.b.stats["import_idle"] == 0
+
+
+def test_a_new_session_reusing_a_remembered_number_is_never_told_it_arrived() -> None:
+    # A sender that restarted may reuse a session number the receiver remembers as delivered:
+    # the receiver must not answer the new block's checkpoint with "all of it arrived".
+    sim = Sim(settings_a=LtpSettings(A, max_retries=2))
+    first = block(5000, seed=1)
+    n = sim.send(first)
+    sim.run()
+    assert sim.outcome(n) == ExportDone(n)
+    sim.a._next_number = n  # the restarted sender's numbering happens to start there again
+    second = block(5000, seed=2)  # the same size: only the checkpoint serials tell the sessions apart
+    m = sim.send(second)
+    assert m == n
+    sim.run()
+    assert isinstance(sim.events[-1], ExportFailed)  # not done: the bundle stays with the sender
+    k = sim.send(second)  # its next try, in a new session
+    sim.run()
+    assert sim.outcome(k) == ExportDone(k) and sim.delivered == [first, second]
