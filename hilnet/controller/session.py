@@ -25,7 +25,6 @@ from typing import Any
 from hilnet.agent.payload import payload_sha256
 from hilnet.agent.protocol import Configure, Event, Inject, StoreConfig, event_json
 from hilnet.clock import Clock, MonotonicClock
-from hilnet.controller.agents import AgentProcess, Outcome
 from hilnet.controller.eventlog import EventLog
 from hilnet.controller.schedule import emulator_schedule
 from hilnet.controller.teardown import tear_down
@@ -34,6 +33,7 @@ from hilnet.ledger import Ledger
 from hilnet.scenario.actions import InjectBundle
 from hilnet.scenario.model import Scenario
 from hilnet.scenario.plan import Plan
+from hilnet.stacks.agent_process import AgentProcess, Outcome
 from hilnet.units import scenario_to_wall_ns
 
 PRIORITY = {"bulk": 0, "normal": 1, "expedited": 2}  # the traffic's priority on the control channel

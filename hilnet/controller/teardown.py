@@ -13,8 +13,8 @@ from typing import Any
 
 from hilnet.agent.protocol import Status
 from hilnet.clock import Clock
-from hilnet.controller.agents import AgentProcess
 from hilnet.errors import AgentError, LinkError
+from hilnet.stacks.agent_process import AgentProcess
 
 STATUS_WAIT_NS = 3_000_000_000  # all agents together; a silent one is not waited for longer
 NS_PER_S = 1_000_000_000

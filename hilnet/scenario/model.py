@@ -21,6 +21,8 @@ OneWay = Literal["forward", "backward"]
 Priority = Literal["bulk", "normal", "expedited"]
 TlsMode = Literal["off", "enable", "require"]  # TCPCLv4 TLS policy of a node (docs/cla.md)
 TLS_MODES: tuple[TlsMode, ...] = ("off", "enable", "require")
+# The DTN software a node runs (docs/stacks.md); each has a driver in hilnet.stacks.registry.
+STACKS: tuple[str, ...] = ("hilnet", "ion")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +40,7 @@ class Node:
     keys: str | None = None  # a BPSec key file to use instead of the run's generated one (absolute path)
     position: Position | None = None  # where it is, when the scenario says (orbits, stations)
     tls: TlsMode | None = None  # None: the scenario's default, else the backend's
+    stack: str = "hilnet"  # one of STACKS: the software that plays the node
 
 
 @dataclass(frozen=True, slots=True)

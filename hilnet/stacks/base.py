@@ -1,0 +1,209 @@
+"""The seam between the controller and whatever DTN software plays a node.
+
+A *stack driver* runs one node's stack (hilnet's agent, NASA's ION, later
+µD3TN, HDTN or dtn7) and is all the controller knows of it. One driver
+object lives for the whole run of its node; its life is::
+
+    d = Driver(view, clock, sink)   # nothing runs yet
+    d.start()                       # the stack is up and can be configured
+    d.clock_offset()                # (offset, uncertainty) of its event clock
+    d.configure(t0_ns)              # the node's contact plan from the run's start
+    d.inject(request, on_done)      # ... any number, from t0 on
+    d.crash(); d.start(); d.clock_offset(); d.configure(t0_ns)   # a crash fault and the restart
+    d.status(timeout_s)             # what it still stores, at the end
+    d.stop()                        # never raises, never hangs
+
+The driver reports what happens through ``sink`` as typed events
+(:mod:`hilnet.agent.events`: received, stored, forwarded, acked, delivered
+with the payload's SHA-256, expired...), each stamped with the driver's own
+clock (``t_ns``); :meth:`StackDriver.clock_offset` says how that clock relates
+to the controller's. A stack cannot always tell everything hilnet's agent
+tells: its :class:`Observes` (a class attribute, the same for every node of
+that stack) says which event kinds it reports, whether it can say what it
+still stores and whether it survives a crash on its persistent state. The
+run records it, and the checks say "not observable for this stack" where a
+missing event would otherwise read as a loss (docs/stacks.md).
+
+Drivers raise :class:`~hilnet.errors.StackError` (hilnet's own agent:
+:class:`~hilnet.errors.AgentError`); :data:`DRIVER_ERRORS` is both. Drivers
+are found by stack name in :mod:`hilnet.stacks.registry`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+from hilnet.agent.events import Event
+from hilnet.clock import Clock
+from hilnet.errors import AgentError, HilnetError, StackError
+from hilnet.scenario.actions import InjectBundle
+from hilnet.scenario.model import Scenario
+from hilnet.scenario.plan import Plan
+from hilnet.testbed.base import NodeRuntime
+
+DRIVER_ERRORS = (AgentError, StackError)
+
+# Event kinds that follow a bundle (the ledger's sightings). Observes.events names a subset.
+BUNDLE_EVENTS = frozenset(
+    (
+        "received",
+        "stored",
+        "forwarded",
+        "acked",
+        "sent",
+        "delivered",
+        "expired",
+        "refused",
+        "dropped",
+        "security-failed",
+    )
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Observes:
+    """What a stack can tell the controller: the same for every node that runs it.
+
+    ``events``: the bundle event kinds it reports (a subset of :data:`BUNDLE_EVENTS`;
+    ``delivered`` must be among them, or no run could be judged). ``stored``: it
+    reports each bundle it stores (``stored`` events) and its store's use in
+    :meth:`StackDriver.status`, so "still held at the end" can be told. ``crash``:
+    a ``crash`` fault (kill -9) followed by :meth:`StackDriver.start` finds what it
+    had accepted. ``note``: one line for the report and docs on what it cannot see.
+    """
+
+    events: frozenset[str]
+    stored: bool
+    crash: bool
+    note: str = ""
+
+    def sees(self, kind: str) -> bool:
+        return kind in self.events
+
+    def as_record(self) -> dict[str, Any]:
+        """For the run's ``run-start`` record (the checks read it back with :meth:`from_record`)."""
+        return {"events": sorted(self.events), "stored": self.stored, "crash": self.crash, "note": self.note}
+
+    @classmethod
+    def from_record(cls, rec: Mapping[str, Any]) -> Observes:
+        return cls(
+            frozenset(rec.get("events", ())), bool(rec.get("stored")), bool(rec.get("crash")), rec.get("note", "")
+        )
+
+
+# hilnet's agent: everything (the observability every other stack is measured against).
+OBSERVES_ALL = Observes(BUNDLE_EVENTS, stored=True, crash=True)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeView:
+    """One node's view of the run: what its driver configures the stack from.
+
+    ``runtime`` is the backend's facts for the node (where it runs, its CLA
+    settings and addresses, its store path, its key file); ``scenario`` and
+    ``plan`` the whole run (the contact plan is ``plan.wall_contacts``, in
+    wall time from ``t0``). ``run_dir`` is the run folder: a driver keeps its
+    logs and generated files under ``run_dir/logs`` and ``run_dir/stacks/NODE``.
+    """
+
+    name: str
+    eid: str
+    stack: str
+    runtime: NodeRuntime
+    scenario: Scenario
+    plan: Plan
+    run_dir: str
+
+
+@dataclass(frozen=True, slots=True)
+class InjectRequest:
+    """One bundle to put in at the node, as a local application would.
+
+    The payload is :func:`hilnet.agent.payload.payload_for` ``(seed, action.size)``
+    (its SHA-256 is ``sha256``); ``tag`` is the controller's name for it
+    ("photos#3"). ``lifetime_wall_ns`` is ``action.lifetime_ns`` in wall time;
+    the class of service is ``action.priority`` and ``action.ordinal``.
+    """
+
+    action: InjectBundle
+    tag: str
+    seed: int
+    sha256: str
+    dest_eid: str
+    lifetime_wall_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class StackStatus:
+    """What a stack said about itself: store use (None: it cannot tell) and its own words."""
+
+    stored_bundles: int | None
+    stored_bytes: int | None
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+# The injection's outcome: the bundle id the stack gave it, or why there is none.
+OnInjected = Callable[[str | HilnetError], None]
+
+
+class EventSink(Protocol):
+    """Where a driver's reports go (called from any of the driver's threads)."""
+
+    def event(self, node: str, event: Event) -> None:
+        """An event of ``node``'s stack; ``event.t_ns`` on the driver's clock."""
+        ...
+
+    def unreadable(self, node: str, message: str) -> None:
+        """Something the stack said that the driver could not read (kept as an error in the log)."""
+        ...
+
+
+class StackDriver(Protocol):
+    """One node's stack, as the controller drives it (see the module docstring)."""
+
+    stack: ClassVar[str]  # the scenario's ``stack:`` name
+    observes: ClassVar[Observes]
+    log_path: str  # the stack's own log, named in errors
+
+    def start(self) -> None:
+        """Start the stack (again after :meth:`crash`, on the same persistent state); returns when it is up."""
+        ...
+
+    def clock_offset(self) -> tuple[int, int]:
+        """(offset, uncertainty) ns: the driver's event clock minus the controller's, at the same instant."""
+        ...
+
+    def configure(self, t0_ns: int) -> None:
+        """Give the stack its node, links and contact plan; the run's scenario time 0 is ``t0_ns`` (controller clock)."""
+        ...
+
+    def inject(self, request: InjectRequest, on_done: OnInjected) -> None:
+        """Put a bundle in now; ``on_done`` gets its id (or the error) later, from any thread.
+
+        Raises at once only when it cannot even be asked for (the stack is down).
+        """
+        ...
+
+    def status(self, timeout_s: float) -> StackStatus:
+        """What the stack holds now; raises when it does not answer within ``timeout_s``."""
+        ...
+
+    def crash(self) -> None:
+        """``kill -9``: nothing gets to close. Counts as on purpose (not a failure)."""
+        ...
+
+    def stop(self) -> None:
+        """Stop gracefully, then by force; never raises, never hangs."""
+        ...
+
+    def alive(self) -> bool: ...
+
+    def check(self) -> str | None:
+        """Called every few tens of ms: do periodic work; return why the stack ended on its own, else None."""
+        ...
+
+
+# What builds a driver: the registry's entries are these (the driver class itself, usually).
+DriverFactory = Callable[[NodeView, Clock, EventSink], StackDriver]

@@ -1,0 +1,48 @@
+"""Which driver plays a node, by the scenario's ``stack:`` name.
+
+Each stack's driver lives in its own module, imported only when a run uses
+it; the module exports ``DRIVER``, a :data:`~hilnet.stacks.base.DriverFactory`
+(its class) whose ``stack`` and ``observes`` describe it. The names a
+scenario may use are :data:`hilnet.scenario.model.STACKS`; this table must
+name a module for each (tests/stacks check it).
+
+Adding a stack (docs/stacks.md): a module here with ``DRIVER``, its name in
+``STACKS`` and in :data:`MODULES`, and, when it needs software installed, a
+line in :func:`require` that says how to get it.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from hilnet.errors import StackError
+from hilnet.stacks.base import DriverFactory
+
+MODULES: dict[str, str] = {
+    "hilnet": "hilnet.stacks.hilnet_agent",
+    "ion": "hilnet.stacks.ion",  # NASA's ION (docs/stacks.md)
+}
+
+
+def driver_for(stack: str) -> DriverFactory:
+    """The driver of ``stack``; StackError when hilnet has none."""
+    module = MODULES.get(stack)
+    if module is None:
+        raise StackError(f"no driver for stack {stack!r} (known: {', '.join(sorted(MODULES))})")
+    try:
+        loaded = importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name is not None and (module == e.name or module.startswith(e.name + ".")):
+            raise StackError(f"stack {stack!r}: this hilnet has no driver for it ({module} is missing)") from None
+        raise
+    driver: DriverFactory = loaded.DRIVER
+    return driver
+
+
+def require(stack: str) -> None:
+    """Raise StackError, saying how to get it, when ``stack``'s software is not installed here."""
+    driver_for(stack)
+    if stack == "ion":
+        from hilnet.stacks.ion_install import require_ion
+
+        require_ion()
