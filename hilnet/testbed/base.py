@@ -26,6 +26,20 @@ def local_agent_command(prefix: tuple[str, ...] = ()) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
+class Neighbour:
+    """A node's neighbour over an Ethernet link, and the address it has as seen from here.
+
+    For stacks that dial every neighbour themselves (ION's outducts), whichever end
+    of the link hilnet's agent would dial from; the port is the stack's own.
+    """
+
+    name: str
+    eid: str
+    link: str
+    host: str
+
+
+@dataclass(frozen=True)
 class NodeRuntime:
     name: str
     eid: str
@@ -36,6 +50,8 @@ class NodeRuntime:
     kill_command: Callable[[int], list[str]] | None = None
     where: str = ""  # "board pi-iss (ssh pi@iss-pi)" for a real node; empty for a virtual one
     keys_path: str | None = None  # BPSec key file as the agent opens it (testbed/runkeys.py); None: no keys
+    netns: str | None = None  # the node's network namespace (netns backend); None: the host's
+    neighbours: tuple[Neighbour, ...] = ()  # Ethernet neighbours with their addresses (netns backend)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ import sys
 from hilnet.agent.protocol import ClaConfig, HostPort
 from hilnet.errors import TestbedError
 from hilnet.scenario.model import Scenario
-from hilnet.testbed.base import LinkRuntime, NodeRuntime, local_agent_command, pty_specs, serial_cla
+from hilnet.testbed.base import LinkRuntime, Neighbour, NodeRuntime, local_agent_command, pty_specs, serial_cla
 from hilnet.testbed.runkeys import write_run_keys
 from hilnet.testbed.tls import LOCAL_DEFAULT, run_pki, tcpcl_config
 
@@ -186,6 +186,7 @@ class NetnsTestbed:
         clas: dict[str, list[ClaConfig]] = {n.name: [] for n in sc.nodes}
         peers: dict[str, dict[str, HostPort]] = {n.name: {} for n in sc.nodes}
         ethernet_nodes: set[str] = set()
+        neighbours: dict[str, list[Neighbour]] = {n.name: [] for n in sc.nodes}
         try:
             for i, n in enumerate(sc.nodes):
                 ns = f"hn{self.rid}-{i}"
@@ -208,6 +209,8 @@ class NetnsTestbed:
                 ethernet_nodes |= {link.a, link.b}
                 _static_neighbours(self.namespaces[link.a], self.namespaces[link.b], k)
                 peers[link.a][eid[link.b]] = HostPort(f"10.77.{k}.2", TCPCL_PORT)
+                neighbours[link.a].append(Neighbour(link.b, eid[link.b], link.name, f"10.77.{k}.2"))
+                neighbours[link.b].append(Neighbour(link.a, eid[link.a], link.name, f"10.77.{k}.1"))
                 self.links[link.name] = LinkRuntime(link.name, specs[0], specs[1])
         except BaseException:
             self.teardown()
@@ -225,6 +228,8 @@ class NetnsTestbed:
                 tuple(clas[n.name]),
                 os.path.abspath(os.path.join(self.run_dir, "stores", f"{n.name}.store")),
                 keys_path=keys.get(n.name),
+                netns=self.namespaces[n.name],
+                neighbours=tuple(neighbours[n.name]),
             )
 
     def _veth(self, k: int, end: str, node: str, host: int) -> str:

@@ -1,0 +1,159 @@
+"""ION's watch tokens and bprecvfile's files turned into hilnet's bundle events. Pure.
+
+What each watch letter (:mod:`hilnet.stacks.ion.watch`) becomes:
+
+- ``a`` (sourced here) and ``y`` (received from a CL): ``received`` and
+  ``stored``. ION has the bundle in its SDR, which survives a crash.
+- ``c`` (handed to the CL for transmission): ``sent``. ION 4.1.3 destroys its
+  copy once its CL has sent it (TCPCLv3 without custody), and no watch token
+  says when the next hop acknowledged: hilnet's ``acked`` is not observable.
+- ``z`` (queued for delivery here) waits for bprecvfile's file: the n-th
+  ``z`` and the n-th file are the same bundle (ION delivers an endpoint's
+  bundles in order), and the file's SHA-256 makes the ``delivered`` event.
+- ``!``: ``expired``; ``~`` (abandoned after a failed transmission): ``dropped``.
+- ``b``, ``#``, ``j``, ``k``: queueing inside ION, no hilnet event.
+
+Bundle ids are hilnet's (:func:`hilnet.agent.intake.bundle_key`), so a bundle
+keeps one id across ION and hilnet nodes. Tokens without the creation
+milliseconds are matched to a bundle this node saw whole (``a`` or ``y``)
+by source and count. Sizes are known for bundles injected here and
+delivered here; ION's tokens carry none, so elsewhere they are 0.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from hilnet.agent.events import Delivered, Dropped, Event, Expired, Log, Received, Sent, Stored
+from hilnet.agent.intake import bundle_key
+from hilnet.bundle.blocks import BundleId
+from hilnet.bundle.eid import parse_eid
+from hilnet.stacks.ion.watch import Sighting
+
+
+def key_of(source: str, msec: int, count: int) -> str:
+    """hilnet's id of ION bundle ``(source, msec, count)``."""
+    return bundle_key(BundleId(parse_eid(source), msec, count))
+
+
+class BundleTracker:
+    """One ION node's bundles as its watch stream and deliveries tell them.
+
+    ``node`` is the node's name, ``eid`` its endpoint, ``neighbour`` the one
+    node it can send to (None when it has several: ION does not say which
+    one a ``c`` went to, and the event then names ``?``), ``cla`` its
+    convergence layer's name in events.
+    """
+
+    def __init__(self, node: str, eid: str, neighbour: str | None, cla: str):
+        self.node = node
+        self.eid = eid
+        self.neighbour = neighbour or "?"
+        self.cla = cla
+        self._msec: dict[tuple[str, int], int] = {}  # (source, count) -> msec, of bundles seen whole
+        self._sizes: dict[str, int] = {}  # key -> payload bytes, where known
+        self._held: set[str] = set()
+        self._to_deliver: deque[str] = deque()  # keys queued for delivery, waiting for their file
+        self._files: deque[tuple[str, int, str]] = deque()  # (name, size, sha256) waiting for their key
+
+    def held(self) -> tuple[int, int]:
+        """(bundles, payload bytes where known) ION holds, as far as its tokens tell."""
+        return len(self._held), sum(self._sizes.get(k, 0) for k in self._held)
+
+    def injected(self, sighting: Sighting, dest: str, size: int, tag: str, t_ns: int) -> tuple[str, list[Event]]:
+        """The ``a`` token bpsendfile printed for a bundle of ``size`` bytes to ``dest``: its key and events."""
+        key = self._whole(sighting)
+        self._sizes[key] = size
+        return key, self._store(
+            key,
+            Received(t_ns=t_ns, node=self.node, bundle=key, source=sighting.source, dest=dest, size=size, tag=tag),
+            tag,
+            t_ns,
+        )
+
+    def sighting(self, s: Sighting, t_ns: int) -> list[Event]:
+        """Events of one watch token read from the node's daemons."""
+        if s.letter in "ayz":
+            key = self._whole(s)
+        else:
+            msec = self._msec.get((s.source, s.count))
+            if msec is None:
+                if s.letter in "bc#jk":  # queueing of a bundle we never saw whole: nothing to follow
+                    return []
+                return [
+                    self._log(
+                        f"ION watch '{s.letter}' for ({s.source}, count {s.count}), a bundle not seen whole here", t_ns
+                    )
+                ]
+            key = key_of(s.source, msec, s.count)
+        if s.letter == "y":
+            received = Received(
+                t_ns=t_ns,
+                node=self.node,
+                bundle=key,
+                source=s.source,
+                dest="?",
+                size=self._sizes.get(key, 0),
+                peer=None,
+                cla=self.cla,
+            )
+            return self._store(key, received, None, t_ns)
+        if s.letter == "a":  # a bundle sourced by something other than the driver (an ION admin bundle)
+            return self._store(key, None, None, t_ns)
+        if s.letter == "c":
+            self._held.discard(key)
+            return [Sent(t_ns=t_ns, node=self.node, bundle=key, to=self.neighbour, cla=self.cla)]
+        if s.letter == "z":
+            self._to_deliver.append(key)
+            return self._pair(t_ns)
+        if s.letter == "!":
+            self._held.discard(key)
+            return [Expired(t_ns=t_ns, node=self.node, bundle=key)]
+        if s.letter == "~":
+            self._held.discard(key)
+            return [
+                Dropped(t_ns=t_ns, node=self.node, bundle=key, reason="abandoned by ION after its CL failed to send it")
+            ]
+        return []
+
+    def delivered_file(self, name: str, size: int, sha256: str, t_ns: int) -> list[Event]:
+        """bprecvfile wrote file ``name`` (``size`` bytes, hashing to ``sha256``)."""
+        self._files.append((name, size, sha256))
+        return self._pair(t_ns)
+
+    def _pair(self, t_ns: int) -> list[Event]:
+        out: list[Event] = []
+        while self._to_deliver and self._files:
+            key, (_name, size, sha) = self._to_deliver.popleft(), self._files.popleft()
+            self._held.discard(key)
+            self._sizes.setdefault(key, size)
+            source = key.split("/", 1)[0]
+            out.append(
+                Delivered(t_ns=t_ns, node=self.node, bundle=key, source=source, dest=self.eid, size=size, sha256=sha)
+            )
+        return out
+
+    def _whole(self, s: Sighting) -> str:
+        msec = s.msec if s.msec is not None else self._msec.get((s.source, s.count), 0)
+        self._msec[(s.source, s.count)] = msec
+        return key_of(s.source, msec, s.count)
+
+    def _store(self, key: str, received: Received | None, tag: str | None, t_ns: int) -> list[Event]:
+        out: list[Event] = [] if received is None else [received]
+        self._held.add(key)
+        bundles, nbytes = self.held()
+        out.append(
+            Stored(
+                t_ns=t_ns,
+                node=self.node,
+                bundle=key,
+                size=self._sizes.get(key, 0),
+                store_bundles=bundles,
+                store_bytes=nbytes,
+                tag=tag,
+            )
+        )
+        return out
+
+    def _log(self, message: str, t_ns: int) -> Log:
+        return Log(t_ns=t_ns, node=self.node, level="warning", message=message)
