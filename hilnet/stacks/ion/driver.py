@@ -32,7 +32,7 @@ from hilnet.errors import HilnetError, StackError
 from hilnet.scenario.ion import export_ion
 from hilnet.stacks.base import EventSink, InjectRequest, NodeView, Observes, OnInjected, StackStatus
 from hilnet.stacks.ion import rcfiles
-from hilnet.stacks.ion.log import LineStream, file_created, parse_line
+from hilnet.stacks.ion.log import LineStream, file_created, noteworthy, parse_line
 from hilnet.stacks.ion.namespace import IonNamespace
 from hilnet.stacks.ion.tracker import BundleTracker
 from hilnet.stacks.ion.watch import WatchStream
@@ -219,7 +219,7 @@ class IonDriver:
                 self.sink.unreadable(self.view.name, f"ION delivered {path} but it cannot be read: {e.strerror}")
                 return
             self._emit(self.tracker.delivered_file(created.name, created.size, digest, now))
-        elif line.level != "info":
+        elif noteworthy(line):
             self._emit([Log(t_ns=now, node=self.view.name, level=line.level, message=f"ION: {line.text}")])
 
     def _read(self, path: str) -> bytes:

@@ -18,10 +18,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_LINE = re.compile(r"\[(\d{4}/\d\d/\d\d-\d\d:\d\d:\d\d)\] \[(.)\] (.*)")
+_LINE = re.compile(r"\[(\d{4}/\d\d/\d\d-\d\d:\d\d:\d\d)\] (?:\[(.)\] )?(.*)")
 _CREATED = re.compile(r"bprecvfile has created '([^']+)', size (\d+)\.")
 
 LEVELS = {"i": "info", "?": "warning", "x": "info", "!": "error"}
+# Warnings every ION process of a hilnet node writes: it runs without ION's own
+# bundle security (hilnet's BPSec is hilnet's agent's), which is what was meant.
+EXPECTED = ("Can't find ION security database.", "Warning: running without bundle security.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,12 +45,20 @@ class FileCreated:
 
 
 def parse_line(line: str) -> LogLine:
-    m = _LINE.fullmatch(line.rstrip("\r\n"))
-    if m is None:
-        text = line.rstrip("\r\n")
-        # ION's error trace ("at line N of FILE, what") goes to the log without a stamp.
-        return LogLine(None, "error" if text.startswith("at line ") else "info", text)
-    return LogLine(m.group(1), LEVELS.get(m.group(2), "info"), m.group(3))
+    text = line.rstrip("\r\n")
+    m = _LINE.fullmatch(text)
+    stamp = None
+    if m is not None:
+        stamp, level, text = m.groups()
+        if level is not None:
+            return LogLine(stamp, LEVELS.get(level, "info"), text)
+    # ION's error trace ("at line N of FILE, what") comes without a level.
+    return LogLine(stamp, "error" if text.startswith("at line ") else "info", text)
+
+
+def noteworthy(line: LogLine) -> bool:
+    """Whether ``line`` belongs in the run's events: a warning or error hilnet did not expect."""
+    return line.level != "info" and line.text not in EXPECTED
 
 
 def file_created(line: LogLine) -> FileCreated | None:
