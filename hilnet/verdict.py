@@ -35,6 +35,8 @@ class BundleRecord:
     sightings: tuple[Sighting, ...] = ()
     priority: str = "normal"  # class of service: bulk, normal or expedited
     ordinal: int = 0  # order inside expedited, higher first
+    # nodes that may still hold it but whose stack cannot tell (ledger.unaccounted_at); () where every stack can
+    unobservable_at: tuple[str, ...] = ()
 
     @property
     def latency_ns(self) -> int | None:
@@ -61,6 +63,8 @@ class BundleRecord:
             return "stored"
         if self.expired:
             return "expired"
+        if self.unobservable_at:
+            return "not-observable"  # held or lost where the stack cannot say: not counted as lost
         return "lost"
 
 

@@ -16,13 +16,25 @@ from typing import Any, Literal
 from hilnet.scenario.geometry.positions import LinkGeometry, Position
 
 Medium = Literal["serial", "ethernet"]
+# The convergence layer the nodes speak over a link (docs/scenario.md, docs/cla.md): TCPCLv4 (RFC 9174),
+# TCPCLv3 (RFC 7242, ION's TCP CL), LTP over UDP (RFC 5326/7122) on Ethernet; the serial CL on serial.
+# The DTN software a node runs (docs/stacks.md); each has a driver in hilnet.stacks.registry.
+STACKS: tuple[str, ...] = ("hilnet", "ion")
+ConvergenceLayer = Literal["tcpcl", "tcpclv3", "ltp", "serial"]
+CLS_BY_MEDIUM: Mapping[Medium, tuple[ConvergenceLayer, ...]] = {
+    "ethernet": ("tcpcl", "tcpclv3", "ltp"),
+    "serial": ("serial",),
+}  # the first of each medium is its default
+# The convergence layers each stack speaks (docs/stacks.md): ION 4.1.3 has no TCPCLv4 and no serial CL.
+STACK_CLS: Mapping[str, tuple[ConvergenceLayer, ...]] = {
+    "hilnet": ("tcpcl", "tcpclv3", "ltp", "serial"),
+    "ion": ("tcpclv3", "ltp"),
+}
 Direction = Literal["both", "forward", "backward"]
 OneWay = Literal["forward", "backward"]
 Priority = Literal["bulk", "normal", "expedited"]
 TlsMode = Literal["off", "enable", "require"]  # TCPCLv4 TLS policy of a node (docs/cla.md)
 TLS_MODES: tuple[TlsMode, ...] = ("off", "enable", "require")
-# The DTN software a node runs (docs/stacks.md); each has a driver in hilnet.stacks.registry.
-STACKS: tuple[str, ...] = ("hilnet", "ion")
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +146,12 @@ class Link:
     # What geometry computed (``up: line-of-sight``, ``delay: light-time``); the windows and
     # delay changes above already hold it, this keeps the passes for plan and geometry views.
     geometry: LinkGeometry | None = None
+    cl: ConvergenceLayer | None = None  # None: the medium's default (see ``convergence_layer``)
+
+    @property
+    def convergence_layer(self) -> ConvergenceLayer:
+        """The CL the ends speak: ``cl`` as written, else the medium's default (TCPCLv4, serial)."""
+        return self.cl or CLS_BY_MEDIUM[self.medium][0]
 
     def direction(self, frm: str) -> DirectionParams:
         """Parameters of the direction that leaves node ``frm``."""

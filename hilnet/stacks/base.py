@@ -11,14 +11,14 @@ object lives for the whole run of its node; its life is::
     d.inject(request, on_done)      # ... any number, from t0 on
     d.crash(); d.start(); d.clock_offset(); d.configure(t0_ns)   # a crash fault and the restart
     d.status(timeout_s)             # what it still stores, at the end
-    d.stop()                        # never raises, never hangs
+    d.stop()                        # never hangs
 
 The driver reports what happens through ``sink`` as typed events
 (:mod:`hilnet.agent.events`: received, stored, forwarded, acked, delivered
 with the payload's SHA-256, expired...), each stamped with the driver's own
 clock (``t_ns``); :meth:`StackDriver.clock_offset` says how that clock relates
 to the controller's. A stack cannot always tell everything hilnet's agent
-tells: its :class:`Observes` (a class attribute, the same for every node of
+tells: its :class:`~hilnet.ledger.Observes` (a class attribute, the same for every node of
 that stack) says which event kinds it reports, whether it can say what it
 still stores and whether it survives a crash on its persistent state. The
 run records it, and the checks say "not observable for this stack" where a
@@ -38,63 +38,14 @@ from typing import Any, ClassVar, Protocol
 from hilnet.agent.events import Event
 from hilnet.clock import Clock
 from hilnet.errors import AgentError, HilnetError, StackError
+from hilnet.ledger import OBSERVES_ALL, Observes
 from hilnet.scenario.actions import InjectBundle
 from hilnet.scenario.model import Scenario
 from hilnet.scenario.plan import Plan
 from hilnet.testbed.base import NodeRuntime
 
 DRIVER_ERRORS = (AgentError, StackError)
-
-# Event kinds that follow a bundle (the ledger's sightings). Observes.events names a subset.
-BUNDLE_EVENTS = frozenset(
-    (
-        "received",
-        "stored",
-        "forwarded",
-        "acked",
-        "sent",
-        "delivered",
-        "expired",
-        "refused",
-        "dropped",
-        "security-failed",
-    )
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Observes:
-    """What a stack can tell the controller: the same for every node that runs it.
-
-    ``events``: the bundle event kinds it reports (a subset of :data:`BUNDLE_EVENTS`;
-    ``delivered`` must be among them, or no run could be judged). ``stored``: it
-    reports each bundle it stores (``stored`` events) and its store's use in
-    :meth:`StackDriver.status`, so "still held at the end" can be told. ``crash``:
-    a ``crash`` fault (kill -9) followed by :meth:`StackDriver.start` finds what it
-    had accepted. ``note``: one line for the report and docs on what it cannot see.
-    """
-
-    events: frozenset[str]
-    stored: bool
-    crash: bool
-    note: str = ""
-
-    def sees(self, kind: str) -> bool:
-        return kind in self.events
-
-    def as_record(self) -> dict[str, Any]:
-        """For the run's ``run-start`` record (the checks read it back with :meth:`from_record`)."""
-        return {"events": sorted(self.events), "stored": self.stored, "crash": self.crash, "note": self.note}
-
-    @classmethod
-    def from_record(cls, rec: Mapping[str, Any]) -> Observes:
-        return cls(
-            frozenset(rec.get("events", ())), bool(rec.get("stored")), bool(rec.get("crash")), rec.get("note", "")
-        )
-
-
-# hilnet's agent: everything (the observability every other stack is measured against).
-OBSERVES_ALL = Observes(BUNDLE_EVENTS, stored=True, crash=True)
+__all__ = ["DRIVER_ERRORS", "OBSERVES_ALL", "Observes"]  # with the classes below: the seam in one import
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +146,7 @@ class StackDriver(Protocol):
         ...
 
     def stop(self) -> None:
-        """Stop gracefully, then by force; never raises, never hangs."""
+        """Stop gracefully, then by force; never hangs (what it raises, the teardown records)."""
         ...
 
     def alive(self) -> bool: ...

@@ -14,6 +14,7 @@ line in :func:`require` that says how to get it.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 
 from hilnet.errors import StackError
 from hilnet.stacks.base import DriverFactory
@@ -41,8 +42,21 @@ def driver_for(stack: str) -> DriverFactory:
 
 def require(stack: str) -> None:
     """Raise StackError, saying how to get it, when ``stack``'s software is not installed here."""
-    driver_for(stack)
     if stack == "ion":
         from hilnet.stacks.ion_install import require_ion
 
         require_ion()
+    driver_for(stack)
+
+
+def require_stacks(nodes: Iterable[tuple[str, str]]) -> None:
+    """:func:`require` for every stack among ``(node, stack)``, naming the nodes that need a missing one."""
+    by_stack: dict[str, list[str]] = {}
+    for node, stack in nodes:
+        by_stack.setdefault(stack, []).append(node)
+    for stack, names in by_stack.items():
+        try:
+            require(stack)
+        except StackError as e:
+            who = f"node {names[0]} runs" if len(names) == 1 else f"nodes {', '.join(names)} run"
+            raise StackError(f"{who} stack {stack}, but {e}") from None
