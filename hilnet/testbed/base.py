@@ -79,7 +79,14 @@ class Testbed(Protocol):
 
 def refuse_unwired_cls(scenario: Scenario, backend: str, wired: frozenset[ConvergenceLayer]) -> None:
     """A TestbedError naming each link whose ``cl`` this backend cannot wire, before anything is built."""
-    bad = [f"link {ln.name!r}: cl {ln.convergence_layer}" for ln in scenario.links if ln.convergence_layer not in wired]
+    # A link with no hilnet agent at either end needs no wiring here: the stacks at its
+    # ends (ION) configure their own convergence layer over the link's Ethernet.
+    agents = {n.name for n in scenario.nodes if n.stack == "hilnet"}
+    bad = [
+        f"link {ln.name!r}: cl {ln.convergence_layer}"
+        for ln in scenario.links
+        if ln.convergence_layer not in wired and {ln.a, ln.b} & agents
+    ]
     if bad:
         raise TestbedError(f"the {backend} backend cannot wire {'; '.join(bad)}; it wires {', '.join(sorted(wired))}")
 

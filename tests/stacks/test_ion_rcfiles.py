@@ -58,11 +58,11 @@ def test_bprc_watches_listens_and_plans_each_neighbour_on_its_cl():
     for want in (
         "a protocol tcp",
         "a protocol ltp",
-        "a induct tcp 0.0.0.0:4556 tcpcli",
+        "a induct tcp 0.0.0.0:4557 tcpcli",
         "a induct ltp 2 ltpcli",
-        "a outduct tcp 10.77.0.1:4556 tcpclo",
+        "a outduct tcp 10.77.0.1:4557 tcpclo",
         "a plan ipn:1.0",
-        "a planduct ipn:1.0 tcp 10.77.0.1:4556",
+        "a planduct ipn:1.0 tcp 10.77.0.1:4557",
         "a outduct ltp 4 ltpclo",
         "a planduct ipn:4.0 ltp 4",
     ):

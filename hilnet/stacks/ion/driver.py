@@ -260,7 +260,8 @@ def _check_node(view: NodeView) -> rcfiles.IonNode:
         nbr = numbers.get(nb.name)
         if nbr is None:
             raise StackError(f"node {view.name}: neighbour {nb.name} has no ipn node number; ION cannot reach it")
-        cl = getattr(links.get(nb.link), "cl", None)
-        neighbours.append(rcfiles.IonNeighbour(nb.name, nbr, "ltp" if cl == "ltp" else "tcp", nb.host))
+        link = links.get(nb.link)
+        ltp = link is not None and link.convergence_layer == "ltp"  # else tcpclv3: the loader allows no other
+        neighbours.append(rcfiles.IonNeighbour(nb.name, nbr, "ltp" if ltp else "tcp", nb.host))
     folder = os.path.abspath(os.path.join(view.run_dir, "stacks", view.name))
     return rcfiles.IonNode(view.name, rcfiles.app_eid(view.eid), folder, tuple(neighbours))

@@ -14,8 +14,10 @@ ION 4.1.3 reads (each admin program its own file, as ``ionstart`` runs them):
   ``a contact`` / ``a range`` lines as ``hilnet contacts export`` writes them
   (:func:`hilnet.scenario.ion.export_ion`), relative to that reference.
 - ``node.bprc``: watch on (``w 1``, the events), the ipn scheme, the node's
-  endpoint, and per neighbour an outduct and an egress plan. TCPCL (version 3
-  in ION) listens on port 4556, LTP on UDP 1113, as ION's examples do.
+  endpoints, and per neighbour an outduct and an egress plan. TCPCL (version 3
+  in ION) listens on port 4557, where hilnet's agents listen for TCPCLv3 on the
+  netns backend (their TCPCLv4 has 4556), so every node of a ``cl: tcpclv3``
+  link is found on the same port; LTP on UDP 1113, ION's default.
 - ``node.ltprc``: one span per LTP neighbour (only when there is one).
 """
 
@@ -27,7 +29,7 @@ from datetime import UTC, datetime
 
 from hilnet.bundle.eid import parse_eid
 
-TCP_PORT = 4556  # ION's tcpcli default, and hilnet's TCPCL port on the netns backend
+TCP_PORT = 4557  # TCPCLv3 on the netns backend: hilnet's agents listen there too
 LTP_PORT = 1113  # ION's udplsi default
 # SDR heap: 4 Mi words (32 MiB on 64-bit) holds a run's bundles with room; the
 # payloads ION receives go to files in its folder past a threshold anyway.
