@@ -130,11 +130,12 @@ def test_a_bundle_crosses_from_ion_to_ion_with_its_hash(two_nodes):
     req = _request(scenario, plan, 0, clock)
     key = _inject(drivers["a"], req)
     assert key.startswith("ipn:1.2/")  # sent from ION's application endpoint
-    _wait(drivers, sink, lambda: sink.kinds("b", "delivered"))
+    _wait(drivers, sink, lambda: sink.kinds("b", "delivered") and sink.kinds("a", "sent"))
     (delivered,) = sink.kinds("b", "delivered")
     assert (delivered.bundle, delivered.sha256, delivered.size) == (key, req.sha256, req.action.size)
     assert [e.bundle for e in sink.kinds("a", "stored")] == [key]  # injected: ION has it
-    assert [e.bundle for e in sink.kinds("a", "sent")] == [key]  # handed to TCPCLv3
+    assert [e.bundle for e in sink.kinds("a", "forwarded")] == [key]  # handed to TCPCLv3
+    assert [e.bundle for e in sink.kinds("a", "sent")] == [key]  # and gone from ION's store (bplist)
     assert key in [e.bundle for e in sink.kinds("b", "received")]
     status = drivers["b"].status(10)
     assert status.stored_bundles == 0

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from hilnet.stacks.ion.bplist import Listing, parse_bplist
 from hilnet.stacks.ion.log import FileCreated, LineStream, file_created, noteworthy, parse_line
 from hilnet.stacks.ion.tracker import BundleTracker, key_of
 from hilnet.stacks.ion.watch import Sighting, WatchStream
@@ -75,8 +78,12 @@ def test_sender_events_follow_the_bundle_by_source_and_count():
     assert [e.kind for e in events] == ["received", "stored"]
     assert events[1].size == 7000 and events[1].store_bundles == 1 and events[1].tag == "photos#1"
     out = [e for s in WatchStream().feed(b"(1,1,1)b(1,1,1)c") for e in t.sighting(s, 20)]
-    assert [(e.kind, e.bundle, getattr(e, "to", None)) for e in out] == [("sent", key, "tdrs")]
-    assert t.held() == (0, 0)
+    assert [(e.kind, e.bundle, getattr(e, "to", None)) for e in out] == [("forwarded", key, "tdrs")]
+    assert t.held() == (1, 7000) and t.waiting_for_cl()  # with the CL: still ION's
+    assert t.listed(frozenset({key}), 30) == []
+    (sent,) = t.listed(frozenset(), 40)  # bplist no longer lists it: ION's copy went
+    assert (sent.kind, sent.bundle, sent.to, sent.cla, sent.t_ns) == ("sent", key, "tdrs", "tcpclv3", 40)
+    assert t.held() == (0, 0) and not t.waiting_for_cl()
 
 
 def test_a_token_for_a_bundle_never_seen_whole_is_a_warning_not_a_guess():
@@ -115,3 +122,22 @@ def test_expiry_and_abandonment():
     (drop,) = t.sighting(Sighting("~", "ipn:1.2", None, 1), 3)
     assert (exp.kind, exp.bundle) == ("expired", key_of("ipn:1.2", 100, 0))
     assert (drop.kind, drop.bundle) == ("dropped", key_of("ipn:1.2", 100, 1)) and "abandoned" in drop.reason
+
+
+def test_bplist_report_names_the_bundles_ion_holds():
+    text = (Path(__file__).parent / "data" / "bplist-detail.txt").read_text()
+    listing = parse_bplist(text)
+    assert listing == Listing(frozenset({"ipn:1.2/849262872616/1", "ipn:1.2/849262872244/0"}), 2)
+    assert parse_bplist("at line 153 of bpv7/utils/bplist.c, Can't attach to BP.") is None
+
+
+def test_a_bundle_forwarded_after_bplist_looked_is_not_taken_for_sent():
+    t = BundleTracker("iss", "ipn:1.1", "tdrs", "tcpclv3")
+    first, second = Sighting("y", "ipn:9.1", 5, 0), Sighting("y", "ipn:9.1", 6, 1)
+    for s in (first, second):
+        t.sighting(s, 1)
+    t.sighting(Sighting("c", "ipn:9.1", None, 0), 2)
+    asked = t.forwarded()  # bplist starts; then the second one is forwarded, after it looked
+    t.sighting(Sighting("c", "ipn:9.1", None, 1), 3)
+    assert [e.bundle for e in t.listed(frozenset(), 4, asked)] == [key_of("ipn:9.1", 5, 0)]
+    assert t.forwarded() == {key_of("ipn:9.1", 6, 1)}

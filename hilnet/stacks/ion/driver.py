@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import re
 import threading
 from typing import ClassVar
 
@@ -32,6 +31,7 @@ from hilnet.errors import HilnetError, StackError
 from hilnet.scenario.ion import export_ion
 from hilnet.stacks.base import EventSink, InjectRequest, NodeView, Observes, OnInjected, StackStatus
 from hilnet.stacks.ion import rcfiles
+from hilnet.stacks.ion.bplist import Listing, parse_bplist
 from hilnet.stacks.ion.log import LineStream, file_created, noteworthy, parse_line
 from hilnet.stacks.ion.namespace import IonNamespace
 from hilnet.stacks.ion.tracker import BundleTracker
@@ -40,13 +40,13 @@ from hilnet.stacks.ion_install import require_ion
 
 ADMIN_TIMEOUT_S = 30.0
 PRIORITY = {"bulk": 0, "normal": 1, "expedited": 2}  # ION's class of service (bp_parse_quality_of_service)
-_COUNT = re.compile(rb"Report count is (\d+)\.")
+POLL_S = 0.5  # how often bplist is asked about bundles ION's CL has (only while there are some)
 
 OBSERVES = Observes(
     frozenset(("received", "stored", "sent", "delivered", "expired", "dropped")),
     stored=True,
     crash=True,
-    note="ION's watch tokens: no acked (ION drops its copy once its CL has sent it: sent), "
+    note="ION's watch tokens and bplist: no acked (sent once ION's CL is done with a bundle), "
     "no refusals; sizes only where injected or delivered",
 )
 
@@ -81,6 +81,8 @@ class IonDriver:
         self._inbox = ""
         self._sent = 0
         self.on_purpose = False
+        self._poller: threading.Thread | None = None
+        self._stop_poll = threading.Event()
 
     # -- life ---------------------------------------------------------------------------
 
@@ -108,6 +110,35 @@ class IonDriver:
         os.makedirs(self._inbox, exist_ok=True)
         with open(self.watch_path, "ab") as out:
             self.ns.spawn([self.install.program("bprecvfile"), self.node.eid], self._inbox, out.fileno())
+        self._stop_poll = threading.Event()
+        self._poller = threading.Thread(
+            target=self._poll, args=(self._stop_poll,), name=f"ion-{self.view.name}", daemon=True
+        )
+        self._poller.start()
+
+    def _poll(self, stop: threading.Event) -> None:
+        """Ask bplist, while ION's CL has bundles, which it still holds (the rest it sent)."""
+        while not stop.wait(POLL_S):
+            with self._lock:
+                asked = self.tracker.forwarded()
+            if not asked:
+                continue
+            try:
+                listing = self._list("detail", 10.0)
+            except HilnetError:
+                continue  # ION busy or going down: ask again next time
+            if listing is not None and not stop.is_set():
+                with self._lock:
+                    self._emit(self.tracker.listed(listing.keys, self.clock.now_ns(), asked))
+
+    def _list(self, what: str, timeout_s: float) -> Listing | None:
+        p = self.ns.run([self.install.program("bplist"), what], self.folder, timeout_s)
+        return parse_bplist(p.stdout.decode(errors="replace"))
+
+    def _end_poll(self) -> None:
+        self._stop_poll.set()
+        if self._poller is not None and self._poller is not threading.current_thread():
+            self._poller.join(15)
 
     def _admin(self, program: str, rc: str) -> None:
         with open(self.watch_path, "ab") as out:  # the daemons it starts keep this stdout: their watch tokens
@@ -163,21 +194,22 @@ class IonDriver:
         on_done(key)
 
     def status(self, timeout_s: float) -> StackStatus:
-        p = self.ns.run([self.install.program("bplist"), "count"], self.folder, timeout_s)
-        m = _COUNT.search(p.stdout)
-        if m is None:
-            raise StackError(f"ION node {self.view.name}: bplist said no count ({p.stdout[-200:]!r})")
+        listing = self._list("count", timeout_s)
+        if listing is None:
+            raise StackError(f"ION node {self.view.name}: bplist gave no count; see {self.log_path}")
         with self._lock:
             _bundles, nbytes = self.tracker.held()
-        return StackStatus(int(m.group(1)), None, {"bplist": int(m.group(1)), "watched_bytes": nbytes})
+        return StackStatus(listing.count, None, {"bplist": listing.count, "watched_bytes": nbytes})
 
     def crash(self) -> None:
         self.on_purpose = True
+        self._end_poll()
         self.check()  # what ION said before it died is still to be read
         self.ns.kill_all()
 
     def stop(self) -> None:
         self.on_purpose = True
+        self._end_poll()
         if self.ns.alive():
             try:
                 self.ns.run(

@@ -26,6 +26,13 @@ from collections.abc import Mapping, Sequence
 from hilnet.errors import StackError
 
 SHM_SIZE = "64m"  # ION's semaphores are small files; its shared memory is SysV, not here
+# ION 4.1.3's tcpcli connects to a neighbour inside an SDR transaction
+# (bpv7/tcp/tcpcli.c, rescanPlans -> beginSessionForDuct), so while a connect
+# waits for an answer the whole node waits. An emulated outage drops the SYNs:
+# with Linux's default 6 retries that is ~2 minutes of a frozen node. One retry
+# (~3 s) is what ION's own TCPCL_LOW_CYCLE build option sets; the setting is the
+# node's network namespace's own.
+SYN_RETRIES = 1
 
 
 class IonNamespace:
@@ -63,6 +70,11 @@ class IonNamespace:
             self.holder.wait()
             raise StackError(f"ION node {self.node}: cannot make its own IPC namespace: {err or 'no answer'}")
         self._ipc = os.readlink(f"/proc/{self.holder.pid}/ns/ipc")
+        if self.netns:
+            sysctl = self.command(["sysctl", "-qw", f"net.ipv4.tcp_syn_retries={SYN_RETRIES}"], "/")
+            p = subprocess.run(sysctl, capture_output=True, text=True)
+            if p.returncode != 0:
+                raise StackError(f"ION node {self.node}: cannot set tcp_syn_retries: {p.stderr.strip()}")
 
     def alive(self) -> bool:
         return self.holder is not None and self.holder.poll() is None

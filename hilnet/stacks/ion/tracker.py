@@ -4,9 +4,12 @@ What each watch letter (:mod:`hilnet.stacks.ion.watch`) becomes:
 
 - ``a`` (sourced here) and ``y`` (received from a CL): ``received`` and
   ``stored``. ION has the bundle in its SDR, which survives a crash.
-- ``c`` (handed to the CL for transmission): ``sent``. ION 4.1.3 destroys its
-  copy once its CL has sent it (TCPCLv3 without custody), and no watch token
-  says when the next hop acknowledged: hilnet's ``acked`` is not observable.
+- ``c`` (handed to the CL for transmission): ``forwarded``. ION 4.1.3 keeps
+  its copy until its CL is done with it (TCPCLv3 without custody), and no
+  watch token says when: the driver asks ``bplist``
+  (:mod:`hilnet.stacks.ion.bplist`), and a forwarded bundle no longer listed
+  is ``sent`` (:meth:`BundleTracker.listed`). hilnet's ``acked`` (the next
+  hop committed it) is not observable.
 - ``z`` (queued for delivery here) waits for bprecvfile's file: the n-th
   ``z`` and the n-th file are the same bundle (ION delivers an endpoint's
   bundles in order), and the file's SHA-256 makes the ``delivered`` event.
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from hilnet.agent.events import Delivered, Dropped, Event, Expired, Log, Received, Sent, Stored
+from hilnet.agent.events import Delivered, Dropped, Event, Expired, Forwarded, Log, Received, Sent, Stored
 from hilnet.agent.intake import bundle_key
 from hilnet.bundle.blocks import BundleId
 from hilnet.bundle.eid import parse_eid
@@ -53,6 +56,7 @@ class BundleTracker:
         self._msec: dict[tuple[str, int], int] = {}  # (source, count) -> msec, of bundles seen whole
         self._sizes: dict[str, int] = {}  # key -> payload bytes, where known
         self._held: set[str] = set()
+        self._forwarded: set[str] = set()  # handed to the CL, still ION's until bplist no longer lists it
         self._to_deliver: deque[str] = deque()  # keys queued for delivery, waiting for their file
         self._files: deque[tuple[str, int, str]] = deque()  # (name, size, sha256) waiting for their key
 
@@ -101,20 +105,45 @@ class BundleTracker:
         if s.letter == "a":  # a bundle sourced by something other than the driver (an ION admin bundle)
             return self._store(key, None, None, t_ns)
         if s.letter == "c":
-            self._held.discard(key)
-            return [Sent(t_ns=t_ns, node=self.node, bundle=key, to=self.neighbour, cla=self.cla)]
+            self._forwarded.add(key)
+            return [
+                Forwarded(
+                    t_ns=t_ns, node=self.node, bundle=key, to=self.neighbour, cla=self.cla, size=self._sizes.get(key, 0)
+                )
+            ]
         if s.letter == "z":
             self._to_deliver.append(key)
             return self._pair(t_ns)
         if s.letter == "!":
             self._held.discard(key)
+            self._forwarded.discard(key)
             return [Expired(t_ns=t_ns, node=self.node, bundle=key)]
         if s.letter == "~":
             self._held.discard(key)
+            self._forwarded.discard(key)
             return [
                 Dropped(t_ns=t_ns, node=self.node, bundle=key, reason="abandoned by ION after its CL failed to send it")
             ]
         return []
+
+    def waiting_for_cl(self) -> bool:
+        """Whether a forwarded bundle may still be in ION's store (worth asking bplist)."""
+        return bool(self._forwarded)
+
+    def forwarded(self) -> frozenset[str]:
+        """The bundles handed to ION's CL and not yet known to have left."""
+        return frozenset(self._forwarded)
+
+    def listed(self, keys: frozenset[str], t_ns: int, asked: frozenset[str] | None = None) -> list[Event]:
+        """``bplist`` listed ``keys``: each forwarded bundle not among them has left ION: sent.
+
+        ``asked``: the forwarded bundles when bplist was started (default: now); one
+        forwarded since may have come in after bplist looked, so only these count.
+        """
+        gone = sorted((self._forwarded if asked is None else self._forwarded & asked) - keys)
+        self._forwarded -= set(gone)
+        self._held -= set(gone)
+        return [Sent(t_ns=t_ns, node=self.node, bundle=k, to=self.neighbour, cla=self.cla) for k in gone]
 
     def delivered_file(self, name: str, size: int, sha256: str, t_ns: int) -> list[Event]:
         """bprecvfile wrote file ``name`` (``size`` bytes, hashing to ``sha256``)."""
