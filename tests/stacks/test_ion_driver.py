@@ -139,6 +139,10 @@ def test_a_bundle_crosses_from_ion_to_ion_with_its_hash(two_nodes):
     assert key in [e.bundle for e in sink.kinds("b", "received")]
     status = drivers["b"].status(10)
     assert status.stored_bundles == 0
+    # stopping one node leaves the other running (ION's ionstop would kill every ION on the host)
+    drivers["a"].stop()
+    assert not drivers["a"].alive() and drivers["a"].ns.pids() == []
+    assert drivers["b"].alive() and len(drivers["b"].ns.pids()) > 3
     folder = drivers["a"].folder
     for name in ("ion.cfg", "node.ionrc", "node.bprc", "contacts.ionrc", "ion.log", "ion.sdr"):
         assert (pytest.importorskip("pathlib").Path(folder) / name).exists(), name

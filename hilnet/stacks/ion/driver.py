@@ -40,7 +40,7 @@ from hilnet.stacks.ion_install import require_ion
 
 ADMIN_TIMEOUT_S = 30.0
 PRIORITY = {"bulk": 0, "normal": 1, "expedited": 2}  # ION's class of service (bp_parse_quality_of_service)
-POLL_S = 0.5  # how often bplist is asked about bundles ION's CL has (only while there are some)
+POLL_S = 1.0  # how often bplist is asked about bundles ION's CL has (only while there are some)
 
 OBSERVES = Observes(
     frozenset(("received", "stored", "sent", "delivered", "expired", "dropped")),
@@ -78,6 +78,7 @@ class IonDriver:
         self._watch, self._lines = WatchStream(), LineStream()
         self._offsets = {self.watch_path: 0, self.log_path: 0}
         self._starts = 0
+        self.node_has_ltp = False
         self._inbox = ""
         self._sent = 0
         self.on_purpose = False
@@ -94,6 +95,7 @@ class IonDriver:
             "node.bprc": rcfiles.bprc(self.node),
         }
         ltp = rcfiles.ltprc(self.node)
+        self.node_has_ltp = ltp is not None
         if ltp is not None:
             files["node.ltprc"] = ltp
         for name, text in files.items():
@@ -124,14 +126,17 @@ class IonDriver:
             if not asked:
                 continue
             try:
-                listing = self._list("detail", 10.0)
+                # No timeout: bplist works inside an SDR transaction, and ION shuts
+                # itself down when a process is killed in one (seen: a bplist killed
+                # after 10 s stopped the whole node). It ends when ION does.
+                listing = self._list("detail", None)
             except HilnetError:
-                continue  # ION busy or going down: ask again next time
+                continue  # ION going down: ask again next time
             if listing is not None and not stop.is_set():
                 with self._lock:
                     self._emit(self.tracker.listed(listing.keys, self.clock.now_ns(), asked))
 
-    def _list(self, what: str, timeout_s: float) -> Listing | None:
+    def _list(self, what: str, timeout_s: float | None) -> Listing | None:
         p = self.ns.run([self.install.program("bplist"), what], self.folder, timeout_s)
         return parse_bplist(p.stdout.decode(errors="replace"))
 
@@ -211,15 +216,16 @@ class IonDriver:
         self.on_purpose = True
         self._end_poll()
         if self.ns.alive():
-            try:
-                self.ns.run(
-                    [self.install.program("ionstop")],
-                    self.folder,
-                    ADMIN_TIMEOUT_S,
-                    stdout=os.open(os.devnull, os.O_WRONLY),
-                )
-            except HilnetError:
-                pass  # kill_all below
+            # Not ionstop: it ends with killm, which kills every ION process on the host
+            # by name, other nodes' and other runs' too. Each admin's own "x" stops its part.
+            stops = [("bpadmin", "stop.bprc")] + ([("ltpadmin", "stop.ltprc")] if self.node_has_ltp else [])
+            for program, rc in [*stops, ("ionadmin", "stop.ionrc")]:
+                with open(os.path.join(self.folder, rc), "w") as f:
+                    f.write("x\n")
+                try:
+                    self._admin(program, rc)
+                except HilnetError:
+                    break  # kill_all below
         self.check()
         self.ns.kill_all()
 

@@ -100,7 +100,7 @@ class IonNamespace:
                 stderr=subprocess.STDOUT,
             )
         except subprocess.TimeoutExpired:
-            raise StackError(f"ION node {self.node}: {argv[0]} did not finish within {timeout_s:.0f} s") from None
+            raise StackError(f"ION node {self.node}: {argv[0]} did not finish within {timeout_s} s") from None
 
     def spawn(self, argv: Sequence[str], cwd: str, stdout: int) -> subprocess.Popen[bytes]:
         """Start a long-running ION program (bprecvfile) in the node's namespaces."""
