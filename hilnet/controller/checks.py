@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hilnet.agent.router import earliest_arrival
-from hilnet.ledger import Injection, Ledger
+from hilnet.ledger import Injection, Ledger, Observes
 from hilnet.scenario.contact import Contact
 from hilnet.scenario.faulted import closures, without_faults
 from hilnet.scenario.model import Scenario
@@ -105,7 +105,7 @@ def check_run(scenario: Scenario, plan: Plan, events: Iterable[Mapping[str, Any]
         (_bundle(ledger, inj, contacts, scale) for inj in ledger.injections()),
         key=lambda b: (b.injected_ns, b.tag),
     )
-    stacks = {n.name: ledger.stack_of(n.name) for n in scenario.nodes}
+    stacks = {n.name: (ledger.stack_of(n.name), ledger.observes(n.name)) for n in scenario.nodes}
     streams: dict[str, tuple[int, int]] = {}
     for b in bundles:
         d, n = streams.get(b.traffic, (0, 0))
@@ -163,22 +163,37 @@ def _name(b: BundleRecord, scenario: Scenario) -> str:
     return f"{b.tag} ({eid.get(b.frm, b.frm)} -> {eid.get(b.to, b.to)})"
 
 
-def _blind(b: BundleRecord, stacks: Mapping[str, str]) -> str:
+# node -> (the stack that played it, what that stack observes), from the run-start record
+Stacks = Mapping[str, tuple[str, Observes]]
+
+
+def _blind(b: BundleRecord, stacks: Stacks) -> str:
     """Why the fate of ``b`` cannot be told, naming each node and its stack; empty when it can."""
     if not b.unobservable_at:
         return ""
-    where = ", ".join(f"{n} ({stacks.get(n, '?')})" for n in b.unobservable_at)
+    where = ", ".join(f"{n} ({_stack(stacks, n)})" for n in b.unobservable_at)
     return f"; whether it is still stored at {where} is not observable for this stack"
 
 
-def _where(b: BundleRecord, scenario: Scenario) -> str:
+def _stack(stacks: Stacks, node: str) -> str:
+    return stacks[node][0] if node in stacks else "hilnet"
+
+
+def _where(b: BundleRecord, scenario: Scenario, stacks: Stacks | None = None) -> str:
     # A destination drops a bundle that fails BPSec before the previous hop logs its ack: say that, not the ack.
     s = next((x for x in b.sightings if x.event == "security-failed"), b.last_seen)
     if s is None:
         return "never seen by an agent after injection" if b.key else "its injection failed"
-    if s.event == "sent":  # the convergence layer has no acknowledgement: the loss is on its account
+    if s.event == "sent":
         to = {n.eid: n.name for n in scenario.nodes}.get(s.peer or "", s.peer or "?")
         cla = (s.cla or "?").upper()
+        if stacks and s.node in stacks and not stacks[s.node][1].sees("acked"):
+            # The stack lets a bundle go without saying whether the next hop acknowledged it.
+            return (
+                f"last sent by {s.node} over {cla} to {to} at {format_duration(s.t_ns)} (whether {to} acknowledged "
+                f"it is not observable for this stack: {_stack(stacks, s.node)})"
+            )
+        # The convergence layer has no acknowledgement: the loss is on its account.
         return f"lost after an unacknowledged {cla} send from {s.node} to {to} at {format_duration(s.t_ns)}"
     verb = {
         "stored": "last stored",
@@ -197,7 +212,7 @@ def _judge(
     bundles: list[BundleRecord],
     end_ns: int,
     end_reason: str = "",
-    stacks: Mapping[str, str] | None = None,
+    stacks: Stacks | None = None,
 ) -> list[CheckResult]:
     ex = scenario.expect
     stacks = stacks or {}
@@ -232,12 +247,12 @@ def _judge(
     return results
 
 
-def _lost(scenario: Scenario, bundles: list[BundleRecord], allowed: int, stacks: Mapping[str, str]) -> CheckResult:
+def _lost(scenario: Scenario, bundles: list[BundleRecord], allowed: int, stacks: Stacks) -> CheckResult:
     """Conservation, over what the stacks can account for; the rest is named "not observable", never lost."""
     lost = [b for b in bundles if b.fate == "lost"]
     blind = [b for b in bundles if b.fate == "not-observable"]
     lines = [
-        f"{_name(b, scenario)} is lost: {_where(b, scenario)}; not delivered, in no store, no expiry event"
+        f"{_name(b, scenario)} is lost: {_where(b, scenario, stacks)}; not delivered, in no store, no expiry event"
         for b in lost
     ]
     passed = len(lost) <= allowed
@@ -246,12 +261,12 @@ def _lost(scenario: Scenario, bundles: list[BundleRecord], allowed: int, stacks:
         # In the figure whether or not the check fails (the bundle table names each one's fate).
         actual += f" ({len(blind)} not observable for this stack)"
         if not passed:
-            lines += [f"{_name(b, scenario)}: {_where(b, scenario)}{_blind(b, stacks)}" for b in blind]
+            lines += [f"{_name(b, scenario)}: {_where(b, scenario, stacks)}{_blind(b, stacks)}" for b in blind]
     return CheckResult("lost", passed, f"<= {allowed}", actual, tuple(lines))
 
 
 def _delivered(
-    scenario: Scenario, bundles: list[BundleRecord], end_ns: int, end_reason: str, stacks: Mapping[str, str]
+    scenario: Scenario, bundles: list[BundleRecord], end_ns: int, end_reason: str, stacks: Stacks
 ) -> CheckResult:
     ex = scenario.expect
     # The traffic section's count, not just what got injected: a run that ended
@@ -266,7 +281,7 @@ def _delivered(
     else:
         want, want_text = int(ex.delivered), f">= {ex.delivered}"
     missing = [
-        f"{_name(b, scenario)} {_where(b, scenario)}; not delivered by {format_duration(end_ns)}{_blind(b, stacks)}"
+        f"{_name(b, scenario)} {_where(b, scenario, stacks)}; not delivered by {format_duration(end_ns)}{_blind(b, stacks)}"
         for b in bundles
         if not b.deliveries
     ]

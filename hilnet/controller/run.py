@@ -35,7 +35,7 @@ from hilnet.errors import HilnetError, InputError, ScenarioError, ScenarioErrors
 from hilnet.scenario.load import load_scenario
 from hilnet.scenario.model import PowerCut, Scenario
 from hilnet.scenario.plan import Plan, compile_plan
-from hilnet.stacks.registry import require_stacks
+from hilnet.stacks.registry import refuse_what_stacks_cannot_do, require_stacks
 from hilnet.verdict import CheckReport
 
 START_MARGIN_NS = 300_000_000  # t0 this far after the agents are configured
@@ -202,6 +202,7 @@ def run(
     else:
         backend, why = choose_backend(options.backend)
     require_stacks((n.name, n.stack) for n in scenario.nodes)  # a stack that is not installed: exit 2, nothing started
+    refuse_what_stacks_cannot_do(scenario)
     try:
         run_dir = make_run_dir(scenario, options.out_dir, clock, options.force)
         shutil.copyfile(path, os.path.join(run_dir, "scenario.yaml"))

@@ -335,7 +335,8 @@ class EventBuilder(ExpectBuilder):
                 )
                 return None
         crashes.setdefault(target, []).append((at, restart, item.start_mark.line + 1))
-        return Crash(at_ns=at, node=target, restart_after_ns=restart)
+        mark = item.start_mark
+        return Crash(at_ns=at, node=target, restart_after_ns=restart, line=mark.line + 1, col=mark.column + 1)
 
 
 def _graph(links: tuple[Link, ...]) -> dict[str, set[str]]:

@@ -224,6 +224,8 @@ class Crash:
     at_ns: int
     node: str
     restart_after_ns: int | None
+    line: int = 0  # where the fault is written, for a refusal that comes after loading (a stack that cannot crash)
+    col: int = 0
 
 
 @dataclass(frozen=True, slots=True)

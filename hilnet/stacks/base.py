@@ -156,5 +156,10 @@ class StackDriver(Protocol):
         ...
 
 
-# What builds a driver: the registry's entries are these (the driver class itself, usually).
-DriverFactory = Callable[[NodeView, Clock, EventSink], StackDriver]
+class DriverFactory(Protocol):
+    """What builds a node's driver: the registry's entries are these (the driver class itself, usually)."""
+
+    stack: str
+    observes: Observes
+
+    def __call__(self, view: NodeView, clock: Clock, sink: EventSink) -> StackDriver: ...

@@ -17,6 +17,7 @@ import importlib
 from collections.abc import Iterable
 
 from hilnet.errors import StackError
+from hilnet.scenario.model import Crash, PowerCut, Scenario
 from hilnet.stacks.base import DriverFactory
 
 MODULES: dict[str, str] = {
@@ -57,6 +58,20 @@ def require(stack: str) -> None:
 
         require_ion()
     driver_for(stack)
+
+
+def refuse_what_stacks_cannot_do(scenario: Scenario) -> None:
+    """StackError for a ``crash`` or ``power-cut`` fault on a node whose stack cannot come back from one."""
+    for fault in scenario.faults:
+        if isinstance(fault, (Crash, PowerCut)):
+            stack = scenario.node(fault.node).stack
+            if not driver_for(stack).observes.crash:
+                kind = "crash" if isinstance(fault, Crash) else "power-cut"
+                raise StackError(
+                    f"{scenario.source}:{fault.line}:{fault.col}: a {kind} fault on node {fault.node}, whose stack "
+                    f"{stack} cannot restart on the state it had (docs/stacks.md); expected no {kind} fault on it, "
+                    "or another stack for it"
+                )
 
 
 def require_stacks(nodes: Iterable[tuple[str, str]]) -> None:

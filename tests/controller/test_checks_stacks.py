@@ -130,3 +130,22 @@ def test_the_ledger_reads_each_nodes_stack_from_run_start() -> None:
     assert ledger.stacks() == {"a": "hilnet", "c": "hilnet", "b": "blindstack"}
     assert ledger.observes("b") == BLIND
     assert Ledger.of([]).stack_of("x") == "hilnet"  # a run recorded before stacks were named
+
+
+def test_a_send_from_a_stack_without_per_hop_acks_is_not_called_unacknowledged() -> None:
+    # ION's own observability: it stores and expires visibly, and lets a bundle go once its CL is done ("sent").
+    ion_like = Observes(
+        frozenset({"received", "stored", "sent", "delivered", "expired", "dropped"}), stored=True, crash=True
+    )
+    evs = _log(
+        None,
+        {"event": "stored", "t_ns": 10**9 + 1, "node": "a"},
+        {"event": "sent", "t_ns": 10**9 + 2, "node": "a", "to": "ipn:2.0", "cla": "tcpclv3"},
+    )
+    evs[0]["stacks"]["a"] = {"stack": "ion", **ion_like.as_record()}
+    rep, res = _judge(evs)
+    assert rep.bundles[0].fate == "lost"  # b runs hilnet's agent and never reported it: lost on the way
+    (line,) = res["lost"].failures
+    assert "last sent by a over TCPCLV3 to b at" in line
+    assert "(whether b acknowledged it is not observable for this stack: ion)" in line
+    assert "unacknowledged" not in line

@@ -105,3 +105,21 @@ def test_run_refuses_an_unknown_stack_at_its_place(tmp_path: Path) -> None:
     )
     assert p.returncode == 2 and not out.exists()
     assert f"{sc}:5:30: node 'a' stack is 'ionn'; did you mean 'ion'?; expected hilnet or ion" in p.stderr
+
+
+def test_a_crash_on_a_stack_that_cannot_restart_on_its_state_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hilnet.scenario.load import load_scenario_text
+
+    class Fragile:
+        stack = "hilnet"
+        observes = Observes(frozenset({"delivered"}), stored=False, crash=False)
+
+    sc = load_scenario_text(
+        ION_SCENARIO.replace("stack: ion", "stack: hilnet").replace("cl: tcpclv3, ", "")
+        + "faults:\n  - {at: 5s, crash: b, restart-after: 5s}\n",
+        "fragile.yaml",
+    )
+    registry.refuse_what_stacks_cannot_do(sc)  # hilnet's agent restarts on its store
+    monkeypatch.setattr(registry, "driver_for", lambda stack: Fragile)
+    with pytest.raises(StackError, match=r"^fragile.yaml:12:5: a crash fault on node b, whose stack hilnet cannot"):
+        registry.refuse_what_stacks_cannot_do(sc)
