@@ -43,7 +43,7 @@ PRIORITY = {"bulk": 0, "normal": 1, "expedited": 2}  # ION's class of service (b
 POLL_S = 1.0  # how often bplist is asked about bundles ION's CL has (only while there are some)
 
 OBSERVES = Observes(
-    frozenset(("received", "stored", "sent", "delivered", "expired", "dropped")),
+    frozenset(("received", "stored", "forwarded", "sent", "delivered", "expired", "dropped")),
     stored=True,
     crash=True,
     note="ION's watch tokens and bplist: no acked (sent once ION's CL is done with a bundle), "
