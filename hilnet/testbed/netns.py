@@ -21,7 +21,7 @@ import shutil
 import subprocess
 import sys
 
-from hilnet.agent.protocol import ClaConfig, HostPort
+from hilnet.agent.protocol import ClaConfig, HostPort, TcpclV3Config
 from hilnet.errors import TestbedError
 from hilnet.scenario.model import ConvergenceLayer, Scenario
 from hilnet.testbed.base import (
@@ -38,6 +38,7 @@ from hilnet.testbed.tls import LOCAL_DEFAULT, run_pki, tcpcl_config
 
 MARKER_DIR = "/run/hilnet/netns"
 TCPCL_PORT = 4556
+TCPCLV3_PORT = 4557  # a node's TCPCLv3 listener, beside its TCPCLv4 one (a node may have links of both)
 
 
 def run_ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -167,7 +168,7 @@ def _static_neighbours(ns_a: str, ns_b: str, k: int) -> None:
 
 
 # The convergence layers this backend wires (Link.cl); others are refused before anything is built.
-WIRED_CLS: frozenset[ConvergenceLayer] = frozenset({"tcpcl", "serial"})
+WIRED_CLS: frozenset[ConvergenceLayer] = frozenset({"tcpcl", "tcpclv3", "serial"})
 
 
 class NetnsTestbed:
@@ -200,6 +201,7 @@ class NetnsTestbed:
         peers: dict[str, dict[str, HostPort]] = {n.name: {} for n in sc.nodes}
         ethernet_nodes: set[str] = set()
         neighbours: dict[str, list[Neighbour]] = {n.name: [] for n in sc.nodes}
+        v3_peers: dict[str, dict[str, HostPort]] = {}  # nodes with a cl: tcpclv3 link -> their TCPCLv3 peers
         try:
             for i, n in enumerate(sc.nodes):
                 ns = f"hn{self.rid}-{i}"
@@ -219,11 +221,16 @@ class NetnsTestbed:
                 k = eth_index
                 eth_index += 1
                 specs = [self._veth(k, end, node, host) for end, node, host in (("a", link.a, 1), ("b", link.b, 2))]
-                ethernet_nodes |= {link.a, link.b}
                 _static_neighbours(self.namespaces[link.a], self.namespaces[link.b], k)
-                peers[link.a][eid[link.b]] = HostPort(f"10.77.{k}.2", TCPCL_PORT)
                 neighbours[link.a].append(Neighbour(link.b, eid[link.b], link.name, f"10.77.{k}.2"))
                 neighbours[link.b].append(Neighbour(link.a, eid[link.a], link.name, f"10.77.{k}.1"))
+                if link.convergence_layer == "tcpclv3":
+                    for end in (link.a, link.b):
+                        v3_peers.setdefault(end, {})
+                    v3_peers[link.a][eid[link.b]] = HostPort(f"10.77.{k}.2", TCPCLV3_PORT)
+                else:
+                    ethernet_nodes |= {link.a, link.b}
+                    peers[link.a][eid[link.b]] = HostPort(f"10.77.{k}.2", TCPCL_PORT)
                 self.links[link.name] = LinkRuntime(link.name, specs[0], specs[1])
         except BaseException:
             self.teardown()
@@ -234,6 +241,8 @@ class NetnsTestbed:
             if n.name in ethernet_nodes:
                 listen = HostPort("0.0.0.0", TCPCL_PORT)
                 clas[n.name].append(tcpcl_config(sc, n.name, listen, peers[n.name], tls_files, LOCAL_DEFAULT))
+            if n.name in v3_peers:
+                clas[n.name].append(TcpclV3Config(HostPort("0.0.0.0", TCPCLV3_PORT), v3_peers[n.name]))
             self.nodes[n.name] = NodeRuntime(
                 n.name,
                 n.eid,

@@ -22,7 +22,7 @@ import os
 import threading
 from typing import ClassVar
 
-from hilnet.agent.cla_config import SerialConfig
+from hilnet.agent.cla_config import SerialConfig, TcpclV3Config
 from hilnet.agent.events import Event, Log
 from hilnet.agent.payload import payload_for
 from hilnet.bundle.eid import parse_eid
@@ -302,4 +302,6 @@ def _check_node(view: NodeView) -> rcfiles.IonNode:
         ltp = link is not None and link.convergence_layer == "ltp"  # else tcpclv3: the loader allows no other
         neighbours.append(rcfiles.IonNeighbour(nb.name, nbr, "ltp" if ltp else "tcp", nb.host))
     folder = os.path.abspath(os.path.join(view.run_dir, "stacks", view.name))
-    return rcfiles.IonNode(view.name, rcfiles.app_eid(view.eid), folder, tuple(neighbours))
+    v3 = [c for c in rt.clas if isinstance(c, TcpclV3Config) and c.listen is not None]
+    port = v3[0].listen.port if v3 and v3[0].listen is not None else rcfiles.TCP_PORT  # the backend's TCPCLv3 port
+    return rcfiles.IonNode(view.name, rcfiles.app_eid(view.eid), folder, tuple(neighbours), port)

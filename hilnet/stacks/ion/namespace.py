@@ -86,9 +86,9 @@ class IonNamespace:
         return ["nsenter", "--target", str(self.holder.pid), "--ipc", "--net", "--mount", f"--wd={cwd}", *argv]
 
     def run(
-        self, argv: Sequence[str], cwd: str, timeout_s: float, stdout: int | None = None
+        self, argv: Sequence[str], cwd: str, timeout_s: float | None, stdout: int | None = None
     ) -> subprocess.CompletedProcess[bytes]:
-        """Run one ION program to its end; ``stdout`` None captures it."""
+        """Run one ION program to its end (``timeout_s`` None: however long it takes); ``stdout`` None captures it."""
         try:
             return subprocess.run(
                 self.command(argv, cwd),

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 
 from hilnet.bundle.eid import parse_eid
 
-TCP_PORT = 4557  # TCPCLv3 on the netns backend: hilnet's agents listen there too
+TCP_PORT = 4557  # TCPCLv3's port when the backend names none (netns: hilnet's agents listen there too)
 LTP_PORT = 1113  # ION's udplsi default
 # SDR heap: 4 Mi words (32 MiB on 64-bit) holds a run's bundles with room; the
 # payloads ION receives go to files in its folder past a threshold anyway.
@@ -75,6 +75,7 @@ class IonNode:
     eid: str  # its application endpoint, ipn:N.1 (app_eid)
     folder: str
     neighbours: tuple[IonNeighbour, ...]
+    tcp_port: int = TCP_PORT  # where every node of its TCPCLv3 links listens (the backend's TCPCLv3 port)
 
     @property
     def node_nbr(self) -> int:
@@ -117,11 +118,11 @@ def bprc(node: IonNode) -> str:
     for p in protocols:
         lines.append(f"a protocol {p}")
     if "tcp" in protocols:
-        lines.append(f"a induct tcp 0.0.0.0:{TCP_PORT} tcpcli")
+        lines.append(f"a induct tcp 0.0.0.0:{node.tcp_port} tcpcli")
     if "ltp" in protocols:
         lines.append(f"a induct ltp {node.node_nbr} ltpcli")
     for n in node.neighbours:
-        duct = f"{n.host}:{TCP_PORT}" if n.protocol == "tcp" else str(n.node_nbr)
+        duct = f"{n.host}:{node.tcp_port}" if n.protocol == "tcp" else str(n.node_nbr)
         lines += [
             f"a outduct {n.protocol} {duct} {'tcpclo' if n.protocol == 'tcp' else 'ltpclo'}",
             f"a plan ipn:{n.node_nbr}.0",
