@@ -36,7 +36,8 @@ TWO_ION = """
 """
 
 # (b) built to fail: b-c is up for 2 s of scenario time (0.2 s of wall time at scale 10, less
-# than the whole second ION's contact plan needs), so nothing reaches c.
+# than the whole second ION's contact plan needs), so ION finds no route to c and keeps the
+# bundles at a (in its limbo, where a route may appear later).
 SHORT_WINDOW = """
     hilnet: 1
     name: short-window-ion
@@ -106,8 +107,8 @@ def test_too_short_a_window_fails_naming_each_bundle_and_where_it_waits(tmp_path
     assert not results["delivered"]["passed"] and results["lost"]["passed"]
     failures = results["delivered"]["failures"]
     assert len(failures) == 3
-    for f in failures:  # each bundle, with where it is: still in b's ION
-        assert "last stored at b" in f, f
+    for f in failures:  # each bundle, with where it is: still in a's ION
+        assert "last stored at a" in f, f
     assert _left_in(out) == []
 
 
