@@ -79,6 +79,7 @@ class IonDriver:
         self._offsets = {self.watch_path: 0, self.log_path: 0}
         self._starts = 0
         self.node_has_ltp = False
+        self._stopped = False  # stop() began: ION's tokens are its shutdown's, not the run's
         self._inbox = ""
         self._sent = 0
         self.on_purpose = False
@@ -102,6 +103,7 @@ class IonDriver:
             with open(os.path.join(self.folder, name), "w") as f:
                 f.write(text)
         self.on_purpose = False
+        self._stopped = False
         self._starts += 1
         self.ns.start()
         self._admin("ionadmin", "node.ionrc")
@@ -215,6 +217,11 @@ class IonDriver:
     def stop(self) -> None:
         self.on_purpose = True
         self._end_poll()
+        # Read what ION said up to now; what it says while it stops is not the run's: stopping
+        # its plans prints an "abandoned" token for each bundle still queued, which stays in
+        # the SDR all the same.
+        self.check()
+        self._stopped = True
         if self.ns.alive():
             # Not ionstop: it ends with killm, which kills every ION process on the host
             # by name, other nodes' and other runs' too. Each admin's own "x" stops its part.
@@ -226,7 +233,6 @@ class IonDriver:
                     self._admin(program, rc)
                 except HilnetError:
                     break  # kill_all below
-        self.check()
         self.ns.kill_all()
 
     def alive(self) -> bool:
@@ -235,6 +241,8 @@ class IonDriver:
     # -- what ION says --------------------------------------------------------------------
 
     def check(self) -> str | None:
+        if self._stopped:
+            return None
         with self._lock:
             now = self.clock.now_ns()
             for s in self._watch.feed(self._read(self.watch_path)):
