@@ -188,11 +188,7 @@ class NetnsTestbed:
         return self.namespaces[node]
 
     def build(self) -> None:
-        refuse_unwired_cls(self.scenario, "netns", WIRED_CLS)
-        ok, why = netns_available()
-        if not ok:
-            raise TestbedError(f"netns backend unavailable: {why}; use --backend loopback")
-        self.leftovers_removed = claim_namespaces(self._marker)
+        self._prepare()
         sc = self.scenario
         eid = {n.name: n.eid for n in sc.nodes}
         pty_dir = os.path.join(self.run_dir, "pty")
@@ -203,11 +199,7 @@ class NetnsTestbed:
         neighbours: dict[str, list[Neighbour]] = {n.name: [] for n in sc.nodes}
         v3_peers: dict[str, dict[str, HostPort]] = {}  # nodes with a cl: tcpclv3 link -> their TCPCLv3 peers
         try:
-            for i, n in enumerate(sc.nodes):
-                ns = f"hn{self.rid}-{i}"
-                run_ip("netns", "add", ns)
-                self.namespaces[n.name] = ns
-                run_ip("-n", ns, "link", "set", "lo", "up")
+            self._add_namespaces()
             eth_index = 0
             for link in sc.links:
                 if link.medium == "serial":
@@ -253,6 +245,21 @@ class NetnsTestbed:
                 netns=self.namespaces[n.name],
                 neighbours=tuple(neighbours[n.name]),
             )
+
+    def _prepare(self) -> None:
+        """Refuse what this backend cannot build, then clear what crashed runs left and mark this one."""
+        refuse_unwired_cls(self.scenario, "netns", WIRED_CLS)
+        ok, why = netns_available()
+        if not ok:
+            raise TestbedError(f"netns backend unavailable: {why}; use --backend loopback")
+        self.leftovers_removed = claim_namespaces(self._marker)
+
+    def _add_namespaces(self) -> None:
+        for i, n in enumerate(self.scenario.nodes):
+            ns = f"hn{self.rid}-{i}"
+            run_ip("netns", "add", ns)
+            self.namespaces[n.name] = ns
+            run_ip("-n", ns, "link", "set", "lo", "up")
 
     def _veth(self, k: int, end: str, node: str, host: int) -> str:
         """Link ``k``'s veth pair for its ``end`` at ``node`` (address 10.77.k.host); the emulator's endpoint."""
