@@ -115,7 +115,10 @@ def _wait(drivers, sink, until, timeout_s: float = 30.0) -> None:
 
 def _inject(driver, request) -> str:
     got: list[object] = []
-    driver.inject(request, got.append)
+    driver.inject(request, got.append)  # returns at once: ION's bpsendfile runs on the node's worker
+    deadline = time.monotonic() + 30
+    while not got and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert len(got) == 1 and isinstance(got[0], str), got
     return got[0]
 

@@ -57,6 +57,27 @@ SHORT_WINDOW = """
 """
 
 
+# (c) the ION relay is killed (kill -9 of its namespace) while it holds bundles, and started
+# again on its SDR file: it delivers what it had, and nothing is lost or delivered twice.
+RELAY_CRASH = """
+    hilnet: 1
+    name: ion-relay-crash
+    clock: {scale: 10, duration: 3m}
+    nodes:
+      a: {eid: ipn:1.0, stack: ion}
+      b: {eid: ipn:2.0, stack: ion}
+      c: {eid: ipn:3.0, stack: ion}
+    links:
+      a-b: {ends: [a, b], medium: ethernet, cl: tcpclv3, rate: 10Mbit/s, delay: 5ms, up: [0s-40s]}
+      b-c: {ends: [b, c], medium: ethernet, cl: tcpclv3, rate: 10Mbit/s, delay: 5ms, up: [1m30s-3m]}
+    traffic:
+      - {name: t, from: a, to: c, start: 5s, every: 5s, count: 4, size: 20KiB}
+    faults:
+      - {at: 1m, crash: b, restart-after: 10s}
+    expect: {delivered: all, duplicates: 0, intact: true, lost: 0}
+"""
+
+
 def _left_in(run_dir: Path) -> list[str]:
     """Processes whose working folder is in the run folder (ION's daemons run in their node's)."""
     needle = str(run_dir.resolve())
@@ -111,6 +132,26 @@ def test_too_short_a_window_fails_naming_each_bundle_and_where_it_waits(tmp_path
     assert len(failures) == 3
     for f in failures:  # each bundle, with where it ended: at a, in ION's store or dropped by it
         assert re.search(r"\((ipn:1\.0) -> ipn:3\.0\) (dropped|last stored) at a at ", f), f
+    assert _left_in(out) == []
+
+
+@pytest.mark.netns
+@pytest.mark.slow
+@needs_netns
+def test_an_ion_relay_crashed_while_holding_bundles_delivers_them_after_its_restart(tmp_path):
+    ion_or_skip()
+    out = tmp_path / "run"
+    p = hilnet_run(write_scenario(tmp_path, "crash", RELAY_CRASH), out, "netns")
+    assert p.returncode == 0, p.stdout + p.stderr
+    evs = events(out)
+    crash = next(e for e in evs if e.get("src") == "controller" and e.get("event") == "crash")
+    stored_before = {e["bundle"] for e in evs if e.get("event") == "stored" and e.get("node") == "b"}
+    stored_before &= {e["bundle"] for e in evs if e.get("event") == "stored" and e["t_ns"] < crash["t_ns"]}
+    assert len(stored_before) == 4  # b held all four when it was killed (b-c opens only at 1m30s)
+    delivered = [e for e in evs if e.get("event") == "delivered" and e.get("node") == "c"]
+    assert sorted(e["bundle"] for e in delivered) == sorted(stored_before)
+    assert all(e["t_ns"] > crash["t_ns"] for e in delivered)
+    assert (out / "stacks" / "b" / "inbox-2").is_dir()  # it was started a second time
     assert _left_in(out) == []
 
 

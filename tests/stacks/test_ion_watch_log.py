@@ -141,3 +141,23 @@ def test_a_bundle_forwarded_after_bplist_looked_is_not_taken_for_sent():
     t.sighting(Sighting("c", "ipn:9.1", None, 1), 3)
     assert [e.bundle for e in t.listed(frozenset(), 4, asked)] == [key_of("ipn:9.1", 5, 0)]
     assert t.forwarded() == {key_of("ipn:9.1", 6, 1)}
+
+
+def test_the_worker_runs_jobs_in_order_and_fails_the_waiting_ones_when_it_stops():
+    import threading
+
+    from hilnet.stacks.ion.worker import Worker
+
+    w = Worker("test")
+    failed: list[str] = []
+    w.submit(lambda: None, failed.append)  # not started: refused at once
+    assert failed == ["the node is not running"]
+    w.start()
+    started, gate, ran = threading.Event(), threading.Event(), []
+    w.submit(lambda: (started.set(), gate.wait(5), ran.append(1)), failed.append)
+    w.submit(lambda: ran.append(2), failed.append)
+    w.submit(lambda: ran.append(3), failed.append)
+    assert started.wait(5)
+    threading.Timer(0.2, gate.set).start()
+    w.stop("it was stopped")  # the first finishes; the two waiting behind it are told why they will not run
+    assert ran == [1] and failed == ["the node is not running", "it was stopped", "it was stopped"]

@@ -36,6 +36,7 @@ from hilnet.stacks.ion.log import LineStream, file_created, noteworthy, parse_li
 from hilnet.stacks.ion.namespace import IonNamespace
 from hilnet.stacks.ion.tracker import BundleTracker
 from hilnet.stacks.ion.watch import WatchStream
+from hilnet.stacks.ion.worker import Worker
 from hilnet.stacks.ion_install import require_ion
 
 ADMIN_TIMEOUT_S = 30.0
@@ -80,6 +81,8 @@ class IonDriver:
         self._starts = 0
         self.node_has_ltp = False
         self._stopped = False  # stop() began: ION's tokens are its shutdown's, not the run's
+        self._gone = ""  # why ION ended while its holder lives, as the poller found it
+        self.worker = Worker(f"ion-{view.name}-commands")
         self._inbox = ""
         self._sent = 0
         self.on_purpose = False
@@ -104,6 +107,7 @@ class IonDriver:
                 f.write(text)
         self.on_purpose = False
         self._stopped = False
+        self._gone = ""
         self._starts += 1
         self.ns.start()
         self._admin("ionadmin", "node.ionrc")
@@ -114,6 +118,7 @@ class IonDriver:
         os.makedirs(self._inbox, exist_ok=True)
         with open(self.watch_path, "ab") as out:
             self.ns.spawn([self.install.program("bprecvfile"), self.node.eid], self._inbox, out.fileno())
+        self.worker.start()
         self._stop_poll = threading.Event()
         self._poller = threading.Thread(
             target=self._poll, args=(self._stop_poll,), name=f"ion-{self.view.name}", daemon=True
@@ -123,6 +128,11 @@ class IonDriver:
     def _poll(self, stop: threading.Event) -> None:
         """Ask bplist, while ION's CL has bundles, which it still holds (the rest it sent)."""
         while not stop.wait(POLL_S):
+            if not stop.is_set() and not self.ns.running("rfxclock"):
+                # ION's clock daemon runs as long as the node does; without it the node is gone
+                # though the namespace holder lives (e.g. killm, which kills ION by name host-wide).
+                self._gone = "its daemons are gone (rfxclock ended), with nothing here asking"
+                return
             with self._lock:
                 asked = self.tracker.forwarded()
             if not asked:
@@ -164,12 +174,23 @@ class IonDriver:
         return 0, 0  # events are stamped with the controller's own clock when read
 
     def configure(self, t0_ns: int) -> None:
+        """Write the contacts against t0 and have ION read them (on the node's worker: ION may be slow to)."""
         wall = self.clock.wall_ns() if isinstance(self.clock, WallClock) else realtime_ns()
         t0_unix = wall + (t0_ns - self.clock.now_ns())
         text = rcfiles.contacts_ionrc(export_ion(self.view.scenario, self.view.plan), t0_unix)
         with open(os.path.join(self.folder, "contacts.ionrc"), "w") as f:
             f.write(text)
-        self._admin("ionadmin", "contacts.ionrc")
+
+        def failed(why: str) -> None:
+            self._gone = self._gone or f"its contact plan was not loaded: {why}"
+
+        def load() -> None:
+            try:
+                self._admin("ionadmin", "contacts.ionrc")
+            except HilnetError as e:
+                failed(str(e))
+
+        self.worker.submit(load, failed)
 
     def inject(self, request: InjectRequest, on_done: OnInjected) -> None:
         a = request.action
@@ -179,24 +200,27 @@ class IonDriver:
             f.write(payload_for(request.seed, a.size))
         ttl = max(1, math.ceil(request.lifetime_wall_ns / 1e9))
         cos = f"0.{PRIORITY.get(a.priority, 1)}.{a.ordinal}"
-        argv = [
-            self.install.program("bpsendfile"),
-            rcfiles.send_eid(self.node.eid),
-            request.dest_eid,
-            path,
-            cos,
-            str(ttl),
-        ]
-        p = self.ns.run(argv, self.folder, ADMIN_TIMEOUT_S)
+        argv = [self.install.program("bpsendfile"), rcfiles.send_eid(self.node.eid), request.dest_eid, path, cos]
+        argv.append(str(ttl))
+        self.worker.submit(
+            lambda: self._send(argv, request, on_done),
+            lambda why: on_done(StackError(f"ION node {self.view.name} did not take {request.tag}: {why}")),
+        )
+
+    def _send(self, argv: list[str], request: InjectRequest, on_done: OnInjected) -> None:
+        try:
+            p = self.ns.run(argv, self.folder, ADMIN_TIMEOUT_S)
+        except HilnetError as e:
+            on_done(e)
+            return
         sourced = [s for s in WatchStream().feed(p.stdout) if s.letter == "a"]
         if not sourced:
-            out = p.stdout.decode(errors="replace").strip()
-            on_done(
-                StackError(f"ION node {self.view.name}: bpsendfile made no bundle ({out[-200:]}); see {self.log_path}")
-            )
+            out = p.stdout.decode(errors="replace").strip()[-200:]
+            on_done(StackError(f"ION node {self.view.name}: bpsendfile made no bundle ({out}); see {self.log_path}"))
             return
+        size = request.action.size
         with self._lock:
-            key, events = self.tracker.injected(sourced[0], request.dest_eid, a.size, request.tag, self.clock.now_ns())
+            key, events = self.tracker.injected(sourced[0], request.dest_eid, size, request.tag, self.clock.now_ns())
             self._emit(events)
         on_done(key)
 
@@ -211,12 +235,14 @@ class IonDriver:
     def crash(self) -> None:
         self.on_purpose = True
         self._end_poll()
+        self.worker.stop("it was crashed", timeout_s=0)
         self.check()  # what ION said before it died is still to be read
         self.ns.kill_all()
 
     def stop(self) -> None:
         self.on_purpose = True
         self._end_poll()
+        self.worker.stop("it was stopped")
         # Read what ION said up to now; what it says while it stops is not the run's: stopping
         # its plans prints an "abandoned" token for each bundle still queued, which stays in
         # the SDR all the same.
@@ -251,6 +277,11 @@ class IonDriver:
                 self._log_line(raw, now)
         if not self.on_purpose and self.ns.holder is not None and not self.ns.alive():
             return f"ION node {self.view.name} ended on its own; see {self.log_path}"
+        if not self.on_purpose and self._gone:
+            return (
+                f"ION node {self.view.name} ended on its own: {self._gone} (another ionstop or killm on this "
+                f"host kills every ION process); see {self.log_path}"
+            )
         return None
 
     def _log_line(self, raw: str, now: int) -> None:

@@ -128,6 +128,17 @@ class IonNamespace:
                     continue  # gone meanwhile
         return found
 
+    def running(self, name: str) -> bool:
+        """Whether a process called ``name`` runs in the node's IPC namespace."""
+        for pid in self.pids():
+            try:
+                with open(f"/proc/{pid}/comm") as f:
+                    if f.read().strip() == name:
+                        return True
+            except OSError:
+                continue
+        return False
+
     def kill_all(self) -> None:
         """kill -9 everything in the namespace; the namespace goes with its last process."""
         for _ in range(5):  # a daemon may fork while we look: look again until none is left
