@@ -68,7 +68,7 @@ RELAY_CRASH = """
       b: {eid: ipn:2.0, stack: ion}
       c: {eid: ipn:3.0, stack: ion}
     links:
-      a-b: {ends: [a, b], medium: ethernet, cl: tcpclv3, rate: 10Mbit/s, delay: 5ms, up: [0s-40s]}
+      a-b: {ends: [a, b], medium: ethernet, cl: tcpclv3, rate: 10Mbit/s, delay: 5ms}
       b-c: {ends: [b, c], medium: ethernet, cl: tcpclv3, rate: 10Mbit/s, delay: 5ms, up: [1m30s-3m]}
     traffic:
       - {name: t, from: a, to: c, start: 5s, every: 5s, count: 4, size: 20KiB}
