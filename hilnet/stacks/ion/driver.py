@@ -155,7 +155,7 @@ class IonDriver:
     def _end_poll(self) -> None:
         self._stop_poll.set()
         if self._poller is not None and self._poller is not threading.current_thread():
-            self._poller.join(15)
+            self._poller.join(2)  # one blocked in bplist ends with ION (stop, crash)
 
     def _admin(self, program: str, rc: str) -> None:
         with open(self.watch_path, "ab") as out:  # the daemons it starts keep this stdout: their watch tokens
