@@ -30,7 +30,7 @@ TWO_ION = """
       a: {eid: ipn:1.0, stack: ion}
       b: {eid: ipn:2.0, stack: ion}
     links:
-      a-b: {ends: [a, b], medium: ethernet, cl: tcpclv3, rate: 10Mbit/s, delay: 20ms, up: [0s-40s, 60s-2m]}
+      a-b: {ends: [a, b], medium: ethernet, cl: %s, rate: 10Mbit/s, delay: 20ms, up: [0s-40s, 60s-2m]}
     traffic:
       - {name: t, from: a, to: b, start: 5s, every: 10s, count: 6, size: 30KiB}
     expect: {delivered: all, duplicates: 0, intact: true, lost: 0}
@@ -95,11 +95,12 @@ def _left_in(run_dir: Path) -> list[str]:
 @pytest.mark.netns
 @pytest.mark.slow
 @needs_netns
-def test_two_ion_nodes_deliver_everything_across_an_outage(tmp_path):
+@pytest.mark.parametrize("cl", ["tcpclv3", "ltp"])
+def test_two_ion_nodes_deliver_everything_across_an_outage(tmp_path, cl):
     ion_or_skip()
     leaks = LeakWatch()
     out = tmp_path / "run"
-    p = hilnet_run(write_scenario(tmp_path, "two", TWO_ION), out, "netns")
+    p = hilnet_run(write_scenario(tmp_path, "two", TWO_ION % cl), out, "netns")
     assert p.returncode == 0, p.stdout + p.stderr
     s = summary(out)
     assert s["passed"] is True
@@ -114,6 +115,7 @@ def test_two_ion_nodes_deliver_everything_across_an_outage(tmp_path):
     for node in ("a", "b"):  # the run folder keeps each ION node's rc files and log
         for name in ("ion.cfg", "node.ionrc", "node.bprc", "contacts.ionrc", "ion.log"):
             assert (out / "stacks" / node / name).is_file(), (node, name)
+        assert (out / "stacks" / node / "node.ltprc").is_file() == (cl == "ltp")
     leaks.check(out)
     assert _left_in(out) == []
 
@@ -160,7 +162,7 @@ def test_stack_ion_without_ion_is_refused_before_anything_starts(tmp_path):
     empty.mkdir()
     out = tmp_path / "run"
     env = dict(os.environ, HILNET_ION_PREFIX=str(empty))
-    sc = write_scenario(tmp_path, "two", TWO_ION)
+    sc = write_scenario(tmp_path, "two", TWO_ION % "tcpclv3")
     p = subprocess.run(
         [PYTHON, "-m", "hilnet", "run", str(sc), "--backend", "loopback", "--out", str(out), "-q"],
         capture_output=True,
@@ -178,7 +180,7 @@ def test_stack_ion_without_ion_is_refused_before_anything_starts(tmp_path):
 def test_loopback_refuses_ion_nodes_with_the_reason(tmp_path):
     ion_or_skip()
     out = tmp_path / "run"
-    p = hilnet_run(write_scenario(tmp_path, "two", TWO_ION), out, "loopback", timeout=60)
+    p = hilnet_run(write_scenario(tmp_path, "two", TWO_ION % "tcpclv3"), out, "loopback", timeout=60)
     assert p.returncode == 2, p.stdout + p.stderr
     assert "loopback backend cannot run ION nodes (a, b)" in p.stderr and "--backend netns" in p.stderr, p.stderr
     assert not (out / "stacks").exists()
