@@ -86,11 +86,18 @@ def test_sender_events_follow_the_bundle_by_source_and_count():
     assert t.held() == (0, 0) and not t.waiting_for_cl()
 
 
-def test_a_token_for_a_bundle_never_seen_whole_is_a_warning_not_a_guess():
-    t = BundleTracker("iss", "ipn:1.1", None, "tcpclv3")
-    assert t.sighting(Sighting("c", "ipn:9.1", None, 4), 5) == []  # queueing: nothing to follow
-    (log,) = t.sighting(Sighting("!", "ipn:9.1", None, 4), 5)
-    assert log.kind == "log" and "ipn:9.1" in log.message
+def test_a_token_read_before_its_bundle_was_seen_whole_waits_for_it():
+    # the daemons' "b" and "c" can be read before bpsendfile's own "a" (another process, another pipe)
+    t = BundleTracker("iss", "ipn:1.1", "tdrs", "tcpclv3")
+    assert t.sighting(Sighting("b", "ipn:1.1", None, 4), 5) == []
+    assert t.sighting(Sighting("c", "ipn:1.1", None, 4), 6) == []
+    key, events = t.injected(Sighting("a", "ipn:1.1", 777, 4), "ipn:5.1", 400, "tweets#1", 7)
+    assert [(e.kind, e.bundle) for e in events] == [("received", key), ("stored", key), ("forwarded", key)]
+    assert t.forwarded() == {key}
+    # and a relay's: its "c" before its "y" was read
+    assert t.sighting(Sighting("c", "ipn:9.1", None, 2), 8) == []
+    kinds = [e.kind for e in t.sighting(Sighting("y", "ipn:9.1", 55, 2), 9)]
+    assert kinds == ["received", "stored", "forwarded"]
 
 
 def test_deliveries_pair_the_nth_queued_bundle_with_the_nth_file_whichever_is_read_first():

@@ -13,13 +13,14 @@ What each watch letter (:mod:`hilnet.stacks.ion.watch`) becomes:
 - ``z`` (queued for delivery here) waits for bprecvfile's file: the n-th
   ``z`` and the n-th file are the same bundle (ION delivers an endpoint's
   bundles in order), and the file's SHA-256 makes the ``delivered`` event.
-- ``!``: ``expired``; ``~`` (abandoned after a failed transmission): ``dropped``.
+- ``!``: ``expired``; ``~`` (abandoned: no route now or later, or a failed transmission no
+  later contact can redo): ``dropped``.
 - ``b``, ``#``, ``j``, ``k``: queueing inside ION, no hilnet event.
 
 Bundle ids are hilnet's (:func:`hilnet.agent.intake.bundle_key`), so a bundle
 keeps one id across ION and hilnet nodes. Tokens without the creation
 milliseconds are matched to a bundle this node saw whole (``a`` or ``y``)
-by source and count. Sizes are known for bundles injected here and
+by source and count; one read before its bundle was seen whole waits for it. Sizes are known for bundles injected here and
 delivered here; ION's tokens carry none, so elsewhere they are 0.
 """
 
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from hilnet.agent.events import Delivered, Dropped, Event, Expired, Forwarded, Log, Received, Sent, Stored
+from hilnet.agent.events import Delivered, Dropped, Event, Expired, Forwarded, Received, Sent, Stored
 from hilnet.agent.intake import bundle_key
 from hilnet.bundle.blocks import BundleId
 from hilnet.bundle.eid import parse_eid
@@ -59,6 +60,7 @@ class BundleTracker:
         self._forwarded: set[str] = set()  # handed to the CL, still ION's until bplist no longer lists it
         self._to_deliver: deque[str] = deque()  # keys queued for delivery, waiting for their file
         self._files: deque[tuple[str, int, str]] = deque()  # (name, size, sha256) waiting for their key
+        self._early: dict[tuple[str, int], list[Sighting]] = {}  # tokens read before their bundle was seen whole
 
     def held(self) -> tuple[int, int]:
         """(bundles, payload bytes where known) ION holds, as far as its tokens tell."""
@@ -68,28 +70,33 @@ class BundleTracker:
         """The ``a`` token bpsendfile printed for a bundle of ``size`` bytes to ``dest``: its key and events."""
         key = self._whole(sighting)
         self._sizes[key] = size
-        return key, self._store(
-            key,
-            Received(t_ns=t_ns, node=self.node, bundle=key, source=sighting.source, dest=dest, size=size, tag=tag),
-            tag,
-            t_ns,
+        received = Received(
+            t_ns=t_ns, node=self.node, bundle=key, source=sighting.source, dest=dest, size=size, tag=tag
         )
+        return key, self._store(key, received, tag, t_ns) + self._replay(sighting, t_ns)
 
     def sighting(self, s: Sighting, t_ns: int) -> list[Event]:
         """Events of one watch token read from the node's daemons."""
         if s.letter in "ayz":
             key = self._whole(s)
+            if s.letter != "z":
+                return self._event(s, key, t_ns) + self._replay(s, t_ns)
         else:
             msec = self._msec.get((s.source, s.count))
             if msec is None:
-                if s.letter in "bc#jk":  # queueing of a bundle we never saw whole: nothing to follow
-                    return []
-                return [
-                    self._log(
-                        f"ION watch '{s.letter}' for ({s.source}, count {s.count}), a bundle not seen whole here", t_ns
-                    )
-                ]
+                # Not seen whole yet: the daemons' tokens can be read before bpsendfile's own
+                # "a" is (another process, another pipe). It waits for it.
+                self._early.setdefault((s.source, s.count), []).append(s)
+                return []
             key = key_of(s.source, msec, s.count)
+        return self._event(s, key, t_ns)
+
+    def _replay(self, whole: Sighting, t_ns: int) -> list[Event]:
+        """The tokens of ``whole``'s bundle that came before it was seen whole, now that it is."""
+        early = self._early.pop((whole.source, whole.count), [])
+        return [e for s in early for e in self.sighting(s, t_ns)]
+
+    def _event(self, s: Sighting, key: str, t_ns: int) -> list[Event]:
         if s.letter == "y":
             received = Received(
                 t_ns=t_ns,
@@ -122,7 +129,12 @@ class BundleTracker:
             self._held.discard(key)
             self._forwarded.discard(key)
             return [
-                Dropped(t_ns=t_ns, node=self.node, bundle=key, reason="abandoned by ION after its CL failed to send it")
+                Dropped(
+                    t_ns=t_ns,
+                    node=self.node,
+                    bundle=key,
+                    reason="abandoned by ION: no route, or its CL failed and no later contact can carry it",
+                )
             ]
         return []
 
@@ -183,6 +195,3 @@ class BundleTracker:
             )
         )
         return out
-
-    def _log(self, message: str, t_ns: int) -> Log:
-        return Log(t_ns=t_ns, node=self.node, level="warning", message=message)
