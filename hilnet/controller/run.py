@@ -202,7 +202,7 @@ def run(
     else:
         backend, why = choose_backend(options.backend)
     require_stacks((n.name, n.stack) for n in scenario.nodes)  # a stack that is not installed: exit 2, nothing started
-    refuse_what_stacks_cannot_do(scenario)
+    refuse_what_stacks_cannot_do(scenario, backend)
     try:
         run_dir = make_run_dir(scenario, options.out_dir, clock, options.force)
         shutil.copyfile(path, os.path.join(run_dir, "scenario.yaml"))

@@ -22,6 +22,7 @@ import hashlib
 import os
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from hilnet.agent.payload import payload_sha256
@@ -40,26 +41,17 @@ from hilnet.stacks.registry import delivery_eid, driver_for
 from hilnet.units import scenario_to_wall_ns
 
 MIN_LIFETIME_NS = 1_000_000  # wall: a lifetime scaled below this would expire on the way out
+MAX_AT_ONCE = 64  # nodes worked on at the same time: their stacks do the work, the threads only wait
 
 
 def in_parallel(work: Callable[[str], None], names: list[str]) -> None:
-    """``work(name)`` for every name at once, each in its own thread; raises the first error (by name order)."""
-    errors: dict[str, BaseException] = {}
-
-    def one(name: str) -> None:
-        try:
-            work(name)
-        except BaseException as e:  # handed to the caller's thread
-            errors[name] = e
-
-    threads = [threading.Thread(target=one, args=(n,), name=f"start-{n}") for n in names]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    for name in names:
-        if name in errors:
-            raise errors[name]
+    """``work(name)`` for every name, many at once; raises the first error (by name order) once all are done."""
+    with ThreadPoolExecutor(max_workers=max(1, min(MAX_AT_ONCE, len(names))), thread_name_prefix="node") as pool:
+        futures = [pool.submit(work, n) for n in names]
+    for f in futures:
+        error = f.exception()
+        if error is not None:
+            raise error
 
 
 class Session:
@@ -192,8 +184,10 @@ class Session:
         return driver_for(node.stack)(view, self.clock, self)
 
     def _start_node(self, name: str) -> None:
+        """Start node ``name``'s stack, measure its clock and arm it: all but the run's start."""
         self.stacks[name].start()
         self._measure_clock(name)
+        self.stacks[name].arm()
 
     def _open_links(self) -> None:
         from hilnet.link.engine import Engine
@@ -231,7 +225,7 @@ class Session:
         self.stacks[name].configure(self.t0)
 
     def start(self, t0: int) -> None:
-        """Set the run's start (clock ns), configure every agent and give the emulator every link's script."""
+        """Set the run's start (clock ns), give the emulator every link's script and configure every node."""
         sc = self.scenario
         self.t0 = t0
         self.log.set_t0(t0)
@@ -245,8 +239,7 @@ class Session:
                 h.schedule("a->b", e)
             for e in bwd:
                 h.schedule("b->a", e)
-        for name in self.stacks:
-            self.configure(name)
+        in_parallel(self.configure, list(self.stacks))
         self.note(
             "run-start",
             t0,

@@ -24,7 +24,7 @@ from hilnet.scenario.epoch import parse_utc
 from hilnet.scenario.load_events import EventBuilder
 from hilnet.scenario.load_links import LinkBuilder
 from hilnet.scenario.load_security import read_key_file
-from hilnet.scenario.model import STACKS, TLS_MODES, ClockSpec, Expect, Scenario, TlsMode
+from hilnet.scenario.model import STACK_TAKES, STACKS, TLS_MODES, ClockSpec, Expect, Scenario, TlsMode
 from hilnet.scenario.model import Node as ScenarioNode
 from hilnet.scenario.reader import Reader, describe
 from hilnet.scenario.yamltree import MAX_BYTES, compose, read_file
@@ -33,6 +33,7 @@ FORMAT_VERSION = 1
 
 TOP_KEYS = ("hilnet", "name", "description", "seed", "clock", "tls", "nodes", "links", "traffic", "faults", "expect")
 NODE_KEYS = ("eid", "stack", "keys", "tls", "position")
+_NOT_TAKEN = "expected it only on hilnet nodes (hilnet gives its BPSec keys and TLS to its own agent; docs/stacks.md)"
 
 
 def load_scenario(path: str | os.PathLike[str]) -> Scenario:
@@ -197,6 +198,9 @@ class _Builder(LinkBuilder, EventBuilder):
             stack = r.choice(m["stack"][1], f"node {key.value!r} stack", STACKS) if m and "stack" in m else None
             if stack is not None and m:
                 self.node_stacks[key.value] = (stack, m["stack"][1])
+                for k in ("keys", "tls"):
+                    if k in m and k not in STACK_TAKES[stack]:
+                        r.error(m[k][1], f"node {key.value!r} {k}: stack {stack} does not take it; {_NOT_TAKEN}")
             if m and "position" in m:
                 self._position(m["position"][1], key.value)
             if not m or "eid" not in m:

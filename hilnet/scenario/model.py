@@ -25,6 +25,8 @@ CLS_BY_MEDIUM: Mapping[Medium, tuple[ConvergenceLayer, ...]] = {
     "ethernet": ("tcpcl", "tcpclv3", "ltp"),
     "serial": ("serial",),
 }  # the first of each medium is its default
+# What hilnet can set up in each stack besides its links (docs/stacks.md): BPSec from its key files, TCPCLv4 TLS.
+STACK_TAKES: Mapping[str, frozenset[str]] = {"hilnet": frozenset({"keys", "tls", "security"}), "ion": frozenset()}
 # The convergence layers each stack speaks (docs/stacks.md): ION 4.1.3 has no TCPCLv4 and no serial CL.
 STACK_CLS: Mapping[str, tuple[ConvergenceLayer, ...]] = {
     "hilnet": ("tcpcl", "tcpclv3", "ltp", "serial"),

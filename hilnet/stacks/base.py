@@ -5,13 +5,18 @@ A *stack driver* runs one node's stack (hilnet's agent, NASA's ION, later
 object lives for the whole run of its node; its life is::
 
     d = Driver(view, clock, sink)   # nothing runs yet
-    d.start()                       # the stack is up and can be configured
+    d.start()                       # the stack is up
     d.clock_offset()                # (offset, uncertainty) of its event clock
-    d.configure(t0_ns)              # the node's contact plan from the run's start
+    d.arm()                         # all that can be done before the run's start is known (may be slow)
+    d.configure(t0_ns)              # the contact plan from the run's start t0 (quick: t0 is near)
     d.inject(request, on_done)      # ... any number, from t0 on
-    d.crash(); d.start(); d.clock_offset(); d.configure(t0_ns)   # a crash fault and the restart
+    d.crash(); d.start(); d.clock_offset(); d.arm(); d.configure(t0_ns)   # a crash fault and the restart
     d.status(timeout_s)             # what it still stores, at the end
     d.stop()                        # never hangs
+
+The controller runs each step for every node at once, and picks ``t0`` only
+when every node is armed: whatever takes long belongs in :meth:`start` or
+:meth:`arm`, so that :meth:`configure` is done before ``t0`` comes.
 
 The driver reports what happens through ``sink`` as typed events
 (:mod:`hilnet.agent.events`: received, stored, forwarded, acked, delivered
@@ -38,14 +43,13 @@ from typing import Any, ClassVar, Protocol
 from hilnet.agent.events import Event
 from hilnet.clock import Clock
 from hilnet.errors import AgentError, HilnetError, StackError
-from hilnet.ledger import OBSERVES_ALL, Observes
+from hilnet.ledger import Observes  # what a stack can tell: pure, so the checks and reports read it too
 from hilnet.scenario.actions import InjectBundle
 from hilnet.scenario.model import Scenario
 from hilnet.scenario.plan import Plan
 from hilnet.testbed.base import NodeRuntime
 
 DRIVER_ERRORS = (AgentError, StackError)
-__all__ = ["DRIVER_ERRORS", "OBSERVES_ALL", "Observes"]  # with the classes below: the seam in one import
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +120,7 @@ class StackDriver(Protocol):
 
     stack: ClassVar[str]  # the scenario's ``stack:`` name
     observes: ClassVar[Observes]
+    backends: ClassVar[frozenset[str]]  # where it can run a node: loopback, netns, bench
     log_path: str  # the stack's own log, named in errors
 
     def start(self) -> None:
@@ -126,8 +131,12 @@ class StackDriver(Protocol):
         """(offset, uncertainty) ns: the driver's event clock minus the controller's, at the same instant."""
         ...
 
+    def arm(self) -> None:
+        """Make the stack ready to run the node (links, store, plan) but for the start instant; may be slow."""
+        ...
+
     def configure(self, t0_ns: int) -> None:
-        """Give the stack its node, links and contact plan; the run's scenario time 0 is ``t0_ns`` (controller clock)."""
+        """The run's scenario time 0 is ``t0_ns`` (controller clock): the contact plan runs from it. Quick."""
         ...
 
     def inject(self, request: InjectRequest, on_done: OnInjected) -> None:
@@ -161,5 +170,6 @@ class DriverFactory(Protocol):
 
     stack: str
     observes: Observes
+    backends: frozenset[str]
 
     def __call__(self, view: NodeView, clock: Clock, sink: EventSink) -> StackDriver: ...

@@ -16,8 +16,9 @@ from typing import ClassVar
 from hilnet.agent.protocol import Configure, Inject, Status, StoreConfig
 from hilnet.clock import Clock
 from hilnet.errors import AgentError
+from hilnet.ledger import OBSERVES_ALL, Observes
 from hilnet.stacks.agent_process import AgentProcess, Outcome
-from hilnet.stacks.base import OBSERVES_ALL, EventSink, InjectRequest, NodeView, Observes, OnInjected, StackStatus
+from hilnet.stacks.base import EventSink, InjectRequest, NodeView, OnInjected, StackStatus
 
 PRIORITY = {"bulk": 0, "normal": 1, "expedited": 2}  # the class of service on the control channel
 
@@ -27,12 +28,14 @@ class HilnetAgent:
 
     stack: ClassVar[str] = "hilnet"
     observes: ClassVar[Observes] = OBSERVES_ALL
+    backends: ClassVar[frozenset[str]] = frozenset({"loopback", "netns", "bench"})
 
-    def __init__(self, view: NodeView, clock: Clock, sink: EventSink):
+    def __init__(self, view: NodeView, clock: Clock, sink: EventSink, process: AgentProcess | None = None):
+        """``process``: the agent's control channel when the backend made it (else a subprocess of its own)."""
         self.view = view
         rt = view.runtime
         self.log_path = os.path.join(view.run_dir, "logs", f"{view.name}.log")
-        self.process = AgentProcess(
+        self.process = process or AgentProcess(
             view.name,
             (),
             self.log_path,
@@ -53,6 +56,9 @@ class HilnetAgent:
         off, unc = self.process.clock_offset()
         self.offset_ns = off
         return off, unc
+
+    def arm(self) -> None:
+        pass  # the agent's configure command carries its epoch: it is sent once t0 is known (configure)
 
     def configure(self, t0_ns: int) -> None:
         v, rt = self.view, self.view.runtime

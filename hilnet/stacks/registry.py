@@ -60,8 +60,16 @@ def require(stack: str) -> None:
     driver_for(stack)
 
 
-def refuse_what_stacks_cannot_do(scenario: Scenario) -> None:
-    """StackError for a ``crash`` or ``power-cut`` fault on a node whose stack cannot come back from one."""
+def refuse_what_stacks_cannot_do(scenario: Scenario, backend: str) -> None:
+    """StackError for a node whose stack cannot run on ``backend``, or a ``crash`` or ``power-cut``
+    fault on a node whose stack cannot come back from one."""
+    for node in scenario.nodes:
+        can = driver_for(node.stack).backends
+        if backend not in can:
+            raise StackError(
+                f"node {node.name} runs stack {node.stack}, which hilnet runs on the {' or '.join(sorted(can))} "
+                f"backend, not {backend}; expected --backend {sorted(can)[0]} (docs/stacks.md)"
+            )
     for fault in scenario.faults:
         if isinstance(fault, (Crash, PowerCut)):
             stack = scenario.node(fault.node).stack

@@ -52,3 +52,22 @@ def test_ion_and_hilnet_share_a_link_over_a_cl_both_speak(cl: str) -> None:
         f"  ab: {{ends: [a, b], medium: ethernet, cl: {cl}, rate: 1Mbit/s}}",
     )
     assert sc.links[0].convergence_layer == cl
+
+
+def test_tls_or_keys_on_an_ion_node_are_refused_at_the_key() -> None:
+    with pytest.raises(ScenarioError) as err:
+        _load('  a: {eid: "ipn:1.0", stack: ion, tls: require}\n  b: {eid: "ipn:2.0"}')
+    assert "st.yaml:5:40: node 'a' tls: stack ion does not take it" in str(err.value)
+
+
+def test_bpsec_traffic_to_or_from_an_ion_node_is_refused_at_its_security() -> None:
+    traffic = "traffic:\n  - {name: t, from: a, to: b, size: 1KiB, security: {integrity: hmac-sha384}}\n"
+    with pytest.raises(ScenarioError) as err:
+        load_scenario_text(
+            "hilnet: 1\nname: st\nclock: {scale: 1, duration: 10s}\nnodes:\n"
+            '  a: {eid: "ipn:1.0"}\n  b: {eid: "ipn:2.0", stack: ion}\nlinks:\n'
+            "  ab: {ends: [a, b], medium: ethernet, cl: tcpclv3, rate: 1Mbit/s}\n" + traffic,
+            "st.yaml",
+        )
+    message = str(err.value)
+    assert "st.yaml:10:53: traffic 't' security: node 'b' runs stack ion, which hilnet does not give BPSec" in message

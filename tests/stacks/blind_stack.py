@@ -50,6 +50,7 @@ class _PerNode:
 
     stack = HilnetAgent.stack
     observes = HilnetAgent.observes
+    backends = HilnetAgent.backends
 
     def __call__(self, view: NodeView, clock: Clock, sink: EventSink) -> StackDriver:
         return (BlindAgent if view.name == BLIND_NODE else HilnetAgent)(view, clock, sink)

@@ -54,6 +54,7 @@ def test_hilnets_agent_reports_what_it_still_stores(tmp_path: Path) -> None:
 def test_a_stack_that_cannot_report_its_store_is_not_guessed_lost(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))  # found by name, whether tests/stacks is a package or not
     monkeypatch.setitem(registry.MODULES, "hilnet", "blind_stack")
     res = _run(tmp_path, "blind")
     assert res.exit_code == 1, res.detail

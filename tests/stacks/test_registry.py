@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 
 from hilnet.errors import StackError
-from hilnet.ledger import SIGHTING_EVENTS, Observes
+from hilnet.ledger import OBSERVES_ALL, SIGHTING_EVENTS, Observes
 from hilnet.scenario.model import STACKS
 from hilnet.stacks import registry
-from hilnet.stacks.base import OBSERVES_ALL
 from hilnet.stacks.hilnet_agent import HilnetAgent
 
 ION_SCENARIO = """hilnet: 1
@@ -91,6 +90,8 @@ def test_run_refuses_ion_that_is_not_installed_before_anything_starts(tmp_path: 
     # validate and plan take it: only running needs ION here
     v = subprocess.run([sys.executable, "-m", "hilnet", "validate", str(sc)], capture_output=True, text=True, env=env)
     assert v.returncode == 0, v.stdout + v.stderr
+    assert v.stdout.strip().endswith("; stacks: ion on a, b")
+    assert "note: ION is not installed" in v.stderr and "hilnet run refuses it on this machine" in v.stderr
 
 
 def test_run_refuses_an_unknown_stack_at_its_place(tmp_path: Path) -> None:
@@ -113,13 +114,16 @@ def test_a_crash_on_a_stack_that_cannot_restart_on_its_state_is_refused(monkeypa
     class Fragile:
         stack = "hilnet"
         observes = Observes(frozenset({"delivered"}), stored=False, crash=False)
+        backends = frozenset({"loopback"})
 
     sc = load_scenario_text(
         ION_SCENARIO.replace("stack: ion", "stack: hilnet").replace("cl: tcpclv3, ", "")
         + "faults:\n  - {at: 5s, crash: b, restart-after: 5s}\n",
         "fragile.yaml",
     )
-    registry.refuse_what_stacks_cannot_do(sc)  # hilnet's agent restarts on its store
+    registry.refuse_what_stacks_cannot_do(sc, "loopback")  # hilnet's agent restarts on its store
     monkeypatch.setattr(registry, "driver_for", lambda stack: Fragile)
     with pytest.raises(StackError, match=r"^fragile.yaml:12:5: a crash fault on node b, whose stack hilnet cannot"):
-        registry.refuse_what_stacks_cannot_do(sc)
+        registry.refuse_what_stacks_cannot_do(sc, "loopback")
+    with pytest.raises(StackError, match=r"^node a runs stack hilnet, which hilnet runs on the loopback backend, not"):
+        registry.refuse_what_stacks_cannot_do(sc, "netns")
