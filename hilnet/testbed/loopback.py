@@ -93,14 +93,6 @@ class LoopbackTestbed:
 
     def build(self) -> None:
         sc = self.scenario
-        ion = [n.name for n in sc.nodes if n.stack == "ion"]
-        if ion:
-            # ION keeps its state in SysV shared memory and /dev/shm: each node needs its own
-            # IPC and mount namespace (docs/stacks.md), which takes root, as netns does.
-            raise TestbedError(
-                f"the loopback backend cannot run ION nodes ({', '.join(ion)}): each needs its own IPC and "
-                "mount namespace, which takes root; use --backend netns"
-            )
         refuse_unwired_cls(self.scenario, "loopback", WIRED_CLS)
         pty_dir = os.path.join(self.run_dir, "pty")
         os.makedirs(pty_dir, exist_ok=True)

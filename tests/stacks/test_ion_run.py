@@ -182,5 +182,5 @@ def test_loopback_refuses_ion_nodes_with_the_reason(tmp_path):
     out = tmp_path / "run"
     p = hilnet_run(write_scenario(tmp_path, "two", TWO_ION % "tcpclv3"), out, "loopback", timeout=60)
     assert p.returncode == 2, p.stdout + p.stderr
-    assert "loopback backend cannot run ION nodes (a, b)" in p.stderr and "--backend netns" in p.stderr, p.stderr
+    assert "node a runs stack ion" in p.stderr and "expected --backend netns" in p.stderr, p.stderr
     assert not (out / "stacks").exists()

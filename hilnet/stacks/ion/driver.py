@@ -57,6 +57,9 @@ class IonDriver:
 
     stack: ClassVar[str] = "ion"
     observes: ClassVar[Observes] = OBSERVES
+    # Each ION node needs its own IPC and mount namespace (docs/stacks.md), made as root
+    # beside the node's network namespace; loopback runs without privileges, a bench has boards.
+    backends: ClassVar[frozenset[str]] = frozenset({"netns"})
 
     @staticmethod
     def delivery_eid(node_eid: str) -> str:
