@@ -130,6 +130,10 @@ def test_a_bundle_crosses_from_ion_to_ion_with_its_hash(two_nodes):
     t0 = clock.now_ns()
     for d in drivers.values():
         d.configure(t0)
+    # one SYN retry in the node's own network namespace (ION connects inside an SDR transaction)
+    read = ["cat", "/proc/sys/net/ipv4/tcp_syn_retries"]
+    p = subprocess.run(drivers["a"].ns.command(read, "/"), capture_output=True, text=True, check=True)
+    assert p.stdout.strip() == "1"
     req = _request(scenario, plan, 0, clock)
     key = _inject(drivers["a"], req)
     assert key.startswith("ipn:1.2/")  # sent from ION's application endpoint

@@ -71,8 +71,9 @@ class IonNamespace:
             raise StackError(f"ION node {self.node}: cannot make its own IPC namespace: {err or 'no answer'}")
         self._ipc = os.readlink(f"/proc/{self.holder.pid}/ns/ipc")
         if self.netns:
-            sysctl = self.command(["sysctl", "-qw", f"net.ipv4.tcp_syn_retries={SYN_RETRIES}"], "/")
-            p = subprocess.run(sysctl, capture_output=True, text=True)
+            # /proc/sys/net is the writer's network namespace's (no sysctl binary needed)
+            write = f"echo {SYN_RETRIES} > /proc/sys/net/ipv4/tcp_syn_retries"
+            p = subprocess.run(self.command(["sh", "-c", write], "/"), capture_output=True, text=True)
             if p.returncode != 0:
                 raise StackError(f"ION node {self.node}: cannot set tcp_syn_retries: {p.stderr.strip()}")
 
