@@ -86,6 +86,7 @@ class IonDriver:
         self._stopped = False  # stop() began: ION's tokens are its shutdown's, not the run's
         self._gone = ""  # why ION ended while its holder lives, as the poller found it
         self.worker = Worker(f"ion-{view.name}-commands")
+        self._export: str | None = None  # the plan's ION contact lines (arm)
         self._inbox = ""
         self._sent = 0
         self.on_purpose = False
@@ -176,11 +177,16 @@ class IonDriver:
     def clock_offset(self) -> tuple[int, int]:
         return 0, 0  # events are stamped with the controller's own clock when read
 
+    def arm(self) -> None:
+        """ION was configured at start; what is left before t0 is the contact plan's text."""
+        self._export = export_ion(self.view.scenario, self.view.plan)
+
     def configure(self, t0_ns: int) -> None:
         """Write the contacts against t0 and have ION read them (on the node's worker: ION may be slow to)."""
         wall = self.clock.wall_ns() if isinstance(self.clock, WallClock) else realtime_ns()
         t0_unix = wall + (t0_ns - self.clock.now_ns())
-        text = rcfiles.contacts_ionrc(export_ion(self.view.scenario, self.view.plan), t0_unix)
+        export = self._export if self._export is not None else export_ion(self.view.scenario, self.view.plan)
+        text = rcfiles.contacts_ionrc(export, t0_unix)
         with open(os.path.join(self.folder, "contacts.ionrc"), "w") as f:
             f.write(text)
 
