@@ -37,7 +37,7 @@ from hilnet.scenario.actions import InjectBundle
 from hilnet.scenario.model import Scenario
 from hilnet.scenario.plan import Plan
 from hilnet.stacks.base import DRIVER_ERRORS, InjectRequest, NodeView, StackDriver
-from hilnet.stacks.registry import driver_for
+from hilnet.stacks.registry import delivery_eid, driver_for
 from hilnet.units import scenario_to_wall_ns
 
 MIN_LIFETIME_NS = 1_000_000  # wall: a lifetime scaled below this would expire on the way out
@@ -283,7 +283,7 @@ class Session:
             tag,
             seed,
             sha256,
-            self.scenario.node(action.to).eid,
+            delivery_eid(self.scenario.node(action.to).stack, self.scenario.node(action.to).eid),
             max(MIN_LIFETIME_NS, scenario_to_wall_ns(action.lifetime_ns, self.scenario.clock.scale)),
         )
         at = self.clock.now_ns()

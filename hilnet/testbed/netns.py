@@ -26,7 +26,15 @@ from hilnet.agent.cla.tcpcl_tls import TlsFiles
 from hilnet.agent.protocol import ClaConfig, HostPort, LtpConfig, TcpclV3Config
 from hilnet.errors import TestbedError
 from hilnet.scenario.model import ConvergenceLayer, Scenario
-from hilnet.testbed.base import LinkRuntime, NodeRuntime, local_agent_command, pty_specs, refuse_unwired_cls, serial_cla
+from hilnet.testbed.base import (
+    LinkRuntime,
+    Neighbour,
+    NodeRuntime,
+    local_agent_command,
+    pty_specs,
+    refuse_unwired_cls,
+    serial_cla,
+)
 from hilnet.testbed.runkeys import write_run_keys
 from hilnet.testbed.tls import LOCAL_DEFAULT, run_pki, tcpcl_config
 
@@ -215,23 +223,16 @@ class NetnsTestbed:
         return self.namespaces[node]
 
     def build(self) -> None:
-        refuse_unwired_cls(self.scenario, "netns", WIRED_CLS)
-        ok, why = netns_available()
-        if not ok:
-            raise TestbedError(f"netns backend unavailable: {why}; use --backend loopback")
-        self.leftovers_removed = claim_namespaces(self._marker)
+        self._prepare()
         sc = self.scenario
         eid = {n.name: n.eid for n in sc.nodes}
         pty_dir = os.path.join(self.run_dir, "pty")
         os.makedirs(pty_dir, exist_ok=True)
         clas: dict[str, list[ClaConfig]] = {n.name: [] for n in sc.nodes}
         ip = _IpPeers({n.name: n.eid for n in sc.nodes})
+        neighbours: dict[str, list[Neighbour]] = {n.name: [] for n in sc.nodes}
         try:
-            for i, n in enumerate(sc.nodes):
-                ns = f"hn{self.rid}-{i}"
-                run_ip("netns", "add", ns)
-                self.namespaces[n.name] = ns
-                run_ip("-n", ns, "link", "set", "lo", "up")
+            self._add_namespaces()
             eth_index = 0
             for link in sc.links:
                 if link.medium == "serial":
@@ -246,6 +247,8 @@ class NetnsTestbed:
                 eth_index += 1
                 specs = [self._veth(k, end, node, host) for end, node, host in (("a", link.a, 1), ("b", link.b, 2))]
                 _static_neighbours(self.namespaces[link.a], self.namespaces[link.b], k)
+                neighbours[link.a].append(Neighbour(link.b, eid[link.b], link.name, f"10.77.{k}.2"))
+                neighbours[link.b].append(Neighbour(link.a, eid[link.a], link.name, f"10.77.{k}.1"))
                 ip.add(link.convergence_layer, link.a, link.b, k)
                 self.links[link.name] = LinkRuntime(link.name, specs[0], specs[1])
         except BaseException:
@@ -262,7 +265,24 @@ class NetnsTestbed:
                 tuple(clas[n.name]),
                 os.path.abspath(os.path.join(self.run_dir, "stores", f"{n.name}.store")),
                 keys_path=keys.get(n.name),
+                netns=self.namespaces[n.name],
+                neighbours=tuple(neighbours[n.name]),
             )
+
+    def _prepare(self) -> None:
+        """Refuse what this backend cannot build, then clear what crashed runs left and mark this one."""
+        refuse_unwired_cls(self.scenario, "netns", WIRED_CLS)
+        ok, why = netns_available()
+        if not ok:
+            raise TestbedError(f"netns backend unavailable: {why}; use --backend loopback")
+        self.leftovers_removed = claim_namespaces(self._marker)
+
+    def _add_namespaces(self) -> None:
+        for i, n in enumerate(self.scenario.nodes):
+            ns = f"hn{self.rid}-{i}"
+            run_ip("netns", "add", ns)
+            self.namespaces[n.name] = ns
+            run_ip("-n", ns, "link", "set", "lo", "up")
 
     def _veth(self, k: int, end: str, node: str, host: int) -> str:
         """Link ``k``'s veth pair for its ``end`` at ``node`` (address 10.77.k.host); the emulator's endpoint."""
