@@ -27,7 +27,8 @@ from hilnet.errors import ContactPlanError
 from hilnet.scenario.epoch import format_utc, parse_utc
 from hilnet.scenario.ion import raw_rate_for_goodput
 from hilnet.scenario.ionrc import IonLine, IonTime, parse_ionrc
-from hilnet.units import format_duration, wall_to_scenario_ns
+from hilnet.scenario.wall import MAX_WALL_RATE_BPS
+from hilnet.units import format_duration, format_rate, wall_to_scenario_ns
 
 NS_PER_S = 1_000_000_000
 DEFAULT_DURATION = "1h"  # for a plan without one contact between two nodes
@@ -69,7 +70,15 @@ def import_ion(text: str, scale: float = 1.0, source: str = "<ionrc>", epoch: st
         if span is None:
             continue
         delay = _delay(c, span[0], ranges, used, source, notes)
-        step = _Step(span[0], span[1], raw_rate_for_goodput(max(1, math.floor(c.value))), delay, c.line)
+        rate = raw_rate_for_goodput(max(1, math.floor(c.value)))
+        if rate > MAX_WALL_RATE_BPS:
+            # ION plans often give a nominal huge rate for "as fast as it goes"; no emulated link runs it.
+            notes.append(
+                f"{source}:{c.line}: contact {c.frm}->{c.to} rate {format_rate(rate)} is above what the link "
+                f"engine forwards; capped at {format_rate(MAX_WALL_RATE_BPS)}"
+            )
+            rate = MAX_WALL_RATE_BPS
+        step = _Step(span[0], span[1], rate, delay, c.line)
         pairs.setdefault((min(c.frm, c.to), max(c.frm, c.to)), {}).setdefault((c.frm, c.to), []).append(step)
     for r, start, end in ranges:
         if r.line not in used:
