@@ -145,7 +145,7 @@ def _cos(cmd: ev.Inject) -> ClassOfService:
     return ClassOfService(priority, cmd.ordinal if priority is Priority.EXPEDITED else 0)
 
 
-def _stdout_writer() -> Callable[[bytes], None]:
+def stdout_writer() -> Callable[[bytes], None]:
     """Batched event writer: events written in one loop iteration leave in one write(2).
 
     A write per event was several system calls per bundle per agent (stdout is
@@ -184,7 +184,7 @@ def _stderr_write(data: bytes) -> None:
 
 async def run_agent(*, stdio: bool, config: AgentConfig | None, socket_path: str | None, default_store: str) -> int:
     """Run one agent until shutdown, stdin EOF (stdio mode) or SIGTERM/SIGINT. Returns exit status."""
-    write = _stdout_writer() if stdio else _stderr_write
+    write = stdout_writer() if stdio else _stderr_write
     stopping = asyncio.Event()
     agent = Agent(emit=lambda e: write(ev.encode_event(e)))
     session = ControlSession(agent, write, default_store=default_store, on_shutdown=stopping.set)
@@ -224,13 +224,13 @@ async def _run_until_stopped(session: ControlSession, stopping: asyncio.Event, s
     if stdio:
         reader = asyncio.StreamReader(limit=ev.MAX_LINE + 2)
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-        tasks.append(loop.create_task(_pump(session, reader, stopping)))
+        tasks.append(loop.create_task(pump_commands(session, reader, stopping)))
     await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     for t in tasks:
         t.cancel()
 
 
-async def _pump(session: ControlSession, reader: asyncio.StreamReader, stopping: asyncio.Event) -> None:
+async def pump_commands(session: ControlSession, reader: asyncio.StreamReader, stopping: asyncio.Event) -> None:
     """Run the commands ``reader`` brings until EOF (the controller is gone) or shutdown; then set ``stopping``.
 
     Injects run concurrently so that their puts share group commits (one fsync

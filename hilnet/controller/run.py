@@ -35,6 +35,7 @@ from hilnet.errors import HilnetError, InputError, ScenarioError, ScenarioErrors
 from hilnet.scenario.load import load_scenario
 from hilnet.scenario.model import PowerCut, Scenario
 from hilnet.scenario.plan import Plan, compile_plan
+from hilnet.testbed.hosting import place_agents
 from hilnet.verdict import CheckReport
 
 START_MARGIN_NS = 300_000_000  # t0 this far after the agents are configured
@@ -54,6 +55,7 @@ class RunOptions:
     quiet: bool = False
     junit: str | None = None
     console: Any = None  # a writable text stream for progress (default: stderr)
+    agents: str = "auto"  # auto | process | hosted: one process per node, or many per agent host
 
 
 @dataclass(frozen=True)
@@ -200,20 +202,25 @@ def run(
         backend, why = "bench", f"--bench {options.bench}"
     else:
         backend, why = choose_backend(options.backend)
-    try:
-        run_dir = make_run_dir(scenario, options.out_dir, clock, options.force)
-        shutil.copyfile(path, os.path.join(run_dir, "scenario.yaml"))
-        if options.bench is not None:
-            shutil.copyfile(options.bench, os.path.join(run_dir, "bench.yaml"))
-    except OSError as e:
-        raise TestbedError(f"cannot make the run folder: {e}") from None
+    placement = place_agents(backend, [n.name for n in scenario.nodes], options.agents)  # bad --agents: exit 2
+    run_dir = _run_folder(path, scenario, options, clock)
     if not options.quiet:
         say(f"hilnet run {scenario.name}: backend {backend} ({why}); run folder {run_dir}")
+        say(placement.describe(len(scenario.nodes)))
         for w in plan.warnings:
             say(f"plan warning: {w}")
     try:
         session = Session(
-            scenario, plan, run_dir, backend, why, pcap=options.pcap, progress=progress, clock=clock, bench=bench
+            scenario,
+            plan,
+            run_dir,
+            backend,
+            why,
+            pcap=options.pcap,
+            progress=progress,
+            clock=clock,
+            bench=bench,
+            agents=options.agents,
         )
     except OSError as e:
         raise TestbedError(f"cannot write to the run folder {run_dir}: {e}") from None
@@ -228,6 +235,18 @@ def run(
     if reason == "interrupted" and exit_code == 0:
         exit_code = 2
     return RunResult(exit_code, run_dir, report, reason, scenario, plan, events, backend, why, detail, tuple(problems))
+
+
+def _run_folder(path: str, scenario: Scenario, options: RunOptions, clock: WallClock) -> str:
+    """The run folder, made, with copies of the scenario (and bench) files in it."""
+    try:
+        run_dir = make_run_dir(scenario, options.out_dir, clock, options.force)
+        shutil.copyfile(path, os.path.join(run_dir, "scenario.yaml"))
+        if options.bench is not None:
+            shutil.copyfile(options.bench, os.path.join(run_dir, "bench.yaml"))
+    except OSError as e:
+        raise TestbedError(f"cannot make the run folder: {e}") from None
+    return run_dir
 
 
 def _replay(session: Session, until_settled: bool) -> tuple[str, int, str, list[str]]:

@@ -27,6 +27,7 @@ from hilnet.agent.protocol import Configure, Event, Inject, StoreConfig, event_j
 from hilnet.clock import Clock, MonotonicClock
 from hilnet.controller.agents import AgentProcess, Outcome
 from hilnet.controller.eventlog import EventLog
+from hilnet.controller.hosted import HostProcess, hosted_agents
 from hilnet.controller.schedule import emulator_schedule
 from hilnet.controller.teardown import tear_down
 from hilnet.errors import AgentError, HilnetError, TestbedError
@@ -34,6 +35,7 @@ from hilnet.ledger import Ledger
 from hilnet.scenario.actions import InjectBundle
 from hilnet.scenario.model import Scenario
 from hilnet.scenario.plan import Plan
+from hilnet.testbed.hosting import place_agents
 from hilnet.units import scenario_to_wall_ns
 
 PRIORITY = {"bulk": 0, "normal": 1, "expedited": 2}  # the traffic's priority on the control channel
@@ -54,6 +56,7 @@ class Session:
         progress: Callable[[dict], None] | None = None,
         clock: Clock | None = None,
         bench: Any = None,
+        agents: str = "auto",
     ):
         self.scenario = scenario
         self.bench = bench  # a hilnet.bench.model.Bench for the bench backend
@@ -71,6 +74,8 @@ class Session:
         self.engine: Any = None
         self.handles: dict[str, Any] = {}
         self.agents: dict[str, AgentProcess] = {}
+        self.agents_mode = agents  # auto | process | hosted (hilnet/testbed/hosting.py)
+        self.hosts: list[HostProcess] = []
         self.offsets: dict[str, int] = {}
         self.t0: int | None = None
         self.failure: str | None = None  # why the testbed broke mid-run
@@ -150,9 +155,15 @@ class Session:
             links={n: [rt.a_spec, rt.b_spec] for n, rt in self.testbed.links.items()},
         )
         self._open_links()
+        placement = place_agents(self.backend_name, list(self.testbed.nodes), self.agents_mode)
+        self.note("agents", hosts={h: list(ns) for h, ns in placement.hosts.items()}, why=placement.why)
+        log_dir = os.path.join(self.run_dir, "logs")
+        self.hosts, hosted = hosted_agents(
+            placement.hosts, log_dir, self.clock, self._agent_event, self._agent_unreadable
+        )
         for name, node in self.testbed.nodes.items():
-            log_path = os.path.join(self.run_dir, "logs", f"{name}.log")
-            proc = AgentProcess(
+            log_path = os.path.join(log_dir, f"{name}.log")
+            proc = hosted.get(name) or AgentProcess(
                 name,
                 (),
                 log_path,
@@ -346,4 +357,7 @@ class Session:
     def teardown(self) -> list[str]:
         """Stop agents, links and the testbed; returns what could not be cleaned up. Never raises."""
         self._stopping.set()
-        return tear_down(self.agents, self.engine, self.handles, self.testbed, self.note, self.clock)
+        problems = tear_down(self.agents, self.engine, self.handles, self.testbed, self.note, self.clock)
+        for host in self.hosts:  # each stops after its last node; this is for those whose nodes never started
+            host.close()
+        return problems
