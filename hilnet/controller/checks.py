@@ -14,8 +14,9 @@ scenario's expectations:
 - duplicates: how many deliveries beyond the first;
 - intact: every delivered payload has the SHA-256 of what was injected;
 - lost: conservation. At the end each bundle is delivered, still in some
-  store, or expired with an event; anything else is lost, and the failure
-  names where it was last seen.
+  store, expired with an event, or dropped by an agent that said why
+  (``dropped at NODE: REASON``, a fate of its own that counts against
+  delivered); anything else is lost, and the failure names where it was last seen.
 
 Each failure is one line a person understands. The plan oracle and the
 schedule-fidelity figures ride along for the reports.
@@ -151,6 +152,8 @@ def _bundle(ledger: Ledger, inj: Injection, contacts: tuple[Contact, ...], scale
         sightings=ledger.sightings(key) if key else (),
         priority=inj.priority,
         ordinal=inj.ordinal,
+        dropped=ledger.dropped(key) if key else ledger.refused(inj.tag),
+        injection_failure=inj.failure,
     )
 
 
@@ -160,10 +163,15 @@ def _name(b: BundleRecord, scenario: Scenario) -> str:
 
 
 def _where(b: BundleRecord, scenario: Scenario) -> str:
-    # A destination drops a bundle that fails BPSec before the previous hop logs its ack: say that, not the ack.
-    s = next((x for x in b.sightings if x.event == "security-failed"), b.last_seen)
+    fate, drop = b.fate, b.dropped
+    if drop is not None and fate in ("dropped", "refused"):
+        # Said before the last sighting: a node drops a bundle before the previous hop logs its ack.
+        return f"{fate} at {drop.node}: {drop.reason} (at {format_duration(drop.t_ns)})"
+    if fate == "not-injected":
+        return f"not injected: {b.injection_failure or 'its injection failed'}"
+    s = b.last_seen
     if s is None:
-        return "never seen by an agent after injection" if b.key else "its injection failed"
+        return "never seen by an agent after injection"
     if s.event == "sent":  # the convergence layer has no acknowledgement: the loss is on its account
         to = {n.eid: n.name for n in scenario.nodes}.get(s.peer or "", s.peer or "?")
         cla = (s.cla or "?").upper()
@@ -175,9 +183,9 @@ def _where(b: BundleRecord, scenario: Scenario) -> str:
         "received": "last received",
         "refused": "refused",
         "dropped": "dropped",
-        "security-failed": "dropped for failing its BPSec check (security-failed)",
     }.get(s.event, f"last {s.event}")
-    return f"{verb} at {s.node} at {format_duration(s.t_ns)}"
+    held = f"; still stored at {', '.join(b.stored_at)}" if fate == "stored" else ""
+    return f"{verb} at {s.node} at {format_duration(s.t_ns)}{held}"
 
 
 def _judge(scenario: Scenario, bundles: list[BundleRecord], end_ns: int, end_reason: str = "") -> list[CheckResult]:
