@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from hilnet.agent.protocol import BUNDLE_CRCS, ClaConfig, Configure, Limits
 from hilnet.bundle.codec import DEFAULT_MAX_SIZE
@@ -42,13 +43,7 @@ def config_from_command(c: Configure, default_store: str) -> AgentConfig:
     since ``epoch_ns``), so window times are divided by ``scale`` while rate
     and light time, which are physics, stay as they are.
     """
-    scale = c.scale or 1.0
-    contacts = tuple(
-        Contact(
-            k.frm, k.to, scenario_to_wall_ns(k.start_ns, scale), scenario_to_wall_ns(k.end_ns, scale), k.rate, k.owlt_ns
-        )
-        for k in c.contacts
-    )
+    contacts = _plan_contacts(c.contacts, c.scale or 1.0)
     store = c.store
     return AgentConfig(
         node=c.node,
@@ -65,3 +60,23 @@ def config_from_command(c: Configure, default_store: str) -> AgentConfig:
         bundle_crc=BUNDLE_CRCS[c.bundle_crc],
         limits=c.limits,
     )
+
+
+# The last plan converted: the agents one host process runs are configured with one shared
+# contacts tuple (hilnet/agent/host.py), which is then converted once, not once per agent.
+_last_plan: tuple[object, float, tuple[Contact, ...]] | None = None
+
+
+def _plan_contacts(contacts: tuple[Any, ...], scale: float) -> tuple[Contact, ...]:
+    """``contacts`` (scenario time) as plan contacts (window times divided by ``scale``)."""
+    global _last_plan
+    if _last_plan is not None and _last_plan[0] is contacts and _last_plan[1] == scale:
+        return _last_plan[2]
+    converted = tuple(
+        Contact(
+            k.frm, k.to, scenario_to_wall_ns(k.start_ns, scale), scenario_to_wall_ns(k.end_ns, scale), k.rate, k.owlt_ns
+        )
+        for k in contacts
+    )
+    _last_plan = (contacts, scale, converted)
+    return converted

@@ -30,6 +30,7 @@ import resource
 import signal
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from hilnet import __version__
 from hilnet.agent import protocol as ev
@@ -38,6 +39,7 @@ from hilnet.agent.cla.limits import DescriptorShare, share_descriptors
 from hilnet.agent.host_loop import Incarnation, NodeLoop, incarnation
 from hilnet.agent.jsonlines import read_lines
 from hilnet.agent.server import ControlSession, pump_commands, stdout_writer
+from hilnet.agent.shared_plan import PlanCache
 
 log = logging.getLogger("hilnet.agent.host")
 
@@ -63,18 +65,31 @@ def raise_descriptor_limit() -> tuple[int, int]:
     return soft, hard
 
 
+class HostSession(ControlSession):
+    """A hosted node's control session: a plan the host has parsed for another node is not parsed again."""
+
+    def __init__(self, plans: PlanCache, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.plans = plans
+
+    def parse(self, line: bytes) -> ev.Command | None:
+        if isinstance(line, ev.OversizeLine):
+            return super().parse(line)
+        return self.plans.parse(line, super().parse)
+
+
 class HostedNode:
     """One incarnation of one node in the host: its agent, control session and command stream."""
 
-    def __init__(self, name: str, out: Callable[[str, bytes], None], on_shutdown: Callable[[], None] | None = None):
+    def __init__(self, name: str, out: Callable[[str, bytes], None], plans: PlanCache):
         self.name = name
         self.inc = Incarnation(name)
         self._out = out
         self.agent = Agent(emit=lambda e: self.write(ev.encode_event(e)))
         self.commands = asyncio.StreamReader(limit=ev.MAX_LINE + 2)
         self.stopping = asyncio.Event()
-        self.session = ControlSession(
-            self.agent, self.write, default_store=f"hilnet-agent-{name}.store", on_shutdown=self.stopping.set
+        self.session = HostSession(
+            plans, self.agent, self.write, default_store=f"hilnet-agent-{name}.store", on_shutdown=self.stopping.set
         )
         self.task: asyncio.Task[None] | None = None
 
@@ -90,6 +105,7 @@ class Host:
         self.out = out
         self.share = share
         self.nodes: dict[str, HostedNode] = {}
+        self.plans = PlanCache()
         loop = asyncio.get_running_loop()
         if not isinstance(loop, NodeLoop):
             raise TypeError("a host runs on a NodeLoop")
@@ -110,13 +126,22 @@ class Host:
         else:
             log.warning("host: ignored a line without a node and command: %r", line[:200])
 
+    def oversize(self, head: ev.OversizeLine) -> None:
+        """A line over the limit: its node answers with the ``error`` an agent gives for one."""
+        name, _, payload = head.partition(b" ")
+        node = self.nodes.get(name.decode("utf-8", "replace"))
+        if node is None:
+            log.warning("host: ignored a line longer than %d bytes", ev.MAX_LINE)
+        else:
+            node.session.parse(ev.OversizeLine(payload))  # writes the error event
+
     def start(self, name: str) -> None:
         if name in self.nodes:
             self.nodes[name].write(
                 ev.encode_event(ev.Error(t_ns=0, node=name, reason=f"node {name} is running here already"))
             )
             return
-        node = HostedNode(name, self.out)
+        node = HostedNode(name, self.out, self.plans)
         self.nodes[name] = node
         self.share.agents += 1
         node.task = self.loop.create_task(self._run(node), context=node.inc.context)
@@ -193,7 +218,7 @@ async def run_host() -> int:
 async def _feed(host: Host, reader: asyncio.StreamReader) -> None:
     async for line in read_lines(reader):
         if isinstance(line, ev.OversizeLine):
-            log.warning("host: ignored a line longer than %d bytes", ev.MAX_LINE)
+            host.oversize(line)
         else:
             host.handle(line)
 

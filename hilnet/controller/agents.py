@@ -204,7 +204,7 @@ class AgentProcess:
         Raises AgentError at once when the command cannot be written.
         """
         cid = next(self._ids)
-        line = encode_command(dataclasses.replace(command, id=cid))
+        line = self._encode(dataclasses.replace(command, id=cid))
         with self._lock:
             self._waiting[cid] = _Pending(self.clock.now_ns() + int(timeout_s * NS_PER_S), on_reply)
         try:
@@ -214,6 +214,9 @@ class AgentProcess:
                 self._waiting.pop(cid, None)
             raise
         return cid
+
+    def _encode(self, command: Command) -> bytes:
+        return encode_command(command)
 
     def _write(self, line: bytes) -> None:
         stdin: IO[bytes] | None = self.proc.stdin if self.proc is not None else None

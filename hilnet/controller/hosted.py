@@ -21,7 +21,8 @@ import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 
-from hilnet.agent.protocol import Event, Shutdown, read_lines_sync
+from hilnet.agent.protocol import Command, Event, Shutdown, encode_command, read_lines_sync
+from hilnet.agent.shared_plan import PlanSplicer
 from hilnet.clock import Clock
 from hilnet.controller.agents import AgentProcess
 from hilnet.errors import AgentError
@@ -38,6 +39,7 @@ class HostProcess:
         self.argv = [sys.executable, "-m", "hilnet", "agent", "--host"]
         self.proc: subprocess.Popen[bytes] | None = None
         self.nodes: dict[str, HostedAgent] = {}
+        self.plan = PlanSplicer(encode_command)  # every node's configure carries the same plan
         self._wlock = threading.Lock()
         self._reader: threading.Thread | None = None
 
@@ -183,6 +185,9 @@ class HostedAgent(AgentProcess):
         if rc is not None:
             return f"ended with its agent host {self.host.name}, which exited (status {rc})"
         return f"exited on its own ({self._last_word or 'no word from its host'})"
+
+    def _encode(self, command: Command) -> bytes:
+        return self.host.plan.encode(command)
 
     def _write(self, line: bytes) -> None:
         if not self.alive():
