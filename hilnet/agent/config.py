@@ -28,7 +28,8 @@ class AgentConfig:
     contacts: tuple[Contact, ...] = ()
     nodes: Mapping[str, str] = field(default_factory=dict)  # name -> eid
     routes: Mapping[str, str] = field(default_factory=dict)  # dest eid or "*" -> next hop eid
-    epoch_ns: int | None = None  # agent clock reading at plan time 0; None = now
+    epoch_ns: int | None = None  # agent clock reading at plan time 0; None = now (held: after ``start``)
+    hold: bool = False  # plan time waits for a ``start`` command (the controller's t0)
     hop_limit: int = DEFAULT_HOP_LIMIT
     max_bundle_size: int = DEFAULT_MAX_SIZE  # bytes; the scenario loader refuses traffic above it
     keys_path: str | None = None  # BPSec key file (docs/bundle.md)
@@ -55,7 +56,8 @@ def config_from_command(c: Configure, default_store: str) -> AgentConfig:
         contacts=contacts,
         nodes=dict(c.nodes),
         routes=dict(c.routes),
-        epoch_ns=c.epoch_ns if c.epoch_ns else None,
+        epoch_ns=c.epoch_ns if c.epoch_ns and not c.hold else None,
+        hold=c.hold,
         keys_path=c.keys,
         bundle_crc=BUNDLE_CRCS[c.bundle_crc],
         limits=c.limits,

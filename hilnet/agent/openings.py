@@ -15,7 +15,8 @@ their own.
 
 :func:`openings` is the pure core (contacts in, openings out);
 :func:`kick_at_openings` the small driver that waits for them on a
-:class:`~hilnet.clock.Clock`, and :func:`start_kicks` what the agent calls.
+:class:`~hilnet.clock.Clock`, and :class:`Kicks` what the agent holds: started at
+configure, and again from the new plan time 0 when ``start`` moves it.
 """
 
 from __future__ import annotations
@@ -156,3 +157,26 @@ def start_kicks(
             await task
 
     return stop
+
+
+class Kicks:
+    """:func:`start_kicks` for an agent, started afresh when its plan time 0 moves (``start``)."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        cfg: AgentConfig,
+        nodes: Mapping[str, str],
+        clas: Sequence[object],
+        ready: Callable[[str], bool],
+    ):
+        self._again = lambda cfg: start_kicks(clock, cfg, nodes, clas, ready)
+        self._stop = self._again(cfg)
+
+    async def restart(self, cfg: AgentConfig) -> None:
+        """Stop the kicks of the old plan time and start those of ``cfg``'s ``epoch_ns``."""
+        await self._stop()
+        self._stop = self._again(cfg)
+
+    async def stop(self) -> None:
+        await self._stop()

@@ -119,6 +119,9 @@ class ControlSession:
         if isinstance(cmd, ev.Configure):
             await agent.configure(config_from_command(cmd, self.default_store))
             return {"eid": agent.eid, "stored": agent.store.count(), "clas": [c.name for c in agent.clas]}
+        if isinstance(cmd, ev.Start):
+            await agent.start_at(cmd.epoch_ns)
+            return {}
         if isinstance(cmd, ev.Inject):
             return {"bundle": await self._inject(cmd)}
         if isinstance(cmd, ev.Status):
@@ -129,12 +132,12 @@ class ControlSession:
 
     async def _inject(self, cmd: ev.Inject) -> str:
         lifetime = cmd.lifetime_ns or DEFAULT_LIFETIME_NS
-        cos, tag, protection = _cos(cmd), cmd.tag, Protection.named(cmd.integrity, cmd.confidentiality)
+        kw: dict[str, Any] = dict(cos=_cos(cmd), tag=cmd.tag, hop_limit=cmd.hop_limit)
+        kw["protection"] = Protection.named(cmd.integrity, cmd.confidentiality)
         try:
             if cmd.payload is not None:
-                return await self.agent.submit(cmd.dest, cmd.payload, lifetime, cos=cos, tag=tag, protection=protection)
-            size = cmd.size or 0
-            return await self.agent.inject(cmd.dest, size, cmd.seed, lifetime, cos=cos, tag=tag, protection=protection)
+                return await self.agent.submit(cmd.dest, cmd.payload, lifetime, **kw)
+            return await self.agent.inject(cmd.dest, cmd.size or 0, cmd.seed, lifetime, **kw)
         except StoreFullError as e:
             raise HilnetError(f"refused: {e}") from None
 

@@ -289,6 +289,7 @@ class Session:
             tag=tag,
             integrity=action.integrity,
             confidentiality=action.confidentiality,
+            hop_limit=action.hop_limit,
         )
         at = self.clock.now_ns()
 

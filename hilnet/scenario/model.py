@@ -180,6 +180,7 @@ class Traffic:
     integrity: str | None = None  # BPSec BIB-HMAC-SHA2 variant (hmac-sha384...); None: no BIB
     confidentiality: str | None = None  # BPSec BCB-AES-GCM variant (aes256-gcm...); None: no BCB
     expect: StreamExpect | None = None  # the stream's own expectations, if it states any
+    hop_limit: int | None = None  # 1..255; None: the plan's default (hilnet.scenario.hops)
 
     def times_ns(self) -> tuple[int, ...]:
         """Scenario times of each injection, in order."""
