@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     type=click.Choice(["auto", "process", "hosted"]),
     default="auto",
     show_default=True,
-    help="Virtual nodes' agents: a process each, or many per agent host process (auto: hosted from 30 nodes on loopback).",
+    help="Virtual nodes' agents: a process each, or many per agent host process (auto: hosted from 20 nodes on loopback).",
 )
 def command(scenario, backend, bench, out_dir, force, scale, seed, until_settled, junit, pcap, quiet, json_out, agents):
     """Replay SCENARIO on virtual links (or a bench of boards) and check delivery.

@@ -1,11 +1,14 @@
 """How virtual nodes' agents are spread over processes: one process each, or many per agent host.
 
-An agent process costs about 35 MB and a Python start (~0.3 s of CPU); an
-agent hosted with others in one ``hilnet agent --host`` process costs well
-under 1 MB and no start (benchmarks/scale.py measures both in one run). One
-process per node keeps the strongest isolation, so it stays the choice for
-small runs; from :data:`HOST_FROM` nodes on the loopback backend the agents
-are hosted, :data:`NODES_PER_HOST` to a process. The netns backend keeps one
+An agent process costs about 40 MB and a Python start; an agent hosted with
+others in one ``hilnet agent --host`` process costs under 1 MB (mostly its
+SQLite store) and no start. Measured on a 2-core host (benchmarks/scale.py,
+both ways in one run): 10 nodes build in 2.5 s and 450 MB as processes, 1.2 s
+and 90 MB hosted; 50 nodes in 30 s and 2.1 GB against 1.3 s and 120 MB. One
+process per node keeps the strongest isolation (a crash is a real ``kill
+-9``, as on a bench), so it stays the choice while it is cheap; from
+:data:`HOST_FROM` nodes, where it passes about 10 s and 1 GB, the agents on
+the loopback backend are hosted, :data:`NODES_PER_HOST` to a process. The netns backend keeps one
 process per namespace (an agent lives in its node's namespace), and a bench
 runs its agents on the boards.
 
@@ -20,7 +23,7 @@ from dataclasses import dataclass
 
 from hilnet.errors import InputError
 
-HOST_FROM = 30  # nodes: from here hosting builds faster and in a fraction of the memory (benchmarks/scale.py)
+HOST_FROM = 20  # nodes: where a process each passes ~10 s of build and ~1 GB (see above)
 NODES_PER_HOST = 250  # a few hosts share the cores; each loop stays responsive with this many agents
 MODES = ("auto", "process", "hosted")
 
