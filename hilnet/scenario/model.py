@@ -241,6 +241,7 @@ class Expect:
     duplicates: int | None = 0  # None: not checked
     intact: bool = True
     lost: int | None = 0  # None: not checked
+    fidelity_ns: int | None = None  # each link change applied within this of its time; None: the backend's default
 
 
 @dataclass(frozen=True, slots=True)
