@@ -13,6 +13,9 @@ scenario's expectations:
   :mod:`hilnet.scenario.faulted`), for the whole run and per stream;
 - duplicates: how many deliveries beyond the first;
 - intact: every delivered payload has the SHA-256 of what was injected;
+- fidelity: every scripted link change (gate or parameters) applied within
+  ``expect.fidelity`` of its time (default: :data:`DEFAULT_FIDELITY_NS` for
+  the run's backend); the failure names the worst change first;
 - lost: conservation. At the end each bundle is delivered, still in some
   store, expired with an event, or dropped by an agent that said why
   (``dropped at NODE: REASON``, a fate of its own that counts against
@@ -38,6 +41,12 @@ from hilnet.verdict import BundleRecord, CheckReport, CheckResult, EdgeTiming, F
 
 # How a run-end record says the testbed broke or a person stopped the run.
 BROKEN_END_REASONS = ("error", "interrupted")
+
+# The schedule fidelity a run is held to when its scenario states none, per backend: on
+# one machine the engine's loop is a few microseconds late when the host is quiet; a bench
+# host also drives USB adapters and NICs and often runs the controller (docs/scenario.md).
+DEFAULT_FIDELITY_NS = {"loopback": 1_000_000, "netns": 1_000_000, "bench": 5_000_000}
+FIDELITY_LINES = 10  # the worst changes named in a failure; a count says how many more
 
 # Bytes a bundle carries beyond its payload on the wire (primary block, hop
 # count, previous node, CRCs, CLA framing): what the oracle adds to the size.
@@ -108,7 +117,9 @@ def check_run(scenario: Scenario, plan: Plan, events: Iterable[Mapping[str, Any]
     for b in bundles:
         d, n = streams.get(b.traffic, (0, 0))
         streams[b.traffic] = (d + (1 if b.deliveries else 0), n + 1)
+    fidelity = fidelity_of(events)
     results = _judge(scenario, bundles, ledger.end_ns, ledger.end_reason)
+    results.append(_fidelity(scenario, fidelity, _backend(events)))
     if ledger.end_reason in BROKEN_END_REASONS:
         # A run that broke judges nothing it did not get to do: it fails, whatever it delivered.
         results.insert(
@@ -121,7 +132,7 @@ def check_run(scenario: Scenario, plan: Plan, events: Iterable[Mapping[str, Any]
                 (f"the run ended early ({ledger.end_reason}): {ledger.end_detail or 'no detail'}",),
             ),
         )
-    return CheckReport(tuple(results), tuple(bundles), fidelity_of(events), ledger.end_ns, ledger.end_reason, streams)
+    return CheckReport(tuple(results), tuple(bundles), fidelity, ledger.end_ns, ledger.end_reason, streams)
 
 
 def _bundle(ledger: Ledger, inj: Injection, contacts: tuple[Contact, ...], scale: float) -> BundleRecord:
@@ -309,3 +320,36 @@ def _within_plan(
 
 def _signed(ns: int) -> str:
     return ("+" if ns >= 0 else "-") + format_duration(abs(ns))
+
+
+def _backend(events: Iterable[Mapping[str, Any]]) -> str | None:
+    """The backend the ``run-start`` record names (None: no such record)."""
+    for e in events:
+        if e.get("src") == "controller" and e.get("event") == "run-start":
+            backend = e.get("backend")
+            return backend if isinstance(backend, str) else None
+    return None
+
+
+def _fidelity(scenario: Scenario, fidelity: Fidelity, backend: str | None) -> CheckResult:
+    """Every link change within the bound; the worst ones named, each with its scenario time."""
+    bound = scenario.expect.fidelity_ns
+    if bound is None:
+        bound = DEFAULT_FIDELITY_NS.get(backend or "", DEFAULT_FIDELITY_NS["loopback"])
+    edges = sorted(fidelity.edges, key=lambda e: abs(e.error_ns), reverse=True)
+    over = [e for e in edges if abs(e.error_ns) > bound]
+    scale = scenario.clock.scale
+    lines = [
+        f"link {e.link} {e.direction} {e.what} due at {format_duration(wall_to_scenario_ns(e.intended_ns, scale))} "
+        f"was applied {format_duration(abs(e.error_ns))} {'late' if e.error_ns > 0 else 'early'}"
+        for e in over[:FIDELITY_LINES]
+    ]
+    if over:
+        lines[0] += f" (the worst of {len(over)} of {len(edges)} changes over {format_duration(bound)})"
+    if len(over) > FIDELITY_LINES:
+        lines.append(f"... and {len(over) - FIDELITY_LINES} more changes over {format_duration(bound)}")
+    if not edges:
+        actual = "no link changes"
+    else:
+        actual = f"max {format_duration(abs(edges[0].error_ns))}, p99 {format_duration(fidelity.p99_ns or 0)}"
+    return CheckResult("fidelity", not over, f"every link change <= {format_duration(bound)}", actual, tuple(lines))

@@ -2,10 +2,10 @@
 
 Sequence: load and compile (bad input exits 2 before any process starts) ->
 build the backend -> open one emulated link per scenario link, gates closed ->
-start the agents and estimate their clocks -> pick the run's start ``t0`` a
-moment ahead and configure every agent with it -> give the emulator each
-link's full script (windows, changes, cuts, bursts) in engine-clock time ->
-replay traffic and agent faults on the scaled clock -> stop at the scenario's
+start the agents and estimate their clocks -> give the emulator each link's
+full script (windows, changes, cuts, bursts) in run time and configure every
+agent, held -> only then, however long that took, pick the run's start ``t0``
+a moment ahead, and tell the emulator and every agent -> replay traffic and agent faults on the scaled clock -> stop at the scenario's
 duration, or once every bundle is settled -> tear everything down (also on
 Ctrl-C and errors) -> checks. The reports are the caller's (the CLI writes
 them from the :class:`RunResult`).
@@ -38,7 +38,10 @@ from hilnet.scenario.plan import Plan, compile_plan
 from hilnet.testbed.hosting import place_agents
 from hilnet.verdict import CheckReport
 
-START_MARGIN_NS = 300_000_000  # t0 this far after the agents are configured
+# t0 this far after everything is armed: enough to tell every agent of it, and for the engine
+# to take in each link's script and set its initial state (about 25 us a link when idle).
+START_MARGIN_NS = 300_000_000
+LINK_MARGIN_NS = 200_000
 NS_PER_S = 1_000_000_000
 
 
@@ -256,7 +259,8 @@ def _replay(session: Session, until_settled: bool) -> tuple[str, int, str, list[
     started = clock.now_ns()
     try:
         session.build()
-        t0 = clock.now_ns() + START_MARGIN_NS
+        session.arm()  # however long it takes: t0 is chosen after
+        t0 = clock.now_ns() + START_MARGIN_NS + LINK_MARGIN_NS * len(session.scenario.links)
         session.start(t0)
         reason = Sequencer(clock, session.plan, t0, session, until_settled=until_settled).run()
     except KeyboardInterrupt:

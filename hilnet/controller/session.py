@@ -2,9 +2,9 @@
 
 :class:`Session` builds the backend's testbed, opens one emulated link per
 scenario link (gates closed), starts one agent per node and measures its
-clock; :meth:`Session.start` then configures every agent with the run's
-start ``t0``, gives the emulator each link's whole script and records
-``run-start``. It is the :class:`~hilnet.controller.sequencer.Target` the
+clock; :meth:`Session.arm` gives the emulator each link's whole script and
+configures every agent, held; :meth:`Session.start` then tells both the run's
+start ``t0``, chosen only once all that is done, and records ``run-start``. It is the :class:`~hilnet.controller.sequencer.Target` the
 sequencer drives: it injects bundles, crashes and restarts agents, and says
 when the run is settled.
 
@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hilnet.agent.payload import payload_sha256
-from hilnet.agent.protocol import Configure, Event, Inject, StoreConfig, event_json
+from hilnet.agent.protocol import Command, Configure, Event, Inject, Start, StoreConfig, event_json
 from hilnet.clock import Clock, MonotonicClock
 from hilnet.controller.agents import AgentProcess, Outcome
 from hilnet.controller.eventlog import EventLog
@@ -209,12 +209,12 @@ class Session:
         self.offsets[name] = off
         self.note("clock-offset", node=name, offset_ns=off, uncertainty_ns=unc)
 
-    def configure(self, name: str) -> None:
-        """Tell agent ``name`` its node, CLAs, store and the contact plan from the run's ``t0``."""
-        if self.t0 is None:
+    def _configure_command(self, name: str, hold: bool) -> Configure:
+        """Agent ``name``'s node, CLAs, store and contact plan; from the run's ``t0``, or ``hold``: from its start."""
+        if self.t0 is None and not hold:
             raise TestbedError(f"agent {name}: configured before the run's start was set")
         node = self.testbed.nodes[name]
-        command = Configure(
+        return Configure(
             node=name,
             eid=node.eid,
             store=StoreConfig(node.store_path),  # the backend's path, as the agent opens it
@@ -222,29 +222,45 @@ class Session:
             contacts=self.plan.wall_contacts,
             nodes={n.name: n.eid for n in self.scenario.nodes},
             # The agent's clock is ours plus its offset: its epoch is our t0 in its time.
-            epoch_ns=self.t0 + self.offsets.get(name, 0),
+            epoch_ns=0 if hold else (self.t0 or 0) + self.offsets.get(name, 0),
+            hold=hold,
             scale=1.0,  # wall contacts: already divided by the scenario's scale
             keys=node.keys_path,
         )
-        self.agents[name].call(command)
+
+    def configure(self, name: str) -> None:
+        """Configure agent ``name`` from the run's ``t0`` (an agent restarted mid-run)."""
+        self.agents[name].call(self._configure_command(name, hold=False))
+
+    def arm(self) -> None:
+        """All that comes before the start, however long it takes: every link's whole script in
+        the engine (in run time) and every agent configured, held until :meth:`start` says when."""
+        sc = self.scenario
+        for link in sc.links:
+            fwd, bwd = emulator_schedule(sc, link, 0)
+            h = self.handles[link.name]
+            h.arm("a->b", fwd)
+            h.arm("b->a", bwd)
+        self._call_all(lambda name: self._configure_command(name, hold=True))
+
+    def _call_all(self, command: Callable[[str], Command]) -> None:
+        """Send every agent its ``command(name)`` at once, then wait for every reply."""
+        sent = {name: proc.send(command(name)) for name, proc in self.agents.items()}
+        for name, cid in sent.items():
+            self.agents[name].wait_reply(cid)
 
     def start(self, t0: int) -> None:
-        """Set the run's start (clock ns), configure every agent and give the emulator every link's script."""
+        """Start the run at clock time ``t0`` (ahead of now; after :meth:`arm`): the links' scripts
+        and the agents' plan time run from it. Records ``run-start``, and a warning when an agent
+        learned of the start only after ``t0``."""
         sc = self.scenario
         self.t0 = t0
         self.log.set_t0(t0)
-        # The links' scripts first: they are quick to hand over, while configuring the agents
-        # can take longer than the start margin on a loaded host, and a link that learns of
-        # its first window after t0 opens it late (the agents then connect late too).
-        for link in sc.links:
-            fwd, bwd = emulator_schedule(sc, link, t0)
-            h = self.handles[link.name]
-            for e in fwd:
-                h.schedule("a->b", e)
-            for e in bwd:
-                h.schedule("b->a", e)
-        for name in self.agents:
-            self.configure(name)
+        self.engine.begin(t0)
+        self._call_all(lambda name: Start(epoch_ns=t0 + self.offsets.get(name, 0)))
+        late = self.clock.now_ns() - t0
+        if late > 0:
+            self.note("log", level="warning", message=f"the agents learned of the start {late / 1e6:.1f} ms after it")
         self.note(
             "run-start",
             t0,

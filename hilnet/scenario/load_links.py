@@ -8,11 +8,21 @@ from yaml.nodes import Node, ScalarNode
 
 from hilnet.scenario.load_geometry import GEOMETRY_KEYS, GeometryBuilder
 from hilnet.scenario.load_params import MEDIA, PARAM_KEYS, ParamBuilder, defaults
-from hilnet.scenario.model import Change, Direction, DirectionParams, Link, Medium, OneWay, Window, merged_windows
+from hilnet.scenario.model import (
+    CLS_BY_MEDIUM,
+    Change,
+    Direction,
+    DirectionParams,
+    Link,
+    Medium,
+    OneWay,
+    Window,
+    merged_windows,
+)
 from hilnet.scenario.reader import MappingEntries
 from hilnet.units import format_duration, parse_duration
 
-LINK_KEYS = ("ends", "medium", "up", "changes") + PARAM_KEYS + GEOMETRY_KEYS
+LINK_KEYS = ("ends", "medium", "cl", "up", "changes") + PARAM_KEYS + GEOMETRY_KEYS
 DIRECTION_KEYS = PARAM_KEYS + ("up", "changes")  # a direction block `a->b: {...}`
 CHANGE_KEYS = ("at", "delay", "jitter", "rate", "baud", "loss", "bit-error-rate", "queue", "queue-units")
 
@@ -37,6 +47,7 @@ class LinkBuilder(GeometryBuilder, ParamBuilder):
         self._link_geometry(m, what, name)
         ends = self._ends(m["ends"][1], what) if "ends" in m else None
         medium = r.choice(m["medium"][1], f"{what} medium", MEDIA) if "medium" in m else None
+        cl = r.choice(m["cl"][1], f"{what} cl on {medium}", CLS_BY_MEDIUM[medium]) if "cl" in m and medium else None
         shared = self._params(m, what, medium, PARAM_KEYS)
         overrides: dict[Direction, dict[str, tuple[object, Node]]] = {"forward": {}, "backward": {}}
         own_up: dict[OneWay, tuple[Window, ...]] = {}
@@ -74,6 +85,7 @@ class LinkBuilder(GeometryBuilder, ParamBuilder):
             windows=windows,
             changes=tuple(changes),
             directed=directed,
+            cl=cl,
         )
 
     def _both_ways(

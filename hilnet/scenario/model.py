@@ -16,6 +16,13 @@ from typing import Any, Literal
 from hilnet.scenario.geometry.positions import LinkGeometry, Position
 
 Medium = Literal["serial", "ethernet"]
+# The convergence layer the nodes speak over a link (docs/scenario.md, docs/cla.md): TCPCLv4 (RFC 9174),
+# TCPCLv3 (RFC 7242, ION's TCP CL), LTP over UDP (RFC 5326/7122) on Ethernet; the serial CL on serial.
+ConvergenceLayer = Literal["tcpcl", "tcpclv3", "ltp", "serial"]
+CLS_BY_MEDIUM: Mapping[Medium, tuple[ConvergenceLayer, ...]] = {
+    "ethernet": ("tcpcl", "tcpclv3", "ltp"),
+    "serial": ("serial",),
+}  # the first of each medium is its default
 Direction = Literal["both", "forward", "backward"]
 OneWay = Literal["forward", "backward"]
 Priority = Literal["bulk", "normal", "expedited"]
@@ -131,6 +138,12 @@ class Link:
     # What geometry computed (``up: line-of-sight``, ``delay: light-time``); the windows and
     # delay changes above already hold it, this keeps the passes for plan and geometry views.
     geometry: LinkGeometry | None = None
+    cl: ConvergenceLayer | None = None  # None: the medium's default (see ``convergence_layer``)
+
+    @property
+    def convergence_layer(self) -> ConvergenceLayer:
+        """The CL the ends speak: ``cl`` as written, else the medium's default (TCPCLv4, serial)."""
+        return self.cl or CLS_BY_MEDIUM[self.medium][0]
 
     def direction(self, frm: str) -> DirectionParams:
         """Parameters of the direction that leaves node ``frm``."""
@@ -241,6 +254,7 @@ class Expect:
     duplicates: int | None = 0  # None: not checked
     intact: bool = True
     lost: int | None = 0  # None: not checked
+    fidelity_ns: int | None = None  # each link change applied within this of its time; None: the backend's default
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from hilnet.agent.protocol import ClaConfig, SerialConfig
-from hilnet.scenario.model import Scenario
+from hilnet.errors import TestbedError
+from hilnet.scenario.model import ConvergenceLayer, Scenario
 
 
 def local_agent_command(prefix: tuple[str, ...] = ()) -> tuple[str, ...]:
@@ -58,6 +59,13 @@ class Testbed(Protocol):
     def teardown(self) -> list[str]:
         """Remove everything built; returns what could not be removed (empty when clean)."""
         ...
+
+
+def refuse_unwired_cls(scenario: Scenario, backend: str, wired: frozenset[ConvergenceLayer]) -> None:
+    """A TestbedError naming each link whose ``cl`` this backend cannot wire, before anything is built."""
+    bad = [f"link {ln.name!r}: cl {ln.convergence_layer}" for ln in scenario.links if ln.convergence_layer not in wired]
+    if bad:
+        raise TestbedError(f"the {backend} backend cannot wire {'; '.join(bad)}; it wires {', '.join(sorted(wired))}")
 
 
 def serial_links(scenario: Scenario):

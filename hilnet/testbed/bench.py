@@ -28,8 +28,8 @@ from hilnet.agent.protocol import ClaConfig, HostPort
 from hilnet.bench.model import Bench, Board, NicEnd, Power, UartEnd
 from hilnet.clock import NS_PER_S, Clock, MonotonicClock
 from hilnet.errors import TestbedError
-from hilnet.scenario.model import Link, Scenario
-from hilnet.testbed.base import LinkRuntime, NodeRuntime, local_agent_command, serial_cla
+from hilnet.scenario.model import ConvergenceLayer, Link, Scenario
+from hilnet.testbed.base import LinkRuntime, NodeRuntime, local_agent_command, refuse_unwired_cls, serial_cla
 from hilnet.testbed.boards import each, probe, ssh_config_of, venv_bin
 from hilnet.testbed.identity import identity
 from hilnet.testbed.netns import (
@@ -47,6 +47,10 @@ from hilnet.testbed.tls import BENCH_DEFAULT, run_pki, send_tls_files, tcpcl_con
 
 BOOT_TIMEOUT_S = 180.0  # a board switched on again must answer over SSH within this
 POWER_COMMAND_TIMEOUT_S = 30.0
+
+
+# The convergence layers this backend wires (Link.cl); others are refused before anything is built.
+WIRED_CLS: frozenset[ConvergenceLayer] = frozenset({"tcpcl", "serial"})
 
 
 class BenchTestbed:
@@ -72,6 +76,7 @@ class BenchTestbed:
     # -- build -------------------------------------------------------------------------
 
     def build(self) -> None:
+        refuse_unwired_cls(self.scenario, "bench", WIRED_CLS)
         try:
             self._connect_boards()
             self._make_namespaces()

@@ -17,8 +17,8 @@ import socket
 
 from hilnet.agent.protocol import ClaConfig, HostPort
 from hilnet.errors import TestbedError
-from hilnet.scenario.model import Scenario
-from hilnet.testbed.base import LinkRuntime, NodeRuntime, local_agent_command, pty_specs, serial_cla
+from hilnet.scenario.model import ConvergenceLayer, Scenario
+from hilnet.testbed.base import LinkRuntime, NodeRuntime, local_agent_command, pty_specs, refuse_unwired_cls, serial_cla
 from hilnet.testbed.runkeys import write_run_keys
 from hilnet.testbed.tls import LOCAL_DEFAULT, run_pki, tcpcl_config
 
@@ -36,6 +36,10 @@ def _ephemeral_low() -> int:
             return int(f.read().split()[0])
     except (OSError, ValueError, IndexError):
         return 32768  # Linux's default
+
+
+# The convergence layers this backend wires (Link.cl); others are refused before anything is built.
+WIRED_CLS: frozenset[ConvergenceLayer] = frozenset({"tcpcl", "serial"})
 
 
 class PortPool:
@@ -89,6 +93,7 @@ class LoopbackTestbed:
 
     def build(self) -> None:
         sc = self.scenario
+        refuse_unwired_cls(self.scenario, "loopback", WIRED_CLS)
         pty_dir = os.path.join(self.run_dir, "pty")
         os.makedirs(pty_dir, exist_ok=True)
         eid = {n.name: n.eid for n in sc.nodes}

@@ -23,8 +23,8 @@ import sys
 
 from hilnet.agent.protocol import ClaConfig, HostPort
 from hilnet.errors import TestbedError
-from hilnet.scenario.model import Scenario
-from hilnet.testbed.base import LinkRuntime, NodeRuntime, local_agent_command, pty_specs, serial_cla
+from hilnet.scenario.model import ConvergenceLayer, Scenario
+from hilnet.testbed.base import LinkRuntime, NodeRuntime, local_agent_command, pty_specs, refuse_unwired_cls, serial_cla
 from hilnet.testbed.runkeys import write_run_keys
 from hilnet.testbed.tls import LOCAL_DEFAULT, run_pki, tcpcl_config
 
@@ -158,6 +158,10 @@ def _static_neighbours(ns_a: str, ns_b: str, k: int) -> None:
         )
 
 
+# The convergence layers this backend wires (Link.cl); others are refused before anything is built.
+WIRED_CLS: frozenset[ConvergenceLayer] = frozenset({"tcpcl", "serial"})
+
+
 class NetnsTestbed:
     name = "netns"
 
@@ -175,6 +179,7 @@ class NetnsTestbed:
         return self.namespaces[node]
 
     def build(self) -> None:
+        refuse_unwired_cls(self.scenario, "netns", WIRED_CLS)
         ok, why = netns_available()
         if not ok:
             raise TestbedError(f"netns backend unavailable: {why}; use --backend loopback")

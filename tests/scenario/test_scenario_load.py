@@ -22,7 +22,7 @@ BAD = {
     "unknown_link_key": (
         HEAD + LINK + "    dealy: 120ms\n",
         [
-            "10:5: unknown key 'dealy' in link 'up'; did you mean 'delay'? expected one of: ends, medium, up, changes, delay, jitter, rate, baud, framing, loss, loss-model, bit-error-rate, queue, queue-units, reorder, geometry-step, grazing-altitude",
+            "10:5: unknown key 'dealy' in link 'up'; did you mean 'delay'? expected one of: ends, medium, cl, up, changes, delay, jitter, rate, baud, framing, loss, loss-model, bit-error-rate, queue, queue-units, reorder, geometry-step, grazing-altitude",
         ],
     ),
     "tls_policy_misspelt": (

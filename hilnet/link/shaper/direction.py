@@ -103,6 +103,15 @@ class Direction:
         heapq.heappush(self._events, (apply_ns, self._seq, event))
         self._seq += 1
 
+    def set_initial(self, event: ScheduleEvent, now_ns: int) -> None:
+        """Put ``event`` in force at ``now_ns``, ahead of its time: the state a link starts a run
+        in, set before the run starts. Its record says it was applied at ``event.at_ns`` when that
+        is still ahead (it is in force then), and at ``now_ns`` when it came too late."""
+        if self._now is None or now_ns > self._now:
+            self._now = now_ns
+        self._advance(self._now)
+        self._apply(event, self._now, max(self._now, event.at_ns))
+
     def accepting(self) -> bool:
         """Whether the engine should read more input now.
 
