@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import resource
 import signal
 import sys
 from collections.abc import Callable
@@ -35,7 +34,7 @@ from typing import Any
 from hilnet import __version__
 from hilnet.agent import protocol as ev
 from hilnet.agent.agent import Agent
-from hilnet.agent.cla.limits import DescriptorShare, share_descriptors
+from hilnet.agent.cla.limits import DescriptorShare, raise_descriptor_limit, share_descriptors
 from hilnet.agent.host_loop import Incarnation, NodeLoop, incarnation
 from hilnet.agent.jsonlines import read_lines
 from hilnet.agent.server import ControlSession, pump_commands, stdout_writer
@@ -51,18 +50,6 @@ class NodeLogFilter(logging.Filter):
         inc = incarnation()
         record.node = inc.node if inc is not None else "host"
         return True
-
-
-def raise_descriptor_limit() -> tuple[int, int]:
-    """Raise the soft ``RLIMIT_NOFILE`` to the hard one (many agents, one process); returns (soft, hard)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != hard:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-            soft = hard
-        except (ValueError, OSError) as e:
-            log.warning("cannot raise the descriptor limit from %d to %d: %s", soft, hard, e)
-    return soft, hard
 
 
 class HostSession(ControlSession):

@@ -21,11 +21,14 @@ import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 
+from hilnet.agent.cla.limits import raise_descriptor_limit
 from hilnet.agent.protocol import Command, Event, Shutdown, encode_command, read_lines_sync
 from hilnet.agent.shared_plan import PlanSplicer
 from hilnet.clock import Clock
 from hilnet.controller.agents import AgentProcess
 from hilnet.errors import AgentError
+
+__all__ = ["HostProcess", "HostedAgent", "hosted_agents", "raise_descriptor_limit"]
 
 KILL_WAIT_S = 10.0  # for the host to report a kill done; a host that does not answer is itself killed
 

@@ -27,7 +27,7 @@ from hilnet.agent.protocol import Command, Configure, Event, Inject, Start, Stor
 from hilnet.clock import Clock, MonotonicClock
 from hilnet.controller.agents import AgentProcess, Outcome
 from hilnet.controller.eventlog import EventLog
-from hilnet.controller.hosted import HostProcess, hosted_agents
+from hilnet.controller.hosted import HostProcess, hosted_agents, raise_descriptor_limit
 from hilnet.controller.schedule import emulator_schedule
 from hilnet.controller.teardown import tear_down
 from hilnet.errors import AgentError, HilnetError, TestbedError
@@ -156,6 +156,8 @@ class Session:
         )
         self._open_links()
         placement = place_agents(self.backend_name, list(self.testbed.nodes), self.agents_mode)
+        if placement.hosted:
+            raise_descriptor_limit()  # the engine holds four descriptors per link: many links, many descriptors
         self.note("agents", hosts={h: list(ns) for h, ns in placement.hosts.items()}, why=placement.why)
         log_dir = os.path.join(self.run_dir, "logs")
         self.hosts, hosted = hosted_agents(
@@ -241,6 +243,7 @@ class Session:
             h = self.handles[link.name]
             h.arm("a->b", fwd)
             h.arm("b->a", bwd)
+        getattr(self.testbed, "release_listen_ports", lambda: None)()  # held against other runs until now
         self._call_all(lambda name: self._configure_command(name, hold=True))
 
     def _call_all(self, command: Callable[[str], Command]) -> None:

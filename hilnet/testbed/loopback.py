@@ -90,6 +90,10 @@ class LoopbackTestbed:
         self.run_dir = run_dir
         self.nodes: dict[str, NodeRuntime] = {}
         self.links: dict[str, LinkRuntime] = {}
+        # The agents' listen ports stay held until just before the agents bind them
+        # (release_listen_ports): a large testbed takes seconds to start its agents, and
+        # another run on the machine would otherwise be free to take one meanwhile.
+        self.listen_ports = PortPool()
 
     def build(self) -> None:
         sc = self.scenario
@@ -110,16 +114,17 @@ class LoopbackTestbed:
                 else:
                     for n in (link.a, link.b):
                         if n not in tcpcl_port:
-                            tcpcl_port[n] = ports.take()
+                            tcpcl_port[n] = self.listen_ports.take()
                     relay_a, relay_b = ports.take(), ports.take()
                     a_spec = f"tcp://127.0.0.1:{relay_a}?peer=127.0.0.1:{tcpcl_port[link.a]}"
                     b_spec = f"tcp://127.0.0.1:{relay_b}?peer=127.0.0.1:{tcpcl_port[link.b]}"
                     tcpcl_peers[link.a][eid[link.b]] = HostPort("127.0.0.1", relay_a)
                 self.links[link.name] = LinkRuntime(link.name, a_spec, b_spec)
         except OSError as e:
+            self.listen_ports.release()
             raise TestbedError(f"loopback testbed: cannot allocate a port: {e}") from None
         finally:
-            ports.release()  # the engine and the agents bind them next
+            ports.release()  # the engine binds them next
         keys = write_run_keys(sc, self.run_dir)
         tls_files = run_pki(sc, self.run_dir, LOCAL_DEFAULT)
         for node in sc.nodes:
@@ -137,5 +142,10 @@ class LoopbackTestbed:
                 keys_path=keys.get(name),
             )
 
+    def release_listen_ports(self) -> None:
+        """Let the agents bind their listen ports (they are about to be configured)."""
+        self.listen_ports.release()
+
     def teardown(self) -> list[str]:
+        self.listen_ports.release()
         return []  # the processes and ptys belong to the controller and the engine

@@ -64,6 +64,18 @@ def descriptor_limit() -> int:
     return soft if soft != resource.RLIM_INFINITY else 1 << 20
 
 
+def raise_descriptor_limit() -> tuple[int, int]:
+    """Raise the soft ``RLIMIT_NOFILE`` to the hard one (many agents, one process); returns (soft, hard)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):
+            pass  # not allowed here: the soft limit stays, and the connection limits follow it
+    return soft, hard
+
+
 def connection_limit(configured: int | None, nofile: int) -> int:
     """Accepted connections allowed with ``nofile`` descriptors: below it by the headroom, at least 1."""
     ceiling = max(1, nofile - FD_HEADROOM)
