@@ -28,7 +28,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from hilnet import __version__
@@ -39,6 +39,7 @@ from hilnet.agent.host_loop import Incarnation, NodeLoop, incarnation
 from hilnet.agent.jsonlines import read_lines
 from hilnet.agent.server import ControlSession, pump_commands, stdout_writer
 from hilnet.agent.shared_plan import PlanCache
+from hilnet.errors import InputError
 
 log = logging.getLogger("hilnet.agent.host")
 
@@ -210,7 +211,20 @@ async def _feed(host: Host, reader: asyncio.StreamReader) -> None:
             host.handle(line)
 
 
-def host_main() -> int:
-    """Run :func:`run_host` on a :class:`NodeLoop` (what ``hilnet agent --host`` calls)."""
-    with asyncio.Runner(loop_factory=NodeLoop) as runner:
+def host_main(listen_fds: Sequence[str] = ()) -> int:
+    """Run :func:`run_host` on a :class:`NodeLoop` (what ``hilnet agent --host`` calls).
+
+    ``listen_fds``: ``FD=HOST:PORT`` each, a descriptor this process inherited bound
+    to that address, on which the agent that asks to listen there will listen."""
+    reserved = dict(parse_listen_fd(item) for item in listen_fds)
+    with asyncio.Runner(loop_factory=lambda: NodeLoop(reserved)) as runner:
         return runner.run(run_host())
+
+
+def parse_listen_fd(item: str) -> tuple[tuple[str, int], int]:
+    """``FD=HOST:PORT`` -> ((host, port), fd); InputError naming what was expected."""
+    fd, _, address = item.partition("=")
+    host, _, port = address.rpartition(":")
+    if not (fd.isdigit() and host and port.isdigit()):
+        raise InputError(f"--listen-fd {item!r}: expected FD=HOST:PORT, such as 5=127.0.0.1:4556")
+    return (host.strip("[]"), int(port)), int(fd)

@@ -66,10 +66,14 @@ def _owner() -> Incarnation | None:
 class NodeLoop(asyncio.SelectorEventLoop):
     """A selector event loop that knows which node incarnation owns each task, socket and descriptor."""
 
-    def __init__(self) -> None:
+    def __init__(self, reserved: dict[tuple[str, int], int] | None = None) -> None:
         super().__init__()
         self.set_task_factory(_task_factory)
         self._devnull: int | None = None
+        # (host, port) -> a descriptor already bound there, handed in by whoever reserved the
+        # port (``hilnet agent --host --listen-fd``): the first server asked for that address
+        # listens on it, so no other program can take the port before the agent listens.
+        self.reserved = dict(reserved or {})
 
     # -- what a node opens -------------------------------------------------------
 
@@ -87,9 +91,21 @@ class NodeLoop(asyncio.SelectorEventLoop):
             inc.transports.add(transport)  # aborting the TLS transport aborts the socket under it
         return transport
 
-    async def create_server(self, *args: Any, **kwargs: Any) -> asyncio.Server:
+    async def create_server(  # type: ignore[override]
+        self, factory: Any, host: Any = None, port: Any = None, **kwargs: Any
+    ) -> asyncio.Server:
         inc = _owner()
-        server = await super().create_server(*args, **kwargs)
+        fd = self.reserved.pop((host, port), None) if isinstance(host, str) else None
+        if fd is not None:
+            for option in ("family", "flags", "reuse_address", "reuse_port"):  # settled when it was bound
+                kwargs.pop(option, None)
+            sock = socket.socket(fileno=fd)
+            # As asyncio sets it on the sockets it binds: the connections this listener accepts
+            # inherit it, and their TIME_WAIT then does not keep a restarted node from listening.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            server = await super().create_server(factory, sock=sock, **kwargs)
+        else:
+            server = await super().create_server(factory, host, port, **kwargs)
         if inc is not None:
             inc.servers.add(server)
         return server

@@ -43,9 +43,22 @@ from hilnet.errors import InputError
     help="Run many nodes' agents in this one process, each line on stdin/stdout tagged with a node name "
     "(how the controller runs many virtual nodes; docs/control.md).",
 )
+@click.option(
+    "--listen-fd",
+    "listen_fds",
+    multiple=True,
+    metavar="FD=HOST:PORT",
+    help="With --host: a descriptor this process inherits, bound to HOST:PORT; the agent that listens there uses it.",
+)
 @click.option("-v", "--verbose", count=True, help="More log lines on stderr.")
 def command(
-    stdio: bool, config_file: str | None, socket_path: str | None, store_path: str | None, host: bool, verbose: int
+    stdio: bool,
+    config_file: str | None,
+    socket_path: str | None,
+    store_path: str | None,
+    host: bool,
+    listen_fds: tuple[str, ...],
+    verbose: int,
 ) -> None:
     """Run the store-and-forward bundle agent of one node.
 
@@ -71,7 +84,9 @@ def command(
             )
         for handler in logging.getLogger().handlers:
             handler.addFilter(NodeLogFilter())
-        raise SystemExit(host_main())
+        raise SystemExit(host_main(listen_fds))
+    if listen_fds:
+        raise click.UsageError("--listen-fd goes with --host")
     if not stdio and not config_file:
         raise click.UsageError("give --stdio (controlled) or --config FILE (standalone)")
     config = None

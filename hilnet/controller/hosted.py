@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -36,10 +37,15 @@ KILL_WAIT_S = 10.0  # for the host to report a kill done; a host that does not a
 class HostProcess:
     """One ``hilnet agent --host`` subprocess: starts on first use, stops when its last node has stopped."""
 
-    def __init__(self, name: str, log_path: str):
+    def __init__(self, name: str, log_path: str, listen: Sequence[socket.socket] = ()):
         self.name = name
         self.log_path = log_path
         self.argv = [sys.executable, "-m", "hilnet", "agent", "--host"]
+        # Listen ports held bound for its nodes: the host inherits the sockets themselves.
+        self.listen = list(listen)
+        for sock in self.listen:
+            host, port = sock.getsockname()[:2]
+            self.argv.append(f"--listen-fd={sock.fileno()}={host}:{port}")
         self.proc: subprocess.Popen[bytes] | None = None
         self.nodes: dict[str, HostedAgent] = {}
         self.plan = PlanSplicer(encode_command)  # every node's configure carries the same plan
@@ -62,6 +68,7 @@ class HostProcess:
                     stderr=log,
                     env=env,
                     start_new_session=True,
+                    pass_fds=[s.fileno() for s in self.listen],
                 )
             except OSError as e:
                 raise AgentError(f"agent host {self.name}: cannot start {self.argv[0]}: {e.strerror}") from None
@@ -237,12 +244,17 @@ def hosted_agents(
     clock: Clock,
     on_event: Callable[[str, Event], None],
     on_unreadable: Callable[[str, str], None],
+    listen_socket: Callable[[str], socket.socket | None] = lambda node: None,
 ) -> tuple[list[HostProcess], dict[str, HostedAgent]]:
-    """One HostProcess per entry of ``hosts`` (host name -> its nodes), and a HostedAgent per node."""
+    """One HostProcess per entry of ``hosts`` (host name -> its nodes), and a HostedAgent per node.
+
+    ``listen_socket(node)``: the socket holding the node's listen port bound, if one
+    does; the node's host process inherits it (hilnet/testbed/loopback.py)."""
     processes: list[HostProcess] = []
     agents: dict[str, HostedAgent] = {}
     for host_name, nodes in hosts.items():
-        host = HostProcess(host_name, os.path.join(log_dir, f"{host_name}.log"))
+        held = [s for s in (listen_socket(n) for n in nodes) if s is not None]
+        host = HostProcess(host_name, os.path.join(log_dir, f"{host_name}.log"), held)
         processes.append(host)
         for node in nodes:
             agents[node] = HostedAgent(node, host, clock, on_event, on_unreadable)

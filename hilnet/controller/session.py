@@ -160,8 +160,9 @@ class Session:
             raise_descriptor_limit()  # the engine holds four descriptors per link: many links, many descriptors
         self.note("agents", hosts={h: list(ns) for h, ns in placement.hosts.items()}, why=placement.why)
         log_dir = os.path.join(self.run_dir, "logs")
+        held = getattr(self.testbed, "listen_socket", lambda node: None)  # handed to the hosts (loopback.py)
         self.hosts, hosted = hosted_agents(
-            placement.hosts, log_dir, self.clock, self._agent_event, self._agent_unreadable
+            placement.hosts, log_dir, self.clock, self._agent_event, self._agent_unreadable, held
         )
         for name, node in self.testbed.nodes.items():
             log_path = os.path.join(log_dir, f"{name}.log")

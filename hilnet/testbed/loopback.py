@@ -15,7 +15,7 @@ import os
 import random
 import socket
 
-from hilnet.agent.protocol import ClaConfig, HostPort
+from hilnet.agent.protocol import ClaConfig, HostPort, TcpclConfig
 from hilnet.errors import TestbedError
 from hilnet.scenario.model import ConvergenceLayer, Scenario
 from hilnet.testbed.base import LinkRuntime, NodeRuntime, local_agent_command, pty_specs, refuse_unwired_cls, serial_cla
@@ -75,6 +75,10 @@ class PortPool:
         s.bind(("127.0.0.1", 0))
         self._held.append(s)
         return s.getsockname()[1]
+
+    def socket_of(self, port: int) -> socket.socket | None:
+        """The socket holding ``port`` bound (not listening), while it is held."""
+        return next((s for s in self._held if s.getsockname()[1] == port), None)
 
     def release(self) -> None:
         for s in self._held:
@@ -141,6 +145,14 @@ class LoopbackTestbed:
                 os.path.abspath(store),
                 keys_path=keys.get(name),
             )
+
+    def listen_socket(self, node: str) -> socket.socket | None:
+        """The socket holding ``node``'s TCPCL listen port bound, until :meth:`release_listen_ports`.
+
+        An agent host is handed it (the bound socket itself), so that no other
+        program can take the port between this build and the agent listening."""
+        cla = next((c for c in self.nodes[node].clas if isinstance(c, TcpclConfig) and c.listen), None)
+        return self.listen_ports.socket_of(cla.listen.port) if cla is not None and cla.listen else None
 
     def release_listen_ports(self) -> None:
         """Let the agents bind their listen ports (they are about to be configured)."""

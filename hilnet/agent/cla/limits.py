@@ -65,15 +65,30 @@ def descriptor_limit() -> int:
 
 
 def raise_descriptor_limit() -> tuple[int, int]:
-    """Raise the soft ``RLIMIT_NOFILE`` to the hard one (many agents, one process); returns (soft, hard)."""
+    """Raise ``RLIMIT_NOFILE`` as far as this process may; returns the new (soft, hard).
+
+    The soft limit goes up to the hard one; with the privilege to raise the hard
+    limit too (root), both go to the kernel's ceiling (``fs.nr_open``): a host
+    process of many agents, or a controller relaying thousands of links, needs
+    descriptors by the tens of thousands."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != hard:
+    for target in (_nr_open(), hard):
+        if target == resource.RLIM_INFINITY or target <= soft:
+            continue
         try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-            soft = hard
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, max(target, hard)))
+            return resource.getrlimit(resource.RLIMIT_NOFILE)
         except (ValueError, OSError):
-            pass  # not allowed here: the soft limit stays, and the connection limits follow it
+            continue  # not allowed: try the next, lower target
     return soft, hard
+
+
+def _nr_open() -> int:
+    try:
+        with open("/proc/sys/fs/nr_open") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 0
 
 
 def connection_limit(configured: int | None, nofile: int) -> int:
