@@ -65,6 +65,14 @@ class HostSession(ControlSession):
             return super().parse(line)
         return self.plans.parse(line, super().parse)
 
+    async def execute(self, cmd: ev.Command) -> dict[str, Any]:
+        result = await super().execute(cmd)
+        if isinstance(cmd, ev.Start) or (isinstance(cmd, ev.Configure) and not cmd.hold):
+            inc = incarnation()
+            if inc is not None:
+                inc.running.set()  # from now on its connectors dial (host_loop.Incarnation.running)
+        return result
+
 
 class HostedNode:
     """One incarnation of one node in the host: its agent, control session and command stream."""

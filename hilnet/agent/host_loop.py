@@ -51,6 +51,10 @@ class Incarnation:
         self.transports: weakref.WeakSet[asyncio.BaseTransport] = weakref.WeakSet()
         self.servers: weakref.WeakSet[asyncio.AbstractServer] = weakref.WeakSet()
         self.fds: set[int] = set()
+        # Set once the node runs on the run's clock (configured, or started after a held
+        # configure). Until then it dials nothing: a held node's links are all down, and a
+        # thousand connects stalled in them only pile up descriptors in the link engine.
+        self.running = asyncio.Event()
 
     def __repr__(self) -> str:
         return f"<Incarnation {self.node}{' dead' if self.dead else ''}>"
@@ -90,6 +94,12 @@ class NodeLoop(asyncio.SelectorEventLoop):
         if inc is not None:
             inc.transports.add(transport)  # aborting the TLS transport aborts the socket under it
         return transport
+
+    async def create_connection(self, *args: Any, **kwargs: Any) -> Any:
+        inc = _owner()
+        if inc is not None and not inc.running.is_set():
+            await inc.running.wait()
+        return await super().create_connection(*args, **kwargs)
 
     async def create_server(  # type: ignore[override]
         self, factory: Any, host: Any = None, port: Any = None, **kwargs: Any
