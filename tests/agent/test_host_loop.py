@@ -36,6 +36,7 @@ def test_a_kill_aborts_the_nodes_connections_and_cancels_its_tasks_only() -> Non
         loop = asyncio.get_running_loop()
         assert isinstance(loop, NodeLoop)
         a, b = Incarnation("a"), Incarnation("b")
+        b.running.set()
         server, port = await _echo_server(a)
         _, port_b = await _echo_server(b)
 
@@ -118,3 +119,20 @@ def test_hosted_agents_share_the_process_descriptors() -> None:
     first.leave()
     assert second.admit("tcpcl", "y") and share.connections == allowed
     assert first.status()["process_max_connections"] == allowed
+
+
+def test_a_held_node_dials_only_once_it_runs() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        listener = Incarnation("l")
+        server, port = await _echo_server(listener)
+        held = Incarnation("h")
+        dial = loop.create_task(asyncio.open_connection("127.0.0.1", port), context=held.context)
+        await asyncio.sleep(0.05)
+        assert not dial.done()  # held: its links are down until the run starts
+        held.running.set()
+        _, writer = await asyncio.wait_for(dial, 5)
+        writer.close()
+        server.close()
+
+    run_on_node_loop(main)
