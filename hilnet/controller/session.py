@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import resource
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -37,6 +38,15 @@ from hilnet.scenario.plan import Plan
 from hilnet.units import scenario_to_wall_ns
 
 PRIORITY = {"bulk": 0, "normal": 1, "expedited": 2}  # the traffic's priority on the control channel
+# The link engine's loop runs SCHED_FIFO where the host allows it (root, or an RLIMIT_RTPRIO):
+# measured on a 2-core host under a load of 10, its link changes were then within 0.25 ms
+# of their time, against up to 6 ms without (the kernel ran it late, not Python).
+ENGINE_PRIORITY = 10
+
+
+def _engine_priority() -> int | None:
+    allowed = os.geteuid() == 0 or resource.getrlimit(resource.RLIMIT_RTPRIO)[0] >= ENGINE_PRIORITY
+    return ENGINE_PRIORITY if allowed else None
 
 
 class Session:
@@ -173,7 +183,7 @@ class Session:
         from hilnet.link.engine import Engine
         from hilnet.link.params import direction_config_from_params
 
-        self.engine = Engine(self.clock, on_event=self._link_event)
+        self.engine = Engine(self.clock, on_event=self._link_event, realtime_priority=_engine_priority())
         pcap_dir = os.path.join(self.run_dir, "pcap") if self.pcap else None
         if pcap_dir:
             os.makedirs(pcap_dir, exist_ok=True)
