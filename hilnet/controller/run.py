@@ -35,6 +35,7 @@ from hilnet.errors import HilnetError, InputError, ScenarioError, ScenarioErrors
 from hilnet.scenario.load import load_scenario
 from hilnet.scenario.model import PowerCut, Scenario
 from hilnet.scenario.plan import Plan, compile_plan
+from hilnet.stacks.registry import refuse_what_stacks_cannot_do, require_stacks
 from hilnet.verdict import CheckReport
 
 # t0 this far after everything is armed: enough to tell every agent of it, and for the engine
@@ -203,6 +204,8 @@ def run(
         backend, why = "bench", f"--bench {options.bench}"
     else:
         backend, why = choose_backend(options.backend)
+    require_stacks((n.name, n.stack) for n in scenario.nodes)  # a stack that is not installed: exit 2, nothing started
+    refuse_what_stacks_cannot_do(scenario, backend)
     try:
         run_dir = make_run_dir(scenario, options.out_dir, clock, options.force)
         shutil.copyfile(path, os.path.join(run_dir, "scenario.yaml"))
@@ -239,8 +242,7 @@ def _replay(session: Session, until_settled: bool) -> tuple[str, int, str, list[
     reason, exit_code, detail = "duration", 0, ""
     started = clock.now_ns()
     try:
-        session.build()
-        session.arm()  # however long it takes: t0 is chosen after
+        session.build()  # and arms every link and node, however long it takes: t0 is chosen after
         t0 = clock.now_ns() + START_MARGIN_NS + LINK_MARGIN_NS * len(session.scenario.links)
         session.start(t0)
         reason = Sequencer(clock, session.plan, t0, session, until_settled=until_settled).run()

@@ -268,7 +268,7 @@ def _class_loads(plan: Plan) -> list[str]:
     )
 
 
-def hop_limits(plan: Plan) -> dict[str, int]:
+def hop_limits(plan: Plan) -> dict[str, int | None]:
     """Traffic name -> the hop limit its bundles carry."""
     return {a.traffic: a.hop_limit for a in plan.actions if isinstance(a, InjectBundle)}
 
@@ -283,6 +283,8 @@ def _routes_json(plan: Plan) -> list[dict[str, Any]]:
 
 def _routes_table(plan: Plan) -> list[str]:
     limits = hop_limits(plan)
-    rows = [[r.traffic, str(len(r.path) - 1), str(limits.get(r.traffic, "")), " -> ".join(r.path)] for r in plan.routes]
+    rows = [
+        [r.traffic, str(len(r.path) - 1), str(limits.get(r.traffic) or ""), " -> ".join(r.path)] for r in plan.routes
+    ]
     heading = "routes (hop limit: each bundle's, from the traffic's hop-limit or the plan's default)"
     return ["", heading, *_table(["traffic", "hops", "hop limit", "path"], rows)]
