@@ -38,10 +38,11 @@ from hilnet.scenario.plan import Plan, compile_plan
 from hilnet.stacks.registry import refuse_what_stacks_cannot_do, require_stacks
 from hilnet.verdict import CheckReport
 
-# t0 this far after everything is armed: enough to tell every agent of it, and for the engine
+# t0 this far after everything is armed: enough to tell every node of it, and for the engine
 # to take in each link's script and set its initial state (about 25 us a link when idle).
 START_MARGIN_NS = 300_000_000
 LINK_MARGIN_NS = 200_000
+NODE_MARGIN_NS = 5_000_000  # a start command and its reply per node (measured: 100 agents, 2 cores, ~4 ms each)
 NS_PER_S = 1_000_000_000
 
 
@@ -243,7 +244,8 @@ def _replay(session: Session, until_settled: bool) -> tuple[str, int, str, list[
     started = clock.now_ns()
     try:
         session.build()  # and arms every link and node, however long it takes: t0 is chosen after
-        t0 = clock.now_ns() + START_MARGIN_NS + LINK_MARGIN_NS * len(session.scenario.links)
+        sc = session.scenario
+        t0 = clock.now_ns() + START_MARGIN_NS + LINK_MARGIN_NS * len(sc.links) + NODE_MARGIN_NS * len(sc.nodes)
         session.start(t0)
         reason = Sequencer(clock, session.plan, t0, session, until_settled=until_settled).run()
     except KeyboardInterrupt:
