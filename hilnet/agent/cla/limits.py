@@ -41,7 +41,7 @@ REPORT_INTERVAL_NS = NS_PER_S  # at most one event per limit and CLA per second
 
 @dataclass(frozen=True, slots=True)
 class LimitHit:
-    """A limit refused or ended something. ``limit``: memory, connections, idle, partial or transfer."""
+    """A limit refused or ended something. ``limit``: memory, connections, idle, partial, transfer (LTP: sessions, block)."""
 
     cla: str
     limit: str
