@@ -43,7 +43,7 @@ import time
 from hilnet.agent.protocol import Event, Inject, event_json, parse_command
 from hilnet.agent.store import BundleStore
 from hilnet.clock import MonotonicClock
-from hilnet.controller.agents import AgentProcess
+from hilnet.stacks.agent_process import AgentProcess
 from hilnet.units import format_size, parse_size
 
 LIFETIME_NS = 3600 * 10**9

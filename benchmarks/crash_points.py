@@ -54,8 +54,8 @@ from typing import Any
 
 from hilnet.agent.protocol import Event, event_json, parse_command
 from hilnet.clock import MonotonicClock
-from hilnet.controller.agents import AgentProcess
 from hilnet.errors import AgentError
+from hilnet.stacks.agent_process import AgentProcess
 
 MS = 1_000_000
 PHASES = ("receive", "forward", "expire", "delete")

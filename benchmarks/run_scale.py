@@ -112,8 +112,7 @@ def testbed_cycle(backend: str, n: int, work: str) -> tuple[float, float, int]:
     replay = Session(scenario, plan, run_dir, backend, "benchmark")
     t = time.perf_counter()
     try:
-        replay.build()
-        replay.arm()
+        replay.build()  # and arms every link and node
         replay.start(replay.clock.now_ns() + START_MARGIN_NS)
         up = time.perf_counter() - t
     finally:

@@ -38,7 +38,7 @@ from hostile import Attack, run_hostiles  # noqa: E402  (a sibling script)
 from hilnet.agent.payload import payload_sha256  # noqa: E402
 from hilnet.agent.protocol import Event, Inject, parse_command  # noqa: E402
 from hilnet.clock import MonotonicClock  # noqa: E402
-from hilnet.controller.agents import AgentProcess  # noqa: E402
+from hilnet.stacks.agent_process import AgentProcess  # noqa: E402
 from hilnet.units import format_size, parse_size  # noqa: E402
 
 LIFETIME_NS = 3600 * 10**9

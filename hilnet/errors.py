@@ -28,7 +28,7 @@
     ├── ClaError                     a convergence layer session failed
     │   ├── ProtocolError            the peer broke the protocol (counted, logged)
     │   │   ├── FrameError           a serial CLA frame that fails its CRC or layout; has ``reason``
-    │   │   └── WireError            a TCPCLv4 / MTCP message that does not parse; has ``reason``
+    │   │   └── WireError            a TCPCLv4 / MTCP message or LTP segment that does not parse; has ``reason``
     │   ├── TransferRefusedError     the peer refused a bundle (store full); the sender keeps it
     │   └── TooBigForPeerError       the peer said it takes no bundle this big; the sender keeps it
     ├── AgentError                   the node agent or its control channel
@@ -210,7 +210,7 @@ class FrameError(ProtocolError):
 
 
 class WireError(ProtocolError):
-    """A TCPCLv4 or MTCP message from a peer that cannot be used.
+    """A TCPCLv4 or MTCP message or an LTP segment from a peer that cannot be used.
 
     ``reason`` is a short counter key (``bad_magic``, ``unknown_message_type``...);
     ``header`` is the offending message type octet where there is one.

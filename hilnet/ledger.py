@@ -60,6 +60,46 @@ class Drop:
 
 
 @dataclass(frozen=True, slots=True)
+class Observes:
+    """What a node's DTN stack can tell (docs/stacks.md): the same for every node that runs it.
+
+    ``events``: the bundle event kinds it reports (a subset of
+    :data:`SIGHTING_EVENTS`; ``delivered`` always, or no run could be judged).
+    ``stored``: it reports each bundle it stores (``stored``) and each one that
+    leaves (the :data:`RELEASE_EVENTS` it sees), and its store's use at the end,
+    so "still held" can be told from "gone". ``crash``: a ``crash`` fault (kill -9)
+    and a restart find what it had accepted. ``note``: what it cannot see, in words.
+    Written into the run's ``run-start`` record (:meth:`as_record`), read back here.
+    """
+
+    events: frozenset[str]
+    stored: bool
+    crash: bool
+    note: str = ""
+
+    def sees(self, kind: str) -> bool:
+        return kind in self.events
+
+    @property
+    def accounts(self) -> bool:
+        """Whether a bundle it holds can be told from one it lost: it says what it stores and what expires."""
+        return self.stored and self.sees("expired")
+
+    def as_record(self) -> dict[str, object]:
+        return {"events": sorted(self.events), "stored": self.stored, "crash": self.crash, "note": self.note}
+
+    @classmethod
+    def from_record(cls, rec: Mapping[str, object]) -> Observes:
+        events = rec.get("events")
+        kinds = frozenset(e for e in events if isinstance(e, str)) if isinstance(events, list) else frozenset()
+        return cls(kinds, rec.get("stored") is True, rec.get("crash") is True, _str(rec.get("note")) or "")
+
+
+# hilnet's agent observes everything; so does a run recorded before stacks were named.
+OBSERVES_ALL = Observes(SIGHTING_EVENTS, stored=True, crash=True)
+
+
+@dataclass(frozen=True, slots=True)
 class Sighting:
     """A bundle at ``node`` for ``event`` at scenario time ``t_ns``.
 
@@ -125,6 +165,8 @@ class Ledger:
         self._expired: set[str] = set()
         self._drops: dict[str, Drop] = {}  # bundle id -> its last final drop
         self._refusals: dict[str, Drop] = {}  # traffic tag -> why its source agent would not take it in
+        self._stacks: dict[str, tuple[str, Observes]] = {}  # node -> its stack and what that observes (run-start)
+        self._name_of: dict[str, str] = {}  # node id (EID) -> node name, as run-start lists them
         self.end_ns = 0  # latest scenario time of any record
         self.end_reason = "unknown"  # the run-end record's reason
         self.end_detail: str | None = None
@@ -174,10 +216,21 @@ class Ledger:
             )
             if key is not None:
                 self._tag_of[key] = tag
+        elif kind == "run-start":
+            self._run_start(r)
         elif kind == "run-end":
             self.end_reason = _str(r.get("reason")) or self.end_reason
             self.end_detail = _str(r.get("detail"))
         # A crash changes nothing here: a killed agent keeps its store on disk.
+
+    def _run_start(self, r: Mapping[str, object]) -> None:
+        nodes, stacks = r.get("nodes"), r.get("stacks")
+        if isinstance(nodes, Mapping):
+            self._name_of.update({eid: name for name, eid in nodes.items() if isinstance(eid, str)})
+        if isinstance(stacks, Mapping):
+            for node, rec in stacks.items():
+                if isinstance(node, str) and isinstance(rec, Mapping):
+                    self._stacks[node] = (_str(rec.get("stack")) or "?", Observes.from_record(rec))
 
     def _agent(self, key: str, node: str, kind: str, t: int, r: Mapping[str, object]) -> None:
         reason = _str(r.get("reason")) or kind
@@ -224,6 +277,41 @@ class Ledger:
     def held_by(self, node: str) -> int:
         """How many bundles ``node`` stores now."""
         return len(self._held.get(node, ()))
+
+    def stack_of(self, node: str) -> str:
+        """The DTN stack that played ``node`` (hilnet's agent unless run-start said otherwise)."""
+        return self._stacks.get(node, ("hilnet", OBSERVES_ALL))[0]
+
+    def observes(self, node: str) -> Observes:
+        return self._stacks.get(node, ("hilnet", OBSERVES_ALL))[1]
+
+    def stacks(self) -> dict[str, str]:
+        """node -> stack, as the run recorded them (empty for a run recorded before stacks were named)."""
+        return {node: stack for node, (stack, _) in self._stacks.items()}
+
+    def unaccounted_at(self, key: str) -> tuple[str, ...]:
+        """Nodes that may hold bundle ``key`` now but whose stack cannot say whether it does (sorted).
+
+        Where the bundle was last seen decides: the node of its last sighting
+        (unless that sighting let it go), and the next hop it was handed to.
+        With none, the source (a stack that reports nothing until delivery).
+        A bundle that reached no delivery, store or expiry is lost only when
+        none of these nodes is blind to its store; otherwise its fate is not
+        observable for that stack, and the checks say so instead of guessing.
+        """
+        seen = self._sightings.get(key)
+        maybe: set[str] = set()
+        if not seen:
+            inj = self.injection_of(key)
+            if inj is not None:
+                maybe.add(inj.frm)
+        else:
+            last = seen[-1]
+            if last.event not in RELEASE_EVENTS and last.event not in ("dropped", "security-failed"):
+                maybe.add(last.node)
+            if last.event in ("forwarded", "acked", "sent") and last.peer:
+                maybe.add(self._name_of.get(last.peer, last.peer))
+        return tuple(sorted(n for n in maybe if not self.observes(n).accounts))
 
     def deliveries(self, key: str) -> tuple[Delivery, ...]:
         return tuple(self._deliveries.get(key, ()))

@@ -37,6 +37,8 @@ class BundleRecord:
     ordinal: int = 0  # order inside expedited, higher first
     dropped: Drop | None = None  # the agent that ended it and why (or, not injected, the source's refusal)
     injection_failure: str | None = None  # why the controller could not inject it
+    # nodes that may still hold it but whose stack cannot tell (ledger.unaccounted_at); () where every stack can
+    unobservable_at: tuple[str, ...] = ()
 
     @property
     def latency_ns(self) -> int | None:
@@ -56,8 +58,9 @@ class BundleRecord:
     @property
     def fate(self) -> str:
         """delivered, stored, expired, dropped (an agent ended it, with a reason), refused (its
-        source agent would not take it in), not-injected (the injection failed otherwise) or
-        lost (it vanished without any event saying so)."""
+        source agent would not take it in), not-injected (the injection failed otherwise),
+        not-observable (it may be held where the node's stack cannot tell) or lost (it
+        vanished without any event saying so)."""
         if self.key is None:  # never in the network to lose
             return "refused" if self.dropped is not None else "not-injected"
         if self.deliveries:
@@ -68,6 +71,8 @@ class BundleRecord:
             return "expired"
         if self.dropped is not None:
             return "dropped"
+        if self.unobservable_at:
+            return "not-observable"  # held or lost where the stack cannot say: not counted as lost
         return "lost"
 
 

@@ -151,7 +151,7 @@ class Agent:
             cfg.limits, self.clock, on_limit=lambda hit: self.emit(ev.Limit, **asdict(hit))
         )
         for spec in cfg.clas:
-            cla = build_cla(spec, node_id=self.eid, clock=self.clock, max_bundle=cfg.max_bundle_size, resources=res)
+            cla = build_cla(spec, node_id=self.eid, clock=self.clock, resources=res, agent=cfg)
             await cla.start(self)
             self.clas.append(cla)
             self._opened.push_async_callback(_stop_cla, cla)

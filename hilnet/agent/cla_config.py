@@ -98,7 +98,42 @@ class SerialConfig:
     rtscts: bool = False  # RTS/CTS hardware flow control on the UART (the cable carries RTS and CTS)
 
 
-ClaConfig = TcpclConfig | MtcpConfig | SerialConfig
+LTP_PORT = 1113  # RFC 7122's UDP port for LTP
+# LTP tunables and their defaults (docs/agent.md): the same as the engine's own (ltp_session.LtpSettings).
+LTP_TUNABLES = {
+    "segment_bytes": 1400,  # client data per segment: a segment fits a 1500-byte MTU
+    "max_block_bytes": 64 << 20,  # largest block (= bundle) sent or taken
+    "max_export": 64,  # export sessions open at once
+    "max_import": 64,  # import sessions open at once
+    "rto_margin_ns": 1_000_000_000,  # added to the plan's round trip for a retransmission timeout
+    "max_retries": 10,  # retransmissions of one checkpoint, report or cancel
+    "idle_ns": 60_000_000_000,  # an import session silent this long (plus two round trips) is reclaimed
+    "rate_bytes_per_s": 0,  # pace to a peer the plan says nothing of (0: unpaced)
+    "rtt_ns": 0,  # round trip to a peer the plan says nothing of
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LtpConfig:
+    """LTP (RFC 5326) over UDP (RFC 7122): bind ``listen``; ``peers`` by node EID -> their UDP address.
+
+    ``engine_id``: ours, ``engines``: the peers'; by default each is the node's
+    ``ipn:`` node number, as ION numbers engines. ``tunables`` holds the
+    :data:`LTP_TUNABLES` that differ from their defaults.
+    """
+
+    type: ClassVar[str] = "ltp"
+    listen: HostPort = HostPort("0.0.0.0", LTP_PORT)
+    peers: Mapping[str, HostPort] = field(default_factory=dict)
+    engine_id: int | None = None
+    engines: Mapping[str, int] = field(default_factory=dict)
+    tunables: Mapping[str, int] = field(default_factory=dict)
+
+    def tunable(self, name: str) -> int:
+        return self.tunables.get(name, LTP_TUNABLES[name])
+
+
+ClaConfig = TcpclConfig | MtcpConfig | SerialConfig | LtpConfig
 
 
 def _hostport(o: FieldReader, name: str, v: Any) -> HostPort:
@@ -178,6 +213,29 @@ def _read_tcp(c: FieldReader, kind: str) -> TcpclConfig | MtcpConfig:
     )
 
 
+def _read_ltp(c: FieldReader) -> LtpConfig:
+    listen = c.get("listen", False)
+    engines_raw = c.get("engines", False) or {}
+    e = c.nested(engines_raw, c.where + "engines.")
+    engines = {}
+    for eid in e.obj:
+        e.seen.add(eid)
+        e.check_eid(eid, eid)
+        engines[eid] = e.integer(eid, min=1)
+    tunables = {}
+    for name, default in LTP_TUNABLES.items():
+        v = c.optional_integer(name, min=0 if default == 0 else 1)
+        if v is not None and v != default:
+            tunables[name] = v
+    return LtpConfig(
+        listen=HostPort("0.0.0.0", LTP_PORT) if listen is None else _hostport(c, "listen", listen),
+        peers=_read_peers(c),
+        engine_id=c.optional_integer("engine_id", min=1),
+        engines=engines,
+        tunables=tunables,
+    )
+
+
 def read_cla(o: FieldReader, i: int, raw: Any) -> ClaConfig:
     """Entry ``i`` of the ``clas`` array of the message ``o`` reads."""
     c = o.nested(raw, f"clas[{i}].")
@@ -187,8 +245,10 @@ def read_cla(o: FieldReader, i: int, raw: Any) -> ClaConfig:
         cfg = _read_tcp(c, kind)
     elif kind == "serial":
         cfg = _read_serial(c)
+    elif kind == "ltp":
+        cfg = _read_ltp(c)
     else:
-        raise c.bad("type", "one of mtcp, serial, tcpcl", kind)
+        raise c.bad("type", "one of ltp, mtcp, serial, tcpcl", kind)
     c.finish()
     return cfg
 
@@ -205,6 +265,13 @@ def cla_json(c: ClaConfig) -> dict[str, Any]:
         if c.rtscts:
             d["rtscts"] = True
         return d
+    if isinstance(c, LtpConfig):
+        d |= {"listen": str(c.listen), "peers": {k: str(v) for k, v in c.peers.items()}}
+        if c.engine_id is not None:
+            d["engine_id"] = c.engine_id
+        if c.engines:
+            d["engines"] = dict(c.engines)
+        return d | dict(c.tunables)
     if c.listen is not None:
         d["listen"] = str(c.listen)
     d["peers"] = {k: str(v) for k, v in c.peers.items()}

@@ -246,7 +246,7 @@ class Rejected(Event):
 class Limit(Event):
     """One of the agent's limits (docs/cla.md, "Limits") refused a transfer or a connection, or ended one.
 
-    ``limit`` is memory, connections, idle, partial or transfer; ``peer`` the
+    ``limit`` is memory, connections, idle, partial, transfer, sessions or block; ``peer`` the
     node id or address; ``suppressed`` how many hits of the same limit on the
     same CLA went unreported in the second before this one.
     """

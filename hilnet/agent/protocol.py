@@ -14,7 +14,7 @@ entries of ``configure``) and :mod:`hilnet.agent.jsonlines` (the line format);
 this module is their public face, and the only one code outside them imports.
 """
 
-from hilnet.agent.cla_config import ClaConfig, HostPort, MtcpConfig, SerialConfig, TcpclConfig
+from hilnet.agent.cla_config import ClaConfig, HostPort, LtpConfig, MtcpConfig, SerialConfig, TcpclConfig
 from hilnet.agent.control import (
     BUNDLE_CRCS,
     COMMANDS,
@@ -89,6 +89,7 @@ __all__ = [
     "command_json",
     # the CLA entries of configure
     "ClaConfig",
+    "LtpConfig",
     "HostPort",
     "TcpclConfig",
     "MtcpConfig",

@@ -7,9 +7,11 @@ import sys
 import click
 
 from hilnet.bench.load import is_bench_text, load_bench, load_bench_text
-from hilnet.errors import ScenarioErrors
+from hilnet.errors import ScenarioErrors, StackError
 from hilnet.scenario.load import load_scenario_text
+from hilnet.scenario.model import Scenario
 from hilnet.scenario.yamltree import read_file
+from hilnet.stacks.registry import require
 
 
 @click.command("validate")
@@ -54,12 +56,32 @@ def _check(path: str, bench_path: str | None) -> str:
         f"{path}: ok ({s.name}: {_count(len(s.nodes), 'node')}, {_count(len(s.links), 'link')}, "
         f"{_count(s.bundles_total(), 'bundle')}, {_count(len(s.faults), 'fault')})"
     )
+    line += _stacks(s)
     if bench_path is None:
         return line
     b = load_bench(bench_path, s)
     real = [n for n, _ in b.nodes]
     virtual = [n.name for n in s.nodes if n.name not in real]
     return f"{line}; with bench {b.name}: on boards {', '.join(real) or '(none)'}, virtual {', '.join(virtual) or '(none)'}"
+
+
+def _stacks(s: Scenario) -> str:
+    """``; stacks: ion on iss, eac; hilnet on ...`` when a node runs another stack than hilnet's agent.
+
+    A stack whose software is missing here is only noted (on stderr): the file
+    is valid, and another machine may run it; ``hilnet run`` refuses it here.
+    """
+    by_stack: dict[str, list[str]] = {}
+    for n in s.nodes:
+        by_stack.setdefault(n.stack, []).append(n.name)
+    if set(by_stack) <= {"hilnet"}:
+        return ""
+    for stack in by_stack:
+        try:
+            require(stack)
+        except StackError as e:
+            click.echo(f"{s.source}: note: {e}; hilnet run refuses it on this machine", err=True)
+    return "; stacks: " + "; ".join(f"{stack} on {', '.join(names)}" for stack, names in by_stack.items())
 
 
 def _count(n: int, noun: str) -> str:

@@ -35,13 +35,15 @@ from hilnet.errors import HilnetError, InputError, ScenarioError, ScenarioErrors
 from hilnet.scenario.load import load_scenario
 from hilnet.scenario.model import PowerCut, Scenario
 from hilnet.scenario.plan import Plan, compile_plan
+from hilnet.stacks.registry import refuse_what_stacks_cannot_do, require_stacks
 from hilnet.testbed.hosting import place_agents
 from hilnet.verdict import CheckReport
 
-# t0 this far after everything is armed: enough to tell every agent of it, and for the engine
+# t0 this far after everything is armed: enough to tell every node of it, and for the engine
 # to take in each link's script and set its initial state (about 25 us a link when idle).
 START_MARGIN_NS = 300_000_000
 LINK_MARGIN_NS = 200_000
+NODE_MARGIN_NS = 5_000_000  # a start command and its reply per node (measured: 100 agents, 2 cores, ~4 ms each)
 NS_PER_S = 1_000_000_000
 
 
@@ -206,6 +208,8 @@ def run(
     else:
         backend, why = choose_backend(options.backend)
     placement = place_agents(backend, [n.name for n in scenario.nodes], options.agents)  # bad --agents: exit 2
+    require_stacks((n.name, n.stack) for n in scenario.nodes)  # a stack that is not installed: exit 2, nothing started
+    refuse_what_stacks_cannot_do(scenario, backend)
     run_dir = _run_folder(path, scenario, options, clock)
     if not options.quiet:
         say(f"hilnet run {scenario.name}: backend {backend} ({why}); run folder {run_dir}")
@@ -258,9 +262,9 @@ def _replay(session: Session, until_settled: bool) -> tuple[str, int, str, list[
     reason, exit_code, detail = "duration", 0, ""
     started = clock.now_ns()
     try:
-        session.build()
-        session.arm()  # however long it takes: t0 is chosen after
-        t0 = clock.now_ns() + START_MARGIN_NS + LINK_MARGIN_NS * len(session.scenario.links)
+        session.build()  # and arms every link and node, however long it takes: t0 is chosen after
+        sc = session.scenario
+        t0 = clock.now_ns() + START_MARGIN_NS + LINK_MARGIN_NS * len(sc.links) + NODE_MARGIN_NS * len(sc.nodes)
         session.start(t0)
         reason = Sequencer(clock, session.plan, t0, session, until_settled=until_settled).run()
     except KeyboardInterrupt:

@@ -1,12 +1,16 @@
 """One run's testbed: built, driven by the sequencer, recorded, torn down.
 
 :class:`Session` builds the backend's testbed, opens one emulated link per
-scenario link (gates closed), starts one agent per node and measures its
-clock; :meth:`Session.arm` gives the emulator each link's whole script and
-configures every agent, held; :meth:`Session.start` then tells both the run's
-start ``t0``, chosen only once all that is done, and records ``run-start``. It is the :class:`~hilnet.controller.sequencer.Target` the
-sequencer drives: it injects bundles, crashes and restarts agents, and says
-when the run is settled.
+scenario link (gates closed), starts each node's stack through its driver
+(:mod:`hilnet.stacks`: the node's ``stack:``, hilnet's agent by default) and
+measures its clock, arms every node (all it can do before the start: hilnet's
+agent is configured, held) and gives the emulator each link's whole script,
+counted from a start not yet chosen. :meth:`Session.start` then tells the
+emulator and every node the run's start ``t0``, picked only once all that is
+done however long it took, and records ``run-start``. It is the :class:`~hilnet.controller.sequencer.Target`
+the sequencer drives: it injects bundles, crashes and restarts nodes, and
+says when the run is settled. It talks to nodes only through the seam
+(:class:`~hilnet.stacks.base.StackDriver`).
 
 Every event from agents, links and the controller lands in the
 :class:`~hilnet.controller.eventlog.EventLog` with one time base, and every
@@ -18,27 +22,51 @@ from __future__ import annotations
 
 import hashlib
 import os
+import resource
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from hilnet.agent.payload import payload_sha256
-from hilnet.agent.protocol import Command, Configure, Event, Inject, Start, StoreConfig, event_json
+from hilnet.agent.protocol import Event, event_json
 from hilnet.clock import Clock, MonotonicClock
-from hilnet.controller.agents import AgentProcess, Outcome
 from hilnet.controller.eventlog import EventLog
-from hilnet.controller.hosted import HostProcess, hosted_agents, raise_descriptor_limit
 from hilnet.controller.schedule import emulator_schedule
 from hilnet.controller.teardown import tear_down
-from hilnet.errors import AgentError, HilnetError, TestbedError
+from hilnet.errors import HilnetError, TestbedError
 from hilnet.ledger import Ledger
 from hilnet.scenario.actions import InjectBundle
 from hilnet.scenario.model import Scenario
 from hilnet.scenario.plan import Plan
+from hilnet.stacks.agent_host import HostedAgent, HostProcess, hosted_agents, raise_descriptor_limit
+from hilnet.stacks.base import DRIVER_ERRORS, InjectRequest, NodeView, StackDriver
+from hilnet.stacks.hilnet_agent import HilnetAgent
+from hilnet.stacks.registry import driver_for
 from hilnet.testbed.hosting import place_agents
 from hilnet.units import scenario_to_wall_ns
 
-PRIORITY = {"bulk": 0, "normal": 1, "expedited": 2}  # the traffic's priority on the control channel
+MIN_LIFETIME_NS = 1_000_000  # wall: a lifetime scaled below this would expire on the way out
+# The link engine's loop runs SCHED_FIFO where the host allows it (root, or an RLIMIT_RTPRIO):
+# measured on a 2-core host under a load of 10, its link changes were then within 0.25 ms
+# of their time, against up to 6 ms without (the kernel ran it late, not Python).
+ENGINE_PRIORITY = 10
+MAX_AT_ONCE = 64  # nodes worked on at the same time: their stacks do the work, the threads only wait
+
+
+def _engine_priority() -> int | None:
+    allowed = os.geteuid() == 0 or resource.getrlimit(resource.RLIMIT_RTPRIO)[0] >= ENGINE_PRIORITY
+    return ENGINE_PRIORITY if allowed else None
+
+
+def in_parallel(work: Callable[[str], None], names: list[str]) -> None:
+    """``work(name)`` for every name, many at once; raises the first error (by name order) once all are done."""
+    with ThreadPoolExecutor(max_workers=max(1, min(MAX_AT_ONCE, len(names))), thread_name_prefix="node") as pool:
+        futures = [pool.submit(work, n) for n in names]
+    for f in futures:
+        error = f.exception()
+        if error is not None:
+            raise error
 
 
 class Session:
@@ -73,9 +101,10 @@ class Session:
         self.testbed: Any = None
         self.engine: Any = None
         self.handles: dict[str, Any] = {}
-        self.agents: dict[str, AgentProcess] = {}
+        self.stacks: dict[str, StackDriver] = {}  # node -> the driver of its stack
         self.agents_mode = agents  # auto | process | hosted (hilnet/testbed/hosting.py)
         self.hosts: list[HostProcess] = []
+        self._hosted: dict[str, HostedAgent] = {}  # node -> its agent in a host process
         self.offsets: dict[str, int] = {}
         self.t0: int | None = None
         self.failure: str | None = None  # why the testbed broke mid-run
@@ -96,13 +125,15 @@ class Session:
         """Record a controller event at clock time ``wall_abs`` (None: now)."""
         self.log.write("controller", {"event": kind, **fields}, self.clock.now_ns() if wall_abs is None else wall_abs)
 
-    def _agent_event(self, node: str, ev: Event) -> None:
+    # The drivers' EventSink: events of every node's stack.
+
+    def event(self, node: str, ev: Event) -> None:
         rec = event_json(ev)
         del rec["t_ns"]  # the agent's clock: kept as t_agent_ns, mapped onto ours with its offset
         rec["node"] = node
         self.log.write("agent", rec, ev.t_ns - self.offsets.get(node, 0), t_agent_ns=ev.t_ns)
 
-    def _agent_unreadable(self, node: str, message: str) -> None:
+    def unreadable(self, node: str, message: str) -> None:
         rec = {"event": "log", "level": "error", "message": message, "node": node}
         self.log.write("agent", rec, self.clock.now_ns(), t_agent_ns=None)
 
@@ -124,7 +155,7 @@ class Session:
     # -- build --------------------------------------------------------------------------
 
     def build(self) -> None:
-        """Build the testbed, open the links (gates closed), start the agents and measure their clocks."""
+        """Build the testbed, open the links (gates closed), start every node's stack and measure its clock."""
         if self.backend_name == "bench":
             from hilnet.testbed.bench import BenchTestbed
 
@@ -149,45 +180,59 @@ class Session:
             "testbed",
             backend=self.backend_name,
             nodes={
-                n: {"command": list(rt.command), "store": rt.store_path, "on": rt.where or "virtual"}
+                n: {
+                    "command": list(rt.command),
+                    "store": rt.store_path,
+                    "on": rt.where or "virtual",
+                    "stack": self.scenario.node(n).stack,
+                }
                 for n, rt in self.testbed.nodes.items()
             },
             links={n: [rt.a_spec, rt.b_spec] for n, rt in self.testbed.links.items()},
         )
         self._open_links()
-        placement = place_agents(self.backend_name, list(self.testbed.nodes), self.agents_mode)
+        self._arm_links()
+        self._place_agents()
+        for name, rt in self.testbed.nodes.items():
+            self.stacks[name] = self._driver(name, rt)
+        # Every stack at once: each takes a while to come up (a Python agent, ionstart).
+        in_parallel(self._start_node, list(self.stacks))
+
+    def _place_agents(self) -> None:
+        """Host hilnet's agents many to a process where that is chosen (hilnet/testbed/hosting.py)."""
+        ours = [n for n in self.testbed.nodes if self.scenario.node(n).stack == "hilnet"]
+        placement = place_agents(self.backend_name, ours, self.agents_mode)
+        self.note("agents", hosts={h: list(ns) for h, ns in placement.hosts.items()}, why=placement.why)
         if placement.hosted:
             raise_descriptor_limit()  # the engine holds four descriptors per link: many links, many descriptors
-        self.note("agents", hosts={h: list(ns) for h, ns in placement.hosts.items()}, why=placement.why)
-        log_dir = os.path.join(self.run_dir, "logs")
         held = getattr(self.testbed, "listen_socket", lambda node: None)  # handed to the hosts (loopback.py)
-        self.hosts, hosted = hosted_agents(
-            placement.hosts, log_dir, self.clock, self._agent_event, self._agent_unreadable, held
+        log_dir = os.path.join(self.run_dir, "logs")
+        self.hosts, self._hosted = hosted_agents(
+            placement.hosts, log_dir, self.clock, self.event, self.unreadable, held
         )
-        for name, node in self.testbed.nodes.items():
-            log_path = os.path.join(log_dir, f"{name}.log")
-            proc = hosted.get(name) or AgentProcess(
-                name,
-                (),
-                log_path,
-                self.clock,
-                self._agent_event,
-                self._agent_unreadable,
-                command=node.command,
-                kill_command=node.kill_command,
-                where=node.where,
-            )
-            self.agents[name] = proc
-            proc.start()
-        for name, proc in self.agents.items():
-            proc.wait_ready()
-            self._measure_clock(name)
+        for host in self.hosts:
+            host.ensure_started()  # it inherits its nodes' listen sockets now
+        getattr(self.testbed, "release_listen_ports", lambda: None)()  # held against other runs until now
+
+    def _driver(self, name: str, rt: Any) -> StackDriver:
+        """The one place a node's driver is built: from the node's ``stack:``."""
+        node = self.scenario.node(name)
+        view = NodeView(name, node.eid, node.stack, rt, self.scenario, self.plan, self.run_dir)
+        if name in self._hosted:
+            return HilnetAgent(view, self.clock, self, process=self._hosted[name])
+        return driver_for(node.stack)(view, self.clock, self)
+
+    def _start_node(self, name: str) -> None:
+        """Start node ``name``'s stack, measure its clock and arm it: all but the run's start."""
+        self.stacks[name].start()
+        self._measure_clock(name)
+        self.stacks[name].arm()
 
     def _open_links(self) -> None:
         from hilnet.link.engine import Engine
         from hilnet.link.params import direction_config_from_params
 
-        self.engine = Engine(self.clock, on_event=self._link_event)
+        self.engine = Engine(self.clock, on_event=self._link_event, realtime_priority=_engine_priority())
         pcap_dir = os.path.join(self.run_dir, "pcap") if self.pcap else None
         if pcap_dir:
             os.makedirs(pcap_dir, exist_ok=True)
@@ -207,64 +252,38 @@ class Session:
                 raise TestbedError(f"link {link.name}: {e}") from None
         self.engine.start()
 
-    def _measure_clock(self, name: str) -> None:
-        off, unc = self.agents[name].clock_offset()
-        self.offsets[name] = off
-        self.note("clock-offset", node=name, offset_ns=off, uncertainty_ns=unc)
-
-    def _configure_command(self, name: str, hold: bool) -> Configure:
-        """Agent ``name``'s node, CLAs, store and contact plan; from the run's ``t0``, or ``hold``: from its start."""
-        if self.t0 is None and not hold:
-            raise TestbedError(f"agent {name}: configured before the run's start was set")
-        node = self.testbed.nodes[name]
-        return Configure(
-            node=name,
-            eid=node.eid,
-            store=StoreConfig(node.store_path),  # the backend's path, as the agent opens it
-            clas=tuple(node.clas),
-            contacts=self.plan.wall_contacts,
-            nodes={n.name: n.eid for n in self.scenario.nodes},
-            # The agent's clock is ours plus its offset: its epoch is our t0 in its time.
-            epoch_ns=0 if hold else (self.t0 or 0) + self.offsets.get(name, 0),
-            hold=hold,
-            scale=1.0,  # wall contacts: already divided by the scenario's scale
-            keys=node.keys_path,
-        )
-
-    def configure(self, name: str) -> None:
-        """Configure agent ``name`` from the run's ``t0`` (an agent restarted mid-run)."""
-        self.agents[name].call(self._configure_command(name, hold=False))
-
-    def arm(self) -> None:
-        """All that comes before the start, however long it takes: every link's whole script in
-        the engine (in run time) and every agent configured, held until :meth:`start` says when."""
+    def _arm_links(self) -> None:
+        """Each link's whole script in the engine, in run time: :meth:`start` sets when it runs from."""
         sc = self.scenario
         for link in sc.links:
             fwd, bwd = emulator_schedule(sc, link, 0)
             h = self.handles[link.name]
             h.arm("a->b", fwd)
             h.arm("b->a", bwd)
-        getattr(self.testbed, "release_listen_ports", lambda: None)()  # held against other runs until now
-        self._call_all(lambda name: self._configure_command(name, hold=True))
 
-    def _call_all(self, command: Callable[[str], Command]) -> None:
-        """Send every agent its ``command(name)`` at once, then wait for every reply."""
-        sent = {name: proc.send(command(name)) for name, proc in self.agents.items()}
-        for name, cid in sent.items():
-            self.agents[name].wait_reply(cid)
+    def _measure_clock(self, name: str) -> None:
+        off, unc = self.stacks[name].clock_offset()
+        self.offsets[name] = off
+        self.note("clock-offset", node=name, offset_ns=off, uncertainty_ns=unc)
+
+    def configure(self, name: str) -> None:
+        """Give node ``name``'s stack its links, store and contact plan from the run's ``t0``."""
+        if self.t0 is None:
+            raise TestbedError(f"node {name}: configured before the run's start was set")
+        self.stacks[name].configure(self.t0)
 
     def start(self, t0: int) -> None:
-        """Start the run at clock time ``t0`` (ahead of now; after :meth:`arm`): the links' scripts
-        and the agents' plan time run from it. Records ``run-start``, and a warning when an agent
-        learned of the start only after ``t0``."""
+        """Start the run at clock time ``t0`` (ahead of now, once :meth:`build` armed everything): the
+        links' scripts and every node's contact plan run from it, each link's state at 0 is set at
+        once. Records ``run-start``, and a warning when the nodes learned of it only after ``t0``."""
         sc = self.scenario
         self.t0 = t0
         self.log.set_t0(t0)
         self.engine.begin(t0)
-        self._call_all(lambda name: Start(epoch_ns=t0 + self.offsets.get(name, 0)))
+        in_parallel(self.configure, list(self.stacks))
         late = self.clock.now_ns() - t0
         if late > 0:
-            self.note("log", level="warning", message=f"the agents learned of the start {late / 1e6:.1f} ms after it")
+            self.note("log", level="warning", message=f"the nodes learned of the start {late / 1e6:.1f} ms after it")
         self.note(
             "run-start",
             t0,
@@ -278,15 +297,18 @@ class Session:
             nodes={n.name: n.eid for n in sc.nodes},
             # which node ran on real hardware and which virtually here (a mixed bench run)
             placement={n: rt.where or "virtual" for n, rt in self.testbed.nodes.items()},
+            # what software played each node and what it can observe (the checks read it)
+            stacks={n: {"stack": d.stack, **d.observes.as_record()} for n, d in self.stacks.items()},
             links=[{"name": ln.name, "a": ln.a, "b": ln.b, "medium": ln.medium} for ln in sc.links],
         )
 
     # -- what the sequencer asks for ------------------------------------------------------
 
     def inject(self, action: InjectBundle) -> None:
-        """Ask the source agent for the bundle; its reply, when it comes, records ``inject``."""
+        """Ask the source node's stack for the bundle; its answer, when it comes, records ``inject``."""
         tag = f"{action.traffic}#{action.seq + 1}"
         seed = int.from_bytes(hashlib.sha256(f"{self.scenario.seed}:{tag}".encode()).digest()[:6], "big")
+        sha256 = payload_sha256(seed, action.size)
         rec = {
             "tag": tag,
             "traffic": action.traffic,
@@ -294,71 +316,61 @@ class Session:
             "frm": action.frm,
             "to": action.to,
             "size": action.size,
-            "sha256": payload_sha256(seed, action.size),
+            "sha256": sha256,
             "lifetime_ns": action.lifetime_ns,
             "priority": action.priority,  # the class of service, for the reports' per-class rows
             "ordinal": action.ordinal,
         }
-        command = Inject(
-            dest=self.scenario.node(action.to).eid,
-            size=action.size,
-            seed=seed,
-            lifetime_ns=max(1_000_000, scenario_to_wall_ns(action.lifetime_ns, self.scenario.clock.scale)),
-            priority=PRIORITY.get(action.priority, 1),
-            ordinal=action.ordinal,
-            tag=tag,
-            integrity=action.integrity,
-            confidentiality=action.confidentiality,
-            hop_limit=action.hop_limit,
+        request = InjectRequest(
+            action,
+            tag,
+            seed,
+            sha256,
+            self.scenario.node(action.to).eid,
+            max(MIN_LIFETIME_NS, scenario_to_wall_ns(action.lifetime_ns, self.scenario.clock.scale)),
         )
         at = self.clock.now_ns()
 
-        def injected(outcome: Outcome) -> None:
-            if isinstance(outcome, AgentError):
+        def injected(outcome: str | HilnetError) -> None:
+            if isinstance(outcome, HilnetError):
                 self.note("inject-failed", at, reason=str(outcome), **rec)
                 # The scenario's traffic could not be put in (a full disk, a dead
                 # agent): what follows would judge a different run.
                 if not self._stopping.is_set() and not self.failure:
                     self.failure = f"injecting {tag}: {outcome}"
             else:
-                self.note("inject", at, bundle=outcome["bundle"], **rec)
+                self.note("inject", at, bundle=outcome, **rec)
 
         try:
-            self.agents[action.frm].send(command, on_reply=injected)
-        except AgentError as e:
+            self.stacks[action.frm].inject(request, injected)
+        except DRIVER_ERRORS as e:
             self.note("inject-failed", at, reason=str(e), **rec)
 
     def crash(self, node: str) -> None:
-        self.agents[node].kill()
+        self.stacks[node].crash()
 
     def restart(self, node: str) -> None:
-        proc = self.agents[node]
-        proc.start()
-        proc.wait_ready()
-        self._measure_clock(node)
+        self._start_node(node)
         self.configure(node)
 
     def power_cut(self, node: str) -> None:
-        """Switch off the board playing ``node`` (its agent dies with it, as a crash does)."""
-        proc = self.agents[node]
-        proc.exited_on_purpose = True
+        """Switch off the board playing ``node`` (its stack dies with it, as a crash does)."""
         self.testbed.power_off(node)
-        proc.kill()  # the board is gone: what is left here is the SSH client
+        self.stacks[node].crash()  # the board is gone: what is left here is the SSH client
 
     def power_on(self, node: str) -> None:
-        """Switch the board on, wait until it answers over SSH, and start its agent again on its store."""
+        """Switch the board on, wait until it answers over SSH, and start its stack again on its store."""
         self.testbed.power_on(node)
         self.restart(node)
 
     def check_health(self) -> None:
-        """Raise TestbedError when the log cannot be written, an agent died on its own, or a link broke."""
+        """Raise TestbedError when the log cannot be written, a node's stack died on its own, or a link broke."""
         if self.log.error is not None and not self.failure:
             self.failure = f"cannot write {self.log.path}: {self.log.error.strerror or self.log.error}"
-        for proc in self.agents.values():
-            proc.expire_overdue()
-        for name, proc in self.agents.items():
-            if not proc.exited_on_purpose and proc.proc is not None and not proc.alive():
-                self.failure = f"agent {name} {proc.exit_cause()}; see {proc.log_path}"
+        for driver in self.stacks.values():
+            died = driver.check()
+            if died is not None:
+                self.failure = died
         # A link event the controller could not take (its log or live view
         # raised) stops the engine: the run cannot be judged without it.
         link_failure = self.engine.failure if self.engine is not None else None
@@ -371,14 +383,14 @@ class Session:
         with self._ledger_lock:
             if not self.ledger.settled(self.scenario.bundles_total()):
                 return False
-        return all(p.alive() for p in self.agents.values())  # a crashed agent waits for its restart
+        return all(d.alive() for d in self.stacks.values())  # a crashed node waits for its restart
 
     # -- teardown -----------------------------------------------------------------------
 
     def teardown(self) -> list[str]:
-        """Stop agents, links and the testbed; returns what could not be cleaned up. Never raises."""
+        """Stop the nodes' stacks, links and the testbed; returns what could not be cleaned up. Never raises."""
         self._stopping.set()
-        problems = tear_down(self.agents, self.engine, self.handles, self.testbed, self.note, self.clock)
+        problems = tear_down(self.stacks, self.engine, self.handles, self.testbed, self.note)
         for host in self.hosts:  # each stops after its last node; this is for those whose nodes never started
             host.close()
         return problems

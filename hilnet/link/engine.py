@@ -248,15 +248,13 @@ class Engine:
     # --- inside the loop ----------------------------------------------------
     def _deliver_due(self, now: int) -> int | None:
         """Deliver due units on every link; returns the earliest next deadline."""
-        earliest, clock = None, self.clock
+        earliest = None
         for link in self._links:
             if not link.alive:
                 continue
             try:
                 for side in link.sides:
                     nw = side.direction.next_wake_ns()
-                    if nw is not None and nw <= now:  # read again: of many links due at once, the last is late
-                        now = max(now, clock.now_ns())
                     while nw is not None and nw <= now:
                         self._pop(link, side, now)
                         nw = side.direction.next_wake_ns()

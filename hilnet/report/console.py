@@ -179,9 +179,10 @@ class LiveView:
         link = self.scenario.link(name)
         return not link.windows or any(w.start_ns <= t_ns < w.end_ns for w in link.windows)
 
-    def stored(self) -> dict[str, int]:
-        """Bundles each node holds now, by the agents' events."""
-        return {n.name: self.ledger.held_by(n.name) for n in self.scenario.nodes}
+    def stored(self) -> dict[str, int | str]:
+        """Bundles each node holds now, by its stack's events; "?" where its stack cannot tell (docs/stacks.md)."""
+        led = self.ledger
+        return {n.name: led.held_by(n.name) if led.observes(n.name).stored else "?" for n in self.scenario.nodes}
 
     # -- output ---------------------------------------------------------------
 
@@ -282,8 +283,10 @@ def format_summary(report: CheckReport, meta: RunMeta) -> str:
         f"{verdict}: {meta.scenario_name} (seed {meta.seed if meta.seed is not None else '-'}, "
         f"backend {meta.backend or '-'}, wall {duration(meta.wall_duration_ns)}, "
         f"ended {report.end_reason} at scenario {clock(report.end_ns)})",
-        "",
     ]
+    if meta.stacks:
+        lines.append(f"stacks: {meta.stacks_line()}")
+    lines.append("")
     rows = [("PASS" if r.passed else "FAIL", r.name, r.expected, r.actual) for r in report.results]
     lines += table(("", "expectation", "expected", "actual"), rows)
     for r in report.results:
@@ -365,4 +368,5 @@ def _meta_from_summary(run_dir: str) -> RunMeta:
         scale=1.0,
         duration_ns=0,
         wall_duration_ns=get("wall_duration_ns", int, 0),
+        stacks={str(k): str(v) for k, v in get("stacks", dict, {}).items()},
     )

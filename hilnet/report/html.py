@@ -98,6 +98,8 @@ def _head(scenario: Scenario, report: CheckReport, meta: RunMeta) -> list[str]:
         f" · ended <b>{_e(report.end_reason)}</b> at scenario {_e(clock(report.end_ns))}"
         f" of {_e(clock(meta.duration_ns))} · run folder <code>{_e(meta.run_dir)}</code></p>"
     )
+    if meta.stacks:
+        parts.append(f'<p class="meta">stacks: {_e(meta.stacks_line())}</p>')
     return parts
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hilnet.scenario.model import Scenario
 
@@ -23,6 +23,7 @@ class RunMeta:
     scale: float  # scenario seconds per wall second
     duration_ns: int  # scenario time the run was meant to last
     wall_duration_ns: int  # wall time from the run's start to its last record
+    stacks: Mapping[str, str] = field(default_factory=dict)  # node -> the DTN stack that played it (docs/stacks.md)
 
     @classmethod
     def from_events(cls, run_dir: str | os.PathLike[str], scenario: Scenario, events: Iterable[Mapping]) -> RunMeta:
@@ -51,4 +52,20 @@ class RunMeta:
             if isinstance(duration, int) and not isinstance(duration, bool)
             else scenario.clock.duration_ns,
             wall_duration_ns=wall,
+            stacks=_stacks(start, scenario),
         )
+
+    def stacks_line(self) -> str:
+        """Which stack played which node: ``ion on iss, ground; hilnet on tdrs`` (stacks in node order)."""
+        by_stack: dict[str, list[str]] = {}
+        for node, stack in self.stacks.items():
+            by_stack.setdefault(stack, []).append(node)
+        return "; ".join(f"{stack} on {', '.join(nodes)}" for stack, nodes in by_stack.items())
+
+
+def _stacks(start: Mapping, scenario: Scenario) -> dict[str, str]:
+    """node -> stack from ``run-start`` (a run recorded before stacks were named: the scenario's)."""
+    rec = start.get("stacks")
+    if isinstance(rec, Mapping):
+        return {str(n): str(s.get("stack", "?")) for n, s in rec.items() if isinstance(s, Mapping)}
+    return {n.name: n.stack for n in scenario.nodes}

@@ -3,7 +3,7 @@
 Shape (format 1)::
 
     {"format": 1, "scenario": NAME, "passed": BOOL, "seed": INT|null, "backend": STR|null,
-     "placement": {NODE: "board B (ssh DEST)"|"virtual"}, "run_dir": PATH, "end_reason": "settled"|..., "end_ns": INT, "wall_duration_ns": INT,
+     "placement": {NODE: "board B (ssh DEST)"|"virtual"}, "stacks": {NODE: "hilnet"|"ion"}, "run_dir": PATH, "end_reason": "settled"|..., "end_ns": INT, "wall_duration_ns": INT,
      "results":  [{"name", "passed", "expected", "actual", "failures": [STR]}],
      "streams":  {NAME: {"priority", "delivered", "injected", "latency_p50_ns", "latency_max_ns",
                          "lateness_p50_ns", "lateness_max_ns"}},
@@ -53,6 +53,7 @@ def build_summary(report: CheckReport, events: Iterable[Mapping], meta: RunMeta)
         "seed": meta.seed,
         "backend": meta.backend,
         "placement": _placement(events),
+        "stacks": dict(meta.stacks),
         "run_dir": meta.run_dir,
         "end_reason": report.end_reason,
         "end_ns": report.end_ns,

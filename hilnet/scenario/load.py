@@ -24,7 +24,7 @@ from hilnet.scenario.epoch import parse_utc
 from hilnet.scenario.load_events import EventBuilder
 from hilnet.scenario.load_links import LinkBuilder
 from hilnet.scenario.load_security import read_key_file
-from hilnet.scenario.model import TLS_MODES, ClockSpec, Expect, Scenario, TlsMode
+from hilnet.scenario.model import STACK_TAKES, STACKS, TLS_MODES, ClockSpec, Expect, Scenario, TlsMode
 from hilnet.scenario.model import Node as ScenarioNode
 from hilnet.scenario.reader import Reader, describe
 from hilnet.scenario.yamltree import MAX_BYTES, compose, read_file
@@ -32,6 +32,8 @@ from hilnet.scenario.yamltree import MAX_BYTES, compose, read_file
 FORMAT_VERSION = 1
 
 TOP_KEYS = ("hilnet", "name", "description", "seed", "clock", "tls", "nodes", "links", "traffic", "faults", "expect")
+NODE_KEYS = ("eid", "stack", "keys", "tls", "position")
+_NOT_TAKEN = "expected it only on hilnet nodes (hilnet gives its BPSec keys and TLS to its own agent; docs/stacks.md)"
 
 
 def load_scenario(path: str | os.PathLike[str]) -> Scenario:
@@ -192,7 +194,13 @@ class _Builder(LinkBuilder, EventBuilder):
         eids: dict[str, int] = {}
         self.node_names = [key.value for key, _ in entries]
         for key, value in entries:
-            m = r.mapping(value, f"node {key.value!r}", ("eid", "keys", "tls", "position"), required=("eid",))
+            m = r.mapping(value, f"node {key.value!r}", NODE_KEYS, required=("eid",))
+            stack = r.choice(m["stack"][1], f"node {key.value!r} stack", STACKS) if m and "stack" in m else None
+            if stack is not None and m:
+                self.node_stacks[key.value] = (stack, m["stack"][1])
+                for k in ("keys", "tls"):
+                    if k in m and k not in STACK_TAKES[stack]:
+                        r.error(m[k][1], f"node {key.value!r} {k}: stack {stack} does not take it; {_NOT_TAKEN}")
             if m and "position" in m:
                 self._position(m["position"][1], key.value)
             if not m or "eid" not in m:
@@ -214,7 +222,8 @@ class _Builder(LinkBuilder, EventBuilder):
             keys = read_key_file(r, m["keys"][1], f"node {key.value!r} keys") if "keys" in m else None
             tls = _tls(r, m["tls"][1], f"node {key.value!r} tls") if "tls" in m else None
             position = self.positions.get(key.value)
-            out.append(ScenarioNode(name=key.value, eid=eid, keys=keys, tls=tls, position=position))
+            made = ScenarioNode(name=key.value, eid=eid, keys=keys, tls=tls, position=position, stack=stack or "hilnet")
+            out.append(made)
         return tuple(out)
 
 

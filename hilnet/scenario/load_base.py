@@ -21,6 +21,7 @@ class BuilderBase:
         self.duration: int | None = None  # clock.duration, ns; None when it could not be read
         self.node_names: list[str] = []  # every node declared, even one with a bad eid
         self.link_names: list[str] = []  # every link declared, even one with errors
+        self.node_stacks: dict[str, tuple[str, Node]] = {}  # node -> (its stack:, where it is written)
         self.all_links_built = True  # else reachability would blame traffic for a broken link
         self.all_traffic_built = True  # else a delivered count could be blamed for a broken entry
 

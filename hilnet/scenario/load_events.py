@@ -8,7 +8,7 @@ from hilnet.bundle.codec import DEFAULT_MAX_SIZE
 from hilnet.scenario.hops import MAX_HOP_LIMIT, Graph, default_hop_limit, hop_distances, link_graph
 from hilnet.scenario.load_expect import ExpectBuilder
 from hilnet.scenario.load_security import read_security
-from hilnet.scenario.model import Crash, Cut, ErrorBurst, Fault, Link, PowerCut, Priority, Traffic
+from hilnet.scenario.model import STACK_TAKES, Crash, Cut, ErrorBurst, Fault, Link, PowerCut, Priority, Traffic
 from hilnet.scenario.overhead import MAX_BLOCKS_BYTES
 from hilnet.scenario.reader import MappingEntries, did_you_mean, is_name
 from hilnet.units import format_duration, format_size, parse_duration, parse_fraction, parse_size
@@ -106,6 +106,8 @@ class EventBuilder(ExpectBuilder):
             priority = r.choice(m["priority"][1], f"{what} priority", PRIORITIES) or "normal"
         ordinal = self._ordinal(m, what, priority)
         integrity, confidentiality = read_security(r, m["security"][1], what) if "security" in m else (None, None)
+        if "security" in m:
+            self._security_ends(m["security"][1], what, (frm, to))
         expect = self._stream_expect(m["expect"][1], what) if "expect" in m else None
         if start is None or self.duration is None:
             return None
@@ -161,6 +163,18 @@ class EventBuilder(ExpectBuilder):
                 f"hop-limit of at least {hops} (or none: the plan then gives {default_hop_limit(graph, frm, to)})",
             )
         return limit
+
+    def _security_ends(self, node: Node, what: str, ends: tuple[str | None, str | None]) -> None:
+        """Refuse BPSec on a stream whose source or destination runs a stack hilnet gives no keys to."""
+        for end in ends:
+            stack = self.node_stacks.get(end or "", ("hilnet", None))[0]
+            if "security" not in STACK_TAKES[stack]:
+                self.r.error(
+                    node,
+                    f"{what} security: node {end!r} runs stack {stack}, which hilnet does not give BPSec keys; "
+                    "expected security only between hilnet nodes (docs/stacks.md)",
+                )
+                return
 
     def _ordinal(self, m: MappingEntries, what: str, priority: Priority) -> int:
         """The traffic's ordinal (0 when absent or wrong; errors recorded)."""
@@ -369,4 +383,5 @@ class EventBuilder(ExpectBuilder):
                 )
                 return None
         crashes.setdefault(target, []).append((at, restart, item.start_mark.line + 1))
-        return Crash(at_ns=at, node=target, restart_after_ns=restart)
+        mark = item.start_mark
+        return Crash(at_ns=at, node=target, restart_after_ns=restart, line=mark.line + 1, col=mark.column + 1)

@@ -10,6 +10,7 @@ from hilnet.scenario.load_geometry import GEOMETRY_KEYS, GeometryBuilder
 from hilnet.scenario.load_params import MEDIA, PARAM_KEYS, ParamBuilder, defaults
 from hilnet.scenario.model import (
     CLS_BY_MEDIUM,
+    STACK_CLS,
     Change,
     Direction,
     DirectionParams,
@@ -73,6 +74,7 @@ class LinkBuilder(GeometryBuilder, ParamBuilder):
             windows, directed = self._directed(m, what, windows, own_up, ends)
         if ends is None or medium is None:
             return None
+        self._stacks_speak(ends, medium, cl, m, what)
         light = name in self.wanted and self.wanted[name].light_time  # no delay yet to hold jitter against
         forward, backward = self._both_ways(what, ends, medium, shared, overrides, light)
         return Link(
@@ -87,6 +89,30 @@ class LinkBuilder(GeometryBuilder, ParamBuilder):
             directed=directed,
             cl=cl,
         )
+
+    def _stacks_speak(
+        self, ends: tuple[str, str], medium: Medium, cl: str | None, m: MappingEntries, what: str
+    ) -> None:
+        """Refuse a link whose CL one of its ends' stacks cannot speak (ION on a serial link, or TCPCLv4)."""
+        chosen = cl or CLS_BY_MEDIUM[medium][0]
+        for end in ends:
+            stack, written = self.node_stacks.get(end, ("hilnet", None))
+            speaks = STACK_CLS[stack]
+            if chosen in speaks or written is None:
+                continue
+            options = [c for c in CLS_BY_MEDIUM[medium] if c in speaks]
+            expected = (
+                f"cl: {' or '.join(options)} on this link"
+                if options
+                else f"an ethernet link with cl: {' or '.join(speaks)} ({stack} has no {medium} convergence layer)"
+            )
+            default = "" if cl else f" (the default on {medium})"
+            self.r.error(
+                m["cl"][1] if "cl" in m else m["medium"][1],
+                f"{what}: node {end!r} runs stack {stack} (line {written.start_mark.line + 1}), which does not "
+                f"speak {chosen}{default}; expected {expected} (docs/stacks.md)",
+            )
+            return
 
     def _both_ways(
         self,

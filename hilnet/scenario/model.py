@@ -18,11 +18,20 @@ from hilnet.scenario.geometry.positions import LinkGeometry, Position
 Medium = Literal["serial", "ethernet"]
 # The convergence layer the nodes speak over a link (docs/scenario.md, docs/cla.md): TCPCLv4 (RFC 9174),
 # TCPCLv3 (RFC 7242, ION's TCP CL), LTP over UDP (RFC 5326/7122) on Ethernet; the serial CL on serial.
+# The DTN software a node runs (docs/stacks.md); each has a driver in hilnet.stacks.registry.
+STACKS: tuple[str, ...] = ("hilnet", "ion")
 ConvergenceLayer = Literal["tcpcl", "tcpclv3", "ltp", "serial"]
 CLS_BY_MEDIUM: Mapping[Medium, tuple[ConvergenceLayer, ...]] = {
     "ethernet": ("tcpcl", "tcpclv3", "ltp"),
     "serial": ("serial",),
 }  # the first of each medium is its default
+# What hilnet can set up in each stack besides its links (docs/stacks.md): BPSec from its key files, TCPCLv4 TLS.
+STACK_TAKES: Mapping[str, frozenset[str]] = {"hilnet": frozenset({"keys", "tls", "security"}), "ion": frozenset()}
+# The convergence layers each stack speaks (docs/stacks.md): ION 4.1.3 has no TCPCLv4 and no serial CL.
+STACK_CLS: Mapping[str, tuple[ConvergenceLayer, ...]] = {
+    "hilnet": ("tcpcl", "tcpclv3", "ltp", "serial"),
+    "ion": ("tcpclv3", "ltp"),
+}
 Direction = Literal["both", "forward", "backward"]
 OneWay = Literal["forward", "backward"]
 Priority = Literal["bulk", "normal", "expedited"]
@@ -45,6 +54,7 @@ class Node:
     keys: str | None = None  # a BPSec key file to use instead of the run's generated one (absolute path)
     position: Position | None = None  # where it is, when the scenario says (orbits, stations)
     tls: TlsMode | None = None  # None: the scenario's default, else the backend's
+    stack: str = "hilnet"  # one of STACKS: the software that plays the node
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +227,8 @@ class Crash:
     at_ns: int
     node: str
     restart_after_ns: int | None
+    line: int = 0  # where the fault is written, for a refusal that comes after loading (a stack that cannot crash)
+    col: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,8 +5,11 @@ Agents are local processes. An Ethernet link becomes a TCP stream relay
 port at end ``a``, which connects onward to ``b``'s real TCPCL port, with the
 link's delay, rate and outages applied to the stream (an outage stalls it:
 TCP would retransmit, so nothing is dropped inside the relay). Only end ``a``
-connects, so each link carries one TCPCLv4 session. A serial link is a pty at
-each end through the emulator, paced at the link's baud.
+connects, so each link carries one TCPCLv4 session. A ``cl: ltp`` link is a
+datagram relay (``udp://`` endpoints) instead: each agent sends its LTP
+segments to its end's port and the emulator delivers them, delayed, paced,
+lost or gated like frames, to the other agent's LTP port. A serial link is a
+pty at each end through the emulator, paced at the link's baud.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import os
 import random
 import socket
 
-from hilnet.agent.protocol import ClaConfig, HostPort, TcpclConfig
+from hilnet.agent.protocol import ClaConfig, HostPort, LtpConfig, TcpclConfig
 from hilnet.errors import TestbedError
 from hilnet.scenario.model import ConvergenceLayer, Scenario
 from hilnet.testbed.base import LinkRuntime, NodeRuntime, local_agent_command, pty_specs, refuse_unwired_cls, serial_cla
@@ -39,7 +42,7 @@ def _ephemeral_low() -> int:
 
 
 # The convergence layers this backend wires (Link.cl); others are refused before anything is built.
-WIRED_CLS: frozenset[ConvergenceLayer] = frozenset({"tcpcl", "serial"})
+WIRED_CLS: frozenset[ConvergenceLayer] = frozenset({"tcpcl", "serial", "ltp"})
 
 
 class PortPool:
@@ -86,6 +89,22 @@ class PortPool:
         self._held.clear()
 
 
+def _ltp_link(
+    a: str, b: str, eid: dict[str, str], ports: PortPool, port: dict[str, int], peers: dict[str, dict[str, HostPort]]
+) -> tuple[str, str]:
+    """The ``udp://`` endpoint specs of an LTP link between ``a`` and ``b``; notes each node's port and peers."""
+    for n in (a, b):
+        if n not in port:
+            port[n] = ports.take()
+    relay_a, relay_b = ports.take(), ports.take()
+    peers[a][eid[b]] = HostPort("127.0.0.1", relay_a)  # what a sends to end a leaves end b towards b
+    peers[b][eid[a]] = HostPort("127.0.0.1", relay_b)
+    return (
+        f"udp://127.0.0.1:{relay_a}?peer=127.0.0.1:{port[a]}",
+        f"udp://127.0.0.1:{relay_b}?peer=127.0.0.1:{port[b]}",
+    )
+
+
 class LoopbackTestbed:
     name = "loopback"
 
@@ -108,6 +127,8 @@ class LoopbackTestbed:
         clas: dict[str, list[ClaConfig]] = {n.name: [] for n in sc.nodes}
         tcpcl_port: dict[str, int] = {}
         tcpcl_peers: dict[str, dict[str, HostPort]] = {n.name: {} for n in sc.nodes}
+        ltp_port: dict[str, int] = {}
+        ltp_peers: dict[str, dict[str, HostPort]] = {n.name: {} for n in sc.nodes}
         ports = PortPool()
         try:
             for link in sc.links:
@@ -115,6 +136,8 @@ class LoopbackTestbed:
                     a_spec, b_spec, a_path, b_path = pty_specs(link, pty_dir)
                     clas[link.a].append(serial_cla(a_path, link.forward, eid[link.b]))
                     clas[link.b].append(serial_cla(b_path, link.backward, eid[link.a]))
+                elif link.convergence_layer == "ltp":
+                    a_spec, b_spec = _ltp_link(link.a, link.b, eid, ports, ltp_port, ltp_peers)
                 else:
                     for n in (link.a, link.b):
                         if n not in tcpcl_port:
@@ -136,6 +159,8 @@ class LoopbackTestbed:
             if name in tcpcl_port:
                 listen = HostPort("127.0.0.1", tcpcl_port[name])
                 clas[name].append(tcpcl_config(sc, name, listen, tcpcl_peers[name], tls_files, LOCAL_DEFAULT))
+            if name in ltp_port:
+                clas[name].append(LtpConfig(HostPort("127.0.0.1", ltp_port[name]), ltp_peers[name]))
             store = os.path.join(self.run_dir, "stores", f"{name}.store")
             self.nodes[name] = NodeRuntime(
                 name,

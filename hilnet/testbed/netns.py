@@ -21,7 +21,7 @@ import shutil
 import subprocess
 import sys
 
-from hilnet.agent.protocol import ClaConfig, HostPort
+from hilnet.agent.protocol import ClaConfig, HostPort, LtpConfig
 from hilnet.errors import TestbedError
 from hilnet.scenario.model import ConvergenceLayer, Scenario
 from hilnet.testbed.base import LinkRuntime, NodeRuntime, local_agent_command, pty_specs, refuse_unwired_cls, serial_cla
@@ -30,6 +30,7 @@ from hilnet.testbed.tls import LOCAL_DEFAULT, run_pki, tcpcl_config
 
 MARKER_DIR = "/run/hilnet/netns"
 TCPCL_PORT = 4556
+LTP_PORT = 1113  # RFC 7122
 
 
 def run_ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -159,7 +160,7 @@ def _static_neighbours(ns_a: str, ns_b: str, k: int) -> None:
 
 
 # The convergence layers this backend wires (Link.cl); others are refused before anything is built.
-WIRED_CLS: frozenset[ConvergenceLayer] = frozenset({"tcpcl", "serial"})
+WIRED_CLS: frozenset[ConvergenceLayer] = frozenset({"tcpcl", "serial", "ltp"})
 
 
 class NetnsTestbed:
@@ -190,6 +191,7 @@ class NetnsTestbed:
         os.makedirs(pty_dir, exist_ok=True)
         clas: dict[str, list[ClaConfig]] = {n.name: [] for n in sc.nodes}
         peers: dict[str, dict[str, HostPort]] = {n.name: {} for n in sc.nodes}
+        ltp_peers: dict[str, dict[str, HostPort]] = {n.name: {} for n in sc.nodes}  # over cl: ltp links (UDP)
         ethernet_nodes: set[str] = set()
         try:
             for i, n in enumerate(sc.nodes):
@@ -210,9 +212,13 @@ class NetnsTestbed:
                 k = eth_index
                 eth_index += 1
                 specs = [self._veth(k, end, node, host) for end, node, host in (("a", link.a, 1), ("b", link.b, 2))]
-                ethernet_nodes |= {link.a, link.b}
                 _static_neighbours(self.namespaces[link.a], self.namespaces[link.b], k)
-                peers[link.a][eid[link.b]] = HostPort(f"10.77.{k}.2", TCPCL_PORT)
+                if link.convergence_layer == "ltp":
+                    ltp_peers[link.a][eid[link.b]] = HostPort(f"10.77.{k}.2", LTP_PORT)
+                    ltp_peers[link.b][eid[link.a]] = HostPort(f"10.77.{k}.1", LTP_PORT)
+                else:
+                    ethernet_nodes |= {link.a, link.b}
+                    peers[link.a][eid[link.b]] = HostPort(f"10.77.{k}.2", TCPCL_PORT)
                 self.links[link.name] = LinkRuntime(link.name, specs[0], specs[1])
         except BaseException:
             self.teardown()
@@ -223,6 +229,8 @@ class NetnsTestbed:
             if n.name in ethernet_nodes:
                 listen = HostPort("0.0.0.0", TCPCL_PORT)
                 clas[n.name].append(tcpcl_config(sc, n.name, listen, peers[n.name], tls_files, LOCAL_DEFAULT))
+            if ltp_peers[n.name]:
+                clas[n.name].append(LtpConfig(HostPort("0.0.0.0", LTP_PORT), ltp_peers[n.name]))
             self.nodes[n.name] = NodeRuntime(
                 n.name,
                 n.eid,

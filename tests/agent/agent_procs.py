@@ -1,7 +1,7 @@
 """Real ``hilnet agent --stdio`` processes for the integration, interop and fuzz tests.
 
 A :class:`Procs` starts agents through the controller's own driver
-(:class:`hilnet.controller.agents.AgentProcess`), collects their events per
+(:class:`hilnet.stacks.agent_process.AgentProcess`), collects their events per
 node, waits on conditions over them, and stops every agent it started.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 
 from hilnet.agent.protocol import Command, Event, event_json, parse_command
 from hilnet.clock import MonotonicClock
-from hilnet.controller.agents import AgentProcess
+from hilnet.stacks.agent_process import AgentProcess
 
 MS = 1_000_000
 

@@ -14,7 +14,7 @@ import pytest
 
 from hilnet.agent.cla.limits import FD_HEADROOM
 from hilnet.clock import MonotonicClock
-from hilnet.controller.agents import AgentProcess
+from hilnet.stacks.agent_process import AgentProcess
 from tests.agent.agent_procs import Procs, free_port
 
 pytestmark = pytest.mark.skipif(shutil.which("prlimit") is None, reason="prlimit missing (Debian package util-linux)")

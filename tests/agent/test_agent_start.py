@@ -87,3 +87,29 @@ def test_without_hold_plan_time_starts_at_configure(tmp_path):
             await n.agent.stop()
 
     asyncio.run(asyncio.wait_for(main(), 30))
+
+
+def test_a_start_that_comes_late_kicks_the_contacts_open_now(tmp_path):
+    """Held, the agent's connectors may have backed off for seconds: a late start must not leave them there."""
+
+    async def main():
+        clock = VirtualClock(T0)
+        n = Node(clock, time.time_ns() - T0)
+        cla = KickedCla()
+        n.agent.clas.append(cla)
+        cfg = AgentConfig(
+            node="a",
+            eid="ipn:1.0",
+            store_path=str(tmp_path / "a.sqlite"),
+            contacts=PLAN,
+            nodes={"a": "ipn:1.0", "b": "ipn:2.0"},
+            hold=True,
+        )
+        await n.configure(cfg, fake=False)
+        try:
+            await n.agent.start_at(clock.now_ns() - 40 * MS)  # plan time 0 was 40 ms ago: its kick is past
+            await n.until(lambda: cla.kicked == ["ipn:2.0"])  # without the clock moving
+        finally:
+            await n.agent.stop()
+
+    asyncio.run(asyncio.wait_for(main(), 30))

@@ -13,6 +13,7 @@ from hilnet.agent.protocol import (
     Configure,
     HostPort,
     Inject,
+    LtpConfig,
     MtcpConfig,
     SerialConfig,
     StoreConfig,
@@ -198,7 +199,7 @@ MALFORMED = [
     (line(with_(C, clas={})), "configure: field 'clas' must be an array, got object"),
     (
         line(with_(C, clas=[{"type": "udp"}])),
-        "configure: field 'clas[0].type' must be one of mtcp, serial, tcpcl, got 'udp'",
+        "configure: field 'clas[0].type' must be one of ltp, mtcp, serial, tcpcl, got 'udp'",
     ),
     (line(with_(C, clas=[{}])), "configure: missing field 'clas[0].type'"),
     (
@@ -347,6 +348,7 @@ COMMANDS = [
             MtcpConfig(HostPort("0.0.0.0", 4224), {"ipn:1.0": HostPort("fe80::1", 4224)}),
             SerialConfig("/dev/ttyUSB0", 9600, "ipn:2.0", bits_per_byte=11),
             SerialConfig("/dev/ttyAMA0", 921600, "ipn:3.0", rtscts=True),
+            LtpConfig(HostPort("0.0.0.0", 1113), {"ipn:5.0": HostPort("10.0.0.5", 1113)}, None, {}, {"max_retries": 3}),
         ),
         scale=0.5,
         limits=ctl.Limits(memory_bytes=1 << 20, max_connections=100, transfer_timeout_ns=5 * 10**9),

@@ -9,8 +9,8 @@ import pytest
 
 from hilnet.agent.protocol import Event, Hello, Inject, Ready, Status
 from hilnet.clock import MonotonicClock
-from hilnet.controller.agents import AgentProcess, Outcome
 from hilnet.errors import AgentError
+from hilnet.stacks.agent_process import AgentProcess, Outcome
 
 
 @pytest.fixture

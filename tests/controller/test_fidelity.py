@@ -167,7 +167,7 @@ def open_at_zero(tmp_path, specs, margin_ns: int) -> dict:
     session.testbed = SimpleNamespace(nodes={}, links=links, teardown=list)
     try:
         session._open_links()
-        session.arm()
+        session._arm_links()  # as build() does, with no nodes to start
         t0 = session.clock.now_ns() + margin_ns
         session.start(t0)
         session.clock.sleep_until_ns(t0 + 50 * MS)

@@ -1,14 +1,17 @@
-"""Convergence layer adapters: TCPCLv4, the serial CL, MTCP (see base.py for the contract)."""
+"""Convergence layer adapters: TCPCLv4, the serial CL, MTCP, LTP (see base.py for the contract)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hilnet.agent.cla.base import ConvergenceLayer
 from hilnet.agent.cla.limits import Resources
-from hilnet.agent.protocol import ClaConfig, HostPort, MtcpConfig, SerialConfig, TcpclConfig
+from hilnet.agent.protocol import ClaConfig, HostPort, LtpConfig, MtcpConfig, SerialConfig, TcpclConfig
 from hilnet.clock import Clock
 from hilnet.errors import AgentError
+
+if TYPE_CHECKING:
+    from hilnet.agent.config import AgentConfig
 
 NS_PER_S = 1_000_000_000
 
@@ -28,22 +31,37 @@ def _tcp_common(config: TcpclConfig | MtcpConfig) -> dict[str, Any]:
 
 
 def build_cla(
-    config: ClaConfig, *, node_id: str, clock: Clock, max_bundle: int, resources: Resources | None = None
+    config: ClaConfig,
+    *,
+    node_id: str,
+    clock: Clock,
+    max_bundle: int | None = None,
+    resources: Resources | None = None,
+    agent: AgentConfig | None = None,
 ) -> ConvergenceLayer:
     """The CLA one ``clas`` entry of a configure command describes (docs/control.md), not yet started.
 
-    ``max_bundle`` (bytes) is the agent's limit: each CLA refuses a bigger bundle before
-    acknowledging any of it, and says so to its peer where the protocol can (TCPCLv4's
-    Transfer MRU in SESS_INIT), so the sender keeps its copy. ``resources``: the agent's
-    limits, shared by all its CLAs (None: the CLA gets its own).
+    ``max_bundle`` (bytes) is the agent's limit (default: ``agent``'s): each CLA refuses a
+    bigger bundle before acknowledging any of it, and says so to its peer where the protocol
+    can (TCPCLv4's Transfer MRU in SESS_INIT), so the sender keeps its copy. ``resources``:
+    the agent's limits, shared by all its CLAs (None: the CLA gets its own). ``agent``: the
+    agent's configuration, whose contact plan LTP takes its timers and rates from.
     """
+    if max_bundle is None:
+        if agent is None:
+            raise AgentError("build_cla needs max_bundle or the agent's configuration")
+        max_bundle = agent.max_bundle_size
+    if isinstance(config, LtpConfig):
+        from hilnet.agent.cla.ltp_build import build_ltp
+
+        return build_ltp(config, node_id, clock, max_bundle, resources, agent)
     if isinstance(config, TcpclConfig):
         return _tcpcl(config, node_id, clock, max_bundle, resources)
     if isinstance(config, MtcpConfig):
         return _mtcp(config, node_id, clock, max_bundle, resources)
     if isinstance(config, SerialConfig):
         return _serial(config, node_id, clock, max_bundle, resources)
-    raise AgentError(f"unknown convergence layer config {config!r}; expected tcpcl, serial or mtcp")
+    raise AgentError(f"unknown convergence layer config {config!r}; expected tcpcl, serial, mtcp or ltp")
 
 
 # Each builder imports its CLA: an agent pulls in only the CLAs it is given.

@@ -49,7 +49,7 @@ HOSTED_AGENT_FDS = 16
 
 @dataclass(frozen=True, slots=True)
 class LimitHit:
-    """A limit refused or ended something. ``limit``: memory, connections, idle, partial or transfer."""
+    """A limit refused or ended something. ``limit``: memory, connections, idle, partial, transfer (LTP: sessions, block)."""
 
     cla: str
     limit: str

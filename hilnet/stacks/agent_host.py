@@ -1,9 +1,9 @@
-"""The controller's side of agent hosts: many nodes' agents in one ``hilnet agent --host`` process.
+"""Agent hosts, the controller's side: many nodes' agents in one ``hilnet agent --host`` process.
 
 A :class:`HostProcess` is one host subprocess and its tagged JSON lines
 (:mod:`hilnet.agent.host`); its reader thread hands each line to the
 :class:`HostedAgent` it names. A HostedAgent presents one hosted node with
-the surface of :class:`~hilnet.controller.agents.AgentProcess` (start,
+the surface of :class:`~hilnet.stacks.agent_process.AgentProcess` (start,
 call/send, events, kill, stop), so the session, sequencer and teardown drive
 it as they drive an agent process: replies are matched by id, events go to
 ``on_event`` with the node's name. ``kill`` asks the host to kill that one
@@ -26,8 +26,8 @@ from hilnet.agent.cla.limits import raise_descriptor_limit
 from hilnet.agent.protocol import Command, Event, Shutdown, encode_command, read_lines_sync
 from hilnet.agent.shared_plan import PlanSplicer
 from hilnet.clock import Clock
-from hilnet.controller.agents import AgentProcess
 from hilnet.errors import AgentError
+from hilnet.stacks.agent_process import AgentProcess
 
 __all__ = ["HostProcess", "HostedAgent", "hosted_agents", "raise_descriptor_limit"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hilnet.clock import MonotonicClock
-from hilnet.controller.hosted import HostedAgent, HostProcess
+from hilnet.stacks.agent_host import HostedAgent, HostProcess
 from tests.agent.agent_procs import MS, Procs, free_port
 
 

@@ -1,4 +1,4 @@
-"""The controller's driver for one node agent process: start, command, crash, stop.
+"""One hilnet agent process and its control channel: start, command, crash, stop.
 
 ``hilnet agent --stdio`` runs as a subprocess: this Python behind
 ``argv_prefix`` (nothing, or ``ip netns exec NS``), or the whole ``command`` a
@@ -10,9 +10,9 @@ thread turns each line the agent writes into a typed
 Replies are matched by id to the command that asked: a caller either waits
 for its reply (:meth:`AgentProcess.call`) or leaves a callback that the
 reader thread runs when the reply comes (:meth:`AgentProcess.send`), so a
-run with hundreds of injections needs no thread per injection. Other DTN
-implementations can stand in later behind this same surface (start,
-configure, inject, events, crash, stop).
+run with hundreds of injections needs no thread per injection. The run's
+driver for a hilnet node (:mod:`hilnet.stacks.hilnet_agent`) is built on it;
+tests and benchmarks use it directly.
 """
 
 from __future__ import annotations
