@@ -207,13 +207,13 @@ def run(
         backend, why = "bench", f"--bench {options.bench}"
     else:
         backend, why = choose_backend(options.backend)
-    placement = place_agents(backend, [n.name for n in scenario.nodes], options.agents)  # bad --agents: exit 2
+    placement = place_agents(backend, [n.name for n in scenario.nodes if n.stack == "hilnet"], options.agents)
     require_stacks((n.name, n.stack) for n in scenario.nodes)  # a stack that is not installed: exit 2, nothing started
     refuse_what_stacks_cannot_do(scenario, backend)
     run_dir = _run_folder(path, scenario, options, clock)
     if not options.quiet:
         say(f"hilnet run {scenario.name}: backend {backend} ({why}); run folder {run_dir}")
-        say(placement.describe(len(scenario.nodes)))
+        say(placement.describe(sum(len(ns) for ns in placement.hosts.values())))
         for w in plan.warnings:
             say(f"plan warning: {w}")
     try:
