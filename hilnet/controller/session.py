@@ -167,7 +167,7 @@ class Session:
         else:
             from hilnet.testbed.loopback import LoopbackTestbed
 
-            self.testbed = LoopbackTestbed(self.scenario, self.run_dir)
+            self.testbed = LoopbackTestbed(self.scenario, self.run_dir, hold_listen_ports=True)
         self.testbed.build()
         removed = getattr(self.testbed, "leftovers_removed", [])
         if removed:

@@ -108,14 +108,15 @@ def _ltp_link(
 class LoopbackTestbed:
     name = "loopback"
 
-    def __init__(self, scenario: Scenario, run_dir: str):
+    def __init__(self, scenario: Scenario, run_dir: str, hold_listen_ports: bool = False):
         self.scenario = scenario
         self.run_dir = run_dir
         self.nodes: dict[str, NodeRuntime] = {}
         self.links: dict[str, LinkRuntime] = {}
-        # The agents' listen ports stay held until just before the agents bind them
-        # (release_listen_ports): a large testbed takes seconds to start its agents, and
-        # another run on the machine would otherwise be free to take one meanwhile.
+        # With ``hold_listen_ports`` the agents' listen ports stay held until just before the
+        # agents bind them (release_listen_ports): a large testbed takes seconds to start its
+        # agents, and another run on the machine would otherwise be free to take one meanwhile.
+        self.hold_listen_ports = hold_listen_ports
         self.listen_ports = PortPool()
 
     def build(self) -> None:
@@ -152,6 +153,8 @@ class LoopbackTestbed:
             raise TestbedError(f"loopback testbed: cannot allocate a port: {e}") from None
         finally:
             ports.release()  # the engine binds them next
+            if not self.hold_listen_ports:
+                self.listen_ports.release()  # the agents bind them next
         keys = write_run_keys(sc, self.run_dir)
         tls_files = run_pki(sc, self.run_dir, LOCAL_DEFAULT)
         for node in sc.nodes:
