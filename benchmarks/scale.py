@@ -225,13 +225,14 @@ def show(r: dict) -> str:
     build = f"{r['build_s']:7.1f}" if r["build_s"] is not None else "      -"
     return (
         f"{head} {r['links']:5} {build} {fid['p50']:9.0f} {fid['p99']:9.0f} {fid['max']:9.0f}"
-        f" {r['controller_rss_mib']:8.0f} {r['total_rss_mib']:8.0f} {r['controller_cpu_per_1k']:7.2f}"
+        f" {r['controller_rss_mib']:8.0f} {r['total_rss_mib']:8.0f} {r['total_rss_mib'] / r['nodes']:8.2f}"
+        f" {r['controller_cpu_per_1k']:7.2f}"
         f" {r['total_cpu_per_1k']:7.2f} {r['wall_s']:7.1f}  {r['delivered']}/{r['injected']} exit {r['exit']}"
     )
 
 
 HEADER = (
-    "shape nodes backend  agents  links build_s  fid_p50us fid_p99us fid_maxus ctl_MiB  tot_MiB"
+    "shape nodes backend  agents  links build_s  fid_p50us fid_p99us fid_maxus ctl_MiB  tot_MiB MiB/node"
     " ctl_cpu tot_cpu  wall_s  delivered"
 )
 
