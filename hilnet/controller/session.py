@@ -42,7 +42,7 @@ from hilnet.scenario.plan import Plan
 from hilnet.stacks.agent_host import HostedAgent, HostProcess, hosted_agents, raise_descriptor_limit
 from hilnet.stacks.base import DRIVER_ERRORS, InjectRequest, NodeView, StackDriver
 from hilnet.stacks.hilnet_agent import HilnetAgent
-from hilnet.stacks.registry import driver_for
+from hilnet.stacks.registry import delivery_eid, driver_for
 from hilnet.testbed.hosting import place_agents
 from hilnet.units import scenario_to_wall_ns
 
@@ -205,7 +205,7 @@ class Session:
         self.note("agents", hosts={h: list(ns) for h, ns in placement.hosts.items()}, why=placement.why)
         if placement.hosted:
             raise_descriptor_limit()  # the engine holds four descriptors per link: many links, many descriptors
-        held = getattr(self.testbed, "listen_socket", lambda node: None)  # handed to the hosts (loopback.py)
+        held: Callable[[str], list[Any]] = getattr(self.testbed, "listen_sockets", lambda node: [])  # loopback.py
         log_dir = os.path.join(self.run_dir, "logs")
         self.hosts, self._hosted = hosted_agents(
             placement.hosts, log_dir, self.clock, self.event, self.unreadable, held
@@ -327,7 +327,7 @@ class Session:
             tag,
             seed,
             sha256,
-            self.scenario.node(action.to).eid,
+            delivery_eid(self.scenario.node(action.to).stack, self.scenario.node(action.to).eid),
             max(MIN_LIFETIME_NS, scenario_to_wall_ns(action.lifetime_ns, self.scenario.clock.scale)),
         )
         at = self.clock.now_ns()

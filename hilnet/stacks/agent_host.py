@@ -244,16 +244,16 @@ def hosted_agents(
     clock: Clock,
     on_event: Callable[[str, Event], None],
     on_unreadable: Callable[[str, str], None],
-    listen_socket: Callable[[str], socket.socket | None] = lambda node: None,
+    listen_sockets: Callable[[str], list[socket.socket]] = lambda node: [],
 ) -> tuple[list[HostProcess], dict[str, HostedAgent]]:
     """One HostProcess per entry of ``hosts`` (host name -> its nodes), and a HostedAgent per node.
 
-    ``listen_socket(node)``: the socket holding the node's listen port bound, if one
-    does; the node's host process inherits it (hilnet/testbed/loopback.py)."""
+    ``listen_sockets(node)``: the sockets holding the node's listen ports bound; the
+    node's host process inherits them (hilnet/testbed/loopback.py)."""
     processes: list[HostProcess] = []
     agents: dict[str, HostedAgent] = {}
     for host_name, nodes in hosts.items():
-        held = [s for s in (listen_socket(n) for n in nodes) if s is not None]
+        held = [s for n in nodes for s in listen_sockets(n)]
         host = HostProcess(host_name, os.path.join(log_dir, f"{host_name}.log"), held)
         processes.append(host)
         for node in nodes:

@@ -40,7 +40,7 @@ class IonInstall:
 def default_prefix() -> Path:
     """The build script's cache folder (it must say the same)."""
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "hilnet" / f"ion-{ION_VERSION}"
+    return Path(cache) / "hilnet" / f"ion-{ION_VERSION}-ewchar"
 
 
 def _complete(bin_dir: Path) -> bool:

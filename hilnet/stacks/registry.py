@@ -41,6 +41,16 @@ def driver_for(stack: str) -> DriverFactory:
     return driver
 
 
+def delivery_eid(stack: str, node_eid: str) -> str:
+    """Where a bundle for a node of ``stack`` with id ``node_eid`` is addressed.
+
+    The node id itself, unless the driver says its stack delivers elsewhere
+    (ION keeps ``ipn:N.0`` for itself: ``delivery_eid`` on its driver).
+    """
+    endpoint = getattr(driver_for(stack), "delivery_eid", None)
+    return node_eid if endpoint is None else str(endpoint(node_eid))
+
+
 def require(stack: str) -> None:
     """Raise StackError, saying how to get it, when ``stack``'s software is not installed here."""
     if stack == "ion":

@@ -27,6 +27,20 @@ def local_agent_command(prefix: tuple[str, ...] = ()) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
+class Neighbour:
+    """A node's neighbour over an Ethernet link, and the address it has as seen from here.
+
+    For stacks that dial every neighbour themselves (ION's outducts), whichever end
+    of the link hilnet's agent would dial from; the port is the stack's own.
+    """
+
+    name: str
+    eid: str
+    link: str
+    host: str
+
+
+@dataclass(frozen=True)
 class NodeRuntime:
     name: str
     eid: str
@@ -37,6 +51,8 @@ class NodeRuntime:
     kill_command: Callable[[int], list[str]] | None = None
     where: str = ""  # "board pi-iss (ssh pi@iss-pi)" for a real node; empty for a virtual one
     keys_path: str | None = None  # BPSec key file as the agent opens it (testbed/runkeys.py); None: no keys
+    netns: str | None = None  # the node's network namespace (netns backend); None: the host's
+    neighbours: tuple[Neighbour, ...] = ()  # Ethernet neighbours with their addresses (netns backend)
 
 
 @dataclass(frozen=True)
@@ -63,7 +79,14 @@ class Testbed(Protocol):
 
 def refuse_unwired_cls(scenario: Scenario, backend: str, wired: frozenset[ConvergenceLayer]) -> None:
     """A TestbedError naming each link whose ``cl`` this backend cannot wire, before anything is built."""
-    bad = [f"link {ln.name!r}: cl {ln.convergence_layer}" for ln in scenario.links if ln.convergence_layer not in wired]
+    # A link with no hilnet agent at either end needs no wiring here: the stacks at its
+    # ends (ION) configure their own convergence layer over the link's Ethernet.
+    agents = {n.name for n in scenario.nodes if n.stack == "hilnet"}
+    bad = [
+        f"link {ln.name!r}: cl {ln.convergence_layer}"
+        for ln in scenario.links
+        if ln.convergence_layer not in wired and {ln.a, ln.b} & agents
+    ]
     if bad:
         raise TestbedError(f"the {backend} backend cannot wire {'; '.join(bad)}; it wires {', '.join(sorted(wired))}")
 

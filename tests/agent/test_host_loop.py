@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from hilnet.agent.cla.limits import DescriptorShare, Resources, share_descriptors
+from hilnet.agent.cla.limits import FD_HEADROOM, HOSTED_AGENT_FDS, DescriptorShare, Resources, share_descriptors
 from hilnet.agent.host_loop import Incarnation, NodeLoop, incarnation
 from hilnet.agent.protocol import Limits
 
@@ -102,15 +102,16 @@ def test_a_killed_nodes_serial_descriptor_is_let_go_without_reusing_its_number()
 
 
 def test_hosted_agents_share_the_process_descriptors() -> None:
-    share = DescriptorShare(nofile=300)
+    nofile = FD_HEADROOM + 2 * HOSTED_AGENT_FDS + 5
+    share = DescriptorShare(nofile=nofile)
     share.agents = 2
     share_descriptors(share)
     try:
-        first, second = Resources(Limits(), None, nofile=300), Resources(Limits(), None, nofile=300)
+        first, second = Resources(Limits(), None, nofile=nofile), Resources(Limits(), None, nofile=nofile)
     finally:
         share_descriptors(None)
-    allowed = share.limit  # 300 - headroom - 16 per agent
-    assert allowed == max(1, 300 - 264 - 32)
+    allowed = share.limit  # what is left past the headroom and each agent's own descriptors
+    assert allowed == 5
     admitted = sum(first.admit("tcpcl", "x") for _ in range(allowed)) + sum(
         second.admit("tcpcl", "y") for _ in range(allowed)
     )
