@@ -112,11 +112,8 @@ def testbed_cycle(backend: str, n: int, work: str) -> tuple[float, float, int]:
     replay = Session(scenario, plan, run_dir, backend, "benchmark")
     t = time.perf_counter()
     try:
-        replay.build()
-        replay.t0 = replay.clock.now_ns() + START_MARGIN_NS
-        replay.log.set_t0(replay.t0)
-        for name in replay.agents:
-            replay.configure(name)
+        replay.build()  # and arms every link and node
+        replay.start(replay.clock.now_ns() + START_MARGIN_NS)
         up = time.perf_counter() - t
     finally:
         t = time.perf_counter()

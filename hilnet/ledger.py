@@ -8,8 +8,8 @@ same code either way, so a run is judged by the account it was watched with.
 What it keeps, per bundle id: the injection that made it (controller
 ``inject``/``inject-failed``), the nodes storing it now (an agent's
 ``stored`` adds the node; ``acked``, ``sent``, ``delivered`` and ``expired`` remove
-it: a bundle leaves a store only for one of those, and that event says so), its deliveries, whether it expired, and every
-sighting of it in order. Records of the wrong shape are ignored, never an
+it: a bundle leaves a store only for one of those, and that event says so), its deliveries, whether it expired, where
+and why an agent dropped it or refused to take it in, and every sighting of it in order. Records of the wrong shape are ignored, never an
 error: a log written by a broken run is still read. No I/O, no threads, no
 clock; times are the records' own ``t_ns`` (scenario ns).
 """
@@ -37,6 +37,26 @@ SIGHTING_EVENTS = frozenset(
 # Agent events after which the node no longer holds its copy. ``sent``: a CLA without
 # acknowledgements (MTCP) sent it and the copy went, with no word that the next hop has it.
 RELEASE_EVENTS = frozenset(("acked", "sent", "delivered", "expired"))
+
+
+def drop_is_final(reason: str) -> bool:
+    """Whether a ``dropped`` event with ``reason`` ended that copy of the bundle for good.
+
+    A duplicate is dropped because the node has (or delivered) the bundle already: the
+    bundle lives on there, so that drop is no fate. Every other reason (hop limit,
+    destination that names no node, a block that asks for deletion) is the end of it.
+    """
+    return not reason.startswith("duplicate")
+
+
+@dataclass(frozen=True, slots=True)
+class Drop:
+    """Where and why a bundle's copy ended without delivery: a ``dropped`` (or ``security-failed``,
+    or at injection ``refused``) event at ``node``, scenario time ``t_ns``."""
+
+    node: str
+    reason: str
+    t_ns: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +132,7 @@ class Injection:
     key: str | None
     priority: str = "normal"  # class of service: bulk, normal or expedited
     ordinal: int = 0
+    failure: str | None = None  # why the injection failed, as its inject-failed record says
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +163,8 @@ class Ledger:
         self._deliveries: dict[str, list[Delivery]] = {}
         self._sightings: dict[str, list[Sighting]] = {}
         self._expired: set[str] = set()
-        self._failed_security: set[str] = set()  # dropped by their destination's BPSec check: final
+        self._drops: dict[str, Drop] = {}  # bundle id -> its last final drop
+        self._refusals: dict[str, Drop] = {}  # traffic tag -> why its source agent would not take it in
         self._stacks: dict[str, tuple[str, Observes]] = {}  # node -> its stack and what that observes (run-start)
         self._name_of: dict[str, str] = {}  # node id (EID) -> node name, as run-start lists them
         self.end_ns = 0  # latest scenario time of any record
@@ -190,6 +212,7 @@ class Ledger:
                 key=key,
                 priority=_str(r.get("priority")) or "normal",
                 ordinal=_int(r.get("ordinal")),
+                failure=_str(r.get("reason")) if kind == "inject-failed" else None,
             )
             if key is not None:
                 self._tag_of[key] = tag
@@ -210,6 +233,14 @@ class Ledger:
                     self._stacks[node] = (_str(rec.get("stack")) or "?", Observes.from_record(rec))
 
     def _agent(self, key: str, node: str, kind: str, t: int, r: Mapping[str, object]) -> None:
+        reason = _str(r.get("reason")) or kind
+        if kind == "dropped" and drop_is_final(reason):
+            self._drops[key] = Drop(node, reason, t)
+        elif kind == "security-failed":
+            check = _str(r.get("check"))
+            self._drops[key] = Drop(node, f"failed its BPSec check ({check or '?'}): {reason}", t)
+        elif kind == "refused" and _str(r.get("tag")) is not None and r.get("peer") is None:
+            self._refusals[str(r["tag"])] = Drop(node, reason, t)  # the source would not take it in
         if kind in SIGHTING_EVENTS:
             peer = _str(r.get("to")) or _str(r.get("by"))
             self._sightings.setdefault(key, []).append(Sighting(node, kind, t, peer, _str(r.get("cla"))))
@@ -223,8 +254,6 @@ class Ledger:
             self._deliveries.setdefault(key, []).append(Delivery(node, t, _str(r.get("sha256"))))
         elif kind == "expired":
             self._expired.add(key)
-        elif kind == "security-failed":
-            self._failed_security.add(key)
 
     # -- questions ----------------------------------------------------------------------
 
@@ -294,17 +323,26 @@ class Ledger:
     def expired(self, key: str) -> bool:
         return key in self._expired
 
+    def dropped(self, key: str) -> Drop | None:
+        """Where and why bundle ``key`` was last dropped for good (None: never)."""
+        return self._drops.get(key)
+
+    def refused(self, tag: str) -> Drop | None:
+        """Why the source agent refused to take in the injection ``tag`` (None: it did not)."""
+        return self._refusals.get(tag)
+
     def sightings(self, key: str) -> tuple[Sighting, ...]:
         return tuple(self._sightings.get(key, ()))
 
     def settled(self, total: int) -> bool:
-        """All ``total`` bundles injected, each delivered, expired or failed BPSec, and no copy left in any store.
+        """All ``total`` bundles injected, each delivered, expired or dropped, and no copy left in any store.
 
         A bundle delivered but still held somewhere waits for an acknowledgement:
         ending the run then would judge a store the agent is about to empty. One
-        its destination dropped for failing BPSec is as final as an expired one.
+        an agent dropped for good (its hop limit, failing BPSec) is as final as an
+        expired one.
         """
         if len(self._tag_of) < total:
             return False
-        done = (self._deliveries, self._expired, self._failed_security)
+        done = (self._deliveries, self._expired, self._drops)
         return all(any(key in d for d in done) and not self._holders.get(key) for key in self._tag_of)

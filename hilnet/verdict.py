@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from hilnet.ledger import Sighting
+from hilnet.ledger import Drop, Sighting
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +35,8 @@ class BundleRecord:
     sightings: tuple[Sighting, ...] = ()
     priority: str = "normal"  # class of service: bulk, normal or expedited
     ordinal: int = 0  # order inside expedited, higher first
+    dropped: Drop | None = None  # the agent that ended it and why (or, not injected, the source's refusal)
+    injection_failure: str | None = None  # why the controller could not inject it
     # nodes that may still hold it but whose stack cannot tell (ledger.unaccounted_at); () where every stack can
     unobservable_at: tuple[str, ...] = ()
 
@@ -55,14 +57,20 @@ class BundleRecord:
 
     @property
     def fate(self) -> str:
-        if self.key is None:
-            return "not-injected"  # the source agent refused it: never in the network to lose
+        """delivered, stored, expired, dropped (an agent ended it, with a reason), refused (its
+        source agent would not take it in), not-injected (the injection failed otherwise),
+        not-observable (it may be held where the node's stack cannot tell) or lost (it
+        vanished without any event saying so)."""
+        if self.key is None:  # never in the network to lose
+            return "refused" if self.dropped is not None else "not-injected"
         if self.deliveries:
             return "delivered"
         if self.stored_at:
             return "stored"
         if self.expired:
             return "expired"
+        if self.dropped is not None:
+            return "dropped"
         if self.unobservable_at:
             return "not-observable"  # held or lost where the stack cannot say: not counted as lost
         return "lost"

@@ -54,10 +54,11 @@ from hilnet.agent.intake import (
     unknown_blocks,
 )
 from hilnet.agent.nodes import NodeMap, node_id
-from hilnet.agent.openings import start_kicks
+from hilnet.agent.openings import Kicks
 from hilnet.agent.payload import payload_for
 from hilnet.agent.router import Router
 from hilnet.agent.security import accepted, load_keyring, protected
+from hilnet.agent.status import status_of
 from hilnet.agent.store import BundleStore
 from hilnet.agent.store_schema import StoredBundle
 from hilnet.bundle.blocks import Bundle, unix_ns_from_dtn_ms
@@ -70,6 +71,7 @@ from hilnet.clock import realtime_ns as system_realtime_ns
 from hilnet.errors import AgentError, BundleDecodeError, DuplicateBundleError, InputError, StoreFullError
 
 log = logging.getLogger("hilnet.agent")
+HELD_NS = 50 * 365 * 86_400 * 10**9  # a held agent's plan time 0 lies this far ahead until ``start``
 
 
 class Agent:
@@ -122,8 +124,8 @@ class Agent:
         self.node = cfg.node
         self.eid = str(parse_eid(node_id(cfg.eid)))
         self.nodes = NodeMap(dict(cfg.nodes) or {cfg.node: self.eid})
-        if cfg.epoch_ns is None:
-            self.config = cfg = replace(cfg, epoch_ns=self.clock.now_ns())
+        if cfg.epoch_ns is None:  # held: every contact stays ahead until ``start`` sets plan time 0
+            self.config = cfg = replace(cfg, epoch_ns=self.clock.now_ns() + (HELD_NS if cfg.hold else 0))
         self.keys = load_keyring(cfg.keys_path)
         os.makedirs(os.path.dirname(os.path.abspath(cfg.store_path)), exist_ok=True)
         self.store = BundleStore(cfg.store_path, cfg.quota_bytes, cfg.quota_bundles, clock=self.clock)
@@ -155,7 +157,14 @@ class Agent:
             self._opened.push_async_callback(_stop_cla, cla)
         self._opened.push_async_callback(forwarder.stop)  # stopped first: no new sends while CLAs close
         forwarder.start()
-        self._opened.push_async_callback(start_kicks(self.clock, cfg, self.nodes, self.clas, self.peer_ready))
+        self._kicks = Kicks(self.clock, cfg, self.nodes, self.clas, self.peer_ready)
+        self._opened.push_async_callback(self._kicks.stop)
+
+    async def start_at(self, epoch_ns: int) -> None:
+        """Plan time 0 is ``epoch_ns`` of the agent's clock from now on (``start``, after a held configure)."""
+        self.config = cfg = replace(self._configured(), epoch_ns=epoch_ns)
+        await self._kicks.restart(cfg)
+        self._running().recheck_now()
 
     async def stop(self) -> None:
         """Stop forwarding, close sessions and the store. Stored bundles stay stored."""
@@ -196,17 +205,19 @@ class Agent:
         source: str | None = None,
         tag: str | None = None,
         protection: Protection | None = None,
+        hop_limit: int | None = None,
     ) -> str:
         """Create a bundle from a local application and store it; returns its key.
 
         ``cos`` (class and ordinal) goes into the bundle's type-193 block and orders it at every hop;
-        ``protection`` adds BPSec blocks for a bundle that leaves this node.
+        ``protection`` adds BPSec blocks for a bundle that leaves; ``hop_limit``: its hops (None: the config's).
         """
         forwarder = self._running()
         dest_eid, src = parse_eid(dest), parse_eid(source or self.eid)
         config = self._configured()
         creation = self._creation.next(self.realtime_ns())
-        bundle = new_bundle(src, dest_eid, payload, creation, lifetime_ns, config.hop_limit, cos, config.bundle_crc)
+        hops = config.hop_limit if hop_limit is None else hop_limit
+        bundle = new_bundle(src, dest_eid, payload, creation, lifetime_ns, hops, cos, config.bundle_crc)
         if not self._is_local(str(dest_eid)):
             bundle = protected(bundle, self.keys, protection)
         primary = bundle.primary
@@ -373,20 +384,9 @@ class Agent:
                 return cla
         return None
 
-    # -- status ------------------------------------------------------------------
-
     def status(self) -> dict[str, Any]:
         """The ``status`` reply: store use (bundles, bytes), sessions and counters."""
-        return {
-            "node": self.node,
-            "eid": self.eid,
-            "inflight": len(self._running().inflight),  # first: it says when the agent is not running yet
-            "stored": self.store.count(),
-            "bytes": self.store.bytes_used(),
-            "sessions": sorted(p for p, c in self._peers.items() if c),
-            "counters": dict(self.counters) | {f"{c.name}:{k}": v for c in self.clas for k, v in c.stats.items()},
-            "limits": self.resources.status(),
-        }
+        return status_of(self, self._running(), sorted(p for p, c in self._peers.items() if c))
 
 
 async def _stop_cla(cla: ConvergenceLayer) -> None:

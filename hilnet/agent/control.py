@@ -36,6 +36,7 @@ from hilnet.bundle.cos import MAX_ORDINAL
 from hilnet.bundle.crc import CrcType
 from hilnet.errors import ControlError, InputError
 from hilnet.scenario.contact import Contact
+from hilnet.scenario.hops import MAX_HOP_LIMIT
 
 #: ``bundle_crc`` of configure -> the CRC type of every block of the bundles the agent makes
 #: (RFC 9171 4.2.1; some small stacks read only CRC-less bundles)
@@ -82,6 +83,9 @@ class Configure(Command):
     destination EID (or ``"*"``) to a next-hop EID. ``dup_window_ns``: how long
     delivered bundle ids are remembered to suppress duplicates (None: forever).
     ``keys``: the node's BPSec key file (docs/bundle.md; None: no keys).
+    ``hold``: plan time does not run until a :class:`Start` says where its 0
+    is (``epoch_ns`` is then ignored): the controller configures every agent
+    first and only then picks the run's start.
     """
 
     cmd: ClassVar[str] = "configure"
@@ -98,6 +102,15 @@ class Configure(Command):
     keys: str | None = None
     bundle_crc: str = "crc32c"  # the CRC type of the bundles this agent makes: a key of BUNDLE_CRCS
     limits: Limits = Limits()
+    hold: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Start(Command):
+    """Plan time 0 is ``epoch_ns`` of the agent's clock: the run's start, after a held configure."""
+
+    cmd: ClassVar[str] = "start"
+    epoch_ns: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -112,6 +125,7 @@ class Inject(Command):
     block (type 193, as ION). ``tag`` is the controller's name. ``integrity``
     and ``confidentiality`` name the BPSec services the bundle gets
     (:data:`hilnet.bundle.bpsec.INTEGRITY`, :data:`~hilnet.bundle.bpsec.CONFIDENTIALITY`).
+    ``hop_limit`` (1..255) is how many hops the bundle may take (None: the agent's default).
     """
 
     cmd: ClassVar[str] = "inject"
@@ -125,6 +139,7 @@ class Inject(Command):
     tag: str | None = None
     integrity: str | None = None
     confidentiality: str | None = None
+    hop_limit: int | None = None
 
 
 def _read_contact(o: FieldReader, i: int, raw: Any) -> Contact:
@@ -193,7 +208,19 @@ def _configure(o: FieldReader) -> dict[str, Any]:
         keys=o.optional_string("keys"),
         bundle_crc=_bundle_crc(o),
         limits=read_limits(o),
+        hold=_flag(o, "hold"),
     )
+
+
+def _flag(o: FieldReader, name: str) -> bool:
+    v = o.get(name, False)
+    if v is not None and not isinstance(v, bool):
+        raise o.bad(name, "true or false", v)
+    return bool(v)
+
+
+def _start(o: FieldReader) -> dict[str, Any]:
+    return dict(epoch_ns=o.integer("epoch_ns", min=0))
 
 
 def _bundle_crc(o: FieldReader) -> str:
@@ -232,6 +259,9 @@ def _inject(o: FieldReader) -> dict[str, Any]:
     ordinal = o.optional_integer("ordinal", min=0)
     if ordinal is not None and ordinal > MAX_ORDINAL:
         raise o.bad("ordinal", f"0..{MAX_ORDINAL}", ordinal)
+    hop_limit = o.optional_integer("hop_limit", min=1)
+    if hop_limit is not None and hop_limit > MAX_HOP_LIMIT:
+        raise o.bad("hop_limit", f"1..{MAX_HOP_LIMIT}", hop_limit)
     return dict(
         dest=dest,
         size=size,
@@ -241,6 +271,7 @@ def _inject(o: FieldReader) -> dict[str, Any]:
         priority=1 if priority is None else priority,
         ordinal=ordinal or 0,
         tag=o.optional_string("tag"),
+        hop_limit=hop_limit,
         **_security(o),
     )
 
@@ -253,8 +284,12 @@ def _security(o: FieldReader) -> dict[str, str | None]:
     return names
 
 
-COMMANDS: dict[str, type[Command]] = {c.cmd: c for c in (Hello, Configure, Inject, Status, Time, Shutdown)}
-_READERS: dict[str, Callable[[FieldReader], dict[str, Any]]] = {"configure": _configure, "inject": _inject}
+COMMANDS: dict[str, type[Command]] = {c.cmd: c for c in (Hello, Configure, Start, Inject, Status, Time, Shutdown)}
+_READERS: dict[str, Callable[[FieldReader], dict[str, Any]]] = {
+    "configure": _configure,
+    "start": _start,
+    "inject": _inject,
+}
 
 
 def parse_command(line: bytes | str) -> Command:
@@ -293,6 +328,8 @@ def _configure_json(c: Configure) -> dict[str, Any]:
         d["keys"] = c.keys
     if c.bundle_crc != "crc32c":
         d["bundle_crc"] = c.bundle_crc
+    if c.hold:
+        d["hold"] = True
     return d
 
 
@@ -309,6 +346,8 @@ def _inject_json(c: Inject) -> dict[str, Any]:
         d["lifetime_ns"] = c.lifetime_ns
     if c.tag is not None:
         d["tag"] = c.tag
+    if c.hop_limit is not None:
+        d["hop_limit"] = c.hop_limit
     d |= {k: v for k, v in (("integrity", c.integrity), ("confidentiality", c.confidentiality)) if v is not None}
     return d
 
@@ -322,6 +361,8 @@ def command_json(command: Command) -> dict[str, Any]:
         d |= _configure_json(command)
     elif isinstance(command, Inject):
         d |= _inject_json(command)
+    elif isinstance(command, Start):
+        d["epoch_ns"] = command.epoch_ns
     return d
 
 

@@ -15,7 +15,8 @@ their own.
 
 :func:`openings` is the pure core (contacts in, openings out);
 :func:`kick_at_openings` the small driver that waits for them on a
-:class:`~hilnet.clock.Clock`, and :func:`start_kicks` what the agent calls.
+:class:`~hilnet.clock.Clock`, and :class:`Kicks` what the agent holds: started at
+configure, and again from the new plan time 0 when ``start`` moves it.
 """
 
 from __future__ import annotations
@@ -94,18 +95,23 @@ async def kick_at_openings(
     kick: Callable[[str], None],
     ready: Callable[[str], bool] = lambda peer: False,
     wait: Callable[[int], Awaitable[None]] | None = None,
+    catch_up: bool = False,
 ) -> None:
     """Call ``kick(peer)`` at each opening still ahead, ``GUARD_NS`` after it on ``clock`` (plan time 0 =
     ``epoch_ns``), then every two round trips + ``RETRY_SLACK_NS`` while ``ready(peer)`` is false, the contact
     lasts and fewer than ``MAX_KICKS`` were made. ``wait(deadline_ns)`` waits until the clock reads the
-    deadline (default: the clock's own wait).
+    deadline (default: the clock's own wait). ``catch_up``: plan time 0 was given late (a ``start``
+    that came after it), so an opening already past whose contact lasts is kicked at once.
     """
     wait = wait or clock.wait_until_ns
     due: list[tuple[int, int, Opening]] = []  # (clock ns, kicks so far, opening)
     for o in plan:
         first = epoch_ns + o.t_ns + GUARD_NS
-        if first >= clock.now_ns():  # one already open when the agent started (a restart) has new connectors
+        now = clock.now_ns()
+        if first >= now:  # one already open when the agent started (a restart) has new connectors
             heapq.heappush(due, (first, 0, o))
+        elif catch_up and now < epoch_ns + o.end_ns:  # its connectors may be deep in their backoff
+            heapq.heappush(due, (now, 0, o))
     while due:
         at, kicks, o = heapq.heappop(due)
         await wait(at)
@@ -123,6 +129,7 @@ def start_kicks(
     nodes: Mapping[str, str],
     clas: Sequence[object],
     ready: Callable[[str], bool],
+    catch_up: bool = False,
 ) -> Callable[[], Awaitable[None]]:
     """Kick ``clas`` (those with ``contact_started``) at ``cfg``'s openings; returns what stops it.
 
@@ -148,7 +155,9 @@ def start_kicks(
             await asyncio.sleep(min(left, MAX_NAP_NS) / 1e9)
 
     plan = openings(cfg.contacts, cfg.node)
-    task = asyncio.create_task(kick_at_openings(clock, cfg.epoch_ns or 0, plan, kick, peer_ready, nap_until))
+    task = asyncio.create_task(
+        kick_at_openings(clock, cfg.epoch_ns or 0, plan, kick, peer_ready, nap_until, catch_up=catch_up)
+    )
 
     async def stop() -> None:
         task.cancel()
@@ -156,3 +165,27 @@ def start_kicks(
             await task
 
     return stop
+
+
+class Kicks:
+    """:func:`start_kicks` for an agent, started afresh when its plan time 0 moves (``start``)."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        cfg: AgentConfig,
+        nodes: Mapping[str, str],
+        clas: Sequence[object],
+        ready: Callable[[str], bool],
+    ):
+        self._again = lambda cfg, late: start_kicks(clock, cfg, nodes, clas, ready, catch_up=late)
+        self._stop = self._again(cfg, False)
+
+    async def restart(self, cfg: AgentConfig) -> None:
+        """Stop the kicks of the old plan time and start those of ``cfg``'s ``epoch_ns``, kicking at
+        once the contacts open now: a start that came late must not leave them to the backoff."""
+        await self._stop()
+        self._stop = self._again(cfg, True)
+
+    async def stop(self) -> None:
+        await self._stop()

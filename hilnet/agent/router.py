@@ -66,6 +66,18 @@ def _klass(priority: int) -> int:
     return priority
 
 
+# The last plan indexed: the agents one host process runs share one contacts tuple
+# (hilnet/agent/host.py), and so this read-only index, instead of one copy each.
+_last_index: tuple[tuple[Contact, ...], dict[str, list[Contact]]] | None = None
+
+
+def _shared_index(contacts: tuple[Contact, ...]) -> dict[str, list[Contact]]:
+    global _last_index
+    if _last_index is None or _last_index[0] is not contacts:
+        _last_index = (contacts, index_by_source(contacts))
+    return _last_index[1]
+
+
 class Router:
     """Routing state of the agent of ``node``: plan, bookings, failed links, static routes.
 
@@ -83,7 +95,7 @@ class Router:
         self.node = node
         self.contacts: tuple[Contact, ...] = tuple(contacts)
         self.static_routes: dict[str, str] = dict(static_routes or {})
-        self._out = index_by_source(self.contacts)
+        self._out = _shared_index(self.contacts)
         # _claimed[k][c]: bytes of contact c claimed against class k, i.e. booked by
         # bundles of class k or above (ION's mtv[k] reductions)
         self._claimed: tuple[dict[Contact, int], ...] = tuple({} for _ in CLASSES)

@@ -119,6 +119,9 @@ class ControlSession:
         if isinstance(cmd, ev.Configure):
             await agent.configure(config_from_command(cmd, self.default_store))
             return {"eid": agent.eid, "stored": agent.store.count(), "clas": [c.name for c in agent.clas]}
+        if isinstance(cmd, ev.Start):
+            await agent.start_at(cmd.epoch_ns)
+            return {}
         if isinstance(cmd, ev.Inject):
             return {"bundle": await self._inject(cmd)}
         if isinstance(cmd, ev.Status):
@@ -129,12 +132,12 @@ class ControlSession:
 
     async def _inject(self, cmd: ev.Inject) -> str:
         lifetime = cmd.lifetime_ns or DEFAULT_LIFETIME_NS
-        cos, tag, protection = _cos(cmd), cmd.tag, Protection.named(cmd.integrity, cmd.confidentiality)
+        kw: dict[str, Any] = dict(cos=_cos(cmd), tag=cmd.tag, hop_limit=cmd.hop_limit)
+        kw["protection"] = Protection.named(cmd.integrity, cmd.confidentiality)
         try:
             if cmd.payload is not None:
-                return await self.agent.submit(cmd.dest, cmd.payload, lifetime, cos=cos, tag=tag, protection=protection)
-            size = cmd.size or 0
-            return await self.agent.inject(cmd.dest, size, cmd.seed, lifetime, cos=cos, tag=tag, protection=protection)
+                return await self.agent.submit(cmd.dest, cmd.payload, lifetime, **kw)
+            return await self.agent.inject(cmd.dest, cmd.size or 0, cmd.seed, lifetime, **kw)
         except StoreFullError as e:
             raise HilnetError(f"refused: {e}") from None
 
@@ -145,7 +148,7 @@ def _cos(cmd: ev.Inject) -> ClassOfService:
     return ClassOfService(priority, cmd.ordinal if priority is Priority.EXPEDITED else 0)
 
 
-def _stdout_writer() -> Callable[[bytes], None]:
+def stdout_writer() -> Callable[[bytes], None]:
     """Batched event writer: events written in one loop iteration leave in one write(2).
 
     A write per event was several system calls per bundle per agent (stdout is
@@ -184,7 +187,7 @@ def _stderr_write(data: bytes) -> None:
 
 async def run_agent(*, stdio: bool, config: AgentConfig | None, socket_path: str | None, default_store: str) -> int:
     """Run one agent until shutdown, stdin EOF (stdio mode) or SIGTERM/SIGINT. Returns exit status."""
-    write = _stdout_writer() if stdio else _stderr_write
+    write = stdout_writer() if stdio else _stderr_write
     stopping = asyncio.Event()
     agent = Agent(emit=lambda e: write(ev.encode_event(e)))
     session = ControlSession(agent, write, default_store=default_store, on_shutdown=stopping.set)
@@ -224,13 +227,13 @@ async def _run_until_stopped(session: ControlSession, stopping: asyncio.Event, s
     if stdio:
         reader = asyncio.StreamReader(limit=ev.MAX_LINE + 2)
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-        tasks.append(loop.create_task(_pump(session, reader, stopping)))
+        tasks.append(loop.create_task(pump_commands(session, reader, stopping)))
     await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     for t in tasks:
         t.cancel()
 
 
-async def _pump(session: ControlSession, reader: asyncio.StreamReader, stopping: asyncio.Event) -> None:
+async def pump_commands(session: ControlSession, reader: asyncio.StreamReader, stopping: asyncio.Event) -> None:
     """Run the commands ``reader`` brings until EOF (the controller is gone) or shutdown; then set ``stopping``.
 
     Injects run concurrently so that their puts share group commits (one fsync

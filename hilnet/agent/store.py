@@ -192,6 +192,17 @@ class BundleStore(StoreReader):
             os.close(self._lock_fd)
             self._lock_fd = None
 
+    def abandon(self) -> None:
+        """Let go of the store as a killed process does: queued writes are lost, nothing more is committed.
+
+        For a node killed inside a process that lives on (hilnet/agent/host.py);
+        the store is then opened again on restart, as after ``kill -9``."""
+        self._close_reader()
+        self._writer.abandon()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
     def __enter__(self) -> BundleStore:
         return self
 

@@ -140,6 +140,18 @@ class StoreWriter:
         self._thread.join()
         self._db.close()
 
+    def abandon(self) -> None:
+        """Stop as ``kill -9`` stops the process: what is queued is dropped, never committed.
+
+        A commit under way finishes (it either reached the disk or it did not, as
+        at a kill); nobody hears of the dropped writes. Idempotent."""
+        with self._mutex:
+            self._closed = True
+            self._queue.clear()
+            self._wake.notify()
+        self._thread.join()
+        self._db.close()  # an open transaction is rolled back, as the next opener would
+
     # -- the turn -----------------------------------------------------------------
 
     def _enqueue(self, op: WriteOp[Any], fut: _Answer) -> None:

@@ -36,21 +36,57 @@ from hilnet.errors import InputError
     default=None,
     help="Store file when the configuration names none [default: NODE.store beside the --config file; with --stdio: ./hilnet-agent.store].",
 )
+@click.option(
+    "--host",
+    "host",
+    is_flag=True,
+    help="Run many nodes' agents in this one process, each line on stdin/stdout tagged with a node name "
+    "(how the controller runs many virtual nodes; docs/control.md).",
+)
+@click.option(
+    "--listen-fd",
+    "listen_fds",
+    multiple=True,
+    metavar="FD=HOST:PORT",
+    help="With --host: a descriptor this process inherits, bound to HOST:PORT; the agent that listens there uses it.",
+)
 @click.option("-v", "--verbose", count=True, help="More log lines on stderr.")
 def command(
-    stdio: bool, config_file: str | None, socket_path: str | None, store_path: str | None, verbose: int
+    stdio: bool,
+    config_file: str | None,
+    socket_path: str | None,
+    store_path: str | None,
+    host: bool,
+    listen_fds: tuple[str, ...],
+    verbose: int,
 ) -> None:
     """Run the store-and-forward bundle agent of one node.
 
     With --stdio the agent waits for a `configure` command (docs/control.md);
-    with --config it configures itself from a YAML file and runs until SIGTERM.
+    with --config it configures itself from a YAML file and runs until SIGTERM;
+    with --host it runs the agents of many nodes, started and driven by name.
     """
     from hilnet.agent import log_rate
     from hilnet.agent.local_socket import default_socket_path
     from hilnet.agent.server import run_agent
 
-    logging.basicConfig(level=logging.WARNING - 10 * verbose, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    fmt = "%(asctime)s %(name)s %(levelname)s %(message)s"
+    logging.basicConfig(
+        level=logging.WARNING - 10 * verbose, format=fmt.replace("%(name)s", "%(node)s %(name)s") if host else fmt
+    )
     log_rate.install()  # a flood of identical errors (a hostile peer) costs a few lines a window
+    if host:
+        from hilnet.agent.host import NodeLogFilter, host_main
+
+        if stdio or config_file or socket_path:
+            raise click.UsageError(
+                "--host takes its nodes' commands on stdin: leave out --stdio, --config and --socket"
+            )
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(NodeLogFilter())
+        raise SystemExit(host_main(listen_fds))
+    if listen_fds:
+        raise click.UsageError("--listen-fd goes with --host")
     if not stdio and not config_file:
         raise click.UsageError("give --stdio (controlled) or --config FILE (standalone)")
     config = None

@@ -42,7 +42,14 @@ if TYPE_CHECKING:
 @click.option("--pcap", is_flag=True, help="Capture every link end into the run folder's pcap/.")
 @click.option("-q", "--quiet", is_flag=True, help="No live progress, only the verdict.")
 @click.option("--json", "json_out", is_flag=True, help="Print summary.json on stdout.")
-def command(scenario, backend, bench, out_dir, force, scale, seed, until_settled, junit, pcap, quiet, json_out):
+@click.option(
+    "--agents",
+    type=click.Choice(["auto", "process", "hosted"]),
+    default="auto",
+    show_default=True,
+    help="Virtual nodes' agents: a process each, or many per agent host process (auto: hosted from 20 nodes on loopback).",
+)
+def command(scenario, backend, bench, out_dir, force, scale, seed, until_settled, junit, pcap, quiet, json_out, agents):
     """Replay SCENARIO on virtual links (or a bench of boards) and check delivery.
 
     Exit 0 when every expectation holds, 1 when one fails, 2 for bad input
@@ -66,6 +73,7 @@ def command(scenario, backend, bench, out_dir, force, scale, seed, until_settled
         until_settled=until_settled,
         quiet=quiet,
         junit=junit,
+        agents=agents,
     )
     progress = None
     view = None

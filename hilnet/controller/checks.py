@@ -13,11 +13,16 @@ scenario's expectations:
   :mod:`hilnet.scenario.faulted`), for the whole run and per stream;
 - duplicates: how many deliveries beyond the first;
 - intact: every delivered payload has the SHA-256 of what was injected;
+- fidelity: every scripted link change (gate or parameters) applied within
+  ``expect.fidelity`` of its time (default: :data:`~hilnet.controller.fidelity.DEFAULT_FIDELITY_NS` for
+  the run's backend); the failure names the worst change first;
 - lost: conservation. At the end each bundle is delivered, still in some
-  store, or expired with an event; anything else is lost, and the failure
-  names where it was last seen. Where it was last seen at (or handed to) a
-  node whose stack cannot report its store (docs/stacks.md), its fate is
-  "not observable for this stack", not lost: the checks do not guess.
+  store, expired with an event, or dropped by an agent that said why
+  (``dropped at NODE: REASON``, a fate of its own that counts against
+  delivered); anything else is lost, and the failure names where it was last
+  seen. Where it was last seen at (or handed to) a node whose stack cannot
+  report its store (docs/stacks.md), its fate is "not observable for this
+  stack", not lost: the checks do not guess.
 
 Each failure is one line a person understands. The plan oracle and the
 schedule-fidelity figures ride along for the reports.
@@ -29,13 +34,14 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hilnet.agent.router import earliest_arrival
+from hilnet.controller.fidelity import backend_of, fidelity_check, fidelity_of
 from hilnet.ledger import Injection, Ledger, Observes
 from hilnet.scenario.contact import Contact
 from hilnet.scenario.faulted import closures, without_faults
 from hilnet.scenario.model import Scenario
 from hilnet.scenario.plan import Plan
 from hilnet.units import format_duration, scenario_to_wall_ns, wall_to_scenario_ns
-from hilnet.verdict import BundleRecord, CheckReport, CheckResult, EdgeTiming, Fidelity, RemotePort
+from hilnet.verdict import BundleRecord, CheckReport, CheckResult
 
 # How a run-end record says the testbed broke or a person stopped the run.
 BROKEN_END_REASONS = ("error", "interrupted")
@@ -43,51 +49,6 @@ BROKEN_END_REASONS = ("error", "interrupted")
 # Bytes a bundle carries beyond its payload on the wire (primary block, hop
 # count, previous node, CRCs, CLA framing): what the oracle adds to the size.
 BUNDLE_OVERHEAD_BYTES = 64
-
-
-def _percentile(values: list[int], q: float) -> int | None:
-    if not values:
-        return None
-    s = sorted(values)
-    return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))]
-
-
-def fidelity_of(events: Iterable[Mapping[str, Any]]) -> Fidelity:
-    """Schedule fidelity: every link gate or parameter change, intended vs applied."""
-    edges = []
-    for e in events:
-        if e.get("src") == "link" and e.get("event") in ("up", "down", "change") and "intended_wall_ns" in e:
-            edges.append(
-                EdgeTiming(e["link"], e.get("direction", ""), e["event"], e["intended_wall_ns"], e["applied_wall_ns"])
-            )
-    errors = [abs(x.error_ns) for x in edges]
-    return Fidelity(
-        tuple(edges),
-        _percentile(errors, 0.5),
-        _percentile(errors, 0.99),
-        max(errors) if errors else None,
-        _remote_ports(events),
-    )
-
-
-def _remote_ports(events: Iterable[Mapping[str, Any]]) -> tuple[RemotePort, ...]:
-    """The link ends the ``link-stats`` records name as remote, once each (the last record wins)."""
-    found: dict[tuple[str, str], RemotePort] = {}
-    for e in events:
-        if e.get("src") != "controller" or e.get("event") != "link-stats" or not isinstance(e.get("stats"), Mapping):
-            continue
-        for direction in e["stats"].values():
-            for r in direction.get("remote", ()) if isinstance(direction, Mapping) else ():
-                if isinstance(r, Mapping):
-                    key = (str(e.get("link")), str(r.get("end")))
-                    found[key] = RemotePort(
-                        *key, str(r.get("server")), _int_or_none(r.get("rtt_us")), _int_or_none(r.get("rttvar_us"))
-                    )
-    return tuple(found[k] for k in sorted(found))
-
-
-def _int_or_none(v: object) -> int | None:
-    return v if isinstance(v, int) and not isinstance(v, bool) else None
 
 
 def check_run(scenario: Scenario, plan: Plan, events: Iterable[Mapping[str, Any]]) -> CheckReport:
@@ -110,7 +71,9 @@ def check_run(scenario: Scenario, plan: Plan, events: Iterable[Mapping[str, Any]
     for b in bundles:
         d, n = streams.get(b.traffic, (0, 0))
         streams[b.traffic] = (d + (1 if b.deliveries else 0), n + 1)
+    fidelity = fidelity_of(events)
     results = _judge(scenario, bundles, ledger.end_ns, ledger.end_reason, stacks)
+    results.append(fidelity_check(scenario, fidelity, backend_of(events)))
     if ledger.end_reason in BROKEN_END_REASONS:
         # A run that broke judges nothing it did not get to do: it fails, whatever it delivered.
         results.insert(
@@ -123,7 +86,7 @@ def check_run(scenario: Scenario, plan: Plan, events: Iterable[Mapping[str, Any]
                 (f"the run ended early ({ledger.end_reason}): {ledger.end_detail or 'no detail'}",),
             ),
         )
-    return CheckReport(tuple(results), tuple(bundles), fidelity_of(events), ledger.end_ns, ledger.end_reason, streams)
+    return CheckReport(tuple(results), tuple(bundles), fidelity, ledger.end_ns, ledger.end_reason, streams)
 
 
 def _bundle(ledger: Ledger, inj: Injection, contacts: tuple[Contact, ...], scale: float) -> BundleRecord:
@@ -154,6 +117,8 @@ def _bundle(ledger: Ledger, inj: Injection, contacts: tuple[Contact, ...], scale
         sightings=ledger.sightings(key) if key else (),
         priority=inj.priority,
         ordinal=inj.ordinal,
+        dropped=ledger.dropped(key) if key else ledger.refused(inj.tag),
+        injection_failure=inj.failure,
         unobservable_at=ledger.unaccounted_at(key) if key and not got else (),
     )
 
@@ -180,10 +145,15 @@ def _stack(stacks: Stacks, node: str) -> str:
 
 
 def _where(b: BundleRecord, scenario: Scenario, stacks: Stacks | None = None) -> str:
-    # A destination drops a bundle that fails BPSec before the previous hop logs its ack: say that, not the ack.
-    s = next((x for x in b.sightings if x.event == "security-failed"), b.last_seen)
+    fate, drop = b.fate, b.dropped
+    if drop is not None and fate in ("dropped", "refused"):
+        # Said before the last sighting: a node drops a bundle before the previous hop logs its ack.
+        return f"{fate} at {drop.node}: {drop.reason} (at {format_duration(drop.t_ns)})"
+    if fate == "not-injected":
+        return f"not injected: {b.injection_failure or 'its injection failed'}"
+    s = b.last_seen
     if s is None:
-        return "never seen by an agent after injection" if b.key else "its injection failed"
+        return "never seen by an agent after injection"
     if s.event == "sent":
         to = {n.eid: n.name for n in scenario.nodes}.get(s.peer or "", s.peer or "?")
         cla = (s.cla or "?").upper()
@@ -202,9 +172,9 @@ def _where(b: BundleRecord, scenario: Scenario, stacks: Stacks | None = None) ->
         "received": "last received",
         "refused": "refused",
         "dropped": "dropped",
-        "security-failed": "dropped for failing its BPSec check (security-failed)",
     }.get(s.event, f"last {s.event}")
-    return f"{verb} at {s.node} at {format_duration(s.t_ns)}"
+    held = f"; still stored at {', '.join(b.stored_at)}" if fate == "stored" else ""
+    return f"{verb} at {s.node} at {format_duration(s.t_ns)}{held}"
 
 
 def _judge(

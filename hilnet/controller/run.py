@@ -2,10 +2,10 @@
 
 Sequence: load and compile (bad input exits 2 before any process starts) ->
 build the backend -> open one emulated link per scenario link, gates closed ->
-start the agents and estimate their clocks -> pick the run's start ``t0`` a
-moment ahead and configure every agent with it -> give the emulator each
-link's full script (windows, changes, cuts, bursts) in engine-clock time ->
-replay traffic and agent faults on the scaled clock -> stop at the scenario's
+start the agents and estimate their clocks -> give the emulator each link's
+full script (windows, changes, cuts, bursts) in run time and configure every
+agent, held -> only then, however long that took, pick the run's start ``t0``
+a moment ahead, and tell the emulator and every agent -> replay traffic and agent faults on the scaled clock -> stop at the scenario's
 duration, or once every bundle is settled -> tear everything down (also on
 Ctrl-C and errors) -> checks. The reports are the caller's (the CLI writes
 them from the :class:`RunResult`).
@@ -37,9 +37,14 @@ from hilnet.scenario.model import PowerCut, Scenario
 from hilnet.scenario.plan import Plan, compile_plan
 from hilnet.scenario.wall import in_wall_terms, refusals
 from hilnet.stacks.registry import refuse_what_stacks_cannot_do, require_stacks
+from hilnet.testbed.hosting import place_agents
 from hilnet.verdict import CheckReport
 
-START_MARGIN_NS = 300_000_000  # t0 this far after the agents are configured
+# t0 this far after everything is armed: enough to tell every node of it, and for the engine
+# to take in each link's script and set its initial state (about 25 us a link when idle).
+START_MARGIN_NS = 300_000_000
+LINK_MARGIN_NS = 200_000
+NODE_MARGIN_NS = 5_000_000  # a start command and its reply per node (measured: 100 agents, 2 cores, ~4 ms each)
 NS_PER_S = 1_000_000_000
 
 
@@ -56,6 +61,7 @@ class RunOptions:
     quiet: bool = False
     junit: str | None = None
     console: Any = None  # a writable text stream for progress (default: stderr)
+    agents: str = "auto"  # auto | process | hosted: one process per node, or many per agent host
 
 
 @dataclass(frozen=True)
@@ -206,23 +212,28 @@ def run(
         backend, why = "bench", f"--bench {options.bench}"
     else:
         backend, why = choose_backend(options.backend)
+    placement = place_agents(backend, [n.name for n in scenario.nodes if n.stack == "hilnet"], options.agents)
     require_stacks((n.name, n.stack) for n in scenario.nodes)  # a stack that is not installed: exit 2, nothing started
     refuse_what_stacks_cannot_do(scenario, backend)
-    try:
-        run_dir = make_run_dir(scenario, options.out_dir, clock, options.force)
-        shutil.copyfile(path, os.path.join(run_dir, "scenario.yaml"))
-        if options.bench is not None:
-            shutil.copyfile(options.bench, os.path.join(run_dir, "bench.yaml"))
-    except OSError as e:
-        raise TestbedError(f"cannot make the run folder: {e}") from None
+    run_dir = _run_folder(path, scenario, options, clock)
     if not options.quiet:
         say(f"hilnet run {scenario.name}: backend {backend} ({why}); run folder {run_dir}")
+        say(placement.describe(sum(len(ns) for ns in placement.hosts.values())))
         for w in plan.warnings:
             say(f"plan warning: {w}")
     wall = in_wall_terms(scenario)  # once: the testbed, the emulator and the agents' plans read wall figures
     try:
         session = Session(
-            wall, plan, run_dir, backend, why, pcap=options.pcap, progress=progress, clock=clock, bench=bench
+            wall,
+            plan,
+            run_dir,
+            backend,
+            why,
+            pcap=options.pcap,
+            progress=progress,
+            clock=clock,
+            bench=bench,
+            agents=options.agents,
         )
     except OSError as e:
         raise TestbedError(f"cannot write to the run folder {run_dir}: {e}") from None
@@ -239,14 +250,27 @@ def run(
     return RunResult(exit_code, run_dir, report, reason, scenario, plan, events, backend, why, detail, tuple(problems))
 
 
+def _run_folder(path: str, scenario: Scenario, options: RunOptions, clock: WallClock) -> str:
+    """The run folder, made, with copies of the scenario (and bench) files in it."""
+    try:
+        run_dir = make_run_dir(scenario, options.out_dir, clock, options.force)
+        shutil.copyfile(path, os.path.join(run_dir, "scenario.yaml"))
+        if options.bench is not None:
+            shutil.copyfile(options.bench, os.path.join(run_dir, "bench.yaml"))
+    except OSError as e:
+        raise TestbedError(f"cannot make the run folder: {e}") from None
+    return run_dir
+
+
 def _replay(session: Session, until_settled: bool) -> tuple[str, int, str, list[str]]:
     """Build, replay, tear down; (end reason, exit code so far, detail, teardown problems)."""
     clock = session.clock
     reason, exit_code, detail = "duration", 0, ""
     started = clock.now_ns()
     try:
-        session.build()
-        t0 = clock.now_ns() + START_MARGIN_NS
+        session.build()  # and arms every link and node, however long it takes: t0 is chosen after
+        sc = session.scenario
+        t0 = clock.now_ns() + START_MARGIN_NS + LINK_MARGIN_NS * len(sc.links) + NODE_MARGIN_NS * len(sc.nodes)
         session.start(t0)
         reason = Sequencer(clock, session.plan, t0, session, until_settled=until_settled).run()
     except KeyboardInterrupt:

@@ -41,7 +41,16 @@ from hilnet.clock import Clock, MonotonicClock
 from hilnet.errors import EndpointError, LinkError
 from hilnet.link.control import Command, CommandQueue
 from hilnet.link.endpoints.base import Endpoint, Rx, Stamper
-from hilnet.link.links import Link, LinkHandle, Side, end_name, make_link, open_ends
+from hilnet.link.links import (
+    Link,
+    LinkHandle,
+    Side,
+    count_oversize,
+    end_name,
+    make_link,
+    open_ends,
+    schedule_scripts,
+)
 from hilnet.link.outbox import EventCallback, Outbox
 from hilnet.link.poller import Poller
 
@@ -126,6 +135,11 @@ class Engine:
             self._outbox.emit({**ev, "link": link.name, "direction": side.name})
 
         return cb
+
+    def begin(self, t0_ns: int) -> None:
+        """The run starts at ``t0_ns`` (engine clock): the scripts given to :meth:`LinkHandle.arm` go
+        into their links, their initial state at once, in one command. Thread-safe; call it ahead of ``t0_ns``."""
+        self._commands.post(partial(schedule_scripts, self._links, t0_ns, self.clock))
 
     # --- running ------------------------------------------------------------
     def start(self) -> None:
@@ -284,23 +298,7 @@ class Engine:
             self._pop(link, side, now)
 
     def _oversize(self, link: Link, side: Side, size: int, t: int) -> None:
-        # Counted in the direction's own counters so that in = out + drops + in flight holds.
-        st = side.direction.stats
-        st.units_in += 1
-        st.bytes_in += size
-        st.drops["oversize"] = st.drops.get("oversize", 0) + 1
-        st.drop_bytes["oversize"] = st.drop_bytes.get("oversize", 0) + size
-        self._outbox.emit(
-            {
-                "event": "drop",
-                "reason": "oversize",
-                "link": link.name,
-                "direction": side.name,
-                "t_ns": t,
-                "bytes": size,
-                "limit": side.dst.max_unit,
-            }
-        )
+        self._outbox.emit(count_oversize(link, side, size, t))
 
     def _capture(self, link: Link, end: str, way: str, data: bytes, tag: object, t: int) -> None:
         # The pcap is written on the outbox's thread; a write that fails there

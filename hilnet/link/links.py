@@ -67,6 +67,7 @@ class Link:
     dirty: bool = True  # descriptors to (re)register before the next wait
     fds: dict[int, int] = field(default_factory=dict)  # fd -> mask currently registered
     owner: dict[int, Endpoint] = field(default_factory=dict)
+    script: list[tuple[Side, ScheduleEvent]] = field(default_factory=list)  # armed, in run time: see arm()
 
     @property
     def sides(self) -> tuple[Side, Side]:
@@ -113,6 +114,18 @@ class LinkHandle:
                 s.direction.schedule(event)
 
         self._commands.post(add, self._link)
+
+    def arm(self, direction: str, events: Iterable[ScheduleEvent]) -> None:
+        """Give ``direction`` its script in *run time* (ns from the run's start, not yet chosen):
+        :meth:`Engine.begin <hilnet.link.engine.Engine.begin>` schedules it once the start is known."""
+        self._outbox.check()
+        sides, events = self._sides(direction), list(events)
+        link = self._link
+
+        def add() -> None:
+            link.script.extend((s, e) for s in sides for e in events)
+
+        self._commands.post(add, link)
 
     def set_up(self, up: bool, at_ns: int | None = None, direction: str = "both") -> None:
         """Open or close the gate at ``at_ns`` (engine clock ns; default: now)."""
@@ -235,6 +248,44 @@ def make_link(
     d_ab = Direction(fit_serial(ab, ea, eb), medium, seed=seed * 2, schedule=schedule_ab, name=f"{name}:a->b")
     d_ba = Direction(fit_serial(ba, eb, ea), medium, seed=seed * 2 + 1, schedule=schedule_ba, name=f"{name}:b->a")
     return Link(name, ea, eb, Side("a->b", d_ab, ea, eb, "a", "b"), Side("b->a", d_ba, eb, ea, "b", "a"), capture)
+
+
+def count_oversize(link: Link, side: Side, size: int, t: int) -> dict[str, Any]:
+    """Count a unit of ``size`` bytes too big for ``side``'s far end as dropped; returns its ``drop`` event.
+
+    Counted in the direction's own counters, so that in = out + drops + in flight holds."""
+    st = side.direction.stats
+    st.units_in += 1
+    st.bytes_in += size
+    st.drops["oversize"] = st.drops.get("oversize", 0) + 1
+    st.drop_bytes["oversize"] = st.drop_bytes.get("oversize", 0) + size
+    return {
+        "event": "drop",
+        "reason": "oversize",
+        "link": link.name,
+        "direction": side.name,
+        "t_ns": t,
+        "bytes": size,
+        "limit": side.dst.max_unit,
+    }
+
+
+def schedule_scripts(links: Iterable[Link], t0_ns: int, clock: Clock) -> None:
+    """Schedule every armed script (:meth:`LinkHandle.arm`) from ``t0_ns`` on (loop thread).
+
+    What a script sets at run time 0 is the link's initial state: it is put in force now,
+    before the run starts, so that no link opens late however many open at 0 (their records
+    say 0, or how late they were when this ran after ``t0_ns``)."""
+    for link in links:
+        if not link.alive:
+            continue
+        for side, e in link.script:
+            if e.at_ns == 0:
+                side.direction.set_initial(dataclasses.replace(e, at_ns=t0_ns), clock.now_ns())
+            else:
+                side.direction.schedule(dataclasses.replace(e, at_ns=t0_ns + e.at_ns))
+        link.script.clear()
+        link.dirty = True
 
 
 def fit_serial(cfg: DirectionConfig, src: Endpoint, dst: Endpoint) -> DirectionConfig:

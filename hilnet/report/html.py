@@ -163,7 +163,7 @@ def _bundles(report: CheckReport) -> list[str]:
             fate,
             seen,
         )
-        rows.append((cells, b.fate == "lost" or b.deliveries > 1 or b.intact is False))
+        rows.append((cells, b.fate in ("lost", "dropped", "refused") or b.deliveries > 1 or b.intact is False))
     headers = ("tag", "path", "injected", "delivered", "latency", "plan arrival", "lateness", "fate", "last seen")
     return ["<h2>Bundles</h2>", _table(headers, rows, numeric={4, 6})]
 

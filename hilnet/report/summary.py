@@ -10,7 +10,8 @@ Shape (format 1)::
      "classes":  {"expedited"|"normal"|"bulk": {the same figures over every bundle of the class}},
      "bundles":  [{"tag", "traffic", "priority", "from", "to", "key", "size", "injected_ns", "delivered_ns",
                    "deliveries", "latency_ns", "plan_arrival_ns", "lateness_ns", "fate", "intact",
-                   "stored_at", "path", "last_seen": {"node", "event", "t_ns"}|null}],
+                   "stored_at", "path", "last_seen": {"node", "event", "t_ns"}|null,
+                   "dropped": {"node", "reason", "t_ns"}|null}],
      "fidelity": {"edges": INT, "p50_ns", "p99_ns", "max_ns", "remote_ports": [...]},
      "links":    {LINK: {DIRECTION: {"units_in", ..., "drops": {REASON: INT}}}}}
 
@@ -97,7 +98,7 @@ def _figures(s: StreamStats) -> dict[str, Any]:
 
 
 def _bundle(b: BundleRecord) -> dict[str, Any]:
-    last = b.last_seen
+    last, drop = b.last_seen, b.dropped
     return {
         "tag": b.tag,
         "traffic": b.traffic,
@@ -117,6 +118,8 @@ def _bundle(b: BundleRecord) -> dict[str, Any]:
         "stored_at": list(b.stored_at),
         "path": list(bundle_path(b)),
         "last_seen": None if last is None else {"node": last.node, "event": last.event, "t_ns": last.t_ns},
+        # dropped for good by an agent, or (fate refused) not taken in by its source
+        "dropped": None if drop is None else {"node": drop.node, "reason": drop.reason, "t_ns": drop.t_ns},
     }
 
 

@@ -106,6 +106,9 @@ class InjectBundle(Action):
     ordinal: int = 0  # 0..254 inside expedited, higher first
     integrity: str | None = None  # BPSec services the source adds (docs/scenario.md)
     confidentiality: str | None = None
+    hop_limit: int | None = (
+        None  # the traffic's, or the plan's default for its stream (scenario.hops); None: the stack's
+    )
 
     @property
     def traffic(self) -> str:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections import deque
-
 from yaml.nodes import MappingNode, Node
 
 from hilnet.bundle.codec import DEFAULT_MAX_SIZE
+from hilnet.scenario.hops import MAX_HOP_LIMIT, Graph, default_hop_limit, hop_distances, link_graph
 from hilnet.scenario.load_expect import ExpectBuilder
 from hilnet.scenario.load_security import read_security
 from hilnet.scenario.model import STACK_TAKES, Crash, Cut, ErrorBurst, Fault, Link, PowerCut, Priority, Traffic
@@ -27,6 +26,7 @@ TRAFFIC_KEYS = (
     "ordinal",
     "security",
     "expect",
+    "hop-limit",
 )
 MAX_ORDINAL = 254  # the class-of-service block's limit (ION: 0..254, higher first)
 FAULT_KEYS = ("at", "cut", "crash", "error-burst", "power-cut", "for", "restart-after", "bit-error-rate")
@@ -44,7 +44,7 @@ class EventBuilder(ExpectBuilder):
         if items is None:
             self.all_traffic_built = False
             return ()
-        graph = _graph(links)
+        graph = link_graph(links)
         names: dict[str, int] = {}  # traffic name -> line it was given on
         out: list[Traffic] = []
         for i, item in enumerate(items):
@@ -72,7 +72,7 @@ class EventBuilder(ExpectBuilder):
         )
         return False
 
-    def _traffic_entry(self, i: int, item: Node, graph: dict[str, set[str]], names: dict[str, int]) -> Traffic | None:
+    def _traffic_entry(self, i: int, item: Node, graph: Graph, names: dict[str, int]) -> Traffic | None:
         """Traffic entry number ``i`` (0-based); None, its errors recorded, when it cannot be built."""
         r = self.r
         m = r.mapping(item, f"traffic #{i + 1}", TRAFFIC_KEYS, required=("from", "to", "size"))
@@ -112,6 +112,7 @@ class EventBuilder(ExpectBuilder):
         if start is None or self.duration is None:
             return None
         count = self._injections(m, what, start, self.duration, every, count)
+        hop_limit = self._hop_limit(m, item, what, graph, frm, to)
         if frm is None or to is None or count is None or size is None or lifetime is None or frm == to:
             return None
         return Traffic(
@@ -128,7 +129,40 @@ class EventBuilder(ExpectBuilder):
             integrity=integrity,
             confidentiality=confidentiality,
             expect=expect,
+            hop_limit=hop_limit,
         )
+
+    def _hop_limit(
+        self, m: MappingEntries, item: Node, what: str, graph: Graph, frm: str | None, to: str | None
+    ) -> int | None:
+        """The entry's ``hop-limit`` (None: the plan's default); refused, at the key or else at the
+        entry, when the shortest path between its ends takes more hops than its bundles may."""
+        limit = None
+        if "hop-limit" in m:
+            node = m["hop-limit"][1]
+            limit = self.r.integer(node, f"{what} hop-limit", minimum=1)
+            if limit is not None and limit > MAX_HOP_LIMIT:
+                self.r.error(node, f"{what} hop-limit is {limit}; expected 1 to {MAX_HOP_LIMIT} (RFC 9171 4.4.3)")
+                return None
+        if frm is None or to is None or not self.all_links_built:
+            return limit
+        hops = hop_distances(graph, frm).get(to)
+        if hops is None or hops <= (MAX_HOP_LIMIT if limit is None else limit):
+            return limit
+        path = f"{what}: the shortest path from {frm!r} to {to!r} takes {hops} hops"
+        if limit is None:
+            self.r.error(
+                item,
+                f"{path}, more than any bundle may take (a hop limit is at most {MAX_HOP_LIMIT}); "
+                f"expected nodes at most {MAX_HOP_LIMIT} hops apart",
+            )
+        else:
+            self.r.error(
+                m["hop-limit"][1],
+                f"{path}, but its hop-limit is {limit}: every bundle would be dropped on the way; expected a "
+                f"hop-limit of at least {hops} (or none: the plan then gives {default_hop_limit(graph, frm, to)})",
+            )
+        return limit
 
     def _security_ends(self, node: Node, what: str, ends: tuple[str | None, str | None]) -> None:
         """Refuse BPSec on a stream whose source or destination runs a stack hilnet gives no keys to."""
@@ -182,14 +216,14 @@ class EventBuilder(ExpectBuilder):
         names[given] = node.start_mark.line + 1
         return given
 
-    def _traffic_ends(self, m: MappingEntries, what: str, graph: dict[str, set[str]]) -> tuple[str | None, str | None]:
+    def _traffic_ends(self, m: MappingEntries, what: str, graph: Graph) -> tuple[str | None, str | None]:
         """The ``from`` and ``to`` nodes, each None when wrong; a path between them must exist."""
         frm = self._node_ref(m["from"][1], f"{what} from") if "from" in m else None
         to = self._node_ref(m["to"][1], f"{what} to") if "to" in m else None
         if frm is not None and to is not None:
             if frm == to:
                 self.r.error(m["to"][1], f"{what} goes from {frm!r} to itself; expected another node")
-            elif self.all_links_built and to not in _reachable(graph, frm):
+            elif self.all_links_built and to not in hop_distances(graph, frm):
                 self.r.error(
                     m["to"][1],
                     f"{what}: no path from {frm!r} to {to!r} in the link graph; expected "
@@ -351,22 +385,3 @@ class EventBuilder(ExpectBuilder):
         crashes.setdefault(target, []).append((at, restart, item.start_mark.line + 1))
         mark = item.start_mark
         return Crash(at_ns=at, node=target, restart_after_ns=restart, line=mark.line + 1, col=mark.column + 1)
-
-
-def _graph(links: tuple[Link, ...]) -> dict[str, set[str]]:
-    graph: dict[str, set[str]] = {}
-    for link in links:
-        graph.setdefault(link.a, set()).add(link.b)
-        graph.setdefault(link.b, set()).add(link.a)
-    return graph
-
-
-def _reachable(graph: dict[str, set[str]], start: str) -> set[str]:
-    seen = {start}
-    todo = deque([start])
-    while todo:
-        for nxt in graph.get(todo.popleft(), ()):
-            if nxt not in seen:
-                seen.add(nxt)
-                todo.append(nxt)
-    return seen

@@ -16,7 +16,7 @@ from hilnet.scenario.model import Expect, StreamExpect, Traffic
 from hilnet.scenario.reader import describe
 from hilnet.units import parse_duration, parse_fraction
 
-EXPECT_KEYS = ("delivered", "within", "within-plan", "duplicates", "intact", "lost")
+EXPECT_KEYS = ("delivered", "within", "within-plan", "duplicates", "intact", "lost", "fidelity")
 STREAM_EXPECT_KEYS = ("within", "within-plan")
 
 
@@ -35,6 +35,9 @@ class ExpectBuilder(BuilderBase):
         duplicates = r.integer(m["duplicates"][1], "expect duplicates", minimum=0) if "duplicates" in m else None
         lost = r.integer(m["lost"][1], "expect lost", minimum=0) if "lost" in m else None
         intact = r.boolean(m["intact"][1], "expect intact") if "intact" in m else None
+        fidelity = None
+        if "fidelity" in m:
+            fidelity = r.unit(m["fidelity"][1], "expect fidelity", parse_duration, "a duration such as 1ms")
         # what is missing or wrong keeps its default (the error is recorded)
         return Expect(
             delivered=default.delivered if delivered is None else delivered,
@@ -43,6 +46,7 @@ class ExpectBuilder(BuilderBase):
             duplicates=default.duplicates if duplicates is None else duplicates,
             intact=default.intact if intact is None else intact,
             lost=default.lost if lost is None else lost,
+            fidelity_ns=fidelity,
         )
 
     def _stream_expect(self, node: Node, what: str) -> StreamExpect | None:

@@ -222,6 +222,7 @@ class Traffic:
     integrity: str | None = None  # BPSec BIB-HMAC-SHA2 variant (hmac-sha384...); None: no BIB
     confidentiality: str | None = None  # BPSec BCB-AES-GCM variant (aes256-gcm...); None: no BCB
     expect: StreamExpect | None = None  # the stream's own expectations, if it states any
+    hop_limit: int | None = None  # 1..255; None: the plan's default (hilnet.scenario.hops)
 
     def times_ns(self) -> tuple[int, ...]:
         """Scenario times of each injection, in order."""
@@ -284,6 +285,7 @@ class Expect:
     duplicates: int | None = 0  # None: not checked
     intact: bool = True
     lost: int | None = 0  # None: not checked
+    fidelity_ns: int | None = None  # each link change applied within this of its time; None: the backend's default
 
 
 @dataclass(frozen=True, slots=True)

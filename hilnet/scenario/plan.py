@@ -54,6 +54,7 @@ from hilnet.scenario.actions import (
 from hilnet.scenario.contact import Contact
 from hilnet.scenario.geometry.positions import LinkGeometry
 from hilnet.scenario.geometry.staleness import tle_age_warnings
+from hilnet.scenario.hops import link_graph, stream_hop_limit
 from hilnet.scenario.model import (
     Crash,
     Cut,
@@ -192,7 +193,9 @@ def _actions(scenario: Scenario) -> tuple[Action, ...]:
     out: list[Action] = []
     for link in scenario.links:
         out += _link_actions(link, wall)
+    graph = link_graph(scenario.links)
     for t in scenario.traffic:
+        hop_limit = stream_hop_limit(graph, t)
         for seq, at in enumerate(t.times_ns()):
             out.append(
                 InjectBundle(
@@ -208,6 +211,7 @@ def _actions(scenario: Scenario) -> tuple[Action, ...]:
                     ordinal=t.ordinal,
                     integrity=t.integrity,
                     confidentiality=t.confidentiality,
+                    hop_limit=hop_limit,
                 )
             )
     for f in scenario.faults:

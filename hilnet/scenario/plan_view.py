@@ -78,7 +78,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
             }
             for lo in plan.loads
         ],
-        "routes": [{"traffic": r.traffic, "path": list(r.path), "links": list(r.links)} for r in plan.routes],
+        "routes": _routes_json(plan),
         "warnings": list(plan.warnings),
         "geometry": geometry_json(plan.geometry, plan.epoch_unix_ns),
     }
@@ -239,8 +239,7 @@ def render_plan(plan: Plan) -> str:
     if plan.geometry:
         out += ["", "computed windows (from positions: elevation in degrees for ground passes; light time one way)"]
         out += _table(PASS_HEADERS, pass_rows(plan.geometry, plan.epoch_unix_ns))
-    out += ["", "routes"]
-    out += _table(["traffic", "path"], [[r.traffic, " -> ".join(r.path)] for r in plan.routes])
+    out += _routes_table(plan)
     out += ["", "load per link direction (bundle bytes offered vs capacity from the first injection on)"]
     out += _table(
         ["link", "direction", "bundles", "offered", "capacity", "use"],
@@ -316,3 +315,25 @@ def _class_loads(plan: Plan) -> list[str]:
             for c in lo.by_class
         ],
     )
+
+
+def hop_limits(plan: Plan) -> dict[str, int | None]:
+    """Traffic name -> the hop limit its bundles carry."""
+    return {a.traffic: a.hop_limit for a in plan.actions if isinstance(a, InjectBundle)}
+
+
+def _routes_json(plan: Plan) -> list[dict[str, Any]]:
+    limits = hop_limits(plan)
+    return [
+        {"traffic": r.traffic, "path": list(r.path), "links": list(r.links), "hop_limit": limits.get(r.traffic)}
+        for r in plan.routes
+    ]
+
+
+def _routes_table(plan: Plan) -> list[str]:
+    limits = hop_limits(plan)
+    rows = [
+        [r.traffic, str(len(r.path) - 1), str(limits.get(r.traffic) or ""), " -> ".join(r.path)] for r in plan.routes
+    ]
+    heading = "routes (hop limit: each bundle's, from the traffic's hop-limit or the plan's default)"
+    return ["", heading, *_table(["traffic", "hops", "hop limit", "path"], rows)]

@@ -143,21 +143,28 @@ class AgentProcess:
                 raw = next(lines)
             except (StopIteration, ValueError, OSError):  # EOF, or the pipe closed under us (stop)
                 break
-            try:
-                if isinstance(raw, OversizeLine):
-                    raise ControlError(f"line is longer than {MAX_LINE} bytes")
-                ev = parse_event(raw)
-            except ControlError:
-                self.on_unreadable(self.name, f"unreadable line from agent: {raw[:200]!r}")
-                continue
-            if isinstance(ev, Ready):
-                self.agent_pid = ev.pid
-                self._ready.set()
-            if isinstance(ev, (Reply, Error)) and isinstance(ev.id, int) and self._answer(ev.id, ev):
-                if isinstance(ev, Reply):
-                    continue
-            self.on_event(self.name, ev)
-        # EOF: this incarnation answers nothing more
+            self._take(raw)
+        self._ended()
+
+    def _take(self, raw: bytes) -> None:
+        """One line the agent wrote: a reply for whoever waits for it, or an event for ``on_event``."""
+        try:
+            if isinstance(raw, OversizeLine):
+                raise ControlError(f"line is longer than {MAX_LINE} bytes")
+            ev = parse_event(raw)
+        except ControlError:
+            self.on_unreadable(self.name, f"unreadable line from agent: {raw[:200]!r}")
+            return
+        if isinstance(ev, Ready):
+            self.agent_pid = ev.pid
+            self._ready.set()
+        if isinstance(ev, (Reply, Error)) and isinstance(ev.id, int) and self._answer(ev.id, ev):
+            if isinstance(ev, Reply):
+                return
+        self.on_event(self.name, ev)
+
+    def _ended(self) -> None:
+        """The agent writes no more: this incarnation answers nothing more."""
         with self._lock:
             waiting = list(self._waiting)
         for cid in waiting:
@@ -197,7 +204,7 @@ class AgentProcess:
         Raises AgentError at once when the command cannot be written.
         """
         cid = next(self._ids)
-        line = encode_command(dataclasses.replace(command, id=cid))
+        line = self._encode(dataclasses.replace(command, id=cid))
         with self._lock:
             self._waiting[cid] = _Pending(self.clock.now_ns() + int(timeout_s * NS_PER_S), on_reply)
         try:
@@ -207,6 +214,9 @@ class AgentProcess:
                 self._waiting.pop(cid, None)
             raise
         return cid
+
+    def _encode(self, command: Command) -> bytes:
+        return encode_command(command)
 
     def _write(self, line: bytes) -> None:
         stdin: IO[bytes] | None = self.proc.stdin if self.proc is not None else None

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import ClassVar
 
-from hilnet.agent.protocol import Configure, Inject, Status, StoreConfig
+from hilnet.agent.protocol import Configure, Inject, Start, Status, StoreConfig
 from hilnet.clock import Clock
 from hilnet.errors import AgentError
 from hilnet.ledger import OBSERVES_ALL, Observes
@@ -58,9 +58,8 @@ class HilnetAgent:
         return off, unc
 
     def arm(self) -> None:
-        pass  # the agent's configure command carries its epoch: it is sent once t0 is known (configure)
-
-    def configure(self, t0_ns: int) -> None:
+        """Configure the agent *held* (docs/control.md, ``hold``): its store, CLAs and contact
+        plan are ready, but its plan time starts only with :meth:`configure`'s ``start``."""
         v, rt = self.view, self.view.runtime
         command = Configure(
             node=v.name,
@@ -69,12 +68,15 @@ class HilnetAgent:
             clas=tuple(rt.clas),
             contacts=v.plan.wall_contacts,
             nodes={n.name: n.eid for n in v.scenario.nodes},
-            # The agent's clock is ours plus its offset: its epoch is our t0 in its time.
-            epoch_ns=t0_ns + self.offset_ns,
+            hold=True,
             scale=1.0,  # wall contacts: already divided by the scenario's scale
             keys=rt.keys_path,
         )
         self.process.call(command)
+
+    def configure(self, t0_ns: int) -> None:
+        # The agent's clock is ours plus its offset: its epoch is our t0 in its time.
+        self.process.call(Start(epoch_ns=t0_ns + self.offset_ns))
 
     def inject(self, request: InjectRequest, on_done: OnInjected) -> None:
         a = request.action
@@ -88,6 +90,7 @@ class HilnetAgent:
             tag=request.tag,
             integrity=a.integrity,
             confidentiality=a.confidentiality,
+            hop_limit=a.hop_limit,
         )
 
         def replied(outcome: Outcome) -> None:

@@ -79,6 +79,10 @@ class PortPool:
         self._held.append(s)
         return s.getsockname()[1]
 
+    def socket_of(self, port: int) -> socket.socket | None:
+        """The socket holding ``port`` bound (not listening), while it is held."""
+        return next((s for s in self._held if s.getsockname()[1] == port), None)
+
     def release(self) -> None:
         for s in self._held:
             s.close()
@@ -104,11 +108,16 @@ def _ltp_link(
 class LoopbackTestbed:
     name = "loopback"
 
-    def __init__(self, scenario: Scenario, run_dir: str):
+    def __init__(self, scenario: Scenario, run_dir: str, hold_listen_ports: bool = False):
         self.scenario = scenario
         self.run_dir = run_dir
         self.nodes: dict[str, NodeRuntime] = {}
         self.links: dict[str, LinkRuntime] = {}
+        # With ``hold_listen_ports`` the agents' listen ports stay held until just before the
+        # agents bind them (release_listen_ports): a large testbed takes seconds to start its
+        # agents, and another run on the machine would otherwise be free to take one meanwhile.
+        self.hold_listen_ports = hold_listen_ports
+        self.listen_ports = PortPool()
 
     def build(self) -> None:
         sc = self.scenario
@@ -137,16 +146,19 @@ class LoopbackTestbed:
                     port_of, peers_of = (v3_port, v3_peers) if v3 else (tcpcl_port, tcpcl_peers)
                     for n in (link.a, link.b):
                         if n not in port_of:
-                            port_of[n] = ports.take()
+                            port_of[n] = self.listen_ports.take()
                     relay_a, relay_b = ports.take(), ports.take()
                     a_spec = f"tcp://127.0.0.1:{relay_a}?peer=127.0.0.1:{port_of[link.a]}"
                     b_spec = f"tcp://127.0.0.1:{relay_b}?peer=127.0.0.1:{port_of[link.b]}"
                     peers_of[link.a][eid[link.b]] = HostPort("127.0.0.1", relay_a)
                 self.links[link.name] = LinkRuntime(link.name, a_spec, b_spec)
         except OSError as e:
+            self.listen_ports.release()
             raise TestbedError(f"loopback testbed: cannot allocate a port: {e}") from None
         finally:
-            ports.release()  # the engine and the agents bind them next
+            ports.release()  # the engine binds them next
+            if not self.hold_listen_ports:
+                self.listen_ports.release()  # the agents bind them next
         keys = write_run_keys(sc, self.run_dir)
         tls_files = run_pki(sc, self.run_dir, LOCAL_DEFAULT)
         for node in sc.nodes:
@@ -168,5 +180,19 @@ class LoopbackTestbed:
                 keys_path=keys.get(name),
             )
 
+    def listen_sockets(self, node: str) -> list[socket.socket]:
+        """The sockets holding ``node``'s listen ports bound (TCPCL, TCPCLv3), until :meth:`release_listen_ports`.
+
+        An agent host is handed them (the bound sockets themselves), so that no other
+        program can take a port between this build and the agent listening."""
+        listens = [getattr(c, "listen", None) for c in self.nodes[node].clas]
+        ports = [hp.port for hp in listens if isinstance(hp, HostPort)]
+        return [s for s in (self.listen_ports.socket_of(p) for p in ports) if s is not None]
+
+    def release_listen_ports(self) -> None:
+        """Let the agents bind their listen ports (they are about to be configured)."""
+        self.listen_ports.release()
+
     def teardown(self) -> list[str]:
+        self.listen_ports.release()
         return []  # the processes and ptys belong to the controller and the engine

@@ -176,7 +176,7 @@ MALFORMED = [
     (b'{"cmd":"hello","cmd":"time"}', "duplicate key 'cmd'"),
     (b'{"id":1}', "missing 'cmd'"),
     (b'{"cmd":5}', "'cmd' must be a string, got integer"),
-    (b'{"cmd":"fly"}', "unknown cmd 'fly'; expected one of configure, hello, inject, shutdown, status, time"),
+    (b'{"cmd":"fly"}', "unknown cmd 'fly'; expected one of configure, hello, inject, shutdown, start, status, time"),
     (b'{"cmd":"hello","v":2}', "hello: unsupported protocol version 2; this agent speaks 1"),
     (b'{"cmd":"hello","v":true}', "hello: unsupported protocol version true; this agent speaks 1"),
     (b'{"cmd":"hello","id":true}', "hello: field 'id' must be a string or an integer, got boolean"),
@@ -338,6 +338,8 @@ COMMANDS = [
     ctl.Shutdown(id=9),
     parse_command(line(CONFIGURE)),
     Configure(node="gs", eid="ipn:4.0"),
+    Configure(node="gs", eid="ipn:4.0", hold=True),
+    ctl.Start(id="go", epoch_ns=81_234_567_890),
     Configure(
         node="gs",
         eid="ipn:4.0",
@@ -355,6 +357,7 @@ COMMANDS = [
     ),
     Inject(dest="ipn:4.0", size=10, seed=3, tag="photos#1", lifetime_ns=10),
     Inject(id="i", dest="ipn:4.0", payload=b"\x01\x02", priority=0),
+    Inject(dest="ipn:4.0", size=1, hop_limit=255),
 ]
 
 

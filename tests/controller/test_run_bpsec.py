@@ -81,8 +81,9 @@ def test_a_wrong_key_at_the_destination_drops_and_the_verdict_names_them(tmp_pat
     named = "\n".join(delivered["failures"])
     for i in range(1, 5):
         assert f"secret#{i}" in named
-    assert "failing its BPSec check (security-failed) at c" in named
-    assert "failing its BPSec check" in p.stdout + p.stderr
+    assert "dropped at c: failed its BPSec check (key-unwrap-failed)" in named
+    assert all(b["fate"] == "dropped" for t, b in bundles.items() if t.startswith("secret#"))
+    assert "failed its BPSec check" in p.stdout + p.stderr
     end = [e for e in events(out) if e["event"] == "run-end"]
     assert end[0]["reason"] == "settled"  # a bundle dropped for BPSec is final: the run does not wait it out
     leaks.check(out)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from link_endpoint_harness import Rfc2217Harness, ser2net_available
 
-from hilnet.controller.checks import fidelity_of
+from hilnet.controller.fidelity import fidelity_of
 from hilnet.link.engine import Engine
 from hilnet.report.console import format_summary
 from hilnet.report.meta import RunMeta

@@ -497,3 +497,27 @@ def test_every_stage_has_the_same_three_methods():
     assert loss.pop_due(0) == [] and dropped == ["loss"]
     assert tx.next_wake_ns() == 10 * MS and tx.pop_due(10 * MS - 1) == [] and len(tx.pop_due(10 * MS)) == 1
     assert prop.next_wake_ns() == 5 and len(prop.pop_due(5)) == 1
+
+
+def test_initial_state_is_in_force_before_its_time_and_recorded_at_it():
+    """A link's state at the run's start, set ahead of it: its record says the start, not earlier."""
+    d = Direction(DirectionConfig(up=False, delay_ns=MS), Medium.ETHERNET, seed=1)
+    events: list[dict] = []
+    d.on_event(events.append)
+    d.set_initial(ScheduleEvent(at_ns=100 * MS, up=True), now_ns=40 * MS)
+    assert d.is_up()
+    d.accept(b"x" * 60, 50 * MS)  # before the start: the link is already as it starts
+    assert [u.data for u in d.pop_due(51 * MS)] == [b"x" * 60]
+    assert events == [{"event": "up", "at_ns": 100 * MS, "applied_ns": 100 * MS}]
+
+
+def test_initial_state_set_after_its_time_is_recorded_late():
+    d = Direction(DirectionConfig(up=False), Medium.ETHERNET, seed=1, name="a->b")
+    events: list[dict] = []
+    d.on_event(events.append)
+    d.set_initial(ScheduleEvent(at_ns=100 * MS, up=True, changes={"delay_ns": 2 * MS}), now_ns=103 * MS)
+    assert d.is_up() and d.config.delay_ns == 2 * MS
+    assert [(e["event"], e["at_ns"], e["applied_ns"]) for e in events] == [
+        ("up", 100 * MS, 103 * MS),
+        ("change", 100 * MS, 103 * MS),
+    ]

@@ -72,7 +72,14 @@ def test_passing_run_writes_every_report(tmp_path):
     assert summary["scenario"] == 'relay <test> & "quotes"'
     assert summary["seed"] == 11 and summary["backend"] == "loopback"
     assert summary["end_reason"] == "settled"
-    assert [x["name"] for x in summary["results"]] == ["delivered", "within", "duplicates", "intact", "lost"]
+    assert [x["name"] for x in summary["results"]] == [
+        "delivered",
+        "within",
+        "duplicates",
+        "intact",
+        "lost",
+        "fidelity",
+    ]
     assert summary["streams"]["pics"]["delivered"] == 4 and summary["streams"]["pics"]["injected"] == 4
     assert summary["streams"]["notes"] == {**summary["streams"]["notes"], "delivered": 2, "injected": 2}
     assert len(summary["bundles"]) == 6
@@ -104,7 +111,7 @@ def test_failing_run_names_failures_in_summary_and_junit(tmp_path):
     assert [c.get("name") for c in cases] == [x.name for x in r["report"].results]
     failed = {c.get("name"): c.find("failure") for c in cases if c.find("failure") is not None}
     assert set(failed) == {"delivered", "duplicates", "intact", "lost"}
-    assert suite.get("failures") == "4" and suite.get("tests") == "5"
+    assert suite.get("failures") == "4" and suite.get("tests") == "6"
     assert "pics#1" in failed["lost"].get("message")
     assert "pics#3" in failed["duplicates"].get("message")
     assert float(suite.get("time")) == pytest.approx(summary["wall_duration_ns"] / 1e9, abs=1e-3)
@@ -113,7 +120,7 @@ def test_failing_run_names_failures_in_summary_and_junit(tmp_path):
 def test_passing_junit_has_no_failures(tmp_path):
     folder, r = _run(tmp_path)
     suite = ET.parse(folder / "junit.xml").getroot().find("testsuite")
-    assert len(suite.findall("testcase")) == len(r["report"].results) == 5
+    assert len(suite.findall("testcase")) == len(r["report"].results) == 6
     assert suite.findall("testcase/failure") == []
     props = {p.get("name"): p.get("value") for p in suite.findall("properties/property")}
     assert props["seed"] == "11" and props["end_reason"] == "settled"

@@ -9,6 +9,11 @@ One :class:`Resources` per agent, shared by every CLA it runs:
 - a **connection limit** below the process's descriptor limit
   (``RLIMIT_NOFILE`` minus :data:`FD_HEADROOM` for the store, logs, pipes and
   outgoing connectors): a connection accepted beyond it is closed at once.
+  Descriptors belong to the process, not to an agent: where one process hosts
+  many agents (``hilnet agent --host``) they also share one
+  :class:`DescriptorShare`, which keeps :data:`HOSTED_AGENT_FDS` for each
+  agent's own store and connectors and admits accepted connections for all of
+  them together.
 - the **timeouts** every connection keeps (:class:`~hilnet.agent.protocol.Limits`,
   which also holds the defaults).
 
@@ -37,6 +42,9 @@ ACCEPT_BACKLOG = 100  # a listener's backlog: asyncio accepts up to this many in
 # whose connections hold a descriptor until the admission check closes them.
 FD_HEADROOM = 64 + 3 * ACCEPT_BACKLOG
 REPORT_INTERVAL_NS = NS_PER_S  # at most one event per limit and CLA per second
+# What one hosted agent holds besides accepted connections: its store (database, WAL, shared
+# memory and lock, for two connections), its listener and its outgoing connections.
+HOSTED_AGENT_FDS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +64,60 @@ def descriptor_limit() -> int:
     return soft if soft != resource.RLIM_INFINITY else 1 << 20
 
 
+def raise_descriptor_limit() -> tuple[int, int]:
+    """Raise ``RLIMIT_NOFILE`` as far as this process may; returns the new (soft, hard).
+
+    The soft limit goes up to the hard one; with the privilege to raise the hard
+    limit too (root), both go to the kernel's ceiling (``fs.nr_open``): a host
+    process of many agents, or a controller relaying thousands of links, needs
+    descriptors by the tens of thousands."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    for target in (_nr_open(), hard):
+        if target == resource.RLIM_INFINITY or target <= soft:
+            continue
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, max(target, hard)))
+            return resource.getrlimit(resource.RLIMIT_NOFILE)
+        except (ValueError, OSError):
+            continue  # not allowed: try the next, lower target
+    return soft, hard
+
+
+def _nr_open() -> int:
+    try:
+        with open("/proc/sys/fs/nr_open") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 0
+
+
 def connection_limit(configured: int | None, nofile: int) -> int:
     """Accepted connections allowed with ``nofile`` descriptors: below it by the headroom, at least 1."""
     ceiling = max(1, nofile - FD_HEADROOM)
     return ceiling if configured is None else max(1, min(configured, ceiling))
+
+
+class DescriptorShare:
+    """The descriptors of one process that hosts many agents, and the connections they accepted."""
+
+    def __init__(self, nofile: int | None = None):
+        self.nofile = nofile or descriptor_limit()
+        self.agents = 0  # agents running in the process now (the host counts them)
+        self.connections = 0
+
+    @property
+    def limit(self) -> int:
+        """Accepted connections the process can still afford for all its agents together."""
+        return max(1, self.nofile - FD_HEADROOM - HOSTED_AGENT_FDS * self.agents)
+
+
+_shared: DescriptorShare | None = None  # set once by a host process; None: one agent per process
+
+
+def share_descriptors(share: DescriptorShare | None) -> None:
+    """Make every agent created from now on in this process admit connections through ``share``."""
+    global _shared
+    _shared = share
 
 
 class Resources:
@@ -78,6 +136,7 @@ class Resources:
         self.budget = MemoryBudget(self.limits.memory_bytes, clock, self._evicted)
         self.max_connections = connection_limit(self.limits.max_connections, nofile or descriptor_limit())
         self.connections = 0
+        self.share = _shared
         self.hits: dict[str, int] = {}  # limit -> times hit, reported or not
         self._last: dict[tuple[str, str], int] = {}  # (cla, limit) -> when last reported (ns)
         self._left_out: dict[tuple[str, str], int] = {}
@@ -93,7 +152,7 @@ class Resources:
 
     def status(self) -> dict[str, Any]:
         """For the agent's ``status`` reply: what is in use now, the peak, and the limits hit."""
-        return {
+        status = {
             "memory_bytes": self.budget.used,
             "memory_peak_bytes": self.budget.peak,
             "memory_limit_bytes": self.budget.limit,
@@ -101,6 +160,10 @@ class Resources:
             "max_connections": self.max_connections,
             "hits": dict(self.hits),
         }
+        if self.share is not None:
+            status["process_connections"] = self.share.connections
+            status["process_max_connections"] = self.share.limit
+        return status
 
     def holding(self, evict: Callable[[], None] | None = None, peer: str = "", cla: str = "") -> Holding:
         """A new connection's share of the memory budget; ``evict`` closes the connection (see budget.py)."""
@@ -114,11 +177,20 @@ class Resources:
         if self.connections >= self.max_connections:
             self.hit(cla, "connections", f"{self.connections} connections open, the limit is {self.max_connections}")
             return False
+        share = self.share
+        if share is not None and share.connections >= share.limit:
+            detail = f"{share.connections} connections open in this process of {share.agents} agents, the limit is {share.limit}"
+            self.hit(cla, "connections", detail)
+            return False
         self.connections += 1
+        if share is not None:
+            share.connections += 1
         return True
 
     def leave(self) -> None:
         """An admitted connection closed."""
+        if self.connections > 0 and self.share is not None:
+            self.share.connections = max(0, self.share.connections - 1)
         self.connections = max(0, self.connections - 1)
 
     def hit(self, cla: str, limit: str, detail: str, peer: str | None = None) -> None:

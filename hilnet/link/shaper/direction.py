@@ -20,6 +20,7 @@ from __future__ import annotations
 import heapq
 import random
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 from hilnet.link.shaper.corrupt import Corrupt
@@ -78,6 +79,7 @@ class Direction:
         self._config = config
         self._filters: tuple[InstantStage, ...] = ()  # the instant stages that are not identity
         self._tx_on = self._prop_on = False  # whether the timed stages do anything
+        self._gate_pair: tuple[DirectionConfig, DirectionConfig] | None = None  # see _with_up
         self._chunk = 0
         self._configure(config, 0)
         for event in schedule:
@@ -102,6 +104,15 @@ class Direction:
         apply_ns = event.at_ns if self._now is None else max(event.at_ns, self._now)
         heapq.heappush(self._events, (apply_ns, self._seq, event))
         self._seq += 1
+
+    def set_initial(self, event: ScheduleEvent, now_ns: int) -> None:
+        """Put ``event`` in force at ``now_ns``, ahead of its time: the state a link starts a run
+        in, set before the run starts. Its record says it was applied at ``event.at_ns`` when that
+        is still ahead (it is in force then), and at ``now_ns`` when it came too late."""
+        if self._now is None or now_ns > self._now:
+            self._now = now_ns
+        self._advance(self._now)
+        self._apply(event, self._now, max(self._now, event.at_ns))
 
     def accepting(self) -> bool:
         """Whether the engine should read more input now.
@@ -215,7 +226,8 @@ class Direction:
 
     def _apply(self, event: ScheduleEvent, t: int, now_ns: int) -> None:
         old = self._config
-        new = event.applied_to(old)
+        gate_only = not event.changes
+        new = self._with_up(old, event.up) if gate_only else event.applied_to(old)
         gate_changed = new.up != old.up
         if gate_changed and not new.up and not self._stream:
             # Units due at the instant of the cut arrive; the rest is lost in flight,
@@ -225,7 +237,7 @@ class Direction:
             self._tx.cut(t)
             if not event.keep_in_flight:
                 self._prop.cut(t)
-        released = self._configure(new, t)
+        released = self._open_or_close(new) if gate_only else self._configure(new, t)
         if gate_changed:
             self.stats.transitions.append(GateTransition(new.up, event.at_ns, now_ns))
             self._emit({"event": "up" if new.up else "down", "at_ns": event.at_ns, "applied_ns": now_ns})
@@ -233,6 +245,27 @@ class Direction:
             self._emit({"event": "change", "at_ns": event.at_ns, "applied_ns": now_ns, "changes": dict(event.changes)})
         for unit in released:  # a stream's stalled bytes go on when the link is up
             self._feed(unit, t, self._filters)
+
+    def _with_up(self, config: DirectionConfig, up: bool | None) -> DirectionConfig:
+        """``config`` with its gate ``up``. A link that only opens and closes swaps between two
+        configs: kept, not made again at each edge (many links change at once at a window's edge)."""
+        if up is None or up == config.up:
+            return config
+        pair = self._gate_pair
+        if pair is not None and config is pair[0]:
+            return pair[1]
+        if pair is not None and config is pair[1]:
+            return pair[0]
+        flipped = replace(config, up=up)
+        self._gate_pair = (config, flipped)
+        return flipped
+
+    def _open_or_close(self, config: DirectionConfig) -> list[Unit]:
+        """:meth:`_configure` for a config that differs only in ``up``: only the gate changes."""
+        self._config = config
+        released = self._gate.set_up(config.up)
+        self._filters = tuple(s for s in (self._gate, self._loss, self._corrupt) if not s.identity())
+        return released
 
     def _configure(self, config: DirectionConfig, t: int) -> list[Unit]:
         """Hand ``config`` to every stage from ``t`` on; returns units a gate opening released."""
