@@ -95,7 +95,7 @@ def test_traffic_no_node_can_store_is_refused_at_its_size(tmp_path: Path) -> Non
     big = tmp_path / "big.yaml"
     big.write_text(
         "hilnet: 1\nclock: {duration: 10m}\nnodes:\n  a: {eid: ipn:1.0}\n  b: {eid: ipn:2.0}\n"
-        "links:\n  l: {ends: [a, b], medium: ethernet, rate: 1Gbit/s}\n"
+        "links:\n  l: {ends: [a, b], medium: ethernet, rate: 100Mbit/s}\n"
         "traffic:\n  - {name: dump, from: a, to: b, size: 100MiB}\n"
     )
     message = (
