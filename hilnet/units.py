@@ -6,6 +6,7 @@
 - fractions -> float in [0, 1]:  ``0.5%``, ``1e-6``, ``0.005``
 - baud      -> int symbols/s:    ``115200``, ``9600baud``
 - scale     -> scenario <-> wall ns, exactly: :func:`scenario_to_wall_ns`, :func:`wall_to_scenario_ns`
+- compress  -> what physics (delay, rate, baud) becomes on the wall clock: :func:`physics_wall_ns`, :func:`physics_wall_rate`
 - framing   -> UART bits per byte: ``8N1`` -> 10, and the one bound on it (:func:`check_bits_per_byte`)
 
 Arithmetic is done on ``fractions.Fraction`` so that ``1.1s`` is exactly
@@ -285,6 +286,45 @@ def wall_to_scenario_ns(wall_ns: int, scale: float) -> int:
     """Scenario ns that ``wall_ns`` of wall time stand for at ``scale`` (exact, to the nearest ns)."""
     ratio = scale_ratio(scale)
     return _round_div(wall_ns * ratio.numerator, ratio.denominator)
+
+
+# -- time compression: what physics becomes on the wall clock -------------------------
+#
+# ``clock.compress`` says what the scale compresses. ``schedule`` (the default):
+# windows, traffic and faults run ``scale`` times faster, while delay, jitter,
+# rate and baud stay physical, so a window carries ``scale`` times less data
+# than in reality and a light time costs its full length in wall time. ``all``:
+# delay and jitter are divided by the scale too and rates (bit/s, baud)
+# multiplied by it, so every window carries what it would in reality, every
+# round trip fits in the window as it would, and the whole run is ``scale``
+# times faster. These two functions are that rule; every layer asks them.
+
+COMPRESS_MODES = ("schedule", "all")
+
+
+def physics_wall_ns(physical_ns: int, scale: float, compress: str) -> int:
+    """Wall ns a physical duration (delay, jitter) lasts: itself, or ``/ scale`` under ``compress: all``."""
+    if compress == "all":
+        return scenario_to_wall_ns(physical_ns, scale)
+    _check_compress(compress)
+    return physical_ns
+
+
+def physics_wall_rate(per_s: int, scale: float, compress: str) -> int:
+    """The wall rate (bit/s, or baud) a physical one runs at: itself, or ``x scale`` under ``compress: all``.
+
+    Exact, rounded once to the nearest unit (ties to even), and never below 1.
+    """
+    if compress == "all":
+        ratio = scale_ratio(scale)
+        return max(1, _round_div(per_s * ratio.numerator, ratio.denominator))
+    _check_compress(compress)
+    return per_s
+
+
+def _check_compress(compress: str) -> None:
+    if compress not in COMPRESS_MODES:
+        raise UnitError(f"clock compress {compress!r} is not one of {', '.join(COMPRESS_MODES)}")
 
 
 # -- serial line framing ------------------------------------------------------------

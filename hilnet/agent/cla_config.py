@@ -30,12 +30,12 @@ class HostPort:
 
 
 # Defaults of the tunable fields (docs/agent.md): what the CLAs used before they could be set.
-DEFAULT_KEEPALIVE_S = 10  # TCPCLv4 Keepalive Interval offered in SESS_INIT (s; 0 = none)
+DEFAULT_KEEPALIVE_S = 10  # TCPCL keepalive interval offered in SESS_INIT / the v3 contact header (s; 0 = none)
 DEFAULT_SEGMENT_MRU = 4 << 20  # TCPCLv4 Segment MRU offered in SESS_INIT (bytes)
 DEFAULT_RECONNECT_MIN_NS = 250_000_000  # first wait before redialling a peer; doubles per failure
 DEFAULT_RECONNECT_MAX_NS = 10_000_000_000  # ...up to this
 DEFAULT_SEND_TIMEOUT_NS = 30_000_000_000  # MTCP: how long a send may wait for the peer's TCP
-MAX_KEEPALIVE_S = 0xFFFF  # a u16 in SESS_INIT (RFC 9174 4.6)
+MAX_KEEPALIVE_S = 0xFFFF  # a u16 in SESS_INIT (RFC 9174 4.6) and in the v3 contact header (RFC 7242 4.1)
 MAX_SEGMENT_MRU = 2**64 - 1  # a u64 in SESS_INIT
 TLS_POLICIES = ("off", "enable", "require")  # tcpcl_security.TlsPolicy's values (docs/cla.md)
 
@@ -74,6 +74,21 @@ class MtcpConfig:
     listen: HostPort | None = None
     peers: Mapping[str, HostPort] = field(default_factory=dict)
     send_timeout_ns: int = DEFAULT_SEND_TIMEOUT_NS
+    reconnect_min_ns: int = DEFAULT_RECONNECT_MIN_NS
+    reconnect_max_ns: int = DEFAULT_RECONNECT_MAX_NS
+
+
+@dataclass(frozen=True, slots=True)
+class TcpclV3Config:
+    """TCPCLv3 (RFC 7242, ION's TCP CL); listen and peers as TCPCL, the same redial backoff.
+
+    ``keepalive_s`` is offered in the contact header.
+    """
+
+    type: ClassVar[str] = "tcpclv3"
+    listen: HostPort | None = None
+    peers: Mapping[str, HostPort] = field(default_factory=dict)
+    keepalive_s: int = DEFAULT_KEEPALIVE_S
     reconnect_min_ns: int = DEFAULT_RECONNECT_MIN_NS
     reconnect_max_ns: int = DEFAULT_RECONNECT_MAX_NS
 
@@ -133,7 +148,7 @@ class LtpConfig:
         return self.tunables.get(name, LTP_TUNABLES[name])
 
 
-ClaConfig = TcpclConfig | MtcpConfig | SerialConfig | LtpConfig
+ClaConfig = TcpclConfig | TcpclV3Config | MtcpConfig | SerialConfig | LtpConfig
 
 
 def _hostport(o: FieldReader, name: str, v: Any) -> HostPort:
@@ -170,7 +185,7 @@ def _read_serial(c: FieldReader) -> SerialConfig:
     )
 
 
-def _read_tcp(c: FieldReader, kind: str) -> TcpclConfig | MtcpConfig:
+def _read_tcp(c: FieldReader, kind: str) -> TcpclConfig | TcpclV3Config | MtcpConfig:
     listen = c.get("listen", False)
     where = None if listen is None else _hostport(c, "listen", listen)
     low = c.optional_integer("reconnect_min_ns", min=1)
@@ -191,6 +206,9 @@ def _read_tcp(c: FieldReader, kind: str) -> TcpclConfig | MtcpConfig:
     keepalive = c.optional_integer("keepalive_s", min=0)
     if keepalive is not None and keepalive > MAX_KEEPALIVE_S:
         raise c.bad("keepalive_s", f"an integer from 0 to {MAX_KEEPALIVE_S} (s; 0 = no keepalives)", keepalive)
+    if kind == "tcpclv3":
+        ka = DEFAULT_KEEPALIVE_S if keepalive is None else keepalive
+        return TcpclV3Config(where, _read_peers(c), ka, reconnect_min_ns=low, reconnect_max_ns=high)
     mru = c.optional_integer("segment_mru_bytes", min=1)
     if mru is not None and mru > MAX_SEGMENT_MRU:
         raise c.bad("segment_mru_bytes", "an integer from 1 to 2^64-1 (bytes)", mru)
@@ -241,14 +259,14 @@ def read_cla(o: FieldReader, i: int, raw: Any) -> ClaConfig:
     c = o.nested(raw, f"clas[{i}].")
     kind = c.get("type", True)
     cfg: ClaConfig
-    if kind in ("tcpcl", "mtcp"):
+    if kind in ("tcpcl", "tcpclv3", "mtcp"):
         cfg = _read_tcp(c, kind)
     elif kind == "serial":
         cfg = _read_serial(c)
     elif kind == "ltp":
         cfg = _read_ltp(c)
     else:
-        raise c.bad("type", "one of ltp, mtcp, serial, tcpcl", kind)
+        raise c.bad("type", "one of ltp, mtcp, serial, tcpcl, tcpclv3", kind)
     c.finish()
     return cfg
 
@@ -278,6 +296,8 @@ def cla_json(c: ClaConfig) -> dict[str, Any]:
     tunables = [("reconnect_min_ns", DEFAULT_RECONNECT_MIN_NS), ("reconnect_max_ns", DEFAULT_RECONNECT_MAX_NS)]
     if isinstance(c, TcpclConfig):
         tunables += [("keepalive_s", DEFAULT_KEEPALIVE_S), ("segment_mru_bytes", DEFAULT_SEGMENT_MRU)]
+    elif isinstance(c, TcpclV3Config):
+        tunables += [("keepalive_s", DEFAULT_KEEPALIVE_S)]
     else:
         tunables += [("send_timeout_ns", DEFAULT_SEND_TIMEOUT_NS)]
     d |= {name: getattr(c, name) for name, default in tunables if getattr(c, name) != default}

@@ -14,7 +14,15 @@ entries of ``configure``) and :mod:`hilnet.agent.jsonlines` (the line format);
 this module is their public face, and the only one code outside them imports.
 """
 
-from hilnet.agent.cla_config import ClaConfig, HostPort, LtpConfig, MtcpConfig, SerialConfig, TcpclConfig
+from hilnet.agent.cla_config import (
+    ClaConfig,
+    HostPort,
+    LtpConfig,
+    MtcpConfig,
+    SerialConfig,
+    TcpclConfig,
+    TcpclV3Config,
+)
 from hilnet.agent.control import (
     BUNDLE_CRCS,
     COMMANDS,
@@ -92,6 +100,7 @@ __all__ = [
     "LtpConfig",
     "HostPort",
     "TcpclConfig",
+    "TcpclV3Config",
     "MtcpConfig",
     "SerialConfig",
     # events (agent -> controller)

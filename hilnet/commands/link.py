@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from hilnet.errors import EndpointError, InputError, LinkError, UnitError
+from hilnet.errors import EndpointError, InputError, LinkError, ScenarioErrors, UnitError
 from hilnet.link.standalone import LinkSetup, run_link
 from hilnet.units import (
     check_bits_per_byte,
@@ -27,6 +27,7 @@ from hilnet.units import (
     parse_fraction,
     parse_rate,
     parse_size,
+    scenario_to_wall_ns,
 )
 
 # --change keys -> (DirectionConfig field, parser)
@@ -137,10 +138,13 @@ def setup_from_options(
     changes: Iterable[str] = (),
     seed: int = 0,
     label: str | None = None,
+    scale: float | None = None,
 ) -> LinkSetup:
     """A LinkSetup from ``hilnet link`` options (text as typed); same values both ways.
 
     ``label`` names the link (pcap files, stats); None: :func:`default_link_name`.
+    ``scale``: the options are a scenario's, compressed as ``clock.compress: all`` does
+    (times, delay and jitter divided by it, rate and baud multiplied).
     """
     from hilnet.link.endpoints import parse_spec
     from hilnet.link.shaper import DirectionConfig, ScheduleEvent
@@ -164,17 +168,12 @@ def setup_from_options(
         kw["bits_per_byte"] = check_bits_per_byte(bits_per_byte)
     except UnitError as err:
         raise InputError(f"--bits-per-byte: {err}") from None
-    events: list[ScheduleEvent] = []
-    if up is not None:
-        windows = parse_windows(up)
-        kw["up"] = windows[0][0] == 0
-        for s, e in windows:
-            if s > 0:
-                events.append(ScheduleEvent(at_ns=s, up=True))
-            events.append(ScheduleEvent(at_ns=e, up=False))
+    events = _window_events(up, kw)
     for text in changes:
         at, ch = parse_change(text)
         events.append(ScheduleEvent(at_ns=at, changes=ch))
+    if scale is not None:
+        kw, events = _compressed(kw, events, scale)
     events.sort(key=lambda ev: (ev.at_ns, ev.up is None))
     try:
         cfg = DirectionConfig(**kw)
@@ -183,24 +182,73 @@ def setup_from_options(
     return LinkSetup(label or default_link_name(a, b), a, b, cfg, cfg, tuple(events), tuple(events), seed)
 
 
+def _window_events(up: str | None, kw: dict[str, Any]) -> list[Any]:
+    """The gate's events for ``--up`` windows (and whether it starts up, in ``kw``)."""
+    from hilnet.link.shaper import ScheduleEvent
+
+    events: list[ScheduleEvent] = []
+    if up is not None:
+        windows = parse_windows(up)
+        kw["up"] = windows[0][0] == 0
+        for s, e in windows:
+            if s > 0:
+                events.append(ScheduleEvent(at_ns=s, up=True))
+            events.append(ScheduleEvent(at_ns=e, up=False, keep_in_flight=True))  # a planned end
+    return events
+
+
+def _compressed(kw: dict[str, Any], events: list[Any], scale: float) -> tuple[dict[str, Any], list[Any]]:
+    """Options and script in wall terms at ``scale`` under full compression (the scenario rule, one place)."""
+    from hilnet.scenario.model import ClockSpec, Pacing
+    from hilnet.scenario.wall import refusal, wall_fields
+
+    if not scale > 0:
+        raise InputError(f"--scale: must be above 0, got {scale}")
+    clock = ClockSpec(scale=scale, duration_ns=1, compress="all")
+    for name, option in (("rate_bps", "--rate"), ("baud", "--baud")):
+        if isinstance(kw.get(name), int):
+            why = refusal(Pacing(name, kw[name], option), clock)  # type: ignore[arg-type]
+            if why:
+                raise InputError(why)
+    out = [
+        dataclasses.replace(
+            ev,
+            at_ns=scenario_to_wall_ns(ev.at_ns, scale),
+            changes=wall_fields(ev.changes, clock) if ev.changes else ev.changes,
+        )
+        for ev in events
+    ]
+    return wall_fields(kw, clock), out
+
+
 def setup_from_scenario(a: str, b: str, path: str, link_name: str, scale: float | None, seed: int | None) -> LinkSetup:
     """A LinkSetup for link ``link_name`` of a scenario file, its windows and changes scaled."""
     from hilnet.link.endpoints import parse_spec
     from hilnet.link.params import direction_config_from_params, schedule_for_link
     from hilnet.scenario.load import load_scenario
+    from hilnet.scenario.wall import in_wall_terms, refusals
 
     parse_spec(a)
     parse_spec(b)
     sc = load_scenario(path)
+    if scale is not None:
+        if not scale > 0:
+            raise InputError(f"--scale: must be above 0, got {scale}")
+        sc = dataclasses.replace(sc, clock=dataclasses.replace(sc.clock, scale=scale))
+        problems = refusals(sc)
+        if problems:
+            raise ScenarioErrors(problems)
+    sc = in_wall_terms(sc)  # under compress: all, delay, rate and baud shrink and grow with the scale
     links = {ln.name: ln for ln in sc.links}
     if link_name not in links:
         raise InputError(f"--link: {path} has no link {link_name!r}; it has {', '.join(sorted(links)) or 'none'}")
     link = links[link_name]
-    scale = sc.clock.scale if scale is None else scale
-    if not scale > 0:
-        raise InputError(f"--scale: must be above 0, got {scale}")
+    scale = sc.clock.scale
     fwd, back = schedule_for_link(link, scale, 0)
-    notes = (f"scenario {sc.name}, link {link.name} ({link.a} -> {link.b}, {link.medium}), scale {scale:g}",)
+    notes = (
+        f"scenario {sc.name}, link {link.name} ({link.a} -> {link.b}, {link.medium}), scale {scale:g}, "
+        f"compress {sc.clock.compress}",
+    )
     return LinkSetup(
         link.name,
         a,
@@ -246,7 +294,8 @@ def setup_from_scenario(a: str, b: str, path: str, link_name: str, scale: float 
     "--scale",
     type=float,
     default=None,
-    help="With --scenario: scenario seconds per wall second (default: the scenario's).",
+    help="Scenario seconds per wall second. With --scenario: instead of the scenario's. Without: the options are "
+    "physics and scenario times, all compressed by it (clock.compress: all).",
 )
 @click.option(
     "--realtime",
@@ -298,11 +347,10 @@ def command(
         if link_label:
             setup = dataclasses.replace(setup, name=link_label)
     else:
-        if link_name or scale is not None:
-            raise InputError("--link and --scale need --scenario FILE")
-        setup = setup_from_options(
-            a, b, bits_per_byte=bits_per_byte, changes=changes, seed=seed or 0, label=link_label, **impairments
-        )
+        if link_name:
+            raise InputError("--link needs --scenario FILE")
+        opts = dict(bits_per_byte=bits_per_byte, changes=changes, seed=seed or 0, label=link_label, scale=scale)
+        setup = setup_from_options(a, b, **opts, **impairments)
     duration_ns = _opt("duration", parse_duration, duration)
     signal.signal(signal.SIGTERM, _interrupt)
     result = run_link(setup, duration_ns=duration_ns, pcap=pcap, realtime=realtime)

@@ -35,6 +35,7 @@ from hilnet.errors import HilnetError, InputError, ScenarioError, ScenarioErrors
 from hilnet.scenario.load import load_scenario
 from hilnet.scenario.model import PowerCut, Scenario
 from hilnet.scenario.plan import Plan, compile_plan
+from hilnet.scenario.wall import in_wall_terms, refusals
 from hilnet.stacks.registry import refuse_what_stacks_cannot_do, require_stacks
 from hilnet.verdict import CheckReport
 
@@ -106,6 +107,7 @@ def choose_backend(requested: str | None) -> tuple[str, str]:
 
 
 def prepare(path: str, options: RunOptions) -> tuple[Scenario, Plan]:
+    """The scenario as the run will use it (its figures as written: reports show them) and its plan."""
     scenario = load_scenario(path)
     if options.bench is None:
         refuse_power_cuts(scenario)
@@ -113,6 +115,9 @@ def prepare(path: str, options: RunOptions) -> tuple[Scenario, Plan]:
         if not options.scale > 0:
             raise InputError(f"--scale must be above 0, got {options.scale}")
         scenario = dataclasses.replace(scenario, clock=dataclasses.replace(scenario.clock, scale=options.scale))
+        problems = refusals(scenario)  # under compress: all, another scale makes other wall rates
+        if problems:
+            raise ScenarioErrors(problems)
     if options.seed is not None:
         scenario = dataclasses.replace(scenario, seed=options.seed)
     return scenario, compile_plan(scenario)
@@ -218,9 +223,10 @@ def run(
         say(f"hilnet run {scenario.name}: backend {backend} ({why}); run folder {run_dir}")
         for w in plan.warnings:
             say(f"plan warning: {w}")
+    wall = in_wall_terms(scenario)  # once: the testbed, the emulator and the agents' plans read wall figures
     try:
         session = Session(
-            scenario, plan, run_dir, backend, why, pcap=options.pcap, progress=progress, clock=clock, bench=bench
+            wall, plan, run_dir, backend, why, pcap=options.pcap, progress=progress, clock=clock, bench=bench
         )
     except OSError as e:
         raise TestbedError(f"cannot write to the run folder {run_dir}: {e}") from None

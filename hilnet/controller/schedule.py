@@ -48,8 +48,15 @@ def emulator_schedule(scenario: Scenario, link: Link, t0_ns: int) -> tuple[list[
     scale = scenario.clock.scale
     cuts = [f for f in scenario.faults if isinstance(f, Cut) and f.link == link.name]
     bursts = [f for f in scenario.faults if isinstance(f, ErrorBurst) and f.link == link.name]
+    windows = _merged_windows(link, scenario.clock.duration_ns)
     gate = [
-        ScheduleEvent(at_ns=t0_ns + scenario_to_wall_ns(t, scale), up=u)
+        # A down edge inside a window is a cut: what is in flight is lost. Else it is the window's
+        # planned end, and what has already left arrives a light time later, as the plan counts it.
+        ScheduleEvent(
+            at_ns=t0_ns + scenario_to_wall_ns(t, scale),
+            up=u,
+            keep_in_flight=not u and not any(s <= t < e for s, e in windows),
+        )
         for t, u in gate_edges(link, cuts, scenario.clock.duration_ns)
     ]
     fwd_all, bwd_all = schedule_for_link(link, scale, t0_ns)

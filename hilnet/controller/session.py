@@ -264,6 +264,7 @@ class Session:
             name=sc.name,
             scenario=sc.source,
             scale=sc.clock.scale,
+            compress=sc.clock.compress,
             duration_ns=sc.clock.duration_ns,
             seed=sc.seed,
             backend=self.backend_name,

@@ -109,8 +109,9 @@ def schedule_for_link(link: Link, scale: float, t0_ns: int) -> tuple[list[Schedu
     backward: list[ScheduleEvent] = []
     for at, up in gate:
         wall = t0_ns + scenario_to_wall_ns(at, scale)
-        forward.append(ScheduleEvent(at_ns=wall, up=up))
-        backward.append(ScheduleEvent(at_ns=wall, up=up))
+        # A window's planned end: what is already on its way arrives (ScheduleEvent.keep_in_flight).
+        forward.append(ScheduleEvent(at_ns=wall, up=up, keep_in_flight=not up))
+        backward.append(ScheduleEvent(at_ns=wall, up=up, keep_in_flight=not up))
     for change in link.changes:
         wall = t0_ns + scenario_to_wall_ns(change.at_ns, scale)
         changes = config_changes(change.params)

@@ -103,18 +103,13 @@ def run_link(
     out = out or sys.stdout
     events: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
     engine = Engine(clock, on_event=events.put, realtime_priority=10 if realtime else None)
+    handle = engine.add_link(setup.name, setup.a, setup.b, ab=setup.ab, ba=setup.ba, seed=setup.seed, capture_dir=pcap)
+    # The script counts from here, once the endpoints (and a capture's scapy) are open, and the
+    # "link ..." line says so at once: a harness that starts agents on that line shares the link's t0.
     t0 = clock.now_ns()
-    handle = engine.add_link(
-        setup.name,
-        setup.a,
-        setup.b,
-        ab=setup.ab,
-        ba=setup.ba,
-        seed=setup.seed,
-        schedule_ab=_shifted(setup.schedule_ab, t0),
-        schedule_ba=_shifted(setup.schedule_ba, t0),
-        capture_dir=pcap,
-    )
+    for direction, script in (("a->b", setup.schedule_ab), ("b->a", setup.schedule_ba)):
+        for event in _shifted(script, t0):
+            handle.schedule(direction, event)
     for note in setup.notes:
         print(note, file=out)
     print(f"link {setup.name}: a={setup.a} b={setup.b}", file=out, flush=True)

@@ -42,6 +42,8 @@ def export_ion(scenario: Scenario, plan: Plan) -> str:
         f"# wall time: scenario times / scale {scenario.clock.scale:g}; rates are bundle bytes/s after "
         "framing overhead; OWLT rounded up to whole seconds",
     ]
+    if scenario.clock.compress == "all":
+        lines.append(f"# clock.compress: all: OWLT divided by {scenario.clock.scale:g} and rates multiplied by it too")
     if scenario.clock.epoch is not None:
         lines.append(f"# +0 is the scenario's clock.epoch {scenario.clock.epoch} (UTC)")
     skipped: set[tuple[str, str]] = set()

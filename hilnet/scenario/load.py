@@ -27,7 +27,9 @@ from hilnet.scenario.load_security import read_key_file
 from hilnet.scenario.model import STACK_TAKES, STACKS, TLS_MODES, ClockSpec, Expect, Scenario, TlsMode
 from hilnet.scenario.model import Node as ScenarioNode
 from hilnet.scenario.reader import Reader, describe
+from hilnet.scenario.wall import refusals
 from hilnet.scenario.yamltree import MAX_BYTES, compose, read_file
+from hilnet.units import COMPRESS_MODES
 
 FORMAT_VERSION = 1
 
@@ -120,7 +122,7 @@ class _Builder(LinkBuilder, EventBuilder):
         expect = self._expect(top["expect"][1], traffic) if "expect" in top else Expect()
         if clock is None or version is None:
             return None
-        return Scenario(
+        scenario = Scenario(
             name=name,
             description=description,
             version=version,
@@ -134,6 +136,9 @@ class _Builder(LinkBuilder, EventBuilder):
             source=self.filename,
             tls=tls,
         )
+        # What the wall clock cannot run at this scale is refused here, so validate, plan and run all say so.
+        r.errors.extend(refusals(scenario))
+        return scenario
 
     def _name(self, node: Node) -> str | None:
         """The scenario's name: one safe path component, since it names the run folder under runs/."""
@@ -151,7 +156,7 @@ class _Builder(LinkBuilder, EventBuilder):
         return name
 
     def _clock(self, node: Node) -> ClockSpec | None:
-        m = self.r.mapping(node, "clock", ("scale", "duration", "epoch"), required=("duration",))
+        m = self.r.mapping(node, "clock", ("scale", "duration", "epoch", "compress"), required=("duration",))
         if m is None:
             return None
         scale = 1.0
@@ -161,6 +166,9 @@ class _Builder(LinkBuilder, EventBuilder):
         if "duration" in m:
             duration = self._span(m["duration"][1], "clock.duration", "a duration", "95m")
         epoch = self._epoch(m["epoch"][1]) if "epoch" in m else None
+        compress = "schedule"
+        if "compress" in m:
+            compress = self.r.choice(m["compress"][1], "clock.compress", COMPRESS_MODES) or "schedule"
         if not duration:
             return None
         return ClockSpec(
@@ -168,6 +176,7 @@ class _Builder(LinkBuilder, EventBuilder):
             duration_ns=duration,
             epoch=epoch[0] if epoch else None,
             epoch_unix_ns=epoch[1] if epoch else None,
+            compress="all" if compress == "all" else "schedule",
         )
 
     def _epoch(self, node: Node) -> tuple[str, int] | None:

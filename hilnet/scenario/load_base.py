@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from yaml.nodes import Node
 
+from hilnet.scenario.model import Pacing
 from hilnet.scenario.reader import Reader, did_you_mean
 from hilnet.units import format_duration, parse_duration
 
@@ -24,6 +25,7 @@ class BuilderBase:
         self.node_stacks: dict[str, tuple[str, Node]] = {}  # node -> (its stack:, where it is written)
         self.all_links_built = True  # else reachability would blame traffic for a broken link
         self.all_traffic_built = True  # else a delivered count could be blamed for a broken entry
+        self.pacing_seen: list[Pacing] = []  # every rate and baud read, where it was written
 
     def _node_ref(self, node: Node, what: str) -> str | None:
         name = self.r.text(node, what, "a node name")

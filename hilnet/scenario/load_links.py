@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from types import MappingProxyType
+from typing import Literal
 
 from yaml.nodes import Node, ScalarNode
 
@@ -17,6 +18,7 @@ from hilnet.scenario.model import (
     Link,
     Medium,
     OneWay,
+    Pacing,
     Window,
     merged_windows,
 )
@@ -45,6 +47,7 @@ class LinkBuilder(GeometryBuilder, ParamBuilder):
         m = r.mapping(node, what, LINK_KEYS, required=("ends", "medium"), extra=lambda k: "->" in k)
         if m is None:
             return None
+        first_pacing = len(self.pacing_seen)
         self._link_geometry(m, what, name)
         ends = self._ends(m["ends"][1], what) if "ends" in m else None
         medium = r.choice(m["medium"][1], f"{what} medium", MEDIA) if "medium" in m else None
@@ -77,6 +80,7 @@ class LinkBuilder(GeometryBuilder, ParamBuilder):
         self._stacks_speak(ends, medium, cl, m, what)
         light = name in self.wanted and self.wanted[name].light_time  # no delay yet to hold jitter against
         forward, backward = self._both_ways(what, ends, medium, shared, overrides, light)
+        pacing = self.pacing_seen[first_pacing:] + _default_pacing(what, node, medium, shared, overrides)
         return Link(
             name=name,
             a=ends[0],
@@ -88,6 +92,7 @@ class LinkBuilder(GeometryBuilder, ParamBuilder):
             changes=tuple(changes),
             directed=directed,
             cl=cl,
+            pacing=tuple(pacing),
         )
 
     def _stacks_speak(
@@ -304,6 +309,23 @@ class LinkBuilder(GeometryBuilder, ParamBuilder):
                 if params:
                     out.append(Change(at, direction, MappingProxyType({f: v for f, (v, _) in params.items()})))
         return out
+
+
+def _default_pacing(
+    what: str,
+    node: Node,
+    medium: Medium,
+    shared: dict[str, tuple[object, Node]],
+    overrides: dict[Direction, dict[str, tuple[object, Node]]],
+) -> list[Pacing]:
+    """The medium's default rate or baud, at the link, when a direction runs at it (no rate or baud given)."""
+    field: Literal["rate_bps", "baud"] = "baud" if medium == "serial" else "rate_bps"
+    if field in shared or all(field in overrides[d] for d in ("forward", "backward")):
+        return []
+    value = getattr(defaults(medium), field)
+    key = "baud" if field == "baud" else "rate"
+    mark = node.start_mark
+    return [Pacing(field, value, f"{what} {key} (the default, none given)", mark.line + 1, mark.column + 1)]
 
 
 def _sub(node: Node, text: str) -> ScalarNode:

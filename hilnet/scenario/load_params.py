@@ -7,7 +7,7 @@ from typing import Literal
 from yaml.nodes import Node, ScalarNode
 
 from hilnet.scenario.load_base import BuilderBase
-from hilnet.scenario.model import DirectionParams, GilbertElliott, Medium
+from hilnet.scenario.model import DirectionParams, GilbertElliott, Medium, Pacing
 from hilnet.scenario.reader import MappingEntries
 from hilnet.units import framing_bits_per_byte, parse_baud, parse_duration, parse_fraction, parse_rate, parse_size
 
@@ -60,6 +60,10 @@ class ParamBuilder(BuilderBase):
             value = self._param(key, knode, v, what, medium)
             if value is not None:
                 out[_FIELD[key]] = (value, v)
+                if key in ("rate", "baud") and isinstance(value, int):
+                    mark = v.start_mark
+                    field: Literal["rate_bps", "baud"] = "rate_bps" if key == "rate" else "baud"
+                    self.pacing_seen.append(Pacing(field, value, f"{what} {key}", mark.line + 1, mark.column + 1))
         return out
 
     def _param(self, key: str, knode: Node, v: Node, what: str, medium: Medium | None) -> object | None:

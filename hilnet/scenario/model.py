@@ -1,7 +1,8 @@
 """The scenario as frozen, typed values: what ``load.py`` builds and everything else reads.
 
 All times are integer nanoseconds of *scenario* time (divide by ``clock.scale``
-for wall time); delay and jitter are physics and are never scaled. Rates are
+for wall time); delay and jitter are physics, as the file gives them: what they
+become on the wall clock is ``clock.compress``'s business (:mod:`hilnet.scenario.wall`). Rates are
 bit/s, baud is symbols/s, sizes are bytes, probabilities are floats in [0, 1].
 The loader has already checked every cross-reference (link ends, traffic
 endpoints, fault targets), so code that reads a :class:`Scenario` can trust it.
@@ -10,7 +11,7 @@ endpoints, fault targets), so code that reads a :class:`Scenario` can trust it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from hilnet.scenario.geometry.positions import LinkGeometry, Position
@@ -37,6 +38,7 @@ OneWay = Literal["forward", "backward"]
 Priority = Literal["bulk", "normal", "expedited"]
 TlsMode = Literal["off", "enable", "require"]  # TCPCLv4 TLS policy of a node (docs/cla.md)
 TLS_MODES: tuple[TlsMode, ...] = ("off", "enable", "require")
+Compress = Literal["schedule", "all"]  # what clock.scale compresses (hilnet.units, "time compression")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,10 @@ class ClockSpec:
     duration_ns: int  # scenario time the run lasts; hilnet.units.scenario_to_wall_ns converts to wall time
     epoch: str | None = None  # UTC instant of scenario time 0 (ISO 8601, "2024-03-01T12:00:00Z"), if given
     epoch_unix_ns: int | None = None  # the same instant, ns since the Unix epoch
+    compress: Compress = "schedule"  # "all": delay, jitter, rate and baud are compressed by the scale too
+    # True once hilnet.scenario.wall.in_wall_terms has put the links' physics in wall terms
+    # (so it is done once, whoever asks again).
+    physics_wall: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +139,17 @@ class Change:
 
 
 @dataclass(frozen=True, slots=True)
+class Pacing:
+    """A rate or baud a link runs at, and where the file says so: what the wall-terms check points at."""
+
+    field: Literal["rate_bps", "baud"]
+    value: int  # bit/s or baud, physical
+    what: str  # "link 'mro-dsn' rate", "link 'uhf' baud (the default)"
+    line: int = 0
+    col: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Link:
     name: str
     a: str
@@ -149,6 +166,8 @@ class Link:
     # delay changes above already hold it, this keeps the passes for plan and geometry views.
     geometry: LinkGeometry | None = None
     cl: ConvergenceLayer | None = None  # None: the medium's default (see ``convergence_layer``)
+    # Every rate or baud this link runs at, with its place in the file (not part of the link's identity).
+    pacing: tuple[Pacing, ...] = field(default=(), compare=False)
 
     @property
     def convergence_layer(self) -> ConvergenceLayer:

@@ -10,9 +10,11 @@ windows has its own per direction); faults are unplanned, so they are not in it.
 
 Timebases. ``Plan.contacts`` is in *scenario* time throughout so that a router
 running on scenario time can use it as is: start/end are scenario ns, ``owlt_ns``
-is the physical delay times the scale, and ``rate`` is bytes per scenario second
+is the wall delay times the scale, and ``rate`` is bytes per scenario second
 (wall goodput / scale). ``Plan.wall_contacts`` is the same plan in wall time
-(physical rate and delay), which is what ION or any agent on a plain clock sees.
+(rate and delay as the wall clock runs them: physical under ``compress:
+schedule``, compressed under ``compress: all``, see :mod:`hilnet.scenario.wall`),
+which is what ION or any agent on a plain clock sees.
 
 Capacity: a window lasts ``length / scale`` wall seconds and carries the
 direction's goodput (see :mod:`hilnet.scenario.overhead`) for that long. Traffic
@@ -67,6 +69,7 @@ from hilnet.scenario.model import (
 )
 from hilnet.scenario.offered import Capacity, Load, Route, offered_loads
 from hilnet.scenario.overhead import goodput_bytes_per_s
+from hilnet.scenario.wall import WallRow, in_wall_terms, wall_rows
 from hilnet.units import format_duration, scenario_to_wall_ns, wall_to_scenario_ns
 
 NS_PER_S = 1_000_000_000
@@ -90,14 +93,23 @@ class Plan:
     warnings: tuple[str, ...]
     geometry: tuple[tuple[str, LinkGeometry], ...] = ()  # (link, passes) of links whose windows or delay are computed
     epoch_unix_ns: int | None = None  # clock.epoch, for UTC times beside scenario ones
+    compress: str = "schedule"  # clock.compress
+    wall_links: tuple[WallRow, ...] = ()  # each link direction's physics as written and on the wall clock
 
 
 def compile_plan(scenario: Scenario) -> Plan:
-    """Compile ``scenario`` into its timeline, contact plan, capacities and warnings."""
+    """Compile ``scenario`` into its timeline, contact plan, capacities and warnings.
+
+    The timeline shows the file's values; contacts, capacities and round trips are
+    in wall terms (:func:`~hilnet.scenario.wall.in_wall_terms`).
+    """
+    rows = wall_rows(scenario)
+    written = scenario
+    scenario = in_wall_terms(scenario)
     scale = scenario.clock.scale
     duration = scenario.clock.duration_ns
     warnings: list[str] = tle_age_warnings(scenario)
-    actions = _actions(scenario)
+    actions = _actions(written)
     contacts: list[Contact] = []
     wall_contacts: list[Contact] = []
     capacities: list[Capacity] = []
@@ -128,6 +140,8 @@ def compile_plan(scenario: Scenario) -> Plan:
         warnings=tuple(warnings),
         geometry=tuple((link.name, link.geometry) for link in scenario.links if link.geometry is not None),
         epoch_unix_ns=scenario.clock.epoch_unix_ns,
+        compress=scenario.clock.compress,
+        wall_links=rows,
     )
 
 
@@ -313,6 +327,8 @@ def _light_time_joined(segments: list[tuple[int, int, DirectionParams]]) -> list
 
 
 def _check_round_trips(link: Link, window: Window, scale: float, warnings: list[str]) -> None:
+    if link.convergence_layer == "ltp":
+        return  # LTP opens no session: its first segment already carries data
     rtt = link.forward.delay_ns + link.forward.jitter_ns + link.backward.delay_ns + link.backward.jitter_ns
     wall = scenario_to_wall_ns(window.length_ns, scale)
     if rtt and wall < FEW_ROUND_TRIPS * rtt:

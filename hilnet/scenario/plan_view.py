@@ -35,7 +35,9 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
     return {
         "name": plan.name,
         "scale": plan.scale,
+        "compress": plan.compress,
         "duration_ns": plan.duration_ns,
+        "wall_links": _wall_links_json(plan),
         "actions": [
             {
                 "at_ns": a.at_ns,
@@ -80,6 +82,25 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         "warnings": list(plan.warnings),
         "geometry": geometry_json(plan.geometry, plan.epoch_unix_ns),
     }
+
+
+def _wall_links_json(plan: Plan) -> list[dict[str, Any]]:
+    """Each link direction's physics as written and as the wall clock runs them."""
+    return [
+        {
+            "link": w.link,
+            "from": w.frm,
+            "to": w.to,
+            "medium": w.medium,
+            "delay_ns": w.delay_ns,
+            "wall_delay_ns": w.wall_delay_ns,
+            "jitter_ns": w.jitter_ns,
+            "wall_jitter_ns": w.wall_jitter_ns,
+            ("baud" if w.medium == "serial" else "rate_bps"): w.pace,
+            ("wall_baud" if w.medium == "serial" else "wall_rate_bps"): w.wall_pace,
+        }
+        for w in plan.wall_links
+    ]
 
 
 def _jsonable(value: Any) -> Any:
@@ -189,11 +210,7 @@ def _show(field: str, value: Any) -> str:
 
 def render_plan(plan: Plan) -> str:
     """The plan as a readable text report: timeline, contacts with capacity, load, warnings."""
-    out = [
-        f"plan {plan.name}: {format_duration(plan.duration_ns)} of scenario time at scale {plan.scale:g} "
-        f"= {format_duration(scenario_to_wall_ns(plan.duration_ns, plan.scale))} of wall time",
-        "",
-    ]
+    out = _wall_links(plan)
     shown, folded = fold_light_time(plan.actions, plan.geometry)
     out.append(
         f"timeline ({len(plan.actions)} actions{f'; {folded} light-time steps folded into their windows' if folded else ''})"
@@ -246,6 +263,38 @@ def render_plan(plan: Plan) -> str:
     else:
         out.append("no warnings: the traffic fits its windows")
     return "\n".join(out)
+
+
+def _wall_links(plan: Plan) -> list[str]:
+    """The head of :func:`render_plan` and its "links in wall terms" table: each direction as written and as run."""
+    top = [
+        f"plan {plan.name}: {format_duration(plan.duration_ns)} of scenario time at scale {plan.scale:g} "
+        f"= {format_duration(scenario_to_wall_ns(plan.duration_ns, plan.scale))} of wall time",
+        "",
+    ]
+    if plan.compress == "all":
+        head = (
+            f"links in wall terms (compress: all: delay and jitter / {plan.scale:g}, "
+            f"rate and baud x {plan.scale:g}; changes alike)"
+        )
+    else:
+        head = "links in wall terms (compress: schedule: delay, jitter, rate and baud run as written)"
+    rows = [
+        [
+            w.link,
+            f"{w.frm}->{w.to}",
+            format_duration(w.delay_ns) + (f" ±{format_duration(w.jitter_ns)}" if w.jitter_ns else ""),
+            format_duration(w.wall_delay_ns) + (f" ±{format_duration(w.wall_jitter_ns)}" if w.wall_jitter_ns else ""),
+            _pace(w.medium, w.pace),
+            _pace(w.medium, w.wall_pace),
+        ]
+        for w in plan.wall_links
+    ]
+    return [*top, head, *_table(["link", "direction", "delay", "wall delay", "rate", "wall rate"], rows), ""]
+
+
+def _pace(medium: str, value: int) -> str:
+    return f"{value} baud" if medium == "serial" else format_rate(value)
 
 
 def _class_loads(plan: Plan) -> list[str]:

@@ -24,7 +24,7 @@ import shutil
 import subprocess
 
 from hilnet.agent.cla.tcpcl_tls import TlsFiles
-from hilnet.agent.protocol import ClaConfig, HostPort
+from hilnet.agent.protocol import ClaConfig, HostPort, TcpclV3Config
 from hilnet.bench.model import Bench, Board, NicEnd, Power, UartEnd
 from hilnet.clock import NS_PER_S, Clock, MonotonicClock
 from hilnet.errors import TestbedError
@@ -35,6 +35,7 @@ from hilnet.testbed.identity import identity
 from hilnet.testbed.netns import (
     MARKER_DIR,
     TCPCL_PORT,
+    TCPCLV3_PORT,
     claim_namespaces,
     netns_available,
     offloads_off,
@@ -50,7 +51,7 @@ POWER_COMMAND_TIMEOUT_S = 30.0
 
 
 # The convergence layers this backend wires (Link.cl); others are refused before anything is built.
-WIRED_CLS: frozenset[ConvergenceLayer] = frozenset({"tcpcl", "serial"})
+WIRED_CLS: frozenset[ConvergenceLayer] = frozenset({"tcpcl", "tcpclv3", "serial"})
 
 
 class BenchTestbed:
@@ -80,7 +81,7 @@ class BenchTestbed:
         try:
             self._connect_boards()
             self._make_namespaces()
-            clas, peers = self._wire_links()
+            clas, peers, v3_peers = self._wire_links()
             keys = write_run_keys(self.scenario, self.run_dir)
             tls = self._distribute_tls({n for n, p in peers.items() if p is not None})
             for n in self.scenario.nodes:
@@ -89,6 +90,8 @@ class BenchTestbed:
                 if tcpcl_peers is not None:
                     listen = HostPort("0.0.0.0", TCPCL_PORT)
                     cla.append(tcpcl_config(self.scenario, n.name, listen, tcpcl_peers, tls, BENCH_DEFAULT))
+                if n.name in v3_peers:  # TCPCLv3 has no TLS: it runs in the clear even on a bench
+                    cla.append(TcpclV3Config(HostPort("0.0.0.0", TCPCLV3_PORT), v3_peers[n.name]))
                 self.nodes[n.name] = self._runtime(n.name, n.eid, tuple(cla), keys.get(n.name))
         except BaseException:
             self.teardown()
@@ -170,10 +173,13 @@ class BenchTestbed:
             self.namespaces[name] = ns
             run_ip("-n", ns, "link", "set", "lo", "up")
 
-    def _wire_links(self) -> tuple[dict[str, list[ClaConfig]], dict[str, dict[str, HostPort] | None]]:
+    def _wire_links(
+        self,
+    ) -> tuple[dict[str, list[ClaConfig]], dict[str, dict[str, HostPort] | None], dict[str, dict[str, HostPort]]]:
         eid = {n.name: n.eid for n in self.scenario.nodes}
         clas: dict[str, list[ClaConfig]] = {n: [] for n in eid}
         peers: dict[str, dict[str, HostPort] | None] = {n: None for n in eid}
+        v3_peers: dict[str, dict[str, HostPort]] = {}  # nodes with a cl: tcpclv3 link -> their TCPCLv3 peers
         pty_dir = os.path.join(self.run_dir, "pty")
         os.makedirs(pty_dir, exist_ok=True)
         for k, link in enumerate(self.scenario.links):
@@ -187,14 +193,17 @@ class BenchTestbed:
                     clas[node].append(serial_cla(port, params, eid[far], rtscts))
             else:
                 addresses = self._addresses(link, k)
+                v3 = link.convergence_layer == "tcpclv3"
                 for node, host in ((link.a, addresses[0]), (link.b, addresses[1])):
                     specs.append(self._ethernet_end(link, node, host, k, "ab"[len(specs)]))
-                    if peers[node] is None:
+                    if v3:
+                        v3_peers.setdefault(node, {})
+                    elif peers[node] is None:
                         peers[node] = {}
-                far_ip = str(ipaddress.ip_interface(addresses[1]).ip)
-                peers[link.a][eid[link.b]] = HostPort(far_ip, TCPCL_PORT)  # type: ignore[index]
+                far_end = HostPort(str(ipaddress.ip_interface(addresses[1]).ip), TCPCLV3_PORT if v3 else TCPCL_PORT)
+                (v3_peers if v3 else peers)[link.a][eid[link.b]] = far_end  # type: ignore[index]
             self.links[link.name] = LinkRuntime(link.name, specs[0], specs[1])
-        return clas, peers
+        return clas, peers, v3_peers
 
     def _serial_end(self, link: Link, node: str, pty_dir: str) -> tuple[str, str]:
         """(emulator endpoint spec, the port the agent opens) of one serial link end."""

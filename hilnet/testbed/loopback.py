@@ -18,7 +18,7 @@ import os
 import random
 import socket
 
-from hilnet.agent.protocol import ClaConfig, HostPort, LtpConfig
+from hilnet.agent.protocol import ClaConfig, HostPort, LtpConfig, TcpclV3Config
 from hilnet.errors import TestbedError
 from hilnet.scenario.model import ConvergenceLayer, Scenario
 from hilnet.testbed.base import LinkRuntime, NodeRuntime, local_agent_command, pty_specs, refuse_unwired_cls, serial_cla
@@ -42,7 +42,7 @@ def _ephemeral_low() -> int:
 
 
 # The convergence layers this backend wires (Link.cl); others are refused before anything is built.
-WIRED_CLS: frozenset[ConvergenceLayer] = frozenset({"tcpcl", "serial", "ltp"})
+WIRED_CLS: frozenset[ConvergenceLayer] = frozenset({"tcpcl", "tcpclv3", "serial", "ltp"})
 
 
 class PortPool:
@@ -119,6 +119,8 @@ class LoopbackTestbed:
         clas: dict[str, list[ClaConfig]] = {n.name: [] for n in sc.nodes}
         tcpcl_port: dict[str, int] = {}
         tcpcl_peers: dict[str, dict[str, HostPort]] = {n.name: {} for n in sc.nodes}
+        v3_port: dict[str, int] = {}  # nodes with a cl: tcpclv3 link -> their TCPCLv3 listener
+        v3_peers: dict[str, dict[str, HostPort]] = {n.name: {} for n in sc.nodes}
         ltp_port: dict[str, int] = {}
         ltp_peers: dict[str, dict[str, HostPort]] = {n.name: {} for n in sc.nodes}
         ports = PortPool()
@@ -131,13 +133,15 @@ class LoopbackTestbed:
                 elif link.convergence_layer == "ltp":
                     a_spec, b_spec = _ltp_link(link.a, link.b, eid, ports, ltp_port, ltp_peers)
                 else:
+                    v3 = link.convergence_layer == "tcpclv3"
+                    port_of, peers_of = (v3_port, v3_peers) if v3 else (tcpcl_port, tcpcl_peers)
                     for n in (link.a, link.b):
-                        if n not in tcpcl_port:
-                            tcpcl_port[n] = ports.take()
+                        if n not in port_of:
+                            port_of[n] = ports.take()
                     relay_a, relay_b = ports.take(), ports.take()
-                    a_spec = f"tcp://127.0.0.1:{relay_a}?peer=127.0.0.1:{tcpcl_port[link.a]}"
-                    b_spec = f"tcp://127.0.0.1:{relay_b}?peer=127.0.0.1:{tcpcl_port[link.b]}"
-                    tcpcl_peers[link.a][eid[link.b]] = HostPort("127.0.0.1", relay_a)
+                    a_spec = f"tcp://127.0.0.1:{relay_a}?peer=127.0.0.1:{port_of[link.a]}"
+                    b_spec = f"tcp://127.0.0.1:{relay_b}?peer=127.0.0.1:{port_of[link.b]}"
+                    peers_of[link.a][eid[link.b]] = HostPort("127.0.0.1", relay_a)
                 self.links[link.name] = LinkRuntime(link.name, a_spec, b_spec)
         except OSError as e:
             raise TestbedError(f"loopback testbed: cannot allocate a port: {e}") from None
@@ -150,6 +154,8 @@ class LoopbackTestbed:
             if name in tcpcl_port:
                 listen = HostPort("127.0.0.1", tcpcl_port[name])
                 clas[name].append(tcpcl_config(sc, name, listen, tcpcl_peers[name], tls_files, LOCAL_DEFAULT))
+            if name in v3_port:
+                clas[name].append(TcpclV3Config(HostPort("127.0.0.1", v3_port[name]), v3_peers[name]))
             if name in ltp_port:
                 clas[name].append(LtpConfig(HostPort("127.0.0.1", ltp_port[name]), ltp_peers[name]))
             store = os.path.join(self.run_dir, "stores", f"{name}.store")

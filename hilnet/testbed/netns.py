@@ -20,8 +20,10 @@ import secrets
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 
-from hilnet.agent.protocol import ClaConfig, HostPort, LtpConfig
+from hilnet.agent.cla.tcpcl_tls import TlsFiles
+from hilnet.agent.protocol import ClaConfig, HostPort, LtpConfig, TcpclV3Config
 from hilnet.errors import TestbedError
 from hilnet.scenario.model import ConvergenceLayer, Scenario
 from hilnet.testbed.base import LinkRuntime, NodeRuntime, local_agent_command, pty_specs, refuse_unwired_cls, serial_cla
@@ -30,6 +32,7 @@ from hilnet.testbed.tls import LOCAL_DEFAULT, run_pki, tcpcl_config
 
 MARKER_DIR = "/run/hilnet/netns"
 TCPCL_PORT = 4556
+TCPCLV3_PORT = 4557  # a node's TCPCLv3 listener, beside its TCPCLv4 one (a node may have links of both)
 LTP_PORT = 1113  # RFC 7122
 
 
@@ -160,7 +163,39 @@ def _static_neighbours(ns_a: str, ns_b: str, k: int) -> None:
 
 
 # The convergence layers this backend wires (Link.cl); others are refused before anything is built.
-WIRED_CLS: frozenset[ConvergenceLayer] = frozenset({"tcpcl", "serial", "ltp"})
+WIRED_CLS: frozenset[ConvergenceLayer] = frozenset({"tcpcl", "tcpclv3", "serial", "ltp"})
+
+
+class _IpPeers:
+    """Who each node reaches over which IP convergence layer, and the CLA entries that makes.
+
+    Link ``k`` joins 10.77.k.1 (end a) and 10.77.k.2 (end b); end a dials a TCPCL, LTP knows both.
+    """
+
+    def __init__(self, eids: dict[str, str]):
+        self.eid = eids
+        self.peers: dict[str, dict[str, dict[str, HostPort]]] = {"tcpcl": {}, "tcpclv3": {}, "ltp": {}}
+
+    def add(self, cl: str, a: str, b: str, k: int) -> None:
+        table = self.peers[cl]
+        for node in (a, b):
+            table.setdefault(node, {})
+        port = {"tcpcl": TCPCL_PORT, "tcpclv3": TCPCLV3_PORT, "ltp": LTP_PORT}[cl]
+        table[a][self.eid[b]] = HostPort(f"10.77.{k}.2", port)
+        if cl == "ltp":
+            table[b][self.eid[a]] = HostPort(f"10.77.{k}.1", port)
+
+    def clas(self, sc: Scenario, node: str, tls_files: Mapping[str, TlsFiles]) -> list[ClaConfig]:
+        out: list[ClaConfig] = []
+        anywhere = "0.0.0.0"
+        if node in self.peers["tcpcl"]:
+            listen = HostPort(anywhere, TCPCL_PORT)
+            out.append(tcpcl_config(sc, node, listen, self.peers["tcpcl"][node], tls_files, LOCAL_DEFAULT))
+        if node in self.peers["tcpclv3"]:
+            out.append(TcpclV3Config(HostPort(anywhere, TCPCLV3_PORT), self.peers["tcpclv3"][node]))
+        if node in self.peers["ltp"]:
+            out.append(LtpConfig(HostPort(anywhere, LTP_PORT), self.peers["ltp"][node]))
+        return out
 
 
 class NetnsTestbed:
@@ -190,9 +225,7 @@ class NetnsTestbed:
         pty_dir = os.path.join(self.run_dir, "pty")
         os.makedirs(pty_dir, exist_ok=True)
         clas: dict[str, list[ClaConfig]] = {n.name: [] for n in sc.nodes}
-        peers: dict[str, dict[str, HostPort]] = {n.name: {} for n in sc.nodes}
-        ltp_peers: dict[str, dict[str, HostPort]] = {n.name: {} for n in sc.nodes}  # over cl: ltp links (UDP)
-        ethernet_nodes: set[str] = set()
+        ip = _IpPeers({n.name: n.eid for n in sc.nodes})
         try:
             for i, n in enumerate(sc.nodes):
                 ns = f"hn{self.rid}-{i}"
@@ -213,12 +246,7 @@ class NetnsTestbed:
                 eth_index += 1
                 specs = [self._veth(k, end, node, host) for end, node, host in (("a", link.a, 1), ("b", link.b, 2))]
                 _static_neighbours(self.namespaces[link.a], self.namespaces[link.b], k)
-                if link.convergence_layer == "ltp":
-                    ltp_peers[link.a][eid[link.b]] = HostPort(f"10.77.{k}.2", LTP_PORT)
-                    ltp_peers[link.b][eid[link.a]] = HostPort(f"10.77.{k}.1", LTP_PORT)
-                else:
-                    ethernet_nodes |= {link.a, link.b}
-                    peers[link.a][eid[link.b]] = HostPort(f"10.77.{k}.2", TCPCL_PORT)
+                ip.add(link.convergence_layer, link.a, link.b, k)
                 self.links[link.name] = LinkRuntime(link.name, specs[0], specs[1])
         except BaseException:
             self.teardown()
@@ -226,11 +254,7 @@ class NetnsTestbed:
         keys = write_run_keys(sc, self.run_dir)
         tls_files = run_pki(sc, self.run_dir, LOCAL_DEFAULT)
         for n in sc.nodes:
-            if n.name in ethernet_nodes:
-                listen = HostPort("0.0.0.0", TCPCL_PORT)
-                clas[n.name].append(tcpcl_config(sc, n.name, listen, peers[n.name], tls_files, LOCAL_DEFAULT))
-            if ltp_peers[n.name]:
-                clas[n.name].append(LtpConfig(HostPort("0.0.0.0", LTP_PORT), ltp_peers[n.name]))
+            clas[n.name] += ip.clas(sc, n.name, tls_files)
             self.nodes[n.name] = NodeRuntime(
                 n.name,
                 n.eid,

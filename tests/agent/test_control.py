@@ -18,6 +18,7 @@ from hilnet.agent.protocol import (
     SerialConfig,
     StoreConfig,
     TcpclConfig,
+    TcpclV3Config,
     encode_command,
     encode_event,
     error_for,
@@ -199,7 +200,7 @@ MALFORMED = [
     (line(with_(C, clas={})), "configure: field 'clas' must be an array, got object"),
     (
         line(with_(C, clas=[{"type": "udp"}])),
-        "configure: field 'clas[0].type' must be one of ltp, mtcp, serial, tcpcl, got 'udp'",
+        "configure: field 'clas[0].type' must be one of ltp, mtcp, serial, tcpcl, tcpclv3, got 'udp'",
     ),
     (line(with_(C, clas=[{}])), "configure: missing field 'clas[0].type'"),
     (
@@ -346,6 +347,7 @@ COMMANDS = [
         clas=(
             TcpclConfig(),
             MtcpConfig(HostPort("0.0.0.0", 4224), {"ipn:1.0": HostPort("fe80::1", 4224)}),
+            TcpclV3Config(HostPort("0.0.0.0", 4557), {"ipn:9.0": HostPort("10.0.0.9", 4556)}, keepalive_s=15),
             SerialConfig("/dev/ttyUSB0", 9600, "ipn:2.0", bits_per_byte=11),
             SerialConfig("/dev/ttyAMA0", 921600, "ipn:3.0", rtscts=True),
             LtpConfig(HostPort("0.0.0.0", 1113), {"ipn:5.0": HostPort("10.0.0.5", 1113)}, None, {}, {"max_retries": 3}),

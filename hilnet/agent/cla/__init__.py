@@ -1,4 +1,4 @@
-"""Convergence layer adapters: TCPCLv4, the serial CL, MTCP, LTP (see base.py for the contract)."""
+"""Convergence layer adapters: TCPCLv4, TCPCLv3, the serial CL, MTCP, LTP (see base.py for the contract)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from hilnet.agent.cla.base import ConvergenceLayer
 from hilnet.agent.cla.limits import Resources
-from hilnet.agent.protocol import ClaConfig, HostPort, LtpConfig, MtcpConfig, SerialConfig, TcpclConfig
+from hilnet.agent.protocol import ClaConfig, HostPort, LtpConfig, MtcpConfig, SerialConfig, TcpclConfig, TcpclV3Config
 from hilnet.clock import Clock
 from hilnet.errors import AgentError
 
@@ -20,7 +20,7 @@ def _addr(hp: HostPort) -> tuple[str, int]:
     return hp.host, hp.port
 
 
-def _tcp_common(config: TcpclConfig | MtcpConfig) -> dict[str, Any]:
+def _tcp_common(config: TcpclConfig | TcpclV3Config | MtcpConfig) -> dict[str, Any]:
     """What TCPCL and MTCP take alike from their config: where to listen, whom to dial, the redial backoff."""
     return {
         "listen": None if config.listen is None else _addr(config.listen),
@@ -57,11 +57,13 @@ def build_cla(
         return build_ltp(config, node_id, clock, max_bundle, resources, agent)
     if isinstance(config, TcpclConfig):
         return _tcpcl(config, node_id, clock, max_bundle, resources)
+    if isinstance(config, TcpclV3Config):
+        return _tcpclv3(config, node_id, clock, max_bundle, resources)
     if isinstance(config, MtcpConfig):
         return _mtcp(config, node_id, clock, max_bundle, resources)
     if isinstance(config, SerialConfig):
         return _serial(config, node_id, clock, max_bundle, resources)
-    raise AgentError(f"unknown convergence layer config {config!r}; expected tcpcl, serial, mtcp or ltp")
+    raise AgentError(f"unknown convergence layer config {config!r}; expected tcpcl, tcpclv3, serial, mtcp or ltp")
 
 
 # Each builder imports its CLA: an agent pulls in only the CLAs it is given.
@@ -84,6 +86,22 @@ def _tcpcl(
         segment_mru=config.segment_mru_bytes,
         tls=TlsPolicy(config.tls),
         tls_files=files,
+        transfer_mru=max_bundle,
+        resources=resources,
+    )
+
+
+def _tcpclv3(
+    config: TcpclV3Config, node_id: str, clock: Clock, max_bundle: int, resources: Resources | None
+) -> ConvergenceLayer:
+    from hilnet.agent.cla.tcpclv3 import TcpclV3Cla
+
+    return TcpclV3Cla(
+        node_id,
+        **_tcp_common(config),
+        clock=clock,
+        name="tcpclv3",
+        keepalive_s=config.keepalive_s,
         transfer_mru=max_bundle,
         resources=resources,
     )

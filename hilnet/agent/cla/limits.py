@@ -33,9 +33,9 @@ from hilnet.clock import Clock
 NS_PER_S = 1_000_000_000
 ACCEPT_BACKLOG = 100  # a listener's backlog: asyncio accepts up to this many in one go, before any is admitted
 # Descriptors kept out of the connection limit: 64 for the store, logs, pipes, serial ports and
-# connectors, and one accept batch for each of the two listeners (TCPCL, MTCP), whose
-# connections hold a descriptor until the admission check closes them.
-FD_HEADROOM = 64 + 2 * ACCEPT_BACKLOG
+# connectors, and one accept batch for each of the three listeners (TCPCLv4, TCPCLv3, MTCP),
+# whose connections hold a descriptor until the admission check closes them.
+FD_HEADROOM = 64 + 3 * ACCEPT_BACKLOG
 REPORT_INTERVAL_NS = NS_PER_S  # at most one event per limit and CLA per second
 
 

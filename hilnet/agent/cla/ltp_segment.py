@@ -5,8 +5,8 @@ type octet, the session id (originator engine id and session number, both
 SDNVs) and an octet of extension counts; header and trailer extensions are
 parsed (tag, SDNV length, value) and kept but never acted on, as the RFC lets
 an engine do for extensions it does not know. Every number on the wire is an
-SDNV (RFC 5326 section 2.2 / RFC 6256): 7 bits per octet, high bit set on all
-but the last. :func:`decode` bounds everything it reads by the datagram: a
+SDNV (RFC 5326 section 2.2 / RFC 6256; :mod:`~hilnet.agent.cla.sdnv`, shared with
+TCPCLv3). :func:`decode` bounds everything it reads by the datagram: a
 length or count that points past the end raises :class:`~hilnet.errors.WireError`
 with a short ``reason``, never IndexError.
 """
@@ -16,10 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import IntEnum
 
+from hilnet.agent.cla.sdnv import encode_sdnv, parse_sdnv
 from hilnet.errors import WireError
 
 VERSION = 0
-MAX_SDNV_OCTETS = 10  # a 64-bit value needs 10 octets of 7 bits; longer is hostile
 MAX_CLAIMS = 1024  # reception claims in one report segment we accept or write (one datagram holds fewer)
 
 
@@ -132,16 +132,7 @@ class Segment:
 # --- SDNV ---------------------------------------------------------------------------------------
 
 
-def sdnv(value: int) -> bytes:
-    """``value`` (>= 0) as an SDNV."""
-    if value < 0:
-        raise ValueError(f"an SDNV cannot hold {value}")
-    out = [value & 0x7F]
-    value >>= 7
-    while value:
-        out.append(0x80 | (value & 0x7F))
-        value >>= 7
-    return bytes(reversed(out))
+sdnv = encode_sdnv  # the one SDNV codec, shared with TCPCLv3 (hilnet.agent.cla.sdnv)
 
 
 class _Reader:
@@ -160,13 +151,14 @@ class _Reader:
         return self.buf[self.pos - 1]
 
     def sdnv(self, what: str) -> int:
-        value = 0
-        for _ in range(MAX_SDNV_OCTETS):
-            o = self.octet(what)
-            value = (value << 7) | (o & 0x7F)
-            if not o & 0x80:
-                return value
-        raise WireError("sdnv_too_long", f"the {what} at offset {self.pos} is longer than {MAX_SDNV_OCTETS} octets")
+        try:
+            parsed = parse_sdnv(self.buf, self.pos)
+        except WireError as e:
+            raise WireError("sdnv_too_long", f"the {what} at offset {self.pos}: {e}") from None
+        if parsed is None:
+            raise WireError("truncated", f"the datagram ends inside the {what} (at offset {self.pos})")
+        value, self.pos = parsed
+        return value
 
     def take(self, n: int, what: str) -> bytes:
         if n > len(self.buf) - self.pos:

@@ -31,13 +31,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import ssl
 from collections.abc import Mapping
 
 from hilnet.agent.cla.base import BundleSink, deliver_to_sink
 from hilnet.agent.cla.limits import Resources
-from hilnet.agent.cla.tcp_base import TcpClaBase, close_stream
+from hilnet.agent.cla.tcpcl_driver import SessionConn, TcpclDriver
 from hilnet.agent.cla.tcpcl_events import (
     NS_PER_S,
     Event,
@@ -57,7 +56,6 @@ from hilnet.agent.cla.tcpcl_messages import DEFAULT_PORT, RefuseReason, TermReas
 from hilnet.agent.cla.tcpcl_security import TlsPolicy
 from hilnet.agent.cla.tcpcl_session import TcpclSession
 from hilnet.agent.cla.tcpcl_tls import TlsContexts, TlsFiles, failure_reason, handshake
-from hilnet.bundle.cos import DEFAULT_RANK, Priority, class_of_rank
 from hilnet.clock import Clock
 from hilnet.errors import ClaError, StoreFullError, TransferRefusedError
 
@@ -66,8 +64,10 @@ log = logging.getLogger(__name__)
 _READ_SIZE = 1 << 20  # bytes per read(): big reads keep Python overhead per byte low
 
 
-class _Conn:
+class _Conn(SessionConn):
     """One TCP connection and the session on it."""
+
+    session: TcpclSession
 
     def __init__(
         self,
@@ -77,6 +77,7 @@ class _Conn:
         active: bool,
         expected_peer: str | None,
     ):
+        super().__init__(cla.clock)
         self.cla = cla
         self.reader = reader
         self.writer = writer
@@ -85,55 +86,16 @@ class _Conn:
         self.address = f"{addr[0]}:{addr[1]}"
         hold = cla.resources.holding(writer.transport.abort, self.address, cla.name)  # evicted: the connection closes
         self.session = TcpclSession(cla.session_config, active, now, expected_peer, hold)
-        self.peer: str | None = None  # node id once the session is up
-        self.was_up = False
         self.end_reason = ""
-        self._pending: dict[int, asyncio.Future[None]] = {}
-        self._ranks: dict[int, int] = {}  # ticket -> rank of every transfer not finished
-        self._wake = asyncio.Event()  # output is waiting
-        self._kick = asyncio.Event()  # a deadline moved earlier
-        self._sleeping_until: int | None = None
-        self._done = asyncio.Event()
         self._start_tls: StartTls | None = None
 
-    # --- agent side -----------------------------------------------------------
-
-    async def send(self, data: bytes, rank: int) -> None:
-        tid = self.session.start_transfer(data, self.cla.clock.now_ns(), rank)
-        fut = asyncio.get_running_loop().create_future()
-        self._pending[tid] = fut
-        self._ranks[tid] = rank
-        self._poke()
-        try:
-            await fut
-        finally:
-            self._pending.pop(tid, None)
-            self._ranks.pop(tid, None)
-
-    def carries_below(self, klass: Priority) -> bool:
-        """Whether a transfer of a class below ``klass`` is queued or under way here."""
-        return any(class_of_rank(r) < klass for r in self._ranks.values())
+    # --- agent side (send, run: SessionConn) -------------------------------------
 
     def terminate(self) -> None:
         self._handle(self.session.terminate(TermReason.UNKNOWN, self.cla.clock.now_ns()))
         self._poke()
 
-    # --- loops -----------------------------------------------------------------
-
-    async def run(self) -> None:
-        sock = self.writer.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # acks must not wait for Nagle
-        self._poke()
-        tasks = [asyncio.create_task(t) for t in (self._read_loop(), self._write_loop(), self._timer_loop())]
-        try:
-            await self._done.wait()
-        finally:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            last = [] if self.writer.transport.is_closing() else self.session.data_to_send(self.cla.clock.now_ns())
-            await close_stream(self.writer, last)
+    # --- loops (writer and timer: SessionConn) -------------------------------------
 
     async def _read_loop(self) -> None:
         clock = self.cla.clock
@@ -166,48 +128,6 @@ class _Conn:
         # Store full: "No Resources", try later. Any other failure is ours, not the bundle's: "Retransmit".
         reason = RefuseReason.NO_RESOURCES if isinstance(result.error, StoreFullError) else RefuseReason.RETRANSMIT
         self._handle(self.session.refuse_transfer(ev.transfer_id, reason, cla.clock.now_ns()))
-
-    async def _write_loop(self) -> None:
-        clock = self.cla.clock
-        while True:
-            chunks = self.session.data_to_send(clock.now_ns())
-            if chunks:
-                for c in chunks:
-                    self.writer.write(c)  # write() per chunk: writelines() would join (copy) them
-                await self.writer.drain()
-                self._poke()  # a segment sent may have started the transfer timeout
-                continue
-            if self.session.closed:
-                return
-            self._wake.clear()
-            await self._wake.wait()
-
-    async def _timer_loop(self) -> None:
-        clock = self.cla.clock
-        while not self.session.closed:
-            deadline = self.session.next_deadline_ns()
-            self._sleeping_until = deadline
-            self._kick.clear()
-            waits: set[asyncio.Task[object]] = {asyncio.create_task(self._kick.wait())}
-            if deadline is not None:
-                waits.add(asyncio.create_task(clock.wait_until_ns(deadline)))
-            try:
-                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for t in waits:
-                    t.cancel()
-            self._handle(self.session.handle_timer(clock.now_ns()))
-            self._poke()
-
-    # --- events -----------------------------------------------------------------
-
-    def _poke(self) -> None:
-        self._wake.set()
-        d = self.session.next_deadline_ns()
-        if d != self._sleeping_until and (d is None or self._sleeping_until is None or d < self._sleeping_until):
-            self._kick.set()
-        if self.session.closed:
-            self._kick.set()
 
     def _handle(self, events: list[Event]) -> list[TransferReceived]:
         """Act on session events; returns the bundles to hand to the agent, in order."""
@@ -259,16 +179,8 @@ class _Conn:
                 self._done.set()
         return received
 
-    def _resolve(self, tid: int, exc: Exception | None) -> None:
-        fut = self._pending.pop(tid, None)
-        if fut is not None and not fut.done():
-            if exc is None:
-                fut.set_result(None)
-            else:
-                fut.set_exception(exc)
 
-
-class TcpclCla(TcpClaBase):
+class TcpclCla(TcpclDriver):
     """TCPCLv4 convergence layer: one listener, one connector per configured peer.
 
     ``listen`` is ``(host, port)`` to accept sessions on (port 4556 by default;
@@ -316,8 +228,7 @@ class TcpclCla(TcpClaBase):
         if tls is not TlsPolicy.OFF and tls_files is None:
             raise ClaError(f"tcpcl: TLS policy {tls.value} needs a certificate, a key and a CA")
         self.tls_contexts = TlsContexts(tls_files) if tls_files is not None and tls is not TlsPolicy.OFF else None
-        self._conns: set[_Conn] = set()
-        self._up: dict[str, list[_Conn]] = {}  # peer -> sessions up, oldest first
+        self.close_timeout_s = self.session_config.term_timeout_ns / NS_PER_S
         self.expedited_session = expedited_session
 
     async def start(self, sink: BundleSink) -> None:
@@ -326,72 +237,7 @@ class TcpclCla(TcpClaBase):
             for peer, addr in self.peers.items():
                 self._spawn(self._connector(peer, addr))  # the second session, for expedited bundles
 
-    def peers_up(self) -> set[str]:
-        return {peer for peer, conns in self._up.items() if any(c.session.established for c in conns)}
-
-    async def send(self, peer: str, data: bytes, *, rank: int = DEFAULT_RANK) -> None:
-        """Send one bundle to ``peer``; returns when its final XFER_ACK arrived.
-
-        ``rank`` (class of service) picks the session, see the module docstring.
-        """
-        conns = [c for c in self._up.get(peer, ()) if c.session.established]
-        if not conns:
-            raise ClaError(f"no TCPCL session to {peer}")
-        conn = conns[0]
-        klass = class_of_rank(rank)
-        if klass is Priority.EXPEDITED:
-            free = [c for c in conns if not c.carries_below(klass)]
-            conn = free[-1] if free else conns[-1]
-        await conn.send(data, rank)
-
-    # --- internals -------------------------------------------------------------
-
-    async def _close_connections(self) -> None:
-        for conn in list(self._conns):
-            conn.terminate()
-        waits = [asyncio.create_task(c._done.wait()) for c in self._conns]
-        if waits:
-            await asyncio.wait(waits, timeout=self.session_config.term_timeout_ns / NS_PER_S)
-            for t in waits:
-                t.cancel()
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self._stopping:
-            writer.close()
-            return
-        self._track_current_task()
-        await self._run(_Conn(self, reader, writer, active=False, expected_peer=None))
-
-    async def _run(self, conn: _Conn) -> None:
-        self._conns.add(conn)
-        try:
-            await conn.run()
-        finally:
-            self._conns.discard(conn)
-            if conn.peer and conn in self._up.get(conn.peer, ()):
-                self._unregister(conn)
-
-    async def _run_outgoing(
-        self, peer: str, addr: tuple[str, int], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> bool:
-        conn = _Conn(self, reader, writer, active=True, expected_peer=peer)
-        await self._run(conn)
-        return conn.was_up  # only a session that came up resets the backoff
-
-    def _register(self, conn: _Conn) -> bool:
-        """Add an established session; True if it is the peer's first (the peer just came up)."""
-        if conn.peer is None:  # SessionUp names the peer first; without it there is nobody to send to
-            raise ClaError("tcpcl: a session came up without a peer node id")
-        conns = self._up.setdefault(conn.peer, [])
-        conns.append(conn)
-        return len(conns) == 1
-
-    def _unregister(self, conn: _Conn) -> bool:
-        """Remove a session; True if it was the peer's last (the peer is gone)."""
-        conns = self._up.get(conn.peer or "", [])
-        if conn not in conns:
-            return False
-        conns.remove(conn)
-        if not conns:
-            self._up.pop(conn.peer or "", None)
-        return not conns
+    def _new_conn(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, active: bool, expected_peer: str | None
+    ) -> _Conn:
+        return _Conn(self, reader, writer, active, expected_peer)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 from hilnet.agent.cla.budget import MemoryBudget
 from hilnet.agent.cla.tcpcl_messages import RejectReason
@@ -154,13 +155,15 @@ class Outbox:
 
     One per session, shared by the session and its sending and receiving
     halves so that what each of them says keeps its place in the stream.
+    TCPCLv3 sessions use it too, with events of their own beside these
+    (:mod:`~hilnet.agent.cla.tcpclv3_events`), hence ``Any``.
     """
 
     __slots__ = ("ctl", "events")
 
     def __init__(self) -> None:
         self.ctl: deque[bytes] = deque()  # whole messages to send before any more segment
-        self.events: list[Event] = []
+        self.events: list[Any] = []
 
     def violation(self, reason: str, detail: str = "") -> None:
         self.events.append(Violation(reason, detail))
@@ -170,6 +173,6 @@ class Outbox:
         self.violation(counter)
         self.ctl.append(encode_msg_reject(reason, header))
 
-    def take_events(self) -> list[Event]:
+    def take_events(self) -> list[Any]:
         ev, self.events = self.events, []
         return ev

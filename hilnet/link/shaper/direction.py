@@ -230,11 +230,13 @@ class Direction:
         new = self._with_up(old, event.up) if gate_only else event.applied_to(old)
         gate_changed = new.up != old.up
         if gate_changed and not new.up and not self._stream:
-            # Units due at the instant of the cut arrive; the rest is lost in flight.
+            # Units due at the instant of the cut arrive; the rest is lost in flight,
+            # unless this is a window's planned end (ScheduleEvent.keep_in_flight).
             if self._prop_on:
                 self._out.extend(self._prop.pop_due(t))
             self._tx.cut(t)
-            self._prop.cut(t)
+            if not event.keep_in_flight:
+                self._prop.cut(t)
         released = self._open_or_close(new) if gate_only else self._configure(new, t)
         if gate_changed:
             self.stats.transitions.append(GateTransition(new.up, event.at_ns, now_ns))

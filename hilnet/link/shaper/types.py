@@ -127,11 +127,18 @@ class ScheduleEvent:
 
     ``up`` changes the gate (None: leave it); ``changes`` maps DirectionConfig
     field names to new values, applied at the same instant.
+
+    A gate closing always loses the queue and the unit half on the wire. What
+    has already left the transmitter is lost too (a cable pulled, a cut), unless
+    ``keep_in_flight``: a planned window's end, where light already on its way
+    still arrives a light time later, as the contact plan counts it (with a
+    20-minute light time, that is the last 20 minutes of a pass).
     """
 
     at_ns: int
     up: bool | None = None
     changes: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+    keep_in_flight: bool = False
 
     def __post_init__(self) -> None:
         unknown = set(self.changes) - CONFIG_FIELDS
