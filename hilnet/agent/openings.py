@@ -178,6 +178,7 @@ class Kicks:
         clas: Sequence[object],
         ready: Callable[[str], bool],
     ):
+        self._clas = clas
         self._again = lambda cfg, late: start_kicks(clock, cfg, nodes, clas, ready, catch_up=late)
         self._stop = self._again(cfg, False)
 
@@ -185,6 +186,10 @@ class Kicks:
         """Stop the kicks of the old plan time and start those of ``cfg``'s ``epoch_ns``, kicking at
         once the contacts open now: a start that came late must not leave them to the backoff."""
         await self._stop()
+        for cla in self._clas:  # a CLA that keeps the plan on its own clock (LTP's windows) follows it
+            moved = getattr(cla, "plan_moved", None)
+            if moved is not None:
+                moved(cfg)
         self._stop = self._again(cfg, True)
 
     async def stop(self) -> None:

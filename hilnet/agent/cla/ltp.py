@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import socket
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from hilnet.agent.cla.base import BundleSink, deliver_to_sink
 from hilnet.agent.cla.limits import Resources
@@ -43,6 +45,10 @@ from hilnet.agent.cla.ltp_session import (
 from hilnet.bundle.cos import DEFAULT_RANK
 from hilnet.clock import Clock, MonotonicClock
 from hilnet.errors import ClaError
+
+if TYPE_CHECKING:
+    from hilnet.agent.cla.ltp_plan import PeerPlan
+    from hilnet.agent.config import AgentConfig
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +95,11 @@ class LtpCla:
         clock: Clock | None = None,
         name: str = "ltp",
         resources: Resources | None = None,
+        replan: Callable[[AgentConfig, str], PeerPlan] | None = None,
     ):
+        """``replan(config, peer node id)``: a peer's plan from the agent's config, for :meth:`plan_moved`."""
         self.node_id = node_id
+        self._replan = replan
         self.name = name
         self.clock = clock or MonotonicClock()
         self.listen = listen
@@ -110,6 +119,17 @@ class LtpCla:
         self._sends: dict[int, asyncio.Future[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
+
+    def plan_moved(self, config: AgentConfig) -> None:
+        """The agent's plan time 0 moved (its ``start``, after a held configure): every peer's windows
+        follow it. Sessions begun before keep their peer's old plan (a held agent has none)."""
+        if self._replan is None:
+            return
+        replan = self._replan
+        self.peers = {nid: dataclasses.replace(p, plan=replan(config, nid)) for nid, p in self.peers.items()}
+        for p in self.peers.values():
+            self.engine.peers[p.engine] = p
+            self.engine.pacer.add_peer(p)
 
     # --- the CLA contract -----------------------------------------------------------------
 

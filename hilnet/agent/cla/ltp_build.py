@@ -79,4 +79,5 @@ def build_ltp(
         clock=clock,
         name="ltp",
         resources=resources,
+        replan=_plan,
     )

@@ -64,7 +64,12 @@ class Pacer:
         self._queues: dict[int, _Queue] = {}
 
     def add_peer(self, peer: Peer) -> None:
-        self._queues[peer.engine] = _Queue(peer)
+        """A peer to pace for; one known already keeps its queue and takes the new plan."""
+        q = self._queues.get(peer.engine)
+        if q is None:
+            self._queues[peer.engine] = _Queue(peer)
+        else:
+            q.peer = peer
 
     def put(self, out: Outgoing | Lazy) -> None:
         q = self._queues[out.peer]

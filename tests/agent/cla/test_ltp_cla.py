@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import random
@@ -276,3 +277,27 @@ def test_the_agents_contact_plan_reaches_each_peer_on_the_agents_clock() -> None
     assert orbiter.round_trip(1000 + 15 * s) == 5 * s
     assert not cla.peers["ipn:3.0"].plan.planned  # no contact of ours with dsn: always open, configured rate
     assert cla.engine.settings.max_block == agent.max_bundle_size
+
+
+def test_the_plan_follows_the_agents_start_after_a_held_configure():
+    """A held agent's plan time 0 lies far ahead until its start: the LTP windows move with it."""
+    from hilnet.agent.config import AgentConfig
+    from hilnet.scenario.contact import Contact
+
+    s = 1_000_000_000
+    held = AgentConfig(
+        node="rover",
+        eid="ipn:1.0",
+        store_path="unused",
+        nodes={"rover": "ipn:1.0", "orbiter": "ipn:2.0"},
+        contacts=(Contact("rover", "orbiter", 10 * s, 20 * s, 5000, 2 * s),),
+        epoch_ns=10**18,  # as a held configure leaves it
+    )
+    cfg = LtpConfig(HostPort("127.0.0.1", 0), {"ipn:2.0": HostPort("127.0.0.1", 9)})
+    cla = build_cla(cfg, node_id="ipn:1.0", clock=MonotonicClock(), agent=held)
+    assert cla.peers["ipn:2.0"].plan.out[0].start == 10**18 + 10 * s
+    cla.plan_moved(dataclasses.replace(held, epoch_ns=5000))
+    (w,) = cla.peers["ipn:2.0"].plan.out
+    assert (w.start, w.end) == (5000 + 10 * s, 5000 + 18 * s)
+    peer = cla.peers["ipn:2.0"]
+    assert cla.engine.peers[peer.engine] is peer and cla.engine.pacer._queues[peer.engine].peer is peer
