@@ -78,6 +78,28 @@ RELAY_CRASH = """
 """
 
 
+# (d) the ION relay is killed mid-transfer both ways: ~13 s in, it has acknowledged big#1 (about
+# 8 s on a-b at 200 kbit/s) and is sending it on to c (8 s more on b-c), while big#2 is arriving
+# from a. Rates are physics (not scaled), so at scale 1 each transfer lasts its real 8 s.
+MID_TRANSFER_CRASH = """
+    hilnet: 1
+    name: ion-relay-crash-mid-transfer
+    clock: {scale: 1, duration: 1m30s}
+    nodes:
+      a: {eid: ipn:1.0}
+      b: {eid: ipn:2.0, stack: ion}
+      c: {eid: ipn:3.0}
+    links:
+      a-b: {ends: [a, b], medium: ethernet, cl: tcpclv3, rate: 200kbit/s, delay: 5ms}
+      b-c: {ends: [b, c], medium: ethernet, cl: tcpclv3, rate: 200kbit/s, delay: 5ms}
+    traffic:
+      - {name: big, from: a, to: c, start: 1s, count: 4, size: 200KiB}
+    faults:
+      - {at: 13s, crash: b, restart-after: 5s}
+    expect: {delivered: all, duplicates: 0, intact: true, lost: 0}
+"""
+
+
 def _left_in(run_dir: Path) -> list[str]:
     """Processes whose working folder is in the run folder (ION's daemons run in their node's)."""
     needle = str(run_dir.resolve())
@@ -154,6 +176,71 @@ def test_an_ion_relay_crashed_while_holding_bundles_delivers_them_after_its_rest
     assert sorted(e["bundle"] for e in delivered) == sorted(stored_before)
     assert all(e["t_ns"] > crash["t_ns"] for e in delivered)
     assert (out / "stacks" / "b" / "inbox-2").is_dir()  # it was started a second time
+    assert _left_in(out) == []
+
+
+@pytest.mark.netns
+@pytest.mark.slow
+@needs_netns
+def test_an_ion_relay_crashed_mid_transfer_strands_the_bundle_it_was_forwarding(tmp_path):
+    """ION 4.1.3 loses a bundle it acknowledged when killed while forwarding it: the run says which.
+
+    What a's agent had in flight to b is sent again and delivered; what b had acknowledged and was
+    sending on to c stays in b's store after the restart and is never sent again (docs/stacks.md).
+    """
+    ion_or_skip()
+    leaks = LeakWatch()
+    out = tmp_path / "run"
+    p = hilnet_run(write_scenario(tmp_path, "mid", MID_TRANSFER_CRASH), out, "netns", timeout=240)
+    assert p.returncode == 1, p.stdout + p.stderr
+    evs = events(out)
+    tags = {e["bundle"]: e["tag"] for e in evs if e.get("event") == "inject"}
+    crash = next(e["t_ns"] for e in evs if e.get("src") == "controller" and e.get("event") == "crash")
+    restart = next(e["t_ns"] for e in evs if e.get("src") == "controller" and e.get("event") == "restart")
+
+    def seen(event: str, node: str, before: bool) -> set[str]:
+        return {
+            tags[e["bundle"]]
+            for e in evs
+            if e.get("src") == "agent"
+            and e.get("event") == event
+            and e.get("node") == node
+            and (e["t_ns"] < crash) == before
+        }
+
+    # Mid-transfer, both ways. Onward: b had taken big#1 (a's agent holds ION's ack of it) and
+    # handed it to its TCPCLv3 outduct, c had received nothing, and b's session to c died at the crash.
+    assert seen("acked", "a", before=True) == {"big#1"}
+    assert seen("forwarded", "b", before=True) == {"big#1"}
+    assert not seen("sent", "b", before=True) and not seen("received", "c", before=True)
+    assert any(e.get("event") == "session-down" and e.get("node") == "c" and crash < e["t_ns"] < restart for e in evs)
+    # Inward: big#2 was on the wire from a (its transfer failed as the session dropped, unacked).
+    big2 = next(b for b, t in tags.items() if t == "big#2")
+    assert any(
+        e.get("event") == "log"
+        and e.get("node") == "a"
+        and crash < e["t_ns"] < restart
+        and f"sending {big2} to ipn:2.0 failed" in e["message"]
+        for e in evs
+    )
+    assert "big#2" in seen("acked", "a", before=False)  # sent again after the restart, ION acked it then
+
+    # The outcome: everything but big#1 delivered once and intact, after the crash; big#1, which
+    # ION acknowledged and was forwarding, is still in b's store (bplist lists one bundle) and
+    # was never forwarded again.
+    delivered = [e for e in evs if e.get("event") == "delivered" and e.get("node") == "c"]
+    assert sorted(tags[e["bundle"]] for e in delivered) == ["big#2", "big#3", "big#4"]
+    assert all(e["t_ns"] > restart for e in delivered)
+    results = {r["name"]: r for r in summary(out)["results"]}
+    assert results["intact"]["passed"] and results["duplicates"]["passed"] and results["lost"]["passed"]
+    (failure,) = results["delivered"]["failures"]
+    assert failure.startswith("big#1 ") and "still stored at b" in failure, failure
+    assert not seen("forwarded", "b", before=False) - {"big#2", "big#3", "big#4"}
+    status = next(e for e in evs if e.get("event") == "agent-status" and e.get("node") == "b")
+    assert status["status"]["bplist"] == 1
+    ion_log = (out / "stacks" / "b" / "ion.log").read_text()
+    assert ion_log.count("rfxclock is running.") == 2  # ION started twice on the same SDR
+    leaks.check(out)
     assert _left_in(out) == []
 
 
