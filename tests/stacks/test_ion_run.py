@@ -80,7 +80,8 @@ RELAY_CRASH = """
 
 # (d) the ION relay is killed mid-transfer both ways: ~13 s in, it has acknowledged big#1 (about
 # 8 s on a-b at 200 kbit/s) and is sending it on to c (8 s more on b-c), while big#2 is arriving
-# from a. Rates are physics (not scaled), so at scale 1 each transfer lasts its real 8 s.
+# from a. Rates are physics (not scaled), so at scale 1 each transfer lasts its real 8 s. The
+# bundles live 75 s, long enough for the others to arrive, and then ION's copy of big#1 expires.
 MID_TRANSFER_CRASH = """
     hilnet: 1
     name: ion-relay-crash-mid-transfer
@@ -93,7 +94,7 @@ MID_TRANSFER_CRASH = """
       a-b: {ends: [a, b], medium: ethernet, cl: tcpclv3, rate: 200kbit/s, delay: 5ms}
       b-c: {ends: [b, c], medium: ethernet, cl: tcpclv3, rate: 200kbit/s, delay: 5ms}
     traffic:
-      - {name: big, from: a, to: c, start: 1s, count: 4, size: 200KiB}
+      - {name: big, from: a, to: c, start: 1s, count: 4, size: 200KiB, lifetime: 75s}
     faults:
       - {at: 13s, crash: b, restart-after: 5s}
     expect: {delivered: all, duplicates: 0, intact: true, lost: 0}
@@ -226,18 +227,21 @@ def test_an_ion_relay_crashed_mid_transfer_strands_the_bundle_it_was_forwarding(
     assert "big#2" in seen("acked", "a", before=False)  # sent again after the restart, ION acked it then
 
     # The outcome: everything but big#1 delivered once and intact, after the crash; big#1, which
-    # ION acknowledged and was forwarding, is still in b's store (bplist lists one bundle) and
-    # was never forwarded again.
+    # ION acknowledged and was forwarding, stayed in b's store, never forwarded again, until it
+    # expired there (at 1 s + 75 s).
     delivered = [e for e in evs if e.get("event") == "delivered" and e.get("node") == "c"]
     assert sorted(tags[e["bundle"]] for e in delivered) == ["big#2", "big#3", "big#4"]
     assert all(e["t_ns"] > restart for e in delivered)
     results = {r["name"]: r for r in summary(out)["results"]}
     assert results["intact"]["passed"] and results["duplicates"]["passed"] and results["lost"]["passed"]
     (failure,) = results["delivered"]["failures"]
-    assert failure.startswith("big#1 ") and "still stored at b" in failure, failure
+    assert failure.startswith("big#1 ") and "expired at b" in failure, failure
     assert not seen("forwarded", "b", before=False) - {"big#2", "big#3", "big#4"}
+    assert not {"big#1"} & (seen("sent", "b", before=False) | seen("dropped", "b", before=False))
+    (expiry,) = [e for e in evs if e.get("event") == "expired"]
+    assert (expiry["node"], tags[expiry["bundle"]]) == ("b", "big#1") and expiry["t_ns"] >= 75_000_000_000
     status = next(e for e in evs if e.get("event") == "agent-status" and e.get("node") == "b")
-    assert status["status"]["bplist"] == 1
+    assert status["status"]["bplist"] == 0
     ion_log = (out / "stacks" / "b" / "ion.log").read_text()
     assert ion_log.count("rfxclock is running.") == 2  # ION started twice on the same SDR
     leaks.check(out)

@@ -131,6 +131,21 @@ def test_expiry_and_abandonment():
     assert (drop.kind, drop.bundle) == ("dropped", key_of("ipn:1.2", 100, 1)) and "abandoned" in drop.reason
 
 
+def test_tokens_of_bundles_sharing_source_and_count_name_the_oldest_they_can_mean():
+    # a hilnet agent numbers each millisecond's bundles from 0: three bundles from ipn:1.0, all count 0
+    t = BundleTracker("relay", "ipn:2.0", "c", "tcpclv3")
+    keys = [key_of("ipn:1.0", msec, 0) for msec in (100, 200, 300)]
+    for msec in (100, 200, 300):  # all three arrive while the contact onward is closed
+        t.sighting(Sighting("y", "ipn:1.0", msec, 0), 1)
+    forwarded = [e.bundle for _ in range(2) for e in t.sighting(Sighting("c", "ipn:1.0", None, 0), 2)]
+    assert forwarded == keys[:2]  # in the order they came, not the last one seen twice
+    assert [e.bundle for e in t.listed(frozenset({keys[0], keys[2]}), 3)] == [keys[1]]  # the second left
+    (exp,) = t.sighting(Sighting("!", "ipn:1.0", None, 0), 4)  # the oldest still held expires first
+    assert exp.bundle == keys[0]
+    (fwd,) = t.sighting(Sighting("c", "ipn:1.0", None, 0), 5)
+    assert fwd.bundle == keys[2] and t.held() == (1, 0)
+
+
 def test_bplist_report_names_the_bundles_ion_holds():
     text = (Path(__file__).parent / "data" / "bplist-detail.txt").read_text()
     listing = parse_bplist(text)

@@ -20,8 +20,14 @@ What each watch letter (:mod:`hilnet.stacks.ion.watch`) becomes:
 Bundle ids are hilnet's (:func:`hilnet.agent.intake.bundle_key`), so a bundle
 keeps one id across ION and hilnet nodes. Tokens without the creation
 milliseconds are matched to a bundle this node saw whole (``a`` or ``y``)
-by source and count; one read before its bundle was seen whole waits for it. Sizes are known for bundles injected here and
-delivered here; ION's tokens carry none, so elsewhere they are 0.
+by source and count; one read before its bundle was seen whole waits for it.
+Several bundles can share a source and count (a hilnet agent numbers each
+millisecond's bundles from 0), so such a token names the oldest one it can
+mean: for ``c`` the oldest held and not yet forwarded (ION forwards a
+neighbour's bundles of one class in the order they came), for ``!`` and
+``~`` the oldest held (of one source and lifetime, the oldest expires
+first). Sizes are known for bundles injected here and delivered here; ION's
+tokens carry none, so elsewhere they are 0.
 """
 
 from __future__ import annotations
@@ -54,7 +60,7 @@ class BundleTracker:
         self.eid = eid
         self.neighbour = neighbour or "?"
         self.cla = cla
-        self._msec: dict[tuple[str, int], int] = {}  # (source, count) -> msec, of bundles seen whole
+        self._msec: dict[tuple[str, int], list[int]] = {}  # (source, count) -> msecs of bundles seen whole
         self._sizes: dict[str, int] = {}  # key -> payload bytes, where known
         self._held: set[str] = set()
         self._forwarded: set[str] = set()  # handed to the CL, still ION's until bplist no longer lists it
@@ -82,13 +88,12 @@ class BundleTracker:
             if s.letter != "z":
                 return self._event(s, key, t_ns) + self._replay(s, t_ns)
         else:
-            msec = self._msec.get((s.source, s.count))
-            if msec is None:
+            if (s.source, s.count) not in self._msec:
                 # Not seen whole yet: the daemons' tokens can be read before bpsendfile's own
                 # "a" is (another process, another pipe). It waits for it.
                 self._early.setdefault((s.source, s.count), []).append(s)
                 return []
-            key = key_of(s.source, msec, s.count)
+            key = self._meant(s)
         return self._event(s, key, t_ns)
 
     def _replay(self, whole: Sighting, t_ns: int) -> list[Event]:
@@ -174,9 +179,23 @@ class BundleTracker:
             )
         return out
 
+    def _meant(self, s: Sighting) -> str:
+        """The bundle a token without creation milliseconds means (see the module's doc)."""
+        seen = self._msec[(s.source, s.count)]
+        # Bundles gone from here are forgotten (the latest seen stays, as before), so a long run
+        # does not scan every bundle it ever saw.
+        seen[:] = [m for m in seen[:-1] if key_of(s.source, m, s.count) in self._held] + seen[-1:]
+        keys = [key_of(s.source, msec, s.count) for msec in seen]
+        held = [k for k in keys if k in self._held]
+        if s.letter == "c":
+            held = [k for k in held if k not in self._forwarded]
+        return held[0] if held else keys[-1]
+
     def _whole(self, s: Sighting) -> str:
-        msec = s.msec if s.msec is not None else self._msec.get((s.source, s.count), 0)
-        self._msec[(s.source, s.count)] = msec
+        seen = self._msec.setdefault((s.source, s.count), [])
+        msec = s.msec if s.msec is not None else (seen[-1] if seen else 0)
+        if msec not in seen:
+            seen.append(msec)
         return key_of(s.source, msec, s.count)
 
     def _store(self, key: str, received: Received | None, tag: str | None, t_ns: int) -> list[Event]:
