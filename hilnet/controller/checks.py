@@ -165,16 +165,16 @@ def _where(b: BundleRecord, scenario: Scenario, stacks: Stacks | None = None) ->
             )
         # The convergence layer has no acknowledgement: the loss is on its account.
         return f"lost after an unacknowledged {cla} send from {s.node} to {to} at {format_duration(s.t_ns)}"
-    verb = {
-        "stored": "last stored",
-        "forwarded": "last forwarded from",
-        "acked": "last acked away from",
-        "received": "last received",
-        "refused": "refused",
-        "dropped": "dropped",
-    }.get(s.event, f"last {s.event}")
+    where = {
+        "stored": "last stored at",
+        "forwarded": "last forwarded by",
+        "acked": "last acknowledged by the next hop of",
+        "received": "last received at",
+        "refused": "refused at",
+        "dropped": "dropped at",
+    }.get(s.event, f"last {s.event} at")
     held = f"; still stored at {', '.join(b.stored_at)}" if fate == "stored" else ""
-    return f"{verb} at {s.node} at {format_duration(s.t_ns)}{held}"
+    return f"{where} {s.node} at {format_duration(s.t_ns)}{held}"
 
 
 def _judge(

@@ -232,7 +232,8 @@ class LiveView:
         """One plain line: scenario clock, progress, deliveries and stores."""
         t = self._scenario_now(now_ns)
         pct = 100 * t // max(1, self.scenario.clock.duration_ns)
-        stores = " ".join(f"{n}={c}" for n, c in self.stored().items())
+        stored = self.stored()
+        stores = " ".join(f"{n}={c}" for n, c in _few(stored))
         return (
             f"[{clock(t)}] {pct:3d}% of {clock(self.scenario.clock.duration_ns)}, wall {duration(max(0, now_ns))}: "
             f"delivered {self.ledger.delivered()}/{self.total}, stored {stores}"
@@ -248,13 +249,21 @@ class LiveView:
             f"{_BOLD}{self.scenario.name}{_RESET}  scenario {clock(t)} / {clock(dur)}  [{bar}] "
             f"{100 * t // max(1, dur):3d}%  wall {duration(max(0, now_ns))}"
         ]
-        for link in self.scenario.links:
+        links = self.scenario.links
+        if len(links) > MANY:
+            # A large run's block stays a few lines: the links by state, then those not up by name.
+            states = [(link.name, self.link_state(link.name)) for link in links]
+            up = sum(1 for _, st in states if st == "up")
+            down = [name for name, st in states if st != "up"]
+            lines.append(f"  links      {up} up, {len(down)} not up" + (f" ({_names(down)})" if down else ""))
+            links = ()
+        for link in links:
             state = self.link_state(link.name)
             colour = _GREEN if state == "up" else _RED if state == "down" else _YELLOW
             extra = (" CUT" if link.name in self._cut else "") + (" BURST" if link.name in self._burst else "")
             lines.append(f"  link {link.name:<16} {colour}{state}{_RESET}{_RED}{extra}{_RESET}")
         stores = []
-        for n, c in self.stored().items():
+        for n, c in _few(self.stored()):
             mark = f" {_RED}crashed{_RESET}" if n in self._crashed else ""
             stores.append(f"{n} {c}{mark}")
         lines.append("  stored     " + ", ".join(stores))
@@ -370,3 +379,19 @@ def _meta_from_summary(run_dir: str) -> RunMeta:
         wall_duration_ns=get("wall_duration_ns", int, 0),
         stacks={str(k): str(v) for k, v in get("stacks", dict, {}).items()},
     )
+
+
+MANY = 12  # above this many links or nodes, the live view summarises instead of listing each
+
+
+def _few(stored: Mapping[str, object]) -> list[tuple[str, object]]:
+    """Each node's store count, or in a large run only the nodes that hold something (the first few)."""
+    items = list(stored.items())
+    if len(items) <= MANY:
+        return items
+    holding = [(n, c) for n, c in items if c not in (0, "0")]
+    return holding[:MANY] + ([("...", f"{len(holding) - MANY} more")] if len(holding) > MANY else [])
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(names[:MANY]) + (f", ... {len(names) - MANY} more" if len(names) > MANY else "")

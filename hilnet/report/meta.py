@@ -60,7 +60,14 @@ class RunMeta:
         by_stack: dict[str, list[str]] = {}
         for node, stack in self.stacks.items():
             by_stack.setdefault(stack, []).append(node)
-        return "; ".join(f"{stack} on {', '.join(nodes)}" for stack, nodes in by_stack.items())
+        return "; ".join(f"{stack} on {_some(nodes)}" for stack, nodes in by_stack.items())
+
+
+def _some(nodes: list[str], most: int = 8) -> str:
+    """The nodes by name, or for a large run their count and the first and last few."""
+    if len(nodes) <= most:
+        return ", ".join(nodes)
+    return f"{len(nodes)} nodes ({', '.join(nodes[:3])}, ..., {', '.join(nodes[-2:])})"
 
 
 def _stacks(start: Mapping, scenario: Scenario) -> dict[str, str]:

@@ -82,7 +82,7 @@ def test_a_bundle_acked_away_to_a_blind_stack_is_not_observable_not_lost() -> No
     assert res["lost"].passed and res["lost"].actual == "0 (1 not observable for this stack)"
     assert not res["delivered"].passed
     (why,) = res["delivered"].failures
-    assert "last acked away from a" in why
+    assert "last acknowledged by the next hop of a at 1s" in why
     assert why.endswith("whether it is still stored at b (blindstack) is not observable for this stack")
 
 
@@ -90,7 +90,7 @@ def test_the_same_trail_through_hilnets_agent_is_lost() -> None:
     rep, res = _judge(_log(None, *A_HANDS_IT_TO_B))  # b ran hilnet: it would have said "stored"
     assert rep.bundles[0].fate == "lost"
     assert not res["lost"].passed and res["lost"].actual == "1"
-    assert "is lost: last acked away from a" in res["lost"].failures[0]
+    assert "is lost: last acknowledged by the next hop of a at 1s" in res["lost"].failures[0]
 
 
 def test_a_blind_node_that_was_seen_with_it_is_named() -> None:

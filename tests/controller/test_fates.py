@@ -66,7 +66,7 @@ UNSUPPORTED = "block type 200 (number 2) cannot be processed here and asks for t
 # (id, events, fate, words in the delivered failure (None: it passes), whether lost fails)
 ROWS = [
     ("delivered", injected(*hop("a", "b", 1.2), *hop("b", "c", 1.4), agent("delivered", 1.41, "c", bundle=KEY, sha256="x")), "delivered", None, False),
-    ("stored", injected(*hop("a", "b", 1.2)), "stored", "last acked away from at a at 1.201s; still stored at b", False),
+    ("stored", injected(*hop("a", "b", 1.2)), "stored", "last acknowledged by the next hop of a at 1.201s; still stored at b", False),
     ("expired", injected(agent("expired", 9, "a", bundle=KEY)), "expired", "last expired at a", False),
     ("dropped: hop limit", dropped_at_b("hop limit 1 reached"), "dropped", "dropped at b: hop limit 1 reached (at 1.5s)", False),
     ("dropped: no such node", dropped_at_b("destination dtn:none names no node"), "dropped", "dropped at b: destination dtn:none names no node", False),
@@ -86,11 +86,11 @@ ROWS = [
         False,
     ),
     ("not injected", refused_at_source("agent a is not running"), "not-injected", "not injected: agent a is not running", False),
-    ("lost", injected(*hop("a", "b", 1.2), agent("acked", 1.4, "b", bundle=KEY, by="c")), "lost", "last acked away from at b", True),
+    ("lost", injected(*hop("a", "b", 1.2), agent("acked", 1.4, "b", bundle=KEY, by="c")), "lost", "last acknowledged by the next hop of b", True),
     # A duplicate is dropped where the bundle is already: that drop is no fate.
     ("duplicate, delivered", injected(*hop("a", "b", 1.2), *hop("b", "c", 1.4), agent("delivered", 1.41, "c", bundle=KEY, sha256="x"), agent("dropped", 2, "c", bundle=KEY, reason="duplicate from ipn:2.0")), "delivered", None, False),
     ("duplicate, still stored", injected(*hop("a", "b", 1.2), agent("dropped", 2, "b", bundle=KEY, reason="duplicate from ipn:1.0")), "stored", "dropped at b at 2s; still stored at b", False),
-    ("duplicate, then vanished", injected(agent("dropped", 2, "b", bundle=KEY, reason="duplicate from ipn:1.0"), agent("acked", 2.001, "a", bundle=KEY, by="b")), "lost", "last acked away from at a", True),
+    ("duplicate, then vanished", injected(agent("dropped", 2, "b", bundle=KEY, reason="duplicate from ipn:1.0"), agent("acked", 2.001, "a", bundle=KEY, by="b")), "lost", "last acknowledged by the next hop of a", True),
 ]  # fmt: skip
 
 

@@ -9,6 +9,7 @@ from report_synth import synth_events
 from hilnet.controller.checks import check_run
 from hilnet.report.console import LiveView, format_summary
 from hilnet.report.meta import RunMeta
+from hilnet.scenario.generate import Shape, chain
 from hilnet.scenario.load import load_scenario_text
 from hilnet.scenario.plan import compile_plan
 
@@ -180,3 +181,13 @@ def test_a_refused_tls_negotiation_is_said_once_per_node_and_reason():
         view.update(rec | {"t_ns": (60 + i) * S, "wall_ns": (1 + i) * S})
     text = out.getvalue()
     assert text.count("TLS refused at r: " + reason) == 1
+
+
+def test_a_large_run_keeps_its_live_view_a_few_lines() -> None:
+    scenario = load_scenario_text(chain(200, Shape()), "chain.yaml")
+    view = LiveView(scenario, io.StringIO(), is_tty=True)
+    block = view.block(0)
+    assert len(block) < 10, block  # not a line per link
+    assert any("links      " in line and "199" in line for line in block)
+    line = view.progress_line(0)
+    assert len(line) < 200 and "n150" not in line  # the nodes holding nothing are not listed
