@@ -8,9 +8,7 @@ ION names nodes by ipn node number only, so contacts of a node with a
 ``dtn://`` eid are left out, each with a ``#`` comment saying so. Start times
 are rounded up and end times down to whole seconds, so ION is never promised a
 contact hilnet does not open; OWLT is rounded up, so ION never expects a bundle
-before it can arrive. ION takes contacts of one pair that touch (where a change
-splits a window) for overlapping ones and ignores the later: equal ones are
-joined, and a different one starts a second later.
+before it can arrive.
 
 One-way windows export as contacts one way only, as ION writes them.
 Import is :mod:`hilnet.scenario.ion_import` (reading ionrc text is
@@ -49,54 +47,34 @@ def export_ion(scenario: Scenario, plan: Plan) -> str:
     if scenario.clock.epoch is not None:
         lines.append(f"# +0 is the scenario's clock.epoch {scenario.clock.epoch} (UTC)")
     skipped: set[tuple[str, str]] = set()
-    # (from, to) -> its last contact, which a touching successor may extend or must start after
-    last: dict[tuple[int, int], list[int]] = {}
-    out: list[str | list[int]] = list(lines)  # a contact is [from, to, start, end, rate, owlt] until written
     for wc, cap in zip(plan.wall_contacts, plan.capacities):
         frm, to = numbers[wc.frm], numbers[wc.to]
         if frm is None or to is None:
             key = (cap.link, wc.frm if frm is None else wc.to)
             if key not in skipped:
                 skipped.add(key)
-                out.append(
+                lines.append(
                     f"# skipped link {cap.link}: node {key[1]} has a dtn:// eid, and ION contact "
                     "plans name nodes by ipn node number"
                 )
             continue
         start = math.ceil(wc.start_ns / NS_PER_S)
         end = wc.end_ns // NS_PER_S
-        owlt = math.ceil(wc.owlt_ns / NS_PER_S)
-        prev = last.get((frm, to))
-        if prev is not None and start <= prev[3]:
-            # ION ignores a contact that begins by the second its predecessor ends ("Overlapping
-            # contact ignored", rfx.c), as where a change splits a window: an equal one is joined
-            # to it, another starts a second later.
-            if prev[4:] == [wc.rate, owlt]:
-                prev[3] = max(prev[3], end)
-                continue
-            out.append(
-                f"# {wc.frm}->{wc.to} contact at {format_duration(wc.start_ns)} starts a second late: ION "
-                "takes contacts that touch for one"
-            )
-            start = prev[3] + 1
         if end <= start:
-            out.append(
+            lines.append(
                 f"# skipped {wc.frm}->{wc.to} contact {wc.start_ns}ns-{wc.end_ns}ns: shorter than the "
                 "whole second ION needs"
             )
             continue
         if start * NS_PER_S != wc.start_ns or end * NS_PER_S != wc.end_ns:
-            out.append(
+            lines.append(
                 f"# {wc.frm}->{wc.to} {format_duration(wc.start_ns)}-{format_duration(wc.end_ns)} "
                 "narrowed to whole seconds"
             )
-        last[(frm, to)] = contact = [frm, to, start, end, wc.rate, owlt]
-        out.append(contact)
-    return "\n".join(x if isinstance(x, str) else _contact_lines(*x) for x in out) + "\n"
-
-
-def _contact_lines(frm: int, to: int, start: int, end: int, rate: int, owlt: int) -> str:
-    return f"a contact +{start} +{end} {frm} {to} {rate}\na range +{start} +{end} {frm} {to} {owlt}"
+        owlt = math.ceil(wc.owlt_ns / NS_PER_S)
+        lines.append(f"a contact +{start} +{end} {frm} {to} {wc.rate}")
+        lines.append(f"a range +{start} +{end} {frm} {to} {owlt}")
+    return "\n".join(lines) + "\n"
 
 
 def raw_rate_for_goodput(goodput: int) -> int:
