@@ -247,7 +247,8 @@ class Ledger:
         if kind == "stored":
             self._holders.setdefault(key, set()).add(node)
             self._held.setdefault(node, set()).add(key)
-        elif kind in RELEASE_EVENTS:
+        elif kind in RELEASE_EVENTS or (kind == "dropped" and drop_is_final(reason)) or kind == "security-failed":
+            # a final drop ends that node's copy too (ION abandons a bundle it had stored)
             self._holders.get(key, set()).discard(node)
             self._held.get(node, set()).discard(key)
         if kind == "delivered":

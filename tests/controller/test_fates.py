@@ -78,6 +78,8 @@ ROWS = [
         "dropped at c: failed its BPSec check (key-unwrap-failed): no key for ipn:1.0",
         False,
     ),
+    # A stack may drop a bundle it had stored (ION abandons one with no route): the copy is gone, not still stored.
+    ("dropped after it was stored", injected(*hop("a", "b", 1.2), agent("dropped", 2, "b", bundle=KEY, reason="abandoned: no route")), "dropped", "dropped at b: abandoned: no route (at 2s)", False),
     (
         "refused at its source",
         [agent("refused", 1, "a", bundle=KEY, tag="t#1", reason="store full: 10 of 10 bundles"), *refused_at_source("refused: store full: 10 of 10 bundles")],
