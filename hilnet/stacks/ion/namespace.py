@@ -63,8 +63,10 @@ class IonNamespace:
             )
         except OSError as e:
             raise StackError(f"ION node {self.node}: cannot start {argv[0]}: {e.strerror}") from None
-        assert self.holder.stdout is not None
-        line = self.holder.stdout.readline()  # "up" once /dev/shm is its own
+        out = self.holder.stdout
+        if out is None:  # stdout=PIPE always gives one: this only tells the type checker
+            raise StackError(f"ION node {self.node}: no pipe from its namespace holder")
+        line = out.readline()  # "up" once /dev/shm is its own
         if line.strip() != b"up":
             err = self.holder.stderr.read().decode(errors="replace").strip() if self.holder.stderr else ""
             self.holder.wait()
