@@ -20,7 +20,6 @@ written: the settle test reads the same account the checks will.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import resource
 import threading
@@ -28,10 +27,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from hilnet.agent.payload import payload_sha256
 from hilnet.agent.protocol import Event, event_json
 from hilnet.clock import Clock, MonotonicClock
 from hilnet.controller.eventlog import EventLog
+from hilnet.controller.payloads import Payload, bundle_tag, payload_of, payloads_of
 from hilnet.controller.schedule import emulator_schedule
 from hilnet.controller.teardown import tear_down
 from hilnet.errors import HilnetError, TestbedError
@@ -89,6 +88,7 @@ class Session:
         self.scenario = scenario
         self.bench = bench  # a hilnet.bench.model.Bench for the bench backend
         self.plan = plan
+        self.payloads: dict[str, Payload] = {}  # by bundle name, made in build(): before t0
         self.run_dir = run_dir
         self.backend_name = backend
         self.backend_why = backend_why
@@ -197,6 +197,7 @@ class Session:
             self.stacks[name] = self._driver(name, rt)
         # Every stack at once: each takes a while to come up (a Python agent, ionstart).
         in_parallel(self._start_node, list(self.stacks))
+        self.payloads = payloads_of(self.scenario.seed, self.plan.actions)
 
     def _place_agents(self) -> None:
         """Host hilnet's agents many to a process where that is chosen (hilnet/testbed/hosting.py)."""
@@ -307,9 +308,8 @@ class Session:
 
     def inject(self, action: InjectBundle) -> None:
         """Ask the source node's stack for the bundle; its answer, when it comes, records ``inject``."""
-        tag = f"{action.traffic}#{action.seq + 1}"
-        seed = int.from_bytes(hashlib.sha256(f"{self.scenario.seed}:{tag}".encode()).digest()[:6], "big")
-        sha256 = payload_sha256(seed, action.size)
+        payload = self.payloads.get(bundle_tag(action)) or payload_of(self.scenario.seed, action)
+        tag, seed, sha256 = payload.tag, payload.seed, payload.sha256
         rec = {
             "tag": tag,
             "traffic": action.traffic,
