@@ -11,8 +11,9 @@ directions (hilnet.link.shaper.Direction, sans-I/O). The loop:
 3. reads what arrived, stamped as early as possible (kernel SO_TIMESTAMPNS
    stamps where the socket offers them), and accepts it into the direction.
 
-Times are integer ns of the injected clock. With the host's MonotonicClock the loop waits in epoll; with
-any other clock (a VirtualClock in tests) it never waits on real time: a test moves the clock, calls run_once.
+Times are integer ns of the injected clock. With the host's MonotonicClock
+the loop waits in epoll; with any other clock (a VirtualClock in tests) it
+never waits on real time: a test moves the clock and calls :meth:`Engine.run_once`.
 
 The timing thread does no other I/O. Other threads reach it only through the
 command queue (hilnet.link.control), so LinkHandle methods may be called from
@@ -31,7 +32,6 @@ engine's own ``endpoint-error``, ``link-stopped`` and ``engine-warning``.
 from __future__ import annotations
 
 import os
-import sys
 import threading
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -61,10 +61,6 @@ if TYPE_CHECKING:
 GUARD_NS = 200_000
 MAX_SLICE_MS = 50  # 0.1 % slack of 50 ms = 50 us, well inside the guard
 IDLE_WAIT_S = 0.5  # nothing scheduled: wake at least this often (stop() also wakes us)
-# Woken for an edge while another thread of its process runs Python (the controller's readers,
-# live view), the loop waits for the interpreter lock up to the switch interval: 5 ms by
-# default, five times a virtual run's fidelity bound (benchmarks/engine_lock.py).
-ENGINE_SWITCH_INTERVAL_S = 0.0002
 
 
 class Engine:
@@ -150,8 +146,6 @@ class Engine:
         """Run the loop in its own (daemon) thread, and the outbox in another."""
         if self._thread is not None:
             raise LinkError("engine already started")
-        if self.real_time:  # process-wide, and only ever lowered: every engine in it wants the lock back soon
-            sys.setswitchinterval(min(sys.getswitchinterval(), ENGINE_SWITCH_INTERVAL_S))
         self._thread = threading.Thread(target=self._run, name="hilnet-link-engine", daemon=True)
         self._commands.loop_started(self._thread, self._outbox.start())
         self._thread.start()
