@@ -31,11 +31,14 @@ def test_fifty_hosted_nodes_pass_and_a_crash_kills_exactly_one(tmp_path: Path) -
     for r in readies:
         started[r["node"]] = started.get(r["node"], 0) + 1
     assert {n for n, k in started.items() if k > 1} == {CRASHED}
-    crash_at = next(r["wall_ns"] for r in records if r["event"] == "crash")
+    # From the moment the crash was due: the controller's "crash" record is written once the kill
+    # has returned, and the peers may see their sessions die a few milliseconds before that.
+    crash_due = 2_500_000_000  # the fault's 2500ms at scale 1
+    assert next(r["wall_ns"] for r in records if r["event"] == "crash") >= crash_due
     dropped = {
         r["node"]
         for r in records
-        if r["event"] == "session-down" and r["wall_ns"] >= crash_at and not r["detail"].get("clean", True)
+        if r["event"] == "session-down" and r["wall_ns"] >= crash_due and not r["detail"].get("clean", True)
     }
     assert dropped and dropped <= {"n1-5", "n3-5", "n2-4", "n2-6"}, dropped
     summary = json.loads((out / "summary.json").read_text())
