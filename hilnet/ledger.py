@@ -234,11 +234,12 @@ class Ledger:
 
     def _agent(self, key: str, node: str, kind: str, t: int, r: Mapping[str, object]) -> None:
         reason = _str(r.get("reason")) or kind
+        ended: Drop | None = None  # this node's copy ended without delivery (ION abandons what it stored, too)
         if kind == "dropped" and drop_is_final(reason):
-            self._drops[key] = Drop(node, reason, t)
+            ended = self._drops[key] = Drop(node, reason, t)
         elif kind == "security-failed":
             check = _str(r.get("check"))
-            self._drops[key] = Drop(node, f"failed its BPSec check ({check or '?'}): {reason}", t)
+            ended = self._drops[key] = Drop(node, f"failed its BPSec check ({check or '?'}): {reason}", t)
         elif kind == "refused" and _str(r.get("tag")) is not None and r.get("peer") is None:
             self._refusals[str(r["tag"])] = Drop(node, reason, t)  # the source would not take it in
         if kind in SIGHTING_EVENTS:
@@ -247,8 +248,7 @@ class Ledger:
         if kind == "stored":
             self._holders.setdefault(key, set()).add(node)
             self._held.setdefault(node, set()).add(key)
-        elif kind in RELEASE_EVENTS or (kind == "dropped" and drop_is_final(reason)) or kind == "security-failed":
-            # a final drop ends that node's copy too (ION abandons a bundle it had stored)
+        elif kind in RELEASE_EVENTS or ended is not None:
             self._holders.get(key, set()).discard(node)
             self._held.get(node, set()).discard(key)
         if kind == "delivered":

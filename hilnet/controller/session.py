@@ -30,7 +30,7 @@ from typing import Any
 from hilnet.agent.protocol import Event, event_json
 from hilnet.clock import Clock, MonotonicClock
 from hilnet.controller.eventlog import EventLog
-from hilnet.controller.payloads import Payload, bundle_tag, payload_of, payloads_of
+from hilnet.controller.payloads import Payload, bundle_tag, payloads_of
 from hilnet.controller.schedule import emulator_schedule
 from hilnet.controller.teardown import tear_down
 from hilnet.errors import HilnetError, TestbedError
@@ -308,7 +308,7 @@ class Session:
 
     def inject(self, action: InjectBundle) -> None:
         """Ask the source node's stack for the bundle; its answer, when it comes, records ``inject``."""
-        payload = self.payloads.get(bundle_tag(action)) or payload_of(self.scenario.seed, action)
+        payload = self.payloads[bundle_tag(action)]  # every injection of the plan, made in build()
         tag, seed, sha256 = payload.tag, payload.seed, payload.sha256
         rec = {
             "tag": tag,
